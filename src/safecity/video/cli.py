@@ -1,0 +1,3 @@
+"""Video commands mounted under `safecity cameras` (`check`)."""
+
+from __future__ import annotations
