@@ -1,0 +1,70 @@
+"""Camera registry over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, UploadFile
+
+from safecity.accounts.api import require
+from safecity.accounts.service import Principal
+from safecity.cameras import service
+from safecity.cameras.models import CameraIn, CameraOut, CameraPatch, ImportReport
+from safecity.core.errors import InvalidInput
+from safecity.core.http import DbSession
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+
+Reader = Annotated[Principal, Depends(require("cameras:read"))]
+Writer = Annotated[Principal, Depends(require("cameras:write"))]
+
+
+@router.get("", response_model=list[CameraOut], summary="List cameras")
+def list_cameras(
+    session: DbSession,
+    _: Reader,
+    kind: str | None = None,
+    district: str | None = None,
+    health: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=20000)] = 5000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CameraOut]:
+    rows = service.list_cameras(session, kind=kind, district=district, health=health, limit=limit, offset=offset)
+    return [CameraOut.model_validate(c) for c in rows]
+
+
+@router.post("", response_model=CameraOut, status_code=201, summary="Register a camera")
+def create_camera(body: CameraIn, session: DbSession, principal: Writer) -> CameraOut:
+    return CameraOut.model_validate(service.create(session, body, actor=principal.username))
+
+
+@router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
+def get_camera(camera_id: str, session: DbSession, _: Reader) -> CameraOut:
+    return CameraOut.model_validate(service.get(session, camera_id))
+
+
+@router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")
+def update_camera(camera_id: str, body: CameraPatch, session: DbSession, principal: Writer) -> CameraOut:
+    return CameraOut.model_validate(service.update(session, camera_id, body, actor=principal.username))
+
+
+@router.delete("/{camera_id}", status_code=204, summary="Remove a camera")
+def delete_camera(camera_id: str, session: DbSession, principal: Writer) -> None:
+    service.delete(session, camera_id, actor=principal.username)
+
+
+@router.post("/import", response_model=ImportReport, summary="Bulk import from CSV or YAML (all or nothing)")
+async def import_cameras(file: UploadFile, session: DbSession, principal: Writer, upsert: bool = False) -> ImportReport:
+    name = (file.filename or "").lower()
+    fmt = "yaml" if name.endswith((".yaml", ".yml")) else "csv"
+    try:
+        content = (await file.read()).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the file is not UTF-8 text", hint="save it as UTF-8 CSV or YAML") from exc
+    report = service.import_cameras(session, content, fmt=fmt, actor=principal.username, upsert=upsert)
+    if report.errors:
+        raise InvalidInput(
+            f"{len(report.errors)} problem(s); nothing was imported: " + "; ".join(report.errors[:20]),
+            hint="fix the rows named and import the file again",
+        )
+    return report

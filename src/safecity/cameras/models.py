@@ -1,0 +1,158 @@
+"""Cameras: the registry of every feed the centre watches, with its analysis settings, zones and lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from safecity.core.clock import utcnow
+from safecity.core.db import Base
+
+
+class CameraKind(StrEnum):
+    fixed = "fixed"
+    anpr = "anpr"
+    face = "face"
+    bodycam = "bodycam"
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    district: Mapped[str] = mapped_column(String(100), index=True)
+    latitude: Mapped[float]
+    longitude: Mapped[float]
+    stream_url: Mapped[str] = mapped_column(String(1000), default="")
+    username: Mapped[str | None] = mapped_column(String(200))
+    password: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    health_state: Mapped[str] = mapped_column(String(20), default="unknown", index=True)
+    health_detail: Mapped[str] = mapped_column(String(500), default="")
+    health_since: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+Point = tuple[float, float]
+
+
+class AnalysisSettings(BaseModel):
+    """How a camera is analysed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    analysis_fps: float = Field(default=5.0, gt=0, le=60, title="Analysis rate", description="Frames/s analysed.")
+    decode: str = Field(
+        default="all", title="Decoding", description="all, nonref (skip non-reference frames) or keyframes."
+    )
+    motion_gate: bool = Field(default=True, title="Motion gate", description="Analyse only frames with motion.")
+    face_threshold: float | None = Field(
+        default=None, ge=0, le=1, title="Face threshold", description="Match threshold; empty: the default."
+    )
+    speed_limit_kmh: float | None = Field(
+        default=None, gt=0, title="Speed limit", description="Limit on the road this camera watches."
+    )
+
+
+class Zone(BaseModel):
+    """A named polygon in image coordinates (region of interest, no-parking zone, restricted area)."""
+
+    name: str = Field(min_length=1, max_length=100, title="Name", description="Zone name, unique per camera.")
+    polygon: list[Point] = Field(min_length=3, title="Polygon", description="Image points [x, y], clockwise.")
+    purpose: str = Field(default="roi", title="Purpose", description="roi, no_parking, restricted, crowd…")
+
+
+class Line(BaseModel):
+    """A named line in image coordinates (stop line, counting line, speed-trap line)."""
+
+    name: str = Field(min_length=1, max_length=100, title="Name", description="Line name, unique per camera.")
+    points: list[Point] = Field(min_length=2, max_length=2, title="Points", description="Two image points.")
+    purpose: str = Field(default="count", title="Purpose", description="stop_line, count, speed_trap…")
+
+
+class CameraIn(BaseModel):
+    """A camera as registered or imported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", title="Id", description="Camera id."
+    )
+    name: str = Field(min_length=1, max_length=200, title="Name", description="Human name of the camera.")
+    kind: CameraKind = Field(title="Type", description="fixed, anpr, face or bodycam.")
+    district: str = Field(min_length=1, max_length=100, title="District", description="District it covers.")
+    latitude: float = Field(ge=-90, le=90, title="Latitude", description="WGS84 latitude.")
+    longitude: float = Field(ge=-180, le=180, title="Longitude", description="WGS84 longitude.")
+    stream_url: str = Field(default="", max_length=1000, title="Stream", description="rtsp://, http(s)://, file.")
+    username: str | None = Field(default=None, title="User", description="Stream user name.")
+    password: str | None = Field(default=None, title="Password", description="Stream password (never shown).")
+    enabled: bool = Field(default=True, title="Enabled", description="Whether the camera is analysed.")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, title="Analysis")
+    zones: list[Zone] = Field(default_factory=list, title="Zones")
+    lines: list[Line] = Field(default_factory=list, title="Lines")
+
+    @field_validator("stream_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        known = ("rtsp://", "rtsps://", "http://", "https://", "file://", "synthetic://", "/", "./")
+        if value and not value.startswith(known) and not value.endswith((".mp4", ".mkv", ".ts", ".avi")):
+            raise ValueError("stream URL must be rtsp://, http(s)://, file:// or a video file path")
+        return value
+
+
+class CameraPatch(BaseModel):
+    """Changes to a registered camera; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    district: str | None = Field(default=None, min_length=1, max_length=100)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    stream_url: str | None = Field(default=None, max_length=1000)
+    username: str | None = None
+    password: str | None = None
+    enabled: bool | None = None
+    analysis: AnalysisSettings | None = None
+    zones: list[Zone] | None = None
+    lines: list[Line] | None = None
+
+
+class CameraOut(BaseModel):
+    """A camera as shown to users: never its password."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: str
+    district: str
+    latitude: float
+    longitude: float
+    stream_url: str
+    enabled: bool
+    analysis: dict[str, Any]
+    zones: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    health_state: str
+    health_detail: str
+    health_since: datetime | None
+
+
+class ImportReport(BaseModel):
+    """What a bulk import did, row by row."""
+
+    created: int = 0
+    updated: int = 0
+    errors: list[str] = Field(default_factory=list)

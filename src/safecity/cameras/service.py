@@ -1,0 +1,202 @@
+"""The camera registry: register, change, list and bulk-import cameras; record their health."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from safecity.audit import service as audit
+from safecity.cameras.models import Camera, CameraIn, CameraPatch, ImportReport
+from safecity.core.clock import utcnow
+from safecity.core.db import get_or_raise
+from safecity.core.errors import Conflict, InvalidInput
+
+
+def _apply(camera: Camera, data: CameraIn) -> None:
+    camera.name, camera.kind, camera.district = data.name, data.kind.value, data.district
+    camera.latitude, camera.longitude = data.latitude, data.longitude
+    camera.stream_url, camera.username, camera.password = data.stream_url, data.username, data.password
+    camera.enabled = data.enabled
+    camera.analysis = data.analysis.model_dump(exclude_none=True)
+    camera.zones = [z.model_dump() for z in data.zones]
+    camera.lines = [ln.model_dump() for ln in data.lines]
+
+
+def create(session: Session, data: CameraIn, *, actor: str) -> Camera:
+    """Registers a camera; a duplicate id is a Conflict."""
+    if session.get(Camera, data.id) is not None:
+        raise Conflict(f"camera {data.id!r} is already registered", hint="use another id or update it instead")
+    camera = Camera(id=data.id)
+    _apply(camera, data)
+    session.add(camera)
+    session.flush()
+    audit.record(session, actor=actor, action="camera.create", target=data.id, detail={"kind": data.kind})
+    return camera
+
+
+def get(session: Session, camera_id: str) -> Camera:
+    """Returns a camera or raises NotFound."""
+    return get_or_raise(session, Camera, camera_id, what="camera")
+
+
+def update(session: Session, camera_id: str, patch: CameraPatch, *, actor: str) -> Camera:
+    """Applies the given changes to a camera."""
+    camera = get(session, camera_id)
+    changes = patch.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if name == "analysis":
+            value = patch.analysis.model_dump(exclude_none=True) if patch.analysis else {}
+        elif name in {"zones", "lines"}:
+            value = [item.model_dump() for item in getattr(patch, name) or []]
+        setattr(camera, name, value)
+    shown = {k: v for k, v in changes.items() if k != "password"}
+    audit.record(session, actor=actor, action="camera.update", target=camera_id, detail=shown)
+    return camera
+
+
+def delete(session: Session, camera_id: str, *, actor: str) -> None:
+    """Removes a camera from the registry."""
+    session.delete(get(session, camera_id))
+    audit.record(session, actor=actor, action="camera.delete", target=camera_id)
+
+
+def list_cameras(
+    session: Session,
+    *,
+    kind: str | None = None,
+    district: str | None = None,
+    health: str | None = None,
+    limit: int = 5000,
+    offset: int = 0,
+) -> Sequence[Camera]:
+    """Returns cameras, optionally filtered by type, district and health state."""
+    query = select(Camera).order_by(Camera.id).limit(limit).offset(offset)
+    if kind:
+        query = query.where(Camera.kind == kind)
+    if district:
+        query = query.where(Camera.district == district)
+    if health:
+        query = query.where(Camera.health_state == health)
+    return session.scalars(query).all()
+
+
+def count_by_health(session: Session) -> dict[str, int]:
+    """Returns how many cameras are in each health state."""
+    rows = session.execute(select(Camera.health_state, func.count()).group_by(Camera.health_state))
+    return {state: n for state, n in rows}
+
+
+def set_health(session: Session, camera_id: str, *, state: str, detail: str, since: datetime | None) -> bool:
+    """Records a camera's health state; returns whether it changed."""
+    camera = session.get(Camera, camera_id)
+    if camera is None:
+        return False
+    if camera.health_state == state and camera.health_detail == detail:
+        return False
+    camera.health_state, camera.health_detail, camera.health_since = state, detail, since or utcnow()
+    return True
+
+
+_CSV_LIST_FIELDS = {"zones", "lines", "analysis"}
+
+
+def parse_import(content: str, *, fmt: str) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """Parses CSV or YAML camera rows; returns (line, row) pairs and per-line errors."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    errors: list[str] = []
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(content))
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise InvalidInput(
+                "the CSV has no header row with an 'id' column",
+                hint="start with: id,name,kind,district,latitude,longitude,stream_url",
+            )
+        for row in reader:
+            line = reader.line_num
+            clean: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+            if None in row:
+                errors.append(f"line {line}: more values than columns")
+                continue
+            analysis = {k.removeprefix("analysis."): v for k, v in clean.items() if k.startswith("analysis.")}
+            clean = {k: v for k, v in clean.items() if not k.startswith("analysis.")}
+            try:
+                for name in _CSV_LIST_FIELDS & clean.keys():
+                    clean[name] = json.loads(clean[name])
+            except json.JSONDecodeError as exc:
+                errors.append(f"line {line}: a zones/lines/analysis cell is not valid JSON ({exc.msg})")
+                continue
+            if analysis:
+                clean["analysis"] = {**clean.get("analysis", {}), **analysis}
+            if "enabled" in clean:
+                clean["enabled"] = str(clean["enabled"]).strip().lower() in {"1", "true", "yes", "y"}
+            rows.append((line, clean))
+    elif fmt == "yaml":
+        try:
+            data = yaml.safe_load(content) or []
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"the YAML file cannot be parsed: {exc}") from exc
+        if isinstance(data, dict):
+            data = data.get("cameras", [])
+        if not isinstance(data, list):
+            raise InvalidInput("the YAML file must hold a list of cameras (or a 'cameras:' list)")
+        for index, item in enumerate(data, start=1):
+            if not isinstance(item, dict):
+                errors.append(f"camera {index}: not a mapping of fields")
+            else:
+                rows.append((index, item))
+    else:
+        raise InvalidInput(f"unknown import format {fmt!r}", hint="use csv or yaml")
+    return rows, errors
+
+
+def import_cameras(session: Session, content: str, *, fmt: str, actor: str, upsert: bool = False) -> ImportReport:
+    """Imports many cameras at once; any bad row means nothing is written, with every error listed."""
+    where = "line" if fmt == "csv" else "camera"
+    parsed, errors = parse_import(content, fmt=fmt)
+    valid: list[CameraIn] = []
+    seen: dict[str, int] = {}
+    for line, row in parsed:
+        try:
+            data = CameraIn.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"]) or "row"
+                errors.append(f"{where} {line}: {field}: {err['msg']}")
+            continue
+        if data.id in seen:
+            errors.append(f"{where} {line}: camera id {data.id!r} repeats {where} {seen[data.id]}")
+            continue
+        seen[data.id] = line
+        valid.append(data)
+    existing = set(session.scalars(select(Camera.id).where(Camera.id.in_(list(seen))))) if seen else set()
+    if existing and not upsert:
+        for camera_id in sorted(existing):
+            errors.append(f"{where} {seen[camera_id]}: camera {camera_id!r} is already registered (use --upsert)")
+    if errors:
+        return ImportReport(errors=errors)
+    report = ImportReport()
+    for data in valid:
+        camera = session.get(Camera, data.id) if data.id in existing else None
+        if camera is None:
+            camera = Camera(id=data.id)
+            session.add(camera)
+            report.created += 1
+        else:
+            report.updated += 1
+        _apply(camera, data)
+    audit.record(
+        session,
+        actor=actor,
+        action="camera.import",
+        detail={"created": report.created, "updated": report.updated, "format": fmt},
+    )
+    return report

@@ -1,0 +1,158 @@
+"""The database: SQLAlchemy 2 on SQLite (WAL, embedded) or PostgreSQL (city scale), Alembic migrations.
+
+Nothing outside this module knows which database it runs on. Domains declare tables on `Base`, open
+sessions with `Database.session()`, and make bus handlers idempotent with `claim_event`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, MetaData, String, create_engine, event, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from safecity.core.clock import as_utc, utcnow
+from safecity.core.errors import NotFound
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every SafeCity table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime}
+
+
+class HandledEvent(Base):
+    """Which consumer has acted on which event key: the record that makes handlers idempotent."""
+
+    __tablename__ = "handled_events"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+class Database:
+    """An engine, a session factory and the migrations, for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10, max_overflow=20
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._migrate_lock = threading.Lock()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Yields a session that commits on success and rolls back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def migrate(self) -> None:
+        """Brings the schema to the newest revision of every domain's migration branch."""
+        with self._migrate_lock, self.engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "heads")
+
+    def dispose(self) -> None:
+        """Closes every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    """Returns the Alembic configuration for SafeCity's migrations (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the live pages read while consumers write; NORMAL sync is safe under WAL.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def claim_event(session: Session, consumer: str, key: str) -> bool:
+    """Records that `consumer` handles the event `key`; returns False if it already did.
+
+    Call it in the same transaction as the handler's changes, so the claim and the effect commit or
+    roll back together: a redelivered event then changes nothing.
+    """
+    try:
+        with session.begin_nested():
+            session.execute(insert(HandledEvent).values(consumer=consumer, key=key, handled_at=utcnow()))
+    except IntegrityError:
+        return False
+    return True
+
+
+def get_or_raise(session: Session, model: type[ModelT], ident: Any, *, what: str | None = None) -> ModelT:
+    """Returns the row of `model` with primary key `ident`, or raises NotFound naming it."""
+    row = session.get(model, ident)
+    if row is None:
+        name = what or model.__name__.lower()
+        raise NotFound(f"{name} {ident!r} does not exist", hint=f"check the {name} id")
+    return row
+
+
+def get_by(session: Session, model: type[ModelT], **criteria: Any) -> ModelT | None:
+    """Returns the one row of `model` matching `criteria`, or None."""
+    return session.scalars(select(model).filter_by(**criteria).limit(1)).first()

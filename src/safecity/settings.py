@@ -1,0 +1,153 @@
+"""Configuration: `SAFECITY_*` environment variables over an optional YAML file over defaults.
+
+Every field carries a title and a description, so the same source feeds validation, `safecity config
+show` and the documentation. An invalid value stops start-up with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from safecity.core.errors import InvalidInput
+
+
+class Settings(BaseSettings):
+    """SafeCity's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFECITY_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        title="Data folder",
+        description="Where the SQLite database, media (crops, clips, evidence) and recordings live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        title="Database URL",
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Empty: SQLite in the data folder.",
+    )
+    bus: Literal["memory", "nats"] = Field(
+        default="memory",
+        title="Event bus",
+        description="'memory' for one process (embedded), 'nats' for NATS JetStream (city scale).",
+    )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        title="NATS URL",
+        description="NATS server(s) used when bus is 'nats'; comma-separated for a cluster.",
+    )
+    nats_stream: str = Field(
+        default="SAFECITY",
+        title="NATS stream",
+        description="JetStream stream holding every SafeCity event (subjects safecity.>).",
+    )
+    host: str = Field(default="127.0.0.1", title="Listen host", description="Address the web server binds.")
+    port: int = Field(default=8000, ge=1, le=65535, title="Listen port", description="Port of the web server.")
+    secret_key: str | None = Field(
+        default=None,
+        title="Secret key",
+        description="Signs web sessions. Empty: generated once and kept in the data folder.",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, title="Session length", description="Hours a web session or API token stays valid."
+    )
+    login_attempts_per_minute: int = Field(
+        default=5,
+        ge=1,
+        title="Login attempts",
+        description="Failed logins allowed per user name and per client address in one minute.",
+    )
+    plate_region: Literal["pk", "us", "eu", "br", "auto"] = Field(
+        default="pk", title="Plate region", description="Default plate-format rules for ANPR reads."
+    )
+    plate_read_retention_days: int = Field(
+        default=90, ge=1, title="Plate-read retention", description="Days plate reads are kept before purge."
+    )
+    face_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        title="Face threshold",
+        description="Default face-match similarity threshold; empty uses the pipeline's measured default.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", title="Log level", description="Logging verbosity."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Returns the database URL, defaulting to SQLite in the data folder."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'safecity.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        """Returns the folder of the content-addressed media store."""
+        return self.data_dir / "media"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by SAFECITY_CONFIG (keys are field names without the prefix)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("SAFECITY_CONFIG")
+        if not path:
+            return {}
+        file = Path(path)
+        if not file.is_file():
+            raise InvalidInput(f"config file {file} does not exist", hint="fix SAFECITY_CONFIG or create the file")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"config file {file} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidInput(f"config file {file} must hold a mapping of setting names to values")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Returns validated settings; an invalid value raises InvalidInput naming the field."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"]) or "settings"
+            problems.append(f"{name} (SAFECITY_{name.upper()}): {err['msg']}")
+        raise InvalidInput(
+            "invalid configuration: " + "; ".join(problems),
+            hint="fix the environment variable or the YAML file named by SAFECITY_CONFIG",
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Returns the process-wide settings, loaded once."""
+    return load_settings()
