@@ -2,15 +2,96 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
+from safecity.accounts.cli import app as users_app
 from safecity.anpr.cli import app as plates_app
+from safecity.audit.cli import app as audit_app
+from safecity.cameras.cli import app as cameras_app
+from safecity.core.cliutil import console, friendly_errors, open_context
+from safecity.demo.cli import demo
 from safecity.faces.cli import app as faces_app
+from safecity.settings import Settings, load_settings
 
 app = typer.Typer(
     help="SafeCity: the command centre of a city's camera network.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(cameras_app, name="cameras")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 app.add_typer(plates_app, name="plates")
 app.add_typer(faces_app, name="faces")
+app.command("demo")(demo)
+
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@friendly_errors
+def config_show() -> None:
+    """Show every setting: its value, environment variable and meaning."""
+    from rich.table import Table
+
+    settings = load_settings()
+    table = Table("setting", "value", "variable", "meaning")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        shown = "•••" if name == "secret_key" and value else str(value)
+        table.add_row(field.title or name, shown, f"SAFECITY_{name.upper()}", field.description or "")
+    console.print(table)
+
+
+@app.command("migrate")
+@friendly_errors
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    open_context(migrate=True)
+    console.print("database schema is up to date")
+
+
+@app.command("serve")
+@friendly_errors
+def serve(
+    host: str | None = typer.Option(None, help="Listen address (default from settings)"),
+    port: int | None = typer.Option(None, help="Listen port (default from settings)"),
+    workers: bool = typer.Option(True, help="Also run the camera pipelines in this process (embedded)"),
+) -> None:
+    """Run the command centre (API, pages, consumers), and the camera pipelines unless --no-workers."""
+    import uvicorn
+
+    from safecity.server import create_app
+    from safecity.worker.runtime import start_pipelines_hook
+
+    ctx = open_context()
+    logging.basicConfig(level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hooks = [start_pipelines_hook()] if workers else []
+    uvicorn.run(
+        create_app(ctx, on_started=hooks),
+        host=host or ctx.settings.host,
+        port=port or ctx.settings.port,
+        log_level=ctx.settings.log_level.lower(),
+    )
+
+
+@app.command("worker")
+@friendly_errors
+def worker(
+    camera: list[str] = typer.Option([], help="Only these cameras (default: all enabled cameras)"),
+) -> None:
+    """Run camera pipelines only, publishing observations to the bus (city scale, with SAFECITY_BUS=nats)."""
+    import asyncio
+
+    from safecity.worker.runtime import run_worker
+
+    ctx = open_context()
+    logging.basicConfig(level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(ctx, camera_ids=camera or None))
+
+
+if __name__ == "__main__":
+    app()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from safecity.accounts import models as accounts_models
-from safecity.alerts import models as alerts_models
-from safecity.audit import models as audit_models
-from safecity.cameras import models as cameras_models
 from safecity.core.db import Base
+from safecity.domains import domain_modules
 
+MODELS = list(domain_modules("models"))
 metadata = Base.metadata
-
-__all__ = ["accounts_models", "alerts_models", "audit_models", "cameras_models", "metadata"]

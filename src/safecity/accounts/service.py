@@ -18,7 +18,7 @@ from safecity.accounts.permissions import allows
 from safecity.audit import service as audit
 from safecity.core.clock import utcnow
 from safecity.core.db import get_by
-from safecity.core.errors import Conflict, InvalidInput, TooManyRequests, Unauthorized
+from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so a wrong name costs as long as a wrong password.
@@ -139,3 +139,11 @@ def revoke_token(session: Session, token: str) -> None:
 def list_users(session: Session) -> list[User]:
     """Returns every user, by name."""
     return list(session.scalars(select(User).order_by(User.username)))
+
+
+def get_by_username(session: Session, username: str) -> User:
+    """Returns the user called `username`, or raises NotFound."""
+    user = get_by(session, User, username=username)
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist", hint="check the user name")
+    return user

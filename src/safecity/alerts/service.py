@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from safecity.alerts.models import OPEN_STATES, Alert, AlertAction
+from safecity.alerts.models import OPEN_STATES, Alert, AlertAction, AlertOut
 from safecity.audit import service as audit
 from safecity.core.clock import utcnow
+from safecity.core.context import Context
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput
 from safecity.core.events import AlertChanged
 from safecity.core.ids import new_id
+from safecity.core.metrics import ALERTS
 
 TRANSITIONS = {
     "acknowledge": ({"new"}, "acknowledged"),
@@ -140,7 +142,7 @@ def count_alerts(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Alert)) or 0
 
 
-def changed_event(alert: Alert) -> AlertChanged:
+def changed_event(alert: Alert | AlertOut) -> AlertChanged:
     """Returns the bus event announcing an alert's current state."""
     return AlertChanged(
         key=f"{alert.id}:{alert.version}:{alert.occurrences}",
@@ -152,3 +154,13 @@ def changed_event(alert: Alert) -> AlertChanged:
         status=alert.status,
         title=alert.title,
     )
+
+
+def announce(ctx: Context, alert: Alert) -> None:
+    """Publishes an alert's state to the live pages; call after the transaction committed.
+
+    Bus handlers run in worker threads, so this publishes thread-safely and waits for the bus.
+    """
+    ALERTS.labels(alert.kind).inc()
+    ctx.count("alerts")
+    ctx.bus.publish_threadsafe(changed_event(alert))

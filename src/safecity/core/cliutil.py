@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from safecity.core.context import Context
@@ -33,6 +34,11 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
             err_console.print(f"[bold red]error:[/] {exc.message}")
             if exc.hint:
                 err_console.print(f"[yellow]hint:[/] {exc.hint}")
+            raise typer.Exit(1) from None
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "value"
+                err_console.print(f"[bold red]error:[/] {where}: {err['msg']}")
             raise typer.Exit(1) from None
 
     return wrapper

@@ -1,0 +1,241 @@
+"""Number-plate format rules per region: normalise OCR text and fix look-alike characters by position.
+
+An OCR engine confuses O/0, I/1, B/8, S/5 and a few more; a plate format says which positions hold
+letters and which hold digits, so the right reading of each position follows from the format. Each
+region lists its formats as templates (`L` a letter, `D` a digit); `normalise` picks the template the
+text fits at the lowest cost and returns the corrected plate with a validity score.
+
+    >>> normalise("ABC-O74", "pk").plate
+    'ABC074'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+REGIONS = ("pk", "us", "eu", "br")
+"""Regions with format rules; `auto` tries each and keeps the best fit."""
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+"""Column order of the per-character probability rows that `normalise` accepts."""
+
+# Look-alikes seen on plates in both directions; a static fix costs more than a direct read.
+_TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "1",
+             "Z": "2", "S": "5", "B": "8", "G": "6", "A": "4", "E": "3"}
+_TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "3": "E", "7": "T"}
+
+# Words printed on plates that are not part of the registration.
+_PLATE_WORDS = (
+    "KARACHI", "SINDH", "PUNJAB", "ISLAMABAD", "PAKISTAN", "BALOCHISTAN", "KHYBER", "PAKHTUNKHWA",
+    "GOVT", "GOVERNMENT", "LAHORE", "QUETTA", "PESHAWAR", "EXCISE",
+)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One plate format: a pattern of letter/digit classes and how typical it is (0-1)."""
+
+    pattern: str
+    weight: float
+    name: str
+
+
+def _t(pattern: str, weight: float, name: str) -> Template:
+    return Template(pattern, weight, name)
+
+
+TEMPLATES: dict[str, tuple[Template, ...]] = {
+    # Sindh: AAA-999 (new), AA-9999 and A-9999 KARACHI (old); Punjab and Islamabad: 1-3 letters, 1-4
+    # digits (the year tag is removed before matching); commercial plates may end with a letter.
+    "pk": (
+        _t("LLLDDD", 1.0, "sindh-new"),
+        _t("LLDDDD", 1.0, "sindh-old"),
+        _t("LDDDD", 0.9, "sindh-old-single"),
+        _t("LLLDDDD", 1.0, "punjab"),
+        _t("LLLDD", 0.85, "punjab-short"),
+        _t("LLDDD", 0.85, "punjab-short"),
+        _t("LLLD", 0.7, "punjab-short"),
+        _t("LLDD", 0.7, "punjab-short"),
+        _t("LLDDDL", 0.8, "commercial"),
+        _t("LLLDDDL", 0.75, "commercial"),
+    ),
+    # US states issue many formats; these cover the common serial formats, the rest falls back to
+    # the generic rule with a lower score.
+    "us": (
+        _t("DLLLDDD", 1.0, "us-7"),
+        _t("LLLDDDD", 1.0, "us-7"),
+        _t("LLLDDD", 0.95, "us-6"),
+        _t("DDDLLL", 0.95, "us-6"),
+        _t("LLDDDDD", 0.9, "us-7"),
+        _t("DLLDDD", 0.85, "us-6"),
+        _t("DDDDLL", 0.85, "us-6"),
+        _t("LLLLDDD", 0.85, "us-7"),
+        _t("DDDLDDD", 0.85, "us-7"),
+        _t("DLDDDDD", 0.85, "us-7"),
+        _t("DDLLDDD", 0.85, "us-7"),
+    ),
+    # Croatia (most of the set), Germany, Poland, Czechia and friends.
+    "eu": (
+        _t("LLDDDLL", 1.0, "hr"),
+        _t("LLDDDDLL", 1.0, "hr"),
+        _t("LLDDDDL", 0.95, "hr"),
+        _t("LLDDDL", 0.9, "hr"),
+        _t("LLDDDDD", 0.9, "pl"),
+        _t("LLLDDDD", 0.85, "pl"),
+        _t("LLLDDDLL", 0.8, "pl"),
+        _t("DLDDDD", 0.8, "cz"),
+        _t("DLLDDDD", 0.8, "cz"),
+        _t("LLLDDD", 0.8, "generic-eu"),
+        _t("LLDDDD", 0.8, "generic-eu"),
+        _t("LLLLDDD", 0.75, "de"),
+        _t("LLLDDDDD", 0.7, "generic-eu"),
+    ),
+    # Brazil: grey AAA-9999 and Mercosul AAA9A99.
+    "br": (
+        _t("LLLDDDD", 1.0, "br"),
+        _t("LLLDLDD", 0.95, "mercosul"),
+    ),
+}
+
+_GENERIC_WEIGHT = {"pk": 0.0, "us": 0.55, "eu": 0.5, "br": 0.0}
+"""Score of a plate that fits no template but is plausible text (US vanity plates, odd EU formats)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A plate text normalised to one region's format, with how well it fits (0-1)."""
+
+    plate: str
+    region: str
+    format: str
+    score: float
+    fixes: int
+
+
+def clean(text: str) -> str:
+    """Upper-case letters and digits only (spaces, dashes, dots and line breaks removed)."""
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+def _strip_words(text: str) -> str:
+    upper = text.upper()
+    for word in _PLATE_WORDS:
+        upper = upper.replace(word, " ")
+    return upper
+
+
+def _pk_lines(text: str) -> str:
+    """Join a Pakistani plate's lines, dropping the Punjab year tag printed beside the letters."""
+    lines = [clean(line) for line in _strip_words(text).splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) >= 2:
+        top = lines[0]
+        # Punjab two-line plate: letters and a two-digit year on top, the serial number below.
+        m = re.fullmatch(r"([A-Z]{1,3})(\d{2})", top)
+        if m and re.fullmatch(r"\d{1,4}", lines[1]):
+            return m.group(1) + lines[1]
+        if re.fullmatch(r"\d{2}", top) and len(lines) >= 3:
+            return "".join(lines[1:])
+    return "".join(lines)
+
+
+def _cost_static(ch: str, want: str) -> tuple[str, float] | None:
+    """Reading of `ch` as class `want` (L/D) and its cost, from the static look-alike map."""
+    if want == "L":
+        if ch.isalpha():
+            return ch, 0.0
+        fixed = _TO_LETTER.get(ch)
+        return (fixed, 1.0) if fixed else None
+    if ch.isdigit():
+        return ch, 0.0
+    fixed = _TO_DIGIT.get(ch)
+    return (fixed, 1.0) if fixed else None
+
+
+def _cost_probs(ch: str, row: npt.NDArray[np.float32], want: str) -> tuple[str, float] | None:
+    """Best reading of one position as class `want`, costed by how much less likely it is."""
+    span = slice(0, 10) if want == "D" else slice(10, 36)
+    sub = row[span]
+    best = int(np.argmax(sub))
+    p_best = float(sub[best])
+    p_read = float(row[ALPHABET.index(ch)])
+    char = ALPHABET[span][best]
+    if char == ch:
+        return ch, 0.0
+    static = _cost_static(ch, want)
+    # The recogniser's own second choice is the strongest evidence; the static map backs it up.
+    if p_best > 1e-3:
+        cost = min(1.5, max(0.1, math.log(max(p_read, 1e-6) / p_best) / 4))
+        if static is not None and static[0] == char:
+            cost *= 0.5
+        return char, cost
+    return static
+
+
+def _fit(text: str, probs: npt.NDArray[np.float32] | None, tpl: Template) -> tuple[str, float, int] | None:
+    if len(text) != len(tpl.pattern):
+        return None
+    out: list[str] = []
+    cost = 0.0
+    fixes = 0
+    for i, (ch, want) in enumerate(zip(text, tpl.pattern, strict=True)):
+        got = _cost_probs(ch, probs[i], want) if probs is not None else _cost_static(ch, want)
+        if got is None:
+            return None
+        out.append(got[0])
+        cost += got[1]
+        fixes += got[0] != ch
+    return "".join(out), cost, fixes
+
+
+def _prepare(text: str, region: str) -> str:
+    return _pk_lines(text) if region == "pk" else clean(text)
+
+
+def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None) -> Candidate | None:
+    compact = _prepare(text, region)
+    if probs is not None and len(probs) != len(compact):
+        # Line joining or word removal changed the length: the rows no longer line up.
+        probs = None
+    if not compact:
+        return None
+    best: Candidate | None = None
+    for tpl in TEMPLATES[region]:
+        fit = _fit(compact, probs, tpl)
+        if fit is None:
+            continue
+        plate, cost, fixes = fit
+        score = tpl.weight * math.exp(-0.35 * cost)
+        if best is None or score > best.score:
+            best = Candidate(plate, region, tpl.name, round(score, 4), fixes)
+    if best is None and _GENERIC_WEIGHT[region] > 0 and 2 <= len(compact) <= 8:
+        # Vanity and foreign formats: accept as read, scored low, and only if it carries a digit
+        # or is long enough to be unlikely as a stray word.
+        has_digit = any(c.isdigit() for c in compact)
+        if has_digit or len(compact) >= 5:
+            weight = _GENERIC_WEIGHT[region] * (1.0 if has_digit else 0.7)
+            best = Candidate(compact, region, "generic", weight, 0)
+    return best
+
+
+def normalise(
+    text: str, region: str = "pk", probs: npt.NDArray[np.float32] | None = None
+) -> Candidate | None:
+    """Normalise OCR `text` to `region`'s plate format (pk, us, eu, br or auto); None if none fits.
+
+    `probs`, when given, holds one row per character of the cleaned text with the recogniser's
+    probabilities over `ALPHABET`; it lets a position take the recogniser's own second choice.
+    """
+    if region == "auto":
+        found = [c for r in REGIONS if (c := _normalise_one(text, r, probs)) is not None]
+        return max(found, key=lambda c: c.score, default=None)
+    if region not in TEMPLATES:
+        from safecity.core.errors import InvalidInput
+
+        raise InvalidInput(f"unknown plate region {region!r}", hint="use one of pk, us, eu, br, auto")
+    return _normalise_one(text, region, probs)

@@ -1,0 +1,133 @@
+"""The FastAPI app: mounts every domain's routes, starts the bus consumers, serves the pages.
+
+`create_app(ctx)` builds the app for a context; the lifespan starts the bus, subscribes each
+domain's consumers (`consumer.register(ctx)`), and connects the live hub that feeds the browsers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from safecity import __version__
+from safecity.accounts import service as accounts
+from safecity.accounts.api import SESSION_COOKIE
+from safecity.core.context import Context
+from safecity.core.errors import SafeCityError
+from safecity.core.events import Event
+from safecity.core.metrics import EVENTS, LIVE_CLIENTS, REGISTRY
+from safecity.domains import domain_modules
+from safecity.web import pages
+from safecity.web.live import LiveHub
+
+log = logging.getLogger(__name__)
+
+Startup = Callable[[Context], Awaitable[None]]
+
+
+def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup] | None = None) -> FastAPI:
+    """Returns the SafeCity app for `ctx`; `on_started` hooks run after the bus and consumers are up."""
+    ctx.live = ctx.live or LiveHub()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ctx.bus.start()
+        if consumers:
+            await start_consumers(ctx)
+        for hook in on_started or []:
+            await hook(ctx)
+        yield
+        await ctx.bus.close()
+
+    app = FastAPI(
+        title="SafeCity",
+        version=__version__,
+        description="Command centre of a city's camera network: cameras, alerts, plates, faces, challans, dispatch.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+    for module in domain_modules("api"):
+        app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+
+    @app.get("/healthz", tags=["system"], summary="Liveness and readiness")
+    def healthz() -> dict[str, Any]:
+        with ctx.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "bus": ctx.settings.bus, "live_clients": ctx.live.connected}
+
+    @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        LIVE_CLIENTS.set(ctx.live.connected if ctx.live else 0)
+        return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type="text/plain; version=0.0.4")
+
+    @app.websocket("/ws/live")
+    async def live(websocket: WebSocket) -> None:
+        token = websocket.cookies.get(SESSION_COOKIE) or websocket.query_params.get("token", "")
+        try:
+            with ctx.db.session() as session:
+                principal = accounts.principal_for_token(session, token)
+        except SafeCityError:
+            await websocket.close(code=4401, reason="sign in first")
+            return
+        if not principal.can("alerts:read"):
+            await websocket.close(code=4403, reason="your role may not watch live alerts")
+            return
+        await websocket.accept()
+        assert ctx.live is not None
+        await ctx.live.serve(websocket)
+
+    return app
+
+
+async def start_consumers(ctx: Context) -> None:
+    """Subscribes every domain's bus handlers, the metrics counter and the live hub."""
+    for module in domain_modules("consumer"):
+        await module.register(ctx)
+
+    async def count(event: Event) -> None:
+        EVENTS.labels(event.type).inc()
+        ctx.count(f"event:{event.type}")
+
+    await ctx.bus.subscribe(["*"], count)
+    assert ctx.live is not None
+    await ctx.bus.subscribe(["*"], ctx.live.on_event)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SafeCityError)
+    async def safecity_error(request: Request, exc: SafeCityError) -> JSONResponse:
+        if exc.status_code == 401 and _wants_html(request):
+            return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return JSONResponse(
+            {"error": "invalid_input", "detail": "; ".join(problems), "hint": "fix the fields named and send again"},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": "http_error", "detail": str(exc.detail)}, status_code=exc.status_code)
+
+
+def _wants_html(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api")

@@ -1,0 +1,194 @@
+"""Finds and reads number plates in a frame: text lines → plate candidates → OCR → format rules.
+
+The default path runs PP-OCR's text detector once on the (downscaled) frame, groups the lines it
+finds into plate-shaped candidates (one line, or two stacked lines for Punjab-style plates), reads
+every candidate's lines in one recogniser batch from the full-resolution frame, normalises each
+reading to the region's plate formats and keeps the candidates whose format fits. A plate detector
+(`OnnxPlateDetector`, `MorphPlateDetector`) can replace the first step; each box it finds is then
+read as a crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from safecity.anpr.regions import REGIONS, Candidate, clean, normalise
+from safecity.core.errors import InvalidInput
+from safecity.vision.plates.detectors import TextLine, TextLineDetector, group_lines, union_box
+from safecity.vision.plates.models import Box, PlateDetector, PlateRead
+from safecity.vision.plates.recognizer import PlateRecognizer, TextRead
+
+MAX_LINES = 48
+"""Lines read per frame at most; a street scene has more text than plates, the best-scored go first."""
+
+
+@dataclass
+class _Reading:
+    box: Box
+    text: str
+    cand: Candidate
+    score: float
+
+
+def _row_merge(lines: list[TextLine]) -> list[Box]:
+    """Boxes of text rows: lines side by side at the same height (e.g. `LEA` and `13`) become one."""
+    boxes = sorted((ln.box for ln in lines), key=lambda b: b[0])
+    rows: list[Box] = []
+    used = [False] * len(boxes)
+    for i, b in enumerate(boxes):
+        if used[i]:
+            continue
+        cur = b
+        used[i] = True
+        for j in range(i + 1, len(boxes)):
+            if used[j]:
+                continue
+            c = boxes[j]
+            gap = c[0] - (cur[0] + cur[2])
+            v_overlap = min(cur[1] + cur[3], c[1] + c[3]) - max(cur[1], c[1])
+            if gap < 1.2 * min(cur[3], c[3]) and v_overlap > 0.6 * min(cur[3], c[3]) and 0.5 < c[3] / cur[3] < 2:
+                cur = union_box([cur, c])
+                used[j] = True
+        rows.append(cur)
+    return rows
+
+
+def _crop(image: npt.NDArray[np.uint8], box: Box, pad: float = 0.08) -> npt.NDArray[np.uint8]:
+    x, y, w, h = box
+    px, py = int(pad * h + 2), int(pad * h + 2)
+    H, W = image.shape[:2]
+    return image[max(0, y - py) : min(H, y + h + py), max(0, x - px) : min(W, x + w + px)]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
+
+
+class PlateReader:
+    """Reads number plates in BGR frames and crops for one region (pk, us, eu, br or auto).
+
+        reader = PlateReader(region="pk")
+        for read in reader.read(frame):
+            print(read.plate, read.confidence, read.box)
+    """
+
+    def __init__(
+        self,
+        detector: PlateDetector | None = None,
+        recognizer: PlateRecognizer | None = None,
+        region: str = "pk",
+        lines: TextLineDetector | None = None,
+        min_score: float = 0.3,
+        max_plates: int = 4,
+    ) -> None:
+        if region not in (*REGIONS, "auto"):
+            raise InvalidInput(f"unknown plate region {region!r}", hint="use one of pk, us, eu, br, auto")
+        self.detector = detector
+        self.recognizer = recognizer or PlateRecognizer()
+        self.lines = lines or TextLineDetector()
+        self.region = region
+        self.min_score = min_score
+        self.max_plates = max_plates
+
+    def read(self, image_bgr: npt.NDArray[np.uint8]) -> list[PlateRead]:
+        """Plates read in the frame, best first; empty when none is legible."""
+        image = self._check(image_bgr)
+        if self.detector is not None:
+            reads = []
+            for box in self.detector.detect(image)[: self.max_plates * 3]:
+                got = self.read_crop(_crop(image, box, pad=0.15))
+                if got is not None:
+                    got.box = box
+                    reads.append(got)
+            return self._select(reads)
+        found = self.lines.detect_lines(image)[:MAX_LINES]
+        return self._select(self._read_groups(image, found))
+
+    def read_crop(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead | None:
+        """The plate in a tight plate crop (one or two lines of text), or None if unreadable."""
+        crop = self._check(crop_bgr)
+        h, w = crop.shape[:2]
+        # Upscale small crops so the detector sees characters at a size it was trained on.
+        side = int(min(960, max(320, 3 * max(h, w)))) if max(h, w) < 320 else min(960, max(h, w))
+        found = self.lines.detect_lines(crop, max_side=side)[:MAX_LINES]
+        reads = self._read_groups(crop, found, whole=True)
+        best = max(reads, key=lambda r: r.confidence, default=None)
+        if best is not None:
+            best.box = (0, 0, w, h)
+            best.crop = crop
+        return best
+
+    def _check(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+            raise InvalidInput("the frame is not a non-empty image array", hint="pass a BGR numpy array")
+        if image.ndim == 2:
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if image.shape[2] == 4:
+            return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        return image
+
+    def _read_groups(
+        self, image: npt.NDArray[np.uint8], found: list[TextLine], whole: bool = False
+    ) -> list[PlateRead]:
+        rows = _row_merge(found)
+        groups: list[list[Box]] = [[r] for r in rows]
+        stacked = group_lines([_BoxLine(r) for r in rows])  # type: ignore[list-item]
+        groups += [[g[0].box, g[1].box] for g in stacked if len(g) == 2]
+        if whole:
+            h, w = image.shape[:2]
+            groups.append([(0, 0, w, h)])
+        row_index = {r: i for i, r in enumerate(rows)}
+        crops = [_crop(image, r) for r in rows]
+        if whole:
+            crops.append(image)
+            row_index[(0, 0, image.shape[1], image.shape[0])] = len(crops) - 1
+        texts = self.recognizer.read_lines(crops) if crops else []
+        reads: list[PlateRead] = []
+        for group in groups:
+            parts = [texts[row_index[b]] for b in group]
+            got = self._interpret(parts)
+            if got is None:
+                continue
+            cand, raw, conf = got
+            box = union_box(group)
+            reads.append(PlateRead(cand.plate, conf, box, cand.region, raw, _crop(image, box)))
+        return reads
+
+    def _interpret(self, parts: list[TextRead]) -> tuple[Candidate, str, float] | None:
+        raw = "\n".join(p.text for p in parts)
+        if not clean(raw):
+            return None
+        probs = np.concatenate([p.probs for p in parts]) if parts else None
+        cand = normalise(raw, self.region, probs)
+        if cand is None:
+            return None
+        ocr = float(np.prod([p.confidence for p in parts]) ** (1 / len(parts)))
+        conf = ocr * cand.score
+        if conf < self.min_score:
+            return None
+        return cand, raw, conf
+
+    def _select(self, reads: list[PlateRead]) -> list[PlateRead]:
+        reads.sort(key=lambda r: -r.confidence)
+        kept: list[PlateRead] = []
+        for r in reads:
+            if any(r.plate == k.plate or _overlap(r.box, k.box) > 0.5 for k in kept):
+                continue
+            kept.append(r)
+            if len(kept) >= self.max_plates:
+                break
+        return kept
+
+
+class _BoxLine:
+    """Adapter so `group_lines` can pair merged rows, which are plain boxes."""
+
+    def __init__(self, box: Box) -> None:
+        self.box = box

@@ -1,0 +1,115 @@
+"""Reads the characters of a plate crop with RapidOCR's bundled PP-OCR recogniser on ONNX Runtime.
+
+The recogniser's vocabulary holds some 18,700 characters (mostly Chinese); plates use only Latin
+letters and digits, so decoding keeps those 36 classes (upper and lower case merged) and treats the
+rest as separators. Each character read keeps its probability row over the 36 classes, so the
+format rules can take the recogniser's own second choice where a position needs a digit or a letter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from safecity.anpr.regions import ALPHABET
+from safecity.vision.plates.models import bundled_model
+
+REC_HEIGHT = 48
+
+
+def make_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session with a bounded thread count (the machine is shared)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class TextRead:
+    """One line of text read from a crop: plate characters only, with per-character probabilities."""
+
+    text: str
+    confidence: float
+    probs: npt.NDArray[np.float32] = field(repr=False)
+
+
+class PlateRecognizer:
+    """Reads plate text lines with the bundled PP-OCRv6 recogniser.
+
+        rec = PlateRecognizer()
+        [line] = rec.read_lines([crop_bgr])
+        line.text, line.confidence
+    """
+
+    def __init__(self, model_path: str | Path | None = None, threads: int | None = None) -> None:
+        path = Path(model_path) if model_path else bundled_model("PP-OCRv6_rec_small.onnx")
+        self.session = make_session(path, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        vocab = ["<blank>", *meta["character"].splitlines(), " "]
+        self._input = self.session.get_inputs()[0].name
+        # Map vocabulary columns onto ALPHABET; lower case counts as its capital.
+        cols: list[list[int]] = [[] for _ in ALPHABET]
+        for i, ch in enumerate(vocab):
+            up = ch.upper()
+            if len(up) == 1 and up in ALPHABET:
+                cols[ALPHABET.index(up)].append(i)
+        self._alnum_cols = cols
+
+    def _prep(self, crop: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.float32]:
+        h, w = crop.shape[:2]
+        new_w = min(width, max(8, math.ceil(REC_HEIGHT * w / max(h, 1))))
+        resized = cv2.resize(crop, (new_w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        out = np.zeros((3, REC_HEIGHT, width), dtype=np.float32)
+        out[:, :, :new_w] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+        return out
+
+    def read_lines(self, crops: list[npt.NDArray[np.uint8]]) -> list[TextRead]:
+        """Read each crop (BGR, one line of text) in one batch; empty text where nothing is legible."""
+        if not crops:
+            return []
+        crops = [c if c.ndim == 3 else cv2.cvtColor(c, cv2.COLOR_GRAY2BGR) for c in crops]
+        ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
+        width = int(min(1280, max(320, math.ceil(REC_HEIGHT * max(ratios)))))
+        batch = np.stack([self._prep(c, width) for c in crops])
+        preds = self.session.run(None, {self._input: batch})[0]
+        return [self._decode(p) for p in preds]
+
+    def _decode(self, pred: npt.NDArray[np.float32]) -> TextRead:
+        alnum = np.stack([pred[:, c].sum(axis=1) for c in self._alnum_cols], axis=1)
+        blank = pred[:, 0]
+        other = 1.0 - blank - alnum.sum(axis=1)
+        # Each time step is blank, a plate character, or some other symbol (a separator here).
+        best_alnum = alnum.argmax(axis=1)
+        p_alnum = alnum.max(axis=1)
+        emit = (p_alnum > blank) & (p_alnum > other)
+        text: list[str] = []
+        rows: list[npt.NDArray[np.float32]] = []
+        confs: list[float] = []
+        prev = -1
+        for t in range(len(pred)):
+            if not emit[t]:
+                prev = -1
+                continue
+            k = int(best_alnum[t])
+            row = alnum[t] / max(float(alnum[t].sum()), 1e-6)
+            if k == prev:
+                # A repeated class without a blank between is one character in CTC; merge evidence.
+                rows[-1] = np.maximum(rows[-1], row)
+                confs[-1] = max(confs[-1], float(p_alnum[t]))
+                continue
+            prev = k
+            text.append(ALPHABET[k])
+            rows.append(row.astype(np.float32))
+            confs.append(float(p_alnum[t]))
+        probs = np.stack(rows) if rows else np.zeros((0, len(ALPHABET)), np.float32)
+        conf = float(np.exp(np.mean(np.log(np.clip(confs, 1e-6, 1.0))))) if confs else 0.0
+        return TextRead("".join(text), conf, probs)

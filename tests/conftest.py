@@ -1,0 +1,132 @@
+"""Fixtures shared by every test: a fresh data folder and context, a running app, real services."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from safecity.accounts import service as accounts
+from safecity.accounts.models import Role, UserIn
+from safecity.core.context import Context
+from safecity.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("SAFECITY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+NATS_URL = os.environ.get("SAFECITY_TEST_NATS", "nats://127.0.0.1:4222")
+PASSWORD = "correct-horse-battery"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    """Skips (or, under CI=true, fails) when a real service the test needs is not running."""
+    if _reachable(host, port):
+        return
+    message = f"{name} is not running on {host}:{port}; start it to run the city-scale tests"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true requires it)")
+    pytest.skip(message)
+
+
+def need_shared_data(*parts: str) -> Path:
+    """Returns a path under ../shared/data, or skips when that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        if IN_CI:
+            pytest.fail(f"{path} is missing (CI always has ../shared/data)")
+        pytest.skip(f"{path} is not present (the shared test data sits beside the repository)")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    context = Context.create(settings)
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def app(ctx: Context):  # type: ignore[no-untyped-def]
+    from safecity.server import create_app
+
+    return create_app(ctx)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def make_user(ctx: Context, role: Role | str, username: str | None = None) -> str:
+    """Creates a user with `role` and returns its user name (password: PASSWORD)."""
+    role = Role(role)
+    name = username or f"{role.value}-{uuid.uuid4().hex[:6]}"
+    with ctx.db.session() as session:
+        accounts.create_user(session, UserIn(username=name, role=role, password=PASSWORD), actor="test")
+    return name
+
+
+def auth_headers(ctx: Context, role: Role | str, username: str | None = None) -> dict[str, str]:
+    """Returns an Authorization header for a new user with `role`."""
+    name = make_user(ctx, role, username)
+    with ctx.db.session() as session:
+        user = accounts.get_by_username(session, name)
+        token, _ = accounts.issue_token(session, user, kind="api", hours=1)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(ctx: Context) -> dict[str, str]:
+    return auth_headers(ctx, Role.admin)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    from sqlalchemy import create_engine, text
+
+    name = f"safecity_test_{uuid.uuid4().hex[:10]}"
+    admin_engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin_engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+@pytest.fixture
+def nats_url() -> str:
+    need_service("NATS", "127.0.0.1", 4222)
+    return NATS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL on each supported database (PostgreSQL skips only where it is not running)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'any.db'}"
+    return str(request.getfixturevalue("pg_url"))
