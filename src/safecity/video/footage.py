@@ -99,7 +99,7 @@ def _shifted(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 4.0, 1.0)
     matrix[0, 2] += width * 0.12
     matrix[1, 2] += height * 0.08
-    return cv2.warpAffine(img, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+    return np.asarray(cv2.warpAffine(img, matrix, (width, height), borderMode=cv2.BORDER_REFLECT), np.uint8)
 
 
 def render_fault(
@@ -115,7 +115,7 @@ def render_fault(
     if fault == "dark":
         return (live.astype(np.uint16) * 3 // 40).astype(np.uint8)
     if fault == "blurred":
-        return cv2.GaussianBlur(live, (0, 0), sigmaX=max(2.0, width / 160))
+        return np.asarray(cv2.GaussianBlur(live, (0, 0), sigmaX=max(2.0, width / 160)), np.uint8)
     if fault == "moved":
         return _shifted(live)
     return live

@@ -19,6 +19,7 @@ for remuxing (`output.add_stream_from_template(packet.stream)`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import threading
 import time
@@ -110,10 +111,11 @@ class Frame:
     @property
     def image(self) -> npt.NDArray[np.uint8]:
         """Returns the full-size BGR picture."""
-        if self._image is None:
+        image = self._image
+        if image is None:
             assert self._av_frame is not None
-            self._image = self._av_frame.to_ndarray(format="bgr24")
-        return self._image
+            image = self._image = np.asarray(self._av_frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+        return image
 
     def gray(self, width: int) -> npt.NDArray[np.uint8]:
         """Returns a grey-level copy scaled to `width` pixels wide (cached; cheap for health and motion)."""
@@ -124,17 +126,18 @@ class Frame:
         height = max(2, round(self.height * width / self.width)) // 2 * 2
         if self._image is None and self._av_frame is not None:
             # One swscale pass scales and converts, without building the full-size BGR array.
-            small = self._av_frame.reformat(width=width, height=height, format="gray").to_ndarray()
-            small = np.ascontiguousarray(small[:, :width])
+            plane = self._av_frame.reformat(width=width, height=height, format="gray").to_ndarray()
+            small: npt.NDArray[np.uint8] = np.ascontiguousarray(plane[:, :width], dtype=np.uint8)
         else:
-            small = cv2.cvtColor(cv2.resize(self.image, (width, height), interpolation=cv2.INTER_AREA),
-                                 cv2.COLOR_BGR2GRAY)
+            resized = cv2.resize(self.image, (width, height), interpolation=cv2.INTER_AREA)
+            small = np.asarray(cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
         self._gray[width] = small
         return small
 
     def __repr__(self) -> str:
         return (f"Frame(index={self.index}, pts_seconds={self.pts_seconds:.3f}, "
-                f"wall_time={self.wall_time.isoformat()}, keyframe={self.keyframe}, size={self.width}x{self.height})")
+                f"wall_time={self.wall_time.isoformat()}, keyframe={self.keyframe}, "
+                f"size={self.width}x{self.height})")
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,7 @@ def classify_error(error: BaseException, url: str, *, opening: bool) -> SafeCity
     text = str(error)
     code = getattr(error, "errno", None)
     if isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError) or "401" in text \
-            or code in (errno.EACCES, errno.EPERM) and "://" in url:
+            or (code in (errno.EACCES, errno.EPERM) and "://" in url):
         return AuthenticationFailed(f"{where} refused the user name or password",
                                     hint="check the camera's credentials in its settings")
     if isinstance(error, FileNotFoundError | av.error.HTTPNotFoundError) or code == errno.ENOENT \
@@ -268,11 +271,13 @@ def classify_error(error: BaseException, url: str, *, opening: bool) -> SafeCity
             errno.ETIMEDOUT, errno.EINTR):
         return CameraUnreachable(f"{where} did not answer within the time-out",
                                  hint="check that the camera is powered and reachable from this host")
-    if isinstance(error, av.error.ConnectionRefusedError | ConnectionRefusedError) or code == errno.ECONNREFUSED:
+    if isinstance(error, av.error.ConnectionRefusedError | ConnectionRefusedError) \
+            or code == errno.ECONNREFUSED:
         return CameraUnreachable(f"{where} refused the connection",
                                  hint="check the camera's address and port, and that its streaming is on")
     if isinstance(error, OSError | av.error.FFmpegError):
-        return CameraUnreachable(f"{where} failed: {text}", hint="check the camera and the network path to it")
+        return CameraUnreachable(f"{where} failed: {text}",
+                                 hint="check the camera and the network path to it")
     return StreamCorrupt(f"{where}: unexpected error while reading ({type(error).__name__}: {text})")
 
 
@@ -370,7 +375,8 @@ class PyAVSource:
                         pts = float(av_frame.pts * time_base)
                     else:  # MJPEG over HTTP carries no timestamps: arrival time is the best we have
                         pts = now - started
-                    if anchor is None or (info.live and abs(anchor[1] + pts - anchor[0] - now) > _MAX_DRIFT_S):
+                    drift = abs(anchor[1] + pts - anchor[0] - now) if anchor else 0.0
+                    if anchor is None or (info.live and drift > _MAX_DRIFT_S):
                         anchor = (pts, now)
                     wall = anchor[1] + pts - anchor[0]
                     if self.options.realtime and wall > now:
@@ -398,10 +404,9 @@ class PyAVSource:
         with self._lock:
             container, self._container = self._container, None
         if container is not None:
-            try:
+            # Closing a broken connection can fail too; there is nothing left to recover.
+            with contextlib.suppress(Exception):
                 container.close()
-            except Exception:  # closing a broken connection can fail too; nothing to recover
-                pass
 
     def __enter__(self) -> PyAVSource:
         self.open()
