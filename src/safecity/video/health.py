@@ -316,7 +316,7 @@ class HealthMonitor:
         """Confirms a state once it has lasted long enough; returns the change when it does."""
         if state == self.state:
             self._candidate = None
-            self.detail = detail if state != "online" else self.detail
+            self.detail = detail
             return None
         candidate = self._candidate
         if candidate is None or candidate.state != state:

@@ -229,7 +229,7 @@ def open_source(
     return source
 
 
-def _with_credentials(url: str, username: str | None, password: str | None) -> str:
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
     """Returns `url` with the camera's user name and password in it (FFmpeg reads them there)."""
     if username is None:
         return url
@@ -248,7 +248,8 @@ def classify_error(error: BaseException, url: str, *, opening: bool) -> SafeCity
     if isinstance(error, SafeCityError):
         return error
     where = redact(url)
-    text = str(error)
+    # FFmpeg's messages repeat the address, password included: keep only the reason.
+    text = getattr(error, "strerror", None) or str(error)
     code = getattr(error, "errno", None)
     if isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError) or "401" in text \
             or (code in (errno.EACCES, errno.EPERM) and "://" in url):
@@ -307,7 +308,7 @@ class PyAVSource:
             return unquote(parts.path), False
         if scheme in ("", ) or len(scheme) == 1:  # a plain path (or a Windows drive letter)
             return self.url, False
-        return _with_credentials(self.url, self.options.username, self.options.password), True
+        return with_credentials(self.url, self.options.username, self.options.password), True
 
     def open(self) -> None:
         """Connects and finds the video stream; raises plain-words errors."""
@@ -340,7 +341,7 @@ class PyAVSource:
         context.thread_type = "AUTO" if self.options.decode == "all" else "SLICE"
         rate = stream.guessed_rate or stream.average_rate
         fps = float(rate) if rate else None
-        if fps is not None and not 0 < fps <= 240:
+        if fps is not None and (not 0 < fps <= 240 or (live and context.name == "mjpeg")):
             fps = None
         self._container, self._stream = container, stream
         self._info = SourceInfo(codec=context.name, width=context.width, height=context.height, fps=fps,
@@ -351,6 +352,8 @@ class PyAVSource:
         self.open()
         container, stream, info = self._container, self._stream, self.info
         time_base = stream.time_base
+        # MJPEG over HTTP has no real timestamps (FFmpeg counts frames at a guessed 25 fps): use arrival.
+        arrival_times = info.live and info.codec == "mjpeg"
         received = bad_in_row = 0
         anchor: tuple[float, float] | None = None  # (stream seconds, wall seconds) matched at one instant
         started = time.time()
@@ -371,9 +374,9 @@ class PyAVSource:
                     continue
                 for av_frame in decoded:
                     now = time.time()
-                    if av_frame.pts is not None and time_base is not None:
+                    if av_frame.pts is not None and time_base is not None and not arrival_times:
                         pts = float(av_frame.pts * time_base)
-                    else:  # MJPEG over HTTP carries no timestamps: arrival time is the best we have
+                    else:
                         pts = now - started
                     drift = abs(anchor[1] + pts - anchor[0] - now) if anchor else 0.0
                     if anchor is None or (info.live and drift > _MAX_DRIFT_S):
