@@ -1,9 +1,9 @@
-"""The alert queue over HTTP."""
+"""The alert queue over HTTP: list, view (audited), decide, history, and the figures for the dashboard."""
 
 from __future__ import annotations
 
 import asyncio
-
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,17 +11,27 @@ from fastapi import APIRouter, Depends, Query
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.alerts import service
-from safecity.alerts.models import Alert, AlertActionIn, AlertActionOut, AlertOut
-from safecity.core.db import get_or_raise
+from safecity.alerts.models import (
+    AlertActionIn,
+    AlertActionOut,
+    AlertOut,
+    FalseAlarmReport,
+    HourlyCounts,
+    ResponseTimes,
+)
+from safecity.core.clock import utcnow
 from safecity.core.http import Ctx, DbSession
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+Reader = Annotated[Principal, Depends(require("alerts:read"))]
+Actor = Annotated[Principal, Depends(require("alerts:act"))]
 
 
 @router.get("", response_model=list[AlertOut], summary="The alert queue, highest priority first")
 def list_alerts(
     session: DbSession,
-    _: Annotated[Principal, Depends(require("alerts:read"))],
+    _: Reader,
     status: str | None = None,
     kind: str | None = None,
     open_only: bool = False,
@@ -31,29 +41,51 @@ def list_alerts(
     return [AlertOut.model_validate(a) for a in rows]
 
 
-@router.get("/{alert_id}", response_model=AlertOut, summary="One alert with its evidence")
-def get_alert(alert_id: str, session: DbSession, _: Annotated[Principal, Depends(require("alerts:read"))]) -> AlertOut:
-    return AlertOut.model_validate(get_or_raise(session, Alert, alert_id, what="alert"))
+@router.get(
+    "/stats/false-alarms", response_model=FalseAlarmReport, summary="False alarms per camera and rule"
+)
+def false_alarms(
+    session: DbSession, _: Reader, days: Annotated[float, Query(gt=0, le=366)] = 7
+) -> FalseAlarmReport:
+    return service.false_alarms(session, since=utcnow() - timedelta(days=days))
+
+
+@router.get("/stats/hourly", response_model=HourlyCounts, summary="Alerts raised per hour, by kind")
+def hourly(
+    session: DbSession, _: Reader, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24
+) -> HourlyCounts:
+    return service.hourly_counts(session, hours=hours)
+
+
+@router.get("/stats/response", response_model=ResponseTimes, summary="Seconds from alert to first decision")
+def response(session: DbSession, _: Reader, days: Annotated[float, Query(gt=0, le=366)] = 7) -> ResponseTimes:
+    return service.response_times(session, since=utcnow() - timedelta(days=days))
+
+
+@router.get(
+    "/{alert_id}", response_model=AlertOut, summary="One alert with its evidence (the view is audited)"
+)
+def get_alert(alert_id: str, session: DbSession, principal: Reader) -> AlertOut:
+    return AlertOut.model_validate(service.view(session, alert_id, actor=principal.username))
 
 
 @router.get("/{alert_id}/history", response_model=list[AlertActionOut], summary="Who did what to an alert")
-def alert_history(
-    alert_id: str, session: DbSession, _: Annotated[Principal, Depends(require("alerts:read"))]
-) -> list[AlertActionOut]:
+def alert_history(alert_id: str, session: DbSession, _: Reader) -> list[AlertActionOut]:
     return [AlertActionOut.model_validate(a) for a in service.history(session, alert_id)]
 
 
 @router.post("/{alert_id}/actions", response_model=AlertOut, summary="Acknowledge, confirm, dismiss or close")
-async def act_on_alert(
-    alert_id: str,
-    body: AlertActionIn,
-    ctx: Ctx,
-    principal: Annotated[Principal, Depends(require("alerts:act"))],
-) -> AlertOut:
+async def act_on_alert(alert_id: str, body: AlertActionIn, ctx: Ctx, principal: Actor) -> AlertOut:
     def decide() -> AlertOut:
         with ctx.db.session() as session:
             alert = service.act(
-                session, alert_id, action=body.action, actor=principal.username, reason=body.reason, version=body.version
+                session,
+                alert_id,
+                action=body.action,
+                actor=principal.username,
+                reason=body.reason,
+                version=body.version,
+                reason_code=body.reason_code,
             )
             return AlertOut.model_validate(alert)
 
