@@ -82,6 +82,7 @@ class Database:
                 url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10, max_overflow=20
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -116,11 +117,14 @@ def alembic_config() -> Config:
     """Returns the Alembic configuration for SafeCity's migrations (no alembic.ini needed)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     return config
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, issue BEGIN, so savepoints and rollbacks behave.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the live pages read while consumers write; NORMAL sync is safe under WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -128,6 +132,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading a read lock.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def claim_event(session: Session, consumer: str, key: str) -> bool:

@@ -151,6 +151,6 @@ class NatsBus(Bus):
         self._tasks.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await self._nc.close()
             self._nc = None
             self._js = None

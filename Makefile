@@ -1,0 +1,49 @@
+# SafeCity: `make demo` and `make test` are all a newcomer needs; each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+SECONDS ?= 60
+
+.PHONY: setup demo demo-headless test lint bench system-deps serve clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=69,<81" wheel
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+demo: setup
+	$(VENV)/bin/safecity demo
+
+demo-headless: setup
+	$(VENV)/bin/safecity demo --headless --seconds $(SECONDS) --report demo-report.json
+
+serve: setup
+	$(VENV)/bin/safecity serve
+
+test: setup system-deps
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/mypy
+
+bench: setup
+	@mkdir -p bench/results
+	@for script in bench/bench_*.py; do \
+		name=$$(basename $$script .py); \
+		echo "== $$name" >&2; \
+		$(PY) $$script --quick > bench/results/$$name.json || exit 1; \
+		cat bench/results/$$name.json; \
+	done
+
+clean:
+	rm -rf $(VENV) data demo-data .pytest_cache .mypy_cache .ruff_cache
