@@ -1,0 +1,699 @@
+"""ANPR in the centre: store every plate read, search plate histories, keep hot lists, catch cloned plates.
+
+`process_read` is what the bus consumer runs for each `PlateRead`: it stores the read, checks it
+against the hot lists, logs sensitive-area entries and exits, and looks for a cloned plate, returning
+the alerts raised so that the caller can announce them after its transaction commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from safecity.alerts import service as alerts
+from safecity.alerts.models import Alert
+from safecity.anpr import areas
+from safecity.anpr.hotlist import HotlistIndex, IndexCache, Match
+from safecity.anpr.models import (
+    AnprConfig,
+    AnprConfigRow,
+    AreaVisit,
+    CameraSighting,
+    HotlistEntry,
+    HotlistEntryIn,
+    HotlistEntryOut,
+    HotlistEntryPatch,
+    HotlistImportReport,
+    HotlistMatchOut,
+    HotlistRevision,
+    PlateReadOut,
+    PlateReadRow,
+    SearchQuery,
+    SearchResult,
+    checked_plate,
+    normalise_plate,
+)
+from safecity.audit import service as audit
+from safecity.cameras import service as cameras
+from safecity.core.clock import utcnow
+from safecity.core.db import get_or_raise
+from safecity.core.errors import Conflict, InvalidInput, NotFound
+from safecity.core.events import PlateRead
+from safecity.core.geo import distance_m
+from safecity.core.ids import new_id
+
+LIST_PRIORITY = {"stolen": 1, "wanted": 1, "bolo": 2}
+_index_cache = IndexCache()
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+def get_config(session: Session) -> AnprConfig:
+    """Returns the installation's ANPR settings (defaults until someone changes them)."""
+    row = session.get(AnprConfigRow, 1)
+    return AnprConfig.model_validate(row.values) if row else AnprConfig()
+
+
+def set_config(session: Session, config: AnprConfig, *, actor: str) -> AnprConfig:
+    """Replaces the ANPR settings, recording who changed what."""
+    row = session.get(AnprConfigRow, 1)
+    before = row.values if row else {}
+    values = config.model_dump()
+    if row is None:
+        session.add(AnprConfigRow(id=1, values=values, updated_by=actor, updated_at=utcnow()))
+    else:
+        row.values, row.updated_by, row.updated_at = values, actor, utcnow()
+    changed = {k: v for k, v in values.items() if before.get(k) != v}
+    audit.record(session, actor=actor, action="anpr.config", detail=changed)
+    return config
+
+
+# --- plate reads ----------------------------------------------------------------------------------
+
+
+def _camera_position(session: Session, camera_id: str | None) -> tuple[float | None, float | None]:
+    if not camera_id:
+        return None, None
+    try:
+        camera = cameras.get(session, camera_id)
+    except NotFound:
+        return None, None
+    return camera.latitude, camera.longitude
+
+
+def store_read(session: Session, event: PlateRead) -> PlateReadRow | None:
+    """Stores a plate read with its camera's position; returns None if this event was stored before."""
+    if session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_key == event.key)) is not None:
+        return None
+    lat, lon = _camera_position(session, event.camera_id)
+    row = PlateReadRow(
+        id=new_id(),
+        event_key=event.key,
+        plate=normalise_plate(event.plate)[:16],
+        region=event.region[:8],
+        confidence=event.confidence,
+        camera_id=event.camera_id,
+        latitude=lat,
+        longitude=lon,
+        at=event.at,
+        crop_ref=event.crop_ref,
+        frame_ref=event.frame_ref,
+        box=event.box,
+        direction=event.direction,
+        track_id=event.track_id,
+        speed_kmh=event.speed_kmh,
+        vehicle_class=event.vehicle_class,
+        stored_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _resolve_match(query: SearchQuery) -> str:
+    if query.match != "auto":
+        return query.match
+    return "wildcard" if any(ch in query.plate for ch in "?*") else "exact"
+
+
+def search_reads(session: Session, query: SearchQuery, *, actor: str) -> SearchResult:
+    """Returns the reads matching an investigator's search, newest first; the search itself is audited."""
+    match = _resolve_match(query)
+    if not query.plate and not query.camera_id:
+        raise InvalidInput(
+            "say which plate or which camera to search", hint="give a plate, a pattern or a camera"
+        )
+    if query.since and query.until and query.since >= query.until:
+        raise InvalidInput("the time range ends before it starts", hint="make 'since' earlier than 'until'")
+    if match != "wildcard" and any(ch in query.plate for ch in "?*"):
+        raise InvalidInput(
+            f"? and * are wildcards, but match is {match!r}", hint="use match=wildcard or auto"
+        )
+    stmt = select(PlateReadRow)
+    if query.plate:
+        if match == "exact":
+            stmt = stmt.where(PlateReadRow.plate == query.plate)
+        elif match == "partial":
+            stmt = stmt.where(PlateReadRow.plate.contains(query.plate, autoescape=True))
+        else:
+            stmt = stmt.where(PlateReadRow.plate.like(query.plate.replace("*", "%").replace("?", "_")))
+            prefix = query.plate.split("*")[0].split("?")[0]
+            if prefix:
+                # A literal prefix bounds the pattern to a range of the (plate, at) index on every database.
+                upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+                stmt = stmt.where(PlateReadRow.plate >= prefix, PlateReadRow.plate < upper)
+    if query.camera_id:
+        stmt = stmt.where(PlateReadRow.camera_id == query.camera_id)
+    if query.since:
+        stmt = stmt.where(PlateReadRow.at >= query.since)
+    if query.until:
+        stmt = stmt.where(PlateReadRow.at < query.until)
+    rows = list(session.scalars(stmt.order_by(PlateReadRow.at.desc()).limit(query.limit + 1)))
+    truncated = len(rows) > query.limit
+    rows = rows[: query.limit]
+    audit.record(
+        session,
+        actor=actor,
+        action="anpr.search",
+        target=query.plate or f"camera:{query.camera_id}",
+        detail={
+            "plate": query.plate,
+            "match": match,
+            "camera_id": query.camera_id,
+            "since": query.since,
+            "until": query.until,
+            "reason": query.reason,
+            "results": len(rows),
+        },
+    )
+    return SearchResult(
+        plate=query.plate,
+        match=match,
+        truncated=truncated,
+        reads=[PlateReadOut.model_validate(r) for r in rows],
+        cameras=_sightings(session, rows),
+    )
+
+
+def _sightings(session: Session, rows: Sequence[PlateReadRow]) -> list[CameraSighting]:
+    by_camera: dict[str | None, list[PlateReadRow]] = {}
+    for row in rows:
+        by_camera.setdefault(row.camera_id, []).append(row)
+    sightings = []
+    for camera_id, reads in by_camera.items():
+        name = None
+        if camera_id:
+            try:
+                name = cameras.get(session, camera_id).name
+            except NotFound:
+                name = None
+        sightings.append(
+            CameraSighting(
+                camera_id=camera_id,
+                name=name,
+                latitude=reads[0].latitude,
+                longitude=reads[0].longitude,
+                reads=len(reads),
+                first_at=min(r.at for r in reads),
+                last_at=max(r.at for r in reads),
+            )
+        )
+    return sorted(sightings, key=lambda s: s.first_at)
+
+
+def get_read(session: Session, read_id: str, *, actor: str) -> PlateReadRow:
+    """Returns one stored read (audited as a view of a vehicle's movements)."""
+    row = get_or_raise(session, PlateReadRow, read_id, what="plate read")
+    audit.record(session, actor=actor, action="anpr.view_read", target=read_id, detail={"plate": row.plate})
+    return row
+
+
+def count_reads(session: Session) -> int:
+    """Returns how many plate reads are stored."""
+    return session.scalar(select(func.count()).select_from(PlateReadRow)) or 0
+
+
+def purge_reads(session: Session, *, older_than_days: int, actor: str = "system") -> int:
+    """Deletes reads (and closed area visits) older than the retention period; returns the reads deleted."""
+    if older_than_days < 1:
+        raise InvalidInput(
+            "retention must be at least one day", hint="set plate_read_retention_days to 1 or more"
+        )
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    reads = session.execute(delete(PlateReadRow).where(PlateReadRow.at < cutoff)).rowcount  # type: ignore[attr-defined]
+    visits = session.execute(
+        delete(AreaVisit).where(AreaVisit.exited_at.is_not(None), AreaVisit.last_seen_at < cutoff)
+    ).rowcount  # type: ignore[attr-defined]
+    if reads or visits:
+        audit.record(
+            session,
+            actor=actor,
+            action="anpr.purge",
+            detail={"older_than_days": older_than_days, "cutoff": cutoff, "reads": reads, "visits": visits},
+        )
+    return int(reads or 0)
+
+
+# --- hot lists ------------------------------------------------------------------------------------
+
+
+def _bump_revision(session: Session) -> None:
+    # A fresh random token (not a counter): a rolled-back change can never share a later one's token.
+    row = session.get(HotlistRevision, 1, with_for_update=True)
+    if row is None:
+        session.add(HotlistRevision(id=1, token=new_id()))
+    else:
+        row.token = new_id()
+    session.flush()
+
+
+def _entry_detail(entry: HotlistEntry) -> dict[str, Any]:
+    return HotlistEntryOut.model_validate(entry).model_dump(mode="json")
+
+
+def add_hotlist_entry(
+    session: Session,
+    *,
+    plate: str,
+    list_name: str,
+    reason: str,
+    actor: str,
+    vehicle: str = "",
+    reference: str = "",
+    expires_at: datetime | None = None,
+) -> HotlistEntry:
+    """Puts a vehicle on the stolen, wanted or BOLO list; the same plate twice on one list is a Conflict."""
+    try:
+        data = HotlistEntryIn.model_validate(
+            {
+                "plate": plate,
+                "list_name": list_name,
+                "reason": reason,
+                "vehicle": vehicle,
+                "reference": reference,
+                "expires_at": expires_at,
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"hot-list entry is not valid: {problems}", hint="fix the fields named") from None
+    existing = session.scalar(
+        select(HotlistEntry).where(HotlistEntry.plate == data.plate, HotlistEntry.list_name == data.list_name)
+    )
+    if existing is not None:
+        raise Conflict(
+            f"{data.plate} is already on the {data.list_name} list (entry {existing.id})",
+            hint="edit that entry instead",
+        )
+    now = utcnow()
+    entry = HotlistEntry(
+        id=new_id(),
+        plate=data.plate,
+        list_name=data.list_name,
+        reason=data.reason,
+        vehicle=data.vehicle,
+        reference=data.reference,
+        expires_at=data.expires_at,
+        added_by=actor,
+        created_at=now,
+        updated_by=actor,
+        updated_at=now,
+    )
+    session.add(entry)
+    _bump_revision(session)
+    audit.record(
+        session, actor=actor, action="anpr.hotlist_add", target=entry.plate, detail=_entry_detail(entry)
+    )
+    return entry
+
+
+def get_hotlist_entry(session: Session, entry_id: str) -> HotlistEntry:
+    """Returns a hot-list entry or raises NotFound."""
+    return get_or_raise(session, HotlistEntry, entry_id, what="hot-list entry")
+
+
+def update_hotlist_entry(
+    session: Session, entry_id: str, patch: HotlistEntryPatch, *, actor: str
+) -> HotlistEntry:
+    """Changes a hot-list entry, recording who changed it and why."""
+    entry = get_hotlist_entry(session, entry_id)
+    changes = patch.model_dump(exclude_unset=True, exclude={"why"})
+    new_list = changes.get("list_name")
+    if new_list and new_list != entry.list_name:
+        clash = session.scalar(
+            select(HotlistEntry.id).where(
+                HotlistEntry.plate == entry.plate, HotlistEntry.list_name == new_list
+            )
+        )
+        if clash is not None:
+            raise Conflict(
+                f"{entry.plate} is already on the {new_list} list", hint="edit or remove that entry"
+            )
+    for name, value in changes.items():
+        if name in {"list_name", "reason"} and value is None:
+            raise InvalidInput(f"{name} cannot be emptied", hint="give a value or leave the field out")
+        setattr(entry, name, value)
+    entry.updated_by, entry.updated_at = actor, utcnow()
+    _bump_revision(session)
+    audit.record(
+        session,
+        actor=actor,
+        action="anpr.hotlist_update",
+        target=entry.plate,
+        detail={"entry": entry.id, "why": patch.why, "changes": changes},
+    )
+    return entry
+
+
+def remove_hotlist_entry(session: Session, entry_id: str, *, actor: str, why: str) -> None:
+    """Takes a vehicle off a hot list; the audit log keeps the entry and the reason."""
+    if len(why.strip()) < 3:
+        raise InvalidInput("say why the entry is removed", hint="e.g. 'vehicle recovered, FIR 123/24 closed'")
+    entry = get_hotlist_entry(session, entry_id)
+    detail = {**_entry_detail(entry), "why": why}
+    session.delete(entry)
+    _bump_revision(session)
+    audit.record(session, actor=actor, action="anpr.hotlist_remove", target=entry.plate, detail=detail)
+
+
+def list_hotlist(
+    session: Session,
+    *,
+    list_name: str | None = None,
+    plate: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> Sequence[HotlistEntry]:
+    """Returns hot-list entries, newest first, optionally one list's or those whose plate contains `plate`."""
+    stmt = (
+        select(HotlistEntry)
+        .order_by(HotlistEntry.created_at.desc(), HotlistEntry.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if list_name:
+        stmt = stmt.where(HotlistEntry.list_name == list_name)
+    if plate:
+        stmt = stmt.where(HotlistEntry.plate.contains(normalise_plate(plate), autoescape=True))
+    return session.scalars(stmt).all()
+
+
+def count_hotlist(session: Session) -> dict[str, int]:
+    """Returns how many entries each hot list holds."""
+    rows = session.execute(select(HotlistEntry.list_name, func.count()).group_by(HotlistEntry.list_name))
+    return {name: n for name, n in rows}
+
+
+_CSV_COLUMNS = ("plate", "list", "reason", "vehicle", "reference", "expires_at")
+
+
+def import_hotlist_csv(
+    session: Session, content: str, *, actor: str, upsert: bool = False
+) -> HotlistImportReport:
+    """Imports CSV lines (plate,list,reason[,vehicle,reference,expires_at]); one bad line writes nothing."""
+    reader = csv.DictReader(io.StringIO(content))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "plate" not in header or not {"list", "list_name"} & set(header) or "reason" not in header:
+        raise InvalidInput(
+            "the CSV has no header row with plate, list and reason columns",
+            hint="start with: " + ",".join(_CSV_COLUMNS),
+        )
+    reader.fieldnames = header
+    errors: list[str] = []
+    valid: list[tuple[int, HotlistEntryIn]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"line {line}: more values than columns")
+            continue
+        values = {k: (v or "").strip() for k, v in row.items() if k}
+        if not any(values.values()):
+            continue
+        values["list_name"] = values.pop("list", "") or values.get("list_name", "")
+        fields = {
+            k: v for k, v in values.items() if k in {"plate", "list_name", "reason", "vehicle", "reference"}
+        }
+        if values.get("expires_at"):
+            fields["expires_at"] = values["expires_at"]
+        unknown = set(values) - {"plate", "list_name", "reason", "vehicle", "reference", "expires_at"}
+        if unknown:
+            errors.append(f"line {line}: unknown column(s) {', '.join(sorted(unknown))}")
+            continue
+        try:
+            data = HotlistEntryIn.model_validate(fields)
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "row"
+                errors.append(f"line {line}: {where}: {err['msg']}")
+            continue
+        pair: tuple[str, str] = (data.plate, data.list_name)
+        if pair in seen:
+            errors.append(f"line {line}: {data.plate} on {data.list_name} repeats line {seen[pair]}")
+            continue
+        seen[pair] = line
+        valid.append((line, data))
+    if not valid and not errors:
+        errors.append("the file holds no entries")
+    existing: dict[tuple[str, str], HotlistEntry] = {}
+    plates = sorted({p for p, _ in seen})
+    for start in range(0, len(plates), 500):
+        chunk = plates[start : start + 500]
+        for entry in session.scalars(select(HotlistEntry).where(HotlistEntry.plate.in_(chunk))):
+            existing[(entry.plate, entry.list_name)] = entry
+    if not upsert:
+        for pair in sorted(existing.keys() & seen.keys(), key=lambda p: seen[p]):
+            errors.append(
+                f"line {seen[pair]}: {pair[0]} is already on the {pair[1]} list (import with upsert)"
+            )
+    if errors:
+        return HotlistImportReport(errors=errors)
+    report = HotlistImportReport()
+    now = utcnow()
+    for _line, data in valid:
+        current = existing.get((data.plate, data.list_name))
+        if current is None:
+            session.add(
+                HotlistEntry(
+                    id=new_id(),
+                    added_by=actor,
+                    created_at=now,
+                    updated_by=actor,
+                    updated_at=now,
+                    **data.model_dump(),
+                )
+            )
+            report.created += 1
+        else:
+            current.reason, current.vehicle, current.reference = data.reason, data.vehicle, data.reference
+            current.expires_at, current.updated_by, current.updated_at = data.expires_at, actor, now
+            report.updated += 1
+    _bump_revision(session)
+    audit.record(
+        session,
+        actor=actor,
+        action="anpr.hotlist_import",
+        detail={"created": report.created, "updated": report.updated},
+    )
+    return report
+
+
+def hotlist_index(session: Session) -> HotlistIndex:
+    """Returns the match index of the current hot list, rebuilt only when the list has changed."""
+    bind = session.get_bind()
+    database = bind.engine.url.render_as_string(hide_password=True)
+    # Read the token before the entries: a change landing in between only causes one extra rebuild.
+    revision = session.get(HotlistRevision, 1)
+    token = revision.token if revision else "empty"
+    index = _index_cache.get(database, token)
+    if index is None:
+        index = HotlistIndex(session.execute(select(HotlistEntry.id, HotlistEntry.plate)).tuples())
+        _index_cache.put(database, token, index)
+    return index
+
+
+def match_hotlist(
+    session: Session, plate: str, *, config: AnprConfig | None = None, at: datetime | None = None
+) -> list[HotlistMatchOut]:
+    """Returns the live hot-list entries a plate matches: exact first, then look-alikes, then one-edit."""
+    config = config or get_config(session)
+    moment = at or utcnow()
+    matches: list[Match] = hotlist_index(session).lookup(
+        normalise_plate(plate), max_confusions=config.max_confusions, edit_distance=config.edit_distance
+    )
+    out: list[HotlistMatchOut] = []
+    for match in matches:
+        for entry_id in match.entry_ids:
+            entry = session.get(HotlistEntry, entry_id)
+            if entry is None or (entry.expires_at is not None and entry.expires_at <= moment):
+                continue
+            out.append(
+                HotlistMatchOut(
+                    entry=HotlistEntryOut.model_validate(entry), kind=match.kind, distance=match.distance
+                )
+            )
+    kinds = {"exact": 0, "confusion": 1, "edit": 2}
+    return sorted(out, key=lambda m: (kinds[m.kind], m.distance, LIST_PRIORITY[m.entry.list_name]))
+
+
+def check_plate(session: Session, plate: str, *, actor: str) -> list[HotlistMatchOut]:
+    """Returns the hot-list entries a plate matches, for an officer's manual check (audited)."""
+    try:
+        clean = checked_plate(plate)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), hint="type the plate as printed, e.g. LEA-4521") from None
+    matches = match_hotlist(session, clean)
+    audit.record(
+        session, actor=actor, action="anpr.hotlist_check", target=clean, detail={"matches": len(matches)}
+    )
+    return matches
+
+
+# --- cloned plates --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloneFinding:
+    """Another read of the same plate too far away for the time between: one of them wears a cloned plate."""
+
+    other: PlateReadRow
+    distance_m: float
+    seconds: float
+    speed_kmh: float | None  # None when both reads carry the same moment
+
+
+def find_clone(session: Session, read: PlateReadRow, *, config: AnprConfig) -> CloneFinding | None:
+    """Returns the read of the same plate that implies the most impossible journey, if any does."""
+    if read.latitude is None or read.longitude is None or read.confidence < config.clone_min_confidence:
+        return None
+    window = timedelta(hours=config.clone_window_hours)
+    others = session.scalars(
+        select(PlateReadRow)
+        .where(
+            PlateReadRow.plate == read.plate,
+            PlateReadRow.at >= read.at - window,
+            PlateReadRow.at <= read.at + window,
+            PlateReadRow.id != read.id,
+            or_(PlateReadRow.camera_id != read.camera_id, PlateReadRow.camera_id.is_(None)),
+            PlateReadRow.confidence >= config.clone_min_confidence,
+            PlateReadRow.latitude.is_not(None),
+        )
+        .limit(500)
+    )
+    worst: CloneFinding | None = None
+    for other in others:
+        assert other.latitude is not None and other.longitude is not None
+        metres = distance_m(read.latitude, read.longitude, other.latitude, other.longitude)
+        if metres < config.clone_min_distance_m:
+            continue
+        seconds = abs((read.at - other.at).total_seconds())
+        speed = metres / 1000 / (seconds / 3600) if seconds > 0 else math.inf
+        if speed <= config.clone_max_speed_kmh:
+            continue
+        if worst is None or speed > (worst.speed_kmh if worst.speed_kmh is not None else math.inf):
+            worst = CloneFinding(other, metres, seconds, None if math.isinf(speed) else speed)
+    return worst
+
+
+def _read_evidence(read: PlateReadRow) -> dict[str, Any]:
+    return {
+        "read_id": read.id,
+        "camera_id": read.camera_id,
+        "at": read.at.isoformat(),
+        "confidence": read.confidence,
+        "crop_ref": read.crop_ref,
+        "frame_ref": read.frame_ref,
+        "lat": read.latitude,
+        "lon": read.longitude,
+    }
+
+
+# --- the pipeline of one read ---------------------------------------------------------------------
+
+
+@dataclass
+class ReadOutcome:
+    """What one plate read did: the stored row, the alerts it raised or folded into, its hot-list hits."""
+
+    read: PlateReadRow | None
+    alerts: list[tuple[Alert, bool]] = field(default_factory=list)
+    hotlist_matches: list[HotlistMatchOut] = field(default_factory=list)
+
+
+def _raise_hotlist_alert(
+    session: Session, read: PlateReadRow, matches: list[HotlistMatchOut], config: AnprConfig
+) -> tuple[Alert, bool]:
+    best = matches[0]
+    entry = best.entry
+    how = "" if best.kind == "exact" else f" (read as {read.plate}, {best.kind} match)"
+    title = f"{entry.list_name.upper()} vehicle {entry.plate}{how} at camera {read.camera_id or 'unknown'}"
+    return alerts.raise_alert(
+        session,
+        kind="hotlist",
+        priority=LIST_PRIORITY[entry.list_name],
+        title=title[:300],
+        source_key=f"hotlist:{read.event_key}",
+        dedup_key=f"hotlist:{entry.plate}:{read.camera_id}",
+        camera_id=read.camera_id,
+        evidence={
+            "crop_ref": read.crop_ref,
+            "frame_ref": read.frame_ref,
+            "plate": read.plate,
+            "entry": entry.model_dump(mode="json"),
+            "lat": read.latitude,
+            "lon": read.longitude,
+        },
+        detail={
+            "read_id": read.id,
+            "match": best.kind,
+            "distance": best.distance,
+            "confidence": read.confidence,
+            "other_entries": [m.entry.model_dump(mode="json") for m in matches[1:]],
+        },
+        dedup_window=timedelta(minutes=config.hotlist_dedup_minutes),
+    )
+
+
+def _raise_clone_alert(
+    session: Session, read: PlateReadRow, finding: CloneFinding, config: AnprConfig
+) -> tuple[Alert, bool]:
+    km = finding.distance_m / 1000
+    minutes = finding.seconds / 60
+    speed = "at the same moment" if finding.speed_kmh is None else f"{finding.speed_kmh:.0f} km/h"
+    title = f"Cloned plate? {read.plate} read {km:.1f} km apart within {minutes:.0f} min ({speed})"
+    first, second = sorted((read, finding.other), key=lambda r: r.at)
+    return alerts.raise_alert(
+        session,
+        kind="cloned_plate",
+        priority=2,
+        title=title[:300],
+        source_key=f"cloned:{read.event_key}",
+        dedup_key=f"cloned:{read.plate}",
+        camera_id=read.camera_id,
+        evidence={
+            "crop_ref": read.crop_ref,
+            "frame_ref": read.frame_ref,
+            "plate": read.plate,
+            "lat": read.latitude,
+            "lon": read.longitude,
+            "reads": [_read_evidence(first), _read_evidence(second)],
+        },
+        detail={
+            "distance_m": round(finding.distance_m),
+            "seconds": finding.seconds,
+            "speed_kmh": None if finding.speed_kmh is None else round(finding.speed_kmh, 1),
+            "max_speed_kmh": config.clone_max_speed_kmh,
+        },
+        dedup_window=timedelta(hours=config.clone_window_hours),
+    )
+
+
+def process_read(session: Session, event: PlateRead) -> ReadOutcome:
+    """Stores a read, checks the hot lists, logs sensitive-area visits and looks for a cloned plate."""
+    read = store_read(session, event)
+    if read is None or not read.plate:
+        return ReadOutcome(read=read)
+    config = get_config(session)
+    outcome = ReadOutcome(read=read)
+    matches = match_hotlist(session, read.plate, config=config, at=read.at)
+    if matches and read.confidence >= config.hotlist_min_confidence:
+        outcome.hotlist_matches = matches
+        outcome.alerts.append(_raise_hotlist_alert(session, read, matches, config))
+    lists = sorted(
+        {m.entry.list_name for m in matches if m.kind == "exact"} or {m.entry.list_name for m in matches}
+    )
+    outcome.alerts.extend(areas.log_read(session, read, lists=lists))
+    finding = find_clone(session, read, config=config)
+    if finding is not None:
+        outcome.alerts.append(_raise_clone_alert(session, read, finding, config))
+    return outcome
