@@ -1,0 +1,341 @@
+"""Face watch lists over HTTP: request and approve entries, decide matches, search, and the /watchlists page.
+
+Every change is audited in the service; every change to what matches is published to the workers
+after it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from safecity.accounts.api import SESSION_COOKIE, current_principal, require
+from safecity.accounts.service import Principal
+from safecity.alerts import service as alerts
+from safecity.audit import service as audit
+from safecity.core.clock import as_utc
+from safecity.core.errors import Forbidden, InvalidInput
+from safecity.core.http import Ctx, DbSession
+from safecity.faces import replication, service
+from safecity.faces.models import (
+    Candidate,
+    EntryDecisionIn,
+    EntryOut,
+    MatchDecisionIn,
+    MatchOut,
+    NotificationOut,
+    OutcomeIn,
+    RejectionStat,
+    SnapshotHit,
+)
+
+router = APIRouter(tags=["faces"])
+
+MAX_UPLOAD = service.MAX_PHOTO_BYTES
+
+
+def require_any(*permissions: str) -> Callable[..., Principal]:
+    """Returns a guard admitting callers whose role holds any of `permissions`."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not any(principal.can(p) for p in permissions):
+            raise Forbidden(
+                f"your role ({principal.role}) may not do this (needs one of {', '.join(permissions)})",
+                hint="ask a supervisor or an admin",
+            )
+        return principal
+
+    dependency.__name__ = "require_any_" + "_".join(p.replace(":", "_") for p in permissions)
+    return dependency
+
+
+WatchlistReader = Annotated[Principal, Depends(require_any("watchlist:write", "watchlist:approve"))]
+Maker = Annotated[Principal, Depends(require("watchlist:write"))]
+Checker = Annotated[Principal, Depends(require("watchlist:approve"))]
+Operator = Annotated[Principal, Depends(require("alerts:act"))]
+Viewer = Annotated[Principal, Depends(require("alerts:read"))]
+Searcher = Annotated[Principal, Depends(require("faces:search"))]
+
+
+async def _read_upload(upload: UploadFile, label: str) -> bytes:
+    data = await upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise InvalidInput(
+            f"{label} is larger than {MAX_UPLOAD // (1024 * 1024)} MB", hint="send a smaller photo"
+        )
+    return data
+
+
+# --- entries -------------------------------------------------------------------------------------
+
+
+@router.get("/api/faces/entries", response_model=list[EntryOut], summary="Watch-list entries, newest first")
+def list_entries(
+    session: DbSession,
+    principal: WatchlistReader,
+    status: str | None = None,
+    category: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[EntryOut]:
+    rows = service.list_entries(session, status=status, category=category, limit=limit)
+    audit.record(
+        session,
+        actor=principal.username,
+        action="faces.list",
+        target="watchlist",
+        detail={"status": status, "category": category, "shown": len(rows)},
+    )
+    return [service.view(session, entry) for entry in rows]
+
+
+@router.get("/api/faces/entries/{entry_id}", response_model=EntryOut, summary="One watch-list entry")
+def get_entry(entry_id: str, session: DbSession, principal: WatchlistReader) -> EntryOut:
+    entry = service.get_entry(session, entry_id)
+    audit.record(session, actor=principal.username, action="faces.view", target=entry.id, detail={})
+    return service.view(session, entry)
+
+
+@router.post(
+    "/api/faces/entries",
+    response_model=EntryOut,
+    status_code=201,
+    summary="Request a watch-list entry (a different person must approve it)",
+)
+async def request_entry(
+    ctx: Ctx,
+    principal: Maker,
+    name: Annotated[str, Form(description="Name of the person, or a description.")],
+    category: Annotated[str, Form(description="wanted, missing or event.")],
+    legal_basis: Annotated[str, Form(description="FIR or warrant number (event order for event lists).")],
+    expires_at: Annotated[datetime, Form(description="ISO date-time after which the entry never matches.")],
+    photos: Annotated[list[UploadFile], File(description="One or more clear photos, one face each.")],
+    case_officer: Annotated[str, Form(description="Who to notify of a missing-person match.")] = "",
+    notes: Annotated[str, Form(max_length=1000, description="Notes for the operators.")] = "",
+    threshold: Annotated[
+        float | None, Form(description="Stricter similarity threshold for this entry.")
+    ] = None,
+    event_cameras: Annotated[str, Form(description="Event lists: camera ids, comma-separated.")] = "",
+    event_start: Annotated[datetime | None, Form(description="Event lists: start of the event.")] = None,
+    event_end: Annotated[datetime | None, Form(description="Event lists: end of the event.")] = None,
+) -> EntryOut:
+    blobs = [await _read_upload(photo, f"photo {i + 1}") for i, photo in enumerate(photos)]
+
+    def enroll() -> EntryOut:
+        with ctx.db.session() as session:
+            entry = service.enroll(
+                session,
+                ctx.media,
+                name=name,
+                category=category,
+                legal_basis=legal_basis,
+                requested_by=principal.username,
+                photos=blobs,
+                expires_at=as_utc(expires_at),  # a form's naive date-time is taken to be UTC
+                event_cameras=[c for c in event_cameras.split(",") if c.strip()],
+                event_start=as_utc(event_start) if event_start else None,
+                event_end=as_utc(event_end) if event_end else None,
+                case_officer=case_officer.strip() or None,
+                threshold=threshold,
+                notes=notes,
+            )
+            return service.view(session, entry)
+
+    return await asyncio.to_thread(enroll)
+
+
+@router.post("/api/faces/entries/{entry_id}/approve", response_model=EntryOut, summary="Approve (checker)")
+async def approve_entry(entry_id: str, ctx: Ctx, principal: Checker) -> EntryOut:
+    def approve() -> EntryOut:
+        with ctx.db.session() as session:
+            return service.view(session, service.approve(session, entry_id, principal.username))
+
+    out = await asyncio.to_thread(approve)
+    await replication.publish_change(ctx, entry_id)
+    return out
+
+
+@router.post(
+    "/api/faces/entries/{entry_id}/refuse", response_model=EntryOut, summary="Refuse a pending entry"
+)
+async def refuse_entry(entry_id: str, body: EntryDecisionIn, ctx: Ctx, principal: Checker) -> EntryOut:
+    def refuse() -> EntryOut:
+        with ctx.db.session() as session:
+            entry = service.refuse(session, entry_id, actor=principal.username, reason=body.reason)
+            return service.view(session, entry)
+
+    return await asyncio.to_thread(refuse)
+
+
+@router.post(
+    "/api/faces/entries/{entry_id}/remove", response_model=EntryOut, summary="Take an entry off the list"
+)
+async def remove_entry(
+    entry_id: str, body: EntryDecisionIn, ctx: Ctx, principal: WatchlistReader
+) -> EntryOut:
+    def remove() -> EntryOut:
+        with ctx.db.session() as session:
+            entry = service.remove(session, entry_id, actor=principal.username, reason=body.reason)
+            return service.view(session, entry)
+
+    out = await asyncio.to_thread(remove)
+    await replication.publish_change(ctx, entry_id)
+    return out
+
+
+# --- matches -------------------------------------------------------------------------------------
+
+
+@router.get("/api/faces/matches", response_model=list[MatchOut], summary="Watch-list matches, newest first")
+def list_matches(
+    session: DbSession,
+    _: Viewer,
+    entry_id: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(pending|confirmed|rejected)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[MatchOut]:
+    rows = service.list_matches(session, entry_id=entry_id, status=status, limit=limit)
+    return [MatchOut.model_validate(m) for m in rows]
+
+
+@router.post(
+    "/api/faces/matches/{match_id}/decision", response_model=MatchOut, summary="Operator: confirm or reject"
+)
+async def decide_match(match_id: str, body: MatchDecisionIn, ctx: Ctx, principal: Operator) -> MatchOut:
+    def decide() -> tuple[MatchOut, alerts.Alert | None]:
+        with ctx.db.session() as session:
+            match, alert = service.decide(
+                session, match_id, decision=body.decision, actor=principal.username, reason=body.reason
+            )
+            return MatchOut.model_validate(match), alert
+
+    out, alert = await asyncio.to_thread(decide)
+    if alert is not None:
+        await ctx.bus.publish(alerts.changed_event(alert))
+    return out
+
+
+@router.post(
+    "/api/faces/matches/{match_id}/outcome",
+    response_model=MatchOut,
+    summary="Officer on scene: report the outcome",
+)
+async def report_outcome(match_id: str, body: OutcomeIn, ctx: Ctx, principal: Operator) -> MatchOut:
+    def report() -> tuple[MatchOut, alerts.Alert | None]:
+        with ctx.db.session() as session:
+            match, alert = service.report_outcome(
+                session, match_id, outcome=body.outcome.value, actor=principal.username, note=body.note
+            )
+            return MatchOut.model_validate(match), alert
+
+    out, alert = await asyncio.to_thread(report)
+    if alert is not None:
+        await ctx.bus.publish(alerts.changed_event(alert))
+    return out
+
+
+@router.get(
+    "/api/faces/stats/rejections",
+    response_model=list[RejectionStat],
+    summary="Rejected matches per entry and camera: where thresholds are wrong",
+)
+def rejection_stats(session: DbSession, _: Viewer) -> list[RejectionStat]:
+    return service.rejection_stats(session)
+
+
+@router.get(
+    "/api/faces/notifications", response_model=list[NotificationOut], summary="Notices to case officers"
+)
+def notifications(
+    session: DbSession, _: Viewer, recipient: str | None = None, unacknowledged: bool = False
+) -> list[NotificationOut]:
+    rows = service.list_notifications(session, recipient=recipient, unacknowledged=unacknowledged)
+    return [NotificationOut.model_validate(n) for n in rows]
+
+
+@router.post(
+    "/api/faces/notifications/{notification_id}/ack",
+    response_model=NotificationOut,
+    summary="Mark a notice read",
+)
+def acknowledge(notification_id: int, session: DbSession, principal: Operator) -> NotificationOut:
+    notice = service.acknowledge_notification(session, notification_id, actor=principal.username)
+    return NotificationOut.model_validate(notice)
+
+
+# --- searches ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/api/faces/search", response_model=list[Candidate], summary="Search the watch list by photo (audited)"
+)
+async def search_watchlist(
+    ctx: Ctx,
+    principal: Searcher,
+    photo: Annotated[UploadFile, File(description="A photo with one face.")],
+    reason: Annotated[str, Form(description="Why you search, for the audit log.")],
+    case_reference: Annotated[str, Form(description="FIR or case number, if any.")] = "",
+    k: Annotated[int, Form(ge=1, le=50, description="How many candidates.")] = 5,
+) -> list[Candidate]:
+    data = await _read_upload(photo, "photo")
+
+    def search() -> list[Candidate]:
+        with ctx.db.session() as session:
+            return service.search_watchlist(
+                session,
+                data,
+                actor=principal.username,
+                reason=reason,
+                case_reference=case_reference,
+                threshold=service.default_threshold(ctx.settings),
+                k=k,
+            )
+
+    return await asyncio.to_thread(search)
+
+
+@router.post(
+    "/api/faces/footage-search",
+    response_model=list[SnapshotHit],
+    summary="Search stored match snapshots for a face (investigators; case reference and reason; audited)",
+)
+async def search_footage(
+    ctx: Ctx,
+    principal: Searcher,
+    photo: Annotated[UploadFile, File(description="A photo with one face.")],
+    case_reference: Annotated[str, Form(description="FIR or case number.")],
+    reason: Annotated[str, Form(description="Why you search, for the audit log.")],
+) -> list[SnapshotHit]:
+    data = await _read_upload(photo, "photo")
+
+    def search() -> list[SnapshotHit]:
+        with ctx.db.session() as session:
+            return service.search_snapshots(
+                session,
+                ctx.media,
+                data,
+                actor=principal.username,
+                case_reference=case_reference,
+                reason=reason,
+                encoder=service.pipeline_encoder(),
+                crop_encoder=service.crop_encoder(),
+                min_similarity=service.default_threshold(ctx.settings),
+            )
+
+    return await asyncio.to_thread(search)
+
+
+# --- page ----------------------------------------------------------------------------------------
+
+
+@router.get("/watchlists", response_class=HTMLResponse, include_in_schema=False)
+def watchlists_page(request: Request, ctx: Ctx) -> Response:
+    from safecity.web.pages import templates
+
+    if not request.cookies.get(SESSION_COOKIE):
+        return RedirectResponse("/login", status_code=303)
+    return templates.TemplateResponse(request, "faces_watchlists.html", {"bus": ctx.settings.bus})

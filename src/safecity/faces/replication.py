@@ -1,0 +1,258 @@
+"""The watch list as each worker holds it: a full load at start, then deltas from the bus.
+
+The centre publishes `WatchlistChanged` whenever an entry starts or stops matching (approved,
+removed, refused after approval, expired). A worker keeps a `WorkerWatchlist` and calls `.match` for
+every voted face; only a face that clears the camera's threshold against an entry in scope comes
+back, so a face that matches nothing never leaves the worker's memory.
+
+    watchlist = WorkerWatchlist(default_threshold=0.8)
+    await watchlist.follow(ctx.bus)           # subscribe first, so nothing published meanwhile is lost
+    with ctx.db.session() as session:
+        watchlist.load(session)               # full sync
+    hit = watchlist.match(embedding, "cam-7", at)   # (entry_id, similarity) or None
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from safecity.core.bus import Bus
+from safecity.core.context import Context
+from safecity.core.events import Event, register_event
+from safecity.faces import service
+from safecity.faces.index import FaceIndex, make_index
+from safecity.faces.models import WatchlistEntry
+
+log = logging.getLogger(__name__)
+
+
+class WatchlistChanged(Event):
+    """A watch-list entry started or stopped matching; workers update their index without a rebuild."""
+
+    type: ClassVar[str] = "watchlist_changed"
+    entry_id: str = Field(title="Entry", description="Watch-list entry id.")
+    action: Literal["add", "remove"] = Field(
+        title="Action", description="add: now matches; remove: never again."
+    )
+    entry_version: int = Field(
+        title="Entry version", description="Newer versions win; older ones are ignored."
+    )
+    embeddings: list[list[float]] = Field(
+        default_factory=list,
+        title="Embeddings",
+        description="One face embedding per enrolment photo (add only).",
+    )
+    category: str = Field(default="", title="Category", description="wanted, missing or event.")
+    threshold: float | None = Field(
+        default=None, title="Threshold", description="Entry's stricter threshold."
+    )
+    expires_at: datetime | None = Field(
+        default=None, title="Expires", description="Stops matching after this."
+    )
+    event_cameras: list[str] = Field(
+        default_factory=list, title="Event cameras", description="Event lists only."
+    )
+    event_start: datetime | None = Field(default=None, title="Event start", description="Event lists only.")
+    event_end: datetime | None = Field(default=None, title="Event end", description="Event lists only.")
+
+
+register_event(WatchlistChanged)
+
+
+@dataclass(frozen=True)
+class EntryScope:
+    """Where and when an entry may match, and how strictly."""
+
+    category: str
+    expires_at: datetime | None
+    threshold: float | None = None
+    event_cameras: frozenset[str] = frozenset()
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+
+    @classmethod
+    def of(cls, entry: WatchlistEntry) -> EntryScope:
+        """Returns the scope of a stored entry."""
+        return cls(
+            category=entry.category,
+            expires_at=entry.expires_at,
+            threshold=entry.threshold,
+            event_cameras=frozenset(entry.event_cameras or ()),
+            event_start=entry.event_start,
+            event_end=entry.event_end,
+        )
+
+    def applies(self, camera_id: str | None, at: datetime) -> bool:
+        """Returns whether the entry may match a face seen by `camera_id` at `at`."""
+        if self.expires_at is not None and at >= self.expires_at:
+            return False
+        if self.category == "event":
+            # An event-security list watches only its event's cameras, only during the event.
+            if camera_id is None or camera_id not in self.event_cameras:
+                return False
+            if self.event_start is not None and at < self.event_start:
+                return False
+            if self.event_end is not None and at >= self.event_end:
+                return False
+        return True
+
+    def threshold_for(self, camera_threshold: float) -> float:
+        """Returns the similarity a face must reach: the camera's, or the entry's if stricter."""
+        return max(camera_threshold, self.threshold or 0.0)
+
+
+def change_event(session: Session, entry_id: str) -> WatchlistChanged:
+    """Returns the event that brings every worker's copy of `entry_id` up to date."""
+    entry = service.get_entry(session, entry_id)
+    active = service.is_active(entry)
+    base = WatchlistChanged(
+        key=f"watchlist:{entry.id}:{entry.version}",
+        entry_id=entry.id,
+        action="add" if active else "remove",
+        entry_version=entry.version,
+    )
+    if not active:
+        return base
+    scope = EntryScope.of(entry)
+    return base.model_copy(
+        update={
+            "embeddings": [row for p in service.photos_of(session, entry.id) for row in p.embeddings],
+            "category": entry.category,
+            "threshold": entry.threshold,
+            "expires_at": entry.expires_at,
+            "event_cameras": sorted(scope.event_cameras),
+            "event_start": entry.event_start,
+            "event_end": entry.event_end,
+        }
+    )
+
+
+async def publish_change(ctx: Context, entry_id: str) -> WatchlistChanged:
+    """Publishes an entry's current state to the workers; call after the change committed."""
+    with ctx.db.session() as session:
+        event = change_event(session, entry_id)
+    await ctx.bus.publish(event)
+    return event
+
+
+def publish_change_threadsafe(ctx: Context, entry_id: str) -> WatchlistChanged:
+    """Same as `publish_change`, from a worker thread (bus handlers, scripts)."""
+    with ctx.db.session() as session:
+        event = change_event(session, entry_id)
+    ctx.bus.publish_threadsafe(event)
+    return event
+
+
+@dataclass
+class WorkerWatchlist:
+    """A worker's copy of the active watch list: 1:N index plus each entry's scope and threshold."""
+
+    default_threshold: float
+    camera_thresholds: dict[str, float] = field(default_factory=dict)
+    n_expected: int = 1000
+    _index: FaceIndex | None = None
+    _scopes: dict[str, EntryScope] = field(default_factory=dict)
+    _versions: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, session: Session) -> int:
+        """Replaces the copy with every active entry and each face camera's threshold; returns entries."""
+        from safecity.cameras import service as cameras
+
+        rows = service.active_entries(session)
+        index: FaceIndex | None = None
+        scopes: dict[str, EntryScope] = {}
+        versions = dict(self._versions)
+        for entry in rows:
+            vectors = [row for p in service.photos_of(session, entry.id) for row in p.embeddings]
+            if not vectors:
+                continue
+            if index is None:
+                index = make_index(max(self.n_expected, len(rows)), dim=len(vectors[0]))
+            index.add(entry.id, np.asarray(vectors, dtype=np.float32))
+            scopes[entry.id] = EntryScope.of(entry)
+            versions[entry.id] = max(versions.get(entry.id, 0), entry.version)
+        thresholds = {
+            camera.id: float(camera.analysis["face_threshold"])
+            for camera in cameras.list_cameras(session)
+            if (camera.analysis or {}).get("face_threshold") is not None
+        }
+        with self._lock:
+            self._index, self._scopes, self._versions = index, scopes, versions
+            self.camera_thresholds.update(thresholds)
+        return len(scopes)
+
+    def apply(self, event: WatchlistChanged) -> bool:
+        """Applies one change; returns False when it is older than what the copy holds (a repeat)."""
+        with self._lock:
+            if event.entry_version <= self._versions.get(event.entry_id, 0):
+                return False
+            self._versions[event.entry_id] = event.entry_version
+            if self._index is not None and event.entry_id in self._index:
+                self._index.remove(event.entry_id)
+            self._scopes.pop(event.entry_id, None)
+            if event.action == "add" and event.embeddings:
+                vectors = np.asarray(event.embeddings, dtype=np.float32)
+                if self._index is None:
+                    self._index = make_index(self.n_expected, dim=vectors.shape[1])
+                self._index.add(event.entry_id, vectors)
+                self._scopes[event.entry_id] = EntryScope(
+                    category=event.category,
+                    expires_at=event.expires_at,
+                    threshold=event.threshold,
+                    event_cameras=frozenset(event.event_cameras),
+                    event_start=event.event_start,
+                    event_end=event.event_end,
+                )
+            return True
+
+    def match(
+        self, embedding: npt.ArrayLike, camera_id: str | None, at: datetime
+    ) -> tuple[str, float] | None:
+        """Returns (entry_id, similarity) of the best entry in scope above threshold, or None."""
+        with self._lock:
+            if self._index is None or not self._scopes:
+                return None
+            camera_threshold = self.camera_thresholds.get(camera_id or "", self.default_threshold)
+            # Look past the nearest few: an entry out of scope here (another event's list, expired)
+            # must not hide one that is in scope.
+            for entry_id, similarity in self._index.search(embedding, k=min(len(self._scopes), 16)):
+                scope = self._scopes.get(entry_id)
+                if scope is None or not scope.applies(camera_id, at):
+                    continue
+                # An entry may set a stricter threshold: a nearer one failing its own does not end the search.
+                if similarity >= scope.threshold_for(camera_threshold):
+                    return entry_id, similarity
+            return None
+
+    def set_camera_threshold(self, camera_id: str, threshold: float | None) -> None:
+        """Sets (or, with None, clears) one camera's threshold override."""
+        with self._lock:
+            if threshold is None:
+                self.camera_thresholds.pop(camera_id, None)
+            else:
+                self.camera_thresholds[camera_id] = threshold
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._scopes
+
+    async def follow(self, bus: Bus) -> None:
+        """Subscribes this copy to every watch-list change (each worker sees all of them)."""
+
+        def on_change(event: Event) -> None:
+            if isinstance(event, WatchlistChanged) and self.apply(event):
+                log.info("watch list %s %s (v%d)", event.action, event.entry_id, event.entry_version)
+
+        await bus.subscribe([WatchlistChanged.type], on_change)
