@@ -1,0 +1,160 @@
+"""The challan notice: a one-page PDF with the evidence photo, the amounts by date and a verification code."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+import qrcode
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from safecity.challans import service
+from safecity.challans.models import Challan, ChallanRules
+from safecity.core.errors import SafeCityError
+from safecity.core.media import MediaStore
+
+
+def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> bytes:
+    """Returns the notice of a challan as PDF bytes."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1)
+    pdf.setTitle(f"e-Challan {challan.number}")
+    pdf.setAuthor("Traffic Police — Safe City e-Challan")
+    width, height = A4
+    left, top = 18 * mm, height - 18 * mm
+
+    pdf.setFillColor(colors.HexColor("#12355b"))
+    pdf.rect(0, height - 30 * mm, width, 30 * mm, stroke=0, fill=1)
+    pdf.setFillColor(colors.white)
+    pdf.setFont("Helvetica-Bold", 16)
+    pdf.drawString(left, top - 2 * mm, "TRAFFIC POLICE — e-CHALLAN NOTICE")
+    pdf.setFont("Helvetica", 10)
+    pdf.drawString(left, top - 8 * mm, f"Challan No. {challan.number}    Issued {challan.issued_at:%d %b %Y}")
+
+    offence = rules.offences.get(challan.offence)
+    label = offence.label if offence and offence.label else challan.offence.replace("_", " ")
+    evidence = challan.evidence or {}
+    dates = service.clock_dates(challan, rules, challan.issued_at)
+    half = round(challan.fine * (100 - rules.discount_pct) / 100)
+    late = round(challan.fine * rules.late_multiplier)
+    cur = rules.currency
+
+    y = height - 42 * mm
+    pdf.setFillColor(colors.black)
+    rows: Sequence[tuple[str, str]] = [
+        ("Owner", challan.owner),
+        ("Address", challan.address),
+        ("Vehicle", challan.plate),
+        ("Offence", label),
+        ("When", f"{challan.offence_at:%d %b %Y %H:%M:%S} UTC"),
+        ("Camera", challan.camera_id or "—"),
+        ("Measured", _measure(evidence)),
+        ("Clock", str(evidence.get("clock_source") or "—")[:90]),
+        ("Demerit points", str(challan.points)),
+    ]
+    for name, value in rows:
+        pdf.setFont("Helvetica-Bold", 10)
+        pdf.drawString(left, y, name)
+        pdf.setFont("Helvetica", 10)
+        pdf.drawString(left + 32 * mm, y, str(value)[:95])
+        y -= 6 * mm
+
+    y -= 2 * mm
+    pdf.setFont("Helvetica-Bold", 11)
+    pdf.drawString(left, y, "Amount to pay")
+    y -= 6 * mm
+    pdf.setFont("Helvetica", 10)
+    for text in (
+        f"{cur} {half:,} if paid by {_day(dates['discount_until'])} ({rules.discount_pct}% off)",
+        f"{cur} {challan.fine:,} if paid by {_day(dates['due_at'])} (due date)",
+        f"{cur} {late:,} from then on; licence flagged after {rules.licence_flag_days} days unpaid, "
+        f"CNIC after {rules.cnic_flag_days}",
+        f"Appeal by {_day(dates['appeal_until'])} at the portal; an appeal stops the clock until decided.",
+    ):
+        pdf.drawString(left, y, text)
+        y -= 5.5 * mm
+
+    photo_top = y - 4 * mm
+    for index, ref in enumerate([evidence.get("photo"), evidence.get("plate_crop")]):
+        image = _image(media, ref)
+        if image is None:
+            continue
+        box_w = 110 * mm if index == 0 else 50 * mm
+        iw, ih = image.getSize()
+        box_h = min(75 * mm, box_w * ih / max(iw, 1))
+        x = left if index == 0 else left + 118 * mm
+        pdf.drawImage(image, x, photo_top - box_h, width=box_w, height=box_h, preserveAspectRatio=True)
+        pdf.setFont("Helvetica", 8)
+        pdf.drawString(x, photo_top - box_h - 4 * mm, "Evidence photo" if index == 0 else "Number plate")
+
+    code_text = f"{rules.delivery.portal_url}?verify={challan.verification_code}"
+    qr = qrcode.QRCode(border=1, box_size=4)
+    qr.add_data(code_text)
+    qr_png = io.BytesIO()
+    qr.make_image().save(qr_png)
+    qr_png.seek(0)
+    pdf.drawImage(ImageReader(qr_png), width - 48 * mm, 18 * mm, width=30 * mm, height=30 * mm)
+    pdf.setFont("Helvetica-Bold", 11)
+    pdf.drawString(left, 36 * mm, f"Verification code: {challan.verification_code}")
+    pdf.setFont("Helvetica", 9)
+    pdf.drawString(
+        left, 30 * mm, f"Check this notice, see the evidence, pay or appeal at {rules.delivery.portal_url}"
+    )
+    pdf.drawString(
+        left,
+        25 * mm,
+        "with your vehicle's plate and the owner's CNIC. Pay at any bank with the challan number.",
+    )
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def render_notice(session: Session, media: MediaStore, number: str) -> str:
+    """Renders (or re-renders) a challan's notice into the media store and returns its ref."""
+    challan = service.get_challan(session, number)
+    ref = media.put(render_pdf(challan, service.get_rules(session), media), "pdf")
+    challan.notice_ref = ref
+    return ref
+
+
+def render_pending(session: Session, media: MediaStore, *, limit: int = 1_000) -> int:
+    """Renders notices for challans that have none yet; returns how many it rendered."""
+    rules = service.get_rules(session)
+    challans = session.scalars(
+        select(Challan).where(Challan.notice_ref.is_(None)).order_by(Challan.issued_at).limit(limit)
+    ).all()
+    for challan in challans:
+        challan.notice_ref = media.put(render_pdf(challan, rules, media), "pdf")
+    return len(challans)
+
+
+def _measure(evidence: dict[str, object]) -> str:
+    measured, limit, unit = evidence.get("measured"), evidence.get("limit"), evidence.get("unit") or ""
+    if measured is None:
+        return "—"
+    if unit == "km/h":
+        return f"{measured} km/h where the limit is {limit} km/h"
+    if unit == "s into red":
+        return f"crossed the stop line {measured} s after the signal turned red"
+    return f"{measured} {unit} (limit {limit})"
+
+
+def _image(media: MediaStore, ref: object) -> ImageReader | None:
+    if not isinstance(ref, str):
+        return None
+    try:
+        return ImageReader(io.BytesIO(media.get(ref)))
+    except (SafeCityError, OSError, ValueError):
+        return None
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment:%d %b %Y}"

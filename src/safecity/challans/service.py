@@ -1,0 +1,763 @@
+"""E-challans: issue from approved violations, the fine clock, payments, appeals, flags, the citizen look-up.
+
+Every function takes the caller's session; times default to now but can be given, so the fine clock
+(discount, due, doubling, appeal pauses, licence and CNIC flags) is testable day by day.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from safecity.audit import service as audit
+from safecity.challans.models import (
+    CHALLAN_STATES,
+    Appeal,
+    AppealIn,
+    Challan,
+    ChallanCounter,
+    ChallanRules,
+    ChallanRulesSetting,
+    CitizenChallan,
+    DecisionIn,
+    Delivery,
+    DriverFlag,
+    ImportReport,
+    IssueReport,
+    LookupOut,
+    Payment,
+    PaymentIn,
+    PaymentOut,
+    PortalAttempt,
+    PortalGrant,
+    Vehicle,
+    VehicleIn,
+    normalise_cnic,
+    normalise_plate,
+)
+from safecity.core.clock import utcnow
+from safecity.core.db import get_by
+from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from safecity.core.ids import new_id
+from safecity.enforcement import service as enforcement
+
+DAY = timedelta(days=1)
+REGISTRY_COLUMNS = ("plate", "owner", "cnic", "address", "make", "colour")
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_CHUNK = 500
+
+# --- rules -----------------------------------------------------------------------------------------
+
+
+def get_rules(session: Session) -> ChallanRules:
+    """Returns the fine schedule in force (Karachi's defaults until someone changes it)."""
+    row = session.get(ChallanRulesSetting, 1)
+    return ChallanRules.model_validate(row.data) if row else ChallanRules()
+
+
+def set_rules(session: Session, rules: ChallanRules, *, actor: str) -> ChallanRules:
+    """Replaces the fine schedule (challans already issued keep their fine)."""
+    data = rules.model_dump(mode="json")
+    row = session.get(ChallanRulesSetting, 1)
+    if row is None:
+        session.add(ChallanRulesSetting(id=1, data=data, updated_by=actor))
+    else:
+        row.data, row.updated_by, row.updated_at = data, actor, utcnow()
+    audit.record(session, actor=actor, action="challans.rules", detail=data)
+    return rules
+
+
+# --- vehicle registry ------------------------------------------------------------------------------
+
+
+def parse_registry(csv_text: str) -> tuple[list[VehicleIn], list[str]]:
+    """Parses a registry CSV; returns the valid rows and an error per broken line, by its line number."""
+    reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in REGISTRY_COLUMNS if c not in header]
+    if missing:
+        raise InvalidInput(
+            f"the registry CSV lacks the column(s) {', '.join(missing)}",
+            hint="the first line must be: plate,owner,cnic,address,make,colour (phone,email optional)",
+        )
+    reader.fieldnames = header
+    known = {*REGISTRY_COLUMNS, "phone", "email"}
+    rows: list[VehicleIn] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"line {line}: more values than columns")
+            continue
+        if all(not (v or "").strip() for v in row.values()):
+            continue
+        clean = {k: (v or "") for k, v in row.items() if k in known}
+        try:
+            vehicle = VehicleIn.model_validate(clean)
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "row"
+                errors.append(f"line {line}: {where}: {err['msg'].removeprefix('Value error, ')}")
+            continue
+        if vehicle.plate in seen:
+            errors.append(f"line {line}: plate {vehicle.plate} repeats line {seen[vehicle.plate]}")
+            continue
+        seen[vehicle.plate] = line
+        rows.append(vehicle)
+    return rows, errors
+
+
+def import_registry(session: Session, csv_text: str, *, actor: str) -> ImportReport:
+    """Imports the vehicle registry from CSV; a broken row means nothing is written, every error listed.
+
+    Plates already registered are updated (the excise department re-exports the whole registry).
+    Violations held because their plate was unknown become issuable again.
+    """
+    rows, errors = parse_registry(csv_text)
+    if errors:
+        return ImportReport(errors=errors)
+    existing: set[str] = set()
+    plates = [r.plate for r in rows]
+    for chunk in _chunks(plates):
+        existing.update(session.scalars(select(Vehicle.plate).where(Vehicle.plate.in_(chunk))))
+    now = utcnow()
+    new_rows = [{**r.model_dump(), "updated_at": now} for r in rows if r.plate not in existing]
+    changed = [{**r.model_dump(), "updated_at": now} for r in rows if r.plate in existing]
+    if new_rows:
+        session.execute(insert(Vehicle), new_rows)
+    if changed:
+        session.execute(update(Vehicle), changed)
+    reopened = enforcement.reopen_unissuable(session, plates=plates) if plates else 0
+    report = ImportReport(created=len(new_rows), updated=len(changed))
+    audit.record(
+        session,
+        actor=actor,
+        action="challans.registry_import",
+        detail={"created": report.created, "updated": report.updated, "reopened": reopened},
+    )
+    return report
+
+
+def registry_status(session: Session, plate: str) -> bool | None:
+    """Returns whether `plate` is registered; None when no registry has been imported at all."""
+    if session.scalar(select(Vehicle.plate).where(Vehicle.plate == normalise_plate(plate))) is not None:
+        return True
+    return False if session.scalar(select(exists().select_from(Vehicle))) else None
+
+
+def lookup_vehicle(session: Session, plate: str) -> Vehicle:
+    """Returns the registered vehicle for a plate, or raises NotFound."""
+    vehicle = session.get(Vehicle, normalise_plate(plate))
+    if vehicle is None:
+        raise NotFound(
+            f"plate {normalise_plate(plate)} is not in the vehicle registry", hint="import the registry"
+        )
+    return vehicle
+
+
+# --- issue -----------------------------------------------------------------------------------------
+
+
+def issue_pending(session: Session, *, limit: int = 5_000, now: datetime | None = None) -> IssueReport:
+    """Issues challans for up to `limit` approved violations not yet issued (oldest first)."""
+    return _issue(session, enforcement.approved_unissued(session, limit=limit), now=now or utcnow())
+
+
+def issue_for_violations(
+    session: Session, violation_ids: Sequence[str], *, now: datetime | None = None
+) -> IssueReport:
+    """Issues challans for the named violations if approved and not yet issued (a repeat changes nothing)."""
+    return _issue(session, enforcement.violation_rows(session, violation_ids), now=now or utcnow())
+
+
+def _issue(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> IssueReport:
+    report = IssueReport()
+    if not rows:
+        return report
+    rules = get_rules(session)
+    ids = [r["id"] for r in rows]
+    already: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        found = session.execute(
+            select(Challan.violation_id, Challan.id).where(Challan.violation_id.in_(chunk))
+        )
+        already.update({vid: cid for vid, cid in found})
+    vehicles: dict[str, Vehicle] = {}
+    for chunk in _chunks(sorted({r["plate"] for r in rows if r["plate"]})):
+        found_vehicles = session.scalars(select(Vehicle).where(Vehicle.plate.in_(chunk)))
+        vehicles.update({v.plate: v for v in found_vehicles})
+    held: dict[str, str] = {}
+    ready: list[tuple[dict[str, Any], Vehicle]] = []
+    for row in rows:
+        if row["id"] in already:
+            continue
+        vehicle = vehicles.get(row["plate"] or "")
+        if row["offence"] == "unregistered":
+            held[row["id"]] = (
+                "no registered owner to address: refer the vehicle to traffic police for interception"
+            )
+        elif not row["plate"]:
+            held[row["id"]] = "no readable plate: correct the plate in review"
+        elif vehicle is None:
+            held[row["id"]] = f"plate {row['plate']} is not in the vehicle registry"
+        elif row["offence"] not in rules.offences:
+            held[row["id"]] = f"the fine schedule has no fine for {row['offence']}"
+        else:
+            ready.append((row, vehicle))
+    first = _allocate_numbers(session, now.year, len(ready)) if ready else 0
+    challans: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    issued = dict(already)
+    for offset, (row, vehicle) in enumerate(ready):
+        offence = rules.offences[row["offence"]]
+        challan_id = new_id()
+        number = f"{rules.number_prefix}-{now.year}-{first + offset:08d}"
+        evidence = dict(row["evidence"] or {})
+        evidence["unit"] = row["unit"]
+        evidence["photo"] = next(
+            iter(
+                [
+                    *evidence.get("frames_after", []),
+                    *evidence.get("frames_before", []),
+                    *evidence.get("refs", []),
+                ]
+            ),
+            None,
+        )
+        challans.append(
+            {
+                "id": challan_id,
+                "number": number,
+                "violation_id": row["id"],
+                "plate": row["plate"],
+                "cnic": vehicle.cnic,
+                "owner": vehicle.owner,
+                "address": vehicle.address,
+                "offence": row["offence"],
+                "camera_id": row["camera_id"],
+                "offence_at": row["at"],
+                "issued_at": now,
+                "fine": max(rules.minimum_fine, offence.fine_for(row["vehicle_class"])),
+                "points": offence.points,
+                "status": "unpaid",
+                "paused_s": 0.0,
+                "verification_code": "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10)),
+                "evidence": evidence,
+            }
+        )
+        deliveries.append({"challan_id": challan_id, "channel": "post", "address": vehicle.address})
+        if vehicle.phone:
+            deliveries.append({"challan_id": challan_id, "channel": "sms", "address": vehicle.phone})
+        if vehicle.email:
+            deliveries.append({"challan_id": challan_id, "channel": "email", "address": vehicle.email})
+        issued[row["id"]] = challan_id
+        report.numbers.append(number)
+    if challans:
+        session.execute(insert(Challan), challans)
+        session.execute(insert(Delivery), [{**d, "created_at": now} for d in deliveries])
+    enforcement.mark_issued(session, issued)
+    enforcement.mark_unissuable(session, held)
+    report.issued, report.held, report.held_reasons = len(challans), len(held), held
+    if challans:
+        _flag_points(session, {c["cnic"] for c in challans if c["points"]}, rules, now)
+        audit.record(
+            session,
+            actor="system",
+            action="challan.issue",
+            detail={
+                "issued": len(challans),
+                "first": report.numbers[0],
+                "last": report.numbers[-1],
+                "held": len(held),
+            },
+        )
+    return report
+
+
+def _allocate_numbers(session: Session, year: int, count: int) -> int:
+    """Reserves `count` consecutive challan numbers for `year`; returns the first."""
+    # Update first so the row lock (PostgreSQL) or write lock (SQLite) is held before reading.
+    result = session.execute(
+        update(ChallanCounter)
+        .where(ChallanCounter.year == year)
+        .values(last=ChallanCounter.last + count)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        try:
+            with session.begin_nested():
+                session.add(ChallanCounter(year=year, last=count))
+        except IntegrityError:
+            return _allocate_numbers(session, year, count)
+        return 1
+    last = session.scalar(select(ChallanCounter.last).where(ChallanCounter.year == year)) or count
+    return last - count + 1
+
+
+def get_challan(session: Session, number: str) -> Challan:
+    """Returns a challan by number, or raises NotFound."""
+    challan = get_by(session, Challan, number=number.strip().upper())
+    if challan is None:
+        raise NotFound(f"no challan is numbered {number!r}", hint="check the number printed on the notice")
+    return challan
+
+
+def list_challans(
+    session: Session,
+    *,
+    status: str | None = None,
+    plate: str | None = None,
+    cnic: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Challan]:
+    """Returns challans, newest first, optionally by status, plate or CNIC."""
+    if status and status not in CHALLAN_STATES:
+        raise InvalidInput(f"unknown status {status!r}", hint=f"use one of {', '.join(CHALLAN_STATES)}")
+    query = (
+        select(Challan).order_by(Challan.issued_at.desc(), Challan.number.desc()).limit(limit).offset(offset)
+    )
+    if status:
+        query = query.where(Challan.status == status)
+    if plate:
+        query = query.where(Challan.plate == normalise_plate(plate))
+    if cnic:
+        query = query.where(Challan.cnic == _cnic_or_invalid(cnic))
+    return session.scalars(query).all()
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """Returns how many challans are in each status."""
+    return {s: n for s, n in session.execute(select(Challan.status, func.count()).group_by(Challan.status))}
+
+
+# --- the fine clock --------------------------------------------------------------------------------
+
+
+def paused_seconds(challan: Challan, at: datetime) -> float:
+    """Returns how long the clock has been stopped by appeals up to `at`."""
+    running = (at - challan.clock_paused_at).total_seconds() if challan.clock_paused_at else 0.0
+    return challan.paused_s + max(0.0, running)
+
+
+def clock_day(challan: Challan, at: datetime) -> int:
+    """Returns the challan's day on its clock at `at`: day 1 is the day of issue, appeals excluded."""
+    elapsed = (at - challan.issued_at).total_seconds() - paused_seconds(challan, at)
+    return math.floor(max(0.0, elapsed) / 86_400) + 1
+
+
+def amount_due(challan: Challan, rules: ChallanRules, at: datetime) -> int:
+    """Returns what paying at `at` costs: discount in its period, the fine until due, then more."""
+    day = clock_day(challan, at)
+    if day <= rules.discount_days:
+        return round(challan.fine * (100 - rules.discount_pct) / 100)
+    if day <= rules.due_days:
+        return challan.fine
+    return round(challan.fine * rules.late_multiplier)
+
+
+def clock_dates(challan: Challan, rules: ChallanRules, at: datetime) -> dict[str, datetime]:
+    """Returns when the discount ends, when it is due and the last moment to appeal (pauses included)."""
+    start = challan.issued_at + timedelta(seconds=paused_seconds(challan, at))
+    return {
+        "discount_until": start + rules.discount_days * DAY,
+        "due_at": start + rules.due_days * DAY,
+        "appeal_until": start + rules.appeal_days * DAY,
+    }
+
+
+# --- payments --------------------------------------------------------------------------------------
+
+
+def record_payment(session: Session, data: PaymentIn, *, actor: str) -> PaymentOut:
+    """Records a bank's payment exactly once: the same bank reference again changes nothing."""
+    paid_at = data.paid_at or utcnow()
+    same_ref = get_by(session, Payment, bank_ref=data.bank_ref)
+    if same_ref is not None:
+        earlier = session.get(Challan, same_ref.challan_id)
+        if (
+            earlier is not None
+            and earlier.number == data.number.strip().upper()
+            and same_ref.amount == data.amount
+        ):
+            return PaymentOut(
+                challan_number=earlier.number,
+                bank_ref=same_ref.bank_ref,
+                amount=same_ref.amount,
+                paid_at=same_ref.paid_at,
+                duplicate=True,
+            )
+        raise Conflict(
+            f"bank reference {data.bank_ref} was already recorded for another payment",
+            hint="each bank reference pays one challan once; check the reference with the bank",
+        )
+    challan = get_challan(session, data.number)
+    if challan.status == "paid":
+        raise Conflict(
+            f"challan {challan.number} was already paid on {challan.paid_at:%Y-%m-%d}",
+            hint="this payment should be refunded by the bank",
+        )
+    if challan.status == "cancelled":
+        raise Conflict(
+            f"challan {challan.number} was cancelled on appeal; nothing is due", hint="refund the payment"
+        )
+    if challan.status == "appealed":
+        raise Conflict(f"challan {challan.number} is under appeal", hint="pay after the committee's decision")
+    rules = get_rules(session)
+    due = amount_due(challan, rules, paid_at)
+    if data.amount < due:
+        raise InvalidInput(
+            f"Rs {data.amount} is less than the Rs {due} due on {paid_at:%Y-%m-%d}",
+            hint="pay the amount shown on the portal for today",
+        )
+    try:
+        with session.begin_nested():
+            session.add(
+                Payment(
+                    challan_id=challan.id,
+                    bank_ref=data.bank_ref,
+                    amount=data.amount,
+                    paid_at=paid_at,
+                    channel=data.channel,
+                )
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"bank reference {data.bank_ref} is being recorded already", hint="retry in a moment"
+        ) from None
+    result = session.execute(
+        update(Challan)
+        .where(Challan.id == challan.id, Challan.status == "unpaid")
+        .values(status="paid", paid_at=paid_at, paid_amount=data.amount)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"challan {challan.number} changed while paying", hint="look it up again")
+    session.execute(
+        update(DriverFlag)
+        .where(DriverFlag.challan_id == challan.id, DriverFlag.cleared_at.is_(None))
+        .values(cleared_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(challan)
+    audit.record(
+        session,
+        actor=actor,
+        action="challan.pay",
+        target=challan.number,
+        detail={"bank_ref": data.bank_ref, "amount": data.amount, "due": due, "channel": data.channel},
+    )
+    return PaymentOut(
+        challan_number=challan.number, bank_ref=data.bank_ref, amount=data.amount, paid_at=paid_at
+    )
+
+
+# --- appeals ---------------------------------------------------------------------------------------
+
+
+def file_appeal(
+    session: Session, number: str, data: AppealIn, *, actor: str, now: datetime | None = None
+) -> Appeal:
+    """Files a citizen's appeal; it stops the fine clock until the committee decides."""
+    now = now or utcnow()
+    challan = get_challan(session, number)
+    if session.scalar(select(Appeal.id).where(Appeal.challan_id == challan.id)) is not None:
+        raise Conflict(f"challan {challan.number} has already been appealed", hint="one appeal per challan")
+    if challan.status != "unpaid":
+        raise Conflict(f"challan {challan.number} is {challan.status}; it cannot be appealed")
+    rules = get_rules(session)
+    deadline = clock_dates(challan, rules, now)["appeal_until"]
+    if now > deadline:
+        raise Conflict(
+            f"the appeal period of challan {challan.number} ended on {deadline:%Y-%m-%d}",
+            hint=f"appeals must be filed within {rules.appeal_days} days of issue",
+        )
+    appeal = Appeal(challan_id=challan.id, filed_at=now, grounds=data.grounds, contact=data.contact)
+    session.add(appeal)
+    challan.status, challan.clock_paused_at = "appealed", now
+    session.flush()
+    audit.record(
+        session, actor=actor, action="challan.appeal", target=challan.number, detail={"grounds": data.grounds}
+    )
+    return appeal
+
+
+def decide_appeal(
+    session: Session, number: str, data: DecisionIn, *, actor: str, now: datetime | None = None
+) -> Appeal:
+    """Records the committee's decision: upheld cancels the challan; dismissed restarts its clock."""
+    now = now or utcnow()
+    challan = get_challan(session, number)
+    appeal = get_by(session, Appeal, challan_id=challan.id)
+    if appeal is None:
+        raise NotFound(f"challan {challan.number} has no appeal", hint="a decision needs an appeal first")
+    if appeal.status != "pending":
+        raise Conflict(f"the appeal was already decided ({appeal.status}) on {appeal.decided_at:%Y-%m-%d}")
+    appeal.status, appeal.decided_at, appeal.decided_by = data.decision, now, actor
+    appeal.committee, appeal.reason = list(data.committee), data.reason
+    challan.paused_s = paused_seconds(challan, now)
+    challan.clock_paused_at = None
+    challan.status = "cancelled" if data.decision == "upheld" else "unpaid"
+    if data.decision == "upheld":
+        session.execute(
+            update(DriverFlag)
+            .where(DriverFlag.challan_id == challan.id, DriverFlag.cleared_at.is_(None))
+            .values(cleared_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action=f"challan.appeal_{data.decision}",
+        target=challan.number,
+        detail={"reason": data.reason, "committee": data.committee},
+    )
+    return appeal
+
+
+def get_appeal(session: Session, challan: Challan) -> Appeal | None:
+    """Returns a challan's appeal, if any."""
+    return get_by(session, Appeal, challan_id=challan.id)
+
+
+# --- demerit points and flags ----------------------------------------------------------------------
+
+
+def points_for(session: Session, cnic: str, *, now: datetime | None = None) -> int:
+    """Returns the demerit points an owner collected within the window (cancelled ones excluded)."""
+    now = now or utcnow()
+    rules = get_rules(session)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Challan.points), 0)).where(
+            Challan.cnic == _cnic_or_invalid(cnic),
+            Challan.status != "cancelled",
+            Challan.offence_at >= now - rules.points_window_days * DAY,
+        )
+    )
+    return int(total or 0)
+
+
+def _flag_points(session: Session, cnics: Iterable[str], rules: ChallanRules, now: datetime) -> None:
+    cnics = list(cnics)
+    for chunk in _chunks(cnics):
+        over = session.execute(
+            select(Challan.cnic, func.sum(Challan.points))
+            .where(
+                Challan.cnic.in_(chunk),
+                Challan.status != "cancelled",
+                Challan.offence_at >= now - rules.points_window_days * DAY,
+            )
+            .group_by(Challan.cnic)
+            .having(func.sum(Challan.points) >= rules.points_limit)
+        ).all()
+        for cnic, total in over:
+            open_flag = session.scalar(
+                select(DriverFlag.id).where(
+                    DriverFlag.cnic == cnic,
+                    DriverFlag.kind == "licence_suspension",
+                    DriverFlag.cleared_at.is_(None),
+                )
+            )
+            if open_flag is None:
+                cause = f"{total} demerit points by {now:%Y-%m-%d}"
+                session.add(DriverFlag(cnic=cnic, kind="licence_suspension", cause=cause, raised_at=now))
+
+
+def sweep_flags(session: Session, *, now: datetime | None = None) -> dict[str, int]:
+    """Flags licences (3 months unpaid) and CNICs (6 months unpaid) by each challan's clock."""
+    now = now or utcnow()
+    rules = get_rules(session)
+    counts = {"licence": 0, "cnic": 0}
+    candidates = session.scalars(
+        select(Challan).where(
+            Challan.status == "unpaid",
+            Challan.issued_at <= now - rules.licence_flag_days * DAY,
+            (Challan.licence_flagged_at.is_(None)) | (Challan.cnic_flagged_at.is_(None)),
+        )
+    ).all()
+    for challan in candidates:
+        age = clock_day(challan, now) - 1
+        for kind, days, column in (
+            ("licence", rules.licence_flag_days, "licence_flagged_at"),
+            ("cnic", rules.cnic_flag_days, "cnic_flagged_at"),
+        ):
+            if age >= days and getattr(challan, column) is None:
+                setattr(challan, column, now)
+                session.add(
+                    DriverFlag(
+                        cnic=challan.cnic,
+                        kind="licence_suspension" if kind == "licence" else "cnic_block",
+                        cause=f"challan {challan.number} unpaid {days} days",
+                        challan_id=challan.id,
+                        raised_at=now,
+                    )
+                )
+                counts[kind] += 1
+    if any(counts.values()):
+        audit.record(session, actor="system", action="challan.flags", detail=counts)
+    return counts
+
+
+def list_flags(session: Session, *, cnic: str | None = None, open_only: bool = True) -> Sequence[DriverFlag]:
+    """Returns licence and CNIC flags, newest first."""
+    query = select(DriverFlag).order_by(DriverFlag.raised_at.desc()).limit(1000)
+    if cnic:
+        query = query.where(DriverFlag.cnic == _cnic_or_invalid(cnic))
+    if open_only:
+        query = query.where(DriverFlag.cleared_at.is_(None))
+    return session.scalars(query).all()
+
+
+# --- citizen portal --------------------------------------------------------------------------------
+
+GRANT_MINUTES = 30
+
+
+def find_for_citizen(session: Session, *, plate: str, cnic: str) -> Sequence[Challan]:
+    """Returns the challans on `plate` addressed to `cnic` (both must match), newest first."""
+    return session.scalars(
+        select(Challan)
+        .where(Challan.plate == plate, Challan.cnic == cnic)
+        .order_by(Challan.issued_at.desc())
+        .limit(200)
+    ).all()
+
+
+def portal_lookup(
+    session: Session, *, plate: str, cnic: str, client: str, now: datetime | None = None
+) -> LookupOut:
+    """A citizen's look-up by plate and CNIC: rate-limited, same answer shape whether anything matched."""
+    now = now or utcnow()
+    plate = normalise_plate(plate)
+    cnic = _cnic_or_invalid(cnic)
+    rules = get_rules(session)
+    _check_portal_rate(session, client=client, plate=plate, rules=rules, now=now)
+    session.add(PortalAttempt(client=client[:64], plate=plate[:20], at=now))
+    challans = find_for_citizen(session, plate=plate, cnic=cnic)
+    token = secrets.token_urlsafe(24)
+    expires = now + timedelta(minutes=GRANT_MINUTES)
+    session.add(PortalGrant(token_hash=_hash(token), plate=plate, cnic=cnic, expires_at=expires))
+    audit.record(
+        session,
+        actor=f"citizen@{client}",
+        action="challan.portal_lookup",
+        target=plate,
+        detail={"found": len(challans)},
+    )
+    views = [citizen_view(session, c, rules, now) for c in challans]
+    return LookupOut(token=token, expires_at=expires, challans=views)
+
+
+def _check_portal_rate(
+    session: Session, *, client: str, plate: str, rules: ChallanRules, now: datetime
+) -> None:
+    session.execute(delete(PortalAttempt).where(PortalAttempt.at < now - timedelta(hours=1)))
+    session.execute(delete(PortalGrant).where(PortalGrant.expires_at < now))
+    by_client = session.scalar(
+        select(func.count()).where(
+            PortalAttempt.client == client, PortalAttempt.at >= now - timedelta(minutes=1)
+        )
+    )
+    by_plate = session.scalar(
+        select(func.count()).where(PortalAttempt.plate == plate, PortalAttempt.at >= now - timedelta(hours=1))
+    )
+    if (by_client or 0) >= rules.portal_per_minute or (by_plate or 0) >= rules.portal_per_plate_hour:
+        raise TooManyRequests("too many look-ups", hint="wait a minute and try again")
+
+
+def portal_challan(session: Session, *, token: str, number: str, now: datetime | None = None) -> Challan:
+    """Returns the challan `number` if the citizen's access token proved its plate and CNIC."""
+    grant = session.get(PortalGrant, _hash(token)) if token else None
+    if grant is None or grant.expires_at < (now or utcnow()):
+        raise NotFound("this look-up has expired or is not valid", hint="look up your plate and CNIC again")
+    challan = get_by(session, Challan, number=number.strip().upper())
+    # The same answer for "no such challan" and "not yours", so numbers cannot be probed.
+    if challan is None or challan.plate != grant.plate or challan.cnic != grant.cnic:
+        raise NotFound(
+            f"no challan {number!r} for this plate and CNIC", hint="check the number on your notice"
+        )
+    return challan
+
+
+def citizen_view(session: Session, challan: Challan, rules: ChallanRules, now: datetime) -> CitizenChallan:
+    """Returns what a citizen may see of their own challan."""
+    dates = clock_dates(challan, rules, now)
+    evidence = challan.evidence or {}
+    refs = [evidence.get("photo"), evidence.get("plate_crop"), *evidence.get("frames_before", [])]
+    refs += evidence.get("frames_after", [])
+    appeal = get_appeal(session, challan)
+    offence = rules.offences.get(challan.offence)
+    return CitizenChallan(
+        number=challan.number,
+        plate=challan.plate,
+        offence=challan.offence,
+        offence_label=(offence.label if offence and offence.label else challan.offence.replace("_", " ")),
+        offence_at=challan.offence_at,
+        issued_at=challan.issued_at,
+        status=challan.status,
+        fine=challan.fine,
+        amount_due=0 if challan.status in {"paid", "cancelled"} else amount_due(challan, rules, now),
+        discount_until=dates["discount_until"],
+        due_at=dates["due_at"],
+        appeal_until=dates["appeal_until"],
+        measured=evidence.get("measured"),
+        limit=evidence.get("limit"),
+        unit=str(evidence.get("unit") or ""),
+        evidence=list(dict.fromkeys(r for r in refs if r)),
+        appeal=(
+            {
+                "status": appeal.status,
+                "filed_at": appeal.filed_at,
+                "reason": appeal.reason,
+                "decided_at": appeal.decided_at,
+            }
+            if appeal
+            else None
+        ),
+    )
+
+
+def verify_code(session: Session, code: str) -> dict[str, Any]:
+    """Returns the facts a notice's verification code vouches for (number, plate, offence, fine, status)."""
+    challan = get_by(session, Challan, verification_code=code.strip().upper())
+    if challan is None:
+        raise NotFound("no notice carries this verification code", hint="the notice may be forged: call 1915")
+    return {
+        "number": challan.number,
+        "plate": challan.plate,
+        "offence": challan.offence,
+        "offence_at": challan.offence_at,
+        "fine": challan.fine,
+        "status": challan.status,
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _cnic_or_invalid(value: str) -> str:
+    try:
+        return normalise_cnic(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), hint="enter the CNIC printed on the card") from None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

@@ -1,0 +1,157 @@
+"""Enforcement over HTTP: the violation review queue, speed sections, calibrations, the signal feed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from safecity.accounts.api import require
+from safecity.accounts.service import Principal
+from safecity.audit import service as audit
+from safecity.core.events import ViolationCandidate
+from safecity.core.http import Ctx, DbSession
+from safecity.enforcement import service
+from safecity.enforcement.consumer import publish_safely
+from safecity.enforcement.models import (
+    CalibrationIn,
+    CalibrationOut,
+    EnforcementPolicy,
+    PhaseIn,
+    PhaseOut,
+    ReviewIn,
+    SignalPhaseChanged,
+    SpeedSectionIn,
+    SpeedSectionOut,
+    ViolationOut,
+)
+
+api = APIRouter(prefix="/api", tags=["enforcement"])
+pages = APIRouter(include_in_schema=False)
+
+Reviewer = Annotated[Principal, Depends(require("challans:review"))]
+Admin = Annotated[Principal, Depends(require("challans:admin"))]
+
+
+@api.get("/violations", response_model=list[ViolationOut], summary="Violations, the review queue first")
+def list_violations(
+    session: DbSession,
+    _: Reviewer,
+    status: str | None = None,
+    offence: str | None = None,
+    plate: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ViolationOut]:
+    rows = service.list_violations(
+        session, status=status, offence=offence, plate=plate, limit=limit, offset=offset
+    )
+    return [ViolationOut.model_validate(v) for v in rows]
+
+
+@api.get("/violations/counts", summary="How many violations are in each status")
+def violation_counts(session: DbSession, _: Reviewer) -> dict[str, int]:
+    return service.count_by_status(session)
+
+
+@api.get("/violations/{violation_id}", response_model=ViolationOut, summary="One violation with its evidence")
+def get_violation(violation_id: str, session: DbSession, principal: Reviewer) -> ViolationOut:
+    violation = service.get_violation(session, violation_id)
+    audit.record(session, actor=principal.username, action="violation.view", target=violation_id)
+    return ViolationOut.model_validate(violation)
+
+
+@api.post("/violations/{violation_id}/review", response_model=ViolationOut, summary="Approve or reject")
+def review_violation(violation_id: str, body: ReviewIn, ctx: Ctx, principal: Reviewer) -> ViolationOut:
+    with ctx.db.session() as session:
+        violation = service.review(session, violation_id, body, actor=principal.username)
+        out = ViolationOut.model_validate(violation)
+        event = service.approved_event(violation) if violation.status == "approved" else None
+    if event is not None:
+        publish_safely(ctx, event)
+    return out
+
+
+@api.post("/violations/candidates", status_code=202, summary="Submit a violation candidate (integrations)")
+def submit_candidate(body: ViolationCandidate, ctx: Ctx, principal: Admin) -> dict[str, str]:
+    with ctx.db.session() as session:
+        audit.record(session, actor=principal.username, action="violation.submit", target=body.key)
+    ctx.bus.publish_threadsafe(body)
+    return {"key": body.key, "status": "accepted"}
+
+
+@api.get("/enforcement/policy", response_model=EnforcementPolicy, summary="The enforcement policy in force")
+def get_policy(session: DbSession, _: Reviewer) -> EnforcementPolicy:
+    return service.get_policy(session)
+
+
+@api.put("/enforcement/policy", response_model=EnforcementPolicy, summary="Change the enforcement policy")
+def put_policy(body: EnforcementPolicy, session: DbSession, principal: Admin) -> EnforcementPolicy:
+    return service.set_policy(session, body, actor=principal.username)
+
+
+@api.get("/enforcement/sections", response_model=list[SpeedSectionOut], summary="Speed sections")
+def list_sections(session: DbSession, _: Reviewer) -> list[SpeedSectionOut]:
+    return [SpeedSectionOut.model_validate(s) for s in service.list_speed_sections(session)]
+
+
+@api.post(
+    "/enforcement/sections", response_model=SpeedSectionOut, status_code=201, summary="Add a speed section"
+)
+def create_section(body: SpeedSectionIn, session: DbSession, principal: Admin) -> SpeedSectionOut:
+    return SpeedSectionOut.model_validate(
+        service.create_speed_section(session, body, actor=principal.username)
+    )
+
+
+@api.delete("/enforcement/sections/{section_id}", status_code=204, summary="Remove a speed section")
+def delete_section(section_id: str, session: DbSession, principal: Admin) -> None:
+    service.delete_speed_section(session, section_id, actor=principal.username)
+
+
+@api.post(
+    "/enforcement/cameras/{camera_id}/calibrations",
+    response_model=CalibrationOut,
+    status_code=201,
+    summary="Record a camera's speed calibration",
+)
+def add_calibration(
+    camera_id: str, body: CalibrationIn, session: DbSession, principal: Admin
+) -> CalibrationOut:
+    return CalibrationOut.model_validate(
+        service.add_calibration(session, camera_id, body, actor=principal.username)
+    )
+
+
+@api.post(
+    "/signals/{junction}/phase", response_model=PhaseOut, status_code=201, summary="Signal controller feed"
+)
+def post_phase(junction: str, body: PhaseIn, ctx: Ctx, _: Admin) -> PhaseOut:
+    with ctx.db.session() as session:
+        row = service.record_phase(session, junction, body)
+        out = PhaseOut.model_validate(row)
+    publish_safely(
+        ctx,
+        SignalPhaseChanged(
+            key=f"signal:{junction}:{out.at.isoformat()}:{out.phase}",
+            at=out.at,
+            junction=junction,
+            phase=out.phase,
+            source=out.source,
+        ),
+    )
+    return out
+
+
+@pages.get("/violations", response_class=HTMLResponse)
+def violations_page(request: Request, _: Reviewer) -> Response:
+    from safecity.web.pages import templates
+
+    return templates.TemplateResponse(request, "enforcement_violations.html", {})
+
+
+# The server mounts `router`: the JSON API under /api and the page at /violations.
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages)

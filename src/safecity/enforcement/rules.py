@@ -1,0 +1,386 @@
+"""Worker-side traffic rules: pure functions and small classes the per-camera pipeline calls per track.
+
+They see positions, times and pixels and return `ViolationCandidate` events (or None); the centre
+de-duplicates, reviews and fines. Nothing here touches the database or the bus.
+
+    phases = SignalPhases()
+    phases.set("J1", "red", at=t0)
+    rule = StopLineRule(((100, 400), (500, 400)), phases, junction="J1", camera_id="cam-7",
+                        approach_point=(300, 600))
+    candidate = rule.check(track_id, prev_point, point, at, plate="ABC123")
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from safecity.core.errors import InvalidInput
+from safecity.core.events import ViolationCandidate
+from safecity.enforcement.models import PHASES, CalibrationIn, SpeedLimit
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class PhaseRecord:
+    """A junction's phase from a moment on, and who said so."""
+
+    phase: str
+    since: datetime
+    source: str
+
+
+@dataclass
+class SignalPhases:
+    """The phase of each junction's signal over time, from the controller feed or the signal head's pixels.
+
+    Keeps a short history per junction so a crossing seen a little late is judged by the phase at
+    the moment it happened, not the phase now.
+    """
+
+    history: int = 64
+    _changes: dict[str, list[PhaseRecord]] = field(default_factory=dict)
+
+    def set(self, junction: str, phase: str, *, at: datetime, source: str = "controller") -> None:
+        """Records that `junction` turned `phase` at `at` (out-of-order reports are placed in time)."""
+        if phase not in PHASES:
+            raise InvalidInput(f"unknown signal phase {phase!r}", hint=f"use one of {', '.join(PHASES)}")
+        records = self._changes.setdefault(junction, [])
+        times = [r.since for r in records]
+        records.insert(bisect.bisect_right(times, at), PhaseRecord(phase, at, source))
+        del records[: max(0, len(records) - self.history)]
+
+    def phase_at(self, junction: str, at: datetime) -> PhaseRecord | None:
+        """Returns the phase in force at `junction` at `at`, or None when nothing is known then."""
+        records = self._changes.get(junction, [])
+        index = bisect.bisect_right([r.since for r in records], at) - 1
+        return records[index] if index >= 0 else None
+
+    def read_head(
+        self, junction: str, frame: npt.NDArray[np.uint8], box: tuple[int, int, int, int], *, at: datetime
+    ) -> str:
+        """Reads the lit lamp inside `box` (x, y, w, h) of a BGR frame, records a change, returns it."""
+        phase = classify_signal_head(frame, box)
+        current = self.phase_at(junction, at)
+        if current is None or current.phase != phase:
+            self.set(junction, phase, at=at, source="camera")
+        return phase
+
+    def on_event(self, event: Any) -> None:
+        """Follows `SignalPhaseChanged` events from the bus (the controller feed via the centre)."""
+        self.set(event.junction, event.phase, at=event.at, source=event.source)
+
+
+def classify_signal_head(frame: npt.NDArray[np.uint8], box: tuple[int, int, int, int]) -> str:
+    """Returns red, amber, green or off: the hue of the bright, saturated pixels in the signal head's box."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise InvalidInput(f"signal head box {box} is empty", hint="give x, y, width, height in pixels")
+    crop = frame[max(0, y) : y + h, max(0, x) : x + w]
+    if crop.size == 0:
+        raise InvalidInput(f"signal head box {box} lies outside the frame", hint="check the camera's box")
+    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
+    lit = (hsv[..., 1] > 100) & (hsv[..., 2] > 150)
+    if lit.sum() < max(4, 0.02 * lit.size):
+        return "off"
+    hue = hsv[..., 0][lit].astype(np.int32)
+    # OpenCV hue runs 0..179: red wraps around 0, amber sits near 15-35, green near 40-90.
+    counts = {
+        "red": int(((hue <= 10) | (hue >= 165)).sum()),
+        "amber": int(((hue > 10) & (hue <= 35)).sum()),
+        "green": int(((hue > 35) & (hue <= 95)).sum()),
+    }
+    return max(counts, key=lambda k: counts[k])
+
+
+def _side(a: Point, b: Point, p: Point) -> float:
+    return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+
+def crosses(line: tuple[Point, Point], prev: Point, point: Point) -> bool:
+    """Returns whether the step prev → point crosses the line segment (touching counts once, on arrival)."""
+    a, b = line
+    s1, s2 = _side(a, b, prev), _side(a, b, point)
+    if s1 == 0 or s1 * s2 > 0:
+        return False
+    t1, t2 = _side(prev, point, a), _side(prev, point, b)
+    return t1 * t2 <= 0
+
+
+@dataclass
+class StopLineRule:
+    """A stop line at a signalised junction: a vehicle crossing it, in the approach direction, during red.
+
+    `approach_point` is any image point on the side vehicles wait on; crossings the other way (a
+    vehicle from the far side) are ignored. Each track is judged once.
+    """
+
+    stop_line: tuple[Point, Point]
+    signal: SignalPhases
+    junction: str
+    camera_id: str
+    approach_point: Point
+    lane: str = ""
+    amber_is_red: bool = False
+    _fired: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        a, b = self.stop_line
+        if a == b:
+            raise InvalidInput(
+                "the stop line's two points are the same", hint="draw the line across the lane"
+            )
+        if _side(a, b, self.approach_point) == 0:
+            raise InvalidInput(
+                "the approach point lies on the stop line", hint="pick a point where vehicles wait"
+            )
+
+    def check(
+        self,
+        track_id: int,
+        prev_point: Point,
+        point: Point,
+        at: datetime,
+        *,
+        plate: str | None = None,
+        confidence: float = 1.0,
+        vehicle_class: str | None = None,
+        frames_before: Sequence[str] = (),
+        frames_after: Sequence[str] = (),
+        plate_crop: str | None = None,
+    ) -> ViolationCandidate | None:
+        """Returns a red-light candidate when this step crosses the line from the approach side during red."""
+        if track_id in self._fired or not crosses(self.stop_line, prev_point, point):
+            return None
+        a, b = self.stop_line
+        if _side(a, b, prev_point) * _side(a, b, self.approach_point) <= 0:
+            return None
+        self._fired.add(track_id)
+        record = self.signal.phase_at(self.junction, at)
+        red = {"red", "amber"} if self.amber_is_red else {"red"}
+        if record is None or record.phase not in red:
+            return None
+        red_for = (at - record.since).total_seconds()
+        refs = [*frames_before, *frames_after, *([plate_crop] if plate_crop else [])]
+        return ViolationCandidate(
+            key=f"{self.camera_id}:red_light:{track_id}:{int(at.timestamp() * 1000)}",
+            camera_id=self.camera_id,
+            at=at,
+            offence="red_light",
+            plate=plate,
+            confidence=confidence,
+            measured=round(red_for, 3),
+            limit=0.0,
+            evidence_refs=refs,
+            detail={
+                "junction": self.junction,
+                "lane": self.lane,
+                "phase": record.phase,
+                "phase_source": record.source,
+                "red_since": record.since.isoformat(),
+                "unit": "s into red",
+                "track_id": track_id,
+                "vehicle_class": vehicle_class,
+                "stop_line": [list(a), list(b)],
+                "frames_before": list(frames_before),
+                "frames_after": list(frames_after),
+                "plate_crop": plate_crop,
+            },
+        )
+
+
+class SpotSpeed:
+    """Spot speed from one calibrated camera: image points → road metres by homography, then a line fit.
+
+    speed = SpotSpeed(CalibrationIn(image_points=[...], ground_points=[...]))
+    kmh = speed.speed_kmh([(410, 620), (405, 560), (400, 505)], [t0, t1, t2])
+    """
+
+    def __init__(self, calibration: CalibrationIn, *, calibration_id: int | None = None) -> None:
+        image = np.array(calibration.image_points, dtype=np.float32)
+        ground = np.array(calibration.ground_points, dtype=np.float32)
+        for pts, what in ((image, "image"), (ground, "road")):
+            for i in range(4):
+                others = np.delete(pts, i, axis=0)
+                area = abs(np.cross(others[1] - others[0], others[2] - others[0]))
+                if area < 1e-6:
+                    raise InvalidInput(
+                        f"three of the four {what} points are collinear",
+                        hint="pick the corners of a quadrilateral",
+                    )
+        self.calibration = calibration
+        self.calibration_id = calibration_id
+        self.homography = cv2.getPerspectiveTransform(image, ground)
+
+    def to_ground(self, points: Sequence[Point]) -> npt.NDArray[np.float64]:
+        """Returns the road-plane positions (metres) of image points."""
+        pts = np.array(points, dtype=np.float64).reshape(-1, 1, 2)
+        return np.asarray(cv2.perspectiveTransform(pts, self.homography), dtype=np.float64).reshape(-1, 2)
+
+    def speed_kmh(self, points: Sequence[Point], times: Sequence[datetime | float]) -> float:
+        """Returns the speed in km/h from a track's image positions and their times (least squares)."""
+        if len(points) != len(times) or len(points) < 2:
+            raise InvalidInput("a speed needs at least two positions, each with its time")
+        secs = np.array(
+            [t.timestamp() if isinstance(t, datetime) else float(t) for t in times], dtype=np.float64
+        )
+        secs -= secs[0]
+        if np.any(np.diff(secs) <= 0):
+            raise InvalidInput("the positions' times do not advance", hint="pass increasing frame times")
+        ground = self.to_ground(points)
+        # Fit position against time on each axis: one slope per axis, robust to per-frame jitter.
+        slopes = np.polyfit(secs, ground, 1)[0]
+        return float(np.hypot(*slopes) * 3.6)
+
+    def check(
+        self,
+        track_id: int,
+        points: Sequence[Point],
+        times: Sequence[datetime],
+        *,
+        camera_id: str,
+        limit: SpeedLimit,
+        plate: str | None = None,
+        confidence: float = 1.0,
+        vehicle_class: str | None = None,
+        frames_before: Sequence[str] = (),
+        frames_after: Sequence[str] = (),
+        plate_crop: str | None = None,
+    ) -> ViolationCandidate | None:
+        """Returns a speeding candidate when the track's speed exceeds the class limit plus tolerance."""
+        kmh = self.speed_kmh(points, times)
+        if kmh <= limit.threshold_for(vehicle_class):
+            return None
+        at = times[-1]
+        return ViolationCandidate(
+            key=f"{camera_id}:speeding:{track_id}:{int(at.timestamp() * 1000)}",
+            camera_id=camera_id,
+            at=at,
+            offence="speeding",
+            plate=plate,
+            confidence=confidence,
+            measured=round(kmh, 1),
+            limit=limit.limit_for(vehicle_class),
+            evidence_refs=[*frames_before, *frames_after, *([plate_crop] if plate_crop else [])],
+            detail={
+                "unit": "km/h",
+                "track_id": track_id,
+                "vehicle_class": vehicle_class,
+                "tolerance_kmh": limit.threshold_for(vehicle_class) - limit.limit_for(vehicle_class),
+                "calibration_id": self.calibration_id,
+                "calibration": self.calibration.model_dump(mode="json"),
+                "track_image_points": [list(p) for p in points],
+                "track_times": [t.isoformat() for t in times],
+                "frames_before": list(frames_before),
+                "frames_after": list(frames_after),
+                "plate_crop": plate_crop,
+            },
+        )
+
+
+class HelmetSeatbeltClassifier:
+    """Seat-belt and helmet offences from an ONNX image classifier the operator configures by path.
+
+    The model takes one NCHW float32 image (RGB, 0..1) and returns one score per class; class names
+    come from the `labels` argument or the model's "labels" metadata (comma-separated). Classes named
+    like an offence (`no_helmet`, `no_seat_belt`) are offences; anything else is compliant.
+    """
+
+    OFFENCE_LABELS = ("no_helmet", "no_seat_belt")
+
+    def __init__(
+        self, model_path: str | Path, *, labels: Sequence[str] | None = None, threshold: float = 0.8
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise InvalidInput(
+                f"classifier model {path} does not exist", hint="set the model path to an .onnx file"
+            )
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
+            raise InvalidInput(f"classifier model {path} cannot be loaded: {exc}") from exc
+        meta = self.session.get_modelmeta().custom_metadata_map
+        names = (
+            list(labels) if labels else [s.strip() for s in meta.get("labels", "").split(",") if s.strip()]
+        )
+        if not names:
+            raise InvalidInput(
+                "the classifier has no class labels", hint="pass labels= or set model metadata 'labels'"
+            )
+        self.labels = names
+        self.threshold = threshold
+        shape = self.session.get_inputs()[0].shape
+        self.input_name = self.session.get_inputs()[0].name
+        self.size = (
+            int(shape[3]) if isinstance(shape[3], int) else 64,
+            int(shape[2]) if isinstance(shape[2], int) else 64,
+        )
+
+    def classify(self, crop_bgr: npt.NDArray[np.uint8]) -> tuple[str, float]:
+        """Returns the most likely class of a person/vehicle crop and its probability."""
+        if crop_bgr.ndim != 3 or crop_bgr.shape[2] != 3 or crop_bgr.size == 0:
+            raise InvalidInput("the crop must be a non-empty BGR image")
+        rgb = cv2.cvtColor(cv2.resize(crop_bgr, self.size), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        scores = np.asarray(
+            self.session.run(None, {self.input_name: rgb.transpose(2, 0, 1)[None]})[0]
+        ).reshape(-1)
+        if scores.shape[0] != len(self.labels):
+            raise InvalidInput(f"the model gives {scores.shape[0]} scores for {len(self.labels)} labels")
+        probs = scores if np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3 else _softmax(scores)
+        best = int(np.argmax(probs))
+        return self.labels[best], float(probs[best])
+
+    def check(
+        self,
+        track_id: int,
+        crop_bgr: npt.NDArray[np.uint8],
+        at: datetime,
+        *,
+        camera_id: str,
+        plate: str | None = None,
+        vehicle_class: str | None = None,
+        frames_before: Sequence[str] = (),
+        frames_after: Sequence[str] = (),
+        plate_crop: str | None = None,
+        crop_ref: str | None = None,
+    ) -> ViolationCandidate | None:
+        """Returns a no_helmet / no_seat_belt candidate when the classifier is sure enough."""
+        label, prob = self.classify(crop_bgr)
+        if label not in self.OFFENCE_LABELS or prob < self.threshold:
+            return None
+        refs = [*frames_before, *frames_after, *(r for r in (plate_crop, crop_ref) if r)]
+        return ViolationCandidate(
+            key=f"{camera_id}:{label}:{track_id}:{int(at.timestamp() * 1000)}",
+            camera_id=camera_id,
+            at=at,
+            offence=label,
+            plate=plate,
+            confidence=prob,
+            evidence_refs=refs,
+            detail={
+                "track_id": track_id,
+                "vehicle_class": vehicle_class,
+                "classifier_score": prob,
+                "occupant_crop": crop_ref,
+                "frames_before": list(frames_before),
+                "frames_after": list(frames_after),
+                "plate_crop": plate_crop,
+            },
+        )
+
+
+def _softmax(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    shifted = np.exp(scores.astype(np.float64) - scores.max())
+    return shifted / shifted.sum()

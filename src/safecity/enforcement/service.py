@@ -1,0 +1,585 @@
+"""Enforcement: violation candidates become de-duplicated violations with evidence, reviewed before issue.
+
+Also the configuration enforcement needs: the policy, speed sections, camera calibrations and the
+signal controllers' phase feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from safecity.audit import service as audit
+from safecity.core.clock import utcnow
+from safecity.core.db import get_or_raise
+from safecity.core.errors import Conflict, InvalidInput
+from safecity.core.events import PlateRead, ViolationCandidate
+from safecity.core.ids import new_id
+from safecity.enforcement.models import (
+    OFFENCES,
+    VIOLATION_STATES,
+    CalibrationIn,
+    CameraCalibration,
+    EnforcementPolicy,
+    EnforcementPolicySetting,
+    PhaseIn,
+    ReviewIn,
+    SectionSighting,
+    SignalPhaseChange,
+    SpeedLimit,
+    SpeedSection,
+    SpeedSectionIn,
+    Violation,
+    ViolationApproved,
+)
+
+SPEED_OFFENCES = ("speeding", "section_speeding")
+
+# --- policy ----------------------------------------------------------------------------------------
+
+
+def get_policy(session: Session) -> EnforcementPolicy:
+    """Returns the enforcement policy in force (the defaults until someone changes it)."""
+    row = session.get(EnforcementPolicySetting, 1)
+    return EnforcementPolicy.model_validate(row.data) if row else EnforcementPolicy()
+
+
+def set_policy(session: Session, policy: EnforcementPolicy, *, actor: str) -> EnforcementPolicy:
+    """Replaces the enforcement policy."""
+    unknown = set(policy.auto_issue_offences) - set(OFFENCES)
+    if unknown:
+        raise InvalidInput(f"unknown offences {sorted(unknown)}", hint=f"use some of {', '.join(OFFENCES)}")
+    row = session.get(EnforcementPolicySetting, 1)
+    data = policy.model_dump(mode="json")
+    if row is None:
+        session.add(EnforcementPolicySetting(id=1, data=data, updated_by=actor))
+    else:
+        row.data, row.updated_by, row.updated_at = data, actor, utcnow()
+    audit.record(session, actor=actor, action="enforcement.policy", detail=data)
+    return policy
+
+
+# --- speed sections ----------------------------------------------------------------------------------
+
+
+def create_speed_section(session: Session, data: SpeedSectionIn, *, actor: str) -> SpeedSection:
+    """Configures a speed section between two ANPR cameras; a duplicate id is a Conflict."""
+    if session.get(SpeedSection, data.id) is not None:
+        raise Conflict(
+            f"speed section {data.id!r} already exists", hint="choose another id or delete it first"
+        )
+    section = SpeedSection(
+        id=data.id,
+        name=data.name,
+        entry_camera_id=data.entry_camera_id,
+        exit_camera_id=data.exit_camera_id,
+        distance_m=data.distance_m,
+        limits=data.limit.model_dump(mode="json"),
+        enabled=data.enabled,
+    )
+    session.add(section)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="enforcement.section_create", target=data.id, detail=data.model_dump()
+    )
+    return section
+
+
+def list_speed_sections(session: Session) -> Sequence[SpeedSection]:
+    """Returns every speed section."""
+    return session.scalars(select(SpeedSection).order_by(SpeedSection.id)).all()
+
+
+def delete_speed_section(session: Session, section_id: str, *, actor: str) -> None:
+    """Removes a speed section and its unpaired sightings."""
+    session.delete(get_or_raise(session, SpeedSection, section_id, what="speed section"))
+    session.execute(delete(SectionSighting).where(SectionSighting.section_id == section_id))
+    audit.record(session, actor=actor, action="enforcement.section_delete", target=section_id)
+
+
+def section_read(session: Session, read: PlateRead) -> list[ViolationCandidate]:
+    """Files a plate read at a section camera and returns section-speeding candidates it completes.
+
+    Entry and exit reads may arrive in either order (different workers); whichever comes second
+    finds its counterpart. Each sighting pairs once; stale ones are purged after the longest
+    plausible trip (the distance at 5 km/h).
+    """
+    if read.camera_id is None or not read.plate:
+        return []
+    sections = session.scalars(
+        select(SpeedSection).where(
+            SpeedSection.enabled.is_(True),
+            (SpeedSection.entry_camera_id == read.camera_id)
+            | (SpeedSection.exit_camera_id == read.camera_id),
+        )
+    ).all()
+    candidates = []
+    for section in sections:
+        role = "entry" if section.entry_camera_id == read.camera_id else "exit"
+        max_trip = timedelta(seconds=section.distance_m / (5 / 3.6))
+        session.execute(
+            delete(SectionSighting).where(
+                SectionSighting.section_id == section.id, SectionSighting.at < read.at - 2 * max_trip
+            )
+        )
+        sighting = SectionSighting(
+            section_id=section.id,
+            role=role,
+            plate=read.plate,
+            at=read.at,
+            event_key=read.key,
+            camera_id=read.camera_id,
+            confidence=read.confidence,
+            crop_ref=read.crop_ref,
+            frame_ref=read.frame_ref,
+            vehicle_class=read.vehicle_class,
+        )
+        session.add(sighting)
+        session.flush()
+        order: Any
+        if role == "entry":
+            other_role, order = "exit", SectionSighting.at
+            bounds = (SectionSighting.at > read.at, SectionSighting.at <= read.at + max_trip)
+        else:
+            other_role, order = "entry", SectionSighting.at.desc()
+            bounds = (SectionSighting.at >= read.at - max_trip, SectionSighting.at < read.at)
+        other = session.scalars(
+            select(SectionSighting)
+            .where(
+                SectionSighting.section_id == section.id,
+                SectionSighting.plate == read.plate,
+                SectionSighting.role == other_role,
+                SectionSighting.paired.is_(False),
+                *bounds,
+            )
+            .order_by(order)
+            .limit(1)
+        ).first()
+        if other is None:
+            continue
+        entry, exit_ = (sighting, other) if role == "entry" else (other, sighting)
+        entry.paired = exit_.paired = True
+        candidate = _section_candidate(section, entry, exit_)
+        if candidate is not None:
+            candidates.append(candidate)
+    return candidates
+
+
+def _section_candidate(
+    section: SpeedSection, entry: SectionSighting, exit_: SectionSighting
+) -> ViolationCandidate | None:
+    seconds = (exit_.at - entry.at).total_seconds()
+    if seconds <= 0:
+        return None
+    kmh = section.distance_m / seconds * 3.6
+    limit = SpeedLimit.model_validate(section.limits)
+    vehicle_class = exit_.vehicle_class or entry.vehicle_class
+    if kmh <= limit.threshold_for(vehicle_class):
+        return None
+    return ViolationCandidate(
+        key=f"section:{section.id}:{entry.event_key}:{exit_.event_key}",
+        camera_id=exit_.camera_id,
+        at=exit_.at,
+        offence="section_speeding",
+        plate=exit_.plate,
+        confidence=min(entry.confidence, exit_.confidence),
+        measured=round(kmh, 1),
+        limit=limit.limit_for(vehicle_class),
+        evidence_refs=[r for r in (entry.frame_ref, exit_.frame_ref, entry.crop_ref, exit_.crop_ref) if r],
+        detail={
+            "unit": "km/h",
+            "vehicle_class": vehicle_class,
+            "section": {
+                "id": section.id,
+                "name": section.name,
+                "distance_m": section.distance_m,
+                "entry_camera_id": section.entry_camera_id,
+                "exit_camera_id": section.exit_camera_id,
+                "entry_at": entry.at.isoformat(),
+                "exit_at": exit_.at.isoformat(),
+                "seconds": round(seconds, 3),
+                "tolerance_kmh": limit.threshold_for(vehicle_class) - limit.limit_for(vehicle_class),
+            },
+            "frames_before": [entry.frame_ref] if entry.frame_ref else [],
+            "frames_after": [exit_.frame_ref] if exit_.frame_ref else [],
+            "plate_crop": exit_.crop_ref or entry.crop_ref,
+        },
+    )
+
+
+def unregistered_candidate(read: PlateRead, *, registered: bool | None) -> ViolationCandidate | None:
+    """Returns an `unregistered` candidate for a read with no plate, or a plate the registry lacks.
+
+    `registered` is None when there is no registry to ask (nothing is then judged unregistered by
+    its plate). A read too uncertain to trust is judged by the caller before asking.
+    """
+    if read.plate and registered is not False:
+        return None
+    reason = "no readable plate" if not read.plate else "plate not in the vehicle registry"
+    return ViolationCandidate(
+        key=f"unregistered:{read.key}",
+        camera_id=read.camera_id,
+        at=read.at,
+        offence="unregistered",
+        plate=read.plate or None,
+        confidence=read.confidence if read.plate else 1.0,
+        evidence_refs=[r for r in (read.frame_ref, read.crop_ref) if r],
+        detail={
+            "reason": reason,
+            "track_id": read.track_id,
+            "vehicle_class": read.vehicle_class,
+            "frames_after": [read.frame_ref] if read.frame_ref else [],
+            "plate_crop": read.crop_ref,
+        },
+    )
+
+
+# --- calibrations and signals ------------------------------------------------------------------------
+
+
+def add_calibration(
+    session: Session, camera_id: str, data: CalibrationIn, *, actor: str
+) -> CameraCalibration:
+    """Records a camera's calibration (the newest is in force; older ones stay as evidence)."""
+    from safecity.enforcement.rules import SpotSpeed
+
+    SpotSpeed(data)  # refuses degenerate point sets with a clear message
+    row = CameraCalibration(
+        camera_id=camera_id,
+        image_points=[list(p) for p in data.image_points],
+        ground_points=[list(p) for p in data.ground_points],
+        note=data.note,
+        created_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="enforcement.calibrate", target=camera_id, detail={"id": row.id}
+    )
+    return row
+
+
+def latest_calibration(session: Session, camera_id: str) -> CameraCalibration | None:
+    """Returns the calibration in force for a camera, or None."""
+    return session.scalars(
+        select(CameraCalibration)
+        .where(CameraCalibration.camera_id == camera_id)
+        .order_by(CameraCalibration.id.desc())
+        .limit(1)
+    ).first()
+
+
+def record_phase(session: Session, junction: str, data: PhaseIn) -> SignalPhaseChange:
+    """Records a signal controller's phase change."""
+    if not junction or len(junction) > 64:
+        raise InvalidInput("the junction id must be 1 to 64 characters")
+    row = SignalPhaseChange(junction=junction, phase=data.phase, at=data.at or utcnow(), source=data.source)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def phase_at(session: Session, junction: str, at: datetime) -> SignalPhaseChange | None:
+    """Returns the phase change in force at `junction` at `at`, or None when none is recorded."""
+    return session.scalars(
+        select(SignalPhaseChange)
+        .where(SignalPhaseChange.junction == junction, SignalPhaseChange.at <= at)
+        .order_by(SignalPhaseChange.at.desc(), SignalPhaseChange.id.desc())
+        .limit(1)
+    ).first()
+
+
+# --- violations --------------------------------------------------------------------------------------
+
+
+def record_candidate(
+    session: Session, candidate: ViolationCandidate, *, policy: EnforcementPolicy | None = None
+) -> tuple[Violation, bool]:
+    """Turns a candidate into a violation, or folds it into the same vehicle's offence at the same camera.
+
+    Returns the violation and whether it is new. A new violation is approved at once when the
+    policy's auto-issue confidence allows; call `approved_event` for it after the commit.
+    """
+    if candidate.offence not in OFFENCES:
+        raise InvalidInput(f"unknown offence {candidate.offence!r}", hint=f"use one of {', '.join(OFFENCES)}")
+    policy = policy or get_policy(session)
+    same = session.scalars(select(Violation).where(Violation.source_key == candidate.key)).first()
+    if same is not None:
+        return same, False
+    detail = dict(candidate.detail)
+    vehicle = candidate.plate or (
+        f"track:{detail['track_id']}" if detail.get("track_id") is not None else None
+    )
+    dedup_key = f"{candidate.offence}:{candidate.camera_id}:{vehicle or candidate.key}"
+    window = timedelta(seconds=policy.dedup_window_s)
+    existing = session.scalars(
+        select(Violation)
+        .where(
+            Violation.dedup_key == dedup_key,
+            Violation.at >= candidate.at - window,
+            Violation.at <= candidate.at + window,
+        )
+        .order_by(Violation.at)
+        .limit(1)
+    ).first()
+    if existing is not None and policy.dedup_window_s > 0:
+        existing.occurrences += 1
+        existing.detail = {
+            **existing.detail,
+            "folded": [*existing.detail.get("folded", []), candidate.key][-20:],
+        }
+        return existing, False
+    evidence = _evidence(session, candidate, policy)
+    violation = Violation(
+        id=new_id(),
+        offence=candidate.offence,
+        plate=candidate.plate,
+        camera_id=candidate.camera_id,
+        at=candidate.at,
+        status="pending",
+        confidence=candidate.confidence,
+        measured=candidate.measured,
+        limit=candidate.limit,
+        unit=str(detail.get("unit") or ("km/h" if candidate.offence in SPEED_OFFENCES else "")),
+        vehicle_class=detail.get("vehicle_class"),
+        evidence=evidence,
+        detail=detail,
+        source_key=candidate.key,
+        dedup_key=dedup_key,
+        created_at=utcnow(),
+    )
+    disagreement = evidence.get("signal", {}).get("disagreement")
+    if disagreement:
+        violation.hold_reason = disagreement
+    elif (
+        policy.auto_issue_confidence is not None
+        and candidate.confidence >= policy.auto_issue_confidence
+        and candidate.offence in policy.auto_issue_offences
+        and candidate.plate
+    ):
+        violation.status, violation.auto_approved, violation.reviewed_at = "approved", True, utcnow()
+        violation.reviewed_by = "auto"
+    session.add(violation)
+    session.flush()
+    return violation, True
+
+
+def _evidence(session: Session, candidate: ViolationCandidate, policy: EnforcementPolicy) -> dict[str, Any]:
+    """Gathers what makes a violation stand up on appeal: frames, crop, measure, calibration, clock."""
+    detail = candidate.detail
+    refs = list(candidate.evidence_refs)
+    before = list(detail.get("frames_before") or [])
+    after = list(detail.get("frames_after") or [])
+    crop = detail.get("plate_crop")
+    if not before and not after and refs:
+        frames = [r for r in refs if r != crop]
+        half = max(1, len(frames) // 2)
+        before, after = frames[:half], frames[half:]
+    evidence: dict[str, Any] = {
+        "frames_before": before,
+        "frames_after": after,
+        "plate_crop": crop,
+        "refs": refs,
+        "measured": candidate.measured,
+        "limit": candidate.limit,
+        "clock_source": detail.get("clock_source") or policy.clock_source,
+    }
+    if candidate.offence == "speeding":
+        calibration = detail.get("calibration")
+        if calibration is None and candidate.camera_id:
+            row = latest_calibration(session, candidate.camera_id)
+            if row is not None:
+                calibration = {
+                    "id": row.id,
+                    "image_points": row.image_points,
+                    "ground_points": row.ground_points,
+                    "note": row.note,
+                    "created_by": row.created_by,
+                    "created_at": row.created_at.isoformat(),
+                }
+        evidence["calibration"] = calibration
+    if candidate.offence == "section_speeding":
+        evidence["section"] = detail.get("section")
+    if candidate.offence == "red_light" and detail.get("junction"):
+        recorded = phase_at(session, str(detail["junction"]), candidate.at)
+        signal = {
+            "junction": detail["junction"],
+            "phase_seen": detail.get("phase"),
+            "phase_source": detail.get("phase_source"),
+            "red_since": detail.get("red_since"),
+            "controller_phase": recorded.phase if recorded else None,
+            "controller_since": recorded.at.isoformat() if recorded else None,
+        }
+        if recorded is not None and recorded.phase != "red":
+            signal["disagreement"] = f"the signal controller reported {recorded.phase} at that moment"
+        evidence["signal"] = signal
+    return evidence
+
+
+def approved_event(violation: Violation) -> ViolationApproved:
+    """Returns the event announcing that a violation may become a challan."""
+    return ViolationApproved(
+        key=f"violation_approved:{violation.id}",
+        camera_id=violation.camera_id,
+        at=violation.at,
+        violation_id=violation.id,
+        offence=violation.offence,
+        plate=violation.plate,
+    )
+
+
+def get_violation(session: Session, violation_id: str) -> Violation:
+    """Returns a violation or raises NotFound."""
+    return get_or_raise(session, Violation, violation_id, what="violation")
+
+
+def list_violations(
+    session: Session,
+    *,
+    status: str | None = None,
+    offence: str | None = None,
+    plate: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Violation]:
+    """Returns violations, oldest first when pending (a queue), newest first otherwise."""
+    if status and status not in VIOLATION_STATES:
+        raise InvalidInput(f"unknown status {status!r}", hint=f"use one of {', '.join(VIOLATION_STATES)}")
+    order = Violation.created_at if status == "pending" else Violation.created_at.desc()
+    query = select(Violation).order_by(order).limit(limit).offset(offset)
+    if status:
+        query = query.where(Violation.status == status)
+    if offence:
+        query = query.where(Violation.offence == offence)
+    if plate:
+        query = query.where(Violation.plate == plate)
+    return session.scalars(query).all()
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """Returns how many violations are in each status."""
+    rows = session.execute(select(Violation.status, func.count()).group_by(Violation.status))
+    return {status: n for status, n in rows}
+
+
+def review(session: Session, violation_id: str, data: ReviewIn, *, actor: str) -> Violation:
+    """Applies a traffic officer's approval or rejection to a pending violation."""
+    violation = get_violation(session, violation_id)
+    if violation.status != "pending":
+        raise Conflict(f"violation is already {violation.status}", hint="reload the queue")
+    if data.decision == "reject" and not data.reason.strip():
+        raise InvalidInput("a rejection needs a reason", hint="say what is wrong with the evidence")
+    plate = (data.plate or "").upper().replace(" ", "").replace("-", "") or None
+    if data.decision == "approve" and not (plate or violation.plate):
+        raise InvalidInput(
+            "a violation without a plate cannot be approved", hint="enter the plate as you read it"
+        )
+    before = violation.plate
+    result = session.execute(
+        update(Violation)
+        .where(Violation.id == violation_id, Violation.status == "pending")
+        .values(
+            status="approved" if data.decision == "approve" else "rejected",
+            reviewed_by=actor,
+            reviewed_at=utcnow(),
+            review_reason=data.reason.strip(),
+            plate=plate or violation.plate,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("another officer decided this violation first", hint="reload the queue")
+    session.refresh(violation)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"violation.{data.decision}",
+        target=violation_id,
+        detail={"reason": data.reason, "plate_before": before, "plate": violation.plate},
+    )
+    return violation
+
+
+def approved_unissued(session: Session, *, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Returns approved violations not yet issued, oldest first, as plain rows (for batch issue)."""
+    rows = session.execute(
+        select(
+            Violation.id,
+            Violation.offence,
+            Violation.plate,
+            Violation.camera_id,
+            Violation.at,
+            Violation.vehicle_class,
+            Violation.measured,
+            Violation.limit,
+            Violation.unit,
+            Violation.evidence,
+        )
+        .where(Violation.status == "approved")
+        .order_by(Violation.created_at)
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def violation_rows(session: Session, violation_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Returns the named approved violations as plain rows (those not approved are left out)."""
+    rows = session.execute(
+        select(
+            Violation.id,
+            Violation.offence,
+            Violation.plate,
+            Violation.camera_id,
+            Violation.at,
+            Violation.vehicle_class,
+            Violation.measured,
+            Violation.limit,
+            Violation.unit,
+            Violation.evidence,
+        ).where(Violation.id.in_(list(violation_ids)), Violation.status == "approved")
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def mark_issued(session: Session, issued: dict[str, str]) -> None:
+    """Marks violations as issued, each with its challan id."""
+    if not issued:
+        return
+    session.execute(
+        update(Violation),
+        [
+            {"id": vid, "status": "issued", "challan_id": cid, "hold_reason": ""}
+            for vid, cid in issued.items()
+        ],
+    )
+
+
+def mark_unissuable(session: Session, reasons: dict[str, str]) -> None:
+    """Marks approved violations that cannot become challans, each with the reason."""
+    if not reasons:
+        return
+    session.execute(
+        update(Violation),
+        [{"id": vid, "status": "unissuable", "hold_reason": why} for vid, why in reasons.items()],
+    )
+
+
+def reopen_unissuable(session: Session, *, plates: Sequence[str]) -> int:
+    """Puts violations held for a missing owner back to approved once their plates are registered."""
+    if not plates:
+        return 0
+    result = session.execute(
+        update(Violation)
+        .where(
+            Violation.status == "unissuable",
+            Violation.plate.in_(list(plates)),
+            Violation.offence != "unregistered",
+        )
+        .values(status="approved", hold_reason="")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
