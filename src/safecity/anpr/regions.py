@@ -169,10 +169,10 @@ def _cost_probs(ch: str, row: npt.NDArray[np.float32], want: str) -> tuple[str, 
         return ch, 0.0
     static = _cost_static(ch, want)
     # The recogniser's own second choice is the strongest evidence; the static map backs it up.
-    if p_best > 1e-3:
-        cost = min(1.5, max(0.1, math.log(max(p_read, 1e-6) / p_best) / 4))
+    if p_best > 1e-4:
+        cost = min(6.0, max(0.2, math.log(max(p_read, 1e-6) / p_best)))
         if static is not None and static[0] == char:
-            cost *= 0.5
+            cost = 0.5 * cost + 0.25
         return char, cost
     return static
 
@@ -197,29 +197,43 @@ def _prepare(text: str, region: str) -> str:
     return _pk_lines(text) if region == "pk" else clean(text)
 
 
+_TRIM_COST = 0.6
+"""Cost of dropping a stray character at either end (a screw, a border, the EU band's country code)."""
+
+_TIMESTAMP = re.compile(r"(19|20)\d{2}[01]\d[0-3]\d(\d{2,6})?")
+
+
 def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None) -> Candidate | None:
     compact = _prepare(text, region)
     if probs is not None and len(probs) != len(compact):
         # Line joining or word removal changed the length: the rows no longer line up.
         probs = None
-    if not compact:
+    if not compact or _TIMESTAMP.fullmatch(compact):
+        # A camera's burnt-in date is the commonest non-plate digit string in a frame.
         return None
     best: Candidate | None = None
+    n = len(compact)
     for tpl in TEMPLATES[region]:
-        fit = _fit(compact, probs, tpl)
-        if fit is None:
+        extra = n - len(tpl.pattern)
+        if not 0 <= extra <= 2:
             continue
-        plate, cost, fixes = fit
-        score = tpl.weight * math.exp(-0.35 * cost)
-        if best is None or score > best.score:
-            best = Candidate(plate, region, tpl.name, round(score, 4), fixes)
-    if best is None and _GENERIC_WEIGHT[region] > 0 and 2 <= len(compact) <= 8:
+        for left in range(extra + 1):
+            right = n - (extra - left)
+            sub_probs = probs[left:right] if probs is not None else None
+            fit = _fit(compact[left:right], sub_probs, tpl)
+            if fit is None:
+                continue
+            plate, cost, fixes = fit
+            score = tpl.weight * math.exp(-0.5 * (cost + _TRIM_COST * extra))
+            if best is None or score > best.score:
+                best = Candidate(plate, region, tpl.name, round(score, 4), fixes)
+    generic = _GENERIC_WEIGHT[region]
+    if generic > 0 and 4 <= n <= 8 and (best is None or best.score < generic):
         # Vanity and foreign formats: accept as read, scored low, and only if it carries a digit
         # or is long enough to be unlikely as a stray word.
         has_digit = any(c.isdigit() for c in compact)
-        if has_digit or len(compact) >= 5:
-            weight = _GENERIC_WEIGHT[region] * (1.0 if has_digit else 0.7)
-            best = Candidate(compact, region, "generic", weight, 0)
+        if has_digit or n >= 5:
+            best = Candidate(compact, region, "generic", round(generic * (1.0 if has_digit else 0.7), 4), 0)
     return best
 
 

@@ -67,7 +67,8 @@ class TextLineDetector:
         scale = min(1.0 * side / max(h, w), 4.0)
         nh = max(32, round(h * scale / 32) * 32)
         nw = max(32, round(w * scale / 32) * 32)
-        resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image_bgr, (nw, nh), interpolation=interp)
         x = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         prob = self.session.run(None, {self._input: x})[0][0, 0]
         return prob, scale
@@ -78,8 +79,7 @@ class TextLineDetector:
         prob, _ = self.probability_map(image_bgr, max_side)
         ph, pw = prob.shape
         sx, sy = w / pw, h / ph
-        mask = (prob > self.thresh).astype(np.uint8)
-        mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
+        mask = cv2.dilate((prob > self.thresh).astype(np.uint8), np.ones((2, 2), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         lines: list[TextLine] = []
         for cnt in contours[:1000]:
@@ -106,14 +106,14 @@ class TextLineDetector:
         return lines
 
 
-def group_lines(lines: list[TextLine]) -> list[list[TextLine]]:
-    """Groups of lines that could be one plate: each line alone, and lines stacked one above another.
+def stacked_pairs(boxes: list[Box]) -> list[tuple[int, int]]:
+    """Index pairs (upper, lower) of boxes stacked closely enough to be one two-line plate.
 
     Punjab and many older plates print two lines (letters over digits); a pair qualifies when the
-    lower line sits just below the upper one and their horizontal extents overlap.
+    lower line sits just below the upper one, their horizontal extents overlap and their heights
+    are alike.
     """
-    groups: list[list[TextLine]] = [[ln] for ln in lines]
-    boxes = [ln.box for ln in lines]
+    pairs: list[tuple[int, int]] = []
     for i, a in enumerate(boxes):
         for j, b in enumerate(boxes):
             if i == j or b[1] <= a[1]:
@@ -126,8 +126,8 @@ def group_lines(lines: list[TextLine]) -> list[list[TextLine]]:
                 continue
             if not 0.35 < a[3] / max(b[3], 1) < 2.5:
                 continue
-            groups.append([lines[i], lines[j]])
-    return groups
+            pairs.append((i, j))
+    return pairs
 
 
 def union_box(boxes: list[Box]) -> Box:
@@ -150,10 +150,11 @@ class TextPlateDetector:
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> list[Box]:
         """Plate-shaped text regions (x, y, w, h), most confident first."""
-        found = self.lines.detect_lines(image_bgr)
+        boxes = [ln.box for ln in self.lines.detect_lines(image_bgr)]
+        groups = [[b] for b in boxes] + [[boxes[i], boxes[j]] for i, j in stacked_pairs(boxes)]
         out: list[Box] = []
-        for group in group_lines(found):
-            box = union_box([ln.box for ln in group])
+        for group in groups:
+            box = union_box(group)
             if box[3] >= 6 and 0.8 <= box[2] / max(box[3], 1) <= 12:
                 out.append(box)
         return out
@@ -177,15 +178,16 @@ class MorphPlateDetector:
         h, w = image_bgr.shape[:2]
         scale = min(1.0, self.work_width / w)
         small = cv2.resize(image_bgr, (round(w * scale), round(h * scale))) if scale < 1 else image_bgr
+        small = np.ascontiguousarray(small, dtype=np.uint8)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (13, 5)))
-        grad = np.abs(cv2.Sobel(blackhat, cv2.CV_32F, 1, 0, ksize=3))
-        grad = cv2.normalize(grad, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-        grad = cv2.GaussianBlur(grad, (5, 5), 0)
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (13, 5))
+        blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+        sobel = np.abs(cv2.Sobel(blackhat, cv2.CV_32F, 1, 0, ksize=3))
+        grad = cv2.GaussianBlur((255 * sobel / max(float(sobel.max()), 1e-6)).astype(np.uint8), (5, 5), 0)
         closed = cv2.morphologyEx(grad, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (17, 5)))
         _, mask = cv2.threshold(closed, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        mask = cv2.erode(mask, None, iterations=2)
-        mask = cv2.dilate(mask, None, iterations=2)
+        square = np.ones((3, 3), np.uint8)
+        mask = cv2.dilate(cv2.erode(mask, square, iterations=2), square, iterations=2)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         scored: list[tuple[float, Box]] = []
         for cnt in contours:
@@ -230,7 +232,8 @@ class OnnxPlateDetector:
         try:
             self.session = make_session(path, threads)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
-            raise InvalidInput(f"{path} is not a loadable ONNX model: {exc}", hint="re-export the model") from exc
+            raise InvalidInput(f"{path} is not a loadable ONNX model: {exc}",
+                               hint="re-export the model") from exc
         self._input = self.session.get_inputs()[0].name
         self.input_size = input_size
         self.conf = conf

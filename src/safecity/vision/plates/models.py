@@ -84,4 +84,4 @@ def load_image(path: str | Path) -> npt.NDArray[np.uint8]:
             f"{p}: {image.shape[1]}x{image.shape[0]} pixels is more than the {MAX_IMAGE_PIXELS:,} limit",
             hint="resize the image",
         )
-    return image
+    return np.asarray(image, dtype=np.uint8)

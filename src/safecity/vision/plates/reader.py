@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from safecity.anpr.regions import REGIONS, Candidate, clean, normalise
 from safecity.core.errors import InvalidInput
-from safecity.vision.plates.detectors import TextLine, TextLineDetector, group_lines, union_box
+from safecity.vision.plates.detectors import TextLine, TextLineDetector, stacked_pairs, union_box
 from safecity.vision.plates.models import Box, PlateDetector, PlateRead
 from safecity.vision.plates.recognizer import PlateRecognizer, TextRead
 
@@ -50,7 +50,8 @@ def _row_merge(lines: list[TextLine]) -> list[Box]:
             c = boxes[j]
             gap = c[0] - (cur[0] + cur[2])
             v_overlap = min(cur[1] + cur[3], c[1] + c[3]) - max(cur[1], c[1])
-            if gap < 1.2 * min(cur[3], c[3]) and v_overlap > 0.6 * min(cur[3], c[3]) and 0.5 < c[3] / cur[3] < 2:
+            low = min(cur[3], c[3])
+            if gap < 1.2 * low and v_overlap > 0.6 * low and 0.5 < c[3] / cur[3] < 2:
                 cur = union_box([cur, c])
                 used[j] = True
         rows.append(cur)
@@ -109,7 +110,9 @@ class PlateReader:
                     reads.append(got)
             return self._select(reads)
         found = self.lines.detect_lines(image)[:MAX_LINES]
-        return self._select(self._read_groups(image, found))
+        # A tight plate crop passed as a frame is read whole as well; on a street scene that reading
+        # is noise and scores below the real plate.
+        return self._select(self._read_groups(image, found, whole=True))
 
     def read_crop(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead | None:
         """The plate in a tight plate crop (one or two lines of text), or None if unreadable."""
@@ -129,9 +132,9 @@ class PlateReader:
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
             raise InvalidInput("the frame is not a non-empty image array", hint="pass a BGR numpy array")
         if image.ndim == 2:
-            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
         if image.shape[2] == 4:
-            return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+            return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
         return image
 
     def _read_groups(
@@ -139,8 +142,7 @@ class PlateReader:
     ) -> list[PlateRead]:
         rows = _row_merge(found)
         groups: list[list[Box]] = [[r] for r in rows]
-        stacked = group_lines([_BoxLine(r) for r in rows])  # type: ignore[list-item]
-        groups += [[g[0].box, g[1].box] for g in stacked if len(g) == 2]
+        groups += [[rows[i], rows[j]] for i, j in stacked_pairs(rows)]
         if whole:
             h, w = image.shape[:2]
             groups.append([(0, 0, w, h)])
@@ -185,10 +187,3 @@ class PlateReader:
             if len(kept) >= self.max_plates:
                 break
         return kept
-
-
-class _BoxLine:
-    """Adapter so `group_lines` can pair merged rows, which are plain boxes."""
-
-    def __init__(self, box: Box) -> None:
-        self.box = box

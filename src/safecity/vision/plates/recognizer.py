@@ -72,16 +72,22 @@ class PlateRecognizer:
         out[:, :, :new_w] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
         return out
 
-    def read_lines(self, crops: list[npt.NDArray[np.uint8]]) -> list[TextRead]:
-        """Read each crop (BGR, one line of text) in one batch; empty text where nothing is legible."""
-        if not crops:
-            return []
-        crops = [c if c.ndim == 3 else cv2.cvtColor(c, cv2.COLOR_GRAY2BGR) for c in crops]
+    def read_lines(self, crops: list[npt.NDArray[np.uint8]], batch: int = 8) -> list[TextRead]:
+        """Read each crop (BGR, one line of text); empty text where nothing is legible."""
+        crops = [c if c.ndim == 3 else np.asarray(cv2.cvtColor(c, cv2.COLOR_GRAY2BGR), np.uint8)
+                 for c in crops]
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
-        width = int(min(1280, max(320, math.ceil(REC_HEIGHT * max(ratios)))))
-        batch = np.stack([self._prep(c, width) for c in crops])
-        preds = self.session.run(None, {self._input: batch})[0]
-        return [self._decode(p) for p in preds]
+        # Batch crops of similar shape together so that short plates are not padded to a long line.
+        order = sorted(range(len(crops)), key=lambda i: ratios[i])
+        out: list[TextRead | None] = [None] * len(crops)
+        for start in range(0, len(order), batch):
+            idx = order[start : start + batch]
+            width = int(min(1280, max(96, math.ceil(REC_HEIGHT * max(ratios[i] for i in idx)))))
+            x = np.stack([self._prep(crops[i], width) for i in idx])
+            preds = self.session.run(None, {self._input: x})[0]
+            for i, pred in zip(idx, preds, strict=True):
+                out[i] = self._decode(pred)
+        return [r for r in out if r is not None]
 
     def _decode(self, pred: npt.NDArray[np.float32]) -> TextRead:
         alnum = np.stack([pred[:, c].sum(axis=1) for c in self._alnum_cols], axis=1)

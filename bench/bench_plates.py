@@ -1,0 +1,126 @@
+"""Plate-reading benchmark on ../shared/data/plates: exact accuracy, plate-found rate, images/s.
+
+Runs the default reader beside alternatives on the same images in one pass (each image goes through
+every configuration in turn, so machine load hits them alike) and prints one JSON object on stdout.
+
+    .venv/bin/python bench/bench_plates.py [--limit N] [--configs text960,text640,morph]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.progress import Progress
+
+from safecity.vision.plates import (
+    MorphPlateDetector,
+    PlateReader,
+    PlateRecognizer,
+    TextLineDetector,
+    load_image,
+)
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates"
+
+Box = tuple[int, int, int, int]
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(1, a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def samples(limit: int | None) -> list[tuple[str, str, Path, str, Box | None]]:
+    """(region, view, image, truth, box) for every labelled image; uncertain pk rows left out."""
+    out: list[tuple[str, str, Path, str, Box | None]] = []
+    for region in ("us", "eu", "br"):
+        rows = []
+        for txt in sorted((DATA / region).glob("*.txt")):
+            name, x, y, w, h, plate = txt.read_text().strip().split("\t")
+            rows.append((region, "vehicle", DATA / region / name, plate, (int(x), int(y), int(w), int(h))))
+        out += rows[:limit]
+    with (DATA / "pk" / "labels.csv").open() as f:
+        pk = [r for r in csv.DictReader(f) if r["uncertain"] != "1"]
+    for view in ("plate_crop", "vehicle"):
+        chosen = [r for r in pk if r["view"] == view][:limit]
+        out += [("pk", view, DATA / "pk" / r["file"], r["plate_compact"], None) for r in chosen]
+    return out
+
+
+def build(name: str, region: str, rec: PlateRecognizer) -> PlateReader:
+    """A reader for one named configuration."""
+    if name.startswith("text"):
+        return PlateReader(region=region, recognizer=rec, lines=TextLineDetector(max_side=int(name[4:])))
+    if name == "morph":
+        return PlateReader(region=region, recognizer=rec, detector=MorphPlateDetector(),
+                           lines=TextLineDetector(max_side=640))
+    raise SystemExit(f"unknown configuration {name!r}")
+
+
+def main() -> None:
+    """Run every configuration over the data set and print the figures as JSON."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--limit", type=int, default=None, help="at most N images per region and view")
+    ap.add_argument("--configs", default="text960,text640,morph",
+                    help="comma-separated configurations; the first is the default")
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        print(json.dumps({"error": f"{DATA} not found"}))
+        sys.exit(1)
+    configs = args.configs.split(",")
+    rec = PlateRecognizer()
+    readers: dict[tuple[str, str], PlateReader] = {}
+    todo = samples(args.limit)
+    stats: dict[str, dict[str, dict[str, list[float]]]] = {c: {} for c in configs}
+    misses: dict[str, list[str]] = {c: [] for c in configs}
+    with Progress(transient=True, console=None) as progress:
+        task = progress.add_task("reading plates", total=len(todo))
+        for region, view, path, truth, box in todo:
+            image = load_image(path)
+            key = f"{region}/{view}"
+            for c in configs:
+                reader = readers.get((c, region)) or readers.setdefault((c, region), build(c, region, rec))
+                read: Callable[..., list] = reader.read
+                t0 = time.perf_counter()
+                reads = read(image)
+                dt = time.perf_counter() - t0
+                top = reads[0].plate if reads else ""
+                found = any(iou(r.box, box) > 0.3 for r in reads) if box is not None else bool(reads)
+                s = stats[c].setdefault(key, {"exact": [], "found": [], "seconds": []})
+                s["exact"].append(float(top == truth))
+                s["found"].append(float(found))
+                s["seconds"].append(dt)
+                if top != truth:
+                    misses[c].append(f"{path.name}:{truth}->{top or '-'}")
+            progress.advance(task)
+    result: dict[str, object] = {"default": configs[0], "data": str(DATA), "limit": args.limit}
+    for c in configs:
+        per: dict[str, object] = {}
+        for key, s in stats[c].items():
+            n = len(s["exact"])
+            per[key] = {
+                "images": n,
+                "exact": round(sum(s["exact"]) / n, 3),
+                "found": round(sum(s["found"]) / n, 3),
+                "images_per_s": round(n / sum(s["seconds"]), 2),
+                "median_s": round(statistics.median(s["seconds"]), 3),
+            }
+        result[c] = per
+        result[f"{c}_misses"] = len(misses[c])
+    print(json.dumps(result, indent=1))
+    for c in configs:
+        print(c, "misses:", " ".join(misses[c]), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
