@@ -10,7 +10,7 @@ class Sampler:
         wanted = [f for f in frames if sampler.take(f.pts_seconds)]
 
     Frames are taken on a fixed grid of due times, so the long-run rate is exact; a frame up to
-    a fifth of an interval early still counts, which absorbs jittery timestamps. A jump in time
+    up to 15% of an interval early still counts, which absorbs jittery timestamps. A jump in time
     (a gap, or a camera that restarted its clock) restarts the grid at the next frame.
     """
 
@@ -25,7 +25,7 @@ class Sampler:
         """Returns whether the frame at `pts_seconds` should be analysed."""
         if not self._interval:
             return True
-        tolerance = self._interval * 0.2
+        tolerance = self._interval * 0.15
         if self._due is None or pts_seconds < self._due - 2 * self._interval or \
                 pts_seconds > self._due + 10 * self._interval:
             self._due = pts_seconds + self._interval
