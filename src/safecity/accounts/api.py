@@ -56,24 +56,32 @@ def require(permission: str) -> Callable[..., Principal]:
 
 
 @router.post("/login", response_model=TokenOut, summary="Sign in; sets the session cookie and returns a token")
-def login(body: LoginIn, request: Request, response: Response, session: DbSession, ctx: Ctx) -> TokenOut:
-    user = service.authenticate(
-        session,
-        username=body.username,
-        password=body.password,
-        client=client_address(request),
-        per_minute=ctx.settings.login_attempts_per_minute,
-    )
-    secret, row = service.issue_token(session, user, kind="session", hours=ctx.settings.session_hours)
+def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -> TokenOut:
+    client = client_address(request)
+    with ctx.db.session() as session:
+        user = service.authenticate(
+            session,
+            username=body.username,
+            password=body.password,
+            client=client,
+            per_minute=ctx.settings.login_attempts_per_minute,
+        )
+        if user is not None:
+            secret, row = service.issue_token(session, user, kind="session", hours=ctx.settings.session_hours)
+            token = TokenOut(token=secret, expires_at=row.expires_at, role=user.role, username=user.username)
+    if user is None:
+        with ctx.db.session() as session:
+            service.record_login_failure(session, username=body.username, client=client)
+        raise Unauthorized("wrong user name or password", hint="check both and try again")
     response.set_cookie(
         SESSION_COOKIE,
-        secret,
+        token.token,
         httponly=True,
         samesite="strict",
         max_age=int(ctx.settings.session_hours * 3600),
         secure=request.url.scheme == "https",
     )
-    return TokenOut(token=secret, expires_at=row.expires_at, role=user.role, username=user.username)
+    return token
 
 
 @router.post("/logout", status_code=204, summary="Sign out (revokes the session)")

@@ -83,22 +83,29 @@ def check_rate_limit(session: Session, *, username: str, client: str, per_minute
         )
 
 
-def authenticate(session: Session, *, username: str, password: str, client: str, per_minute: int) -> User:
-    """Returns the user for correct credentials; records and rate-limits failures."""
+def authenticate(session: Session, *, username: str, password: str, client: str, per_minute: int) -> User | None:
+    """Returns the user for correct credentials, None for wrong ones; raises when rate-limited.
+
+    A failure must be recorded with `record_login_failure` in a transaction of its own, since the
+    caller's transaction is rolled back when it reports the failure.
+    """
     check_rate_limit(session, username=username, client=client, per_minute=per_minute)
     user = get_by(session, User, username=username)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None and user.active
     except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok or user is None:
-        session.add(LoginFailure(username=username, client=client))
-        audit.record(session, actor=username, action="login.failed", detail={"client": client})
-        raise Unauthorized("wrong user name or password", hint="check both and try again")
+        return None
+    if user is None or not user.active:
+        return None
     user.last_login_at = utcnow()
     audit.record(session, actor=username, action="login", detail={"client": client})
     return user
+
+
+def record_login_failure(session: Session, *, username: str, client: str) -> None:
+    """Records a failed sign-in (for rate limiting and the audit log)."""
+    session.add(LoginFailure(username=username, client=client))
+    audit.record(session, actor=username, action="login.failed", detail={"client": client})
 
 
 def issue_token(session: Session, user: User, *, kind: str, hours: float, name: str = "") -> tuple[str, AuthToken]:

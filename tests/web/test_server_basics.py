@@ -1,0 +1,44 @@
+"""The server: health, metrics, OpenAPI, and live events pushed over the WebSocket."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from safecity.core.context import Context
+from safecity.core.events import PlateRead
+from tests.conftest import PASSWORD, make_user
+
+
+def test_healthz_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/cameras" in paths and "/api/alerts" in paths
+
+
+def test_live_socket_pushes_events_as_they_happen(ctx: Context, client: TestClient) -> None:
+    name = make_user(ctx, "operator")
+    client.post("/api/login", json={"username": name, "password": PASSWORD})
+    with client.websocket_connect("/ws/live") as ws:
+        client.portal.call(ctx.bus.publish, PlateRead(key="r1", camera_id="cam-1", plate="BKR123", confidence=0.9))  # type: ignore[union-attr]
+        message = ws.receive_json()
+    assert message["type"] == "plate_read"
+    assert message["plate"] == "BKR123"
+    metrics = client.get("/metrics").text
+    assert 'safecity_events_total{type="plate_read"} 1.0' in metrics
+
+
+def test_live_socket_refuses_strangers(client: TestClient) -> None:
+    try:
+        with client.websocket_connect("/ws/live") as ws:
+            ws.receive_json()
+    except WebSocketDisconnect as exc:
+        assert exc.code == 4401
+    else:  # pragma: no cover
+        raise AssertionError("an anonymous socket was accepted")
+
+
+def test_pages_redirect_strangers_to_sign_in(client: TestClient) -> None:
+    res = client.get("/", follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"] == "/login"
+    assert "Sign in" in client.get("/login").text
