@@ -66,7 +66,11 @@ def test_adding_an_entry_normalises_the_plate_and_records_who_and_why(ctx: Conte
         assert (entry.plate, entry.added_by, entry.reason) == ("LEA4521", "sgt.khan", "FIR 12/24 Clifton")
     with ctx.db.session() as session:
         [logged] = audit.entries(session, action="anpr.hotlist_add")
-        assert (logged.actor, logged.target, logged.detail["reason"]) == ("sgt.khan", "LEA4521", "FIR 12/24 Clifton")
+        assert (logged.actor, logged.target, logged.detail["reason"]) == (
+            "sgt.khan",
+            "LEA4521",
+            "FIR 12/24 Clifton",
+        )
 
 
 def test_the_same_plate_twice_on_one_list_is_a_conflict(ctx: Context) -> None:
@@ -80,9 +84,12 @@ def test_the_same_plate_twice_on_one_list_is_a_conflict(ctx: Context) -> None:
 
 
 @pytest.mark.parametrize(
-    ("plate", "list_name", "reason"), [("", "stolen", "why"), ("AB#12", "stolen", "why"), ("ABC123", "lost", "why")]
+    ("plate", "list_name", "reason"),
+    [("", "stolen", "why"), ("AB#12", "stolen", "why"), ("ABC123", "lost", "why")],
 )
-def test_a_bad_entry_is_refused_with_the_field_named(ctx: Context, plate: str, list_name: str, reason: str) -> None:
+def test_a_bad_entry_is_refused_with_the_field_named(
+    ctx: Context, plate: str, list_name: str, reason: str
+) -> None:
     with pytest.raises(InvalidInput) as caught, ctx.db.session() as session:
         service.add_hotlist_entry(session, plate=plate, list_name=list_name, reason=reason, actor="a")
     assert "plate" in caught.value.message or "list_name" in caught.value.message
@@ -91,7 +98,9 @@ def test_a_bad_entry_is_refused_with_the_field_named(ctx: Context, plate: str, l
 def test_the_match_index_follows_every_change_to_the_list(ctx: Context) -> None:
     with ctx.db.session() as session:
         assert service.match_hotlist(session, "LEA4521") == []
-        entry = service.add_hotlist_entry(session, plate="LEA4521", list_name="bolo", reason="seen", actor="a")
+        entry = service.add_hotlist_entry(
+            session, plate="LEA4521", list_name="bolo", reason="seen", actor="a"
+        )
     with ctx.db.session() as session:
         [match] = service.match_hotlist(session, "LEA452I")
         assert (match.entry.id, match.kind) == (entry.id, "confusion")
@@ -122,7 +131,12 @@ def test_an_expired_entry_no_longer_matches(ctx: Context) -> None:
 
     with ctx.db.session() as session:
         service.add_hotlist_entry(
-            session, plate="OLD111", list_name="bolo", reason="lapsed", actor="a", expires_at=utcnow() - timedelta(1)
+            session,
+            plate="OLD111",
+            list_name="bolo",
+            reason="lapsed",
+            actor="a",
+            expires_at=utcnow() - timedelta(1),
         )
         assert service.match_hotlist(session, "OLD111") == []
 
