@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Annotated
 
@@ -75,20 +74,20 @@ def alert_history(alert_id: str, session: DbSession, _: Reader) -> list[AlertAct
 
 
 @router.post("/{alert_id}/actions", response_model=AlertOut, summary="Acknowledge, confirm, dismiss or close")
-async def act_on_alert(alert_id: str, body: AlertActionIn, ctx: Ctx, principal: Actor) -> AlertOut:
-    def decide() -> AlertOut:
-        with ctx.db.session() as session:
-            alert = service.act(
-                session,
-                alert_id,
-                action=body.action,
-                actor=principal.username,
-                reason=body.reason,
-                version=body.version,
-                reason_code=body.reason_code,
-            )
-            return AlertOut.model_validate(alert)
-
-    out = await asyncio.to_thread(decide)
-    await ctx.bus.publish(service.changed_event(out))
+def act_on_alert(
+    alert_id: str, body: AlertActionIn, session: DbSession, ctx: Ctx, principal: Actor
+) -> AlertOut:
+    alert = service.act(
+        session,
+        alert_id,
+        action=body.action,
+        actor=principal.username,
+        reason=body.reason,
+        version=body.version,
+        reason_code=body.reason_code,
+    )
+    out = AlertOut.model_validate(alert)
+    # Commit before announcing, so a page that reacts to the announcement reads the decision.
+    session.commit()
+    ctx.bus.publish_threadsafe(service.changed_event(out))
     return out

@@ -192,6 +192,15 @@ def get(session: Session, alert_id: str) -> Alert:
     return alert
 
 
+def by_ids(session: Session, alert_ids: Sequence[str]) -> list[Alert]:
+    """Returns the alerts with these ids that exist, oldest first."""
+    if not alert_ids:
+        return []
+    return list(
+        session.scalars(select(Alert).where(Alert.id.in_(alert_ids)).order_by(Alert.created_at)).all()
+    )
+
+
 def history(session: Session, alert_id: str) -> Sequence[AlertAction]:
     """Returns an alert's actions, oldest first."""
     get_or_raise(session, Alert, alert_id, what="alert")
