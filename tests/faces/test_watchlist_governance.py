@@ -37,7 +37,7 @@ def person_photo(shade: int, noise: int = 0) -> bytes:
 
 def stand_in_encoder(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     """Gives each shade its own 128-d embedding; a black photo has no face, as the pipeline would say."""
-    shade = int(round(float(np.median(image))))
+    shade = round(float(np.median(image)))
     if shade < 10:
         raise InvalidInput("no face found in the photo", hint="use a photo where the face is clearly visible")
     seed = int(hashlib.sha256(str(shade // 8).encode()).hexdigest()[:8], 16)

@@ -1,24 +1,26 @@
 """Face watch lists over HTTP: request and approve entries, decide matches, search, and the /watchlists page.
 
-Every change is audited in the service; every change to what matches is published to the workers
-after it commits.
+Every change is audited in the service; a change to what matches is committed first and only then
+published to the workers, so a worker never holds an entry the database does not.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
 
 from safecity.accounts.api import SESSION_COOKIE, current_principal, require
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
+from safecity.alerts.models import Alert, AlertOut
 from safecity.audit import service as audit
 from safecity.core.clock import as_utc
+from safecity.core.context import Context
 from safecity.core.errors import Forbidden, InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.faces import replication, service
@@ -62,8 +64,8 @@ Viewer = Annotated[Principal, Depends(require("alerts:read"))]
 Searcher = Annotated[Principal, Depends(require("faces:search"))]
 
 
-async def _read_upload(upload: UploadFile, label: str) -> bytes:
-    data = await upload.read(MAX_UPLOAD + 1)
+def _read_upload(upload: UploadFile, label: str) -> bytes:
+    data = upload.file.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise InvalidInput(
             f"{label} is larger than {MAX_UPLOAD // (1024 * 1024)} MB", hint="send a smaller photo"
@@ -106,13 +108,16 @@ def get_entry(entry_id: str, session: DbSession, principal: WatchlistReader) -> 
     status_code=201,
     summary="Request a watch-list entry (a different person must approve it)",
 )
-async def request_entry(
+def request_entry(
+    session: DbSession,
     ctx: Ctx,
     principal: Maker,
     name: Annotated[str, Form(description="Name of the person, or a description.")],
     category: Annotated[str, Form(description="wanted, missing or event.")],
     legal_basis: Annotated[str, Form(description="FIR or warrant number (event order for event lists).")],
-    expires_at: Annotated[datetime, Form(description="ISO date-time after which the entry never matches.")],
+    expires_at: Annotated[
+        datetime, Form(description="ISO date-time after which the entry never matches (UTC).")
+    ],
     photos: Annotated[list[UploadFile], File(description="One or more clear photos, one face each.")],
     case_officer: Annotated[str, Form(description="Who to notify of a missing-person match.")] = "",
     notes: Annotated[str, Form(max_length=1000, description="Notes for the operators.")] = "",
@@ -120,71 +125,55 @@ async def request_entry(
         float | None, Form(description="Stricter similarity threshold for this entry.")
     ] = None,
     event_cameras: Annotated[str, Form(description="Event lists: camera ids, comma-separated.")] = "",
-    event_start: Annotated[datetime | None, Form(description="Event lists: start of the event.")] = None,
-    event_end: Annotated[datetime | None, Form(description="Event lists: end of the event.")] = None,
+    event_start: Annotated[
+        datetime | None, Form(description="Event lists: start of the event (UTC).")
+    ] = None,
+    event_end: Annotated[datetime | None, Form(description="Event lists: end of the event (UTC).")] = None,
 ) -> EntryOut:
-    blobs = [await _read_upload(photo, f"photo {i + 1}") for i, photo in enumerate(photos)]
-
-    def enroll() -> EntryOut:
-        with ctx.db.session() as session:
-            entry = service.enroll(
-                session,
-                ctx.media,
-                name=name,
-                category=category,
-                legal_basis=legal_basis,
-                requested_by=principal.username,
-                photos=blobs,
-                expires_at=as_utc(expires_at),  # a form's naive date-time is taken to be UTC
-                event_cameras=[c for c in event_cameras.split(",") if c.strip()],
-                event_start=as_utc(event_start) if event_start else None,
-                event_end=as_utc(event_end) if event_end else None,
-                case_officer=case_officer.strip() or None,
-                threshold=threshold,
-                notes=notes,
-            )
-            return service.view(session, entry)
-
-    return await asyncio.to_thread(enroll)
+    entry = service.enroll(
+        session,
+        ctx.media,
+        name=name,
+        category=category,
+        legal_basis=legal_basis,
+        requested_by=principal.username,
+        photos=[_read_upload(photo, f"photo {i + 1}") for i, photo in enumerate(photos)],
+        # A form's naive date-time is taken to be UTC.
+        expires_at=as_utc(expires_at),
+        event_cameras=[c for c in event_cameras.split(",") if c.strip()],
+        event_start=as_utc(event_start) if event_start else None,
+        event_end=as_utc(event_end) if event_end else None,
+        case_officer=case_officer.strip() or None,
+        threshold=threshold,
+        notes=notes,
+    )
+    return service.view(session, entry)
 
 
 @router.post("/api/faces/entries/{entry_id}/approve", response_model=EntryOut, summary="Approve (checker)")
-async def approve_entry(entry_id: str, ctx: Ctx, principal: Checker) -> EntryOut:
-    def approve() -> EntryOut:
-        with ctx.db.session() as session:
-            return service.view(session, service.approve(session, entry_id, principal.username))
-
-    out = await asyncio.to_thread(approve)
-    await replication.publish_change(ctx, entry_id)
-    return out
+def approve_entry(entry_id: str, session: DbSession, ctx: Ctx, principal: Checker) -> EntryOut:
+    service.approve(session, entry_id, principal.username)
+    replication.commit_and_publish(ctx, session, entry_id)
+    return service.view(session, service.get_entry(session, entry_id))
 
 
 @router.post(
     "/api/faces/entries/{entry_id}/refuse", response_model=EntryOut, summary="Refuse a pending entry"
 )
-async def refuse_entry(entry_id: str, body: EntryDecisionIn, ctx: Ctx, principal: Checker) -> EntryOut:
-    def refuse() -> EntryOut:
-        with ctx.db.session() as session:
-            entry = service.refuse(session, entry_id, actor=principal.username, reason=body.reason)
-            return service.view(session, entry)
-
-    return await asyncio.to_thread(refuse)
+def refuse_entry(entry_id: str, body: EntryDecisionIn, session: DbSession, principal: Checker) -> EntryOut:
+    entry = service.refuse(session, entry_id, actor=principal.username, reason=body.reason)
+    return service.view(session, entry)
 
 
 @router.post(
     "/api/faces/entries/{entry_id}/remove", response_model=EntryOut, summary="Take an entry off the list"
 )
-async def remove_entry(
-    entry_id: str, body: EntryDecisionIn, ctx: Ctx, principal: WatchlistReader
+def remove_entry(
+    entry_id: str, body: EntryDecisionIn, session: DbSession, ctx: Ctx, principal: WatchlistReader
 ) -> EntryOut:
-    def remove() -> EntryOut:
-        with ctx.db.session() as session:
-            entry = service.remove(session, entry_id, actor=principal.username, reason=body.reason)
-            return service.view(session, entry)
-
-    out = await asyncio.to_thread(remove)
-    await replication.publish_change(ctx, entry_id)
-    return out
+    service.remove(session, entry_id, actor=principal.username, reason=body.reason)
+    replication.commit_and_publish(ctx, session, entry_id)
+    return service.view(session, service.get_entry(session, entry_id))
 
 
 # --- matches -------------------------------------------------------------------------------------
@@ -205,18 +194,13 @@ def list_matches(
 @router.post(
     "/api/faces/matches/{match_id}/decision", response_model=MatchOut, summary="Operator: confirm or reject"
 )
-async def decide_match(match_id: str, body: MatchDecisionIn, ctx: Ctx, principal: Operator) -> MatchOut:
-    def decide() -> tuple[MatchOut, alerts.Alert | None]:
-        with ctx.db.session() as session:
-            match, alert = service.decide(
-                session, match_id, decision=body.decision, actor=principal.username, reason=body.reason
-            )
-            return MatchOut.model_validate(match), alert
-
-    out, alert = await asyncio.to_thread(decide)
-    if alert is not None:
-        await ctx.bus.publish(alerts.changed_event(alert))
-    return out
+def decide_match(
+    match_id: str, body: MatchDecisionIn, session: DbSession, ctx: Ctx, principal: Operator
+) -> MatchOut:
+    match, alert = service.decide(
+        session, match_id, decision=body.decision, actor=principal.username, reason=body.reason
+    )
+    return _commit_and_announce(ctx, session, MatchOut.model_validate(match), alert)
 
 
 @router.post(
@@ -224,18 +208,13 @@ async def decide_match(match_id: str, body: MatchDecisionIn, ctx: Ctx, principal
     response_model=MatchOut,
     summary="Officer on scene: report the outcome",
 )
-async def report_outcome(match_id: str, body: OutcomeIn, ctx: Ctx, principal: Operator) -> MatchOut:
-    def report() -> tuple[MatchOut, alerts.Alert | None]:
-        with ctx.db.session() as session:
-            match, alert = service.report_outcome(
-                session, match_id, outcome=body.outcome.value, actor=principal.username, note=body.note
-            )
-            return MatchOut.model_validate(match), alert
-
-    out, alert = await asyncio.to_thread(report)
-    if alert is not None:
-        await ctx.bus.publish(alerts.changed_event(alert))
-    return out
+def report_outcome(
+    match_id: str, body: OutcomeIn, session: DbSession, ctx: Ctx, principal: Operator
+) -> MatchOut:
+    match, alert = service.report_outcome(
+        session, match_id, outcome=body.outcome.value, actor=principal.username, note=body.note
+    )
+    return _commit_and_announce(ctx, session, MatchOut.model_validate(match), alert)
 
 
 @router.get(
@@ -273,7 +252,8 @@ def acknowledge(notification_id: int, session: DbSession, principal: Operator) -
 @router.post(
     "/api/faces/search", response_model=list[Candidate], summary="Search the watch list by photo (audited)"
 )
-async def search_watchlist(
+def search_watchlist(
+    session: DbSession,
     ctx: Ctx,
     principal: Searcher,
     photo: Annotated[UploadFile, File(description="A photo with one face.")],
@@ -281,21 +261,15 @@ async def search_watchlist(
     case_reference: Annotated[str, Form(description="FIR or case number, if any.")] = "",
     k: Annotated[int, Form(ge=1, le=50, description="How many candidates.")] = 5,
 ) -> list[Candidate]:
-    data = await _read_upload(photo, "photo")
-
-    def search() -> list[Candidate]:
-        with ctx.db.session() as session:
-            return service.search_watchlist(
-                session,
-                data,
-                actor=principal.username,
-                reason=reason,
-                case_reference=case_reference,
-                threshold=service.default_threshold(ctx.settings),
-                k=k,
-            )
-
-    return await asyncio.to_thread(search)
+    return service.search_watchlist(
+        session,
+        _read_upload(photo, "photo"),
+        actor=principal.username,
+        reason=reason,
+        case_reference=case_reference,
+        threshold=service.default_threshold(ctx.settings),
+        k=k,
+    )
 
 
 @router.post(
@@ -303,30 +277,34 @@ async def search_watchlist(
     response_model=list[SnapshotHit],
     summary="Search stored match snapshots for a face (investigators; case reference and reason; audited)",
 )
-async def search_footage(
+def search_footage(
+    session: DbSession,
     ctx: Ctx,
     principal: Searcher,
     photo: Annotated[UploadFile, File(description="A photo with one face.")],
     case_reference: Annotated[str, Form(description="FIR or case number.")],
     reason: Annotated[str, Form(description="Why you search, for the audit log.")],
 ) -> list[SnapshotHit]:
-    data = await _read_upload(photo, "photo")
+    return service.search_snapshots(
+        session,
+        ctx.media,
+        _read_upload(photo, "photo"),
+        actor=principal.username,
+        case_reference=case_reference,
+        reason=reason,
+        encoder=service.pipeline_encoder(),
+        crop_encoder=service.crop_encoder(),
+        min_similarity=service.default_threshold(ctx.settings),
+    )
 
-    def search() -> list[SnapshotHit]:
-        with ctx.db.session() as session:
-            return service.search_snapshots(
-                session,
-                ctx.media,
-                data,
-                actor=principal.username,
-                case_reference=case_reference,
-                reason=reason,
-                encoder=service.pipeline_encoder(),
-                crop_encoder=service.crop_encoder(),
-                min_similarity=service.default_threshold(ctx.settings),
-            )
 
-    return await asyncio.to_thread(search)
+def _commit_and_announce(ctx: Context, session: Session, out: MatchOut, alert: Alert | None) -> MatchOut:
+    """Commits the decision, then tells the live pages the alert changed (they must read it committed)."""
+    changed = AlertOut.model_validate(alert) if alert is not None else None
+    session.commit()
+    if changed is not None:
+        ctx.bus.publish_threadsafe(alerts.changed_event(changed))
+    return out
 
 
 # --- page ----------------------------------------------------------------------------------------

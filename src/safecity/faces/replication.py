@@ -144,10 +144,12 @@ async def publish_change(ctx: Context, entry_id: str) -> WatchlistChanged:
     return event
 
 
-def publish_change_threadsafe(ctx: Context, entry_id: str) -> WatchlistChanged:
-    """Same as `publish_change`, from a worker thread (bus handlers, scripts)."""
-    with ctx.db.session() as session:
-        event = change_event(session, entry_id)
+def commit_and_publish(ctx: Context, session: Session, entry_id: str) -> WatchlistChanged:
+    """Commits the caller's change, then publishes the entry's state from a worker thread (sync routes)."""
+    session.commit()
+    event = change_event(session, entry_id)
+    # End the read, so no transaction stays open while the bus delivers (SQLite locks on BEGIN).
+    session.commit()
     ctx.bus.publish_threadsafe(event)
     return event
 
