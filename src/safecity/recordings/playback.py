@@ -201,6 +201,12 @@ class PlaybackStream:
             raise NoFootage(f"nothing recorded at {self.at.isoformat()}", hint="pick a recorded span")
         return data
 
+    def close(self) -> None:
+        """Stops the remux and closes its files."""
+        close = getattr(self._steps, "close", None)
+        if close is not None:
+            close()
+
     def chunks(self, first: bytes) -> Iterator[bytes]:
         """Yields the first bytes, then the rest of the MP4 as it is remuxed."""
         yield first
@@ -212,6 +218,4 @@ class PlaybackStream:
             if rest:
                 yield rest
         finally:
-            close = getattr(self._steps, "close", None)
-            if close is not None:
-                close()
+            self.close()
