@@ -83,9 +83,11 @@ def put_rules(body: ChallanRules, session: DbSession, principal: Admin) -> Chall
 
 
 @staff.post("/issue-pending", response_model=IssueReport, summary="Issue challans for approved violations")
-def issue_pending(ctx: Ctx, _: Admin, limit: Annotated[int, Query(ge=1, le=100_000)] = 5_000) -> IssueReport:
-    with ctx.db.session() as session:
-        report = service.issue_pending(session, limit=limit)
+def issue_pending(
+    ctx: Ctx, session: DbSession, _: Admin, limit: Annotated[int, Query(ge=1, le=100_000)] = 5_000
+) -> IssueReport:
+    report = service.issue_pending(session, limit=limit)
+    session.commit()
     ctx.count("challans", report.issued)
     return report
 

@@ -63,20 +63,24 @@ def get_violation(violation_id: str, session: DbSession, principal: Reviewer) ->
 
 
 @api.post("/violations/{violation_id}/review", response_model=ViolationOut, summary="Approve or reject")
-def review_violation(violation_id: str, body: ReviewIn, ctx: Ctx, principal: Reviewer) -> ViolationOut:
-    with ctx.db.session() as session:
-        violation = service.review(session, violation_id, body, actor=principal.username)
-        out = ViolationOut.model_validate(violation)
-        event = service.approved_event(violation) if violation.status == "approved" else None
+def review_violation(
+    violation_id: str, body: ReviewIn, ctx: Ctx, session: DbSession, principal: Reviewer
+) -> ViolationOut:
+    violation = service.review(session, violation_id, body, actor=principal.username)
+    out = ViolationOut.model_validate(violation)
+    event = service.approved_event(violation) if violation.status == "approved" else None
+    session.commit()  # announce only what is committed
     if event is not None:
         publish_safely(ctx, event)
     return out
 
 
 @api.post("/violations/candidates", status_code=202, summary="Submit a violation candidate (integrations)")
-def submit_candidate(body: ViolationCandidate, ctx: Ctx, principal: Admin) -> dict[str, str]:
-    with ctx.db.session() as session:
-        audit.record(session, actor=principal.username, action="violation.submit", target=body.key)
+def submit_candidate(
+    body: ViolationCandidate, ctx: Ctx, session: DbSession, principal: Admin
+) -> dict[str, str]:
+    audit.record(session, actor=principal.username, action="violation.submit", target=body.key)
+    session.commit()
     ctx.bus.publish_threadsafe(body)
     return {"key": body.key, "status": "accepted"}
 
@@ -127,10 +131,9 @@ def add_calibration(
 @api.post(
     "/signals/{junction}/phase", response_model=PhaseOut, status_code=201, summary="Signal controller feed"
 )
-def post_phase(junction: str, body: PhaseIn, ctx: Ctx, _: Admin) -> PhaseOut:
-    with ctx.db.session() as session:
-        row = service.record_phase(session, junction, body)
-        out = PhaseOut.model_validate(row)
+def post_phase(junction: str, body: PhaseIn, ctx: Ctx, session: DbSession, _: Admin) -> PhaseOut:
+    out = PhaseOut.model_validate(service.record_phase(session, junction, body))
+    session.commit()
     publish_safely(
         ctx,
         SignalPhaseChanged(

@@ -211,7 +211,8 @@ class SpotSpeed:
         for pts, what in ((image, "image"), (ground, "road")):
             for i in range(4):
                 others = np.delete(pts, i, axis=0)
-                area = abs(np.cross(others[1] - others[0], others[2] - others[0]))
+                (ax, ay), (bx, by) = others[1] - others[0], others[2] - others[0]
+                area = abs(float(ax * by - ay * bx))
                 if area < 1e-6:
                     raise InvalidInput(
                         f"three of the four {what} points are collinear",
