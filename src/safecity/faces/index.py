@@ -121,6 +121,7 @@ class ExactIndex:
         self._rows: Vectors = np.zeros((0, dim), dtype=np.float32)
         self._owners: list[str] = []
         self._per_entry: dict[str, int] = {}
+        self._most_rows = 0  # rows held by the biggest entry: bounds the candidates search must keep
 
     def add(self, entry_id: str, embeddings: npt.ArrayLike) -> None:
         """Adds embeddings to an entry (creating it); the entry's best embedding wins at search."""
@@ -128,6 +129,7 @@ class ExactIndex:
         self._rows = np.concatenate([self._rows, rows])
         self._owners.extend([entry_id] * len(rows))
         self._per_entry[entry_id] = self._per_entry.get(entry_id, 0) + len(rows)
+        self._most_rows = max(self._most_rows, self._per_entry[entry_id])
 
     def remove(self, entry_id: str) -> None:
         """Removes an entry and all its embeddings; raises NotFound if it is not there."""
@@ -137,6 +139,7 @@ class ExactIndex:
         self._rows = np.ascontiguousarray(self._rows[keep])
         self._owners = [owner for owner in self._owners if owner != entry_id]
         del self._per_entry[entry_id]
+        self._most_rows = max(self._per_entry.values(), default=0)
 
     def search(self, embedding: npt.ArrayLike, k: int = 5) -> list[tuple[str, float]]:
         """Returns up to k (entry_id, similarity 0..1) pairs, best first, one per entry."""
@@ -145,7 +148,7 @@ class ExactIndex:
             return []
         scores = self._rows @ query
         # Enough rows to hold k distinct entries even if the best entries own many rows each.
-        wanted = min(len(scores), k * max(self._per_entry.values()))
+        wanted = min(len(scores), k * self._most_rows)
         if wanted < len(scores):
             top = np.argpartition(-scores, wanted - 1)[:wanted]
         else:
@@ -176,6 +179,7 @@ class ExactIndex:
         index._owners = list(owners)
         for owner in owners:
             index._per_entry[owner] = index._per_entry.get(owner, 0) + 1
+        index._most_rows = max(index._per_entry.values(), default=0)
         return index
 
     def __len__(self) -> int:
