@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, current_principal, require
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
@@ -21,7 +22,7 @@ from safecity.alerts.models import Alert, AlertOut
 from safecity.audit import service as audit
 from safecity.core.clock import as_utc
 from safecity.core.context import Context
-from safecity.core.errors import Forbidden, InvalidInput
+from safecity.core.errors import Forbidden, InvalidInput, SafeCityError, Unauthorized
 from safecity.core.http import Ctx, DbSession
 from safecity.faces import replication, service
 from safecity.faces.models import (
@@ -39,6 +40,7 @@ from safecity.faces.models import (
 router = APIRouter(tags=["faces"])
 
 MAX_UPLOAD = service.MAX_PHOTO_BYTES
+PAGE_PERMISSIONS = ("watchlist:write", "watchlist:approve", "faces:search", "alerts:act")
 
 
 def require_any(*permissions: str) -> Callable[..., Principal]:
@@ -188,7 +190,7 @@ def list_matches(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[MatchOut]:
     rows = service.list_matches(session, entry_id=entry_id, status=status, limit=limit)
-    return [MatchOut.model_validate(m) for m in rows]
+    return [service.match_view(session, m) for m in rows]
 
 
 @router.post(
@@ -200,7 +202,7 @@ def decide_match(
     match, alert = service.decide(
         session, match_id, decision=body.decision, actor=principal.username, reason=body.reason
     )
-    return _commit_and_announce(ctx, session, MatchOut.model_validate(match), alert)
+    return _commit_and_announce(ctx, session, service.match_view(session, match), alert)
 
 
 @router.post(
@@ -214,7 +216,7 @@ def report_outcome(
     match, alert = service.report_outcome(
         session, match_id, outcome=body.outcome.value, actor=principal.username, note=body.note
     )
-    return _commit_and_announce(ctx, session, MatchOut.model_validate(match), alert)
+    return _commit_and_announce(ctx, session, service.match_view(session, match), alert)
 
 
 @router.get(
@@ -312,8 +314,25 @@ def _commit_and_announce(ctx: Context, session: Session, out: MatchOut, alert: A
 
 @router.get("/watchlists", response_class=HTMLResponse, include_in_schema=False)
 def watchlists_page(request: Request, ctx: Ctx) -> Response:
-    from safecity.web.pages import templates
+    """The watch-list page: entries with photos, requests, approvals, matches, rejection stats, search."""
+    from safecity.web.pages import nav_links, permissions_of, templates
 
-    if not request.cookies.get(SESSION_COOKIE):
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        if not token:
+            raise Unauthorized("sign in first")
+        with ctx.db.session() as session:
+            principal = accounts.principal_for_token(session, token)
+    except SafeCityError:
         return RedirectResponse("/login", status_code=303)
-    return templates.TemplateResponse(request, "faces_watchlists.html", {"bus": ctx.settings.bus})
+    permissions = permissions_of(principal.role)
+    context: dict[str, Any] = {
+        "bus": ctx.settings.bus,
+        "me": {"username": principal.username, "role": principal.role, "permissions": permissions},
+        "nav": nav_links(permissions),
+        "path": request.url.path,
+    }
+    if not any(p in permissions for p in PAGE_PERMISSIONS):
+        context["needed"] = " or ".join(PAGE_PERMISSIONS)
+        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    return templates.TemplateResponse(request, "faces_watchlists.html", context)

@@ -190,6 +190,13 @@ class MatchOut(BaseModel):
     outcome_by: str | None = Field(title="Reported by", description="Officer who reported the outcome.")
     outcome_at: datetime | None = Field(title="Reported", description="When.")
     outcome_note: str = Field(title="Note", description="The officer's note.")
+    entry_name: str = Field(default="", title="Name", description="Name on the entry matched.")
+    category: str = Field(default="", title="Category", description="wanted, missing or event.")
+    legal_basis: str = Field(default="", title="Legal basis", description="The entry's FIR or warrant.")
+    case_officer: str = Field(
+        default="", title="Case officer", description="Notified of missing-person matches."
+    )
+    photo_refs: list[str] = Field(default_factory=list, title="Photos", description="The entry's photos.")
 
 
 class MatchDecisionIn(BaseModel):

@@ -34,6 +34,7 @@ from safecity.faces.models import (
     EntryStatus,
     FaceMatchRecord,
     FaceNotification,
+    MatchOut,
     MatchStatus,
     Outcome,
     RejectionStat,
@@ -559,6 +560,20 @@ def list_matches(
             )
         query = query.where(FaceMatchRecord.status == status)
     return session.scalars(query).all()
+
+
+def match_view(session: Session, match: FaceMatchRecord) -> MatchOut:
+    """Returns a match with what the operator needs beside the crop: the entry's name and photos."""
+    entry = get_entry(session, match.entry_id)
+    return MatchOut.model_validate(match).model_copy(
+        update={
+            "entry_name": entry.name,
+            "category": entry.category,
+            "legal_basis": entry.legal_basis,
+            "case_officer": entry.case_officer,
+            "photo_refs": [p.media_ref for p in photos_of(session, entry.id)],
+        }
+    )
 
 
 def decide(
