@@ -1,16 +1,25 @@
-"""The command centre's pages: sign-in and the live operations view (served by the app, no CDN)."""
+"""The command centre's pages: sign-in, live operations, dispatch, video wall, dashboard and audit.
+
+Pages are served by the app itself (no CDN: command centres are air-gapped). Each page checks the
+signed-in user's role on the server; the navigation and buttons a role may not use are hidden, and
+the API refuses them anyway.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, current_principal
+from safecity.accounts.models import Role
+from safecity.accounts.permissions import PERMISSIONS
 from safecity.accounts.service import Principal
+from safecity.core.errors import SafeCityError
 from safecity.core.http import Ctx
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -18,6 +27,51 @@ STATIC_DIR = WEB_DIR / "static"
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
 router = APIRouter(include_in_schema=False)
+
+# The navigation bar: path, label, and the permissions any one of which shows the link (None: public).
+NAV: list[tuple[str, str, str | None]] = [
+    ("/", "Command centre", "alerts:read"),
+    ("/dispatch", "Dispatch", "map:read"),
+    ("/wall", "Video wall", "cameras:read"),
+    ("/dashboard", "Dashboard", "alerts:read"),
+    ("/plates", "Plates", "plates:search|hotlist:write"),
+    ("/watchlists", "Watch lists", "faces:search|watchlist:write|watchlist:approve"),
+    ("/violations", "Violations", "challans:review"),
+    ("/challans", "Challans", "challans:review|challans:admin"),
+    ("/recordings", "Recordings", "recordings:read"),
+    ("/maintenance", "Maintenance", "maintenance:write"),
+    ("/audit", "Audit", "audit:read"),
+    ("/portal", "Citizen portal", None),
+]
+
+
+def permissions_of(role: str) -> list[str]:
+    """Returns the permissions a role holds, sorted (empty for an unknown role)."""
+    try:
+        return sorted(PERMISSIONS[Role(role)])
+    except ValueError:
+        return []
+
+
+def nav_links(permissions: list[str] | None) -> list[dict[str, str]]:
+    """Returns the navigation links a user with `permissions` may follow (all when unknown)."""
+    links = []
+    for path, label, need in NAV:
+        if permissions is None or need is None or any(p in permissions for p in need.split("|")):
+            links.append({"path": path, "label": label, "perm": need or ""})
+    return links
+
+
+@router.get("/api/ui/me")
+def ui_me(principal: Annotated[Principal, Depends(current_principal)]) -> JSONResponse:
+    """The signed-in user, their role and permissions, for the pages to hide what the role cannot do."""
+    return JSONResponse(
+        {
+            "username": principal.username,
+            "role": principal.role,
+            "permissions": permissions_of(principal.role),
+        }
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -27,9 +81,27 @@ def login_page(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def command_centre(request: Request, ctx: Ctx) -> Response:
-    if not request.cookies.get(SESSION_COOKIE):
-        return RedirectResponse("/login", status_code=303)
-    return _page(request, "index.html", ctx)
+    return _page(request, ctx, "index.html", "alerts:read")
+
+
+@router.get("/dispatch", response_class=HTMLResponse)
+def dispatch_board(request: Request, ctx: Ctx) -> Response:
+    return _page(request, ctx, "dispatch.html", "map:read")
+
+
+@router.get("/wall", response_class=HTMLResponse)
+def video_wall(request: Request, ctx: Ctx) -> Response:
+    return _page(request, ctx, "wall.html", "cameras:read")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, ctx: Ctx) -> Response:
+    return _page(request, ctx, "dashboard.html", "alerts:read")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, ctx: Ctx) -> Response:
+    return _page(request, ctx, "audit.html", "audit:read")
 
 
 @router.get("/media/{ref}")
@@ -46,5 +118,23 @@ def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_pr
     )
 
 
-def _page(request: Request, name: str, ctx: Ctx) -> Response:
-    return templates.TemplateResponse(request, name, {"bus": ctx.settings.bus})
+def _page(request: Request, ctx: Ctx, name: str, permission: str) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return RedirectResponse("/login", status_code=303)
+    try:
+        with ctx.db.session() as session:
+            principal = accounts.principal_for_token(session, token)
+    except SafeCityError:
+        return RedirectResponse("/login", status_code=303)
+    permissions = permissions_of(principal.role)
+    context: dict[str, Any] = {
+        "bus": ctx.settings.bus,
+        "me": {"username": principal.username, "role": principal.role, "permissions": permissions},
+        "nav": nav_links(permissions),
+        "path": request.url.path,
+    }
+    if permission not in permissions:
+        context["needed"] = permission
+        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    return templates.TemplateResponse(request, name, context)

@@ -1,72 +1,123 @@
-// The command centre: alert queue, live events, camera map and health, fed by /ws/live.
-const $ = (sel) => document.querySelector(sel);
-const state = { cameras: new Map(), alerts: new Map(), events: 0, me: null };
+// The command centre: the live alert queue, the city map, live events and camera health, fed by /ws/live.
+import { $, api, el, time, minutes, me, can, CityMap, placeAlert, connectLive, alertFromMessage, alarm } from "/static/lib.js";
 
-async function api(path, options = {}) {
-  const res = await fetch(path, { credentials: "same-origin", ...options,
-    headers: { "Content-Type": "application/json", ...(options.headers || {}) } });
-  if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) throw new Error((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText);
-  return data;
+const OPEN = ["new", "acknowledged", "confirmed"];
+const REASONS = [["false_match", "False match (wrong person or vehicle)"], ["misread", "Plate misread"],
+  ["duplicate", "Duplicate of another alert"], ["no_action_needed", "True, but no action needed"],
+  ["test", "Test or drill"], ["other", "Other"]];
+const state = { cameras: new Map(), alerts: new Map(), units: new Map(), events: 0, me: null };
+let map;
+
+function openAlerts() {
+  return [...state.alerts.values()].filter((a) => OPEN.includes(a.status))
+    .sort((a, b) => a.priority - b.priority || (b.created_at || "").localeCompare(a.created_at || ""));
 }
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
-  return node;
-}
-
-const time = (iso) => new Date(iso).toLocaleTimeString();
 
 function renderAlerts() {
-  const list = $("#alerts");
-  const alerts = [...state.alerts.values()]
-    .filter((a) => ["new", "acknowledged", "confirmed"].includes(a.status))
-    .sort((a, b) => a.priority - b.priority || b.created_at.localeCompare(a.created_at));
+  const alerts = openAlerts();
   $("#alert-count").textContent = alerts.length;
-  list.replaceChildren(...alerts.slice(0, 200).map((a) =>
-    el("li", { class: `alert p${a.priority} ${a.status}`, "data-alert-id": a.id, onclick: () => openAlert(a.id) },
+  $("#alerts").replaceChildren(...alerts.slice(0, 200).map((a) =>
+    el("li", { class: `alert p${a.priority} ${a.status}`, "data-alert-id": a.id, tabindex: 0,
+      onclick: () => openAlert(a.id), onkeydown: (e) => { if (e.key === "Enter") openAlert(a.id); } },
       el("span", { class: "prio" }, `P${a.priority}`),
       el("span", { class: "title" }, a.title),
-      el("span", { class: "muted" }, `${a.kind} · ${a.camera_id || ""} · ${time(a.created_at)}`),
+      el("span", { class: "muted" }, `${a.kind.replace("_", " ")} · ${a.camera_id || ""} · ${time(a.created_at)}`
+        + (a.occurrences > 1 ? ` · ×${a.occurrences}` : "")),
       el("span", { class: `status ${a.status}` }, a.status))));
+  drawMap();
+}
+
+function drawMap() {
+  map.set({ cameras: [...state.cameras.values()], units: [...state.units.values()],
+    alerts: openAlerts().map((a) => placeAlert(a, state.cameras)) });
+}
+
+function evidence(a) {
+  const ev = a.evidence || {};
+  const pics = [];
+  if (ev.crop_ref) pics.push(el("figure", {}, el("img", { src: `/media/${ev.crop_ref}`, alt: "crop", class: "evidence" }),
+    el("figcaption", {}, "crop")));
+  if (ev.frame_ref) pics.push(el("figure", {}, el("img", { src: `/media/${ev.frame_ref}`, alt: "frame", class: "evidence" }),
+    el("figcaption", {}, "frame")));
+  for (const ref of ev.watchlist_photo_refs || []) {
+    pics.push(el("figure", {}, el("img", { src: `/media/${ref}`, alt: "watch-list photo", class: "evidence" }),
+      el("figcaption", {}, "watch list")));
+  }
+  const facts = [];
+  if (ev.plate) facts.push(["Plate", ev.plate]);
+  if (ev.similarity != null) facts.push(["Similarity", `${Math.round(ev.similarity * 100)} %`]);
+  if (ev.entry_id) facts.push(["Watch-list entry", ev.entry_id]);
+  const cam = state.cameras.get(a.camera_id);
+  if (cam) facts.push(["Camera", `${cam.name} (${cam.district})`]);
+  return el("div", { class: "evidence-box" },
+    pics.length ? el("div", { class: "pics" }, pics) : el("p", { class: "muted" }, "No picture"),
+    el("dl", {}, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
 }
 
 async function openAlert(id) {
-  const a = await api(`/api/alerts/${id}`);
   const dialog = $("#alert-dialog");
-  const crop = a.evidence && (a.evidence.crop_ref || a.evidence.frame_ref);
-  const act = async (action) => {
-    let reason = "";
-    if (action === "dismiss") { reason = prompt("Why dismiss this alert?") || ""; if (!reason) return; }
+  let a;
+  try { a = await api(`/api/alerts/${id}`); } catch (err) { console.error(err); return; }
+  state.alerts.set(id, a);
+  const error = el("p", { class: "error", role: "alert" });
+  const decide = async (action, extra = {}) => {
     try {
       const updated = await api(`/api/alerts/${id}/actions`, { method: "POST",
-        body: JSON.stringify({ action, reason, version: a.version }) });
+        body: JSON.stringify({ action, version: a.version, ...extra }) });
       state.alerts.set(id, updated); renderAlerts(); dialog.close();
-    } catch (err) { dialog.querySelector(".error").textContent = err.message; }
+    } catch (err) { error.textContent = err.message; }
   };
+  const mini = el("div", { class: "mini-map" });
+  const miniSvg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  miniSvg.setAttribute("viewBox", "0 0 600 420"); mini.append(miniSvg);
+  new CityMap(miniSvg).set({ cameras: [...state.cameras.values()], units: [...state.units.values()],
+    alerts: [placeAlert(a, state.cameras)], selected: a.id });
+  const actions = el("div", { class: "actions" });
+  if (can(state.me, "alerts:act") && OPEN.includes(a.status)) {
+    if (a.status === "new") actions.append(el("button", { id: "act-acknowledge", onclick: () => decide("acknowledge") }, "Acknowledge"));
+    if (a.status !== "confirmed") actions.append(el("button", { id: "act-confirm", onclick: () => decide("confirm") }, "Confirm"));
+    actions.append(el("button", { id: "act-close", class: "secondary", onclick: () => decide("close") }, "Close"));
+    const code = el("select", { id: "dismiss-code", "aria-label": "Dismissal reason" },
+      REASONS.map(([v, label]) => el("option", { value: v }, label)));
+    const why = el("input", { id: "dismiss-reason", placeholder: "why (required)", maxlength: 500 });
+    actions.append(el("span", { class: "dismiss" }, code, why, el("button", { id: "act-dismiss", class: "danger",
+      onclick: () => { if (!why.value.trim()) { error.textContent = "Say why you dismiss it."; return; }
+        decide("dismiss", { reason: why.value, reason_code: code.value }); } }, "Dismiss")));
+  }
+  const dispatchBox = el("div", { class: "dispatch-box" });
+  if (can(state.me, "dispatch:act") && OPEN.includes(a.status)) loadCandidates(a, dispatchBox, error, dialog);
+  const history = el("ol", { class: "history compact" });
+  api(`/api/alerts/${id}/history`).then((rows) => history.replaceChildren(...rows.map((h) =>
+    el("li", {}, `${time(h.at)} ${h.actor}: ${h.from_status} → ${h.to_status}${h.reason ? " — " + h.reason : ""}`))));
   dialog.replaceChildren(
-    el("h3", {}, a.title),
-    el("p", { class: "muted" }, `${a.kind} · priority ${a.priority} · ${a.status} · seen ${a.occurrences}×`),
-    crop ? el("img", { src: `/media/${crop}`, alt: "evidence", class: "evidence" }) : el("p", {}, "No picture"),
-    el("pre", {}, JSON.stringify(a.detail, null, 1)),
-    el("p", { class: "error", role: "alert" }),
-    el("div", { class: "actions" },
-      ...["acknowledge", "confirm", "dismiss", "close"].map((x) => el("button", { onclick: () => act(x), id: `act-${x}` }, x)),
-      el("button", { class: "link", onclick: () => dialog.close() }, "cancel")));
-  dialog.showModal();
+    el("header", {}, el("h3", {}, a.title), el("button", { class: "link", onclick: () => dialog.close(), "aria-label": "close" }, "✕")),
+    el("p", { class: "muted" }, `${a.kind.replace("_", " ")} · priority ${a.priority} · ${a.status} · seen ${a.occurrences}× · ${time(a.created_at)}`),
+    el("div", { class: "split" }, evidence(a), mini), actions, dispatchBox, error,
+    el("details", {}, el("summary", {}, "History and detail"), history, el("pre", {}, JSON.stringify(a.detail, null, 1))));
+  if (!dialog.open) dialog.showModal();
+}
+
+async function loadCandidates(a, box, error, dialog) {
+  try {
+    const found = await api(`/api/dispatch/candidates?alert_id=${a.id}`);
+    box.replaceChildren(el("h4", {}, "Send the nearest unit"), found.length ? el("ol", { class: "list compact" },
+      found.map((c) => el("li", { class: "candidate" }, el("strong", {}, c.unit.callsign),
+        ` ${(c.distance_m / 1000).toFixed(1)} km · ETA ${minutes(c.eta_s)} `,
+        el("button", { class: "send", "data-unit-id": c.unit.id, onclick: async () => {
+          try {
+            await api("/api/dispatch", { method: "POST", body: JSON.stringify({ unit_id: c.unit.id, alert_id: a.id }) });
+            dialog.close();
+          } catch (err) { error.textContent = err.message; }
+        } }, "Send")))) : el("p", { class: "muted" }, "No unit is available."));
+  } catch (err) { box.replaceChildren(el("p", { class: "muted" }, err.message)); }
 }
 
 function addEvent(msg) {
   state.events += 1;
   $("#event-count").textContent = state.events;
   const list = $("#events");
-  const what = msg.plate ? `plate ${msg.plate}` : msg.state ? `health ${msg.state}` : msg.kind || msg.offence || msg.title || "";
+  const what = msg.plate ? `plate ${msg.plate}` : msg.state ? `health ${msg.state}` : msg.callsign
+    ? `${msg.callsign} ${msg.status}` : msg.kind || msg.offence || msg.title || "";
   list.prepend(el("li", { class: `event ${msg.type}` },
     el("span", { class: "muted" }, time(msg.at)), ` ${msg.type} `, el("strong", {}, what), ` ${msg.camera_id || ""}`));
   while (list.children.length > 100) list.lastChild.remove();
@@ -74,78 +125,45 @@ function addEvent(msg) {
 
 function renderCameras() {
   const rows = [...state.cameras.values()].sort((a, b) => a.id.localeCompare(b.id));
-  $("#camera-count").textContent = `${rows.length} cameras`;
-  $("#cameras tbody").replaceChildren(...rows.map((c) => el("tr", { "data-camera-id": c.id },
+  $("#camera-count").textContent = `${rows.length} cameras · ${state.units.size} units`;
+  $("#cameras tbody").replaceChildren(...rows.slice(0, 500).map((c) => el("tr", { "data-camera-id": c.id },
     el("td", {}, c.name), el("td", {}, c.district), el("td", {}, c.kind),
-    el("td", {}, el("span", { class: `health ${c.health_state}` }, c.health_state)))));
-  drawMap(rows);
+    el("td", {}, el("span", { class: `health ${c.health_state}` }, c.health_state.replace("_", " "))))));
+  drawMap();
 }
 
-function drawMap(cams) {
-  const svg = $("#map");
-  if (!cams.length) return;
-  const lats = cams.map((c) => c.latitude), lons = cams.map((c) => c.longitude);
-  const [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const pad = 30, w = 600 - 2 * pad, h = 420 - 2 * pad;
-  const sx = (lon) => pad + ((lon - minLon) / (maxLon - minLon || 1)) * w;
-  const sy = (lat) => pad + (1 - (lat - minLat) / (maxLat - minLat || 1)) * h;
-  const ns = "http://www.w3.org/2000/svg";
-  const nodes = [];
-  const districts = new Map();
-  for (const c of cams) {
-    const dot = document.createElementNS(ns, "circle");
-    dot.setAttribute("cx", sx(c.longitude)); dot.setAttribute("cy", sy(c.latitude)); dot.setAttribute("r", 5);
-    dot.setAttribute("class", `cam ${c.kind} ${c.health_state}`);
-    const title = document.createElementNS(ns, "title"); title.textContent = `${c.name} (${c.health_state})`;
-    dot.append(title); nodes.push(dot);
-    if (!districts.has(c.district)) districts.set(c.district, c);
+function onLive(msg) {
+  if (msg.channel === "alert") {
+    const alert = alertFromMessage(msg, state.alerts.get(msg.alert_id));
+    const isNew = !state.alerts.has(msg.alert_id);
+    state.alerts.set(alert.id, alert);
+    renderAlerts();
+    if (isNew && alert.priority === 1 && $("#sound").checked) alarm();
+    return;
   }
-  for (const [name, c] of districts) {
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", sx(c.longitude) + 7); label.setAttribute("y", sy(c.latitude) - 7);
-    label.textContent = name; nodes.push(label);
+  addEvent(msg);
+  if (msg.type === "camera_health" && state.cameras.has(msg.camera_id)) {
+    state.cameras.get(msg.camera_id).health_state = msg.state; renderCameras();
+  } else if (msg.type === "unit") {
+    const known = state.units.get(msg.unit_id) || {};
+    state.units.set(msg.unit_id, { ...known, id: msg.unit_id, callsign: msg.callsign, status: msg.status,
+      latitude: msg.latitude, longitude: msg.longitude, incident_id: msg.incident_id });
+    drawMap();
   }
-  svg.replaceChildren(...nodes);
-}
-
-function connectLive() {
-  const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/live`);
-  ws.onopen = () => { $("#live-status").textContent = "live"; $("#live-status").className = "badge on"; };
-  ws.onclose = () => {
-    $("#live-status").textContent = "reconnecting"; $("#live-status").className = "badge off";
-    setTimeout(connectLive, 2000);
-  };
-  ws.onmessage = async (ev) => {
-    const msg = JSON.parse(ev.data);
-    if (msg.channel === "alert") {
-      const alert = await api(`/api/alerts/${msg.alert_id}`).catch(() => null);
-      if (alert) { state.alerts.set(alert.id, alert); renderAlerts(); if (alert.priority === 1) beep(); }
-    } else {
-      addEvent(msg);
-      if (msg.type === "camera_health" && state.cameras.has(msg.camera_id)) {
-        const cam = state.cameras.get(msg.camera_id); cam.health_state = msg.state; renderCameras();
-      }
-    }
-  };
-}
-
-function beep() {
-  try {
-    const ctx = new AudioContext(); const osc = ctx.createOscillator();
-    osc.frequency.value = 880; osc.connect(ctx.destination); osc.start(); osc.stop(ctx.currentTime + 0.25);
-  } catch (_) { /* no audio device */ }
 }
 
 async function main() {
-  state.me = await api("/api/me");
-  $("#whoami").textContent = `${state.me.username} (${state.me.role})`;
-  $("#logout").onclick = async () => { await api("/api/logout", { method: "POST" }); location.href = "/login"; };
-  for (const c of await api("/api/cameras")) state.cameras.set(c.id, c);
+  map = new CityMap($("#map"), { onAlert: openAlert });
+  state.me = await me();
+  const [cameras, alerts, units] = await Promise.all([api("/api/cameras"), api("/api/alerts?open_only=true"),
+    api("/api/units").catch(() => [])]);
+  for (const c of cameras) state.cameras.set(c.id, c);
+  for (const u of units) state.units.set(u.id, u);
+  for (const a of alerts) state.alerts.set(a.id, a);
   renderCameras();
-  for (const a of await api("/api/alerts?open_only=true")) state.alerts.set(a.id, a);
   renderAlerts();
-  connectLive();
+  connectLive(onLive);
+  document.body.dataset.ready = "yes";
 }
 
 main().catch((err) => console.error(err));

@@ -1,0 +1,24 @@
+// The audit log for auditors: newest entries, filters, and a check of the hash chain.
+import { $, api, el } from "/static/lib.js";
+
+async function load() {
+  const params = new URLSearchParams({ limit: "200" });
+  if ($("#actor").value) params.set("actor", $("#actor").value);
+  if ($("#action").value) params.set("action", $("#action").value);
+  const rows = await api(`/api/audit?${params}`);
+  $("#audit tbody").replaceChildren(...rows.map((r) => el("tr", {},
+    el("td", {}, r.seq), el("td", {}, new Date(r.at).toLocaleString()), el("td", {}, r.actor),
+    el("td", {}, r.action), el("td", {}, r.target), el("td", { class: "small muted" }, JSON.stringify(r.detail)))));
+}
+
+$("#filter").onsubmit = (e) => { e.preventDefault(); load(); };
+$("#verify").onclick = async () => {
+  const out = $("#verify-result");
+  out.textContent = "checking…";
+  try {
+    const report = await api("/api/audit/verify");
+    out.className = report.ok ? "badge on" : "badge bad";
+    out.textContent = report.ok ? `chain intact (${report.checked} entries)` : `TAMPERED: ${report.problems.join("; ")}`;
+  } catch (err) { out.textContent = err.message; }
+};
+load().then(() => { document.body.dataset.ready = "yes"; });

@@ -1,0 +1,163 @@
+// Shared helpers of the command-centre pages: API calls, DOM building, the SVG city map, the live feed.
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+export async function api(path, options = {}) {
+  const res = await fetch(path, { credentials: "same-origin", ...options,
+    headers: { "Content-Type": "application/json", ...(options.headers || {}) } });
+  if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
+  const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat(Infinity)) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return node;
+}
+
+export const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+export const minutes = (s) => (s == null ? "–" : s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
+
+/** The signed-in user with role and permissions (fetched once per page). */
+let mePromise = null;
+export function me() {
+  mePromise = mePromise || api("/api/ui/me");
+  return mePromise;
+}
+export const can = (who, permission) => who.permissions.includes(permission);
+
+const NS = "http://www.w3.org/2000/svg";
+export function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/**
+ * The city drawn from coordinates alone (no map tiles reach an air-gapped centre): cameras, units and
+ * alerts projected into the SVG's box, with district names at the centre of their cameras.
+ */
+export class CityMap {
+  constructor(node, { onUnit, onAlert } = {}) {
+    this.node = node; this.onUnit = onUnit; this.onAlert = onAlert;
+    this.cameras = []; this.units = []; this.alerts = []; this.selected = null;
+  }
+
+  set({ cameras, units, alerts, selected }) {
+    if (cameras) this.cameras = cameras;
+    if (units) this.units = units;
+    if (alerts) this.alerts = alerts;
+    if (selected !== undefined) this.selected = selected;
+    this.draw();
+  }
+
+  bounds() {
+    const pts = [...this.cameras.map((c) => [c.latitude, c.longitude]),
+      ...this.units.filter((u) => u.latitude != null).map((u) => [u.latitude, u.longitude])];
+    if (!pts.length) return null;
+    const lats = pts.map((p) => p[0]), lons = pts.map((p) => p[1]);
+    let [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
+    // Keep at least ~1 km of view so a single camera does not fill the map.
+    const padLat = Math.max(0.005, (maxLat - minLat) * 0.08), padLon = Math.max(0.005, (maxLon - minLon) * 0.08);
+    return [minLat - padLat, maxLat + padLat, minLon - padLon, maxLon + padLon];
+  }
+
+  draw() {
+    const box = this.bounds();
+    const [W, H] = [600, 420];
+    if (!box) { this.node.replaceChildren(svg("text", { x: 20, y: 30, class: "empty" }, "No cameras or units yet")); return; }
+    const [minLat, maxLat, minLon, maxLon] = box;
+    // Equal metres per pixel both ways (longitude degrees shrink with latitude).
+    const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
+    const scale = Math.min(W / ((maxLon - minLon) * k), H / (maxLat - minLat));
+    const ox = (W - (maxLon - minLon) * k * scale) / 2, oy = (H - (maxLat - minLat) * scale) / 2;
+    const x = (lon) => ox + (lon - minLon) * k * scale, y = (lat) => H - oy - (lat - minLat) * scale;
+    this.project = { x, y };
+    const nodes = [svg("rect", { x: 0, y: 0, width: W, height: H, class: "land" })];
+    const districts = new Map();
+    for (const c of this.cameras) {
+      const d = districts.get(c.district) || { lat: 0, lon: 0, n: 0 };
+      d.lat += c.latitude; d.lon += c.longitude; d.n += 1; districts.set(c.district, d);
+    }
+    for (const [name, d] of districts) {
+      nodes.push(svg("text", { x: x(d.lon / d.n), y: y(d.lat / d.n) - 10, class: "district" }, name));
+    }
+    for (const c of this.cameras) {
+      const dot = svg("circle", { cx: x(c.longitude), cy: y(c.latitude), r: 4, class: `cam ${c.kind} ${c.health_state}`,
+        "data-camera-id": c.id });
+      dot.append(svg("title", {}, `${c.name} · ${c.kind} · ${c.health_state}`));
+      nodes.push(dot);
+    }
+    for (const a of this.alerts) {
+      if (a.lat == null) continue;
+      const g = svg("g", { class: `alert-mark p${a.priority}${this.selected === a.id ? " selected" : ""}`,
+        transform: `translate(${x(a.lon)},${y(a.lat)})`, "data-alert-id": a.id });
+      g.append(svg("circle", { r: 9 }), svg("text", { y: 4 }, "!"), svg("title", {}, a.title));
+      if (this.onAlert) g.addEventListener("click", () => this.onAlert(a.id));
+      nodes.push(g);
+    }
+    for (const u of this.units) {
+      if (u.latitude == null) continue;
+      const g = svg("g", { class: `unit ${u.status}`, transform: `translate(${x(u.longitude)},${y(u.latitude)})`,
+        "data-unit-id": u.id });
+      g.append(svg("rect", { x: -5, y: -5, width: 10, height: 10, rx: 2 }),
+        svg("text", { x: 8, y: 4 }, u.callsign), svg("title", {}, `${u.callsign} · ${u.status.replace("_", " ")}`));
+      if (this.onUnit) g.addEventListener("click", () => this.onUnit(u.id));
+      nodes.push(g);
+    }
+    this.node.replaceChildren(...nodes);
+  }
+}
+
+/** Adds where an alert happened (its evidence's lat/lon, else its camera's) for the map. */
+export function placeAlert(alert, cameras) {
+  const ev = alert.evidence || {};
+  if (typeof ev.lat === "number" && typeof ev.lon === "number") return { ...alert, lat: ev.lat, lon: ev.lon };
+  const cam = cameras.get(alert.camera_id);
+  return cam ? { ...alert, lat: cam.latitude, lon: cam.longitude } : alert;
+}
+
+/** Opens /ws/live and calls `onMessage` with each message; reconnects after a drop. */
+export function connectLive(onMessage, badge = $("#live-status")) {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/ws/live`);
+  ws.onopen = () => { if (badge) { badge.textContent = "live"; badge.className = "badge on"; } };
+  ws.onclose = () => {
+    if (badge) { badge.textContent = "reconnecting"; badge.className = "badge off"; }
+    setTimeout(() => connectLive(onMessage, badge), 2000);
+  };
+  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  return ws;
+}
+
+/** Merges a live alert message into the alert the page already has (no extra request). */
+export function alertFromMessage(msg, known) {
+  return { ...(known || { created_at: msg.at, occurrences: 1, evidence: {}, detail: {} }), id: msg.alert_id,
+    kind: msg.kind, priority: msg.priority, status: msg.status, title: msg.title, camera_id: msg.camera_id,
+    updated_at: msg.at };
+}
+
+let audio = null;
+/** A short two-tone alarm for priority-1 alerts (silent where the browser has no audio device). */
+export function alarm() {
+  try {
+    audio = audio || new AudioContext();
+    for (const [i, f] of [[0, 880], [1, 660]]) {
+      const osc = audio.createOscillator(); const gain = audio.createGain();
+      gain.gain.value = 0.15; osc.frequency.value = f; osc.connect(gain); gain.connect(audio.destination);
+      osc.start(audio.currentTime + i * 0.2); osc.stop(audio.currentTime + i * 0.2 + 0.18);
+    }
+    document.body.dataset.lastAlarm = String(Date.now());
+  } catch (_) { /* no audio device */ }
+}
