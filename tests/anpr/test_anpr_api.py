@@ -41,6 +41,7 @@ def seed_reads(ctx: Context) -> None:
             (30, "LEB4599", "cam-a", 24.81, 67.03),
             (20, "KHI4521", "cam-b", 24.86, 67.00),
             (10, "ABC123", "cam-a", 24.81, 67.03),
+            (60, "KHZ901", "cam-b", 24.86, 67.00),
         ):
             session.add(
                 PlateReadRow(
@@ -76,6 +77,8 @@ def test_investigator_searches_exact_partial_and_wildcard(client: TestClient, ct
     }
     assert {r["plate"] for r in search(client, headers, plate="LE?45*")["reads"]} == {"LEA4521", "LEB4599"}
     assert {r["plate"] for r in search(client, headers, plate="*4521")["reads"]} == {"LEA4521", "KHI4521"}
+    assert [r["plate"] for r in search(client, headers, plate="KHZ*")["reads"]] == ["KHZ901"]
+    assert [r["plate"] for r in search(client, headers, plate="KH?9*")["reads"]] == ["KHZ901"]
 
 
 def test_search_by_camera_and_time_range(client: TestClient, ctx: Context) -> None:

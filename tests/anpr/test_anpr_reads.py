@@ -330,3 +330,26 @@ def test_reads_past_the_retention_period_are_purged_counted_and_audited(
         [entry] = audit.entries(session, action="anpr.purge")
         assert entry.detail["reads"] == 1
     assert consumer.purge_once(ctx) == 0
+
+
+def test_a_read_without_a_plate_is_dropped_and_the_next_one_still_stored(
+    client: TestClient, ctx: Context
+) -> None:
+    add_camera(ctx, "cam-clifton", CLIFTON)
+    publish(
+        client,
+        ctx,
+        read(" - ", "cam-clifton"),
+        read("", "cam-clifton", key="empty"),
+        read("ab c-12", "cam-clifton"),
+    )
+    assert [r.plate for r in stored(ctx)] == ["ABC12"]
+    assert ctx.counters["plate_reads"] == 1
+
+
+def test_a_read_from_an_unregistered_camera_is_stored_without_a_position(
+    client: TestClient, ctx: Context
+) -> None:
+    publish(client, ctx, read("LEA4521", "cam-unknown"))
+    [row] = stored(ctx)
+    assert (row.camera_id, row.latitude) == ("cam-unknown", None)

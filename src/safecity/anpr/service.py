@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +45,7 @@ from safecity.anpr.models import (
 )
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
-from safecity.core.clock import utcnow
+from safecity.core.clock import as_utc, utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.events import PlateRead
@@ -92,20 +93,23 @@ def _camera_position(session: Session, camera_id: str | None) -> tuple[float | N
 
 
 def store_read(session: Session, event: PlateRead) -> PlateReadRow | None:
-    """Stores a plate read with its camera's position; returns None if this event was stored before."""
+    """Stores a plate read with its camera's position; returns None if stored before or if it has no plate."""
+    plate = re.sub(r"[^A-Z0-9]", "", event.plate.upper())[:16]
+    if not plate:
+        return None
     if session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_key == event.key)) is not None:
         return None
     lat, lon = _camera_position(session, event.camera_id)
     row = PlateReadRow(
         id=new_id(),
         event_key=event.key,
-        plate=normalise_plate(event.plate)[:16],
+        plate=plate,
         region=event.region[:8],
         confidence=event.confidence,
         camera_id=event.camera_id,
         latitude=lat,
         longitude=lon,
-        at=event.at,
+        at=as_utc(event.at),
         crop_ref=event.crop_ref,
         frame_ref=event.frame_ref,
         box=event.box,
@@ -149,9 +153,12 @@ def search_reads(session: Session, query: SearchQuery, *, actor: str) -> SearchR
             stmt = stmt.where(PlateReadRow.plate.like(query.plate.replace("*", "%").replace("?", "_")))
             prefix = query.plate.split("*")[0].split("?")[0]
             if prefix:
-                # A literal prefix bounds the pattern to a range of the (plate, at) index on every database.
-                upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-                stmt = stmt.where(PlateReadRow.plate >= prefix, PlateReadRow.plate < upper)
+                # A literal prefix bounds the pattern to a range of the (plate, at) index on every database
+                # (PostgreSQL under a non-C collation never uses an index for LIKE). Past Z or 9 the next
+                # character is punctuation, which some collations ignore, so there only the floor is safe.
+                stmt = stmt.where(PlateReadRow.plate >= prefix)
+                if prefix[-1] not in "Z9":
+                    stmt = stmt.where(PlateReadRow.plate < prefix[:-1] + chr(ord(prefix[-1]) + 1))
     if query.camera_id:
         stmt = stmt.where(PlateReadRow.camera_id == query.camera_id)
     if query.since:
@@ -681,8 +688,8 @@ def _raise_clone_alert(
 def process_read(session: Session, event: PlateRead) -> ReadOutcome:
     """Stores a read, checks the hot lists, logs sensitive-area visits and looks for a cloned plate."""
     read = store_read(session, event)
-    if read is None or not read.plate:
-        return ReadOutcome(read=read)
+    if read is None:
+        return ReadOutcome(read=None)
     config = get_config(session)
     outcome = ReadOutcome(read=read)
     matches = match_hotlist(session, read.plate, config=config, at=read.at)
