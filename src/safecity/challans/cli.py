@@ -1,0 +1,105 @@
+"""`safecity challans …`: import the vehicle registry, issue pending challans, render and send notices."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+
+from safecity.challans import delivery, notice, service
+from safecity.core.cliutil import console, err_console, friendly_errors, open_context, print_json
+
+app = typer.Typer(help="E-challans: registry, issue, notices, delivery, flags.", no_args_is_help=True)
+
+
+@app.command("import-registry")
+@friendly_errors
+def import_registry(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV: plate,owner,cnic,address,make,colour"
+    ),
+) -> None:
+    """Import the vehicle registry (all or nothing; broken rows are listed by line)."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        report = service.import_registry(session, file.read_text(encoding="utf-8-sig"), actor="cli")
+    if report.errors:
+        for error in report.errors:
+            err_console.print(f"[bold red]error:[/] {error}")
+        err_console.print("nothing was imported; fix the lines above and run again")
+        raise typer.Exit(1)
+    console.print(f"{report.created} vehicles added, {report.updated} updated")
+
+
+@app.command("issue-pending")
+@friendly_errors
+def issue_pending(batch: int = typer.Option(5_000, min=1, help="Violations per transaction")) -> None:
+    """Issue challans for every approved violation not yet issued."""
+    ctx = open_context()
+    issued = held = 0
+    while True:
+        with ctx.db.session() as session:
+            report = service.issue_pending(session, limit=batch)
+        issued, held = issued + report.issued, held + report.held
+        for violation_id, reason in list(report.held_reasons.items())[:20]:
+            err_console.print(f"held {violation_id}: {reason}")
+        if report.issued + report.held < batch:
+            break
+    console.print(f"{issued} challans issued, {held} violations held")
+
+
+@app.command("notices")
+@friendly_errors
+def notices(
+    out: Path | None = typer.Option(None, "--out", help="Also copy each rendered PDF into this folder"),
+    limit: int = typer.Option(10_000, min=1, help="Most notices to render"),
+) -> None:
+    """Render the PDF notices of challans that have none yet."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        count = notice.render_pending(session, ctx.media, limit=limit)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            for challan in service.list_challans(session, limit=limit):
+                if challan.notice_ref:
+                    shutil.copyfile(ctx.media.path(challan.notice_ref), out / f"{challan.number}.pdf")
+    console.print(f"{count} notices rendered" + (f", copied to {out}" if out else ""))
+
+
+@app.command("deliver")
+@friendly_errors
+def deliver(limit: int = typer.Option(500, min=1, help="Most deliveries to attempt")) -> None:
+    """Send queued notices by post, SMS and e-mail (files under data/outbox where none is configured)."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        adapters = delivery.adapters_from_config(service.get_rules(session).delivery, ctx.settings.data_dir)
+        counts = delivery.deliver_pending(session, ctx.media, adapters, limit=limit)
+    console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@app.command("sweep-flags")
+@friendly_errors
+def sweep_flags() -> None:
+    """Flag licences (3 months unpaid) and CNICs (6 months unpaid)."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        counts = service.sweep_flags(session)
+    console.print(f"{counts['licence']} licences and {counts['cnic']} CNICs flagged")
+
+
+@app.command("rules")
+@friendly_errors
+def rules(
+    load: Path | None = typer.Option(
+        None, "--load", exists=True, dir_okay=False, help="JSON file of new rules"
+    ),
+) -> None:
+    """Show the fine schedule in force, or replace it from a JSON file."""
+    from safecity.challans.models import ChallanRules
+
+    ctx = open_context()
+    with ctx.db.session() as session:
+        if load is not None:
+            service.set_rules(session, ChallanRules.model_validate_json(load.read_text()), actor="cli")
+        print_json(service.get_rules(session).model_dump(mode="json"))
