@@ -63,7 +63,7 @@ def _street(width: int, height: int, rng: np.random.Generator) -> npt.NDArray[np
         y = horizon + (height - horizon) * lane // 4
         for lx in range(0, width, width // 12):
             cv2.line(img, (lx, y), (lx + width // 24, y), (235, 235, 235), max(1, height // 150))
-    grain = rng.integers(-12, 13, img.shape, dtype=np.int16)
+    grain = rng.integers(-4, 5, img.shape, dtype=np.int16)
     return np.clip(img.astype(np.int16) + grain, 0, 255).astype(np.uint8)
 
 
@@ -131,9 +131,14 @@ def write_footage(
     gop: int | None = None,
     bframes: int = 0,
     low_fps_divisor: int = 5,
+    bitrate_kbps: int | None = None,
     seed: int = 1,
 ) -> list[Stretch]:
-    """Encodes H.264 footage made of `(fault, seconds)` stretches; returns their time spans."""
+    """Encodes H.264 footage made of `(fault, seconds)` stretches; returns their time spans.
+
+    Without `bitrate_kbps` the quality is constant (CRF 26); with it, the bit rate is capped as an
+    IP camera's is (1080p cameras typically send 2-6 Mbit/s), which sets how costly decoding is.
+    """
     rng = np.random.default_rng(seed)
     scene = _street(width, height, rng)
     spans: list[Stretch] = []
@@ -143,7 +148,13 @@ def write_footage(
         stream.time_base = Fraction(1, fps)
         stream.codec_context.gop_size = gop or fps
         stream.codec_context.max_b_frames = bframes
-        stream.options = {"preset": "ultrafast" if width * height > 1_000_000 else "veryfast", "crf": "26"}
+        preset = "ultrafast" if width * height > 1_000_000 else "veryfast"
+        if bitrate_kbps:
+            stream.bit_rate = bitrate_kbps * 1000
+            stream.options = {"preset": preset,
+                              "x264-params": f"vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps * 2}"}
+        else:
+            stream.options = {"preset": preset, "crf": "26"}
         index, last = 0, None
         for fault, seconds in stretches:
             start = index / fps
