@@ -294,8 +294,6 @@ def search_footage(
         actor=principal.username,
         case_reference=case_reference,
         reason=reason,
-        encoder=service.pipeline_encoder(),
-        crop_encoder=service.crop_encoder(),
         min_similarity=service.default_threshold(ctx.settings),
     )
 

@@ -68,7 +68,7 @@ def pipeline_encoder() -> FaceEncoder:
     return encode
 
 
-def crop_encoder() -> FaceEncoder:
+def live_encoder() -> FaceEncoder:
     """Returns an encoder for stored live crops: the whole pipeline (small faces allowed), largest face."""
     from safecity.vision.faces import FacePipeline
 
@@ -399,7 +399,7 @@ def search_snapshots(
     actor: str,
     case_reference: str,
     reason: str,
-    encoder: FaceEncoder,
+    encoder: FaceEncoder | None = None,
     crop_encoder: FaceEncoder | None = None,
     min_similarity: float = 0.0,
     limit: int = 500,
@@ -410,9 +410,10 @@ def search_snapshots(
             "a stored-footage search needs a case reference", hint="give the FIR or case number"
         )
     reason = _reason(reason)
-    query = encode_photo(photo, encoder)[0]
+    query = encode_photo(photo, encoder or pipeline_encoder())[0]
     query = query / np.linalg.norm(query)
-    read_crop = crop_encoder or encoder
+    # Stored crops are live faces, often small: the full pipeline reads them, not the enrolment rules.
+    read_crop = crop_encoder or live_encoder()
     hits: list[SnapshotHit] = []
     rows = session.scalars(
         select(FaceMatchRecord)
