@@ -1,0 +1,60 @@
+"""In headless Chromium: two cameras play side by side at the same recorded moment, with their timelines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from safecity.accounts import service as accounts
+from safecity.accounts.models import Role, UserIn
+from safecity.core.context import Context
+from tests.recordings.recordings_support import T0, Recorded
+from tests.web.conftest import LiveServer, chromium, live_server, page  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct-horse-battery"
+
+
+def _sign_in(tab: Any, url: str, ctx: Context) -> None:
+    with ctx.db.session() as session:
+        accounts.create_user(
+            session, UserIn(username="inv", role=Role.investigator, password=PASSWORD), actor="t"
+        )
+    tab.goto(url + "/login")
+    tab.fill("#username", "inv")
+    tab.fill("#password", PASSWORD)
+    tab.click("#sign-in")
+    tab.wait_for_url(re.compile(r".*/$"))
+
+
+def test_two_cameras_play_side_by_side_from_the_same_moment(
+    ctx: Context,
+    record: Callable[..., Recorded],
+    live_server: LiveServer,
+    page: Any,  # noqa: F811
+) -> None:
+    record("cam-1", seconds=8)
+    record("cam-2", seconds=8, start=T0 + timedelta(seconds=1))
+    _sign_in(page, live_server.url, ctx)
+    moment = T0 + timedelta(seconds=3)
+
+    page.goto(
+        f"{live_server.url}/recordings?camera=cam-1,cam-2&at={moment.isoformat().replace('+00:00', 'Z')}"
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.rec-tile')].length === 2 && "
+        "[...document.querySelectorAll('.rec-tile video')].every(v => v.readyState >= 2 && v.currentTime > 0.2)"
+    )
+
+    for camera_id in ("cam-1", "cam-2"):
+        tile = page.locator(f".rec-tile[data-camera='{camera_id}']")
+        assert tile.locator(".rec-timeline .span").count() == 1
+        shown = datetime.fromisoformat(tile.get_attribute("data-wall").replace("Z", "+00:00"))
+        assert moment - timedelta(seconds=0.5) <= shown <= moment + timedelta(seconds=6)
+        assert tile.locator(".rec-msg").inner_text() == ""
+    width = page.evaluate("document.querySelector('.rec-tile video').videoWidth")
+    assert width == 320
