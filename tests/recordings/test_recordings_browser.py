@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.recordings.recordings_support import T0, Recorded
+from tests.web.conftest import LiveServer, chromium, live_server, page  # noqa: F401  (fixtures)
 
 from safecity.accounts import service as accounts
 from safecity.accounts.models import Role, UserIn
 from safecity.core.context import Context
-from tests.recordings.recordings_support import T0, Recorded
-from tests.web.conftest import LiveServer, chromium, live_server, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct-horse-battery"
@@ -34,7 +34,7 @@ def _sign_in(tab: Any, url: str, ctx: Context) -> None:
 def test_two_cameras_play_side_by_side_from_the_same_moment(
     ctx: Context,
     record: Callable[..., Recorded],
-    live_server: LiveServer,
+    live_server: LiveServer,  # noqa: F811
     page: Any,  # noqa: F811
 ) -> None:
     record("cam-1", seconds=8)
@@ -47,7 +47,8 @@ def test_two_cameras_play_side_by_side_from_the_same_moment(
     )
     page.wait_for_function(
         "() => [...document.querySelectorAll('.rec-tile')].length === 2 && "
-        "[...document.querySelectorAll('.rec-tile video')].every(v => v.readyState >= 2 && v.currentTime > 0.2)"
+        "[...document.querySelectorAll('.rec-tile video')]"
+        ".every(v => v.readyState >= 2 && v.currentTime > 0.2)"
     )
 
     for camera_id in ("cam-1", "cam-2"):
