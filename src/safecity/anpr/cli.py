@@ -17,6 +17,11 @@ app = typer.Typer(help="Number plates: read images, search reads, manage hot lis
 REGION_CHOICES = ("pk", "us", "eu", "br", "auto")
 
 
+@app.callback()
+def plates() -> None:
+    """Number plates: read images, search reads, manage hot lists."""
+
+
 def read_images(paths: list[Path], region: str) -> list[dict[str, Any]]:
     """Read the plates in each image; a file that cannot be read gets an `error` entry, not a crash."""
     from safecity.vision.plates import PlateReader, load_image

@@ -87,7 +87,6 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         _t("LLDDDL", 0.9, "hr"),
         _t("LLDDDDD", 0.9, "pl"),
         _t("LLLDDDD", 0.85, "pl"),
-        _t("LLLDDDLL", 0.8, "pl"),
         _t("DLDDDD", 0.8, "cz"),
         _t("DLLDDDD", 0.8, "cz"),
         _t("LLLDDD", 0.8, "generic-eu"),
@@ -197,7 +196,7 @@ def _prepare(text: str, region: str) -> str:
     return _pk_lines(text) if region == "pk" else clean(text)
 
 
-_TRIM_COST = 0.6
+_TRIM_COST = 1.5
 """Cost of dropping a stray character at either end (a screw, a border, the EU band's country code)."""
 
 _TIMESTAMP = re.compile(r"(19|20)\d{2}[01]\d[0-3]\d(\d{2,6})?")
@@ -228,7 +227,9 @@ def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None
             if best is None or score > best.score:
                 best = Candidate(plate, region, tpl.name, round(score, 4), fixes)
     generic = _GENERIC_WEIGHT[region]
-    if generic > 0 and 4 <= n <= 8 and (best is None or best.score < generic):
+    # A template that fits without changing a character (trimming at most) explains the read better
+    # than taking it as is; otherwise the read as is competes with the fixed one.
+    if generic > 0 and 4 <= n <= 8 and (best is None or (best.fixes > 0 and best.score < generic)):
         # Vanity and foreign formats: accept as read, scored low, and only if it carries a digit
         # or is long enough to be unlikely as a stray word.
         has_digit = any(c.isdigit() for c in compact)

@@ -210,7 +210,9 @@ class OnnxPlateDetector:
     pixels of the letterboxed `input_size` square):
     - `[1, N, 5 + C]`: cx, cy, w, h, objectness, then C class scores (YOLOv5 style; C may be 0);
     - `[1, N, 4 + C]` with no objectness when the model's metadata or `objectness=False` says so;
-    - `[1, 4 + C, N]`: the transposed YOLOv8 layout (detected when the middle axis is the short one).
+    - `[1, 4 + C, N]`: the transposed YOLOv8 layout, class scores only.
+    `layout="auto"` takes the output as channels-first when it has at least 5 rows and more columns
+    than rows; pass `layout="rows"` or `"channels"` for a model with very few output boxes.
     The input is `[1, 3, S, S]` RGB scaled to 0-1, letterboxed with grey (114) padding.
 
         det = OnnxPlateDetector("models/plates.onnx", input_size=640, conf=0.4)
@@ -224,8 +226,11 @@ class OnnxPlateDetector:
         conf: float = 0.25,
         iou: float = 0.45,
         objectness: bool | None = None,
+        layout: str = "auto",
         threads: int | None = None,
     ) -> None:
+        if layout not in ("auto", "rows", "channels"):
+            raise InvalidInput(f"unknown output layout {layout!r}", hint="use auto, rows or channels")
         path = Path(model_path)
         if not path.is_file():
             raise InvalidInput(f"plate detector model {path} not found", hint="set the path to an .onnx file")
@@ -239,6 +244,7 @@ class OnnxPlateDetector:
         self.conf = conf
         self.iou = iou
         self.objectness = objectness
+        self.layout = layout
 
     def _letterbox(self, image_bgr: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float, int, int]:
         h, w = image_bgr.shape[:2]
@@ -256,12 +262,19 @@ class OnnxPlateDetector:
         out = np.asarray(raw, dtype=np.float32)
         if out.ndim == 3:
             out = out[0]
-        if out.ndim != 2 or min(out.shape) < 4:
+        if out.ndim != 2:
             raise InvalidInput(f"plate detector output shape {raw.shape} is not a YOLO layout",
                                hint="export with outputs [1, N, 4+1+C] or [1, 4+C, N]")
-        transposed = out.shape[0] < out.shape[1]
+        if self.layout == "auto":
+            # Real exports have thousands of anchors and a handful of channels.
+            transposed = out.shape[0] >= 5 and out.shape[1] > out.shape[0]
+        else:
+            transposed = self.layout == "channels"
         if transposed:
             out = out.T  # YOLOv8 exports channels first: [4 + C, N]
+        if out.shape[1] < 4:
+            raise InvalidInput(f"plate detector output shape {raw.shape} has fewer than 4 box values",
+                               hint="export with outputs [1, N, 4+1+C] or [1, 4+C, N]")
         xywh = out[:, :4]
         rest = out[:, 4:]
         # YOLOv5 rows carry objectness then class scores; YOLOv8 (transposed) has class scores only.

@@ -1,0 +1,122 @@
+"""Reading plates end to end with the bundled PP-OCR models on plates the test draws itself."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from safecity.core.errors import InvalidInput
+from safecity.vision.plates import PlateReader, load_image
+
+SHARED_PLATES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "plates"
+
+
+def draw_plate(lines: list[tuple[str, float]], width: int = 360) -> npt.NDArray[np.uint8]:
+    """A white plate with a black border and each (text, scale) line centred in black."""
+    height = 110 if len(lines) == 1 else 180
+    img = np.full((height, width, 3), 255, np.uint8)
+    cv2.rectangle(img, (3, 3), (width - 4, height - 4), (0, 0, 0), 3)
+    for i, (text, scale) in enumerate(lines):
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 4)
+        y = int(height * (i + 1) / (len(lines) + 1) + th / 2)
+        cv2.putText(img, text, ((width - tw) // 2, y), cv2.FONT_HERSHEY_DUPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
+    return img
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader(region="pk")
+
+
+def test_sindh_plate_crop_is_read_without_the_dash(reader: PlateReader) -> None:
+    read = reader.read_crop(draw_plate([("ABC-123", 2.0)]))
+    assert read is not None
+    assert read.plate == "ABC123"
+    assert read.confidence > 0.5
+    assert read.region == "pk"
+
+
+def test_punjab_two_line_plate_drops_the_year_tag(reader: PlateReader) -> None:
+    [read] = reader.read(draw_plate([("LEA 13", 1.8), ("4521", 2.2)]))
+    assert read.plate == "LEA4521"
+
+
+def test_karachi_word_under_the_number_is_dropped(reader: PlateReader) -> None:
+    [read] = reader.read(draw_plate([("AC-4903", 1.8), ("KARACHI", 1.0)]))
+    assert read.plate == "AC4903"
+
+
+def test_plate_on_a_vehicle_is_found_where_it_is(reader: PlateReader) -> None:
+    scene = np.full((720, 1280, 3), 90, np.uint8)
+    cv2.rectangle(scene, (400, 200), (900, 600), (40, 40, 140), -1)
+    scene[450:560, 470:830] = draw_plate([("BDV-878", 2.0)])
+    reads = reader.read(scene)
+    assert reads and reads[0].plate == "BDV878"
+    x, y, w, h = reads[0].box
+    assert 440 <= x <= 500 and 440 <= y <= 480 and 250 <= w <= 380 and h <= 120
+    assert reads[0].crop is not None and reads[0].crop.size > 0
+
+
+def test_frame_without_a_plate_reads_nothing(reader: PlateReader) -> None:
+    assert reader.read(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+def test_grey_and_alpha_frames_are_accepted(reader: PlateReader) -> None:
+    plate = draw_plate([("ABC-123", 2.0)])
+    grey = cv2.cvtColor(plate, cv2.COLOR_BGR2GRAY)
+    alpha = cv2.cvtColor(plate, cv2.COLOR_BGR2BGRA)
+    assert [r.plate for r in reader.read(grey)] == ["ABC123"]
+    assert [r.plate for r in reader.read(alpha)] == ["ABC123"]
+
+
+def test_unknown_region_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="region"):
+        PlateReader(region="xx")
+
+
+def test_empty_file_is_refused_with_the_reason(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInput, match="empty"):
+        load_image(empty)
+
+
+def test_text_file_is_not_an_image(tmp_path: Path) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("plate ABC-123 seen at 10:02")
+    with pytest.raises(InvalidInput, match="not a JPEG"):
+        load_image(text)
+
+
+def test_truncated_jpeg_is_reported_corrupt(tmp_path: Path) -> None:
+    ok, data = cv2.imencode(".jpg", draw_plate([("ABC-123", 2.0)]))
+    assert ok
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(data.tobytes()[:40])
+    with pytest.raises(InvalidInput, match="corrupt"):
+        load_image(broken)
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no such file"):
+        load_image(tmp_path / "absent.png")
+
+
+@pytest.mark.shared_data
+def test_most_shared_sindh_crops_are_read_exactly(reader: PlateReader) -> None:
+    if not SHARED_PLATES.is_dir():
+        pytest.skip(f"shared plate images not found at {SHARED_PLATES}")
+    with (SHARED_PLATES / "pk" / "labels.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["view"] == "plate_crop" and r["province"] == "sindh"]
+    rows = [r for r in rows if r["uncertain"] == "0"][:8]
+    exact = 0
+    for row in rows:
+        reads = reader.read(load_image(SHARED_PLATES / "pk" / row["file"]))
+        exact += bool(reads) and reads[0].plate == row["plate_compact"]
+    # A smoke check that the pipeline works on real photos; the accuracy figures live in bench/.
+    assert exact >= len(rows) // 2
