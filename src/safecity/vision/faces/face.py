@@ -1,0 +1,68 @@
+"""The currency of the face pipeline: a detected face box and a fully described `Face`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+Box = tuple[int, int, int, int]  # x, y, width, height in image pixels
+Points = npt.NDArray[np.float32]  # (5, 2) landmarks in dlib's 5-point order, image pixels
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face a detector found: its box, confidence and, when the detector gives them, 5 landmarks.
+
+    Landmarks follow dlib's 5-point order: the two corners of the subject's right eye (image left),
+    the two corners of the left eye, then the base of the nose.
+    """
+
+    box: Box
+    score: float
+    landmarks: Points | None = None
+    source: str = "hog"  # which detector or fallback produced it
+
+    @property
+    def width(self) -> int:
+        """Returns the box width in pixels, the size the quality rules speak of."""
+        return self.box[2]
+
+
+@dataclass
+class Face:
+    """One face found in an image: where it is, how usable it is, and what it looks like to the encoder.
+
+    `embedding` is float32 and unit-norm, so `similarity` is a dot product. `crop` is the aligned
+    face chip (BGR) the encoder saw; it stays in memory unless the face matches a watch list.
+    """
+
+    box: Box
+    score: float
+    landmarks: Points
+    embedding: npt.NDArray[np.float32]
+    crop: npt.NDArray[np.uint8]
+    size_px: int = 0  # face box width in the original image
+    sharpness: float = 0.0  # 0..1: Laplacian energy of the face at a fixed scale
+    yaw: float = 0.0  # nose offset from the eyes' midpoint over eye distance: 0 frontal, ±0.5 profile
+    source: str = "hog"
+    extra_embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    # Embeddings of this face shrunk to a given eye distance, memoised by FacePipeline.compare.
+    shrunk: dict[float, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
+
+    @property
+    def embeddings(self) -> npt.NDArray[np.float32]:
+        """Returns every embedding of this face (the main one first) as rows, for watch-list enrolment."""
+        return np.stack([self.embedding, *self.extra_embeddings]).astype(np.float32)
+
+    def summary(self) -> dict[str, object]:
+        """Returns the JSON-safe description the CLI and the API show (no pixels, no embedding)."""
+        return {
+            "box": list(self.box),
+            "score": round(self.score, 3),
+            "size_px": self.size_px,
+            "sharpness": round(self.sharpness, 3),
+            "yaw": round(self.yaw, 3),
+            "detector": self.source,
+        }
