@@ -10,7 +10,7 @@
    citizen look-up by plate and CNIC is timed: the query alone (`find_for_citizen`) and the whole
    portal call (rate limit, access grant, audit entry).
 
-    .venv/bin/python bench/bench_challans.py [--quick] [--backlog 100000] [--notices 200] [--lookup-rows 10000000]
+    .venv/bin/python bench/bench_challans.py [--quick] [--backlog N] [--notices N] [--lookup-rows N]
 
 Prints one JSON object on stdout; progress goes to stderr. Goals (issue 7): backlog under a minute,
 look-ups under 50 ms.
@@ -156,14 +156,15 @@ def bench_notices(ctx: Context, count: int) -> dict[str, Any]:
 def bulk_load_challans(ctx: Context, rows: int, people: int) -> float:
     """Fills the challans table to `rows` with raw batched inserts, indexes rebuilt afterwards."""
     columns = (
-        "id, number, violation_id, plate, cnic, owner, address, offence, camera_id, offence_at, issued_at, fine, "
-        "points, status, paused_s, verification_code, evidence"
+        "id, number, violation_id, plate, cnic, owner, address, offence, camera_id, offence_at, issued_at, "
+        "fine, points, status, paused_s, verification_code, evidence"
     )
     started = time.perf_counter()
     with ctx.db.engine.begin() as connection:
         indexes = connection.execute(
             text(
-                "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='challans' AND sql IS NOT NULL"
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE type='index' AND tbl_name='challans' AND sql IS NOT NULL"
             )
         ).all()
         for name, _ in indexes:
