@@ -6,6 +6,7 @@ domain's consumers (`consumer.register(ctx)`), and connects the live hub that fe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -47,6 +48,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
         for hook in on_started or []:
             await hook(ctx)
         yield
+        if ctx.runtime is not None:
+            await asyncio.to_thread(ctx.runtime.stop)
         await ctx.bus.close()
 
     app = FastAPI(

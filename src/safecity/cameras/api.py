@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Response, UploadFile
 
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.cameras import service
 from safecity.cameras.models import CameraIn, CameraOut, CameraPatch, ImportReport
-from safecity.core.errors import InvalidInput
+from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.http import DbSession
+from safecity.worker.runtime import latest_snapshot
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
@@ -41,6 +42,18 @@ def create_camera(body: CameraIn, session: DbSession, principal: Writer) -> Came
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
 def get_camera(camera_id: str, session: DbSession, _: Reader) -> CameraOut:
     return CameraOut.model_validate(service.get(session, camera_id))
+
+
+@router.get("/{camera_id}/snapshot", summary="The newest picture of a camera (JPEG), for the video wall")
+def snapshot(camera_id: str, session: DbSession, _: Reader) -> Response:
+    service.get(session, camera_id)
+    picture = latest_snapshot(camera_id)
+    if picture is None:
+        raise NotFound(
+            f"no picture from camera {camera_id!r} yet",
+            hint="the camera is not analysed in this process, or has not delivered a frame",
+        )
+    return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from safecity.core.bus import Bus, make_bus
 from safecity.core.db import Database
@@ -23,6 +23,7 @@ class Context:
     bus: Bus
     media: MediaStore
     live: LiveHub | None = None
+    runtime: Any = None
     counters: dict[str, int] = field(default_factory=dict)
 
     @classmethod

@@ -1,0 +1,102 @@
+"""Running the synthetic city: headless for a fixed time with a JSON report, or served to a browser."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from safecity.cameras import service as cameras
+from safecity.core.bus.memory import MemoryBus
+from safecity.core.cliutil import console
+from safecity.core.context import Context
+from safecity.demo.city import CityPlan, build_city
+from safecity.demo.scenes import SyntheticSource
+from safecity.settings import Settings
+from safecity.worker.runtime import WorkerRuntime
+
+REPORT_COUNTERS = (
+    "plate_reads",
+    "hotlist_hits",
+    "violations",
+    "challans",
+    "notices",
+    "face_matches",
+    "dispatches",
+    "recorded_segments",
+    "clips",
+)
+
+
+def prepare(settings: Settings, *, seconds: float, fresh: bool = True) -> tuple[Context, CityPlan]:
+    """Creates the data folder and the synthetic city; returns the context and what was set up."""
+    if fresh and settings.data_dir.exists():
+        shutil.rmtree(settings.data_dir)
+    ctx = Context.create(settings)
+    city, plan = build_city(ctx, seconds=seconds)
+    SyntheticSource.plans["default"] = plan
+    return ctx, city
+
+
+def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict[str, Any]:
+    """Returns the demo report: what the city's cameras saw and what the centre made of it."""
+    events = {k.removeprefix("event:"): v for k, v in sorted(ctx.counters.items()) if k.startswith("event:")}
+    with ctx.db.session() as session:
+        health = cameras.count_by_health(session)
+        from safecity.alerts import service as alerts
+
+        alert_rows = alerts.list_alerts(session, limit=10_000)
+        by_kind = Counter(a.kind for a in alert_rows)
+    out: dict[str, Any] = {
+        "seconds": round(seconds, 1),
+        "cameras": city.cameras,
+        "cameras_streaming": city.streaming,
+        "frames": frames,
+        "events": events,
+        "alerts": len(alert_rows),
+        "alerts_by_kind": dict(sorted(by_kind.items())),
+        "camera_health": health,
+    }
+    for name in REPORT_COUNTERS:
+        out[name] = ctx.counters.get(name, 0)
+    return out
+
+
+async def run_headless(ctx: Context, city: CityPlan, *, seconds: float) -> dict[str, Any]:
+    """Runs the city for `seconds` through the server's consumers and the worker runtime."""
+    from safecity.server import create_app
+
+    app = create_app(ctx)
+    started = time.monotonic()
+    async with app.router.lifespan_context(app):
+        runtime = WorkerRuntime(ctx)
+        await asyncio.to_thread(runtime.start)
+        with Progress(
+            TextColumn("[bold]synthetic city"), BarColumn(), TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(), console=console, transient=True,
+        ) as progress:
+            task = progress.add_task("run", total=seconds, status="")
+            while (elapsed := time.monotonic() - started) < seconds:
+                status = (
+                    f"frames {runtime.frames} · reads {ctx.counters.get('plate_reads', 0)} · "
+                    f"violations {ctx.counters.get('violations', 0)} · alerts {ctx.counters.get('alerts', 0)}"
+                )
+                progress.update(task, completed=elapsed, status=status)
+                await asyncio.sleep(0.5)
+        await asyncio.to_thread(runtime.stop)
+        if isinstance(ctx.bus, MemoryBus):
+            await ctx.bus.drain(timeout=60)
+        await asyncio.sleep(0.5)
+        if isinstance(ctx.bus, MemoryBus):
+            await ctx.bus.drain(timeout=60)
+        return report(ctx, seconds=time.monotonic() - started, frames=runtime.frames, city=city)
+
+
+def data_dir_for(path: Path | None, settings: Settings) -> Path:
+    """Returns the demo's data folder: the one given, else `demo-data` beside the configured one."""
+    return path or settings.data_dir.parent / "demo-data"

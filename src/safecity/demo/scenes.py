@@ -1,0 +1,236 @@
+"""Rendered traffic scenes for the synthetic city, served to the pipeline as `synthetic://` cameras.
+
+Each camera looks down a one-way road; vehicles carrying Pakistani-format plates drive towards it.
+A junction camera also shows a signal head that cycles green, amber and red, and a stop line. The
+`TrafficPlan` decides which vehicle passes which camera when, and how fast, so one vehicle crosses
+the entry and then the exit camera of a speed section, a stolen car turns up, another runs a red
+light, and a cloned plate appears at two cameras too far apart. Frames go through the same
+`CameraStream` and pipelines as a real camera's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from safecity.core.clock import utcnow
+from safecity.video.sources import Frame, SourceInfo, SourceOptions, register_scheme
+
+WIDTH, HEIGHT = 640, 360
+PIXELS_PER_METRE = 12.0
+ROAD_X = (170, 470)
+STOP_LINE_Y = 210
+SIGNAL_BOX = (560, 20, 40, 100)
+SIGNAL_CYCLE = (("green", 14.0), ("amber", 3.0), ("red", 12.0))
+
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(order=True)
+class Pass:
+    """One vehicle passing one camera: when it enters the picture, its plate, speed and look."""
+
+    start: float
+    plate: str = field(compare=False)
+    speed_kmh: float = field(compare=False)
+    colour: tuple[int, int, int] = field(compare=False)
+    style: str = field(compare=False, default="sindh")
+    lane: int = field(compare=False, default=0)
+    note: str = field(compare=False, default="")
+
+
+def display_plate(plate: str) -> str:
+    """Returns how a compact plate is painted: letters, a dash, digits (e.g. BKR-294)."""
+    letters = "".join(c for c in plate if c.isalpha())
+    digits = "".join(c for c in plate if c.isdigit())
+    return f"{letters}-{digits}"
+
+
+def signal_phase(t: float) -> str:
+    """Returns the junction's phase `t` seconds after the demo started."""
+    period = sum(d for _, d in SIGNAL_CYCLE)
+    into = t % period
+    for phase, duration in SIGNAL_CYCLE:
+        if into < duration:
+            return phase
+        into -= duration
+    return "red"
+
+
+def time_to_cross(speed_kmh: float, metres: float) -> float:
+    """Seconds a vehicle at `speed_kmh` needs for `metres`."""
+    return metres / (speed_kmh / 3.6)
+
+
+class TrafficPlan:
+    """Which vehicles pass which camera when; shared by every synthetic camera of one demo."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.start = time.monotonic() if start is None else start
+        self._passes: dict[str, list[Pass]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, camera_id: str, vehicle: Pass) -> None:
+        """Schedules a vehicle at a camera."""
+        with self._lock:
+            heapq.heappush(self._passes.setdefault(camera_id, []), vehicle)
+
+    def due(self, camera_id: str, now: float) -> list[Pass]:
+        """Returns (and removes) the passes of a camera that start by `now`."""
+        out = []
+        with self._lock:
+            queue = self._passes.get(camera_id, [])
+            while queue and queue[0].start <= now:
+                out.append(heapq.heappop(queue))
+        return out
+
+    def elapsed(self) -> float:
+        """Returns seconds since the plan started."""
+        return time.monotonic() - self.start
+
+
+@dataclass
+class _OnRoad:
+    vehicle: Pass
+    entered: float
+
+
+class SceneRenderer:
+    """Draws one camera's view: road, lane marks, stop line and signal (junctions), vehicles."""
+
+    def __init__(self, camera_id: str, *, junction: bool, seed: int) -> None:
+        self.camera_id = camera_id
+        self.junction = junction
+        self.rng = random.Random(seed)
+        self.background = self._background()
+        self.on_road: list[_OnRoad] = []
+        self.fault: str | None = None
+        # A real sensor never delivers two identical pictures: cycle a few frames of noise.
+        noise_rng = np.random.default_rng(seed)
+        self.grain = [noise_rng.integers(0, 6, (HEIGHT, WIDTH, 3), dtype=np.uint8) for _ in range(7)]
+        self.frame_no = 0
+
+    def _background(self) -> Image:
+        img = np.full((HEIGHT, WIDTH, 3), (70, 110, 80), np.uint8)
+        noise = np.random.default_rng(self.rng.randrange(1 << 30)).integers(0, 12, (HEIGHT, WIDTH, 1), dtype=np.uint8)
+        img = cv2.add(img, np.repeat(noise, 3, axis=2))
+        cv2.rectangle(img, (ROAD_X[0], 0), (ROAD_X[1], HEIGHT), (80, 80, 80), -1)
+        mid = (ROAD_X[0] + ROAD_X[1]) // 2
+        for y in range(0, HEIGHT, 40):
+            cv2.line(img, (mid, y), (mid, y + 20), (230, 230, 230), 2)
+        cv2.putText(img, self.camera_id, (8, HEIGHT - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+        if self.junction:
+            cv2.line(img, (ROAD_X[0], STOP_LINE_Y), (ROAD_X[1], STOP_LINE_Y), (255, 255, 255), 4)
+        return img
+
+    def render(self, t: float, arrivals: list[Pass]) -> Image:
+        """Returns the picture at `t` seconds, adding `arrivals` and dropping vehicles that left."""
+        for vehicle in arrivals:
+            self.on_road.append(_OnRoad(vehicle, t))
+        frame = self.background.copy()
+        if self.junction:
+            self._signal(frame, signal_phase(t))
+        keep = []
+        for car in self.on_road:
+            y = -170 + (t - car.entered) * car.vehicle.speed_kmh / 3.6 * PIXELS_PER_METRE
+            if y > HEIGHT + 5:
+                continue
+            keep.append(car)
+            self._vehicle(frame, car.vehicle, int(y))
+        self.on_road = keep
+        self.frame_no += 1
+        cv2.add(frame, self.grain[self.frame_no % len(self.grain)], dst=frame)
+        return self._apply_fault(frame)
+
+    def _signal(self, frame: Image, phase: str) -> None:
+        x, y, w, h = SIGNAL_BOX
+        cv2.rectangle(frame, (x, y), (x + w, y + h), (20, 20, 20), -1)
+        lamps = {"red": (0, 0, 255), "amber": (0, 190, 255), "green": (0, 220, 0)}
+        for i, name in enumerate(("red", "amber", "green")):
+            colour = lamps[name] if name == phase else (50, 50, 50)
+            cv2.circle(frame, (x + w // 2, y + 17 + i * 33), 12, colour, -1)
+
+    def _vehicle(self, frame: Image, vehicle: Pass, top: int) -> None:
+        lane_x = ROAD_X[0] + 20 + vehicle.lane * 150
+        x1, y1, x2, y2 = lane_x, top, lane_x + 130, top + 170
+        cv2.rectangle(frame, (x1, y1), (x2, y2), vehicle.colour, -1)
+        cv2.rectangle(frame, (x1 + 12, y1 + 20), (x2 - 12, y1 + 70), (40, 40, 40), -1)  # windscreen
+        plate_bg = (0, 215, 255) if vehicle.style == "sindh" else (240, 240, 240)
+        px1, py1, px2, py2 = x1 + 8, y2 - 44, x2 - 8, y2 - 10
+        cv2.rectangle(frame, (px1, py1), (px2, py2), plate_bg, -1)
+        cv2.rectangle(frame, (px1, py1), (px2, py2), (0, 0, 0), 1)
+        text = display_plate(vehicle.plate)
+        scale = 0.85 if len(text) <= 7 else 0.72
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 2)
+        cv2.putText(frame, text, (px1 + (px2 - px1 - tw) // 2, py1 + (py2 - py1 + th) // 2),
+                    cv2.FONT_HERSHEY_DUPLEX, scale, (0, 0, 0), 2, cv2.LINE_AA)
+
+    def _apply_fault(self, frame: Image) -> Image:
+        if self.fault == "covered":
+            return np.full_like(frame, 25)
+        if self.fault == "dark":
+            return (frame * 0.08).astype(np.uint8)
+        return frame
+
+
+class SyntheticSource:
+    """A `FrameSource` for `synthetic://<scene>/<camera_id>?fps=10&seed=1[&fault=covered@20]`."""
+
+    plans: dict[str, TrafficPlan] = {}
+
+    def __init__(self, url: str, options: SourceOptions) -> None:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.scene = parts.netloc
+        self.camera_id = parts.path.strip("/")
+        self.fps = float(query.get("fps", ["10"])[0])
+        self.plan_name = query.get("plan", ["default"])[0]
+        seed = int(query.get("seed", ["1"])[0])
+        fault = query.get("fault", [""])[0]
+        self.fault, _, at = fault.partition("@")
+        self.fault_at = float(at) if at else None
+        self.renderer = SceneRenderer(self.camera_id, junction=self.scene == "junction", seed=seed)
+        self._closed = threading.Event()
+        self._info = SourceInfo(codec="synthetic", width=WIDTH, height=HEIGHT, fps=self.fps, live=True)
+
+    @property
+    def info(self) -> SourceInfo:
+        return self._info
+
+    def open(self) -> None:
+        self._closed.clear()
+
+    def frames(self) -> Iterator[Frame]:
+        plan = self.plans.setdefault(self.plan_name, TrafficPlan())
+        index = 0
+        while not self._closed.is_set():
+            t = plan.elapsed()
+            if self.fault_at is not None and t >= self.fault_at:
+                self.renderer.fault = self.fault
+            image = self.renderer.render(t, plan.due(self.camera_id, t))
+            wall: datetime = utcnow()
+            yield Frame(image=image, pts_seconds=index / self.fps, wall_time=wall, keyframe=True, index=index)
+            index += 1
+            next_due = plan.start + index / self.fps
+            delay = next_due - time.monotonic()
+            if delay > 0:
+                self._closed.wait(delay)
+            elif delay < -1.0:
+                # Analysis fell behind: skip ahead rather than build a backlog, as a live camera would.
+                index = int((time.monotonic() - plan.start) * self.fps)
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+register_scheme("synthetic", SyntheticSource)

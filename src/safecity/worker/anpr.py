@@ -1,0 +1,243 @@
+"""The ANPR camera pipeline: vehicles found and tracked, plates read and voted, traffic rules applied.
+
+Per analysed frame: moving vehicles are detected and tracked; each tracked vehicle's crop is read a
+few times while it is well in view; its positions and times feed the stop-line and spot-speed
+rules. When a track ends, its reads are voted into one `PlateRead` (best crop, direction, speed) and
+any violation candidates it raised are completed with that plate. Only events leave the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from safecity.core.events import Event, PlateRead, ViolationCandidate
+from safecity.core.media import MediaStore
+from safecity.enforcement.models import CalibrationIn, SpeedLimit
+from safecity.enforcement.rules import SignalPhases, SpotSpeed, StopLineRule
+from safecity.video.sources import Frame
+from safecity.vision.objects import MotionObjectDetector, ObjectDetector, ObjectTracker
+from safecity.vision.plates import PlateReader, PlateVoter, VotedPlate
+
+log = logging.getLogger(__name__)
+
+Point = tuple[float, float]
+
+
+@dataclass
+class _Track:
+    points: list[Point] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+    reads: int = 0
+    frames_since_read: int = 99
+    best_frame: npt.NDArray[np.uint8] | None = None
+    best_confidence: float = -1.0
+    pending: list[ViolationCandidate] = field(default_factory=list)
+
+
+@dataclass
+class CameraSetup:
+    """What a pipeline needs to know about its camera (from the registry)."""
+
+    camera_id: str
+    kind: str
+    analysis: dict[str, Any]
+    lines: list[dict[str, Any]]
+    zones: list[dict[str, Any]]
+    region: str = "pk"
+
+
+class AnprPipeline:
+    """Turns an ANPR camera's frames into plate reads and violation candidates."""
+
+    def __init__(
+        self,
+        camera: CameraSetup,
+        media: MediaStore,
+        *,
+        reader: PlateReader | None = None,
+        detector: ObjectDetector | None = None,
+        fps: float = 5.0,
+        max_reads_per_track: int = 3,
+        read_every: int = 2,
+        track_timeout_s: float = 1.5,
+        signals: SignalPhases | None = None,
+    ) -> None:
+        self.camera = camera
+        self.media = media
+        self.reader = reader or PlateReader(region=camera.region)
+        self.detector = detector or MotionObjectDetector()
+        self.tracker = ObjectTracker(fps=fps, lost_seconds=track_timeout_s)
+        self.voter = PlateVoter(timeout_s=track_timeout_s)
+        self.max_reads = max_reads_per_track
+        self.read_every = read_every
+        self.track_timeout = timedelta(seconds=track_timeout_s)
+        self.tracks: dict[int, _Track] = {}
+        self.recent: deque[tuple[datetime, npt.NDArray[np.uint8]]] = deque(maxlen=3)
+        self.signals = signals or SignalPhases()
+        self.junction = str(camera.analysis.get("junction") or camera.camera_id)
+        self.head_box = camera.analysis.get("signal_head_box")
+        self.stop_rule = self._stop_rule()
+        calibration = camera.analysis.get("calibration")
+        self.speed = SpotSpeed(CalibrationIn.model_validate(calibration)) if calibration else None
+        limit = camera.analysis.get("speed_limit_kmh")
+        self.limit = SpeedLimit(default_kmh=float(limit)) if limit else None
+        self.last_at: datetime | None = None
+
+    def _stop_rule(self) -> StopLineRule | None:
+        for line in self.camera.lines:
+            if line.get("purpose") == "stop_line":
+                (ax, ay), (bx, by) = line["points"]
+                approach = self.camera.analysis.get("approach_point") or [(ax + bx) / 2, min(ay, by) - 50]
+                return StopLineRule(
+                    stop_line=((ax, ay), (bx, by)),
+                    signal=self.signals,
+                    junction=self.junction,
+                    camera_id=self.camera.camera_id,
+                    approach_point=(float(approach[0]), float(approach[1])),
+                    lane=line.get("name", ""),
+                )
+        return None
+
+    def process(self, frame: Frame) -> list[Event]:
+        """Analyses one frame; returns the events of tracks that ended."""
+        image, at = frame.image, frame.wall_time
+        self.last_at = at
+        if self.head_box:
+            self.signals.read_head(self.junction, image, tuple(self.head_box), at=at)  # type: ignore[arg-type]
+        detections = self.tracker.update(self.detector.detect(image))
+        height, width = image.shape[:2]
+        for xyxy, track_id in zip(detections.xyxy, detections.tracker_id, strict=True):
+            tid = int(track_id)
+            track = self.tracks.setdefault(tid, _Track())
+            x1, y1, x2, y2 = (float(v) for v in xyxy)
+            point = ((x1 + x2) / 2, y2)
+            if self.stop_rule is not None and track.points:
+                candidate = self.stop_rule.check(tid, track.points[-1], point, at, frames_before=self._before())
+                if candidate is not None:
+                    candidate.evidence_refs.append(self.media.put_image(image))
+                    track.pending.append(candidate)
+            inside = x1 > 2 and y1 > 2 and x2 < width - 2 and y2 < height - 2
+            if inside or not track.points:
+                # A box cut by the frame's edge stops moving with the vehicle: keep it out of the speed fit.
+                track.points.append(point)
+                track.times.append(at)
+            track.frames_since_read += 1
+            if inside and track.reads < self.max_reads and track.frames_since_read >= self.read_every:
+                self._read(tid, track, image, (x1, y1, x2, y2), frame.pts_seconds)
+        self.recent.append((at, image))
+        return self._finish(self._ended(at))
+
+    def tick(self, now: datetime) -> list[Event]:
+        """Ends tracks not seen for a while, even when no frames come (the motion gate holds them)."""
+        if self.last_at is None or now - self.last_at < self.track_timeout:
+            return []
+        return self._finish(list(self.tracks))
+
+    def _before(self) -> list[str]:
+        return [self.media.put_image(img) for _, img in list(self.recent)[-1:]]
+
+    def _read(self, tid: int, track: _Track, image: npt.NDArray[np.uint8], box: tuple[float, ...], t: float) -> None:
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        # Number plates sit on the lower half of a vehicle seen from the front or the back.
+        y1 = y1 + (y2 - y1) // 2
+        crop = image[max(0, y1) : y2, max(0, x1) : x2]
+        if crop.size == 0:
+            return
+        track.reads += 1
+        track.frames_since_read = 0
+        if track.best_frame is None:
+            track.best_frame = image
+        try:
+            reads = self.reader.read(crop)
+        except Exception as exc:  # a bad crop must never stop the camera
+            log.warning("plate read failed on %s: %s", self.camera.camera_id, exc)
+            return
+        if not reads:
+            return
+        best = reads[0]
+        bx, by, bw, bh = best.box
+        best.box = (bx + x1, by + y1, bw, bh)
+        self.voter.add(tid, best, t, ((x1 + x2) / 2, (y1 + y2) / 2))
+        if best.confidence > track.best_confidence:
+            track.best_confidence, track.best_frame = best.confidence, image
+
+    def _ended(self, now: datetime) -> list[int]:
+        active = self.tracker.active
+        return [tid for tid, tr in self.tracks.items() if tid not in active or now - tr.times[-1] > self.track_timeout]
+
+    def _finish(self, track_ids: list[int]) -> list[Event]:
+        events: list[Event] = []
+        for tid in track_ids:
+            track = self.tracks.pop(tid, None)
+            if track is None:
+                continue
+            voted = self.voter.finish(tid)
+            events.extend(self._track_events(tid, track, voted))
+        return events
+
+    def _track_events(self, tid: int, track: _Track, voted: VotedPlate | None) -> list[Event]:
+        events: list[Event] = []
+        cam = self.camera.camera_id
+        at = track.times[-1]
+        kmh = None
+        if self.speed is not None and len(track.points) >= 3:
+            try:
+                kmh = round(self.speed.speed_kmh(track.points, track.times), 1)
+            except Exception:
+                kmh = None
+        plate = voted.plate if voted else None
+        crop_ref = self.media.put_image(voted.crop) if voted is not None and voted.crop is not None else None
+        frame_ref = self.media.put_image(track.best_frame) if track.best_frame is not None else None
+        if voted is not None:
+            events.append(
+                PlateRead(
+                    key=f"{cam}:{tid}:{int(track.times[0].timestamp() * 1000)}",
+                    camera_id=cam,
+                    at=at,
+                    plate=voted.plate,
+                    region=voted.region,
+                    confidence=round(voted.confidence, 3),
+                    crop_ref=crop_ref,
+                    frame_ref=frame_ref,
+                    box=list(voted.box),
+                    direction=voted.direction,
+                    track_id=tid,
+                    speed_kmh=kmh,
+                )
+            )
+        if self.speed is not None and self.limit is not None and len(track.points) >= 3:
+            speeding = self.speed.check(
+                tid, track.points, track.times, camera_id=cam, limit=self.limit, plate=plate,
+                confidence=voted.confidence if voted else 0.5,
+                frames_after=[frame_ref] if frame_ref else [], plate_crop=crop_ref,
+            )
+            if speeding is not None:
+                events.append(speeding)
+        for candidate in track.pending:
+            candidate.plate = plate
+            candidate.confidence = round(voted.confidence, 3) if voted else 0.5
+            if crop_ref:
+                candidate.evidence_refs.append(crop_ref)
+                candidate.detail["plate_crop"] = crop_ref
+            events.append(candidate)
+        if voted is None and track.reads >= 2 and len(track.points) >= 4:
+            events.append(
+                ViolationCandidate(
+                    key=f"{cam}:unregistered:{tid}:{int(at.timestamp() * 1000)}",
+                    camera_id=cam,
+                    at=at,
+                    offence="unregistered",
+                    plate=None,
+                    confidence=0.6,
+                    evidence_refs=[self.media.put_image(track.best_frame)] if track.best_frame is not None else [],
+                    detail={"reason": "no readable plate", "track_id": tid, "reads_tried": track.reads},
+                )
+            )
+        return events

@@ -1,0 +1,80 @@
+"""The face camera pipeline: faces found, tracked, matched against the worker's watch-list copy, voted.
+
+Privacy by design: a face that matches no entry stays in this process's memory for the frame only;
+a match is published (with its crop, never the whole frame) only after several frames of the same
+tracked face agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+import numpy as np
+import supervision as sv
+
+from safecity.core.context import Context
+from safecity.core.events import Event, FaceMatch
+from safecity.faces.replication import WorkerWatchlist
+from safecity.video.sources import Frame
+from safecity.vision.faces import DEFAULT_THRESHOLD, FacePipeline, FaceVoter
+from safecity.vision.objects import ObjectTracker
+from safecity.worker.anpr import CameraSetup
+
+log = logging.getLogger(__name__)
+
+
+class FacePipelineRunner:
+    """Turns a face camera's frames into `FaceMatch` events for watch-list entries only."""
+
+    def __init__(self, ctx: Context, camera: CameraSetup, *, fps: float = 5.0) -> None:
+        self.ctx = ctx
+        self.camera = camera
+        self.pipeline = FacePipeline()
+        threshold = camera.analysis.get("face_threshold") or ctx.settings.face_threshold or DEFAULT_THRESHOLD
+        self.watchlist = WorkerWatchlist(default_threshold=float(threshold))
+        with ctx.db.session() as session:
+            self.watchlist.load(session)
+        if ctx.bus.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.watchlist.follow(ctx.bus), ctx.bus.loop).result(10)
+        self.tracker = ObjectTracker(fps=fps, lost_seconds=2.0, min_iou=0.1)
+        self.voter = FaceVoter()
+        self._open: set[int] = set()
+
+    def process(self, frame: Frame) -> list[Event]:
+        """Finds, tracks and matches the faces of one frame; returns matches that the vote settled."""
+        faces = self.pipeline.faces(frame.image)
+        events: list[Event] = []
+        if faces:
+            xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)], dtype=np.float32)
+            tracked = self.tracker.update(sv.Detections(xyxy=xyxy))
+        else:
+            tracked = self.tracker.update(sv.Detections.empty())
+        for face, track_id in zip(faces, tracked.tracker_id if len(faces) else [], strict=False):
+            tid = int(track_id)
+            self._open.add(tid)
+            match = self.watchlist.match(face.embedding, self.camera.camera_id, frame.wall_time)
+            decision = self.voter.update(tid, match[0] if match else None, match[1] if match else 0.0)
+            if decision is not None:
+                events.append(self._event(tid, decision.entry_id, decision.similarity, face.crop, frame.wall_time))
+        for tid in self._open - self.tracker.active:
+            self.voter.end_track(tid)
+        self._open &= self.tracker.active
+        return events
+
+    def tick(self, now: datetime) -> list[Event]:
+        """Faces need no end-of-track publishing: matches are published as soon as the vote settles."""
+        return []
+
+    def _event(self, tid: int, entry_id: str, similarity: float, crop: np.ndarray, at: datetime) -> FaceMatch:
+        self.ctx.count("face_match_candidates")
+        return FaceMatch(
+            key=f"{self.camera.camera_id}:{tid}:{entry_id}",
+            camera_id=self.camera.camera_id,
+            at=at,
+            entry_id=entry_id,
+            similarity=round(float(similarity), 4),
+            crop_ref=self.ctx.media.put_image(crop),
+            track_id=tid,
+        )
