@@ -1,6 +1,6 @@
 """Writes a new Alembic revision for one domain's tables, on that domain's own branch.
 
-    .venv/bin/python scripts/new_migration.py --branch anpr --tables plate_reads,hotlist_entries -m "plate reads"
+    .venv/bin/python scripts/new_migration.py --branch anpr --tables plate_reads,hotlists -m "plate reads"
 
 A domain's first revision branches off the foundation; later ones follow the domain's own head.
 Only the named tables are compared, so work in progress in other domains never leaks in.
@@ -19,7 +19,9 @@ from safecity.core.db import alembic_config
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--branch", required=True, help="domain name, e.g. anpr")
     parser.add_argument("--tables", required=True, help="comma-separated table names of this domain")
     parser.add_argument("-m", "--message", required=True)

@@ -68,7 +68,9 @@ def serve(
     from safecity.worker.runtime import start_pipelines_hook
 
     ctx = open_context()
-    logging.basicConfig(level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     hooks = [start_pipelines_hook()] if workers else []
     uvicorn.run(
         create_app(ctx, on_started=hooks),
@@ -89,7 +91,9 @@ def worker(
     from safecity.worker.runtime import run_worker
 
     ctx = open_context()
-    logging.basicConfig(level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(run_worker(ctx, camera_ids=camera or None))
 
 

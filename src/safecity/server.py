@@ -55,7 +55,7 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     app = FastAPI(
         title="SafeCity",
         version=__version__,
-        description="Command centre of a city's camera network: cameras, alerts, plates, faces, challans, dispatch.",
+        description="Command centre of a city's cameras: alerts, plates, faces, challans, dispatch.",
         lifespan=lifespan,
     )
     app.state.ctx = ctx
@@ -69,7 +69,12 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     def healthz() -> dict[str, Any]:
         with ctx.db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__, "bus": ctx.settings.bus, "live_clients": ctx.live.connected}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "bus": ctx.settings.bus,
+            "live_clients": ctx.live.connected if ctx.live else 0,
+        }
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
@@ -123,7 +128,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
             problems.append(f"{where}: {err.get('msg', 'invalid')}")
         return JSONResponse(
-            {"error": "invalid_input", "detail": "; ".join(problems), "hint": "fix the fields named and send again"},
+            {
+                "error": "invalid_input",
+                "detail": "; ".join(problems),
+                "hint": "fix the fields named and send again",
+            },
             status_code=422,
         )
 
@@ -133,4 +142,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _wants_html(request: Request) -> bool:
-    return request.method == "GET" and "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api")
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and not request.url.path.startswith("/api")
+    )

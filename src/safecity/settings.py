@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         title="Database URL",
-        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Empty: SQLite in the data folder.",
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Empty: SQLite in the data dir.",
     )
     bus: Literal["memory", "nats"] = Field(
         default="memory",
@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         description="JetStream stream holding every SafeCity event (subjects safecity.>).",
     )
     host: str = Field(default="127.0.0.1", title="Listen host", description="Address the web server binds.")
-    port: int = Field(default=8000, ge=1, le=65535, title="Listen port", description="Port of the web server.")
+    port: int = Field(
+        default=8000, ge=1, le=65535, title="Listen port", description="Port of the web server."
+    )
     secret_key: str | None = Field(
         default=None,
         title="Secret key",
@@ -122,7 +124,9 @@ class _YamlSource(PydanticBaseSettingsSource):
             return {}
         file = Path(path)
         if not file.is_file():
-            raise InvalidInput(f"config file {file} does not exist", hint="fix SAFECITY_CONFIG or create the file")
+            raise InvalidInput(
+                f"config file {file} does not exist", hint="fix SAFECITY_CONFIG or create the file"
+            )
         try:
             data = yaml.safe_load(file.read_text()) or {}
         except yaml.YAMLError as exc:

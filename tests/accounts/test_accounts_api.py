@@ -36,7 +36,9 @@ def test_wrong_password_is_401_with_a_plain_message(ctx: Context, client: TestCl
 
 def test_repeated_failures_are_rate_limited(ctx: Context, client: TestClient) -> None:
     name = make_user(ctx, "operator")
-    codes = [client.post("/api/login", json={"username": name, "password": "nope"}).status_code for _ in range(6)]
+    codes = [
+        client.post("/api/login", json={"username": name, "password": "nope"}).status_code for _ in range(6)
+    ]
     assert codes[:5] == [401] * 5
     assert codes[5] == 429
     # Even the right password waits out the minute.
@@ -52,7 +54,9 @@ def test_signed_out_session_no_longer_works(ctx: Context, client: TestClient) ->
 
 def test_routes_refuse_roles_without_the_permission(ctx: Context, client: TestClient) -> None:
     auditor = auth_headers(ctx, "auditor")
-    res = client.post("/api/users", headers=auditor, json={"username": "x1234", "role": "operator", "password": "p" * 12})
+    res = client.post(
+        "/api/users", headers=auditor, json={"username": "x1234", "role": "operator", "password": "p" * 12}
+    )
     assert res.status_code == 403
     assert "auditor" in res.json()["detail"]
     assert client.get("/api/audit", headers=auditor).status_code == 200

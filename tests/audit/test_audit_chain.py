@@ -12,7 +12,9 @@ from safecity.core.db import Database
 def _log(db: Database, n: int) -> None:
     with db.session() as session:
         for i in range(n):
-            audit.record(session, actor="investigator1", action="plates.search", target=f"LEA{i}", detail={"i": i})
+            audit.record(
+                session, actor="investigator1", action="plates.search", target=f"LEA{i}", detail={"i": i}
+            )
 
 
 def test_untouched_log_verifies(any_db_url: str) -> None:

@@ -50,8 +50,20 @@ def test_timestamps_come_back_aware_utc(any_db_url: str) -> None:
     db.migrate()
     moment = datetime(2026, 3, 1, 21, 40, tzinfo=UTC)
     with db.session() as session:
-        session.add(Camera(id="c1", name="n", kind="fixed", district="Saddar", latitude=24.86, longitude=67.01,
-                           health_since=moment, analysis={}, zones=[], lines=[]))
+        session.add(
+            Camera(
+                id="c1",
+                name="n",
+                kind="fixed",
+                district="Saddar",
+                latitude=24.86,
+                longitude=67.01,
+                health_since=moment,
+                analysis={},
+                zones=[],
+                lines=[],
+            )
+        )
     with db.session() as session:
         cam = session.get(Camera, "c1")
         assert cam is not None and cam.health_since == moment

@@ -20,7 +20,9 @@ def test_live_socket_pushes_events_as_they_happen(ctx: Context, client: TestClie
     name = make_user(ctx, "operator")
     client.post("/api/login", json={"username": name, "password": PASSWORD})
     with client.websocket_connect("/ws/live") as ws:
-        client.portal.call(ctx.bus.publish, PlateRead(key="r1", camera_id="cam-1", plate="BKR123", confidence=0.9))  # type: ignore[union-attr]
+        client.portal.call(
+            ctx.bus.publish, PlateRead(key="r1", camera_id="cam-1", plate="BKR123", confidence=0.9)
+        )  # type: ignore[union-attr]
         message = ws.receive_json()
     assert message["type"] == "plate_read"
     assert message["plate"] == "BKR123"

@@ -34,7 +34,9 @@ def current_principal(
     """Returns the signed-in caller from a bearer token or the session cookie."""
     token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise Unauthorized("sign-in required", hint="sign in at /login or send 'Authorization: Bearer <token>'")
+        raise Unauthorized(
+            "sign-in required", hint="sign in at /login or send 'Authorization: Bearer <token>'"
+        )
     principal = service.principal_for_token(session, token)
     request.state.principal = principal
     return principal
@@ -55,7 +57,9 @@ def require(permission: str) -> Callable[..., Principal]:
     return dependency
 
 
-@router.post("/login", response_model=TokenOut, summary="Sign in; sets the session cookie and returns a token")
+@router.post(
+    "/login", response_model=TokenOut, summary="Sign in; sets the session cookie and returns a token"
+)
 def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -> TokenOut:
     client = client_address(request)
     with ctx.db.session() as session:
@@ -86,7 +90,9 @@ def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -> Toke
 
 @router.post("/logout", status_code=204, summary="Sign out (revokes the session)")
 def logout(request: Request, response: Response, session: DbSession) -> Response:
-    token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "").removeprefix("Bearer ")
+    token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "").removeprefix(
+        "Bearer "
+    )
     if token:
         service.revoke_token(session, token)
     response.delete_cookie(SESSION_COOKIE)
@@ -113,8 +119,13 @@ def create_user(
 
 @router.post("/tokens", response_model=TokenOut, status_code=201, summary="Issue an API token for yourself")
 def create_token(
-    session: DbSession, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)], name: str = "api"
+    session: DbSession,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(current_principal)],
+    name: str = "api",
 ) -> TokenOut:
     user = get_or_raise(session, User, principal.user_id, what="user")
-    secret, row = service.issue_token(session, user, kind="api", hours=ctx.settings.session_hours * 60, name=name)
+    secret, row = service.issue_token(
+        session, user, kind="api", hours=ctx.settings.session_hours * 60, name=name
+    )
     return TokenOut(token=secret, expires_at=row.expires_at, role=user.role, username=user.username)

@@ -68,7 +68,9 @@ class UserIn(BaseModel):
     username: str = Field(min_length=3, max_length=100, pattern=r"^[a-zA-Z0-9_.@-]+$", title="User name")
     full_name: str = Field(default="", max_length=200, title="Full name")
     role: Role = Field(title="Role")
-    password: str = Field(min_length=10, max_length=200, title="Password", description="At least 10 characters.")
+    password: str = Field(
+        min_length=10, max_length=200, title="Password", description="At least 10 characters."
+    )
 
 
 class UserOut(BaseModel):

@@ -40,7 +40,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "plates:search",
         }
     ),
-    Role.operator: frozenset(READ_LIVE | {"alerts:act", "dispatch:act", "maintenance:write", "recordings:read"}),
+    Role.operator: frozenset(
+        READ_LIVE | {"alerts:act", "dispatch:act", "maintenance:write", "recordings:read"}
+    ),
     Role.traffic_officer: frozenset(
         {"cameras:read", "alerts:read", "map:read", "challans:review", "plates:search", "recordings:read"}
     ),

@@ -76,14 +76,18 @@ def check_rate_limit(session: Session, *, username: str, client: str, per_minute
     by_user = session.scalar(
         select(func.count()).where(LoginFailure.username == username, LoginFailure.at >= since)
     )
-    by_client = session.scalar(select(func.count()).where(LoginFailure.client == client, LoginFailure.at >= since))
+    by_client = session.scalar(
+        select(func.count()).where(LoginFailure.client == client, LoginFailure.at >= since)
+    )
     if (by_user or 0) >= per_minute or (by_client or 0) >= per_minute * 4:
         raise TooManyRequests(
             "too many failed sign-ins", hint="wait a minute before trying again, or ask an admin to reset it"
         )
 
 
-def authenticate(session: Session, *, username: str, password: str, client: str, per_minute: int) -> User | None:
+def authenticate(
+    session: Session, *, username: str, password: str, client: str, per_minute: int
+) -> User | None:
     """Returns the user for correct credentials, None for wrong ones; raises when rate-limited.
 
     A failure must be recorded with `record_login_failure` in a transaction of its own, since the
@@ -108,7 +112,9 @@ def record_login_failure(session: Session, *, username: str, client: str) -> Non
     audit.record(session, actor=username, action="login.failed", detail={"client": client})
 
 
-def issue_token(session: Session, user: User, *, kind: str, hours: float, name: str = "") -> tuple[str, AuthToken]:
+def issue_token(
+    session: Session, user: User, *, kind: str, hours: float, name: str = ""
+) -> tuple[str, AuthToken]:
     """Issues a session or API token; returns the secret (shown once) and its record."""
     if kind not in {"session", "api"}:
         raise InvalidInput(f"unknown token kind {kind!r}", hint="use 'session' or 'api'")

@@ -29,7 +29,9 @@ def list_entries(
     rows = service.entries(session, actor=actor, action=action, since=since, limit=limit)
     out = [AuditOut.model_validate(r) for r in rows]
     # Reading the log is itself a sensitive read.
-    service.record(session, actor=principal.username, action="audit.read", detail={"actor": actor, "action": action})
+    service.record(
+        session, actor=principal.username, action="audit.read", detail={"actor": actor, "action": action}
+    )
     return out
 
 

@@ -42,7 +42,10 @@ def show(
     """Show the newest audit entries."""
     ctx = open_context()
     with ctx.db.session() as session:
-        rows = [AuditOut.model_validate(r) for r in service.entries(session, actor=actor, action=action, limit=limit)]
+        rows = [
+            AuditOut.model_validate(r)
+            for r in service.entries(session, actor=actor, action=action, limit=limit)
+        ]
     if json_output:
         print_json([r.model_dump(mode="json") for r in rows])
         return

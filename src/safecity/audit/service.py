@@ -81,7 +81,9 @@ def verify(session: Session, *, batch: int = 5000) -> VerifyReport:
                 problems.append(f"row {row.seq}: its link to the previous row is broken")
             actual = _digest(row.prev_hash, row.seq, row.at, row.actor, row.action, row.target, row.detail)
             if actual != row.hash:
-                problems.append(f"row {row.seq} ({row.action} by {row.actor}) was altered after it was written")
+                problems.append(
+                    f"row {row.seq} ({row.action} by {row.actor}) was altered after it was written"
+                )
             expected_prev, expected_seq, last_seq = row.hash, row.seq + 1, row.seq
         if len(problems) > 50:
             problems.append("… stopped after 50 problems")

@@ -30,7 +30,9 @@ def list_cameras(
     limit: Annotated[int, Query(ge=1, le=20000)] = 5000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[CameraOut]:
-    rows = service.list_cameras(session, kind=kind, district=district, health=health, limit=limit, offset=offset)
+    rows = service.list_cameras(
+        session, kind=kind, district=district, health=health, limit=limit, offset=offset
+    )
     return [CameraOut.model_validate(c) for c in rows]
 
 
@@ -67,7 +69,9 @@ def delete_camera(camera_id: str, session: DbSession, principal: Writer) -> None
 
 
 @router.post("/import", response_model=ImportReport, summary="Bulk import from CSV or YAML (all or nothing)")
-async def import_cameras(file: UploadFile, session: DbSession, principal: Writer, upsert: bool = False) -> ImportReport:
+async def import_cameras(
+    file: UploadFile, session: DbSession, principal: Writer, upsert: bool = False
+) -> ImportReport:
     name = (file.filename or "").lower()
     fmt = "yaml" if name.endswith((".yaml", ".yml")) else "csv"
     try:

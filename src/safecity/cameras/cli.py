@@ -11,7 +11,9 @@ from safecity.cameras import service
 from safecity.cameras.models import CameraOut
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
 
-app = typer.Typer(help="Cameras: the registry, bulk import, and a quick check of a stream.", no_args_is_help=True)
+app = typer.Typer(
+    help="Cameras: the registry, bulk import, and a quick check of a stream.", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -24,7 +26,9 @@ def list_cameras(
     """List registered cameras."""
     ctx = open_context()
     with ctx.db.session() as session:
-        cams = [CameraOut.model_validate(c) for c in service.list_cameras(session, kind=kind, district=district)]
+        cams = [
+            CameraOut.model_validate(c) for c in service.list_cameras(session, kind=kind, district=district)
+        ]
     if json_output:
         print_json([c.model_dump(mode="json") for c in cams])
         return
@@ -51,6 +55,8 @@ def import_cameras(
             session.rollback()
             for error in report.errors:
                 console.print(f"[red]{error}[/]")
-            console.print(f"[bold red]nothing imported:[/] {len(report.errors)} problem(s); fix them and retry")
+            console.print(
+                f"[bold red]nothing imported:[/] {len(report.errors)} problem(s); fix them and retry"
+            )
             raise typer.Exit(1)
     console.print(f"imported: {report.created} created, {report.updated} updated")

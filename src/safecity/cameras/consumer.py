@@ -11,7 +11,15 @@ from safecity.core.context import Context
 from safecity.core.db import claim_event
 from safecity.core.events import CameraHealth, Event
 
-FAULT_PRIORITY = {"offline": 3, "covered": 3, "moved": 3, "frozen": 3, "out_of_focus": 4, "too_dark": 4, "low_fps": 5}
+FAULT_PRIORITY = {
+    "offline": 3,
+    "covered": 3,
+    "moved": 3,
+    "frozen": 3,
+    "out_of_focus": 4,
+    "too_dark": 4,
+    "low_fps": 5,
+}
 
 
 def handle_health(ctx: Context, event: Event) -> None:

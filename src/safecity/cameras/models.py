@@ -52,11 +52,15 @@ class AnalysisSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    analysis_fps: float = Field(default=5.0, gt=0, le=60, title="Analysis rate", description="Frames/s analysed.")
+    analysis_fps: float = Field(
+        default=5.0, gt=0, le=60, title="Analysis rate", description="Frames/s analysed."
+    )
     decode: str = Field(
         default="all", title="Decoding", description="all, nonref (skip non-reference frames) or keyframes."
     )
-    motion_gate: bool = Field(default=True, title="Motion gate", description="Analyse only frames with motion.")
+    motion_gate: bool = Field(
+        default=True, title="Motion gate", description="Analyse only frames with motion."
+    )
     face_threshold: float | None = Field(
         default=None, ge=0, le=1, title="Face threshold", description="Match threshold; empty: the default."
     )
@@ -87,14 +91,20 @@ class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", title="Id", description="Camera id."
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        title="Id",
+        description="Camera id.",
     )
     name: str = Field(min_length=1, max_length=200, title="Name", description="Human name of the camera.")
     kind: CameraKind = Field(title="Type", description="fixed, anpr, face or bodycam.")
     district: str = Field(min_length=1, max_length=100, title="District", description="District it covers.")
     latitude: float = Field(ge=-90, le=90, title="Latitude", description="WGS84 latitude.")
     longitude: float = Field(ge=-180, le=180, title="Longitude", description="WGS84 longitude.")
-    stream_url: str = Field(default="", max_length=1000, title="Stream", description="rtsp://, http(s)://, file.")
+    stream_url: str = Field(
+        default="", max_length=1000, title="Stream", description="rtsp://, http(s)://, file."
+    )
     username: str | None = Field(default=None, title="User", description="Stream user name.")
     password: str | None = Field(default=None, title="Password", description="Stream password (never shown).")
     enabled: bool = Field(default=True, title="Enabled", description="Whether the camera is analysed.")

@@ -34,7 +34,9 @@ def _apply(camera: Camera, data: CameraIn) -> None:
 def create(session: Session, data: CameraIn, *, actor: str) -> Camera:
     """Registers a camera; a duplicate id is a Conflict."""
     if session.get(Camera, data.id) is not None:
-        raise Conflict(f"camera {data.id!r} is already registered", hint="use another id or update it instead")
+        raise Conflict(
+            f"camera {data.id!r} is already registered", hint="use another id or update it instead"
+        )
     camera = Camera(id=data.id)
     _apply(camera, data)
     session.add(camera)
@@ -158,7 +160,9 @@ def parse_import(content: str, *, fmt: str) -> tuple[list[tuple[int, dict[str, A
     return rows, errors
 
 
-def import_cameras(session: Session, content: str, *, fmt: str, actor: str, upsert: bool = False) -> ImportReport:
+def import_cameras(
+    session: Session, content: str, *, fmt: str, actor: str, upsert: bool = False
+) -> ImportReport:
     """Imports many cameras at once; any bad row means nothing is written, with every error listed."""
     where = "line" if fmt == "csv" else "camera"
     parsed, errors = parse_import(content, fmt=fmt)
@@ -180,7 +184,9 @@ def import_cameras(session: Session, content: str, *, fmt: str, actor: str, upse
     existing = set(session.scalars(select(Camera.id).where(Camera.id.in_(list(seen))))) if seen else set()
     if existing and not upsert:
         for camera_id in sorted(existing):
-            errors.append(f"{where} {seen[camera_id]}: camera {camera_id!r} is already registered (use --upsert)")
+            errors.append(
+                f"{where} {seen[camera_id]}: camera {camera_id!r} is already registered (use --upsert)"
+            )
     if errors:
         return ImportReport(errors=errors)
     report = ImportReport()

@@ -29,7 +29,9 @@ class Event(BaseModel):
         description="Events with the same key describe the same fact; handlers act on the first only.",
     )
     camera_id: str | None = Field(default=None, title="Camera", description="Camera the event concerns.")
-    at: datetime = Field(default_factory=utcnow, title="Time", description="When the observed thing happened.")
+    at: datetime = Field(
+        default_factory=utcnow, title="Time", description="When the observed thing happened."
+    )
 
     @property
     def subject(self) -> str:
@@ -50,7 +52,9 @@ class PlateRead(Event):
     confidence: float = Field(ge=0, le=1, title="Confidence", description="Voted confidence of the read.")
     crop_ref: str | None = Field(default=None, title="Crop", description="Media-store ref of the best crop.")
     frame_ref: str | None = Field(default=None, title="Frame", description="Media-store ref of the frame.")
-    box: list[int] | None = Field(default=None, title="Box", description="Plate box in the frame: x, y, w, h.")
+    box: list[int] | None = Field(
+        default=None, title="Box", description="Plate box in the frame: x, y, w, h."
+    )
     direction: str | None = Field(default=None, title="Direction", description="Vehicle direction, if known.")
     track_id: int | None = Field(default=None, title="Track", description="Tracker id within the camera.")
     speed_kmh: float | None = Field(default=None, title="Speed", description="Measured spot speed, if any.")
@@ -72,7 +76,9 @@ class AnalyticsEvent(Event):
     """Something a scene rule saw: abandoned vehicle, crowd surge, loitering, wrong way, intrusion."""
 
     type: ClassVar[str] = "analytics"
-    kind: str = Field(title="Kind", description="abandoned_vehicle, crowd_surge, loitering, wrong_way, intrusion…")
+    kind: str = Field(
+        title="Kind", description="abandoned_vehicle, crowd_surge, loitering, wrong_way, intrusion…"
+    )
     detail: str = Field(default="", title="Detail", description="Plain-words description for the operator.")
     value: float | None = Field(default=None, title="Value", description="Measured value (count, seconds…).")
     frame_ref: str | None = Field(default=None, title="Frame", description="Media-store ref of the frame.")
@@ -109,7 +115,9 @@ class ViolationCandidate(Event):
     type: ClassVar[str] = "violation_candidate"
     offence: str = Field(title="Offence", description="red_light, speeding, section_speeding, unregistered…")
     plate: str | None = Field(default=None, title="Plate", description="Normalised plate, if read.")
-    confidence: float = Field(default=1.0, ge=0, le=1, title="Confidence", description="Detection confidence.")
+    confidence: float = Field(
+        default=1.0, ge=0, le=1, title="Confidence", description="Detection confidence."
+    )
     measured: float | None = Field(default=None, title="Measured", description="Measured value (speed…).")
     limit: float | None = Field(default=None, title="Limit", description="Limit in force.")
     evidence_refs: list[str] = Field(default_factory=list, title="Evidence", description="Media refs.")

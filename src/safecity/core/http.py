@@ -13,12 +13,14 @@ from safecity.core.context import Context
 
 def get_context(request: Request) -> Context:
     """Returns the process context the app was built with."""
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: Context = request.app.state.ctx
+    return ctx
 
 
 def get_ws_context(websocket: WebSocket) -> Context:
     """Returns the process context for a WebSocket."""
-    return websocket.app.state.ctx  # type: ignore[no-any-return]
+    ctx: Context = websocket.app.state.ctx
+    return ctx
 
 
 def get_session(ctx: Annotated[Context, Depends(get_context)]) -> Iterator[Session]:

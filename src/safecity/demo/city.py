@@ -33,20 +33,44 @@ from safecity.enforcement.models import SpeedLimit, SpeedSectionIn
 
 # Real places in Karachi's seven districts (approximate WGS84 positions).
 DISTRICT_PLACES: dict[str, list[tuple[str, float, float]]] = {
-    "South": [("Saddar, Empress Market", 24.8578, 67.0296), ("Clifton, Teen Talwar", 24.8303, 67.0337),
-              ("I. I. Chundrigar Road", 24.8486, 67.0067), ("Regal Chowk", 24.8606, 67.0262)],
-    "East": [("Shahrah-e-Faisal, Nursery", 24.8628, 67.0736), ("Gulshan-e-Iqbal, Maskan", 24.9307, 67.0935),
-             ("PECHS, Tariq Road", 24.8726, 67.0617), ("Shahrah-e-Faisal, FTC", 24.8590, 67.0650)],
-    "Central": [("Nazimabad No. 7", 24.9093, 67.0282), ("North Nazimabad, Five Star", 24.9431, 67.0464),
-                ("Gulberg Chowrangi", 24.9365, 67.0722), ("Liaquatabad No. 10", 24.9077, 67.0460)],
-    "West": [("Orangi Town, Banaras Chowk", 24.9296, 67.0113), ("SITE, Habib Bank Chowrangi", 24.8957, 66.9957),
-             ("Baldia Town", 24.9213, 66.9673)],
-    "Korangi": [("Korangi Crossing", 24.8307, 67.1267), ("Landhi, Babar Market", 24.8533, 67.2006),
-                ("Korangi Industrial Area", 24.8200, 67.1080)],
-    "Malir": [("Malir Cantt gate", 24.9411, 67.2058), ("Jinnah International Airport", 24.9008, 67.1681),
-              ("Malir Halt", 24.8934, 67.1930)],
-    "Keamari": [("Keamari, Native Jetty", 24.8395, 66.9870), ("Mauripur Road", 24.8718, 66.9610),
-                ("Hawks Bay Road", 24.8570, 66.9200)],
+    "South": [
+        ("Saddar, Empress Market", 24.8578, 67.0296),
+        ("Clifton, Teen Talwar", 24.8303, 67.0337),
+        ("I. I. Chundrigar Road", 24.8486, 67.0067),
+        ("Regal Chowk", 24.8606, 67.0262),
+    ],
+    "East": [
+        ("Shahrah-e-Faisal, Nursery", 24.8628, 67.0736),
+        ("Gulshan-e-Iqbal, Maskan", 24.9307, 67.0935),
+        ("PECHS, Tariq Road", 24.8726, 67.0617),
+        ("Shahrah-e-Faisal, FTC", 24.8590, 67.0650),
+    ],
+    "Central": [
+        ("Nazimabad No. 7", 24.9093, 67.0282),
+        ("North Nazimabad, Five Star", 24.9431, 67.0464),
+        ("Gulberg Chowrangi", 24.9365, 67.0722),
+        ("Liaquatabad No. 10", 24.9077, 67.0460),
+    ],
+    "West": [
+        ("Orangi Town, Banaras Chowk", 24.9296, 67.0113),
+        ("SITE, Habib Bank Chowrangi", 24.8957, 66.9957),
+        ("Baldia Town", 24.9213, 66.9673),
+    ],
+    "Korangi": [
+        ("Korangi Crossing", 24.8307, 67.1267),
+        ("Landhi, Babar Market", 24.8533, 67.2006),
+        ("Korangi Industrial Area", 24.8200, 67.1080),
+    ],
+    "Malir": [
+        ("Malir Cantt gate", 24.9411, 67.2058),
+        ("Jinnah International Airport", 24.9008, 67.1681),
+        ("Malir Halt", 24.8934, 67.1930),
+    ],
+    "Keamari": [
+        ("Keamari, Native Jetty", 24.8395, 66.9870),
+        ("Mauripur Road", 24.8718, 66.9610),
+        ("Hawks Bay Road", 24.8570, 66.9200),
+    ],
 }
 
 SECTION_ENTRY, SECTION_EXIT, SECTION_METRES = "khi-e-anpr-sf-entry", "khi-e-anpr-sf-exit", 500.0
@@ -67,8 +91,18 @@ ROAD_CALIBRATION = {
 }
 
 SINDH_SERIES = ("BKR", "AFR", "BGL", "LEK", "ADH", "BHK", "AQJ", "BNT", "CAL", "AZM")
-OWNERS = ("Muhammad Ali", "Ayesha Khan", "Bilal Ahmed", "Fatima Siddiqui", "Usman Qureshi", "Sana Mirza",
-          "Hassan Raza", "Zainab Hussain", "Imran Shaikh", "Nadia Baloch")
+OWNERS = (
+    "Muhammad Ali",
+    "Ayesha Khan",
+    "Bilal Ahmed",
+    "Fatima Siddiqui",
+    "Usman Qureshi",
+    "Sana Mirza",
+    "Hassan Raza",
+    "Zainab Hussain",
+    "Imran Shaikh",
+    "Nadia Baloch",
+)
 MAKES = ("Suzuki Mehran", "Toyota Corolla", "Honda City", "Suzuki Alto", "Toyota Hilux", "Honda Civic")
 
 
@@ -99,44 +133,95 @@ def _camera_rows(fps: float) -> list[CameraIn]:
     }
     rows: list[CameraIn] = []
     for cam_id, (scene, district, lat, lon, name) in analysed.items():
-        analysis: dict[str, object] = {"analysis_fps": 5.0, "motion_gate": False, "calibration": ROAD_CALIBRATION}
+        analysis: dict[str, object] = {
+            "analysis_fps": 5.0,
+            "motion_gate": False,
+            "calibration": ROAD_CALIBRATION,
+        }
         lines = []
         if cam_id == JUNCTION:
-            analysis |= {"junction": "J-NURSERY", "signal_head_box": list(SIGNAL_BOX),
-                         "approach_point": [WIDTH / 2, 40]}
-            lines = [{"name": "lane 1-2", "points": [[ROAD_X[0], STOP_LINE_Y], [ROAD_X[1], STOP_LINE_Y]],
-                      "purpose": "stop_line"}]
+            analysis |= {
+                "junction": "J-NURSERY",
+                "signal_head_box": list(SIGNAL_BOX),
+                "approach_point": [WIDTH / 2, 40],
+            }
+            lines = [
+                {
+                    "name": "lane 1-2",
+                    "points": [[ROAD_X[0], STOP_LINE_Y], [ROAD_X[1], STOP_LINE_Y]],
+                    "purpose": "stop_line",
+                }
+            ]
         if cam_id == SPOT_SPEED_CAM:
             analysis["speed_limit_kmh"] = 60.0
-        rows.append(CameraIn.model_validate({
-            "id": cam_id, "name": name, "kind": "anpr", "district": district, "latitude": lat, "longitude": lon,
-            "stream_url": synth.format(scene=scene, id=cam_id), "analysis": analysis, "lines": lines,
-        }))
-    rows.append(CameraIn.model_validate({
-        "id": "khi-m-fixed-cantt", "name": "Malir Cantt gate (covered after 20 s)", "kind": "fixed",
-        "district": "Malir", "latitude": 24.9411, "longitude": 67.2058,
-        "stream_url": f"synthetic://road/khi-m-fixed-cantt?fps=5&fault=covered@20",
-        "analysis": {"analysis_fps": 1.0},
-    }))
-    rows.append(CameraIn.model_validate({
-        "id": "khi-k-fixed-landhi", "name": "Landhi, Babar Market (link down)", "kind": "fixed",
-        "district": "Korangi", "latitude": 24.8533, "longitude": 67.2006,
-        "stream_url": "rtsp://127.0.0.1:9/dead", "analysis": {"analysis_fps": 1.0},
-    }))
+        rows.append(
+            CameraIn.model_validate(
+                {
+                    "id": cam_id,
+                    "name": name,
+                    "kind": "anpr",
+                    "district": district,
+                    "latitude": lat,
+                    "longitude": lon,
+                    "stream_url": synth.format(scene=scene, id=cam_id),
+                    "analysis": analysis,
+                    "lines": lines,
+                }
+            )
+        )
+    rows.append(
+        CameraIn.model_validate(
+            {
+                "id": "khi-m-fixed-cantt",
+                "name": "Malir Cantt gate (covered after 20 s)",
+                "kind": "fixed",
+                "district": "Malir",
+                "latitude": 24.9411,
+                "longitude": 67.2058,
+                "stream_url": "synthetic://road/khi-m-fixed-cantt?fps=5&fault=covered@20",
+                "analysis": {"analysis_fps": 1.0},
+            }
+        )
+    )
+    rows.append(
+        CameraIn.model_validate(
+            {
+                "id": "khi-k-fixed-landhi",
+                "name": "Landhi, Babar Market (link down)",
+                "kind": "fixed",
+                "district": "Korangi",
+                "latitude": 24.8533,
+                "longitude": 67.2006,
+                "stream_url": "rtsp://127.0.0.1:9/dead",
+                "analysis": {"analysis_fps": 1.0},
+            }
+        )
+    )
     taken = {(r.latitude, r.longitude) for r in rows}
     for district, places in DISTRICT_PLACES.items():
         for n, (place, lat, lon) in enumerate(places):
             if (lat, lon) in taken:
                 continue
             kind = "face" if place in {"Regal Chowk", "Jinnah International Airport"} else "fixed"
-            rows.append(CameraIn.model_validate({
-                "id": f"khi-{district[:2].lower()}-{kind}-{n:02d}", "name": place, "kind": kind,
-                "district": district, "latitude": lat, "longitude": lon, "stream_url": "",
-            }))
+            rows.append(
+                CameraIn.model_validate(
+                    {
+                        "id": f"khi-{district[:2].lower()}-{kind}-{n:02d}",
+                        "name": place,
+                        "kind": kind,
+                        "district": district,
+                        "latitude": lat,
+                        "longitude": lon,
+                        "stream_url": "",
+                    }
+                )
+            )
     return rows
 
 
-def build_city(ctx: Context, *, seconds: float, fps: float = 10.0, seed: int = 7) -> tuple[CityPlan, TrafficPlan]:
+def build_city(
+    ctx: Context, *, seconds: float, fps: float = 10.0, seed: int = 7
+) -> tuple[CityPlan, TrafficPlan]:
     """Registers the synthetic city in `ctx` and returns it with the traffic that will pass its cameras."""
     rng = random.Random(seed)
     password = accounts.generate_password()
@@ -157,24 +242,46 @@ def build_city(ctx: Context, *, seconds: float, fps: float = 10.0, seed: int = 7
         for i, plate in enumerate(p for p in registry if p not in unregistered):
             lines.append(
                 f"{plate},{OWNERS[i % len(OWNERS)]},42101-{1000000 + i:07d}-{i % 9 + 1},"
-                f"\"House {i + 1}, Block {i % 20 + 1}, Karachi\",{MAKES[i % len(MAKES)]},white"
+                f'"House {i + 1}, Block {i % 20 + 1}, Karachi",{MAKES[i % len(MAKES)]},white'
             )
         report = challans.import_registry(session, "\n".join(lines) + "\n", actor="demo")
         if report.errors:
             raise SafeCityError("the demo's vehicle registry did not import: " + "; ".join(report.errors[:3]))
-        anpr.add_hotlist_entry(session, plate=stolen, list_name="stolen", reason="FIR 214/2026, PS Saddar: car theft",
-                               actor="demo", vehicle="white Suzuki Mehran", reference="FIR 214/2026")
-        enforcement.create_speed_section(session, SpeedSectionIn(
-            id="sf-eastbound", name="Shahrah-e-Faisal eastbound, FTC to Nursery",
-            entry_camera_id=SECTION_ENTRY, exit_camera_id=SECTION_EXIT, distance_m=SECTION_METRES,
-            limit=SpeedLimit(default_kmh=60.0)), actor="demo")
+        anpr.add_hotlist_entry(
+            session,
+            plate=stolen,
+            list_name="stolen",
+            reason="FIR 214/2026, PS Saddar: car theft",
+            actor="demo",
+            vehicle="white Suzuki Mehran",
+            reference="FIR 214/2026",
+        )
+        enforcement.create_speed_section(
+            session,
+            SpeedSectionIn(
+                id="sf-eastbound",
+                name="Shahrah-e-Faisal eastbound, FTC to Nursery",
+                entry_camera_id=SECTION_ENTRY,
+                exit_camera_id=SECTION_EXIT,
+                distance_m=SECTION_METRES,
+                limit=SpeedLimit(default_kmh=60.0),
+            ),
+            actor="demo",
+        )
         policy = enforcement.get_policy(session)
         policy.auto_issue_confidence = 0.5
         enforcement.set_policy(session, policy, actor="demo")
         for n, (district, places) in enumerate(DISTRICT_PLACES.items()):
             _, lat, lon = places[0]
-            dispatch.create_unit(session, unit_id=f"mobile-{n + 1:02d}", callsign=f"Madadgar-{n + 1:02d}",
-                                 district=district, latitude=lat + 0.004, longitude=lon - 0.004, actor="demo")
+            dispatch.create_unit(
+                session,
+                unit_id=f"mobile-{n + 1:02d}",
+                callsign=f"Madadgar-{n + 1:02d}",
+                district=district,
+                latitude=lat + 0.004,
+                longitude=lon - 0.004,
+                actor="demo",
+            )
     plan = TrafficPlan()
     _schedule(plan, rng, registry, stolen=stolen, cloned=cloned, seconds=seconds)
     streaming = sum(1 for r in rows if r.stream_url)
@@ -182,11 +289,14 @@ def build_city(ctx: Context, *, seconds: float, fps: float = 10.0, seed: int = 7
 
 
 def _colour(rng: random.Random) -> tuple[int, int, int]:
-    return rng.choice([(200, 200, 200), (40, 40, 160), (150, 60, 30), (30, 30, 30), (60, 140, 200), (90, 90, 90)])
+    return rng.choice(
+        [(200, 200, 200), (40, 40, 160), (150, 60, 30), (30, 30, 30), (60, 140, 200), (90, 90, 90)]
+    )
 
 
-def _schedule(plan: TrafficPlan, rng: random.Random, plates: list[str], *, stolen: str, cloned: str,
-              seconds: float) -> None:
+def _schedule(
+    plan: TrafficPlan, rng: random.Random, plates: list[str], *, stolen: str, cloned: str, seconds: float
+) -> None:
     """Fills the plan: ordinary traffic plus the planted events, the first of each early in the run."""
     cycle = sum(d for _, d in SIGNAL_CYCLE)
     red_start = SIGNAL_CYCLE[0][1] + SIGNAL_CYCLE[1][1]
@@ -206,7 +316,10 @@ def _schedule(plan: TrafficPlan, rng: random.Random, plates: list[str], *, stole
             plan.add("khi-e-anpr-nursery", vehicle(t, rng.choice(plates), kmh, lane=rng.randint(0, 1)))
         runner_cross = cycle_start + red_start + 2.5
         if cycle_start <= t < cycle_start + 4.5:
-            plan.add("khi-e-anpr-nursery", vehicle(runner_cross - to_line(40), rng.choice(plates), 40, 1, "red runner"))
+            plan.add(
+                "khi-e-anpr-nursery",
+                vehicle(runner_cross - to_line(40), rng.choice(plates), 40, 1, "red runner"),
+            )
         t += rng.uniform(5.0, 8.0)
     t = 4.0
     while t < horizon:

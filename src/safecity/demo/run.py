@@ -77,8 +77,12 @@ async def run_headless(ctx: Context, city: CityPlan, *, seconds: float) -> dict[
         runtime = WorkerRuntime(ctx)
         await asyncio.to_thread(runtime.start)
         with Progress(
-            TextColumn("[bold]synthetic city"), BarColumn(), TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(), console=console, transient=True,
+            TextColumn("[bold]synthetic city"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         ) as progress:
             task = progress.add_task("run", total=seconds, status="")
             while (elapsed := time.monotonic() - started) < seconds:

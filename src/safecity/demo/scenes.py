@@ -122,8 +122,10 @@ class SceneRenderer:
 
     def _background(self) -> Image:
         img = np.full((HEIGHT, WIDTH, 3), (70, 110, 80), np.uint8)
-        noise = np.random.default_rng(self.rng.randrange(1 << 30)).integers(0, 12, (HEIGHT, WIDTH, 1), dtype=np.uint8)
-        img = cv2.add(img, np.repeat(noise, 3, axis=2))
+        noise = np.random.default_rng(self.rng.randrange(1 << 30)).integers(
+            0, 12, (HEIGHT, WIDTH, 1), dtype=np.uint8
+        )
+        img = np.asarray(cv2.add(img, np.repeat(noise, 3, axis=2)), dtype=np.uint8)
         cv2.rectangle(img, (ROAD_X[0], 0), (ROAD_X[1], HEIGHT), (80, 80, 80), -1)
         mid = (ROAD_X[0] + ROAD_X[1]) // 2
         for y in range(0, HEIGHT, 40):
@@ -172,8 +174,16 @@ class SceneRenderer:
         text = display_plate(vehicle.plate)
         scale = 0.85 if len(text) <= 7 else 0.72
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 2)
-        cv2.putText(frame, text, (px1 + (px2 - px1 - tw) // 2, py1 + (py2 - py1 + th) // 2),
-                    cv2.FONT_HERSHEY_DUPLEX, scale, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(
+            frame,
+            text,
+            (px1 + (px2 - px1 - tw) // 2, py1 + (py2 - py1 + th) // 2),
+            cv2.FONT_HERSHEY_DUPLEX,
+            scale,
+            (0, 0, 0),
+            2,
+            cv2.LINE_AA,
+        )
 
     def _apply_fault(self, frame: Image) -> Image:
         if self.fault == "covered":

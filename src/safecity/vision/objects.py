@@ -38,7 +38,9 @@ class MotionObjectDetector:
     def __init__(self, min_area_fraction: float = 0.004, work_width: int = 480, history: int = 200) -> None:
         self.min_area_fraction = min_area_fraction
         self.work_width = work_width
-        self._subtractor = cv2.createBackgroundSubtractorMOG2(history=history, varThreshold=32, detectShadows=True)
+        self._subtractor = cv2.createBackgroundSubtractorMOG2(
+            history=history, varThreshold=32, detectShadows=True
+        )
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> sv.Detections:

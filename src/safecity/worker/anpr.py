@@ -110,16 +110,20 @@ class AnprPipeline:
         image, at = frame.image, frame.wall_time
         self.last_at = at
         if self.head_box:
-            self.signals.read_head(self.junction, image, tuple(self.head_box), at=at)  # type: ignore[arg-type]
+            x, y, w, h = (int(v) for v in self.head_box)
+            self.signals.read_head(self.junction, image, (x, y, w, h), at=at)
         detections = self.tracker.update(self.detector.detect(image))
         height, width = image.shape[:2]
-        for xyxy, track_id in zip(detections.xyxy, detections.tracker_id, strict=True):
+        track_ids: Any = detections.tracker_id if detections.tracker_id is not None else []
+        for xyxy, track_id in zip(detections.xyxy, track_ids, strict=True):
             tid = int(track_id)
             track = self.tracks.setdefault(tid, _Track())
             x1, y1, x2, y2 = (float(v) for v in xyxy)
             point = ((x1 + x2) / 2, y2)
             if self.stop_rule is not None and track.points:
-                candidate = self.stop_rule.check(tid, track.points[-1], point, at, frames_before=self._before())
+                candidate = self.stop_rule.check(
+                    tid, track.points[-1], point, at, frames_before=self._before()
+                )
                 if candidate is not None:
                     candidate.evidence_refs.append(self.media.put_image(image))
                     track.pending.append(candidate)
@@ -143,8 +147,10 @@ class AnprPipeline:
     def _before(self) -> list[str]:
         return [self.media.put_image(img) for _, img in list(self.recent)[-1:]]
 
-    def _read(self, tid: int, track: _Track, image: npt.NDArray[np.uint8], box: tuple[float, ...], t: float) -> None:
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+    def _read(
+        self, tid: int, track: _Track, image: npt.NDArray[np.uint8], box: tuple[float, ...], t: float
+    ) -> None:
+        x1, y1, x2, y2 = (round(v) for v in box)
         # Number plates sit on the lower half of a vehicle seen from the front or the back.
         y1 = y1 + (y2 - y1) // 2
         crop = image[max(0, y1) : y2, max(0, x1) : x2]
@@ -170,7 +176,11 @@ class AnprPipeline:
 
     def _ended(self, now: datetime) -> list[int]:
         active = self.tracker.active
-        return [tid for tid, tr in self.tracks.items() if tid not in active or now - tr.times[-1] > self.track_timeout]
+        return [
+            tid
+            for tid, tr in self.tracks.items()
+            if tid not in active or now - tr.times[-1] > self.track_timeout
+        ]
 
     def _finish(self, track_ids: list[int]) -> list[Event]:
         events: list[Event] = []
@@ -214,9 +224,15 @@ class AnprPipeline:
             )
         if self.speed is not None and self.limit is not None and len(track.points) >= 3:
             speeding = self.speed.check(
-                tid, track.points, track.times, camera_id=cam, limit=self.limit, plate=plate,
+                tid,
+                track.points,
+                track.times,
+                camera_id=cam,
+                limit=self.limit,
+                plate=plate,
                 confidence=voted.confidence if voted else 0.5,
-                frames_after=[frame_ref] if frame_ref else [], plate_crop=crop_ref,
+                frames_after=[frame_ref] if frame_ref else [],
+                plate_crop=crop_ref,
             )
             if speeding is not None:
                 events.append(speeding)
@@ -236,7 +252,9 @@ class AnprPipeline:
                     offence="unregistered",
                     plate=None,
                     confidence=0.6,
-                    evidence_refs=[self.media.put_image(track.best_frame)] if track.best_frame is not None else [],
+                    evidence_refs=[self.media.put_image(track.best_frame)]
+                    if track.best_frame is not None
+                    else [],
                     detail={"reason": "no readable plate", "track_id": tid, "reads_tried": track.reads},
                 )
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import supervision as sv
@@ -39,7 +40,7 @@ class FacePipelineRunner:
         if ctx.bus.loop is not None:
             asyncio.run_coroutine_threadsafe(self.watchlist.follow(ctx.bus), ctx.bus.loop).result(10)
         self.tracker = ObjectTracker(fps=fps, lost_seconds=2.0, min_iou=0.1)
-        self.voter = FaceVoter()
+        self.voter = FaceVoter(threshold=float(threshold))
         self._open: set[int] = set()
 
     def process(self, frame: Frame) -> list[Event]:
@@ -51,13 +52,16 @@ class FacePipelineRunner:
             tracked = self.tracker.update(sv.Detections(xyxy=xyxy))
         else:
             tracked = self.tracker.update(sv.Detections.empty())
-        for face, track_id in zip(faces, tracked.tracker_id if len(faces) else [], strict=False):
+        track_ids: Any = tracked.tracker_id if tracked.tracker_id is not None and len(faces) else []
+        for face, track_id in zip(faces, track_ids, strict=True):
             tid = int(track_id)
             self._open.add(tid)
             match = self.watchlist.match(face.embedding, self.camera.camera_id, frame.wall_time)
             decision = self.voter.update(tid, match[0] if match else None, match[1] if match else 0.0)
             if decision is not None:
-                events.append(self._event(tid, decision.entry_id, decision.similarity, face.crop, frame.wall_time))
+                events.append(
+                    self._event(tid, decision.entry_id, decision.similarity, face.crop, frame.wall_time)
+                )
         for tid in self._open - self.tracker.active:
             self.voter.end_track(tid)
         self._open &= self.tracker.active

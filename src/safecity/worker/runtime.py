@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from datetime import datetime
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -36,7 +37,7 @@ class Pipeline(Protocol):
 
     def process(self, frame: Frame) -> list[Event]: ...
 
-    def tick(self, now: object) -> list[Event]: ...
+    def tick(self, now: datetime) -> list[Event]: ...
 
 
 PipelineFactory = Callable[[Context, CameraSetup], list[Pipeline]]
@@ -93,7 +94,14 @@ class WorkerRuntime:
             rows = cameras.list_cameras(session)
             setups = [
                 (
-                    CameraSetup(c.id, c.kind, dict(c.analysis), list(c.lines), list(c.zones), self.ctx.settings.plate_region),
+                    CameraSetup(
+                        c.id,
+                        c.kind,
+                        dict(c.analysis),
+                        list(c.lines),
+                        list(c.zones),
+                        self.ctx.settings.plate_region,
+                    ),
                     c.stream_url,
                     c.username,
                     c.password,
@@ -104,7 +112,9 @@ class WorkerRuntime:
         for setup, url, username, password in setups:
             self.pipelines[setup.camera_id] = self.pipelines_for(self.ctx, setup)
             self._locks[setup.camera_id] = threading.Lock()
-            analysis_fps = float(setup.analysis.get("analysis_fps", 5.0)) if self.pipelines[setup.camera_id] else None
+            analysis_fps = (
+                float(setup.analysis.get("analysis_fps", 5.0)) if self.pipelines[setup.camera_id] else None
+            )
             stream = CameraStream(
                 setup.camera_id,
                 url,

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import nats
 from nats.aio.client import Client
@@ -134,7 +134,7 @@ class NatsBus(Bus):
         await msg.ack()
 
     @staticmethod
-    def _live_callback(handler: Handler):  # type: ignore[no-untyped-def]
+    def _live_callback(handler: Handler) -> Callable[[Msg], Awaitable[None]]:
         async def callback(msg: Msg) -> None:
             try:
                 await call_handler(handler, decode_event(json.loads(msg.data)))
