@@ -85,7 +85,7 @@ def seed(ctx: Context, hot: list[str]) -> str:
                 id="bench-anpr",
                 name="Shahrah-e-Faisal",
                 kind="anpr",
-                district="Saddar",  # type: ignore[arg-type]
+                district="Saddar",
                 latitude=24.8607,
                 longitude=67.0299,
             ),
@@ -93,7 +93,7 @@ def seed(ctx: Context, hot: list[str]) -> str:
         )
         accounts.create_user(
             session,
-            UserIn(username="bench-op", role="operator", password="correct-horse-battery"),  # type: ignore[arg-type]
+            UserIn(username="bench-op", role="operator", password="correct-horse-battery"),
             actor="bench",
         )
         token, _ = accounts.issue_token(

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import auth_headers
 from safecity.alerts import service
 from safecity.alerts.models import Alert
 from safecity.audit import service as audit
@@ -17,6 +16,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import Conflict, InvalidInput
 from safecity.settings import Settings
+from tests.conftest import auth_headers
 
 
 def _raise(ctx: Context, n: int = 1, *, camera: str = "cam-1", kind: str = "hotlist", **extra: object) -> str:
@@ -30,7 +30,7 @@ def _raise(ctx: Context, n: int = 1, *, camera: str = "cam-1", kind: str = "hotl
             dedup_key=f"dedup-{camera}-{kind}-{n}",
             camera_id=camera,
             evidence={"plate": f"ABC{n}", "crop_ref": None},
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
         return alert.id
 

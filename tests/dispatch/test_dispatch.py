@@ -7,13 +7,13 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import auth_headers
 from safecity.alerts import service as alerts
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
 from safecity.core.context import Context
 from safecity.core.errors import Conflict
 from safecity.dispatch import service
+from tests.conftest import auth_headers
 
 # Karachi: a camera at Saddar, units at Clifton (about 5 km), Lyari (about 2 km) and Korangi (14 km).
 SADDAR = (24.8607, 67.0299)

@@ -22,7 +22,7 @@ SHOTS = "/tmp"
 
 def _user(ctx: Context, role: str, name: str) -> str:
     with ctx.db.session() as session:
-        accounts.create_user(session, UserIn(username=name, role=role, password=PASSWORD), actor="test")  # type: ignore[arg-type]
+        accounts.create_user(session, UserIn(username=name, role=role, password=PASSWORD), actor="test")
     return name
 
 
@@ -37,7 +37,7 @@ def _karachi(ctx: Context) -> None:
         for cam_id, name, district, kind, lat, lon in places:
             cameras.create(
                 session,
-                CameraIn(id=cam_id, name=name, kind=kind, district=district, latitude=lat, longitude=lon),  # type: ignore[arg-type]
+                CameraIn(id=cam_id, name=name, kind=kind, district=district, latitude=lat, longitude=lon),
                 actor="test",
             )
         dispatch.create_unit(

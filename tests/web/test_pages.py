@@ -19,7 +19,7 @@ WEB = Path(pages.__file__).resolve().parent
 def _signed_in(ctx: Context, client: TestClient, role: str) -> None:
     name = f"{role}-pages"
     with ctx.db.session() as session:
-        accounts.create_user(session, UserIn(username=name, role=role, password=PASSWORD), actor="test")  # type: ignore[arg-type]
+        accounts.create_user(session, UserIn(username=name, role=role, password=PASSWORD), actor="test")
     assert client.post("/api/login", json={"username": name, "password": PASSWORD}).status_code == 200
 
 
