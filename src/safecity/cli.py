@@ -8,11 +8,15 @@ import typer
 
 from safecity.accounts.cli import app as users_app
 from safecity.anpr.cli import app as plates_app
+from safecity.anpr.hotlist_cli import app as hotlist_app
 from safecity.audit.cli import app as audit_app
 from safecity.cameras.cli import app as cameras_app
+from safecity.challans.cli import app as challans_app
 from safecity.core.cliutil import console, friendly_errors, open_context
 from safecity.demo.cli import demo
+from safecity.enforcement.cli import app as enforcement_app
 from safecity.faces.cli import app as faces_app
+from safecity.recordings.cli import app as recordings_app
 from safecity.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -25,6 +29,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(plates_app, name="plates")
 app.add_typer(faces_app, name="faces")
+app.add_typer(hotlist_app, name="hotlist")
+app.add_typer(enforcement_app, name="enforcement")
+app.add_typer(challans_app, name="challans")
+app.add_typer(recordings_app, name="recordings")
 app.command("demo")(demo)
 
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)

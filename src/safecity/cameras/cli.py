@@ -10,10 +10,12 @@ from rich.table import Table
 from safecity.cameras import service
 from safecity.cameras.models import CameraOut
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.video.cli import check
 
 app = typer.Typer(
     help="Cameras: the registry, bulk import, and a quick check of a stream.", no_args_is_help=True
 )
+app.command("check")(check)
 
 
 @app.command("list")
