@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy.typing as npt
 
+from safecity.core.clock import utcnow
 from safecity.core.errors import SafeCityError
 from safecity.core.events import HealthState
 from safecity.video.health import HealthChange, HealthMonitor, HealthThresholds
@@ -107,6 +108,8 @@ class CameraStream:
         self.frames_read = 0
         self.frames_analysed = 0
         self.attempts = 0
+        self.lag_s = 0.0  # how far behind its own timestamp the latest frame was handled
+        self.max_lag_s = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
@@ -200,6 +203,8 @@ class CameraStream:
     def _handle(self, frame: Frame) -> None:
         """Feeds one frame to health, and to analysis if sampled and moving."""
         self.frames_read += 1
+        self.lag_s = (utcnow() - frame.wall_time).total_seconds()
+        self.max_lag_s = max(self.max_lag_s, self.lag_s)
         self._report(self.health.observe(frame))
         if self.on_frame is None or self.sampler is None or not self.sampler.take(frame.pts_seconds):
             return
