@@ -13,6 +13,7 @@ from safecity.anpr.models import AreaIn, AreaVisit, PlateReadRow
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
+from safecity.core.bus.memory import MemoryBus
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import AlertChanged, Event, PlateRead
@@ -66,6 +67,7 @@ def publish(client: TestClient, ctx: Context, *events: Event) -> None:
     assert client.portal is not None
     for event in events:
         client.portal.call(ctx.bus.publish, event)
+    assert isinstance(ctx.bus, MemoryBus)
     client.portal.call(ctx.bus.drain)
 
 
