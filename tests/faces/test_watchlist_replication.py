@@ -158,12 +158,14 @@ def test_deltas_add_and_remove_without_a_rebuild_and_ignore_stale_ones(ctx: Cont
     entry_id = approved(ctx, shade=120)
     with ctx.db.session() as session:
         added = replication.change_event(session, entry_id)
-    assert added.action == "add" and added.entry_version == 2 and len(added.embeddings) == 1
+    assert added.action == "add" and added.entry_version == 2
+    assert len(added.embeddings) == 1 and added.main_embeddings == added.embeddings
     wire = decode_event(added.envelope())  # what a worker on NATS receives
     assert isinstance(wire, WatchlistChanged)
     assert watchlist.apply(wire)
     assert not watchlist.apply(wire)  # the same change twice changes nothing
     assert watchlist.match(face_of(120), "cam-1", utcnow()) is not None
+    assert watchlist.match(face_of(120), "cam-1", utcnow(), large_face=True) is not None
     with ctx.db.session() as session:
         service.remove(session, entry_id, actor="supervisor.sana", reason="arrested")
     with ctx.db.session() as session:
@@ -172,6 +174,7 @@ def test_deltas_add_and_remove_without_a_rebuild_and_ignore_stale_ones(ctx: Cont
     assert watchlist.apply(removed)
     assert not watchlist.apply(added)  # a late, older "add" does not bring the entry back
     assert watchlist.match(face_of(120), "cam-1", utcnow()) is None
+    assert watchlist.match(face_of(120), "cam-1", utcnow(), large_face=True) is None
     assert len(watchlist) == 0
 
 

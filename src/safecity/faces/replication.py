@@ -49,7 +49,12 @@ class WatchlistChanged(Event):
     embeddings: list[list[float]] = Field(
         default_factory=list,
         title="Embeddings",
-        description="One face embedding per enrolment photo (add only).",
+        description="Every embedding of the entry's photos, street-camera views included (add only).",
+    )
+    main_embeddings: list[list[float]] = Field(
+        default_factory=list,
+        title="Full-resolution embeddings",
+        description="One per photo, without the street-camera views: for comparing large, sharp faces.",
     )
     category: str = Field(default="", title="Category", description="wanted, missing or event.")
     threshold: float | None = Field(
@@ -123,9 +128,11 @@ def change_event(session: Session, entry_id: str) -> WatchlistChanged:
     if not active:
         return base
     scope = EntryScope.of(entry)
+    photos = service.photos_of(session, entry.id)
     return base.model_copy(
         update={
-            "embeddings": [row for p in service.photos_of(session, entry.id) for row in p.embeddings],
+            "embeddings": [row for p in photos for row in p.embeddings],
+            "main_embeddings": [p.embeddings[0] for p in photos],
             "category": entry.category,
             "threshold": entry.threshold,
             "expires_at": entry.expires_at,
@@ -161,7 +168,8 @@ class WorkerWatchlist:
     default_threshold: float
     camera_thresholds: dict[str, float] = field(default_factory=dict)
     n_expected: int = 1000
-    _index: FaceIndex | None = None
+    _index: FaceIndex | None = None  # every view of every photo, for street-camera faces
+    _sharp: FaceIndex | None = None  # one full-resolution embedding per photo, for large faces
     _scopes: dict[str, EntryScope] = field(default_factory=dict)
     _versions: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -172,15 +180,19 @@ class WorkerWatchlist:
 
         rows = service.active_entries(session)
         index: FaceIndex | None = None
+        sharp: FaceIndex | None = None
         scopes: dict[str, EntryScope] = {}
         versions = dict(self._versions)
         for entry in rows:
-            vectors = [row for p in service.photos_of(session, entry.id) for row in p.embeddings]
-            if not vectors:
+            photos = service.photos_of(session, entry.id)
+            if not photos:
                 continue
-            if index is None:
-                index = make_index(max(self.n_expected, len(rows)), dim=len(vectors[0]))
-            index.add(entry.id, np.asarray(vectors, dtype=np.float32))
+            vectors = np.asarray([row for p in photos for row in p.embeddings], dtype=np.float32)
+            if index is None or sharp is None:
+                index = make_index(max(self.n_expected, len(rows)), dim=vectors.shape[1])
+                sharp = make_index(max(self.n_expected, len(rows)), dim=vectors.shape[1])
+            index.add(entry.id, vectors)
+            sharp.add(entry.id, np.asarray([p.embeddings[0] for p in photos], dtype=np.float32))
             scopes[entry.id] = EntryScope.of(entry)
             versions[entry.id] = max(versions.get(entry.id, 0), entry.version)
         thresholds = {
@@ -189,7 +201,7 @@ class WorkerWatchlist:
             if (camera.analysis or {}).get("face_threshold") is not None
         }
         with self._lock:
-            self._index, self._scopes, self._versions = index, scopes, versions
+            self._index, self._sharp, self._scopes, self._versions = index, sharp, scopes, versions
             self.camera_thresholds.update(thresholds)
         return len(scopes)
 
@@ -199,14 +211,19 @@ class WorkerWatchlist:
             if event.entry_version <= self._versions.get(event.entry_id, 0):
                 return False
             self._versions[event.entry_id] = event.entry_version
-            if self._index is not None and event.entry_id in self._index:
-                self._index.remove(event.entry_id)
+            for held in (self._index, self._sharp):
+                if held is not None and event.entry_id in held:
+                    held.remove(event.entry_id)
             self._scopes.pop(event.entry_id, None)
             if event.action == "add" and event.embeddings:
                 vectors = np.asarray(event.embeddings, dtype=np.float32)
-                if self._index is None:
+                if self._index is None or self._sharp is None:
                     self._index = make_index(self.n_expected, dim=vectors.shape[1])
+                    self._sharp = make_index(self.n_expected, dim=vectors.shape[1])
                 self._index.add(event.entry_id, vectors)
+                self._sharp.add(
+                    event.entry_id, np.asarray(event.main_embeddings or event.embeddings, np.float32)
+                )
                 self._scopes[event.entry_id] = EntryScope(
                     category=event.category,
                     expires_at=event.expires_at,
@@ -218,16 +235,22 @@ class WorkerWatchlist:
             return True
 
     def match(
-        self, embedding: npt.ArrayLike, camera_id: str | None, at: datetime
+        self, embedding: npt.ArrayLike, camera_id: str | None, at: datetime, *, large_face: bool = False
     ) -> tuple[str, float] | None:
-        """Returns (entry_id, similarity) of the best entry in scope above threshold, or None."""
+        """Returns (entry_id, similarity) of the best entry in scope above threshold, or None.
+
+        Pass `large_face=True` for a face big and sharp enough to compare at full resolution (eyes at
+        least `safecity.vision.faces.pipeline.LOW_RES_EYE_PX` apart): the street-camera views of the
+        enrolment photos are then left out, since shrunk faces of different people look more alike.
+        """
         with self._lock:
-            if self._index is None or not self._scopes:
+            index = self._sharp if large_face else self._index
+            if index is None or not self._scopes:
                 return None
             camera_threshold = self.camera_thresholds.get(camera_id or "", self.default_threshold)
             # Look past the nearest few: an entry out of scope here (another event's list, expired)
             # must not hide one that is in scope.
-            for entry_id, similarity in self._index.search(embedding, k=min(len(self._scopes), 16)):
+            for entry_id, similarity in index.search(embedding, k=min(len(self._scopes), 16)):
                 scope = self._scopes.get(entry_id)
                 if scope is None or not scope.applies(camera_id, at):
                     continue

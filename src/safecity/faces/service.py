@@ -70,15 +70,15 @@ def pipeline_encoder() -> FaceEncoder:
 
 def live_encoder() -> FaceEncoder:
     """Returns an encoder for stored live crops: the whole pipeline (small faces allowed), largest face."""
-    from safecity.vision.faces import FacePipeline
+    from safecity.vision.faces import default_pipeline
 
-    pipeline = FacePipeline()
+    pipeline = default_pipeline()
 
     def encode(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         faces = pipeline.faces(image)
         if not faces:
             raise InvalidInput("no usable face in the image")
-        return max(faces, key=lambda face: face.size_px).embedding
+        return faces[0].embedding  # largest first
 
     return encode
 
@@ -338,8 +338,14 @@ def view(session: Session, entry: WatchlistEntry) -> EntryOut:
 # --- searching -----------------------------------------------------------------------------------
 
 
-def search(session: Session, embedding: npt.ArrayLike, *, threshold: float, k: int = 5) -> list[Candidate]:
-    """Returns the active entries nearest to a face, best first (an exact search: it is a person's query)."""
+def search(
+    session: Session, embedding: npt.ArrayLike, *, threshold: float, k: int = 5, large_face: bool = True
+) -> list[Candidate]:
+    """Returns the active entries nearest to a face, best first (an exact search: it is a person's query).
+
+    A large face is compared with each photo at full resolution only: the photos' street-camera views
+    would make different people look alike. A small face is compared with every view.
+    """
     entries = {entry.id: entry for entry in active_entries(session)}
     photos = session.scalars(select(WatchlistPhoto).where(WatchlistPhoto.entry_id.in_(entries))).all()
     if not photos:
@@ -347,7 +353,8 @@ def search(session: Session, embedding: npt.ArrayLike, *, threshold: float, k: i
     index = ExactIndex(dim=len(photos[0].embeddings[0]))
     refs: dict[str, list[str]] = {}
     for photo in photos:
-        index.add(photo.entry_id, np.asarray(photo.embeddings, dtype=np.float32))
+        rows = photo.embeddings[:1] if large_face else photo.embeddings
+        index.add(photo.entry_id, np.asarray(rows, dtype=np.float32))
         refs.setdefault(photo.entry_id, []).append(photo.media_ref)
     return [
         Candidate(
@@ -376,7 +383,8 @@ def search_watchlist(
     """Searches the active watch list with the face in a photo; the search is audited."""
     reason = _reason(reason)
     embedding = encode_photo(photo, encoder or pipeline_encoder())
-    candidates = search(session, embedding[0], threshold=threshold, k=k)
+    # Search photos pass the enrolment rules (a face of at least 80 px), so they are large faces.
+    candidates = search(session, embedding[0], threshold=threshold, k=k, large_face=True)
     audit.record(
         session,
         actor=actor,
