@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.recordings.recordings_support import T0, FakeClock, Recorded, add_camera, encode, feed_file
 
 from safecity.core.context import Context
 from safecity.recordings.recorder import RecorderPool
+from tests.recordings.recordings_support import T0, FakeClock, Recorded, add_camera, encode, feed_file
 
 
 @pytest.fixture

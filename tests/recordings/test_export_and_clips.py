@@ -11,8 +11,6 @@ from pathlib import Path
 import av
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import auth_headers
-from tests.recordings.recordings_support import T0, Recorded
 from typer.testing import CliRunner
 
 from safecity.audit import service as audit
@@ -21,6 +19,8 @@ from safecity.core.events import AlertChanged, ViolationCandidate
 from safecity.recordings import consumer, service
 from safecity.recordings.cli import app as recordings_cli
 from safecity.recordings.export import process_due_clips
+from tests.conftest import auth_headers
+from tests.recordings.recordings_support import T0, Recorded
 
 
 def _iso(moment: datetime) -> str:

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 
 import av
 from fastapi.testclient import TestClient
-from tests.conftest import auth_headers
-from tests.recordings.recordings_support import T0, Recorded
 
 from safecity.core.context import Context
 from safecity.recordings import service
+from tests.conftest import auth_headers
+from tests.recordings.recordings_support import T0, Recorded
 
 
 def _iso(moment: datetime) -> str:

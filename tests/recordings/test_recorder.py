@@ -11,12 +11,12 @@ from pathlib import Path
 import av
 import pytest
 from sqlalchemy import select
-from tests.recordings.recordings_support import T0, FakeClock, add_camera, encode, feed_file
 
 from safecity.core.context import Context
 from safecity.recordings import service
 from safecity.recordings.models import RecorderStatus, RecordingSegment
 from safecity.recordings.recorder import RecorderPool, SegmentInfo, SegmentRecorder
+from tests.recordings.recordings_support import T0, FakeClock, add_camera, encode, feed_file
 
 
 def _decodable_frames(path: Path) -> int:

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.recordings.recordings_support import T0, Recorded
-from tests.web.conftest import LiveServer, chromium, live_server, page  # noqa: F401  (fixtures)
 
 from safecity.accounts import service as accounts
 from safecity.accounts.models import Role, UserIn
 from safecity.core.context import Context
+from tests.recordings.recordings_support import T0, Recorded
+from tests.web.conftest import LiveServer, chromium, live_server, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct-horse-battery"

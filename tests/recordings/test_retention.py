@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tests.recordings.recordings_support import T0, Recorded
 
 from safecity.audit import service as audit
 from safecity.core.context import Context
 from safecity.recordings import retention, service
 from safecity.recordings.models import PolicyIn, RecordingSegment, VolumeIn
+from tests.recordings.recordings_support import T0, Recorded
 
 DAY = timedelta(days=1)
 
