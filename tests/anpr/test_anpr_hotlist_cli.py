@@ -62,3 +62,29 @@ def test_search_needs_a_reason_and_is_audited(data_dir: Path) -> None:
         [entry] = audit.entries(session, action="anpr.search")
     assert (entry.actor, entry.detail["reason"]) == ("insp.raza", "case 3/24")
     ctx.db.dispose()
+
+
+def test_an_area_is_defined_from_the_terminal_and_unknown_cameras_are_named(data_dir: Path) -> None:
+    from safecity.cameras import service as cameras
+    from safecity.cameras.models import CameraIn
+
+    ctx = open_context()
+    with ctx.db.session() as session:
+        data = CameraIn.model_validate(
+            {
+                "id": "cam-gate",
+                "name": "Gate",
+                "kind": "anpr",
+                "district": "South",
+                "latitude": 24.8,
+                "longitude": 67.0,
+            }
+        )
+        cameras.create(session, data, actor="test")
+    ctx.db.dispose()
+    bad = runner.invoke(app, ["area-add", "Red Zone", "--cameras", "cam-gate,cam-nope"])
+    assert bad.exit_code == 1 and "cam-nope" in bad.output
+    good = runner.invoke(app, ["area-add", "Red Zone", "--cameras", "cam-gate", "--plates", "VIP-001"])
+    assert good.exit_code == 0, good.output
+    [area] = json.loads(runner.invoke(app, ["areas", "--json"]).stdout)
+    assert (area["name"], area["plates"]) == ("Red Zone", ["VIP001"])

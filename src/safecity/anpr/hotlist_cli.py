@@ -7,9 +7,18 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from safecity.anpr import service
-from safecity.anpr.models import HotlistEntryOut, HotlistMatchOut, PlateReadOut, SearchQuery, normalise_plate
+from safecity.anpr import areas, service
+from safecity.anpr.models import (
+    AreaIn,
+    AreaOut,
+    HotlistEntryOut,
+    HotlistMatchOut,
+    PlateReadOut,
+    SearchQuery,
+    normalise_plate,
+)
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
 from safecity.core.errors import InvalidInput, NotFound
 
@@ -89,7 +98,7 @@ def import_csv(
         report = service.import_hotlist_csv(session, content, actor=_actor(actor), upsert=upsert)
     if report.errors:
         for error in report.errors:
-            console.print(f"[red]{error}[/]")
+            console.print(f"[red]{escape(error)}[/]")
         raise InvalidInput(
             f"{len(report.errors)} problem(s); nothing was imported", hint="fix the lines named"
         )
@@ -204,3 +213,52 @@ def purge(
     with ctx.db.session() as session:
         deleted = service.purge_reads(session, older_than_days=days, actor=_actor(actor))
     console.print(f"deleted {deleted} plate read(s) older than {days} days")
+
+
+def _ids(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@app.command("area-add")
+@friendly_errors
+def area_add(
+    name: str = typer.Argument(..., help="Area name, e.g. 'Red Zone'"),
+    cameras: str = typer.Option(..., help="Comma-separated camera ids whose reads are in the area"),
+    exit_cameras: str = typer.Option("", help="Comma-separated camera ids at the way out"),
+    mode: str = typer.Option("listed", help="listed (hot-listed and area-listed vehicles) or all"),
+    plates: str = typer.Option("", help="Comma-separated plates listed for this area"),
+    exit_after_minutes: float = typer.Option(30, help="A vehicle not read this long has left"),
+    alert_on_exit: bool = typer.Option(False, help="Also alert when a listed vehicle leaves"),
+    actor: str | None = ActorOption,
+) -> None:
+    """Define a sensitive area (alerts on listed vehicles entering by default)."""
+    data = AreaIn.model_validate(
+        {
+            "name": name,
+            "camera_ids": _ids(cameras),
+            "exit_camera_ids": _ids(exit_cameras),
+            "mode": mode,
+            "plates": _ids(plates),
+            "exit_after_minutes": exit_after_minutes,
+            "alert_on_exit": alert_on_exit,
+        }
+    )
+    ctx = open_context()
+    with ctx.db.session() as session:
+        area = areas.create_area(session, data, actor=_actor(actor))
+        console.print(f"area {area.name!r} defined (id {area.id})")
+
+
+@app.command("areas")
+@friendly_errors
+def area_list(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """Show the sensitive areas and their rules."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        rows = [AreaOut.model_validate(a) for a in areas.list_areas(session)]
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in rows])
+        return
+    for r in rows:
+        exits = ", ".join(r.exit_camera_ids) or "-"
+        console.print(f"{r.name} ({r.mode}): cameras {', '.join(r.camera_ids)}; exits {exits}", markup=False)
