@@ -28,7 +28,7 @@ def client_address(request: Request) -> str:
 
 def current_principal(
     request: Request,
-    session: DbSession,
+    ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Returns the signed-in caller from a bearer token or the session cookie."""
@@ -37,7 +37,10 @@ def current_principal(
         raise Unauthorized(
             "sign-in required", hint="sign in at /login or send 'Authorization: Bearer <token>'"
         )
-    principal = service.principal_for_token(session, token)
+    # A short session of its own: on SQLite a transaction holds the write lock, and the route's
+    # session must not wait behind the check that let it in.
+    with ctx.db.session() as session:
+        principal = service.principal_for_token(session, token)
     request.state.principal = principal
     return principal
 

@@ -136,6 +136,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading a read lock.
+    # The price: one open transaction at a time, so code never nests a second session inside one.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
