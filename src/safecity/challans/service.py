@@ -253,7 +253,7 @@ def _issue(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> Is
                 "points": offence.points,
                 "status": "unpaid",
                 "paused_s": 0.0,
-                "verification_code": "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10)),
+                "verification_code": _verification_code(),
                 "evidence": evidence,
             }
         )
@@ -752,6 +752,11 @@ def _cnic_or_invalid(value: str) -> str:
         return normalise_cnic(value)
     except ValueError as exc:
         raise InvalidInput(str(exc), hint="enter the CNIC printed on the card") from None
+
+
+def _verification_code() -> str:
+    # 10 symbols of 32 (50 bits): unguessable, and free of look-alikes (0/O, 1/I) for reading aloud.
+    return "".join(_CODE_ALPHABET[b & 31] for b in secrets.token_bytes(10))
 
 
 def _hash(token: str) -> str:
