@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import qrcode
 from reportlab.lib import colors
@@ -157,4 +157,5 @@ def _image(media: MediaStore, ref: object) -> ImageReader | None:
 
 
 def _day(moment: datetime) -> str:
-    return f"{moment:%d %b %Y}"
+    # The clock runs by the hour of issue; printing the day before the boundary is never too late.
+    return f"{moment - timedelta(days=1):%d %b %Y}"
