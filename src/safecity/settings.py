@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         title="Face threshold",
         description="Default face-match similarity threshold; empty uses the pipeline's measured default.",
     )
+    dispatch_speed_kmh: float = Field(
+        default=25.0,
+        gt=0,
+        le=120,
+        title="Dispatch speed",
+        description="Average urban speed of patrol units, for the ETA of the nearest units.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", title="Log level", description="Logging verbosity."
     )

@@ -19,6 +19,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "watchlist:approve",
             "dispatch:act",
             "units:write",
+            "units:position",
             "challans:review",
             "challans:admin",
             "maintenance:write",
@@ -33,6 +34,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "alerts:supervise",
             "dispatch:act",
             "units:write",
+            "units:position",
             "hotlist:write",
             "watchlist:approve",
             "maintenance:write",
@@ -44,7 +46,15 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         READ_LIVE | {"alerts:act", "dispatch:act", "maintenance:write", "recordings:read"}
     ),
     Role.traffic_officer: frozenset(
-        {"cameras:read", "alerts:read", "map:read", "challans:review", "plates:search", "recordings:read"}
+        {
+            "cameras:read",
+            "alerts:read",
+            "map:read",
+            "challans:review",
+            "plates:search",
+            "recordings:read",
+            "units:position",
+        }
     ),
     Role.investigator: frozenset(
         READ_LIVE

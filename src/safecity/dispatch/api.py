@@ -44,11 +44,12 @@ MapReader = Annotated[Principal, Depends(require("map:read"))]
 AlertReader = Annotated[Principal, Depends(require("alerts:read"))]
 Dispatcher = Annotated[Principal, Depends(require("dispatch:act"))]
 UnitWriter = Annotated[Principal, Depends(require("units:write"))]
+PositionReporter = Annotated[Principal, Depends(require("units:position"))]
 
 
 def speed_kmh(ctx: Context) -> float:
     """Returns the average urban speed used for ETAs (setting `dispatch_speed_kmh`, else the default)."""
-    return float(getattr(ctx.settings, "dispatch_speed_kmh", None) or service.DEFAULT_SPEED_KMH)
+    return float(ctx.settings.dispatch_speed_kmh)
 
 
 def _commit_then_publish(ctx: Context, session: Session, events: Sequence[Event]) -> None:
@@ -87,7 +88,9 @@ def get_unit(unit_id: str, session: DbSession, _: MapReader) -> UnitOut:
 @router.post(
     "/api/units/{unit_id}/position", response_model=UnitOut, summary="A position report from a device"
 )
-def report_position(unit_id: str, body: PositionIn, session: DbSession, ctx: Ctx, _: UnitWriter) -> UnitOut:
+def report_position(
+    unit_id: str, body: PositionIn, session: DbSession, ctx: Ctx, _: PositionReporter
+) -> UnitOut:
     unit, moved = service.report_position(
         session, unit_id, latitude=body.latitude, longitude=body.longitude, at=body.at
     )

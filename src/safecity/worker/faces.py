@@ -35,10 +35,11 @@ class FacePipelineRunner:
         self.pipeline = FacePipeline()
         threshold = camera.analysis.get("face_threshold") or ctx.settings.face_threshold or DEFAULT_THRESHOLD
         self.watchlist = WorkerWatchlist(default_threshold=float(threshold))
-        with ctx.db.session() as session:
-            self.watchlist.load(session)
+        # Follow the changes first, then load: a change made in between is applied, never missed.
         if ctx.bus.loop is not None:
             asyncio.run_coroutine_threadsafe(self.watchlist.follow(ctx.bus), ctx.bus.loop).result(10)
+        with ctx.db.session() as session:
+            self.watchlist.load(session)
         self.tracker = ObjectTracker(fps=fps, lost_seconds=2.0, min_iou=0.1)
         self.voter = FaceVoter(threshold=float(threshold))
         self._open: set[int] = set()

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 import threading
-from datetime import datetime
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
 import cv2
@@ -24,6 +24,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event
 from safecity.core.metrics import FRAMES
+from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
 from safecity.video.sources import Frame
 from safecity.video.stream import CameraStream, StreamGroup
@@ -74,12 +75,15 @@ class WorkerRuntime:
         camera_ids: list[str] | None = None,
         pipelines: PipelineFactory = default_pipelines,
         snapshot_every_s: float = 1.0,
+        record: bool = True,
     ) -> None:
         self.ctx = ctx
         self.camera_ids = camera_ids
         self.pipelines_for = pipelines
         self.snapshot_every_s = snapshot_every_s
         self.group = StreamGroup()
+        # Recording remuxes the packets analysis already receives: no second connection to a camera.
+        self.recorders = RecorderPool(ctx) if record else None
         self.pipelines: dict[str, list[Pipeline]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._last_snapshot: dict[str, float] = {}
@@ -115,6 +119,8 @@ class WorkerRuntime:
             analysis_fps = (
                 float(setup.analysis.get("analysis_fps", 5.0)) if self.pipelines[setup.camera_id] else None
             )
+            recorded = self.recorders is not None and not url.startswith("synthetic://")
+            recorder = self.recorders.for_camera(setup.camera_id) if recorded and self.recorders else None
             stream = CameraStream(
                 setup.camera_id,
                 url,
@@ -123,6 +129,7 @@ class WorkerRuntime:
                 motion_gate=bool(setup.analysis.get("motion_gate", True)),
                 on_frame=self._on_frame(setup.camera_id),
                 on_health=self._on_health,
+                on_packet=recorder.feed if recorder is not None else None,
                 username=username,
                 password=password,
             )
@@ -139,6 +146,8 @@ class WorkerRuntime:
         self.group.stop()
         if self._ticker is not None:
             self._ticker.join(5)
+        if self.recorders is not None:
+            self.recorders.close()
         far_future = utcnow().replace(year=utcnow().year + 1)
         for camera_id, pipes in self.pipelines.items():
             with self._locks[camera_id]:
@@ -187,6 +196,11 @@ class WorkerRuntime:
     def _tick_loop(self) -> None:
         while not self._stop.wait(1.0):
             now = utcnow()
+            if self.recorders is not None:
+                try:
+                    self.recorders.tick()
+                except Exception as exc:
+                    log.warning("recorder upkeep failed: %s", exc)
             for camera_id, pipes in self.pipelines.items():
                 with self._locks[camera_id]:
                     for pipe in pipes:
