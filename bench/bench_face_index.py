@@ -21,10 +21,10 @@ import time
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np
-from rich.console import Console
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
 
-from safecity.faces.index import EXACT_SEARCH_LIMIT, ExactIndex, HnswIndex
+from safecity.faces.index import EXACT_SEARCH_LIMIT, ExactIndex, HnswIndex  # noqa: E402
 
 DIM = 128
 console = Console(stderr=True)
@@ -83,7 +83,11 @@ def run_size(n: int, queries: int, ef: int, rng: np.random.Generator) -> dict[st
     return {
         "entries": n,
         "queries": queries,
-        "exact": {"build_s": round(exact_build, 3), "p50_ms": round(exact_p50, 3), "p99_ms": round(exact_p99, 3)},
+        "exact": {
+            "build_s": round(exact_build, 3),
+            "p50_ms": round(exact_p50, 3),
+            "p99_ms": round(exact_p99, 3),
+        },
         "hnsw": {
             "build_s": round(hnsw_build, 1),
             "build_threads": os.cpu_count(),

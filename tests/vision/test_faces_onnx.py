@@ -86,7 +86,9 @@ def test_detector_maps_model_boxes_back_to_image_pixels(tmp_path: Path) -> None:
 
 
 def test_pipeline_runs_with_both_onnx_models(tmp_path: Path) -> None:
-    detector = OnnxFaceDetector(fixed_box_detector(tmp_path / "det.onnx", [[8, 8, 56, 56, 0.9]]), input_size=64)
+    detector = OnnxFaceDetector(
+        fixed_box_detector(tmp_path / "det.onnx", [[8, 8, 56, 56, 0.9]]), input_size=64
+    )
     encoder = OnnxFaceEncoder(channel_mean_encoder(tmp_path / "enc.onnx"), threshold=0.5)
     pipeline = FacePipeline(detector=detector, encoder=encoder)
     faces = pipeline.faces(np.full((128, 128, 3), 200, dtype=np.uint8))

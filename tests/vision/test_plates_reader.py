@@ -24,7 +24,8 @@ def draw_plate(lines: list[tuple[str, float]], width: int = 360) -> npt.NDArray[
     for i, (text, scale) in enumerate(lines):
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 4)
         y = int(height * (i + 1) / (len(lines) + 1) + th / 2)
-        cv2.putText(img, text, ((width - tw) // 2, y), cv2.FONT_HERSHEY_DUPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
+        origin = ((width - tw) // 2, y)
+        cv2.putText(img, text, origin, cv2.FONT_HERSHEY_DUPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
     return img
 
 

@@ -1,4 +1,4 @@
-"""The worker runtime on a real H.264 file: plates read, violations seen, footage recorded, health reported."""
+"""The worker runtime on a real H.264 file: plates read, violations seen, footage recorded, health."""
 
 from __future__ import annotations
 

@@ -56,6 +56,8 @@ class _FaceCache:
 
 def verify_pair(cache: _FaceCache, path_a: Path, path_b: Path) -> dict[str, Any]:
     """Compares the largest face of each image; unreadable images or missing faces say why in the row."""
+    from safecity.vision.faces import similarity
+
     row: dict[str, Any] = {"similarity": 0.0, "match": False, "faces": [[], []]}
     try:
         faces_a, faces_b = cache.faces(path_a), cache.faces(path_b)
@@ -69,7 +71,7 @@ def verify_pair(cache: _FaceCache, path_a: Path, path_b: Path) -> dict[str, Any]
     if not faces_a or not faces_b:
         row["reason"] = f"no face found in {path_a if not faces_a else path_b}"
         return row
-    score = cache.pipeline.compare(faces_a[0], faces_b[0])
+    score = similarity(faces_a[0], faces_b[0])
     row["similarity"] = round(score, 4)
     row["match"] = score >= cache.pipeline.threshold
     return row
@@ -96,7 +98,9 @@ def verify_csv(cache: _FaceCache, csv_path: Path) -> list[dict[str, Any]]:
 def verify(
     image_a: Path | None = typer.Argument(None, help="First photo."),
     image_b: Path | None = typer.Argument(None, help="Second photo."),
-    pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns file_a,file_b (relative paths)."),
+    pairs: Path | None = typer.Option(
+        None, "--pairs", help="CSV with columns file_a,file_b (relative paths)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Say whether two photos (or every pair in a CSV) show the same person, at the default threshold."""
@@ -110,7 +114,9 @@ def verify(
         elif image_a is not None and image_b is not None:
             results = [verify_pair(cache, image_a, image_b)]
         else:
-            raise InvalidInput("give two photos, or --pairs FILE.csv", hint="safecity faces verify A.jpg B.jpg")
+            raise InvalidInput(
+                "give two photos, or --pairs FILE.csv", hint="safecity faces verify A.jpg B.jpg"
+            )
     except SafeCityError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -125,7 +131,9 @@ def verify(
         name_b = row.get("file_b", str(image_b)) if pairs else str(image_b)
         note = row.get("error") or row.get("reason") or ""
         mark = "[green]yes[/green]" if row["match"] else "no"
-        table.add_row(name_a, name_b, f"{row['similarity']:.3f}", mark, note, end_section=i == len(results) - 1)
+        table.add_row(
+            name_a, name_b, f"{row['similarity']:.3f}", mark, note, end_section=i == len(results) - 1
+        )
     console.print(table)
 
 
@@ -134,27 +142,31 @@ def gallery_index(cache: _FaceCache, gallery: Path) -> tuple[Any, list[str]]:
     from safecity.faces.index import ExactIndex
 
     if not gallery.is_dir():
-        raise InvalidInput(f"{gallery}: not a folder", hint="--gallery takes a folder of photos named by identity")
+        raise InvalidInput(
+            f"{gallery}: not a folder", hint="--gallery takes a folder of photos named by identity"
+        )
     index = ExactIndex(dim=cache.pipeline.encoder.dim)
     warnings = []
     for path in sorted(p for p in gallery.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         identity = path.parent.name if path.parent != gallery else path.stem
         try:
-            faces = cache.pipeline.faces(load_image(path), enrolment_views=True)
+            faces = cache.pipeline.faces(load_image(path))
         except SafeCityError as exc:
             warnings.append(str(exc))
             continue
         if not faces:
             warnings.append(f"{path}: no face found, not enrolled")
             continue
-        index.add(identity, faces[0].embeddings)
+        index.add(identity, faces[0].embedding)
     return index, warnings
 
 
 @app.command("search")
 def search(
     image: Path = typer.Argument(..., help="Photo or frame to search."),
-    gallery: Path = typer.Option(..., "--gallery", help="Folder of photos named by identity (or sub-folders)."),
+    gallery: Path = typer.Option(
+        ..., "--gallery", help="Folder of photos named by identity (or sub-folders)."
+    ),
     top: int = typer.Option(3, "--top", help="Candidates to list per face."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -170,9 +182,9 @@ def search(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     threshold = cache.pipeline.threshold
-    results = []
+    results: list[dict[str, Any]] = []
     for face in probe_faces:
-        candidates = [
+        candidates: list[dict[str, Any]] = [
             {"identity": entry, "similarity": round(score, 4), "match": score >= threshold}
             for entry, score in index.search(face.embedding, k=top)
         ]
@@ -186,7 +198,7 @@ def search(
     for result in results:
         best = result["candidates"][0] if result["candidates"] else {"identity": "-", "similarity": 0.0}
         mark = "[green]yes[/green]" if best.get("match") else "no"
-        table.add_row(str(result["face"]["box"]), best["identity"], f"{best['similarity']:.3f}", mark)
+        table.add_row(str(result["face"]["box"]), str(best["identity"]), f"{best['similarity']:.3f}", mark)
     console.print(table)
     for warning in warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")

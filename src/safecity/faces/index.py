@@ -240,7 +240,9 @@ class HnswIndex:
         """Adds one embedding per entry id in one call (fast bulk load, uses the set threads)."""
         rows = _as_unit_rows(embeddings, self.dim)
         if len(entry_ids) != len(rows):
-            raise InvalidInput(f"{len(entry_ids)} entry ids for {len(rows)} embeddings", hint="pass one id per row")
+            raise InvalidInput(
+                f"{len(entry_ids)} entry ids for {len(rows)} embeddings", hint="pass one id per row"
+            )
         needed = self._next_label + len(rows)
         if needed > self._graph.get_max_elements():
             self._graph.resize_index(max(needed, 2 * self._graph.get_max_elements()))
@@ -305,7 +307,9 @@ class HnswIndex:
     @classmethod
     def _from_snapshot(cls, header: dict[str, Any], payload: bytes) -> HnswIndex:
         index = cls(
-            dim=int(header["dim"]), m=int(header["m"]), ef_construction=int(header["ef_construction"]),
+            dim=int(header["dim"]),
+            m=int(header["m"]),
+            ef_construction=int(header["ef_construction"]),
             ef=int(header["ef"]),
         )
         with tempfile.TemporaryDirectory() as folder:
@@ -342,7 +346,9 @@ def _pack(header: dict[str, Any], payload: bytes) -> bytes:
 def index_from_bytes(data: bytes) -> ExactIndex | HnswIndex:
     """Returns the index a `to_bytes` snapshot describes; raises InvalidInput on anything else."""
     if not data.startswith(_SNAPSHOT_MAGIC):
-        raise InvalidInput("not a SafeCity face-index snapshot", hint="send the bytes from FaceIndex.to_bytes()")
+        raise InvalidInput(
+            "not a SafeCity face-index snapshot", hint="send the bytes from FaceIndex.to_bytes()"
+        )
     stream = io.BytesIO(data[len(_SNAPSHOT_MAGIC) :])
     size = int.from_bytes(stream.read(8), "little")
     header = json.loads(stream.read(size))
@@ -397,7 +403,9 @@ class IndexDelta:
         op = body.get("op")
         entry_id = body.get("entry_id")
         if op not in ("add", "remove") or not isinstance(entry_id, str):
-            raise InvalidInput(f"malformed face-index delta: {body!r}"[:200], hint="expected op add|remove and entry_id")
+            raise InvalidInput(
+                f"malformed face-index delta: {body!r}"[:200], hint="expected op add|remove and entry_id"
+            )
         if op == "remove":
             return cls.remove(entry_id)
         try:

@@ -1,9 +1,9 @@
 """Face recognition for watch lists: detection, quality, alignment, encoding, comparison and voting.
 
-    from safecity.vision.faces import FacePipeline, DEFAULT_THRESHOLD
-    pipeline = FacePipeline()                       # dlib HOG + 5-point alignment + dlib ResNet
-    faces = pipeline.faces(frame_bgr)               # list[Face], largest first
-    pipeline.compare(faces[0], enrolled) >= pipeline.threshold
+from safecity.vision.faces import FacePipeline, DEFAULT_THRESHOLD
+pipeline = FacePipeline()                       # dlib HOG + 5-point alignment + dlib ResNet
+faces = pipeline.faces(frame_bgr)               # list[Face], largest first
+similarity(faces[0], enrolled) >= pipeline.threshold   # cosine, 0..1
 """
 
 from safecity.vision.faces.detectors import DlibHogDetector, FaceDetector, OnnxFaceDetector

@@ -51,7 +51,8 @@ class DlibHogDetector:
     The steps, each tried only when the previous found nothing: HOG on the image as it is; HOG on
     the image upsampled once and then twice (small images only: HOG's window is 80 px, so faces
     under ~40 px need it); HOG with a lower score threshold; dlib's CNN (MMOD) detector on small
-    images; and finally, for an image that is essentially one tight face crop, the whole image.
+    images; and finally, for an image that is essentially one tight face crop, HOG on the image
+    padded with its own border (the detector needs margin around a face; an unpadded crop has none).
 
     >>> boxes = DlibHogDetector().detect(image_rgb)
     """
@@ -76,7 +77,7 @@ class DlibHogDetector:
         if not found and small and self.use_cnn_fallback:
             found = self._cnn(image_rgb)
         if not found:
-            found = self._whole_image_if_face_crop(image_rgb)
+            found = self._padded(image_rgb)
         return [FaceBox(box, score, landmarks_5(image_rgb, box), source) for box, score, source in found]
 
     def _hog(self, image_rgb: ImageRGB, *, upsample: int, threshold: float) -> list[tuple[Box, float, str]]:
@@ -94,19 +95,30 @@ class DlibHogDetector:
         found = []
         for det in models.mmod_detector()(image_rgb, upsample):
             r = det.rect
-            found.append((_clip_box(r.left(), r.top(), r.right() + 1, r.bottom() + 1, width, height), float(det.confidence), "cnn"))
+            box = _clip_box(r.left(), r.top(), r.right() + 1, r.bottom() + 1, width, height)
+            found.append((box, float(det.confidence), "cnn"))
         return found
 
-    @staticmethod
-    def _whole_image_if_face_crop(image_rgb: ImageRGB) -> list[tuple[Box, float, str]]:
-        """Returns the whole image as one face box when its shape is that of a tight face crop."""
+    def _padded(self, image_rgb: ImageRGB) -> list[tuple[Box, float, str]]:
+        """Returns faces found after padding the image: a tight face crop leaves HOG no margin to fit."""
         height, width = image_rgb.shape[:2]
-        if not (24 <= min(height, width) and max(height, width) <= 400 and 0.7 <= height / width <= 1.5):
-            return []
-        # A tight crop shows forehead to chin; dlib's boxes cover brows to lip, ~80% of that.
-        side = 0.8 * min(height, width)
-        cx, cy = width / 2, height * 0.55
-        return [(_clip_box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, width, height), 0.0, "whole_image")]
+        if max(height, width) > 400:
+            return []  # only photo crops and thumbnails are tight crops
+        pad_y, pad_x = round(0.3 * height), round(0.3 * width)
+        padded = cv2.copyMakeBorder(image_rgb, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+        rects, scores, _ = models.hog_detector().run(padded, 1, -0.3)
+        found = []
+        for r, score in zip(rects, scores, strict=True):
+            box = _clip_box(
+                r.left() - pad_x,
+                r.top() - pad_y,
+                r.right() + 1 - pad_x,
+                r.bottom() + 1 - pad_y,
+                width,
+                height,
+            )
+            found.append((box, float(score), "hog_padded"))
+        return found
 
 
 class OnnxFaceDetector:
@@ -127,7 +139,7 @@ class OnnxFaceDetector:
 
         path = Path(model_path)
         if not path.is_file():
-            raise InvalidInput(f"face detector model not found: {path}", hint="check the configured model path")
+            raise InvalidInput(f"face detector model not found: {path}", hint="check the model path")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         self._session: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -140,7 +152,8 @@ class OnnxFaceDetector:
         """Returns every face found, each with its box, score and 5 landmarks."""
         height, width = image_rgb.shape[:2]
         scale = self.input_size / max(height, width)
-        resized = cv2.resize(image_rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        size = (round(width * scale), round(height * scale))
+        resized = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
         canvas = np.zeros((self.input_size, self.input_size, 3), dtype=np.uint8)
         canvas[: resized.shape[0], : resized.shape[1]] = resized
         tensor = (canvas.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
@@ -152,9 +165,8 @@ class OnnxFaceDetector:
                 hint="export the model with decoded boxes (see OnnxFaceDetector)",
             )
         rows = rows[rows[:, 4] >= self.min_score]
-        boxes = [
-            _clip_box(*(row[:4] / scale), width, height) for row in rows
-        ]
+        corners = rows[:, :4] / scale
+        boxes = [_clip_box(x1, y1, x2, y2, width, height) for x1, y1, x2, y2 in corners.tolist()]
         keep = cv2.dnn.NMSBoxes([list(b) for b in boxes], rows[:, 4].tolist(), self.min_score, self.nms_iou)
         found = []
         for i in np.asarray(keep, dtype=int).reshape(-1):

@@ -20,8 +20,8 @@ from safecity.vision.faces.face import FaceBox, Points
 ImageRGB = npt.NDArray[np.uint8]
 Embedding = npt.NDArray[np.float32]
 
-#: Operating threshold of the dlib encoder on the 0..1 similarity scale (see pipeline.similarity).
-DLIB_THRESHOLD = 0.80
+#: Operating threshold of the dlib encoder on the 0..1 similarity scale (why 0.905: see pipeline).
+DLIB_THRESHOLD = 0.905
 
 
 @runtime_checkable
@@ -30,7 +30,6 @@ class FaceEncoder(Protocol):
 
     dim: int
     threshold: float
-    crop_eye_distance: float  # pixels between the eye centres in the aligned crop
 
     def encode(self, image_rgb: ImageRGB, face: FaceBox) -> tuple[Embedding, ImageRGB]:
         """Returns the face's unit-norm float32 embedding and the aligned RGB crop it was computed from."""
@@ -66,7 +65,6 @@ class DlibResnetEncoder:
     """
 
     dim = 128
-    crop_eye_distance = 54.0  # measured: dlib's 150 px chip with 25% padding puts the eyes ~54 px apart
 
     def __init__(self, *, flip: bool = True, jitters: int = 0, threshold: float | None = None) -> None:
         self.flip = flip
@@ -121,14 +119,15 @@ class OnnxFaceEncoder:
 
         path = Path(model_path)
         if not path.is_file():
-            raise InvalidInput(f"face encoder model not found: {path}", hint="check the configured model path")
+            raise InvalidInput(
+                f"face encoder model not found: {path}", hint="check the configured model path"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         self._session: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self.input_size = input_size
         self.threshold = threshold
-        self.crop_eye_distance = float(self._TEMPLATE[1, 0] - self._TEMPLATE[0, 0]) * input_size / 112.0
         probe = self._run(np.zeros((input_size, input_size, 3), dtype=np.uint8))
         self.dim = int(probe.size)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -47,14 +47,6 @@ class Face:
     sharpness: float = 0.0  # 0..1: Laplacian energy of the face at a fixed scale
     yaw: float = 0.0  # nose offset from the eyes' midpoint over eye distance: 0 frontal, ±0.5 profile
     source: str = "hog"
-    extra_embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
-    # Embeddings of this face shrunk to a given eye distance, memoised by FacePipeline.compare.
-    shrunk: dict[float, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
-
-    @property
-    def embeddings(self) -> npt.NDArray[np.float32]:
-        """Returns every embedding of this face (the main one first) as rows, for watch-list enrolment."""
-        return np.stack([self.embedding, *self.extra_embeddings]).astype(np.float32)
 
     def summary(self) -> dict[str, object]:
         """Returns the JSON-safe description the CLI and the API show (no pixels, no embedding)."""

@@ -19,7 +19,9 @@ def dlib_model_path(name: str) -> Path:
     """Returns the path of a model file from the `face_recognition_models` package."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise Unavailable("face_recognition_models is not installed", hint="pip install face_recognition_models")
+        raise Unavailable(
+            "face_recognition_models is not installed", hint="pip install face_recognition_models"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
     if not path.is_file():
         raise Unavailable(f"face model file missing: {path}", hint="reinstall face_recognition_models")
