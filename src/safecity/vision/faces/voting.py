@@ -1,4 +1,4 @@
-"""Vote across the frames of one tracked face before raising anything: one frame lies, several rarely agree."""
+"""Vote across the frames of one tracked face before raising anything; one frame can lie."""
 
 from __future__ import annotations
 
