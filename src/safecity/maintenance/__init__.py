@@ -1,0 +1,1 @@
+"""Camera maintenance: health history, uptime, faults that close themselves, maintenance tickets."""

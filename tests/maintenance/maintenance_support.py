@@ -1,0 +1,65 @@
+"""Helpers of the maintenance tests: cameras in the registry and health reports through the real bus."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from safecity.cameras import service as cameras
+from safecity.cameras.models import CameraIn
+from safecity.core.bus.memory import MemoryBus
+from safecity.core.context import Context
+from safecity.core.events import CameraHealth, Event, HealthState
+
+# A moment safely in the past, so no test depends on the time of day it runs at.
+T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
+
+
+def add_camera(ctx: Context, camera_id: str, *, district: str = "South", name: str | None = None) -> None:
+    """Registers a fixed camera."""
+    data = CameraIn.model_validate(
+        {
+            "id": camera_id,
+            "name": name or f"Camera {camera_id}",
+            "kind": "fixed",
+            "district": district,
+            "latitude": 24.86,
+            "longitude": 67.03,
+        }
+    )
+    with ctx.db.session() as session:
+        cameras.create(session, data, actor="test")
+
+
+def health(
+    camera_id: str,
+    state: HealthState,
+    since: datetime,
+    *,
+    detail: str = "",
+    frame_ref: str | None = None,
+) -> CameraHealth:
+    """Returns a health report as the worker publishes it (same key scheme)."""
+    return CameraHealth(
+        key=f"camera_health:{camera_id}:{state}:{since.isoformat()}",
+        camera_id=camera_id,
+        at=since,
+        state=state,
+        detail=detail,
+        since=since,
+        frame_ref=frame_ref,
+    )
+
+
+def publish(client: TestClient, ctx: Context, *events: Event) -> None:
+    """Publishes events on the app's bus and waits until every consumer, and what they announced, is done."""
+    assert client.portal is not None
+    assert isinstance(ctx.bus, MemoryBus)
+    for event in events:
+        client.portal.call(ctx.bus.publish, event)
+        # Handlers announce alerts as new events, which other consumers then handle: drain until still.
+        before = -1
+        while before != ctx.bus.published:
+            before = ctx.bus.published
+            client.portal.call(ctx.bus.drain)
