@@ -337,8 +337,10 @@ class PyAVSource:
             context.skip_frame = "NONKEY"
         elif self.options.decode == "nonref":
             context.skip_frame = "NONREF"
-        # Frame threads would delay each frame; slices keep latency low and still use both cores.
-        context.thread_type = "AUTO" if self.options.decode == "all" else "SLICE"
+        # One decoder thread per camera (slice threads only, when the stream has slices): frame threads
+        # add a frame of latency per thread and cost about a quarter more CPU per frame, which a host
+        # running many cameras cannot spare (bench/bench_video.py).
+        context.thread_type = "SLICE"
         rate = stream.guessed_rate or stream.average_rate
         fps = float(rate) if rate else None
         if fps is not None and (not 0 < fps <= 240 or (live and context.name == "mjpeg")):
