@@ -160,6 +160,8 @@ class DayUptime(BaseModel):
     """The share of one local day a camera (or the city) was online."""
 
     day: date = Field(title="Day", description="The day, in the report's time zone.")
+    start: datetime = Field(title="Starts", description="The day's local midnight, in UTC.")
+    end: datetime = Field(title="Ends", description="The next local midnight, in UTC.")
     online_s: float = Field(title="Online", description="Seconds online that day.")
     known_s: float = Field(
         title="Watched", description="Seconds of the day with a known state (the past part of the day only)."

@@ -361,11 +361,13 @@ def daily_uptime(
     return [
         DayUptime(
             day=day,
+            start=start,
+            end=end,
             online_s=round(online[i], 1),
             known_s=round(known[i], 1),
             uptime=round(online[i] / known[i], 4) if known[i] > 0 else None,
         )
-        for i, (day, _, _) in enumerate(windows)
+        for i, (day, start, end) in enumerate(windows)
     ]
 
 
@@ -399,11 +401,13 @@ def uptime_report(
     city = [
         DayUptime(
             day=day,
+            start=start,
+            end=end,
             online_s=round(sum(r.days[i].online_s for r in rows), 1),
             known_s=round(sum(r.days[i].known_s for r in rows), 1),
             uptime=None,
         )
-        for i, (day, _, _) in enumerate(windows)
+        for i, (day, start, end) in enumerate(windows)
     ]
     for entry in city:
         entry.uptime = round(entry.online_s / entry.known_s, 4) if entry.known_s > 0 else None
