@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, or_, select
@@ -343,20 +344,41 @@ def day_windows(*, days: int, tz: ZoneInfo, now: datetime) -> list[Day]:
     return windows
 
 
-def daily_uptime(
-    spans: Iterable[HealthSpan | SpanOut], windows: Sequence[Day], *, now: datetime
-) -> list[DayUptime]:
+class Stretch(Protocol):
+    """Anything with a health state and the moments it began and ended (a span, or a lighter row)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def since(self) -> datetime: ...
+    @property
+    def until(self) -> datetime | None: ...
+
+
+class _Row(NamedTuple):
+    camera_id: str
+    state: str
+    detail: str
+    since: datetime
+    until: datetime | None
+
+
+def daily_uptime(spans: Iterable[Stretch], windows: Sequence[Day], *, now: datetime) -> list[DayUptime]:
     """Returns, per day window, the seconds online and with a known state, clipped to that day and now."""
-    now = as_utc(now)
+    # Plain seconds rather than datetimes: a city's week is tens of thousands of spans.
+    cut = as_utc(now).timestamp()
+    bounds = [(start.timestamp(), end.timestamp()) for _, start, end in windows]
     online = [0.0] * len(windows)
     known = [0.0] * len(windows)
     for span in spans:
-        begin, finish = span.since, min(span.until or now, now)
-        for i, (_, start, end) in enumerate(windows):
-            overlap = (min(finish, end) - max(begin, start)).total_seconds()
+        begin = span.since.timestamp()
+        finish = min(span.until.timestamp(), cut) if span.until is not None else cut
+        is_online = span.state == ONLINE
+        for i, (start, end) in enumerate(bounds):
+            overlap = min(finish, end) - max(begin, start)
             if overlap > 0:
                 known[i] += overlap
-                if span.state == ONLINE:
+                if is_online:
                     online[i] += overlap
     return [
         DayUptime(
@@ -418,10 +440,18 @@ def uptime_report(
 
 def _spans_by_camera(
     session: Session, windows: Sequence[Day], *, now: datetime, camera_ids: Sequence[str] | None
-) -> dict[str, list[HealthSpan]]:
-    grouped: dict[str, list[HealthSpan]] = defaultdict(list)
-    for span in spans_between(session, start=windows[0][1], end=now, camera_ids=camera_ids):
-        grouped[span.camera_id].append(span)
+) -> dict[str, list[_Row]]:
+    # Columns, not ORM objects: building tens of thousands of instances costs more than the query.
+    query = (
+        select(HealthSpan.camera_id, HealthSpan.state, HealthSpan.detail, HealthSpan.since, HealthSpan.until)
+        .where(HealthSpan.since < now, or_(HealthSpan.until.is_(None), HealthSpan.until > windows[0][1]))
+        .order_by(HealthSpan.camera_id, HealthSpan.since)
+    )
+    if camera_ids is not None:
+        query = query.where(HealthSpan.camera_id.in_(list(camera_ids)))
+    grouped: dict[str, list[_Row]] = defaultdict(list)
+    for row in session.execute(query):
+        grouped[row.camera_id].append(_Row(*row))
     return grouped
 
 
