@@ -24,25 +24,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Six-second stretches: long enough for a fault to be confirmed (2 s) even at one key-frame a second.
 FAULT_PLAN = [
-    ("normal", 6),
-    ("covered", 6),
-    ("normal", 6),
-    ("frozen", 7),
-    ("normal", 6),
-    ("dark", 6),
-    ("normal", 6),
-    ("blurred", 6),
-    ("normal", 6),
-    ("moved", 6),
-    ("normal", 6),
-    ("low_fps", 6),
-    ("normal", 6),
-]
+    ("normal", 6), ("covered", 6), ("normal", 6), ("frozen", 7), ("truck", 4), ("dark", 6), ("dusk", 8),
+    ("blurred", 6), ("normal", 6), ("moved", 6), ("normal", 6), ("low_fps", 6), ("normal", 6),
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def fault_footage(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Stretch]]:
-    """A 320x180 H.264 file with one stretch of every fault, and where each stretch lies."""
+    """A 320x180 H.264 file with every fault, a passing lorry and dusk, and where each stretch lies."""
     path = tmp_path_factory.mktemp("footage") / "faults.mp4"
     return path, write_footage(path, FAULT_PLAN, width=320, height=180)  # type: ignore[arg-type]
 

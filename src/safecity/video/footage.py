@@ -18,11 +18,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-Fault = Literal["normal", "covered", "frozen", "dark", "blurred", "moved", "low_fps"]
+# "truck" (a lorry filling a third of the view) and "dusk" (light fading and returning) are not
+# faults: they are the ordinary events a health check must not mistake for one.
+Fault = Literal["normal", "truck", "dusk", "covered", "frozen", "dark", "blurred", "moved", "low_fps"]
 
 #: The health state each fault should produce (see `safecity.core.events.HealthState`).
 EXPECTED_STATE: dict[str, str] = {
     "normal": "online",
+    "truck": "online",
+    "dusk": "online",
     "covered": "covered",
     "frozen": "frozen",
     "dark": "too_dark",
@@ -118,6 +122,14 @@ def render_fault(
         return np.asarray(cv2.GaussianBlur(live, (0, 0), sigmaX=max(2.0, width / 160)), np.uint8)
     if fault == "moved":
         return _shifted(live)
+    if fault == "dusk":
+        light = 0.7 + 0.3 * np.cos(2 * np.pi * t / 8)
+        return (live.astype(np.float32) * light).astype(np.uint8)
+    if fault == "truck":
+        x = int((t * width * 0.5) % (2 * width)) - width // 2
+        cv2.rectangle(live, (x, height // 4), (x + width * 11 // 20, height * 19 // 20), (225, 225, 230), -1)
+        cv2.putText(live, "CARGO", (x + width // 10, height // 2), cv2.FONT_HERSHEY_SIMPLEX, height / 200,
+                    (40, 40, 160), max(1, height // 100))
     return live
 
 

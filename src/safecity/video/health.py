@@ -107,8 +107,12 @@ def _cell_std(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
 
 
 def _sharpness(gray: npt.NDArray[np.uint8]) -> float:
-    """Returns the variance of the Laplacian: high for a focused picture, low for a blurred one."""
-    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+    """Returns the Laplacian's variance over the squared mean brightness: high when focused, low when blurred.
+
+    Dividing by brightness keeps dusk (every edge dimmer, none softer) from looking like blur.
+    """
+    mean = max(float(gray.mean()), 1.0)
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var()) / (mean * mean)
 
 
 def _smooth(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
