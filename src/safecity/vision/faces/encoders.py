@@ -20,8 +20,8 @@ from safecity.vision.faces.face import FaceBox, Points
 ImageRGB = npt.NDArray[np.uint8]
 Embedding = npt.NDArray[np.float32]
 
-#: Operating threshold of the dlib encoder on the 0..1 similarity scale (why 0.905: see pipeline).
-DLIB_THRESHOLD = 0.905
+#: Operating threshold of the dlib encoder on the 0..1 similarity scale (why 0.907: see pipeline).
+DLIB_THRESHOLD = 0.907
 
 
 @runtime_checkable
