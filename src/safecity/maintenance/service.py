@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from safecity.accounts import service as accounts
 from safecity.accounts.permissions import allows
 from safecity.alerts import service as alerts
-from safecity.alerts.models import Alert
+from safecity.alerts.models import OPEN_STATES, Alert
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.core.clock import as_utc, utcnow
@@ -54,9 +54,8 @@ def alert_dedup_prefix(camera_id: str) -> str:
 
 @dataclass
 class HealthOutcome:
-    """What one health report changed: the fault it opened, the faults it closed, whether it was news."""
+    """What one health report changed: the fault it opened and the faults it closed."""
 
-    current: bool = True
     opened: CameraFault | None = None
     closed: list[CameraFault] = field(default_factory=list)
 
@@ -104,13 +103,13 @@ def record_health(
     if prev is not None and prev.state == state:
         if nxt is None:
             _refresh(session, prev, detail=detail, frame_ref=frame_ref, fps=fps)
-        return HealthOutcome(current=False)
+        return HealthOutcome()
     if nxt is not None and nxt.state == state:
         # A late report of the state that followed: that state simply began earlier.
         nxt.since = since
         if prev is not None:
             prev.until = since
-        return HealthOutcome(current=False)
+        return HealthOutcome()
     if prev is not None:
         prev.until = since
     session.add(
@@ -127,7 +126,7 @@ def record_health(
         )
     )
     if nxt is not None:
-        return HealthOutcome(current=False)
+        return HealthOutcome()
     return _follow_fault(
         session,
         camera_id=camera_id,
@@ -251,6 +250,7 @@ def close_fault_alerts(session: Session, camera_id: str, *, reason: str = "camer
     """
     prefix = alert_dedup_prefix(camera_id)
     closed = []
+    # The alerts service filters by kind, not camera; open fault alerts are few (one per camera and fault).
     for alert in alerts.list_alerts(session, kind=ALERT_KIND, open_only=True, limit=100_000):
         if alert.camera_id != camera_id or not alert.dedup_key.startswith(prefix):
             continue
@@ -272,7 +272,7 @@ def reconcile_fault_alert(session: Session, alert_id: str) -> Alert | None:
         alert = alerts.get(session, alert_id)
     except NotFound:
         return None
-    if alert.kind != ALERT_KIND or alert.camera_id is None or alert.status in ("closed", "dismissed"):
+    if alert.kind != ALERT_KIND or alert.camera_id is None or alert.status not in OPEN_STATES:
         return None
     try:
         began = as_utc(datetime.fromisoformat(str(alert.detail.get("since"))))
