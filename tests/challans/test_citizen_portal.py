@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from fastapi.testclient import TestClient
-from tests.conftest import auth_headers
 
 from safecity.challans import service
 from safecity.core.context import Context
 from safecity.core.events import ViolationCandidate
 from safecity.enforcement import service as enforcement
+from tests.conftest import auth_headers
 
 REGISTRY = (
     "plate,owner,cnic,address,make,colour\n"

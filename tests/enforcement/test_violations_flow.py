@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from tests.conftest import auth_headers
 
 from safecity.challans import service as challans
 from safecity.challans.models import Challan
@@ -15,6 +14,7 @@ from safecity.core.context import Context
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.enforcement import service
 from safecity.enforcement.models import EnforcementPolicy, SpeedLimit, SpeedSectionIn, Violation
+from tests.conftest import auth_headers
 
 T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 REGISTRY = (
