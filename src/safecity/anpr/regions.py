@@ -199,7 +199,11 @@ def _prepare(text: str, region: str) -> str:
 _TRIM_COST = 1.5
 """Cost of dropping a stray character at either end (a screw, a border, the EU band's country code)."""
 
-_TIMESTAMP = re.compile(r"(19|20)\d{2}[01]\d[0-3]\d(\d{2,6})?")
+_TIMESTAMP = re.compile(r"(19|20)\d{2}[01]\d[0-3]\d(\d{2,6})?|([01]\d|2[0-3])[0-5]\d[0-5]\d")
+"""A date (YYYYMMDD, maybe with a time) or a time of day (HHMMSS) burnt into the frame by a camera."""
+
+_CANONICAL = {"us": str.maketrans({"O": "0"})}
+"""Per-region spellings: US states do not issue the letter O on plates and record it as zero."""
 
 
 def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None) -> Candidate | None:
@@ -232,9 +236,16 @@ def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None
     if generic > 0 and 4 <= n <= 8 and (best is None or (best.fixes > 0 and best.score < generic)):
         # Vanity and foreign formats: accept as read, scored low, and only if it carries a digit
         # or is long enough to be unlikely as a stray word.
+        # Letters and digits mixed look most like a plate; all digits is often a phone number or a
+        # clock, all letters a word (a make, a dealer's name).
         has_digit = any(c.isdigit() for c in compact)
+        has_letter = any(c.isalpha() for c in compact)
         if has_digit or n >= 5:
-            best = Candidate(compact, region, "generic", round(generic * (1.0 if has_digit else 0.7), 4), 0)
+            weight = generic * (1.0 if has_digit and has_letter else 0.8 if has_digit else 0.7)
+            best = Candidate(compact, region, "generic", round(weight, 4), 0)
+    if best is not None and region in _CANONICAL:
+        plate = best.plate.translate(_CANONICAL[region])
+        best = Candidate(plate, region, best.format, best.score, best.fixes)
     return best
 
 

@@ -58,9 +58,10 @@ def _row_merge(lines: list[TextLine]) -> list[Box]:
     return rows
 
 
-def _crop(image: npt.NDArray[np.uint8], box: Box, pad: float = 0.08) -> npt.NDArray[np.uint8]:
+def _crop(image: npt.NDArray[np.uint8], box: Box, pad: float = 0.1) -> npt.NDArray[np.uint8]:
     x, y, w, h = box
-    px, py = int(pad * h + 2), int(pad * h + 2)
+    # Wider margin sideways: a detector box that clips the first or last character costs a read.
+    px, py = int(3 * pad * h + 2), int(pad * h + 2)
     H, W = image.shape[:2]
     return image[max(0, y - py) : min(H, y + h + py), max(0, x - px) : min(W, x + w + px)]
 
@@ -88,6 +89,9 @@ class PlateReader:
         lines: TextLineDetector | None = None,
         min_score: float = 0.3,
         max_plates: int = 4,
+        refine_top: int = 2,
+        retry_side: int = 1280,
+        retry_below: float = 0.5,
     ) -> None:
         if region not in (*REGIONS, "auto"):
             raise InvalidInput(f"unknown plate region {region!r}", hint="use one of pk, us, eu, br, auto")
@@ -97,6 +101,9 @@ class PlateReader:
         self.region = region
         self.min_score = min_score
         self.max_plates = max_plates
+        self.refine_top = refine_top
+        self.retry_side = retry_side
+        self.retry_below = retry_below
 
     def read(self, image_bgr: npt.NDArray[np.uint8]) -> list[PlateRead]:
         """Plates read in the frame, best first; empty when none is legible."""
@@ -109,10 +116,43 @@ class PlateReader:
                     got.box = box
                     reads.append(got)
             return self._select(reads)
-        found = self.lines.detect_lines(image)[:MAX_LINES]
+        side = max(image.shape[:2])
+        # A small image is most likely a plate crop or a close-up: upscale it for the detector.
+        first = self.lines.max_side if side >= self.lines.max_side else int(min(960, 3 * side))
+        found = self.lines.detect_lines(image, max_side=max(first, self.lines.max_side))[:MAX_LINES]
         # A tight plate crop passed as a frame is read whole as well; on a street scene that reading
         # is noise and scores below the real plate.
-        return self._select(self._read_groups(image, found, whole=True))
+        reads = self._refine(image, self._read_groups(image, found, whole=True))
+        if self.retry_side and side > self.lines.max_side and not any(
+            r.confidence >= self.retry_below for r in reads
+        ):
+            # Nothing convincing at the coarse scale: small, distant plates need more pixels.
+            found = self.lines.detect_lines(image, max_side=min(side, self.retry_side))[:MAX_LINES]
+            reads += self._refine(image, self._read_groups(image, found))
+        return self._select(reads)
+
+    def _refine(self, image: npt.NDArray[np.uint8], reads: list[PlateRead]) -> list[PlateRead]:
+        """Re-read the best candidates from a close crop: the coarse pass's boxes clip small plates."""
+        H, W = image.shape[:2]
+        out: list[PlateRead] = []
+        for rank, read in enumerate(sorted(reads, key=lambda r: -r.confidence)):
+            x, y, w, h = read.box
+            if rank >= self.refine_top or w * h > 0.25 * W * H:
+                out.append(read)
+                continue
+            x0, y0 = max(0, int(x - 0.4 * w)), max(0, int(y - 0.8 * h))
+            x1, y1 = min(W, int(x + 1.4 * w)), min(H, int(y + 1.8 * h))
+            region = image[y0:y1, x0:x1]
+            rside = max(region.shape[:2])
+            found = self.lines.detect_lines(region, max_side=int(min(640, max(320, 2 * rside))))[:MAX_LINES]
+            better = max(self._read_groups(region, found), key=lambda r: r.confidence, default=None)
+            if better is not None and better.confidence > read.confidence:
+                bx, by, bw, bh = better.box
+                better.box = (bx + x0, by + y0, bw, bh)
+                out.append(better)
+            else:
+                out.append(read)
+        return out
 
     def read_crop(self, crop_bgr: npt.NDArray[np.uint8]) -> PlateRead | None:
         """The plate in a tight plate crop (one or two lines of text), or None if unreadable."""
