@@ -3,7 +3,7 @@
 Runs the default reader beside alternatives on the same images in one pass (each image goes through
 every configuration in turn, so machine load hits them alike) and prints one JSON object on stdout.
 
-    .venv/bin/python bench/bench_plates.py [--limit N] [--configs text960,text640,morph]
+    .venv/bin/python bench/bench_plates.py [--limit N] [--configs text640,text960,morph]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
     """Run every configuration over the data set and print the figures as JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--limit", type=int, default=None, help="at most N images per region and view")
-    ap.add_argument("--configs", default="text960,text640,morph",
+    ap.add_argument("--configs", default="text640,text960,morph",
                     help="comma-separated configurations; the first is the default")
     args = ap.parse_args()
     if not DATA.is_dir():
