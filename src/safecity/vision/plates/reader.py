@@ -97,7 +97,8 @@ class PlateReader:
             raise InvalidInput(f"unknown plate region {region!r}", hint="use one of pk, us, eu, br, auto")
         self.detector = detector
         self.recognizer = recognizer or PlateRecognizer()
-        self.lines = lines or TextLineDetector()
+        # 640 px for the first pass: measured as accurate as 960 with refine and retry, and faster.
+        self.lines = lines or TextLineDetector(max_side=640)
         self.region = region
         self.min_score = min_score
         self.max_plates = max_plates
