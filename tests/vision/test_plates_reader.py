@@ -121,3 +121,19 @@ def test_most_shared_sindh_crops_are_read_exactly(reader: PlateReader) -> None:
         exact += bool(reads) and reads[0].plate == row["plate_compact"]
     # A smoke check that the pipeline works on real photos; the accuracy figures live in bench/.
     assert exact >= len(rows) // 2
+
+
+def test_huge_image_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    # A PNG header declaring 20000 x 20000 pixels, with no pixel data behind it.
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png)
+    with pytest.raises(InvalidInput, match="pixels"):
+        load_image(huge)

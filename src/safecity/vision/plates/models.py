@@ -56,6 +56,24 @@ def bundled_model(name: str) -> Path:
     return path
 
 
+def _check_dimensions(p: Path) -> None:
+    """Refuse an image whose header declares too many pixels, before decoding it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return  # OpenCV may still decode it; if not, the corrupt-image error below says so
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput(f"{p}: {exc}", hint="resize the image") from exc
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidInput(
+            f"{p}: {width}x{height} pixels is more than the {MAX_IMAGE_PIXELS:,} limit",
+            hint="resize the image",
+        )
+
+
 def load_image(path: str | Path) -> npt.NDArray[np.uint8]:
     """Read an image file as BGR; raise InvalidInput saying why when it cannot be used."""
     p = Path(path)
@@ -76,6 +94,7 @@ def load_image(path: str | Path) -> npt.NDArray[np.uint8]:
     header = data[:64].tobytes()
     if not (header.startswith((b"\xff\xd8", b"\x89PNG", b"BM", b"RIFF", b"II*\x00", b"MM\x00*"))):
         raise InvalidInput(f"{p}: not a JPEG, PNG, BMP, WebP or TIFF image", hint="give a photo or frame")
+    _check_dimensions(p)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise InvalidInput(f"{p}: the image data is corrupt or truncated", hint="re-export the image")
