@@ -87,3 +87,8 @@ def test_unknown_region_is_refused_with_a_hint() -> None:
     with pytest.raises(InvalidInput) as err:
         normalise("ABC123", "mars")
     assert "pk" in str(err.value)
+
+
+def test_punjab_year_tag_misread_as_a_letter_is_dropped() -> None:
+    cand = normalise("LEBN\n31", "pk")
+    assert cand is not None and cand.plate == "LEB31"

@@ -138,6 +138,10 @@ def _pk_lines(text: str) -> str:
         m = re.fullmatch(r"([A-Z]{1,3})(\d{2})", top)
         if m and re.fullmatch(r"\d{1,4}", lines[1]):
             return m.group(1) + lines[1]
+        # Letter series run to three letters at most: a fourth "letter" over a digit line is the
+        # year tag misread (11 taken for N or M).
+        if re.fullmatch(r"[A-Z]{4}", top) and re.fullmatch(r"\d{1,4}", lines[1]):
+            return top[:3] + lines[1]
         if re.fullmatch(r"\d{2}", top) and len(lines) >= 3:
             return "".join(lines[1:])
     return "".join(lines)
