@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from safecity.core.errors import InvalidInput
-from safecity.vision.plates import PlateReader, load_image
+from safecity.vision.plates import PlateReader, TextPlateDetector, load_image, to_detections
 
 SHARED_PLATES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "plates"
 
@@ -137,3 +137,15 @@ def test_huge_image_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
     huge.write_bytes(png)
     with pytest.raises(InvalidInput, match="pixels"):
         load_image(huge)
+
+
+def test_text_plate_detector_feeds_the_reader_box_by_box() -> None:
+    scene = np.full((480, 640, 3), 90, np.uint8)
+    scene[300:410, 140:500] = draw_plate([("ATE-074", 2.0)])
+    reader = PlateReader(detector=TextPlateDetector(), region="pk")
+    reads = reader.read(scene)
+    assert reads and reads[0].plate == "ATE074"
+    detections = to_detections(reads)
+    assert detections.data["plate"][0] == "ATE074"
+    x0, y0, x1, y1 = detections.xyxy[0]
+    assert x0 < 200 and x1 > 440 and y0 < 340 and y1 > 370

@@ -10,7 +10,7 @@ from safecity.vision.plates.detectors import (
     TextLineDetector,
     TextPlateDetector,
 )
-from safecity.vision.plates.models import Box, PlateDetector, PlateRead, load_image
+from safecity.vision.plates.models import Box, PlateDetector, PlateRead, load_image, to_detections
 from safecity.vision.plates.reader import PlateReader
 from safecity.vision.plates.recognizer import PlateRecognizer, TextRead
 from safecity.vision.plates.voting import PlateVoter, VotedPlate, vote
@@ -29,5 +29,6 @@ __all__ = [
     "TextRead",
     "VotedPlate",
     "load_image",
+    "to_detections",
     "vote",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -34,6 +34,19 @@ class PlateRead:
     def to_dict(self) -> dict[str, object]:
         """The JSON form the CLI and the API print."""
         return {"plate": self.plate, "confidence": round(self.confidence, 3), "box": list(self.box)}
+
+
+def to_detections(reads: list[PlateRead]) -> Any:
+    """The reads as a supervision `Detections` (xyxy, confidence, `data["plate"]`) for trackers and zones."""
+    import supervision as sv
+
+    corners = [[x, y, x + w, y + h] for x, y, w, h in (r.box for r in reads)]
+    xyxy = np.array(corners, np.float32).reshape(-1, 4)
+    return sv.Detections(
+        xyxy=xyxy,
+        confidence=np.array([r.confidence for r in reads], np.float32),
+        data={"plate": np.array([r.plate for r in reads], dtype=object)},
+    )
 
 
 @runtime_checkable
