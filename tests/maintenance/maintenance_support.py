@@ -53,13 +53,21 @@ def health(
 
 
 def publish(client: TestClient, ctx: Context, *events: Event) -> None:
-    """Publishes events on the app's bus and waits until every consumer, and what they announced, is done."""
+    """Publishes events one by one on the app's bus; after each (and with none) waits until all is handled."""
     assert client.portal is not None
     assert isinstance(ctx.bus, MemoryBus)
     for event in events:
         client.portal.call(ctx.bus.publish, event)
-        # Handlers announce alerts as new events, which other consumers then handle: drain until still.
-        before = -1
-        while before != ctx.bus.published:
-            before = ctx.bus.published
-            client.portal.call(ctx.bus.drain)
+        settle(client, ctx)
+    if not events:
+        settle(client, ctx)
+
+
+def settle(client: TestClient, ctx: Context) -> None:
+    """Waits until every consumer is idle, including on the events their handlers announced meanwhile."""
+    assert client.portal is not None
+    assert isinstance(ctx.bus, MemoryBus)
+    before = -1
+    while before != ctx.bus.published:
+        before = ctx.bus.published
+        client.portal.call(ctx.bus.drain)

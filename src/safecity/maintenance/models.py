@@ -207,6 +207,13 @@ class CameraStatus(BaseModel):
     open_tickets: int = Field(title="Open tickets", description="Tickets not yet closed for this camera.")
     uptime_today: float | None = Field(title="Uptime today", description="Share of today online, 0..1.")
     uptime_7d: float | None = Field(title="Uptime 7 days", description="Share of the last 7 days online.")
+    online_today_s: float = Field(title="Online today", description="Seconds online today.")
+    known_today_s: float = Field(title="Watched today", description="Seconds of today with a known state.")
+    online_7d_s: float = Field(title="Online 7 days", description="Seconds online over the last 7 days.")
+    known_7d_s: float = Field(
+        title="Watched 7 days",
+        description="Seconds of the last 7 days with a known state (sum these for a city figure).",
+    )
 
 
 class CameraHistory(BaseModel):

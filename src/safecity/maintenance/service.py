@@ -509,6 +509,10 @@ def camera_statuses(
                 open_tickets=int(tickets.get(camera.id, 0)),
                 uptime_today=per_day[-1].uptime,
                 uptime_7d=_overall(per_day),
+                online_today_s=per_day[-1].online_s,
+                known_today_s=per_day[-1].known_s,
+                online_7d_s=round(sum(d.online_s for d in per_day), 1),
+                known_7d_s=round(sum(d.known_s for d in per_day), 1),
             )
         )
     return out

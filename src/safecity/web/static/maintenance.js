@@ -30,15 +30,12 @@ function badge(state, detail) {
   return el("span", { class: `health ${state}`, title: detail || "" }, words(state));
 }
 
-async function loadCameras() {
+/** Draws the cameras the filters let through (filtered here: the page already holds every camera). */
+function showCameras() {
   const form = new FormData($("#mnt-filters"));
-  const query = new URLSearchParams();
-  if (form.get("district")) query.set("district", form.get("district"));
-  if (form.get("state")) query.set("state", form.get("state"));
-  if (form.get("faulty")) query.set("faulty", "true");
-  const shown = await api(`${API}/cameras?${query}`);
-  if (!query.toString()) cameras = shown;
-  drawCameras(shown);
+  const [district, state, faulty] = [form.get("district"), form.get("state"), form.get("faulty")];
+  drawCameras(cameras.filter((c) => (!district || c.district === district) && (!state || c.state === state) &&
+    (!faulty || !["online", "unknown"].includes(c.state))));
 }
 
 function drawCameras(rows) {
@@ -70,10 +67,12 @@ function fillCameraChoices() {
   }
 }
 
-async function loadSummary() {
-  const report = await api(`${API}/uptime?days=7`);
-  $("#mnt-uptime-today").textContent = pct(report.city.at(-1)?.uptime);
-  $("#mnt-uptime-week").textContent = pct(report.uptime);
+/** City figures from every camera's seconds online and watched (one request serves table and summary). */
+function drawSummary() {
+  const sum = (key) => cameras.reduce((total, c) => total + c[key], 0);
+  const share = (online, known) => (known > 0 ? online / known : null);
+  $("#mnt-uptime-today").textContent = pct(share(sum("online_today_s"), sum("known_today_s")));
+  $("#mnt-uptime-week").textContent = pct(share(sum("online_7d_s"), sum("known_7d_s")));
 }
 
 async function loadFaults() {
@@ -217,9 +216,11 @@ function drawTimeline(history) {
 
 async function refresh() {
   try {
-    await loadCameras();
+    cameras = await api(`${API}/cameras`);
     fillCameraChoices();
-    await Promise.all([loadSummary(), loadFaults(), loadTickets()]);
+    showCameras();
+    drawSummary();
+    await Promise.all([loadFaults(), loadTickets()]);
     if (selected) await showHistory(selected);
   } catch (err) {
     $("#mnt-status").textContent = err.message;
@@ -234,7 +235,7 @@ function refreshSoon() {
 
 async function start() {
   if (CAN_ACT) team = await api(`${API}/team`).catch(() => []);
-  $("#mnt-filters").addEventListener("change", () => loadCameras().catch((err) => { $("#mnt-status").textContent = err.message; }));
+  $("#mnt-filters").addEventListener("change", showCameras);
   $("#mnt-ticket-filter").addEventListener("change", () => loadTickets());
   const form = $("#mnt-new-ticket");
   if (form) {
