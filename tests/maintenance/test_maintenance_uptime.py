@@ -27,10 +27,10 @@ def db(any_db_url: str) -> Iterator[Database]:
 
 
 def report(db: Database, camera_id: str, state: str, since: datetime) -> None:
-    event = health(camera_id, state, since)  # type: ignore[arg-type]
+    key = f"camera_health:{camera_id}:{state}:{since.isoformat()}"
     with db.session() as session:
         service.record_health(
-            session, camera_id=camera_id, state=state, detail="", since=since, event_key=event.key
+            session, camera_id=camera_id, state=state, detail="", since=since, event_key=key
         )
 
 
