@@ -73,9 +73,13 @@ def live_server(ctx: Context) -> Iterator[LiveServer]:
         thread.join(15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Debian Chromium driven by Playwright (skips without it, fails under CI=true)."""
+    """A headless Debian Chromium driven by Playwright (skips without it, fails under CI=true).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in this thread while
+    it is open, and asyncio tests in later modules cannot start their own until it is closed.
+    """
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
         if os.environ.get("CI", "").lower() == "true":
