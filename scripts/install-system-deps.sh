@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages SafeCity's tests use: Chromium (browser tests), GStreamer's RTSP
-# server (real RTSP streams on loopback) and ffmpeg. Does nothing when they are already there.
+# server (real RTSP streams on loopback). Does nothing when they are already there.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' \
   >/dev/null 2>&1 || need+=(python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
-command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -42,6 +42,9 @@ class HealthThresholds:
     frozen_diff: float = 0.4  # mean grey-level change below which two pictures count as identical
     dark_level: float = 35.0  # average brightness (0-255) below which the picture is too dark
     covered_share: float = 0.6  # share of the reference's textured cells gone blank: covered
+    # Before the camera's own reference view is learned, only a nearly uniform picture counts:
+    # asphalt seen from above or a blank wall is a low-texture scene, not a covered lens.
+    covered_share_unreferenced: float = 0.95
     blank_cell_std: float = 6.0  # grey-level spread below which a cell counts as blank
     focus_ratio: float = 0.3  # sharpness below this share of the reference's: out of focus
     moved_shift: float = 0.03  # shift of the view, as a share of its width, that counts as moved
@@ -245,9 +248,11 @@ class HealthMonitor:
         if ref is not None:
             textured = ref.cell_std >= 2 * t.blank_cell_std
             share = float((blank & textured).sum()) / max(1, int(textured.sum()))
+            limit = t.covered_share
         else:
             share = float(blank.mean())
-        if share >= t.covered_share:
+            limit = t.covered_share_unreferenced
+        if share >= limit:
             return "covered", f"{share:.0%} of the picture is blank: lens covered or view obstructed"
         if previous is not None and previous.shape == gray.shape and \
                 float(cv2.absdiff(previous, gray).mean()) < t.frozen_diff:
