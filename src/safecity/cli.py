@@ -16,6 +16,7 @@ from safecity.core.cliutil import console, friendly_errors, open_context
 from safecity.demo.cli import demo
 from safecity.enforcement.cli import app as enforcement_app
 from safecity.faces.cli import app as faces_app
+from safecity.maintenance.cli import app as maintenance_app
 from safecity.recordings.cli import app as recordings_app
 from safecity.settings import Settings, load_settings
 
@@ -33,6 +34,7 @@ app.add_typer(hotlist_app, name="hotlist")
 app.add_typer(enforcement_app, name="enforcement")
 app.add_typer(challans_app, name="challans")
 app.add_typer(recordings_app, name="recordings")
+app.add_typer(maintenance_app, name="maintenance")
 app.command("demo")(demo)
 
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)

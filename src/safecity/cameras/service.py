@@ -102,6 +102,8 @@ def set_health(session: Session, camera_id: str, *, state: str, detail: str, sin
     camera = session.get(Camera, camera_id)
     if camera is None:
         return False
+    if since is not None and camera.health_since is not None and since < camera.health_since:
+        return False  # a late report must not overwrite a newer state
     if camera.health_state == state and camera.health_detail == detail:
         return False
     camera.health_state, camera.health_detail, camera.health_since = state, detail, since or utcnow()

@@ -30,6 +30,9 @@ REPORT_COUNTERS = (
     "dispatches",
     "recorded_segments",
     "clips",
+    "faults_opened",
+    "faults_closed",
+    "tickets_opened",
 )
 
 
