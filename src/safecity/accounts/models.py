@@ -20,6 +20,7 @@ class Role(StrEnum):
     traffic_officer = "traffic_officer"
     investigator = "investigator"
     auditor = "auditor"
+    device = "device"
 
 
 class User(Base):

@@ -22,6 +22,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "units:position",
             "challans:review",
             "challans:admin",
+            "challans:appeals",
+            "signals:write",
             "maintenance:write",
             "recordings:read",
             "settings:write",
@@ -39,7 +41,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "watchlist:approve",
             "maintenance:write",
             "recordings:read",
+            "recordings:export",
             "plates:search",
+            "challans:appeals",
         }
     ),
     Role.operator: frozenset(
@@ -69,6 +73,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),
+    # Machines, not people: patrol units' devices report positions, signal controllers their phases.
+    Role.device: frozenset({"units:position", "signals:write"}),
 }
 
 

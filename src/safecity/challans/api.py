@@ -36,6 +36,7 @@ pages = APIRouter(include_in_schema=False)
 
 Reviewer = Annotated[Principal, Depends(require("challans:review"))]
 Admin = Annotated[Principal, Depends(require("challans:admin"))]
+Committee = Annotated[Principal, Depends(require("challans:appeals"))]
 
 _TYPES = {"jpg": "image/jpeg", "png": "image/png", "pdf": "application/pdf", "mp4": "video/mp4"}
 
@@ -173,7 +174,7 @@ def get_appeal(number: str, session: DbSession, _: Reviewer) -> AppealOut:
 
 
 @staff.post("/{number}/appeal/decision", response_model=AppealOut, summary="The committee decides an appeal")
-def decide_appeal(number: str, body: DecisionIn, session: DbSession, principal: Admin) -> AppealOut:
+def decide_appeal(number: str, body: DecisionIn, session: DbSession, principal: Committee) -> AppealOut:
     return AppealOut.model_validate(service.decide_appeal(session, number, body, actor=principal.username))
 
 

@@ -32,6 +32,7 @@ pages = APIRouter(include_in_schema=False)
 
 Reviewer = Annotated[Principal, Depends(require("challans:review"))]
 Admin = Annotated[Principal, Depends(require("challans:admin"))]
+SignalFeed = Annotated[Principal, Depends(require("signals:write"))]
 
 
 @api.get("/violations", response_model=list[ViolationOut], summary="Violations, the review queue first")
@@ -131,7 +132,7 @@ def add_calibration(
 @api.post(
     "/signals/{junction}/phase", response_model=PhaseOut, status_code=201, summary="Signal controller feed"
 )
-def post_phase(junction: str, body: PhaseIn, ctx: Ctx, session: DbSession, _: Admin) -> PhaseOut:
+def post_phase(junction: str, body: PhaseIn, ctx: Ctx, session: DbSession, _: SignalFeed) -> PhaseOut:
     out = PhaseOut.model_validate(service.record_phase(session, junction, body))
     session.commit()
     publish_safely(
