@@ -203,16 +203,20 @@ def _camera_rows(fps: float) -> list[CameraIn]:
             if (lat, lon) in taken:
                 continue
             kind = "face" if place in {"Regal Chowk", "Jinnah International Airport"} else "fixed"
+            cam_id = f"khi-{district[:2].lower()}-{kind}-{n:02d}"
+            # Fixed cameras stream a quiet street at 2 fps for health monitoring (and the video wall).
+            url = f"synthetic://road/{cam_id}?fps=2&seed={n}" if kind == "fixed" else ""
             rows.append(
                 CameraIn.model_validate(
                     {
-                        "id": f"khi-{district[:2].lower()}-{kind}-{n:02d}",
+                        "id": cam_id,
                         "name": place,
                         "kind": kind,
                         "district": district,
                         "latitude": lat,
                         "longitude": lon,
-                        "stream_url": "",
+                        "stream_url": url,
+                        "analysis": {"analysis_fps": 1.0},
                     }
                 )
             )
