@@ -72,7 +72,7 @@ def verify_pair(cache: _FaceCache, path_a: Path, path_b: Path) -> dict[str, Any]
         row["reason"] = f"no face found in {path_a if not faces_a else path_b}"
         return row
     score = similarity(faces_a[0], faces_b[0])
-    row["similarity"] = round(score, 4)
+    row["similarity"] = score  # unrounded, so that it always agrees with "match"
     row["match"] = score >= cache.pipeline.threshold
     return row
 
@@ -123,7 +123,7 @@ def verify(
     if as_json:
         typer.echo(json.dumps(results if pairs is not None else results[0], indent=1))
         return
-    table = Table(title=f"Face verification (match at similarity ≥ {cache.pipeline.threshold:.2f})")
+    table = Table(title=f"Face verification (match at similarity ≥ {cache.pipeline.threshold:.3f})")
     for column in ("A", "B", "similarity", "match", "note"):
         table.add_column(column)
     for i, row in enumerate(results):
@@ -185,7 +185,7 @@ def search(
     results: list[dict[str, Any]] = []
     for face in probe_faces:
         candidates: list[dict[str, Any]] = [
-            {"identity": entry, "similarity": round(score, 4), "match": score >= threshold}
+            {"identity": entry, "similarity": score, "match": score >= threshold}
             for entry, score in index.search(face.embedding, k=top)
         ]
         results.append({"face": face.summary(), "candidates": candidates})
