@@ -78,6 +78,7 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         _t("DDDLDDD", 0.85, "us-7"),
         _t("DLDDDDD", 0.85, "us-7"),
         _t("DDLLDDD", 0.85, "us-7"),
+        _t("LLDLDL", 0.8, "us-6-alternating"),
     ),
     # Croatia (most of the set), Germany, Poland, Czechia and friends.
     "eu": (
@@ -175,7 +176,9 @@ def _cost_probs(ch: str, row: npt.NDArray[np.float32], want: str) -> tuple[str, 
     if p_best > 1e-4:
         cost = min(6.0, max(0.2, math.log(max(p_read, 1e-6) / p_best)))
         if static is not None and static[0] == char:
-            cost = 0.5 * cost + 0.25
+            # Plate fonts draw O/0, I/1, B/8, S/5 nearly alike, so the recogniser's certainty about
+            # which of the pair it saw says little: the format decides, at a bounded cost.
+            cost = min(0.5 * cost + 0.25, 0.6)
         return char, cost
     return static
 

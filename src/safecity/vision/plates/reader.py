@@ -144,8 +144,10 @@ class PlateReader:
             x0, y0 = max(0, int(x - 0.4 * w)), max(0, int(y - 0.8 * h))
             x1, y1 = min(W, int(x + 1.4 * w)), min(H, int(y + 1.8 * h))
             region = image[y0:y1, x0:x1]
-            rside = max(region.shape[:2])
-            found = self.lines.detect_lines(region, max_side=int(min(640, max(320, 2 * rside))))[:MAX_LINES]
+            # Size the detector input so the plate's text stands about 48 px tall: enough to separate
+            # lines and characters, no more (detector time grows with the pixels).
+            side = int(min(640, max(256, max(region.shape[:2]) * 48 / max(h, 1))))
+            found = self.lines.detect_lines(region, max_side=side)[:MAX_LINES]
             better = max(self._read_groups(region, found), key=lambda r: r.confidence, default=None)
             if better is not None and better.confidence > read.confidence:
                 bx, by, bw, bh = better.box
