@@ -226,6 +226,9 @@ class PlateReader:
         for r in reads:
             if any(r.plate == k.plate or _overlap(r.box, k.box) > 0.5 for k in kept):
                 continue
+            if r.crop is not None:
+                # A copy, not a view: a view would keep the whole frame alive as long as the read.
+                r.crop = r.crop.copy()
             kept.append(r)
             if len(kept) >= self.max_plates:
                 break
