@@ -63,7 +63,7 @@ def pipeline_encoder() -> FaceEncoder:
     from safecity.vision.faces import enrolment_face
 
     def encode(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        return enrolment_face(image).embeddings
+        return enrolment_face(image).embedding[None, :]
 
     return encode
 
