@@ -68,6 +68,13 @@ def list_challans(
     return [_out(session, c) for c in rows]
 
 
+@staff.get("/stats/daily", summary="Challans issued and paid per day (last 30 days)")
+def daily(
+    session: DbSession, _: Reviewer, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> list[dict[str, Any]]:
+    return service.daily_counts(session, days=days)
+
+
 @staff.get("/counts", summary="How many challans are in each status")
 def counts(session: DbSession, _: Reviewer) -> dict[str, int]:
     return service.count_by_status(session)

@@ -766,3 +766,23 @@ def _hash(token: str) -> str:
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def daily_counts(session: Session, *, days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Returns challans issued and paid per day (UTC) for the last `days` days, oldest first."""
+    now = now or utcnow()
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def per_day(column: Any) -> dict[str, int]:
+        # SQLite's date() gives text and PostgreSQL's a date: compare them as ISO text.
+        rows = session.execute(
+            select(func.date(column), func.count()).where(column >= since).group_by(func.date(column))
+        )
+        return {str(day)[:10]: int(n) for day, n in rows}
+
+    issued, paid = per_day(Challan.issued_at), per_day(Challan.paid_at)
+    out = []
+    for offset in range(days):
+        day = (since + timedelta(days=offset)).date().isoformat()
+        out.append({"day": day, "issued": issued.get(day, 0), "paid": paid.get(day, 0)})
+    return out
