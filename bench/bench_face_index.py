@@ -117,7 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated gallery sizes")
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--ef", default="32,64,128", help="HNSW search breadths to measure (comma-separated)")
+    parser.add_argument(
+        "--ef", default="64,256,512", help="HNSW search breadths to measure (comma-separated)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     results = []
