@@ -161,7 +161,13 @@ def _cost_static(ch: str, want: str) -> tuple[str, float] | None:
     return (fixed, 1.0) if fixed else None
 
 
-def _cost_probs(ch: str, row: npt.NDArray[np.float32], want: str) -> tuple[str, float] | None:
+_STRICT = {"pk", "br"}
+"""Regions whose formats are few and strict, so a format is strong evidence for a look-alike fix."""
+
+
+def _cost_probs(
+    ch: str, row: npt.NDArray[np.float32], want: str, strict: bool = False
+) -> tuple[str, float] | None:
     """Best reading of one position as class `want`, costed by how much less likely it is."""
     span = slice(0, 10) if want == "D" else slice(10, 36)
     sub = row[span]
@@ -176,21 +182,25 @@ def _cost_probs(ch: str, row: npt.NDArray[np.float32], want: str) -> tuple[str, 
     if p_best > 1e-4:
         cost = min(6.0, max(0.2, math.log(max(p_read, 1e-6) / p_best)))
         if static is not None and static[0] == char:
-            # Plate fonts draw O/0, I/1, B/8, S/5 nearly alike, so the recogniser's certainty about
-            # which of the pair it saw says little: the format decides, at a bounded cost.
-            cost = min(0.5 * cost + 0.25, 0.6)
+            # A classic look-alike pair (O/0, I/1, B/8, S/5): plate fonts draw them nearly alike, so
+            # the recogniser's certainty counts for less; under a strict format it counts for little.
+            cost = 0.5 * cost + 0.25
+            if strict:
+                cost = min(cost, 0.6)
         return char, cost
     return static
 
 
-def _fit(text: str, probs: npt.NDArray[np.float32] | None, tpl: Template) -> tuple[str, float, int] | None:
+def _fit(
+    text: str, probs: npt.NDArray[np.float32] | None, tpl: Template, strict: bool = False
+) -> tuple[str, float, int] | None:
     if len(text) != len(tpl.pattern):
         return None
     out: list[str] = []
     cost = 0.0
     fixes = 0
     for i, (ch, want) in enumerate(zip(text, tpl.pattern, strict=True)):
-        got = _cost_probs(ch, probs[i], want) if probs is not None else _cost_static(ch, want)
+        got = _cost_probs(ch, probs[i], want, strict) if probs is not None else _cost_static(ch, want)
         if got is None:
             return None
         out.append(got[0])
@@ -230,7 +240,7 @@ def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None
         for left in range(extra + 1):
             right = n - (extra - left)
             sub_probs = probs[left:right] if probs is not None else None
-            fit = _fit(compact[left:right], sub_probs, tpl)
+            fit = _fit(compact[left:right], sub_probs, tpl, region in _STRICT)
             if fit is None:
                 continue
             plate, cost, fixes = fit
