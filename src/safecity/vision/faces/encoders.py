@@ -111,7 +111,9 @@ class OnnxFaceEncoder:
     >>> encoder = OnnxFaceEncoder("models/arcface.onnx", input_size=112)
     """
 
-    # ArcFace template for 112×112: image-left eye, image-right eye, nose tip.
+    # ArcFace template for 112×112: image-left eye, image-right eye, nose tip. dlib gives the nose
+    # base, a few pixels lower than the tip; a similarity transform on three points absorbs most of it
+    # (mouth corners, the template's other two points, are not among dlib's five).
     _TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366]], dtype=np.float32)
 
     def __init__(self, model_path: str | Path, input_size: int = 112, *, threshold: float = 0.35) -> None:
