@@ -92,3 +92,7 @@ def test_unknown_region_is_refused_with_a_hint() -> None:
 def test_punjab_year_tag_misread_as_a_letter_is_dropped() -> None:
     cand = normalise("LEBN\n31", "pk")
     assert cand is not None and cand.plate == "LEB31"
+
+
+def test_province_word_alone_is_not_a_plate_in_any_region() -> None:
+    assert normalise("SINDH", "auto") is None

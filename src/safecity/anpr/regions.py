@@ -210,7 +210,7 @@ def _fit(
 
 
 def _prepare(text: str, region: str) -> str:
-    return _pk_lines(text) if region == "pk" else clean(text)
+    return _pk_lines(text) if region == "pk" else clean(_strip_words(text))
 
 
 _TRIM_COST = 1.5

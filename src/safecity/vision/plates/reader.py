@@ -224,6 +224,9 @@ class PlateReader:
         reads.sort(key=lambda r: -r.confidence)
         kept: list[PlateRead] = []
         for r in reads:
+            if kept and r.confidence < 0.5 * kept[0].confidence:
+                # Far weaker than the best read: a sticker, a badge or a word, not a second plate.
+                break
             if any(r.plate == k.plate or _overlap(r.box, k.box) > 0.5 for k in kept):
                 continue
             if r.crop is not None:
