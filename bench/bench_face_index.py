@@ -26,7 +26,13 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from safecity.faces.index import EXACT_SEARCH_LIMIT, ExactIndex, HnswIndex  # noqa: E402
+from safecity.faces.index import (  # noqa: E402
+    EXACT_SEARCH_LIMIT,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    ExactIndex,
+    HnswIndex,
+)
 
 DIM = 128
 console = Console(stderr=True)
@@ -50,7 +56,9 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
 
-def run_size(n: int, queries: int, efs: list[int], rng: np.random.Generator) -> dict[str, object]:
+def run_size(
+    n: int, queries: int, efs: list[int], rng: np.random.Generator, m: int, ef_construction: int
+) -> dict[str, object]:
     """Builds both indexes over n entries and measures them on the same queries."""
     gallery = synthetic_gallery(n, rng)
     picks = rng.integers(0, n, queries)
@@ -68,7 +76,7 @@ def run_size(n: int, queries: int, efs: list[int], rng: np.random.Generator) -> 
     exact_build = time.perf_counter() - started
 
     started = time.perf_counter()
-    hnsw = HnswIndex(dim=DIM, capacity=n)
+    hnsw = HnswIndex(dim=DIM, capacity=n, m=m, ef_construction=ef_construction)
     hnsw.set_num_threads(os.cpu_count() or 1)
     hnsw.add_many(ids, gallery)
     hnsw.set_num_threads(1)
@@ -105,8 +113,8 @@ def run_size(n: int, queries: int, efs: list[int], rng: np.random.Generator) -> 
         "hnsw": {
             "build_s": round(hnsw_build, 1),
             "build_threads": os.cpu_count(),
-            "m": 16,
-            "ef_construction": 100,
+            "m": m,
+            "ef_construction": ef_construction,
             "search": sweeps,
         },
     }
@@ -120,12 +128,17 @@ def main() -> None:
     parser.add_argument(
         "--ef", default="64,256,512", help="HNSW search breadths to measure (comma-separated)"
     )
+    parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW links per node")
+    parser.add_argument(
+        "--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW build breadth"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
         console.log(f"size {size} …")
-        results.append(run_size(size, args.queries, [int(e) for e in args.ef.split(",")], rng))
+        efs = [int(e) for e in args.ef.split(",")]
+        results.append(run_size(size, args.queries, efs, rng, args.m, args.ef_construction))
     json.dump(
         {"benchmark": "face_index", "dim": DIM, "exact_search_limit": EXACT_SEARCH_LIMIT, "results": results},
         sys.stdout,

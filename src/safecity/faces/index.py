@@ -36,6 +36,10 @@ Vectors = npt.NDArray[np.float32]
 #: wrong and needs no build, so it wins; above, its cost grows past what a busy worker should pay.
 EXACT_SEARCH_LIMIT = 20_000
 
+#: HNSW graph shape: links per node and build breadth (see HnswIndex for the measured recall).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 100
+
 _SNAPSHOT_MAGIC = b"SCFIDX1\n"
 
 
@@ -207,7 +211,13 @@ class HnswIndex:
     kind = "hnsw"
 
     def __init__(
-        self, dim: int = 128, *, capacity: int = 1024, m: int = 16, ef_construction: int = 100, ef: int = 512
+        self,
+        dim: int = 128,
+        *,
+        capacity: int = 1024,
+        m: int = HNSW_M,
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
+        ef: int = 512,
     ) -> None:
         import hnswlib  # imported here: exact-only deployments never load it
 
