@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from safecity.core.context import Context
+from safecity.core.metrics import EVENTS
 from safecity.core.events import PlateRead
 from tests.conftest import PASSWORD, make_user
 
@@ -19,6 +20,7 @@ def test_healthz_and_openapi(client: TestClient) -> None:
 def test_live_socket_pushes_events_as_they_happen(ctx: Context, client: TestClient) -> None:
     name = make_user(ctx, "operator")
     client.post("/api/login", json={"username": name, "password": PASSWORD})
+    before = EVENTS.labels("plate_read")._value.get()
     with client.websocket_connect("/ws/live") as ws:
         client.portal.call(
             ctx.bus.publish, PlateRead(key="r1", camera_id="cam-1", plate="BKR123", confidence=0.9)
@@ -27,7 +29,7 @@ def test_live_socket_pushes_events_as_they_happen(ctx: Context, client: TestClie
     assert message["type"] == "plate_read"
     assert message["plate"] == "BKR123"
     metrics = client.get("/metrics").text
-    assert 'safecity_events_total{type="plate_read"} 1.0' in metrics
+    assert f'safecity_events_total{{type="plate_read"}} {before + 1}' in metrics
 
 
 def test_live_socket_refuses_strangers(client: TestClient) -> None:
