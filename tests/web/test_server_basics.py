@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from safecity.core.context import Context
-from safecity.core.metrics import EVENTS
 from safecity.core.events import PlateRead
+from safecity.core.metrics import EVENTS
 from tests.conftest import PASSWORD, make_user
 
 
