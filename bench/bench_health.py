@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def plan(seed: int) -> list[tuple[Fault, float]]:
     """Returns normal stretches alternating with every fault, in an order that depends on `seed`."""
-    order = FAULTS[seed % len(FAULTS):] + FAULTS[: seed % len(FAULTS)]
+    order = FAULTS[seed % len(FAULTS) :] + FAULTS[: seed % len(FAULTS)]
     stretches: list[tuple[Fault, float]] = [("normal", 8.0)]
     for fault in order:
         stretches += [(fault, 7.0), ("normal", 4.0), ("truck", 4.0), ("dusk", 8.0)]
@@ -58,8 +58,11 @@ def score(path: Path, stretches: list[Stretch], decode: Decode, grace: float) ->
         if EXPECTED_STATE[stretch.fault] == "online":
             continue
         expected = EXPECTED_STATE[stretch.fault]
-        hits = [i for i, (at, state) in enumerate(reports)
-                if state == expected and stretch.start_s <= at <= stretch.end_s + grace]
+        hits = [
+            i
+            for i, (at, state) in enumerate(reports)
+            if state == expected and stretch.start_s <= at <= stretch.end_s + grace
+        ]
         explained.update(hits)
         entry = result.setdefault(stretch.fault, {"stretches": 0, "caught": 0, "delay_s": 0.0})
         entry["stretches"] += 1
@@ -67,9 +70,10 @@ def score(path: Path, stretches: list[Stretch], decode: Decode, grace: float) ->
             entry["caught"] += 1
             entry["delay_s"] += reports[hits[0]][0] - stretch.start_s
     result["false_alarms"] = {"count": float(len(reports) - len(explained))}
-    result["false_alarm_states"] = {state: float(sum(1 for i, (_, s) in enumerate(reports)
-                                                     if s == state and i not in explained))
-                                    for state in {s for _, s in reports}}
+    result["false_alarm_states"] = {
+        state: float(sum(1 for i, (_, s) in enumerate(reports) if s == state and i not in explained))
+        for state in {s for _, s in reports}
+    }
     return result
 
 
@@ -81,10 +85,15 @@ def fault_detection(folder: Path, seeds: int, width: int, grace: float) -> dict[
         path = folder / f"faults-{seed}.mp4"
         err.print(f"encoding fault footage {seed + 1}/{seeds} ({width}x{height}) …")
         files.append((path, write_footage(path, plan(seed), width=width, height=height, seed=seed + 1)))
-    normal_seconds = sum(s.end_s - s.start_s for _, spans in files for s in spans
-                         if EXPECTED_STATE[s.fault] == "online")
-    out: dict[str, object] = {"files": seeds, "width": width, "height": height,
-                              "normal_minutes": round(normal_seconds / 60, 1)}
+    normal_seconds = sum(
+        s.end_s - s.start_s for _, spans in files for s in spans if EXPECTED_STATE[s.fault] == "online"
+    )
+    out: dict[str, object] = {
+        "files": seeds,
+        "width": width,
+        "height": height,
+        "normal_minutes": round(normal_seconds / 60, 1),
+    }
     for decode in ("all", "keyframes"):
         totals: dict[str, dict[str, float]] = {}
         false_alarms = 0.0
@@ -102,9 +111,11 @@ def fault_detection(folder: Path, seeds: int, width: int, grace: float) -> dict[
                         total[key] += entry[key]
         out[decode] = {
             "per_fault": {
-                fault: {"caught": f"{int(t['caught'])}/{int(t['stretches'])}",
-                        "share_caught": round(t["caught"] / t["stretches"], 2),
-                        "mean_report_delay_s": round(t["delay_s"] / t["caught"], 1) if t["caught"] else None}
+                fault: {
+                    "caught": f"{int(t['caught'])}/{int(t['stretches'])}",
+                    "share_caught": round(t["caught"] / t["stretches"], 2),
+                    "mean_report_delay_s": round(t["delay_s"] / t["caught"], 1) if t["caught"] else None,
+                }
                 for fault, t in totals.items()
             },
             "false_alarms": int(false_alarms),
@@ -120,12 +131,21 @@ def time_to_offline(folder: Path, cuts: int, transport: str) -> dict[str, object
         write_footage(clip, [("normal", 60.0)], width=640, height=360)
     took: list[float] = []
     for cut in range(cuts):
-        server = subprocess.Popen(["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), str(clip)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        server = subprocess.Popen(
+            ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), str(clip)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert server.stdout is not None
         url = server.stdout.readline().split(" ", 1)[-1].strip()
-        stream = CameraStream(f"cut-{cut}", url, analysis_fps=None, transport=transport,  # type: ignore[arg-type]
-                              backoff=Backoff(initial_s=0.5, max_s=5))
+        stream = CameraStream(
+            f"cut-{cut}",
+            url,
+            analysis_fps=None,
+            transport=transport,  # type: ignore[arg-type]
+            backoff=Backoff(initial_s=0.5, max_s=5),
+        )
         stream.start()
         deadline = time.monotonic() + 15
         while stream.state != "online" and time.monotonic() < deadline:
@@ -139,15 +159,21 @@ def time_to_offline(folder: Path, cuts: int, transport: str) -> dict[str, object
         took.append(time.monotonic() - cut_at)
         stream.stop()
         err.print(f"{transport} cut {cut + 1}: offline after {took[-1]:.1f} s")
-    return {"cuts": cuts, "median_s": round(statistics.median(took), 2), "max_s": round(max(took), 2),
-            "all_s": [round(t, 2) for t in took]}
+    return {
+        "cuts": cuts,
+        "median_s": round(statistics.median(took), 2),
+        "max_s": round(max(took), 2),
+        "all_s": [round(t, 2) for t in took],
+    }
 
 
 def rtsp_available() -> bool:
     """Returns whether the system Python has GStreamer's RTSP server."""
     probe = "import gi; gi.require_version('GstRtspServer', '1.0')"
-    return Path("/usr/bin/python3").exists() and subprocess.run(
-        ["/usr/bin/python3", "-c", probe], capture_output=True).returncode == 0
+    return (
+        Path("/usr/bin/python3").exists()
+        and subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True).returncode == 0
+    )
 
 
 def main() -> None:
@@ -155,8 +181,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=3, help="generated files (each has every fault once)")
     parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--grace", type=float, default=3.0,
-                        help="seconds after a stretch a report still counts")
+    parser.add_argument(
+        "--grace", type=float, default=3.0, help="seconds after a stretch a report still counts"
+    )
     parser.add_argument("--cuts", type=int, default=3, help="server cut-offs per transport (0: skip)")
     args = parser.parse_args()
     result: dict[str, object] = {"load_average_1m": round(os.getloadavg()[0], 1)}

@@ -62,8 +62,9 @@ def build(name: str, region: str, rec: PlateRecognizer) -> PlateReader:
     if name.startswith("text"):
         return PlateReader(region=region, recognizer=rec, lines=TextLineDetector(max_side=int(name[4:])))
     if name == "morph":
-        return PlateReader(region=region, recognizer=rec, detector=MorphPlateDetector(),
-                           lines=TextLineDetector(max_side=640))
+        return PlateReader(
+            region=region, recognizer=rec, detector=MorphPlateDetector(), lines=TextLineDetector(max_side=640)
+        )
     raise SystemExit(f"unknown configuration {name!r}")
 
 
@@ -71,8 +72,11 @@ def main() -> None:
     """Run every configuration over the data set and print the figures as JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--limit", type=int, default=None, help="at most N images per region and view")
-    ap.add_argument("--configs", default="text640,text960,morph",
-                    help="comma-separated configurations; the first is the default")
+    ap.add_argument(
+        "--configs",
+        default="text640,text960,morph",
+        help="comma-separated configurations; the first is the default",
+    )
     args = ap.parse_args()
     if not DATA.is_dir():
         print(json.dumps({"error": f"{DATA} not found"}))

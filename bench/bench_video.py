@@ -46,18 +46,25 @@ err = Console(stderr=True)
 def _pipeline(strategy: str) -> tuple[Decode, Callable[[], Callable[[Frame], None]]]:
     """Returns the decode mode and a factory of per-camera frame handlers for `strategy`."""
     if strategy == "decode_all_bgr":
+
         def convert() -> Callable[[Frame], None]:
             def handle(frame: Frame) -> None:
                 frame.image  # noqa: B018 - converting every frame is the point of this baseline
+
             return handle
+
         return "all", convert
 
     if strategy == "health_keyframes":
+
         def health() -> Callable[[Frame], None]:
             monitor = HealthMonitor("bench")
+
             def handle(frame: Frame) -> None:
                 monitor.observe(frame)
+
             return handle
+
         return "keyframes", health
 
     def analysis() -> Callable[[Frame], None]:
@@ -67,6 +74,7 @@ def _pipeline(strategy: str) -> tuple[Decode, Callable[[], Callable[[Frame], Non
             monitor.observe(frame)
             if sampler.take(frame.pts_seconds) and gate.check(frame):
                 frame.image  # noqa: B018 - the BGR picture a detector would be given
+
         return handle
 
     return ("nonref" if strategy == "analysis_nonref" else "all"), analysis
@@ -100,8 +108,9 @@ def throughput(path: Path, strategy: str, seconds: float, threads: int) -> tuple
     return sum(done) / (time.monotonic() - started), sum(done) / (time.process_time() - cpu_started)
 
 
-def live(path: Path, cameras: int, analysis_fps: float | None, seconds: float,
-         warmup_s: float = 5.0) -> dict[str, object]:
+def live(
+    path: Path, cameras: int, analysis_fps: float | None, seconds: float, warmup_s: float = 5.0
+) -> dict[str, object]:
     """Runs `cameras` paced cameras at once; returns how far behind real time their frames were handled."""
     analysed = [0]
 
@@ -110,8 +119,9 @@ def live(path: Path, cameras: int, analysis_fps: float | None, seconds: float,
         analysed[0] += 1
 
     streams = [
-        CameraStream(f"cam-{i}", str(path), analysis_fps=analysis_fps,
-                     on_frame=on_frame if analysis_fps else None)
+        CameraStream(
+            f"cam-{i}", str(path), analysis_fps=analysis_fps, on_frame=on_frame if analysis_fps else None
+        )
         for i in range(cameras)
     ]
     for stream in streams:
@@ -157,8 +167,16 @@ def main() -> None:
         path = Path(folder) / "street1080.mp4"
         err.print(f"encoding a {args.seconds:.0f} s 1080p25 clip …")
         started = time.monotonic()
-        write_footage(path, [("normal", args.seconds)], width=1920, height=1080, fps=25, gop=50,
-                      bframes=args.bframes, bitrate_kbps=args.kbps)
+        write_footage(
+            path,
+            [("normal", args.seconds)],
+            width=1920,
+            height=1080,
+            fps=25,
+            gop=50,
+            bframes=args.bframes,
+            bitrate_kbps=args.kbps,
+        )
         encode_s = time.monotonic() - started
         rounds: dict[str, list[float]] = {name: [] for name in strategies}
         per_cpu: dict[str, list[float]] = {name: [] for name in strategies}
@@ -169,8 +187,16 @@ def main() -> None:
                 per_cpu[name].append(cpu_rate)
                 err.print(f"round {round_no + 1}: {name} {wall_rate:.1f} cameras, {cpu_rate:.1f} per CPU s")
         result: dict[str, object] = {
-            "clip": {"width": 1920, "height": 1080, "fps": 25, "gop": 50, "bframes": args.bframes,
-                     "kbps": args.kbps, "seconds": args.seconds, "encode_s": round(encode_s, 1)},
+            "clip": {
+                "width": 1920,
+                "height": 1080,
+                "fps": 25,
+                "gop": 50,
+                "bframes": args.bframes,
+                "kbps": args.kbps,
+                "seconds": args.seconds,
+                "encode_s": round(encode_s, 1),
+            },
             "cores": threads,
             "load_average_1m_at_start": load,
             "cameras_sustained_median": {name: round(statistics.median(v), 1) for name, v in rounds.items()},

@@ -295,6 +295,8 @@ def test_daily_figures_count_challans_issued_and_paid_per_day(ctx: Context) -> N
     with ctx.db.session() as session:
         pay(session, challan.number, "HBL-9", 5_000, days=2)
         days = service.daily_counts(session, days=5, now=ISSUED + timedelta(days=3))
-    assert [d["day"] for d in days][-4:] == [(ISSUED + timedelta(days=n)).date().isoformat() for n in range(4)]
+    assert [d["day"] for d in days][-4:] == [
+        (ISSUED + timedelta(days=n)).date().isoformat() for n in range(4)
+    ]
     assert days[-4]["issued"] == 1 and sum(d["issued"] for d in days) == 1
     assert days[-2]["paid"] == 1 and sum(d["paid"] for d in days) == 1

@@ -52,8 +52,9 @@ def read(
     """Read the number plates in IMAGES and print them, best first, per image."""
     region = region.lower()
     if region not in REGION_CHOICES:
-        raise typer.BadParameter(f"{region!r} is not one of {', '.join(REGION_CHOICES)}",
-                                 param_hint="--region")
+        raise typer.BadParameter(
+            f"{region!r} is not one of {', '.join(REGION_CHOICES)}", param_hint="--region"
+        )
     results = read_images(images, region)
     if as_json:
         typer.echo(json.dumps(results, indent=1))
@@ -63,8 +64,13 @@ def read(
             if not entry["plates"]:
                 table.add_row(entry["image"], "-", "", "", entry.get("error", "no plate read"))
             for plate in entry["plates"]:
-                table.add_row(entry["image"], plate["plate"], f"{plate['confidence']:.2f}",
-                              " ".join(str(v) for v in plate["box"]), "")
+                table.add_row(
+                    entry["image"],
+                    plate["plate"],
+                    f"{plate['confidence']:.2f}",
+                    " ".join(str(v) for v in plate["box"]),
+                    "",
+                )
         Console().print(table)
     opened = [e for e in results if "error" not in e]
     if not opened:

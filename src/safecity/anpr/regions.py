@@ -25,14 +25,40 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 """Column order of the per-character probability rows that `normalise` accepts."""
 
 # Look-alikes seen on plates in both directions; a static fix costs more than a direct read.
-_TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "1",
-             "Z": "2", "S": "5", "B": "8", "G": "6", "A": "4", "E": "3"}
+_TO_DIGIT = {
+    "O": "0",
+    "Q": "0",
+    "D": "0",
+    "U": "0",
+    "I": "1",
+    "L": "1",
+    "J": "1",
+    "T": "1",
+    "Z": "2",
+    "S": "5",
+    "B": "8",
+    "G": "6",
+    "A": "4",
+    "E": "3",
+}
 _TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "3": "E", "7": "T"}
 
 # Words printed on plates that are not part of the registration.
 _PLATE_WORDS = (
-    "KARACHI", "SINDH", "PUNJAB", "ISLAMABAD", "PAKISTAN", "BALOCHISTAN", "KHYBER", "PAKHTUNKHWA",
-    "GOVT", "GOVERNMENT", "LAHORE", "QUETTA", "PESHAWAR", "EXCISE",
+    "KARACHI",
+    "SINDH",
+    "PUNJAB",
+    "ISLAMABAD",
+    "PAKISTAN",
+    "BALOCHISTAN",
+    "KHYBER",
+    "PAKHTUNKHWA",
+    "GOVT",
+    "GOVERNMENT",
+    "LAHORE",
+    "QUETTA",
+    "PESHAWAR",
+    "EXCISE",
 )
 
 

@@ -128,8 +128,15 @@ def render_fault(
     if fault == "truck":
         x = int((t * width * 0.5) % (2 * width)) - width // 2
         cv2.rectangle(live, (x, height // 4), (x + width * 11 // 20, height * 19 // 20), (225, 225, 230), -1)
-        cv2.putText(live, "CARGO", (x + width // 10, height // 2), cv2.FONT_HERSHEY_SIMPLEX, height / 200,
-                    (40, 40, 160), max(1, height // 100))
+        cv2.putText(
+            live,
+            "CARGO",
+            (x + width // 10, height // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            height / 200,
+            (40, 40, 160),
+            max(1, height // 100),
+        )
     return live
 
 
@@ -163,8 +170,10 @@ def write_footage(
         preset = "ultrafast" if width * height > 1_000_000 else "veryfast"
         if bitrate_kbps:
             stream.bit_rate = bitrate_kbps * 1000
-            stream.options = {"preset": preset,
-                              "x264-params": f"vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps * 2}"}
+            stream.options = {
+                "preset": preset,
+                "x264-params": f"vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps * 2}",
+            }
         else:
             stream.options = {"preset": preset, "crf": "26"}
         index, last = 0, None

@@ -150,8 +150,9 @@ def _cell_similarity(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> 
 class HealthMonitor:
     """Tracks one camera's health from its frames, its connection failures and the passing of time."""
 
-    def __init__(self, camera_id: str, thresholds: HealthThresholds | None = None,
-                 *, expected_fps: float | None = None) -> None:
+    def __init__(
+        self, camera_id: str, thresholds: HealthThresholds | None = None, *, expected_fps: float | None = None
+    ) -> None:
         """`expected_fps` is the camera's normal rate; without it the first measured rate is used."""
         self.camera_id = camera_id
         self.t = thresholds or HealthThresholds()
@@ -180,9 +181,11 @@ class HealthMonitor:
             self._candidate = None
             self._previous, self._frozen_since, self._last_check_pts = None, None, None
             return self._set("online", "picture received", frame.wall_time, None)
-        due = self._last_check_pts is None or \
-            frame.pts_seconds - self._last_check_pts >= self.t.check_interval_s * 0.8 or \
-            frame.pts_seconds < self._last_check_pts
+        due = (
+            self._last_check_pts is None
+            or frame.pts_seconds - self._last_check_pts >= self.t.check_interval_s * 0.8
+            or frame.pts_seconds < self._last_check_pts
+        )
         if not due:
             return None
         self._last_check_pts = frame.pts_seconds
@@ -198,8 +201,13 @@ class HealthMonitor:
         if permanent or self._last_seen is None or not self._reported:
             return self._set("offline", words, now, None, keep_since=self.state == "offline")
         if (now - self._last_seen).total_seconds() >= self.t.offline_after_s:
-            return self._set("offline", f"no picture for {self._silence(now)}: {words}", self._last_seen,
-                             None, keep_since=self.state == "offline")
+            return self._set(
+                "offline",
+                f"no picture for {self._silence(now)}: {words}",
+                self._last_seen,
+                None,
+                keep_since=self.state == "offline",
+            )
         if self.state == "reconnecting":
             return None
         return self._set("reconnecting", f"lost the stream, reconnecting: {words}", now, None)
@@ -254,8 +262,11 @@ class HealthMonitor:
             limit = t.covered_share_unreferenced
         if share >= limit:
             return "covered", f"{share:.0%} of the picture is blank: lens covered or view obstructed"
-        if previous is not None and previous.shape == gray.shape and \
-                float(cv2.absdiff(previous, gray).mean()) < t.frozen_diff:
+        if (
+            previous is not None
+            and previous.shape == gray.shape
+            and float(cv2.absdiff(previous, gray).mean()) < t.frozen_diff
+        ):
             if self._frozen_since is None:
                 self._frozen_since = frame.pts_seconds - t.check_interval_s
             still = frame.pts_seconds - self._frozen_since
@@ -269,8 +280,9 @@ class HealthMonitor:
             self._learn(smooth, sharpness, cells)
             return self._rate_state()
         if sharpness < t.focus_ratio * ref.sharpness:
-            return "out_of_focus", (f"picture is blurred: sharpness {sharpness / ref.sharpness:.0%} "
-                                    "of the camera's normal view")
+            return "out_of_focus", (
+                f"picture is blurred: sharpness {sharpness / ref.sharpness:.0%} of the camera's normal view"
+            )
         moved = self._moved(smooth, ref)
         if moved:
             return "moved", moved
@@ -286,8 +298,9 @@ class HealthMonitor:
             return "low_fps", f"frame rate dropped to {self.fps:.1f} fps (normally {self.expected_fps:.0f})"
         return "online", "picture normal"
 
-    def _learn(self, smooth: npt.NDArray[np.float32], sharpness: float,
-               cells: npt.NDArray[np.float64]) -> None:
+    def _learn(
+        self, smooth: npt.NDArray[np.float32], sharpness: float, cells: npt.NDArray[np.float64]
+    ) -> None:
         """Collects stable normal pictures; once enough agree, they become the reference view."""
         if self._learning and _similarity(self._learning[0][0], smooth) < 0.8:
             self._learning.clear()  # the view is still changing (camera settling, being aimed)
@@ -340,8 +353,15 @@ class HealthMonitor:
         evidence = candidate.frame.image.copy() if candidate.frame is not None and state != "online" else None
         return self._set(state, candidate.detail, candidate.since, evidence)
 
-    def _set(self, state: HealthState, detail: str, since: datetime,
-             evidence: npt.NDArray[np.uint8] | None, *, keep_since: bool = False) -> HealthChange | None:
+    def _set(
+        self,
+        state: HealthState,
+        detail: str,
+        since: datetime,
+        evidence: npt.NDArray[np.uint8] | None,
+        *,
+        keep_since: bool = False,
+    ) -> HealthChange | None:
         """Moves to `state`; returns the change unless nothing a person would notice changed."""
         if self._reported and state == self.state and (detail == self.detail or keep_since):
             return None

@@ -26,8 +26,11 @@ class Sampler:
         if not self._interval:
             return True
         tolerance = self._interval * 0.15
-        if self._due is None or pts_seconds < self._due - 2 * self._interval or \
-                pts_seconds > self._due + 10 * self._interval:
+        if (
+            self._due is None
+            or pts_seconds < self._due - 2 * self._interval
+            or pts_seconds > self._due + 10 * self._interval
+        ):
             self._due = pts_seconds + self._interval
             return True
         if pts_seconds + tolerance < self._due:

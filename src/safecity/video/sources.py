@@ -80,8 +80,17 @@ class Frame:
     the stream's frames received so far, including frames that were not decoded.
     """
 
-    __slots__ = ("_av_frame", "_gray", "_image", "height", "index", "keyframe", "pts_seconds", "wall_time",
-                 "width")
+    __slots__ = (
+        "_av_frame",
+        "_gray",
+        "_image",
+        "height",
+        "index",
+        "keyframe",
+        "pts_seconds",
+        "wall_time",
+        "width",
+    )
 
     def __init__(
         self,
@@ -135,9 +144,11 @@ class Frame:
         return small
 
     def __repr__(self) -> str:
-        return (f"Frame(index={self.index}, pts_seconds={self.pts_seconds:.3f}, "
-                f"wall_time={self.wall_time.isoformat()}, keyframe={self.keyframe}, "
-                f"size={self.width}x{self.height})")
+        return (
+            f"Frame(index={self.index}, pts_seconds={self.pts_seconds:.3f}, "
+            f"wall_time={self.wall_time.isoformat()}, keyframe={self.keyframe}, "
+            f"size={self.width}x{self.height})"
+        )
 
 
 @dataclass(frozen=True)
@@ -251,34 +262,59 @@ def classify_error(error: BaseException, url: str, *, opening: bool) -> SafeCity
     # FFmpeg's messages repeat the address, password included: keep only the reason.
     text = getattr(error, "strerror", None) or str(error)
     code = getattr(error, "errno", None)
-    if isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError) or "401" in text \
-            or (code in (errno.EACCES, errno.EPERM) and "://" in url):
-        return AuthenticationFailed(f"{where} refused the user name or password",
-                                    hint="check the camera's credentials in its settings")
-    if isinstance(error, FileNotFoundError | av.error.HTTPNotFoundError) or code == errno.ENOENT \
-            or "404" in text:
-        return CameraUnreachable(f"{where}: no such file or stream path",
-                                 hint="check the address; the path part is camera-specific")
+    if (
+        isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError)
+        or "401" in text
+        or (code in (errno.EACCES, errno.EPERM) and "://" in url)
+    ):
+        return AuthenticationFailed(
+            f"{where} refused the user name or password",
+            hint="check the camera's credentials in its settings",
+        )
+    if (
+        isinstance(error, FileNotFoundError | av.error.HTTPNotFoundError)
+        or code == errno.ENOENT
+        or "404" in text
+    ):
+        return CameraUnreachable(
+            f"{where}: no such file or stream path",
+            hint="check the address; the path part is camera-specific",
+        )
     if isinstance(error, av.error.InvalidDataError) or code == errno.EINVAL or isinstance(error, ValueError):
         if opening and "://" not in url:
-            return NotVideo(f"{where} is not a video file SafeCity can read, or it is cut short ({text})",
-                            hint="check the file; copy it again if it was truncated")
+            return NotVideo(
+                f"{where} is not a video file SafeCity can read, or it is cut short ({text})",
+                hint="check the file; copy it again if it was truncated",
+            )
         if opening:
-            return NotVideo(f"{where} does not contain video SafeCity can decode ({text})",
-                            hint="check that the address is the camera's video stream, not its web page")
-        return StreamCorrupt(f"{where}: the stream is garbled or truncated ({text})",
-                             hint="the camera or file is sending damaged data; check the file or the link")
+            return NotVideo(
+                f"{where} does not contain video SafeCity can decode ({text})",
+                hint="check that the address is the camera's video stream, not its web page",
+            )
+        return StreamCorrupt(
+            f"{where}: the stream is garbled or truncated ({text})",
+            hint="the camera or file is sending damaged data; check the file or the link",
+        )
     if isinstance(error, av.error.ExitError | av.error.TimeoutError | TimeoutError) or code in (
-            errno.ETIMEDOUT, errno.EINTR):
-        return CameraUnreachable(f"{where} did not answer within the time-out",
-                                 hint="check that the camera is powered and reachable from this host")
-    if isinstance(error, av.error.ConnectionRefusedError | ConnectionRefusedError) \
-            or code == errno.ECONNREFUSED:
-        return CameraUnreachable(f"{where} refused the connection",
-                                 hint="check the camera's address and port, and that its streaming is on")
+        errno.ETIMEDOUT,
+        errno.EINTR,
+    ):
+        return CameraUnreachable(
+            f"{where} did not answer within the time-out",
+            hint="check that the camera is powered and reachable from this host",
+        )
+    if (
+        isinstance(error, av.error.ConnectionRefusedError | ConnectionRefusedError)
+        or code == errno.ECONNREFUSED
+    ):
+        return CameraUnreachable(
+            f"{where} refused the connection",
+            hint="check the camera's address and port, and that its streaming is on",
+        )
     if isinstance(error, OSError | av.error.FFmpegError):
-        return CameraUnreachable(f"{where} failed: {text}",
-                                 hint="check the camera and the network path to it")
+        return CameraUnreachable(
+            f"{where} failed: {text}", hint="check the camera and the network path to it"
+        )
     return StreamCorrupt(f"{where}: unexpected error while reading ({type(error).__name__}: {text})")
 
 
@@ -306,7 +342,7 @@ class PyAVSource:
         scheme = parts.scheme.lower()
         if scheme == "file":
             return unquote(parts.path), False
-        if scheme in ("", ) or len(scheme) == 1:  # a plain path (or a Windows drive letter)
+        if scheme in ("",) or len(scheme) == 1:  # a plain path (or a Windows drive letter)
             return self.url, False
         return with_credentials(self.url, self.options.username, self.options.password), True
 
@@ -346,8 +382,9 @@ class PyAVSource:
         if fps is not None and (not 0 < fps <= 240 or (live and context.name == "mjpeg")):
             fps = None
         self._container, self._stream = container, stream
-        self._info = SourceInfo(codec=context.name, width=context.width, height=context.height, fps=fps,
-                                live=live)
+        self._info = SourceInfo(
+            codec=context.name, width=context.width, height=context.height, fps=fps, live=live
+        )
 
     def frames(self) -> Iterator[Frame]:
         """Yields decoded frames until the stream ends; raises plain-words errors on failure."""
@@ -401,8 +438,10 @@ class PyAVSource:
             raise classify_error(error, self.url, opening=False) from error
         expected = stream.frames
         if not info.live and expected and received < 0.9 * expected:
-            raise StreamCorrupt(f"{redact(self.url)} ends after {received} of {expected} frames",
-                                hint="the file is truncated; copy it again from its source")
+            raise StreamCorrupt(
+                f"{redact(self.url)} ends after {received} of {expected} frames",
+                hint="the file is truncated; copy it again from its source",
+            )
 
     def close(self) -> None:
         """Closes the connection; safe to call twice and from another thread."""
@@ -419,4 +458,3 @@ class PyAVSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

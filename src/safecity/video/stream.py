@@ -188,8 +188,10 @@ class CameraStream:
                 if read == 0:
                     raise NotVideo(f"{redact(self.url)} holds no picture SafeCity can decode")
                 return True
-            raise CameraUnreachable(f"{redact(self.url)} ended the stream",
-                                    hint="the camera closed the connection; it will be retried")
+            raise CameraUnreachable(
+                f"{redact(self.url)} ended the stream",
+                hint="the camera closed the connection; it will be retried",
+            )
         finally:
             source.close()
 

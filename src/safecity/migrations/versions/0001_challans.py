@@ -172,7 +172,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_vehicles_cnic"), ["cnic"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("vehicles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vehicles_cnic"))

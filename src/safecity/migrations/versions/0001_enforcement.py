@@ -134,7 +134,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_violations_status_created", ["status", "created_at"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("violations", schema=None) as batch_op:
         batch_op.drop_index("ix_violations_status_created")

@@ -1,7 +1,7 @@
 """Number-plate reading: find plates in a frame, read them, normalise them to a region's formats.
 
-    from safecity.vision.plates import PlateReader, load_image
-    reads = PlateReader(region="pk").read(load_image("car.jpg"))
+from safecity.vision.plates import PlateReader, load_image
+reads = PlateReader(region="pk").read(load_image("car.jpg"))
 """
 
 from safecity.vision.plates.detectors import (

@@ -35,11 +35,10 @@ class TextLine:
         return int(x), int(y), int(w), int(h)
 
 
-
 class TextLineDetector:
     """PP-OCRv6 DB text detector: finds text lines in a BGR frame, resized so its longer side is `max_side`.
 
-        lines = TextLineDetector(max_side=960).detect_lines(frame)
+    lines = TextLineDetector(max_side=960).detect_lines(frame)
     """
 
     def __init__(
@@ -59,8 +58,9 @@ class TextLineDetector:
         self.box_thresh = box_thresh
         self.unclip = unclip
 
-    def probability_map(self, image_bgr: npt.NDArray[np.uint8], max_side: int | None = None
-                        ) -> tuple[npt.NDArray[np.float32], float]:
+    def probability_map(
+        self, image_bgr: npt.NDArray[np.uint8], max_side: int | None = None
+    ) -> tuple[npt.NDArray[np.float32], float]:
         """The DB text probability map of the resized frame, and the resize scale used."""
         side = max_side or self.max_side
         h, w = image_bgr.shape[:2]
@@ -142,7 +142,7 @@ def union_box(boxes: list[Box]) -> Box:
 class TextPlateDetector:
     """Default plate detector: PP-OCR text lines grouped into plate-shaped regions.
 
-        boxes = TextPlateDetector().detect(frame)
+    boxes = TextPlateDetector().detect(frame)
     """
 
     def __init__(self, lines: TextLineDetector | None = None, max_side: int = 960) -> None:
@@ -237,8 +237,9 @@ class OnnxPlateDetector:
         try:
             self.session = make_session(path, threads)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
-            raise InvalidInput(f"{path} is not a loadable ONNX model: {exc}",
-                               hint="re-export the model") from exc
+            raise InvalidInput(
+                f"{path} is not a loadable ONNX model: {exc}", hint="re-export the model"
+            ) from exc
         self._input = self.session.get_inputs()[0].name
         self.input_size = input_size
         self.conf = conf
@@ -263,8 +264,10 @@ class OnnxPlateDetector:
         if out.ndim == 3:
             out = out[0]
         if out.ndim != 2:
-            raise InvalidInput(f"plate detector output shape {raw.shape} is not a YOLO layout",
-                               hint="export with outputs [1, N, 4+1+C] or [1, 4+C, N]")
+            raise InvalidInput(
+                f"plate detector output shape {raw.shape} is not a YOLO layout",
+                hint="export with outputs [1, N, 4+1+C] or [1, 4+C, N]",
+            )
         if self.layout == "auto":
             # Real exports have thousands of anchors and a handful of channels.
             transposed = out.shape[0] >= 5 and out.shape[1] > out.shape[0]
@@ -273,8 +276,10 @@ class OnnxPlateDetector:
         if transposed:
             out = out.T  # YOLOv8 exports channels first: [4 + C, N]
         if out.shape[1] < 4:
-            raise InvalidInput(f"plate detector output shape {raw.shape} has fewer than 4 box values",
-                               hint="export with outputs [1, N, 4+1+C] or [1, 4+C, N]")
+            raise InvalidInput(
+                f"plate detector output shape {raw.shape} has fewer than 4 box values",
+                hint="export with outputs [1, N, 4+1+C] or [1, 4+C, N]",
+            )
         xywh = out[:, :4]
         rest = out[:, 4:]
         # YOLOv5 rows carry objectness then class scores; YOLOv8 (transposed) has class scores only.
@@ -303,8 +308,9 @@ class OnnxPlateDetector:
         if len(scores) == 0:
             return []
         tl = np.stack([xywh[:, 0] - xywh[:, 2] / 2, xywh[:, 1] - xywh[:, 3] / 2], axis=1)
-        rects = [[float(a), float(b), float(c), float(d)]
-                 for (a, b), (c, d) in zip(tl, xywh[:, 2:4], strict=True)]
+        rects = [
+            [float(a), float(b), float(c), float(d)] for (a, b), (c, d) in zip(tl, xywh[:, 2:4], strict=True)
+        ]
         idx = cv2.dnn.NMSBoxes(rects, scores.astype(float).tolist(), self.conf, self.iou)
         h, w = image_bgr.shape[:2]
         found: list[tuple[Box, float]] = []

@@ -76,9 +76,9 @@ def _overlap(a: Box, b: Box) -> float:
 class PlateReader:
     """Reads number plates in BGR frames and crops for one region (pk, us, eu, br or auto).
 
-        reader = PlateReader(region="pk")
-        for read in reader.read(frame):
-            print(read.plate, read.confidence, read.box)
+    reader = PlateReader(region="pk")
+    for read in reader.read(frame):
+        print(read.plate, read.confidence, read.box)
     """
 
     def __init__(
@@ -124,8 +124,10 @@ class PlateReader:
         # A tight plate crop passed as a frame is read whole as well; on a street scene that reading
         # is noise and scores below the real plate.
         reads = self._refine(image, self._read_groups(image, found, whole=True))
-        if self.retry_side and side > self.lines.max_side and not any(
-            r.confidence >= self.retry_below for r in reads
+        if (
+            self.retry_side
+            and side > self.lines.max_side
+            and not any(r.confidence >= self.retry_below for r in reads)
         ):
             # Nothing convincing at the coarse scale: small, distant plates need more pixels.
             found = self.lines.detect_lines(image, max_side=min(side, self.retry_side))[:MAX_LINES]

@@ -45,9 +45,9 @@ class TextRead:
 class PlateRecognizer:
     """Reads plate text lines with the bundled PP-OCRv6 recogniser.
 
-        rec = PlateRecognizer()
-        [line] = rec.read_lines([crop_bgr])
-        line.text, line.confidence
+    rec = PlateRecognizer()
+    [line] = rec.read_lines([crop_bgr])
+    line.text, line.confidence
     """
 
     def __init__(self, model_path: str | Path | None = None, threads: int | None = None) -> None:
@@ -74,8 +74,9 @@ class PlateRecognizer:
 
     def read_lines(self, crops: list[npt.NDArray[np.uint8]], batch: int = 8) -> list[TextRead]:
         """Read each crop (BGR, one line of text); empty text where nothing is legible."""
-        crops = [c if c.ndim == 3 else np.asarray(cv2.cvtColor(c, cv2.COLOR_GRAY2BGR), np.uint8)
-                 for c in crops]
+        crops = [
+            c if c.ndim == 3 else np.asarray(cv2.cvtColor(c, cv2.COLOR_GRAY2BGR), np.uint8) for c in crops
+        ]
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
         # Batch crops of similar shape together so that short plates are not padded to a long line.
         order = sorted(range(len(crops)), key=lambda i: ratios[i])

@@ -109,10 +109,10 @@ def direction_of(sightings: list[tuple[float, tuple[float, float], Box]]) -> tup
 class PlateVoter:
     """Collects plate reads per track and emits one voted read per vehicle.
 
-        voter = PlateVoter(timeout_s=2.0)
-        voter.add(track_id, read, frame_time, centre)
-        for plate in voter.expire(now):
-            publish(plate)
+    voter = PlateVoter(timeout_s=2.0)
+    voter.add(track_id, read, frame_time, centre)
+    for plate in voter.expire(now):
+        publish(plate)
     """
 
     def __init__(self, timeout_s: float = 2.0, min_reads: int = 1) -> None:
