@@ -24,6 +24,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event
 from safecity.core.metrics import FRAMES
+from safecity.enforcement.models import SignalPhaseChanged
 from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
 from safecity.video.sources import Frame
@@ -57,7 +58,12 @@ def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     """Returns the pipelines for a camera's type: ANPR for anpr cameras, faces for face cameras."""
     fps = float(camera.analysis.get("analysis_fps", 5.0))
     if camera.kind == "anpr":
-        return [AnprPipeline(camera, ctx.media, fps=fps)]
+        pipeline = AnprPipeline(camera, ctx.media, fps=fps)
+        if camera.analysis.get("junction") and ctx.bus.loop is not None:
+            # The signal controller's feed (via the centre) beside what the camera reads off the lamp.
+            subscribe = ctx.bus.subscribe([SignalPhaseChanged.type], pipeline.signals.on_event)
+            asyncio.run_coroutine_threadsafe(subscribe, ctx.bus.loop).result(10)
+        return [pipeline]
     if camera.kind == "face":
         from safecity.worker.faces import FacePipelineRunner
 
