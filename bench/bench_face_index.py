@@ -125,9 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated gallery sizes")
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument(
-        "--ef", default="64,256,512", help="HNSW search breadths to measure (comma-separated)"
-    )
+    parser.add_argument("--ef", default="64,256", help="HNSW search breadths to measure (comma-separated)")
     parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW links per node")
     parser.add_argument(
         "--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW build breadth"
