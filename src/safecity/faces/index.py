@@ -31,7 +31,7 @@ Vectors = npt.NDArray[np.float32]
 #: Up to this many embeddings `make_index` picks exact search. Measured with `bench/bench_face_index.py`
 #: on this 2-core machine, 128-d dlib embeddings, one thread: exact search p50 is 0.23 ms at 10k rows,
 #: ~0.5 ms at 20k, 1.1 ms at 50k, 2.1 ms at 100k and 34 ms at 1M (linear), while HNSW answers in
-#: 0.05-0.4 ms at any of those sizes but needs a build (8 s at 100k, 160 s at 1M on 2 threads) and
+#: 0.1-0.6 ms at any of those sizes but needs a build (19 s at 100k, 215-310 s at 1M on 2 threads) and
 #: can miss the true nearest entry. Up to 20k, exact search costs under half a millisecond, is never
 #: wrong and needs no build, so it wins; above, its cost grows past what a busy worker should pay.
 EXACT_SEARCH_LIMIT = 20_000
@@ -202,7 +202,7 @@ class HnswIndex:
     bench/bench_face_index.py, one search thread: with m 16 / ef_construction 100 the graph builds in
     ~160 s (2 threads) but finds the exact nearest entry only 81% of the time at ef 64 (0.18 ms) and
     97-99% at ef 256-512 (0.4-0.6 ms); with m 32 / ef_construction 200 (the defaults) it builds in
-    ~310 s and finds it 100% of the time at ef 256 (the default; p50 0.49 ms, p99 0.87 ms).
+    215-310 s and finds it 100% of the time at ef 256 (the default; p50 0.43-0.49 ms, p99 < 0.9 ms).
 
     >>> index = HnswIndex(dim=128)
     >>> index.add("entry-1", np.ones(128))
