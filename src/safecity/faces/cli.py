@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from safecity.core.errors import InvalidInput, SafeCityError
+from safecity.faces.watchlist_cli import enroll
+from safecity.faces.watchlist_cli import search as watchlist_search
 
 if TYPE_CHECKING:
     from safecity.vision.faces import Face, FacePipeline
@@ -164,13 +166,23 @@ def gallery_index(cache: _FaceCache, gallery: Path) -> tuple[Any, list[str]]:
 @app.command("search")
 def search(
     image: Path = typer.Argument(..., help="Photo or frame to search."),
-    gallery: Path = typer.Option(
-        ..., "--gallery", help="Folder of photos named by identity (or sub-folders)."
+    gallery: Path | None = typer.Option(
+        None,
+        "--gallery",
+        help="Search a folder of photos named by identity instead of the enrolled watch list.",
     ),
-    top: int = typer.Option(3, "--top", help="Candidates to list per face."),
+    top: int = typer.Option(3, "--top", min=1, max=50, help="Candidates to list per face."),
+    reason: str = typer.Option("command-line search", help="Why you search (watch list: audited)."),
+    case_reference: str = typer.Option("", help="FIR or case number, if any (watch list)."),
+    actor: str | None = typer.Option(None, help="Who searches (watch list; default: the system user)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Search every face in IMAGE against a gallery folder; list the best candidates per face."""
+    """Search the face in IMAGE against the watch list (audited), or against a gallery folder."""
+    if gallery is None:
+        watchlist_search(
+            image=image, k=top, reason=reason, case_reference=case_reference, actor=actor, as_json=as_json
+        )
+        return
     from safecity.vision.faces import default_pipeline
 
     console = Console()
@@ -202,3 +214,6 @@ def search(
     console.print(table)
     for warning in warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+app.command("enroll")(enroll)

@@ -19,7 +19,7 @@ from safecity.core.context import Context
 from safecity.core.events import Event, FaceMatch
 from safecity.faces.replication import WorkerWatchlist
 from safecity.video.sources import Frame
-from safecity.vision.faces import DEFAULT_THRESHOLD, FacePipeline, FaceVoter
+from safecity.vision.faces import DEFAULT_THRESHOLD, DlibHogDetector, FacePipeline, FaceVoter, quality_check
 from safecity.vision.objects import ObjectTracker
 from safecity.worker.anpr import CameraSetup
 
@@ -32,7 +32,8 @@ class FacePipelineRunner:
     def __init__(self, ctx: Context, camera: CameraSetup, *, fps: float = 5.0) -> None:
         self.ctx = ctx
         self.camera = camera
-        self.pipeline = FacePipeline()
+        # One fixed detection pass per frame: predictable time, and a large face cannot hide a small one.
+        self.pipeline = FacePipeline(detector=DlibHogDetector(upsample=1))
         threshold = camera.analysis.get("face_threshold") or ctx.settings.face_threshold or DEFAULT_THRESHOLD
         self.watchlist = WorkerWatchlist(default_threshold=float(threshold))
         # Follow the changes first, then load: a change made in between is applied, never missed.
@@ -57,6 +58,8 @@ class FacePipelineRunner:
         for face, track_id in zip(faces, track_ids, strict=True):
             tid = int(track_id)
             self._open.add(tid)
+            if quality_check(face) is not None:
+                continue  # too small, blurred or turned away: this frame says nothing about who it is
             match = self.watchlist.match(face.embedding, self.camera.camera_id, frame.wall_time)
             decision = self.voter.update(tid, match[0] if match else None, match[1] if match else 0.0)
             if decision is not None:
