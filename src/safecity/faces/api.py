@@ -24,7 +24,7 @@ from safecity.core.clock import as_utc
 from safecity.core.context import Context
 from safecity.core.errors import Forbidden, InvalidInput, SafeCityError, Unauthorized
 from safecity.core.http import Ctx, DbSession
-from safecity.faces import replication, service
+from safecity.faces import footage, replication, service
 from safecity.faces.models import (
     Candidate,
     EntryDecisionIn,
@@ -33,6 +33,7 @@ from safecity.faces.models import (
     MatchOut,
     NotificationOut,
     OutcomeIn,
+    RecordingHit,
     RejectionStat,
     SnapshotHit,
 )
@@ -295,6 +296,37 @@ def search_footage(
         case_reference=case_reference,
         reason=reason,
         min_similarity=service.default_threshold(ctx.settings),
+    )
+
+
+@router.post(
+    "/api/faces/recordings-search",
+    response_model=list[RecordingHit],
+    summary="Search recorded footage for a face (investigators; case reference and reason; audited)",
+)
+def search_recorded_footage(
+    session: DbSession,
+    ctx: Ctx,
+    principal: Searcher,
+    photo: Annotated[UploadFile, File(description="A photo with one face.")],
+    case_reference: Annotated[str, Form(description="FIR or case number.")],
+    reason: Annotated[str, Form(description="Why you search, for the audit log.")],
+    cameras: Annotated[str, Form(description="Camera ids, comma-separated.")],
+    start: Annotated[datetime, Form(description="Start of the window (ISO 8601).")],
+    end: Annotated[datetime, Form(description="End of the window (ISO 8601).")],
+) -> list[RecordingHit]:
+    return footage.search_recordings(
+        session,
+        ctx.settings,
+        ctx.media,
+        _read_upload(photo, "photo"),
+        actor=principal.username,
+        case_reference=case_reference,
+        reason=reason,
+        camera_ids=[c.strip() for c in cameras.split(",") if c.strip()],
+        start=start,
+        end=end,
+        threshold=service.default_threshold(ctx.settings),
     )
 
 

@@ -267,3 +267,13 @@ def entry_out(entry: WatchlistEntry, photos: list[WatchlistPhoto], *, active: bo
     """Returns the schema of an entry with its photos."""
     data: dict[str, Any] = {c.name: getattr(entry, c.name) for c in WatchlistEntry.__table__.columns}
     return EntryOut(**data, active=active, photos=[PhotoOut.model_validate(p) for p in photos])
+
+
+class RecordingHit(BaseModel):
+    """A moment of recorded footage whose face resembles the searched face."""
+
+    camera_id: str = Field(title="Camera", description="Camera whose recording shows the face.")
+    at: datetime = Field(title="Time", description="When, from the recording's own time line.")
+    similarity: float = Field(title="Similarity", description="Similarity 0..1 to the searched face.")
+    crop_ref: str = Field(title="Crop", description="The face as recorded (kept as the search's evidence).")
+    play_url: str = Field(title="Playback", description="The recordings page at that moment.")
