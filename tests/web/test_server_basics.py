@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from safecity.audit import service as audit
 from safecity.core.context import Context
 from safecity.core.events import PlateRead
 from safecity.core.metrics import EVENTS
@@ -46,3 +47,15 @@ def test_pages_redirect_strangers_to_sign_in(client: TestClient) -> None:
     res = client.get("/", follow_redirects=False)
     assert res.status_code == 303 and res.headers["location"] == "/login"
     assert "Sign in" in client.get("/login").text
+
+
+def test_viewing_a_crop_is_audited_and_strangers_get_none(ctx: Context, client: TestClient) -> None:
+    ref = ctx.media.put(b"\xff\xd8fake-jpeg", "jpg")
+    assert client.get(f"/media/{ref}").status_code == 401
+    name = make_user(ctx, "operator")
+    client.post("/api/login", json={"username": name, "password": PASSWORD})
+    res = client.get(f"/media/{ref}")
+    assert res.status_code == 200 and res.content == b"\xff\xd8fake-jpeg"
+    with ctx.db.session() as session:
+        views = audit.entries(session, action="media.view")
+        assert [(v.actor, v.target) for v in views] == [(name, ref)]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from safecity.accounts import service as accounts
@@ -19,6 +19,7 @@ from safecity.accounts.api import SESSION_COOKIE, current_principal
 from safecity.accounts.models import Role
 from safecity.accounts.permissions import PERMISSIONS
 from safecity.accounts.service import Principal
+from safecity.audit import service as audit
 from safecity.core.errors import SafeCityError
 from safecity.core.http import Ctx
 
@@ -106,13 +107,16 @@ def audit_page(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/media/{ref}")
 def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
-    """Serves a crop, frame or clip from the media store to signed-in users."""
+    """Serves a crop, frame, clip or notice from the media store to signed-in users (each view audited)."""
     path = ctx.media.path(ref)
     if not path.exists():
         return Response(status_code=404, content=b"not in the media store (it may have passed its retention)")
+    # Crops show faces and plates: who looked at which picture is on record, like any sensitive read.
+    with ctx.db.session() as session:
+        audit.record(session, actor=principal.username, action="media.view", target=ref)
     types = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "pdf": "application/pdf"}
-    return Response(
-        path.read_bytes(),
+    return FileResponse(
+        path,
         media_type=types.get(path.suffix.lstrip("."), "application/octet-stream"),
         headers={"Cache-Control": "private, max-age=86400, immutable"},
     )
