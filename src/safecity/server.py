@@ -95,7 +95,7 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
             return
         await websocket.accept()
         assert ctx.live is not None
-        await ctx.live.serve(websocket)
+        await ctx.live.serve(websocket, principal)
 
     return app
 

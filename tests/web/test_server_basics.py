@@ -59,3 +59,27 @@ def test_viewing_a_crop_is_audited_and_strangers_get_none(ctx: Context, client: 
     with ctx.db.session() as session:
         views = audit.entries(session, action="media.view")
         assert [(v.actor, v.target) for v in views] == [(name, ref)]
+
+
+def test_live_pages_never_get_watch_list_embeddings_and_auditors_get_no_face_matches(
+    ctx: Context, client: TestClient
+) -> None:
+    from safecity.core.events import FaceMatch
+    from safecity.faces.replication import WatchlistChanged
+
+    fields = WatchlistChanged.model_fields
+    assert "embeddings" in fields  # the reason it must stay machine-to-machine
+    auditor = make_user(ctx, "auditor")
+    client.post("/api/login", json={"username": auditor, "password": PASSWORD})
+    with client.websocket_connect("/ws/live") as ws:
+        assert ctx.live is not None and client.portal is not None
+        push = ctx.live.push  # on the server's loop, as the bus delivers
+        client.portal.call(push, {"type": "watchlist_changed", "embeddings": [[0.1, 0.2]]})
+        client.portal.call(
+            push, FaceMatch(key="m1", camera_id="c1", entry_id="e1", similarity=0.95).envelope()
+        )
+        client.portal.call(
+            push, PlateRead(key="r9", camera_id="c1", plate="BKR294", confidence=0.9).envelope()
+        )
+        message = ws.receive_json()
+    assert message["type"] == "plate_read"

@@ -10,16 +10,22 @@ from typing import Any
 
 from fastapi import WebSocket
 
+from safecity.accounts.service import Principal
 from safecity.core.events import Event
 
 log = logging.getLogger(__name__)
+
+# What a browser may be sent, by event type: machine-to-machine events (watch-list replication carries
+# face embeddings) never go to a page, and face matches only to those who act on alerts.
+NEVER_SENT = frozenset({"watchlist_changed"})
+NEEDS_PERMISSION = {"face_match": "alerts:act"}
 
 
 class LiveHub:
     """Fan-out of live messages to connected browsers; a slow browser drops messages, not the hub."""
 
     def __init__(self, queue_size: int = 500) -> None:
-        self._clients: dict[WebSocket, asyncio.Queue[str]] = {}
+        self._clients: dict[WebSocket, tuple[asyncio.Queue[str], Principal | None]] = {}
         self.queue_size = queue_size
         self.sent = 0
 
@@ -28,10 +34,10 @@ class LiveHub:
         """Returns how many browsers are connected."""
         return len(self._clients)
 
-    async def serve(self, websocket: WebSocket) -> None:
-        """Sends this socket every live message until it disconnects."""
+    async def serve(self, websocket: WebSocket, principal: Principal | None = None) -> None:
+        """Sends this socket every live message its principal may see, until it disconnects."""
         queue: asyncio.Queue[str] = asyncio.Queue(self.queue_size)
-        self._clients[websocket] = queue
+        self._clients[websocket] = (queue, principal)
         receiver = asyncio.create_task(self._drain_incoming(websocket))
         try:
             while not receiver.done():
@@ -56,9 +62,15 @@ class LiveHub:
                 await websocket.receive_text()
 
     def push(self, message: dict[str, Any]) -> None:
-        """Queues a message for every connected browser (call on the event loop)."""
+        """Queues a message for every connected browser allowed to see it (call on the event loop)."""
+        kind = str(message.get("type", ""))
+        if kind in NEVER_SENT:
+            return
+        needed = NEEDS_PERMISSION.get(kind)
         text = json.dumps(message, default=str)
-        for queue in self._clients.values():
+        for queue, principal in self._clients.values():
+            if needed and principal is not None and not principal.can(needed):
+                continue
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
