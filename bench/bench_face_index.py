@@ -130,7 +130,10 @@ def main() -> None:
     parser.add_argument(
         "--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW build breadth"
     )
+    parser.add_argument("--quick", action="store_true", help="10k entries and 200 queries only")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.queries = "10000", 200
     rng = np.random.default_rng(7)
     results = []
     for size in (int(s) for s in args.sizes.split(",")):

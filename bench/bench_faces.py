@@ -176,7 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--skip-plain", action="store_true", help="leave out the plain-dlib baseline")
+    parser.add_argument("--quick", action="store_true", help="same figures without the plain-dlib baseline")
     args = parser.parse_args()
+    args.skip_plain = args.skip_plain or args.quick
     if not (args.data / "pairs.csv").is_file():
         console.print(f"no face data at {args.data}")
         raise SystemExit(2)

@@ -77,7 +77,10 @@ def main() -> None:
         default="text640,text960,morph",
         help="comma-separated configurations; the first is the default",
     )
+    ap.add_argument("--quick", action="store_true", help="10 images per region and view")
     args = ap.parse_args()
+    if args.quick and args.limit is None:
+        args.limit = 10
     if not DATA.is_dir():
         print(json.dumps({"error": f"{DATA} not found"}))
         sys.exit(1)

@@ -159,7 +159,12 @@ def main() -> None:
     parser.add_argument("--bframes", type=int, default=0, help="B-frames in the clip (IP cameras: 0)")
     parser.add_argument("--kbps", type=int, default=4000, help="bit rate of the clip (cameras: 2000-6000)")
     parser.add_argument("--live-s", type=float, default=15.0, help="seconds of the live checks (0: skip)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one short round per strategy, short live checks"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.round_s, args.rounds, args.live_s = 6.0, 2.0, 1, 5.0
     threads = os.cpu_count() or 2
     strategies = ["decode_all_bgr", "analysis_all", "analysis_nonref", "health_keyframes"]
     load = round(os.getloadavg()[0], 1)
