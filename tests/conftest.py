@@ -23,6 +23,9 @@ PG_ADMIN_URL = os.environ.get("SAFECITY_TEST_PG", "postgresql+psycopg://postgres
 NATS_URL = os.environ.get("SAFECITY_TEST_NATS", "nats://127.0.0.1:4222")
 PASSWORD = "correct-horse-battery"
 
+# The browser harness (live_server, chromium, page) serves every page test, whatever its folder.
+pytest_plugins = ["tests.browser"]
+
 
 def _reachable(host: str, port: int) -> bool:
     try:

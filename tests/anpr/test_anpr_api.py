@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from conftest import auth_headers
 from safecity.anpr import service
 from safecity.anpr.models import PlateReadRow
 from safecity.audit import service as audit
@@ -16,6 +15,7 @@ from safecity.cameras.models import CameraIn
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.ids import new_id
+from tests.conftest import auth_headers
 
 NOW = utcnow()
 

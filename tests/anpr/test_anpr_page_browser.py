@@ -2,75 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from conftest import PASSWORD, make_user
 from safecity.anpr.models import PlateReadRow
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.ids import new_id
+from tests.browser import LiveServer
+from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path(os.environ.get("SAFECITY_CHROMIUM", "/usr/bin/chromium"))
-
-
-@pytest.fixture
-def served(ctx: Context) -> Iterator[str]:
-    """Serves the real app on a free loopback port; yields its base URL."""
-    from safecity.server import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
-@pytest.fixture
-def tab() -> Iterator[Any]:
-    """A headless Chromium tab that fails the test on any script error (skips without Chromium)."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} is missing (CI=true requires the browser tests)")
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            yield page
-        finally:
-            browser.close()
-        assert not errors, f"script errors on the page: {errors}"
 
 
 def seed(ctx: Context) -> None:
@@ -118,8 +65,9 @@ def sign_in(page: Any, url: str, username: str) -> None:
 
 
 def test_a_supervisor_searches_a_plate_and_lists_a_vehicle_from_the_page(
-    ctx: Context, served: str, tab: Any
+    ctx: Context, live_server: LiveServer, page: Any
 ) -> None:
+    served, tab = live_server.url, page
     seed(ctx)
     make_user(ctx, "supervisor", username="sup.ali")
     sign_in(tab, served, "sup.ali")

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from test_watchlist_governance import person_photo, stand_in_encoder
 
-from conftest import auth_headers
 from safecity.accounts.models import Role
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert
@@ -20,6 +19,7 @@ from safecity.core.context import Context
 from safecity.core.events import Event, FaceMatch
 from safecity.faces import service
 from safecity.faces.models import FaceMatchRecord
+from tests.conftest import auth_headers
 
 
 def publish(ctx: Context, *events: Event) -> None:

@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from test_watchlist_governance import person_photo, stand_in_encoder
 
-from conftest import PASSWORD, auth_headers, make_user
 from safecity.accounts.models import Role
 from safecity.audit import service as audit
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.faces import service
+from tests.conftest import PASSWORD, auth_headers, make_user
 
 
 @pytest.fixture(autouse=True)

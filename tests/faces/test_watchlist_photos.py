@@ -12,12 +12,12 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
-from conftest import need_shared_data
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import InvalidInput
 from safecity.faces import replication, service, watchlist_cli
 from safecity.settings import Settings
+from tests.conftest import need_shared_data
 
 pytestmark = pytest.mark.shared_data
 

@@ -2,75 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 
 from safecity.accounts.models import Role
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.maintenance import service
+from tests.browser import LiveServer
 from tests.conftest import PASSWORD, make_user
 from tests.maintenance.maintenance_support import add_camera, health
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path(os.environ.get("SAFECITY_CHROMIUM", "/usr/bin/chromium"))
-
-
-@pytest.fixture
-def served(ctx: Context) -> Iterator[str]:
-    """Serves the real app, consumers included, on a free loopback port; yields its base URL."""
-    from safecity.server import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
-@pytest.fixture
-def tab() -> Iterator[Any]:
-    """A headless Chromium tab that fails the test on any script error (skips without Chromium)."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} is missing (CI=true requires the browser tests)")
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            yield page
-        finally:
-            browser.close()
-        assert not errors, f"script errors on the page: {errors}"
 
 
 def wait_for(check: Callable[[], bool], what: str, seconds: float = 15) -> None:
@@ -94,8 +43,9 @@ def sign_in(page: Any, url: str, username: str) -> None:
 
 
 def test_a_supervisor_sees_a_covered_camera_with_its_evidence_and_works_its_ticket_to_the_end(
-    ctx: Context, served: str, tab: Any
+    ctx: Context, live_server: LiveServer, page: Any
 ) -> None:
+    served, tab = live_server.url, page
     add_camera(ctx, "cam-saddar", name="Saddar Empress Market", district="South")
     add_camera(ctx, "cam-gulshan", name="Gulshan Chowrangi", district="East")
     picture = np.full((90, 160, 3), 40, np.uint8)

@@ -12,8 +12,8 @@ import pytest
 from safecity.accounts import service as accounts
 from safecity.accounts.models import Role, UserIn
 from safecity.core.context import Context
+from tests.browser import LiveServer
 from tests.recordings.recordings_support import T0, Recorded
-from tests.web.conftest import LiveServer, chromium, live_server, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct-horse-battery"
@@ -34,8 +34,8 @@ def _sign_in(tab: Any, url: str, ctx: Context) -> None:
 def test_two_cameras_play_side_by_side_from_the_same_moment(
     ctx: Context,
     record: Callable[..., Recorded],
-    live_server: LiveServer,  # noqa: F811
-    page: Any,  # noqa: F811
+    live_server: LiveServer,
+    page: Any,
 ) -> None:
     record("cam-1", seconds=8)
     record("cam-2", seconds=8, start=T0 + timedelta(seconds=1))

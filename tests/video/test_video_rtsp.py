@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RtspServer, need_rtsp
 from safecity.video.health import HealthChange
 from safecity.video.sources import AuthenticationFailed, open_source
 from safecity.video.stream import Backoff, CameraStream
+from tests.video.conftest import RtspServer, need_rtsp
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MjpegServer
 from safecity.video.sources import (
     AuthenticationFailed,
     CameraUnreachable,
@@ -23,6 +22,7 @@ from safecity.video.sources import (
     redact,
     register_scheme,
 )
+from tests.video.conftest import MjpegServer
 
 
 def test_file_source_reports_codec_size_and_rate(street_clip: Path) -> None:

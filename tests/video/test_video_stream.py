@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import MjpegServer
 from safecity.video.health import HealthChange
 from safecity.video.sources import Frame
 from safecity.video.stream import Backoff, CameraStream, StreamGroup
+from tests.video.conftest import MjpegServer
 
 
 def _wait_for(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Browser test harness: the real app served by uvicorn on a loopback port, and headless Chromium.
+"""Browser test harness for every page test: the real app on a loopback port, and headless Chromium.
 
 Chromium is Debian's (/usr/bin/chromium, installed by `.ci/run`), driven by Playwright; Playwright's own
 browser downloads are never used. Without Chromium the browser tests skip, except under CI=true.
