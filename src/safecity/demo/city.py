@@ -306,6 +306,10 @@ def _schedule(
     red_start = SIGNAL_CYCLE[0][1] + SIGNAL_CYCLE[1][1]
     horizon = max(seconds, 60.0)
     to_line = lambda kmh: time_to_cross(kmh, (STOP_LINE_Y + 170) / PIXELS_PER_METRE)  # noqa: E731
+    # Each road has its own vehicles: one car at two distant cameras at once would be a cloned plate.
+    ordinary = [p for p in plates[:-2] if p not in {stolen, cloned}]
+    roads = ("junction", "section", "korangi", "nazimabad")
+    local = {road: ordinary[i :: len(roads)] for i, road in enumerate(roads)}
 
     def vehicle(start: float, plate: str, kmh: float, lane: int = 0, note: str = "") -> Pass:
         return Pass(start, plate, kmh, _colour(rng), "sindh", lane, note)
@@ -317,12 +321,14 @@ def _schedule(
         cycle_start = t - t % cycle
         cross = t + to_line(kmh)
         if signal_phase_at(cross, cycle) == "green":
-            plan.add("khi-e-anpr-nursery", vehicle(t, rng.choice(plates), kmh, lane=rng.randint(0, 1)))
+            plan.add(
+                "khi-e-anpr-nursery", vehicle(t, rng.choice(local["junction"]), kmh, lane=rng.randint(0, 1))
+            )
         runner_cross = cycle_start + red_start + 2.5
         if cycle_start <= t < cycle_start + 4.5:
             plan.add(
                 "khi-e-anpr-nursery",
-                vehicle(runner_cross - to_line(40), rng.choice(plates), 40, 1, "red runner"),
+                vehicle(runner_cross - to_line(40), rng.choice(local["junction"]), 40, 1, "red runner"),
             )
         t += rng.uniform(5.0, 8.0)
     t = 4.0
@@ -330,15 +336,15 @@ def _schedule(
         # Speed section: most keep to 60 km/h; every third driver speeds.
         speeding = rng.random() < 0.34
         kmh = rng.uniform(75, 95) if speeding else rng.uniform(40, 55)
-        plate = rng.choice(plates)
+        plate = rng.choice(local["section"])
         plan.add(SECTION_ENTRY, vehicle(t, plate, kmh))
         plan.add(SECTION_EXIT, vehicle(t + time_to_cross(kmh, SECTION_METRES), plate, kmh))
         # Korangi spot-speed camera.
-        plan.add(SPOT_SPEED_CAM, vehicle(t + 1.5, rng.choice(plates), rng.uniform(45, 90)))
+        plan.add(SPOT_SPEED_CAM, vehicle(t + 1.5, rng.choice(local["korangi"]), rng.uniform(45, 90)))
         t += rng.uniform(7.0, 10.0)
     for start in range(5, int(horizon), 40):
         plan.add(HOTLIST_CAM, vehicle(start, stolen, 40, note="stolen"))
-        plan.add(HOTLIST_CAM, vehicle(start + 12, rng.choice(plates), 45))
+        plan.add(HOTLIST_CAM, vehicle(start + 12, rng.choice(local["nazimabad"]), 45))
     for start in range(10, int(horizon), 60):
         # The same plate at Korangi and Orangi, 17 km apart, seconds apart: a cloned plate.
         plan.add(SPOT_SPEED_CAM, vehicle(start + 0.0, cloned, 50, lane=1, note="clone A"))
