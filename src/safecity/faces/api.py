@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from safecity.accounts import service as accounts
-from safecity.accounts.api import SESSION_COOKIE, current_principal, require
+from safecity.accounts.api import current_principal, require
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert, AlertOut
 from safecity.audit import service as audit
 from safecity.core.clock import as_utc
 from safecity.core.context import Context
-from safecity.core.errors import Forbidden, InvalidInput, SafeCityError, Unauthorized
+from safecity.core.errors import Forbidden, InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.faces import footage, replication, service
 from safecity.faces.models import (
@@ -345,24 +344,6 @@ def _commit_and_announce(ctx: Context, session: Session, out: MatchOut, alert: A
 @router.get("/watchlists", response_class=HTMLResponse, include_in_schema=False)
 def watchlists_page(request: Request, ctx: Ctx) -> Response:
     """The watch-list page: entries with photos, requests, approvals, matches, rejection stats, search."""
-    from safecity.web.pages import nav_links, permissions_of, templates
+    from safecity.web.pages import render_page
 
-    token = request.cookies.get(SESSION_COOKIE)
-    try:
-        if not token:
-            raise Unauthorized("sign in first")
-        with ctx.db.session() as session:
-            principal = accounts.principal_for_token(session, token)
-    except SafeCityError:
-        return RedirectResponse("/login", status_code=303)
-    permissions = permissions_of(principal.role)
-    context: dict[str, Any] = {
-        "bus": ctx.settings.bus,
-        "me": {"username": principal.username, "role": principal.role, "permissions": permissions},
-        "nav": nav_links(permissions),
-        "path": request.url.path,
-    }
-    if not any(p in permissions for p in PAGE_PERMISSIONS):
-        context["needed"] = " or ".join(PAGE_PERMISSIONS)
-        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
-    return templates.TemplateResponse(request, "faces_watchlists.html", context)
+    return render_page(request, ctx, "faces_watchlists.html", PAGE_PERMISSIONS)

@@ -82,27 +82,27 @@ def login_page(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def command_centre(request: Request, ctx: Ctx) -> Response:
-    return _page(request, ctx, "index.html", "alerts:read")
+    return render_page(request, ctx, "index.html", "alerts:read")
 
 
 @router.get("/dispatch", response_class=HTMLResponse)
 def dispatch_board(request: Request, ctx: Ctx) -> Response:
-    return _page(request, ctx, "dispatch.html", "map:read")
+    return render_page(request, ctx, "dispatch.html", "map:read")
 
 
 @router.get("/wall", response_class=HTMLResponse)
 def video_wall(request: Request, ctx: Ctx) -> Response:
-    return _page(request, ctx, "wall.html", "cameras:read")
+    return render_page(request, ctx, "wall.html", "cameras:read")
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request, ctx: Ctx) -> Response:
-    return _page(request, ctx, "dashboard.html", "alerts:read")
+    return render_page(request, ctx, "dashboard.html", "alerts:read")
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, ctx: Ctx) -> Response:
-    return _page(request, ctx, "audit.html", "audit:read")
+    return render_page(request, ctx, "audit.html", "audit:read")
 
 
 @router.get("/media/{ref}")
@@ -122,7 +122,8 @@ def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_pr
     )
 
 
-def _page(request: Request, ctx: Ctx, name: str, permission: str) -> Response:
+def render_page(request: Request, ctx: Ctx, name: str, permission: str | tuple[str, ...]) -> Response:
+    """Renders a signed-in page (any of the permissions admits); strangers go to /login, others get 403."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return RedirectResponse("/login", status_code=303)
@@ -138,7 +139,8 @@ def _page(request: Request, ctx: Ctx, name: str, permission: str) -> Response:
         "nav": nav_links(permissions),
         "path": request.url.path,
     }
-    if permission not in permissions:
-        context["needed"] = permission
+    wanted = (permission,) if isinstance(permission, str) else permission
+    if not any(p in permissions for p in wanted):
+        context["needed"] = " or ".join(wanted)
         return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
     return templates.TemplateResponse(request, name, context)
