@@ -7,6 +7,7 @@ browser downloads are never used. Without Chromium the browser tests skip, excep
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ import pytest
 import uvicorn
 
 from safecity.core.context import Context
+from tests.conftest import PASSWORD
 
 CHROMIUM = Path(os.environ.get("SAFECITY_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -108,3 +110,12 @@ def page(chromium: Any) -> Iterator[Any]:
     finally:
         context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+def sign_in(page: Any, url: str, username: str) -> None:
+    """Signs `username` (password tests.conftest.PASSWORD) in through the real form."""
+    page.goto(url + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url(re.compile(r".*/$"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +13,8 @@ from safecity.cameras.models import CameraIn
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.ids import new_id
-from tests.browser import LiveServer
-from tests.conftest import PASSWORD, make_user
+from tests.browser import LiveServer, sign_in
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -54,14 +53,6 @@ def seed(ctx: Context) -> None:
                     at=now - timedelta(minutes=minutes),
                 )
             )
-
-
-def sign_in(page: Any, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#sign-in")
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def test_a_supervisor_searches_a_plate_and_lists_a_vehicle_from_the_page(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,8 +14,8 @@ from safecity.accounts.models import Role
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.maintenance import service
-from tests.browser import LiveServer
-from tests.conftest import PASSWORD, make_user
+from tests.browser import LiveServer, sign_in
+from tests.conftest import make_user
 from tests.maintenance.maintenance_support import add_camera, health
 
 pytestmark = pytest.mark.browser
@@ -32,14 +31,6 @@ def wait_for(check: Callable[[], bool], what: str, seconds: float = 15) -> None:
 def open_faults(ctx: Context) -> int:
     with ctx.db.session() as session:
         return len(service.list_faults(session, open_only=True))
-
-
-def sign_in(page: Any, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#sign-in")
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def test_a_supervisor_sees_a_covered_camera_with_its_evidence_and_works_its_ticket_to_the_end(

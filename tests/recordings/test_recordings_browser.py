@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from safecity.accounts import service as accounts
-from safecity.accounts.models import Role, UserIn
+from safecity.accounts.models import Role
 from safecity.core.context import Context
-from tests.browser import LiveServer
+from tests.browser import LiveServer, sign_in
+from tests.conftest import make_user
 from tests.recordings.recordings_support import T0, Recorded
 
 pytestmark = pytest.mark.browser
-PASSWORD = "correct-horse-battery"
 
 
 def _sign_in(tab: Any, url: str, ctx: Context) -> None:
-    with ctx.db.session() as session:
-        accounts.create_user(
-            session, UserIn(username="inv", role=Role.investigator, password=PASSWORD), actor="t"
-        )
-    tab.goto(url + "/login")
-    tab.fill("#username", "inv")
-    tab.fill("#password", PASSWORD)
-    tab.click("#sign-in")
-    tab.wait_for_url(re.compile(r".*/$"))
+    make_user(ctx, Role.investigator, "inv")
+    sign_in(tab, url, "inv")
 
 
 def test_two_cameras_play_side_by_side_from_the_same_moment(

@@ -60,6 +60,21 @@ def require(permission: str) -> Callable[..., Principal]:
     return dependency
 
 
+def require_any(*permissions: str) -> Callable[..., Principal]:
+    """Returns a dependency admitting callers whose role holds at least one of `permissions`."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not any(principal.can(p) for p in permissions):
+            raise Forbidden(
+                f"your role ({principal.role}) may not do this (needs one of {', '.join(permissions)})",
+                hint="ask a supervisor or an admin",
+            )
+        return principal
+
+    dependency.__name__ = "require_any_" + "_".join(p.replace(":", "_") for p in permissions)
+    return dependency
+
+
 @router.post(
     "/login", response_model=TokenOut, summary="Sign in; sets the session cookie and returns a token"
 )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from safecity.accounts.api import current_principal, require
+from safecity.accounts.api import require, require_any
 from safecity.accounts.service import Principal
 from safecity.anpr import areas, service
 from safecity.anpr.models import (
@@ -26,26 +25,11 @@ from safecity.anpr.models import (
     SearchResult,
     normalise_plate,
 )
-from safecity.core.errors import Forbidden, InvalidInput
+from safecity.core.errors import InvalidInput
 from safecity.core.http import DbSession
 
 api = APIRouter(prefix="/api/plates", tags=["anpr"])
 pages = APIRouter(include_in_schema=False)
-
-
-def require_any(*permissions: str) -> Callable[..., Principal]:
-    """Returns a dependency admitting callers whose role holds at least one of `permissions`."""
-
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not any(principal.can(p) for p in permissions):
-            raise Forbidden(
-                f"your role ({principal.role}) may not do this (needs one of {', '.join(permissions)})",
-                hint="ask a supervisor or an admin",
-            )
-        return principal
-
-    dependency.__name__ = "require_any_" + "_".join(p.replace(":", "_") for p in permissions)
-    return dependency
 
 
 Searcher = Annotated[Principal, Depends(require("plates:search"))]

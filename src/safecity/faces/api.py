@@ -6,7 +6,6 @@ published to the workers, so a worker never holds an entry the database does not
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -14,14 +13,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from safecity.accounts.api import current_principal, require
+from safecity.accounts.api import require, require_any
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert, AlertOut
 from safecity.audit import service as audit
 from safecity.core.clock import as_utc
 from safecity.core.context import Context
-from safecity.core.errors import Forbidden, InvalidInput
+from safecity.core.errors import InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.faces import footage, replication, service
 from safecity.faces.models import (
@@ -41,21 +40,6 @@ router = APIRouter(tags=["faces"])
 
 MAX_UPLOAD = service.MAX_PHOTO_BYTES
 PAGE_PERMISSIONS = ("watchlist:write", "watchlist:approve", "faces:search", "alerts:act")
-
-
-def require_any(*permissions: str) -> Callable[..., Principal]:
-    """Returns a guard admitting callers whose role holds any of `permissions`."""
-
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not any(principal.can(p) for p in permissions):
-            raise Forbidden(
-                f"your role ({principal.role}) may not do this (needs one of {', '.join(permissions)})",
-                hint="ask a supervisor or an admin",
-            )
-        return principal
-
-    dependency.__name__ = "require_any_" + "_".join(p.replace(":", "_") for p in permissions)
-    return dependency
 
 
 WatchlistReader = Annotated[Principal, Depends(require_any("watchlist:write", "watchlist:approve"))]
