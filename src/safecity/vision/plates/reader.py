@@ -22,6 +22,8 @@ from safecity.vision.plates.detectors import TextLine, TextLineDetector, stacked
 from safecity.vision.plates.models import Box, PlateDetector, PlateRead
 from safecity.vision.plates.recognizer import PlateRecognizer, TextRead
 
+UPSCALE_MAX = 960
+"""Largest detector input for an upscaled small image (a crop, a thumbnail)."""
 MAX_LINES = 48
 """Lines read per frame at most; a street scene has more text than plates, the best-scored go first."""
 
@@ -82,6 +84,12 @@ def _text_crop(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
     return image[max(0, y + dy) : min(H, y + h - dy), max(0, x - dx) : min(W, x + w + dx)]
 
 
+def _on(row: Box, focus: Box) -> bool:
+    """Whether a text row's centre lies inside `focus`, side to side and top to bottom."""
+    cx, cy = row[0] + row[2] / 2, row[1] + row[3] / 2
+    return focus[0] <= cx <= focus[0] + focus[2] and focus[1] <= cy <= focus[1] + focus[3]
+
+
 def _overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -134,20 +142,22 @@ class PlateReader:
                     reads.append(got)
             return self._select(reads)
         side = max(image.shape[:2])
-        # A small image is most likely a plate crop or a close-up: upscale it for the detector.
-        first = self.lines.max_side if side >= self.lines.max_side else int(min(960, 3 * side))
-        found = self.lines.detect_lines(image, max_side=max(first, self.lines.max_side))[:MAX_LINES]
+        found = self.lines.detect_lines(image, max_side=self.lines.max_side)[:MAX_LINES]
         # A tight plate crop passed as a frame is read whole as well; on a street scene that reading
         # is noise and scores below the real plate.
         reads = self._refine(image, self._read_groups(image, found, whole=True))
-        if (
-            self.retry_side
-            and side > self.lines.max_side
-            and not any(r.confidence >= self.retry_below for r in reads)
-        ):
-            # Nothing convincing at the coarse scale: small, distant plates need more pixels.
-            found = self.lines.detect_lines(image, max_side=min(side, self.retry_side))[:MAX_LINES]
-            reads += self._refine(image, self._read_groups(image, found))
+        if any(r.confidence >= self.retry_below for r in reads):
+            return self._select(reads)
+        # Nothing convincing at the coarse scale: small, distant plates need more pixels, taken from
+        # the frame itself or, for a small image (a crop, a thumbnail), by upscaling it.
+        if side <= self.lines.max_side:
+            retry = min(self.retry_side, 3 * side, UPSCALE_MAX)
+            if retry > self.lines.max_side:
+                found = self.lines.detect_lines(image, max_side=retry)[:MAX_LINES]
+                reads += self._refine(image, self._read_groups(image, found, whole=True))
+            return self._select(reads)
+        found = self.lines.detect_lines(image, max_side=min(self.retry_side, side))[:MAX_LINES]
+        reads += self._refine(image, self._read_groups(image, found))
         return self._select(reads)
 
     def _refine(self, image: npt.NDArray[np.uint8], reads: list[PlateRead]) -> list[PlateRead]:
@@ -166,6 +176,9 @@ class PlateReader:
             # lines and characters, no more (detector time grows with the pixels).
             side = int(min(640, max(256, max(region.shape[:2]) * 48 / max(h, 1))))
             found = self.lines.detect_lines(region, max_side=side)[:MAX_LINES]
+            # Read only the rows on the candidate itself, not the dealer's name or the state below it.
+            focus = (x - x0, y - y0 - h // 4, w, h + h // 2)
+            found = [ln for ln in found if _on(ln.box, focus)]
             better = max(self._read_groups(region, found), key=lambda r: r.confidence, default=None)
             if better is not None and better.confidence > read.confidence:
                 bx, by, bw, bh = better.box

@@ -78,11 +78,17 @@ class PlateRecognizer:
             c if c.ndim == 3 else np.asarray(cv2.cvtColor(c, cv2.COLOR_GRAY2BGR), np.uint8) for c in crops
         ]
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
-        # Batch crops of similar shape together so that short plates are not padded to a long line.
+        # Batch crops of similar shape only: every crop in a batch is padded to the widest, and the
+        # recogniser's time grows with the width (a plate padded to a long line costs five plates).
         order = sorted(range(len(crops)), key=lambda i: ratios[i])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and len(groups[-1]) < batch and ratios[i] <= 1.25 * ratios[groups[-1][0]] + 0.5:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
         out: list[TextRead | None] = [None] * len(crops)
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
+        for idx in groups:
             width = int(min(1280, max(96, math.ceil(REC_HEIGHT * max(ratios[i] for i in idx)))))
             x = np.stack([self._prep(crops[i], width) for i in idx])
             preds = self.session.run(None, {self._input: x})[0]
