@@ -44,6 +44,12 @@ def test_stray_character_at_the_edge_is_trimmed() -> None:
     assert cand is not None and cand.plate == "RK346AL"
 
 
+def test_czech_plate_digit_letter_digit_then_four_digits() -> None:
+    # Czech plates since 2001 read "2T4 0211": the last four places are digits, so an O there is a 0.
+    cand = normalise("2T4 O211", "eu")
+    assert cand is not None and cand.plate == "2T40211" and cand.format == "cz"
+
+
 def test_brazil_grey_plate_fixes_letters_and_digits() -> None:
     cand = normalise("AY0-9034", "br")
     assert cand is not None and cand.plate == "AYO9034"

@@ -106,7 +106,7 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         _t("DDLLDDD", 0.85, "us-7"),
         _t("LLDLDL", 0.8, "us-6-alternating"),
     ),
-    # Croatia (most of the set), Germany, Poland, Czechia and friends.
+    # Slovakia and Croatia (LL DDD LL, LL DDDD L), Poland, Czechia (1A2 3456, 1AB 2345), Germany.
     "eu": (
         _t("LLDDDLL", 1.0, "hr"),
         _t("LLDDDDLL", 1.0, "hr"),
@@ -114,8 +114,9 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         _t("LLDDDL", 0.9, "hr"),
         _t("LLDDDDD", 0.9, "pl"),
         _t("LLLDDDD", 0.85, "pl"),
-        _t("DLDDDD", 0.8, "cz"),
-        _t("DLLDDDD", 0.8, "cz"),
+        _t("DLDDDDD", 0.85, "cz"),
+        _t("DLLDDDD", 0.85, "cz"),
+        _t("DLDDDD", 0.75, "cz-old"),
         _t("LLLDDD", 0.8, "generic-eu"),
         _t("LLDDDD", 0.8, "generic-eu"),
         _t("LLLLDDD", 0.75, "de"),
