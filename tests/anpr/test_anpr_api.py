@@ -8,13 +8,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from safecity.anpr import service
-from safecity.anpr.models import PlateReadRow
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
-from safecity.core.ids import new_id
+from safecity.core.events import PlateRead
 from tests.conftest import auth_headers
 
 NOW = utcnow()
@@ -35,25 +34,24 @@ def seed_reads(ctx: Context) -> None:
                 ),
                 actor="test",
             )
-        for minutes, plate, camera_id, lat, lon in (
-            (50, "LEA4521", "cam-a", 24.81, 67.03),
-            (40, "LEA4521", "cam-b", 24.86, 67.00),
-            (30, "LEB4599", "cam-a", 24.81, 67.03),
-            (20, "KHI4521", "cam-b", 24.86, 67.00),
-            (10, "ABC123", "cam-a", 24.81, 67.03),
-            (60, "KHZ901", "cam-b", 24.86, 67.00),
+        # The reads take their position from the camera, as the worker's reads do.
+        for minutes, plate, camera_id in (
+            (50, "LEA4521", "cam-a"),
+            (40, "LEA4521", "cam-b"),
+            (30, "LEB4599", "cam-a"),
+            (20, "KHI4521", "cam-b"),
+            (10, "ABC123", "cam-a"),
+            (60, "KHZ901", "cam-b"),
         ):
-            session.add(
-                PlateReadRow(
-                    id=new_id(),
-                    event_key=f"{plate}:{minutes}",
+            service.store_read(
+                session,
+                PlateRead(
+                    key=f"{plate}:{minutes}",
                     plate=plate,
                     confidence=0.9,
                     camera_id=camera_id,
-                    latitude=lat,
-                    longitude=lon,
                     at=NOW - timedelta(minutes=minutes),
-                )
+                ),
             )
 
 

@@ -64,6 +64,21 @@ class PlateReadRow(Base):
     stored_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PlateSeen(Base):
+    """Every distinct plate that has stored reads, with its newest sighting: the dictionary of plates.
+
+    A partial search ("4521" anywhere in the plate) cannot use an index on the reads; it scans this far
+    smaller table for the plates that match, then takes their reads through the (plate, at) index. A
+    plate leaves the dictionary when retention purges its last read.
+    """
+
+    __tablename__ = "plates_seen"
+
+    plate: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    reads: Mapped[int] = mapped_column(default=0)
+
+
 class HotlistEntry(Base):
     """A vehicle the police look for: on the stolen, wanted or BOLO list, with who listed it and why."""
 

@@ -17,7 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from safecity.alerts import service as alerts
@@ -38,6 +40,7 @@ from safecity.anpr.models import (
     HotlistRevision,
     PlateReadOut,
     PlateReadRow,
+    PlateSeen,
     SearchQuery,
     SearchResult,
     checked_plate,
@@ -121,7 +124,30 @@ def store_read(session: Session, event: PlateRead) -> PlateReadRow | None:
     )
     session.add(row)
     session.flush()
+    _note_plate(session, plate, row.at)
     return row
+
+
+def _note_plate(session: Session, plate: str, at: datetime) -> None:
+    """Adds the plate to the dictionary of plates seen, or counts one more read of it."""
+    dialect = session.get_bind().dialect.name
+    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = maker(PlateSeen).values(plate=plate, last_at=at, reads=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PlateSeen.plate],
+        set_={
+            "reads": PlateSeen.reads + 1,
+            "last_at": func.max(PlateSeen.last_at, stmt.excluded.last_at)
+            if dialect != "postgresql"
+            else func.greatest(PlateSeen.last_at, stmt.excluded.last_at),
+        },
+    )
+    session.execute(stmt)
+
+
+MAX_DICTIONARY_PLATES = 2000
+"""A partial search matching more plates than this scans the reads newest first instead (a common
+fragment such as "1" matches reads on every page, so that scan stops early)."""
 
 
 def _resolve_match(query: SearchQuery) -> str:
@@ -149,10 +175,14 @@ def search_reads(session: Session, query: SearchQuery, *, actor: str) -> SearchR
             stmt = stmt.where(PlateReadRow.plate == query.plate)
         elif match == "partial":
             stmt = stmt.where(PlateReadRow.plate.contains(query.plate, autoescape=True))
+            stmt = _through_dictionary(session, stmt, PlateSeen.plate.contains(query.plate, autoescape=True))
         else:
-            stmt = stmt.where(PlateReadRow.plate.like(query.plate.replace("*", "%").replace("?", "_")))
+            pattern = query.plate.replace("*", "%").replace("?", "_")
+            stmt = stmt.where(PlateReadRow.plate.like(pattern))
             prefix = query.plate.split("*")[0].split("?")[0]
-            if prefix:
+            if not prefix:
+                stmt = _through_dictionary(session, stmt, PlateSeen.plate.like(pattern))
+            else:
                 # A literal prefix bounds the pattern to a range of the (plate, at) index on every database
                 # (PostgreSQL under a non-C collation never uses an index for LIKE). Past Z or 9 the next
                 # character is punctuation, which some collations ignore, so there only the floor is safe.
@@ -190,6 +220,14 @@ def search_reads(session: Session, query: SearchQuery, *, actor: str) -> SearchR
         reads=[PlateReadOut.model_validate(r) for r in rows],
         cameras=_sightings(session, rows),
     )
+
+
+def _through_dictionary(session: Session, stmt: Select[Any], matches: ColumnElement[bool]) -> Select[Any]:
+    """Narrows a search to the plates of the dictionary that match, so the reads' index does the rest."""
+    plates = list(session.scalars(select(PlateSeen.plate).where(matches).limit(MAX_DICTIONARY_PLATES + 1)))
+    if len(plates) > MAX_DICTIONARY_PLATES:
+        return stmt
+    return stmt.where(PlateReadRow.plate.in_(plates))
 
 
 def _sightings(session: Session, rows: Sequence[PlateReadRow]) -> list[CameraSighting]:
@@ -238,6 +276,8 @@ def purge_reads(session: Session, *, older_than_days: int, actor: str = "system"
         )
     cutoff = utcnow() - timedelta(days=older_than_days)
     reads = session.execute(delete(PlateReadRow).where(PlateReadRow.at < cutoff)).rowcount  # type: ignore[attr-defined]
+    # A plate whose newest read is past retention has no reads left: it leaves the dictionary too.
+    session.execute(delete(PlateSeen).where(PlateSeen.last_at < cutoff))
     visits = session.execute(
         delete(AreaVisit).where(AreaVisit.exited_at.is_not(None), AreaVisit.last_seen_at < cutoff)
     ).rowcount  # type: ignore[attr-defined]
