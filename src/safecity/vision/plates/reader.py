@@ -74,8 +74,7 @@ def _text_crop(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
     The detector grows each line's box (its unclip ratio) so that grouping sees whole characters; the
     recogniser reads best when the characters fill the height, and a margin that takes in the frame or
     the state name above costs letters (measured on the plate benchmark: 10% off top and bottom with
-    10% of the height added sideways read 16 points more US plates than
-    adding a 10% margin all round).
+    10% of the height added sideways read 16 points more US plates than a 10% margin all round).
     """
     x, y, w, h = box
     # Trim 10% of the height less 2 px (a row only a few pixels tall keeps its margin).
@@ -146,7 +145,7 @@ class PlateReader:
         # A tight plate crop passed as a frame is read whole as well; on a street scene that reading
         # is noise and scores below the real plate.
         reads = self._refine(image, self._read_groups(image, found, whole=True))
-        if any(r.confidence >= self.retry_below for r in reads):
+        if not self.retry_side or any(r.confidence >= self.retry_below for r in reads):
             return self._select(reads)
         # Nothing convincing at the coarse scale: small, distant plates need more pixels, taken from
         # the frame itself or, for a small image (a crop, a thumbnail), by upscaling it.
