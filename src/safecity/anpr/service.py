@@ -130,17 +130,12 @@ def store_read(session: Session, event: PlateRead) -> PlateReadRow | None:
 
 def _note_plate(session: Session, plate: str, at: datetime) -> None:
     """Adds the plate to the dictionary of plates seen, or counts one more read of it."""
-    dialect = session.get_bind().dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = maker(PlateSeen).values(plate=plate, last_at=at, reads=1)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if postgres else sqlite_insert)(PlateSeen).values(plate=plate, last_at=at, reads=1)
+    # Both databases keep the newer time: PostgreSQL spells the two-argument maximum GREATEST.
+    newest = (func.greatest if postgres else func.max)(PlateSeen.last_at, stmt.excluded.last_at)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[PlateSeen.plate],
-        set_={
-            "reads": PlateSeen.reads + 1,
-            "last_at": func.max(PlateSeen.last_at, stmt.excluded.last_at)
-            if dialect != "postgresql"
-            else func.greatest(PlateSeen.last_at, stmt.excluded.last_at),
-        },
+        index_elements=[PlateSeen.plate], set_={"reads": PlateSeen.reads + 1, "last_at": newest}
     )
     session.execute(stmt)
 
