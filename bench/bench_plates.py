@@ -3,7 +3,11 @@
 Runs the default reader beside alternatives on the same images in one pass (each image goes through
 every configuration in turn, so machine load hits them alike) and prints one JSON object on stdout.
 
-    .venv/bin/python bench/bench_plates.py [--limit N] [--configs text640,text960,morph]
+    .venv/bin/python bench/bench_plates.py [--limit N] [--configs text640,text640@1.0,text960,morph]
+
+A configuration is `text<side>` (PP-OCR text lines found at that detector size, the default reader) or
+`morph` (the OpenCV plate finder), optionally followed by `@<stretch>`, the recogniser's horizontal
+stretch (default `recognizer.STRETCH`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from safecity.vision.plates import (
     TextLineDetector,
     load_image,
 )
+from safecity.vision.plates.recognizer import STRETCH
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates"
 
@@ -57,8 +62,12 @@ def samples(limit: int | None) -> list[tuple[str, str, Path, str, Box | None]]:
     return out
 
 
-def build(name: str, region: str, rec: PlateRecognizer) -> PlateReader:
-    """A reader for one named configuration."""
+def build(name: str, region: str, recs: dict[float, PlateRecognizer]) -> PlateReader:
+    """A reader for one named configuration: `text640`, `text960`, `morph`, each with an optional
+    recogniser stretch after an `@` (`text640@1.0` reads crops unstretched)."""
+    name, _, stretch_text = name.partition("@")
+    stretch = float(stretch_text) if stretch_text else STRETCH
+    rec = recs.get(stretch) or recs.setdefault(stretch, PlateRecognizer(stretch=stretch))
     if name.startswith("text"):
         return PlateReader(region=region, recognizer=rec, lines=TextLineDetector(max_side=int(name[4:])))
     if name == "morph":
@@ -74,7 +83,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most N images per region and view")
     ap.add_argument(
         "--configs",
-        default="text640,text960,morph",
+        default="text640,text640@1.0,text960,morph",
         help="comma-separated configurations; the first is the default",
     )
     ap.add_argument("--quick", action="store_true", help="10 images per region and view")
@@ -85,7 +94,7 @@ def main() -> None:
         print(json.dumps({"error": f"{DATA} not found"}))
         sys.exit(1)
     configs = args.configs.split(",")
-    rec = PlateRecognizer()
+    recs: dict[float, PlateRecognizer] = {}
     readers: dict[tuple[str, str], PlateReader] = {}
     todo = samples(args.limit)
     stats: dict[str, dict[str, dict[str, list[float]]]] = {c: {} for c in configs}
@@ -96,7 +105,7 @@ def main() -> None:
             image = load_image(path)
             key = f"{region}/{view}"
             for c in configs:
-                reader = readers.get((c, region)) or readers.setdefault((c, region), build(c, region, rec))
+                reader = readers.get((c, region)) or readers.setdefault((c, region), build(c, region, recs))
                 read: Callable[..., list] = reader.read
                 t0 = time.perf_counter()
                 reads = read(image)

@@ -102,3 +102,29 @@ def test_punjab_year_tag_misread_as_a_letter_is_dropped() -> None:
 
 def test_province_word_alone_is_not_a_plate_in_any_region() -> None:
     assert normalise("SINDH", "auto") is None
+
+
+def test_an_unsure_stray_character_is_dropped_before_a_sure_one() -> None:
+    # A state emblem read as a faint "4" before ASC7399: either end could go to fit seven
+    # characters, and the recogniser's doubt about the "4" decides which.
+    sure = np.array([0.7, 1, 1, 1, 1, 1, 1, 1], np.float32)
+    cand = normalise("4ASC7399", "us", sure=sure)
+    assert cand is not None and cand.plate == "ASC7399"
+    sure = np.array([1, 1, 1, 1, 1, 1, 1, 0.7], np.float32)
+    cand = normalise("4ASC7399", "us", sure=sure)
+    assert cand is not None and cand.plate == "4ASC739"
+
+
+@pytest.mark.parametrize(
+    ("text", "plate"),
+    [
+        ("WLEC11\n7845", "LEC7845"),  # the wheat emblem read as a W before the series
+        ("2LEA14\n1037", "LEA1037"),  # ... or as a digit
+        ("LECN1\n7845", "LEC7845"),  # the year tag 11 read as N1
+        ("LEA14\n1037", "LEA1037"),  # nothing to drop: the series keeps its first letter
+        ("LE13\n4521", "LE4521"),  # a two-letter series is not cut to one
+    ],
+)
+def test_punjab_top_line_yields_its_letter_series(text: str, plate: str) -> None:
+    cand = normalise(text, "pk")
+    assert cand is not None and cand.plate == plate

@@ -11,7 +11,13 @@ import numpy.typing as npt
 import pytest
 
 from safecity.core.errors import InvalidInput
-from safecity.vision.plates import PlateReader, TextPlateDetector, load_image, to_detections
+from safecity.vision.plates import (
+    PlateReader,
+    PlateRecognizer,
+    TextPlateDetector,
+    load_image,
+    to_detections,
+)
 
 SHARED_PLATES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "plates"
 
@@ -149,3 +155,13 @@ def test_text_plate_detector_feeds_the_reader_box_by_box() -> None:
     assert detections.data["plate"][0] == "ATE074"
     x0, y0, x1, y1 = detections.xyxy[0]
     assert x0 < 200 and x1 > 440 and y0 < 340 and y1 > 370
+
+
+def test_recogniser_widens_condensed_plate_text_before_reading() -> None:
+    crop = np.full((30, 90, 3), 255, np.uint8)
+    plain = PlateRecognizer(stretch=1.0)._prep(crop, 400)
+    wide = PlateRecognizer(stretch=1.2)._prep(crop, 400)
+    # The crop is mapped to 48 px high; its width to 144 px, or a fifth more when stretched.
+    assert plain.shape == wide.shape == (3, 48, 400)
+    assert (plain[0, 0] > 0.5).sum() == 144
+    assert (wide[0, 0] > 0.5).sum() == 173

@@ -156,21 +156,32 @@ def _strip_words(text: str) -> str:
     return upper
 
 
+def _pk_series(top: str) -> str | None:
+    """The letter series on a Punjab plate's top line with its year tag dropped; None if not one."""
+    # Letters and a two-digit year (LEA 13).
+    m = re.fullmatch(r"([A-Z]{1,3})(\d{2})", top)
+    if m:
+        return m.group(1)
+    # Series run to three letters at most: whatever follows three letters is the year tag misread
+    # (11 taken for N, M, `N1` or `1I`).
+    if re.fullmatch(r"[A-Z]{3}[A-Z0-9]{1,2}", top):
+        return top[:3]
+    return None
+
+
 def _pk_lines(text: str) -> str:
     """Join a Pakistani plate's lines, dropping the Punjab year tag printed beside the letters."""
     lines = [clean(line) for line in _strip_words(text).splitlines()]
     lines = [line for line in lines if line]
     if len(lines) >= 2:
-        top = lines[0]
-        # Punjab two-line plate: letters and a two-digit year on top, the serial number below.
-        m = re.fullmatch(r"([A-Z]{1,3})(\d{2})", top)
-        if m and re.fullmatch(r"\d{1,4}", lines[1]):
-            return m.group(1) + lines[1]
-        # Letter series run to three letters at most: a fourth "letter" over a digit line is the
-        # year tag misread (11 taken for N or M).
-        if re.fullmatch(r"[A-Z]{4}", top) and re.fullmatch(r"\d{1,4}", lines[1]):
-            return top[:3] + lines[1]
-        if re.fullmatch(r"\d{2}", top) and len(lines) >= 3:
+        if re.fullmatch(r"\d{1,4}", lines[1]):
+            # Punjab two-line plate: the series and year on top, the serial number below. The
+            # province's emblem left of the letters is sometimes read as one more character.
+            for top in (lines[0], lines[0][1:]):
+                series = _pk_series(top)
+                if series:
+                    return series + lines[1]
+        if re.fullmatch(r"\d{2}", lines[0]) and len(lines) >= 3:
             return "".join(lines[1:])
     return "".join(lines)
 
@@ -241,7 +252,10 @@ def _prepare(text: str, region: str) -> str:
 
 
 _TRIM_COST = 1.5
-"""Cost of dropping a stray character at either end (a screw, a border, the EU band's country code)."""
+"""Cost of dropping a stray character at either end (a screw, a border, the EU band's country code).
+
+Scaled by the recogniser's certainty that a character stands there: a state emblem or a screw read
+as a faint `4` or `1` is cheaper to drop than a crisp last digit."""
 
 _TIMESTAMP = re.compile(r"(19|20)\d{2}[01]\d[0-3]\d(\d{2,6})?|([01]\d|2[0-3])[0-5]\d[0-5]\d")
 """A date (YYYYMMDD, maybe with a time) or a time of day (HHMMSS) burnt into the frame by a camera."""
@@ -250,11 +264,15 @@ _CANONICAL = {"us": str.maketrans({"O": "0"})}
 """Per-region spellings: US states do not issue the letter O on plates and record it as zero."""
 
 
-def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None) -> Candidate | None:
+def _normalise_one(
+    text: str, region: str, probs: npt.NDArray[np.float32] | None, sure: npt.NDArray[np.float32] | None
+) -> Candidate | None:
     compact = _prepare(text, region)
     if probs is not None and len(probs) != len(compact):
         # Line joining or word removal changed the length: the rows no longer line up.
         probs = None
+    if sure is None or len(sure) != len(compact):
+        sure = np.ones(len(compact), np.float32)
     if not compact or _TIMESTAMP.fullmatch(compact):
         # A camera's burnt-in date is the commonest non-plate digit string in a frame.
         return None
@@ -271,7 +289,8 @@ def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None
             if fit is None:
                 continue
             plate, cost, fixes = fit
-            score = tpl.weight * math.exp(-0.5 * (cost + _TRIM_COST * extra))
+            trim = _TRIM_COST * float(sure[:left].sum() + sure[right:].sum())
+            score = tpl.weight * math.exp(-0.5 * (cost + trim))
             if best is None or score > best.score:
                 best = Candidate(plate, region, tpl.name, round(score, 4), fixes)
     generic = _GENERIC_WEIGHT[region]
@@ -294,18 +313,23 @@ def _normalise_one(text: str, region: str, probs: npt.NDArray[np.float32] | None
 
 
 def normalise(
-    text: str, region: str = "pk", probs: npt.NDArray[np.float32] | None = None
+    text: str,
+    region: str = "pk",
+    probs: npt.NDArray[np.float32] | None = None,
+    sure: npt.NDArray[np.float32] | None = None,
 ) -> Candidate | None:
     """Normalise OCR `text` to `region`'s plate format (pk, us, eu, br or auto); None if none fits.
 
     `probs`, when given, holds one row per character of the cleaned text with the recogniser's
     probabilities over `ALPHABET`; it lets a position take the recogniser's own second choice.
+    `sure` holds, per character, the recogniser's certainty that a character is there at all (0-1);
+    a stray character at either end costs less to drop the less sure it is.
     """
     if region == "auto":
-        found = [c for r in REGIONS if (c := _normalise_one(text, r, probs)) is not None]
+        found = [c for r in REGIONS if (c := _normalise_one(text, r, probs, sure)) is not None]
         return max(found, key=lambda c: c.score, default=None)
     if region not in TEMPLATES:
         from safecity.core.errors import InvalidInput
 
         raise InvalidInput(f"unknown plate region {region!r}", hint="use one of pk, us, eu, br, auto")
-    return _normalise_one(text, region, probs)
+    return _normalise_one(text, region, probs, sure)

@@ -241,7 +241,8 @@ class PlateReader:
         if not clean(raw):
             return None
         probs = np.concatenate([p.probs for p in parts]) if parts else None
-        cand = normalise(raw, self.region, probs)
+        sure = np.concatenate([p.char_conf for p in parts]) if parts else None
+        cand = normalise(raw, self.region, probs, sure)
         if cand is None:
             return None
         ocr = float(np.prod([p.confidence for p in parts]) ** (1 / len(parts)))

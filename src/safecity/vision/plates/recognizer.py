@@ -22,6 +22,13 @@ from safecity.anpr.regions import ALPHABET
 from safecity.vision.plates.models import bundled_model
 
 REC_HEIGHT = 48
+STRETCH = 1.2
+"""Horizontal stretch of every crop before reading.
+
+Plate fonts are condensed: their characters are narrower for their height than the printed text the
+recogniser learnt from, and it confuses W with H or M, and 4 with L, on them. Widening the crop by
+a fifth read 5 more US plates in 100 on the plate benchmark (1.1 to 1.4 all helped; EU and BR held).
+"""
 
 
 def make_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
@@ -40,6 +47,9 @@ class TextRead:
     text: str
     confidence: float
     probs: npt.NDArray[np.float32] = field(repr=False)
+    """One row per character: its probabilities over `ALPHABET`, summing to one."""
+    char_conf: npt.NDArray[np.float32] = field(repr=False)
+    """One value per character: how sure the recogniser is that a character stands there at all."""
 
 
 class PlateRecognizer:
@@ -50,7 +60,10 @@ class PlateRecognizer:
     line.text, line.confidence
     """
 
-    def __init__(self, model_path: str | Path | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, threads: int | None = None, stretch: float = STRETCH
+    ) -> None:
+        self.stretch = stretch
         path = Path(model_path) if model_path else bundled_model("PP-OCRv6_rec_small.onnx")
         self.session = make_session(path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -66,7 +79,7 @@ class PlateRecognizer:
 
     def _prep(self, crop: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.float32]:
         h, w = crop.shape[:2]
-        new_w = min(width, max(8, math.ceil(REC_HEIGHT * w / max(h, 1))))
+        new_w = min(width, max(8, math.ceil(self.stretch * REC_HEIGHT * w / max(h, 1))))
         resized = cv2.resize(crop, (new_w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
         out = np.zeros((3, REC_HEIGHT, width), dtype=np.float32)
         out[:, :, :new_w] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
@@ -77,7 +90,7 @@ class PlateRecognizer:
         crops = [
             c if c.ndim == 3 else np.asarray(cv2.cvtColor(c, cv2.COLOR_GRAY2BGR), np.uint8) for c in crops
         ]
-        ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
+        ratios = [self.stretch * c.shape[1] / max(c.shape[0], 1) for c in crops]
         # Batch crops of similar shape only: every crop in a batch is padded to the widest, and the
         # recogniser's time grows with the width (a plate padded to a long line costs five plates).
         order = sorted(range(len(crops)), key=lambda i: ratios[i])
@@ -125,4 +138,4 @@ class PlateRecognizer:
             confs.append(float(p_alnum[t]))
         probs = np.stack(rows) if rows else np.zeros((0, len(ALPHABET)), np.float32)
         conf = float(np.exp(np.mean(np.log(np.clip(confs, 1e-6, 1.0))))) if confs else 0.0
-        return TextRead("".join(text), conf, probs)
+        return TextRead("".join(text), conf, probs, np.array(confs, np.float32))
