@@ -12,6 +12,7 @@ import pytest
 
 from safecity.core.errors import InvalidInput
 from safecity.vision.plates import (
+    PlateRead,
     PlateReader,
     PlateRecognizer,
     TextPlateDetector,
@@ -165,3 +166,12 @@ def test_recogniser_widens_condensed_plate_text_before_reading() -> None:
     assert plain.shape == wide.shape == (3, 48, 400)
     assert (plain[0, 0] > 0.5).sum() == 144
     assert (wide[0, 0] > 0.5).sum() == 173
+
+
+def test_equally_sure_reads_put_the_nearer_taller_plate_first(reader: PlateReader) -> None:
+    # A truck's fleet number high up and its plate below, both seven digits read cleanly.
+    fleet = PlateRead("9937410", 0.44, (458, 55, 62, 26), "us", "9937410")
+    plate = PlateRead("1049338", 0.44, (219, 631, 68, 30), "us", "1049338")
+    assert [r.plate for r in reader._select([fleet, plate])] == ["1049338", "9937410"]
+    surer = PlateRead("9937410", 0.45, (458, 55, 62, 26), "us", "9937410")
+    assert reader._select([plate, surer])[0].plate == "9937410"

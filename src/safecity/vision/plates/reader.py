@@ -252,7 +252,9 @@ class PlateReader:
         return cand, raw, conf
 
     def _select(self, reads: list[PlateRead]) -> list[PlateRead]:
-        reads.sort(key=lambda r: -r.confidence)
+        # Equally sure reads (two plates in the same format, both read cleanly): the taller text is
+        # the nearer vehicle, the one the camera's lane or the photo is about.
+        reads.sort(key=lambda r: (-round(r.confidence, 3), -r.box[3]))
         kept: list[PlateRead] = []
         for r in reads:
             if kept and r.confidence < 0.5 * kept[0].confidence:
