@@ -128,3 +128,27 @@ def test_an_unsure_stray_character_is_dropped_before_a_sure_one() -> None:
 def test_punjab_top_line_yields_its_letter_series(text: str, plate: str) -> None:
     cand = normalise(text, "pk")
     assert cand is not None and cand.plate == plate
+
+
+@pytest.mark.parametrize(
+    ("text", "plate", "country"),
+    [
+        ("BA3020Z", "BA302OZ", "sk"),  # Bratislava is Slovak: LL DDD LL, the O is a letter
+        ("BA2681M", "BA268IM", "sk"),  # ... and so is the I
+        ("RK896A0", "RK896AO", "sk"),
+        ("ZG1234A", "ZG1234A", "hr"),  # Zagreb is Croatian: LL DDDD L stands
+        ("XY3020Z", "XY3020Z", "hr"),  # a code no list holds leaves the formats as they were
+    ],
+)
+def test_a_country_code_decides_between_look_alike_formats(text: str, plate: str, country: str) -> None:
+    cand = normalise(text, "eu")
+    assert cand is not None
+    assert (cand.plate, cand.format) == (plate, country)
+
+
+def test_another_countrys_shape_still_marks_a_plate_for_a_second_look() -> None:
+    # RK is Slovak, but a misread that only the Croatian LL DDDD LL shape explains is kept, weaker,
+    # so the reader looks at that spot again close up.
+    cand = normalise("RK3346AL", "eu")
+    assert cand is not None and cand.format == "hr"
+    assert 0.5 < cand.score < normalise("ZG3346AL", "eu").score  # type: ignore[union-attr]

@@ -108,6 +108,7 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
     ),
     # Slovakia and Croatia (LL DDD LL, LL DDDD L), Poland, Czechia (1A2 3456, 1AB 2345), Germany.
     "eu": (
+        _t("LLDDDLL", 1.0, "sk"),
         _t("LLDDDLL", 1.0, "hr"),
         _t("LLDDDDLL", 1.0, "hr"),
         _t("LLDDDDL", 0.95, "hr"),
@@ -128,6 +129,37 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         _t("LLLDLDD", 0.95, "mercosul"),
     ),
 }
+
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_SK_DISTRICTS = _codes(
+    "BA BB BC BD BE BI BJ BL BN BR BS BT BY CA DK DS DT GA GL HC HE IL KA KC KE KI KK KM KN KS LC LE "
+    "LM LV MA MI ML MT MY NI NM NO NR NZ PB PD PE PK PN PO PP PT PU PV RA RK RS RV SA SB SC SE SI SK "
+    "SL SN SO SP SV TA TC TN TO TR TS TT TV VK VT ZA ZC ZH ZI ZM ZV"
+)
+"""Slovak district codes, the first two letters of a Slovak plate (Ž, Č, Š read without accents)."""
+
+_HR_AREAS = _codes(
+    "BJ BM CK DA DE DJ DU GS IM KA KC KR KT KZ MA NA NG OG OS PS PU PZ RI SB SI SK SL ST VK VT VU VZ ZD ZG ZU"
+)
+"""Croatian registration areas, the first two letters of a Croatian plate."""
+
+_PREFIXES: dict[str, dict[str, frozenset[str]]] = {"eu": {"sk": _SK_DISTRICTS, "hr": _HR_AREAS}}
+"""Per region, the countries whose plates start with a code from a closed list.
+
+A plate starting with a code that one country issues fits that country's formats best, and its
+look-alike fixes count as under a strict format: `BA 302 OZ` is Slovak (Bratislava), so its `O` is a
+letter, not the zero of a Croatian-shaped `BA 3020 Z`. A code no list holds (a new Slovak plate, a
+foreign one) leaves every format as it is."""
+
+_FOREIGN_CODE = 0.7
+"""Weight of a country's format on a plate whose code only other countries issue.
+
+Not zero: a misread that only another country's shape explains still marks where the plate is, and
+the close-up second look reads it again."""
 
 _GENERIC_WEIGHT = {"pk": 0.0, "us": 0.55, "eu": 0.5, "br": 0.0}
 """Score of a plate that fits no template but is plausible text (US vanity plates, odd EU formats)."""
@@ -186,17 +218,19 @@ def _pk_lines(text: str) -> str:
     return "".join(lines)
 
 
-def _cost_static(ch: str, want: str) -> tuple[str, float] | None:
+def _cost_static(ch: str, want: str, strict: bool = False) -> tuple[str, float] | None:
     """Reading of `ch` as class `want` (L/D) and its cost, from the static look-alike map."""
+    # Under a strict format a look-alike fix costs as much as the recogniser's own doubt would.
+    cost = 0.6 if strict else 1.0
     if want == "L":
         if ch.isalpha():
             return ch, 0.0
         fixed = _TO_LETTER.get(ch)
-        return (fixed, 1.0) if fixed else None
+        return (fixed, cost) if fixed else None
     if ch.isdigit():
         return ch, 0.0
     fixed = _TO_DIGIT.get(ch)
-    return (fixed, 1.0) if fixed else None
+    return (fixed, cost) if fixed else None
 
 
 _STRICT = {"pk", "br"}
@@ -215,7 +249,7 @@ def _cost_probs(
     char = ALPHABET[span][best]
     if char == ch:
         return ch, 0.0
-    static = _cost_static(ch, want)
+    static = _cost_static(ch, want, strict)
     # The recogniser's own second choice is the strongest evidence; the static map backs it up.
     if p_best > 1e-4:
         cost = min(6.0, max(0.2, math.log(max(p_read, 1e-6) / p_best)))
@@ -238,7 +272,7 @@ def _fit(
     cost = 0.0
     fixes = 0
     for i, (ch, want) in enumerate(zip(text, tpl.pattern, strict=True)):
-        got = _cost_probs(ch, probs[i], want, strict) if probs is not None else _cost_static(ch, want)
+        got = _cost_probs(ch, probs[i], want, strict) if probs is not None else _cost_static(ch, want, strict)
         if got is None:
             return None
         out.append(got[0])
@@ -278,6 +312,7 @@ def _normalise_one(
         return None
     best: Candidate | None = None
     n = len(compact)
+    listed = _PREFIXES.get(region, {})
     for tpl in TEMPLATES[region]:
         extra = n - len(tpl.pattern)
         if not 0 <= extra <= 2:
@@ -286,11 +321,18 @@ def _normalise_one(
             right = n - (extra - left)
             sub_probs = probs[left:right] if probs is not None else None
             fit = _fit(compact[left:right], sub_probs, tpl, region in _STRICT)
+            weight = tpl.weight
+            if fit is not None and tpl.name in listed:
+                owners = {country for country, codes in listed.items() if fit[0][:2] in codes}
+                if owners and tpl.name not in owners:
+                    weight *= _FOREIGN_CODE
+                elif tpl.name in owners and region not in _STRICT:
+                    fit = _fit(compact[left:right], sub_probs, tpl, strict=True)
             if fit is None:
                 continue
             plate, cost, fixes = fit
             trim = _TRIM_COST * float(sure[:left].sum() + sure[right:].sum())
-            score = tpl.weight * math.exp(-0.5 * (cost + trim))
+            score = weight * math.exp(-0.5 * (cost + trim))
             if best is None or score > best.score:
                 best = Candidate(plate, region, tpl.name, round(score, 4), fixes)
     generic = _GENERIC_WEIGHT[region]
