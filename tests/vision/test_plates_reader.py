@@ -19,6 +19,8 @@ from safecity.vision.plates import (
     load_image,
     to_detections,
 )
+from safecity.vision.plates.detectors import TextLine
+from safecity.vision.plates.reader import _tilt
 
 SHARED_PLATES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "plates"
 
@@ -175,3 +177,43 @@ def test_equally_sure_reads_put_the_nearer_taller_plate_first(reader: PlateReade
     assert [r.plate for r in reader._select([fleet, plate])] == ["1049338", "9937410"]
     surer = PlateRead("9937410", 0.45, (458, 55, 62, 26), "us", "9937410")
     assert reader._select([plate, surer])[0].plate == "9937410"
+
+
+def turned(image: npt.NDArray[np.uint8], degrees: float) -> npt.NDArray[np.uint8]:
+    """`image` on a white margin, turned by `degrees` (anticlockwise) about its centre."""
+    framed = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    h, w = framed.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return np.asarray(cv2.warpAffine(framed, turn, (w, h), borderValue=(255, 255, 255)), np.uint8)
+
+
+@pytest.mark.parametrize("degrees", [-12, 12])
+def test_tilted_two_line_plate_is_levelled_before_it_is_read(reader: PlateReader, degrees: float) -> None:
+    # Tilted, the rows' boxes overlap: read as they are, the top line alone passes for a plate (LEA13).
+    plate = turned(draw_plate([("LEA 13", 1.8), ("4521", 2.2)]), degrees)
+    assert reader.read(plate)[0].plate == "LEA4521"
+    scene = np.full((720, 1280, 3), 90, np.uint8)
+    scene[300 : 300 + plate.shape[0], 500 : 500 + plate.shape[1]] = plate
+    [read] = reader.read(scene)
+    assert read.plate == "LEA4521"
+    # The box is given in the frame, around the tilted plate.
+    x, y, w, h = read.box
+    assert x >= 500 and x + w <= 500 + plate.shape[1]
+    assert y >= 300 and y + h <= 300 + plate.shape[0]
+
+
+def test_tilt_is_measured_from_long_text_lines_only() -> None:
+    def line(angle: float, size: tuple[float, float]) -> TextLine:
+        rect = ((100.0, 50.0), size, angle)
+        return TextLine(cv2.boxPoints(rect).astype(np.float32), rect, 0.9)
+
+    assert _tilt([line(10, (120, 30)), line(12, (100, 25)), line(11, (90, 30))]) == pytest.approx(11, abs=0.1)
+    assert _tilt([line(-8, (120, 30))]) == pytest.approx(-8, abs=0.1)
+    # A square blob (a logo, a bolt) has no direction to speak of.
+    assert _tilt([line(20, (30, 30))]) == 0.0
+
+
+@pytest.mark.parametrize("degrees", [-15, 15])
+def test_tilted_crop_from_a_plate_detector_is_levelled_too(reader: PlateReader, degrees: float) -> None:
+    read = reader.read_crop(turned(draw_plate([("LEA 13", 1.8), ("4521", 2.2)]), degrees))
+    assert read is not None and read.plate == "LEA4521"
