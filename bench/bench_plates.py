@@ -11,6 +11,9 @@ A configuration is `text<side>` (PP-OCR text lines found at that detector size, 
 every photo by 6 degrees first, to see how the readers cope with a tilted camera:
 
     .venv/bin/python bench/bench_plates.py --turn 6 --configs text640,text640-flat
+
+`--region auto` reads every set without being told its country, as `safecity plates read --region
+auto` does.
 """
 
 from __future__ import annotations
@@ -111,6 +114,12 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="10 images per region and view")
     ap.add_argument(
+        "--region",
+        choices=["pk", "us", "eu", "br", "auto"],
+        default=None,
+        help="read every set with these plate formats (default: each set with its own region)",
+    )
+    ap.add_argument(
         "--turn",
         type=float,
         default=0.0,
@@ -134,7 +143,10 @@ def main() -> None:
             image = turn(load_image(path), args.turn)
             key = f"{region}/{view}"
             for c in configs:
-                reader = readers.get((c, region)) or readers.setdefault((c, region), build(c, region, recs))
+                formats = args.region or region
+                reader = readers.get((c, formats)) or readers.setdefault(
+                    (c, formats), build(c, formats, recs)
+                )
                 read: Callable[..., list] = reader.read
                 t0 = time.perf_counter()
                 reads = read(image)
@@ -154,6 +166,7 @@ def main() -> None:
         "data": str(DATA),
         "limit": args.limit,
         "turn_degrees": args.turn,
+        "region": args.region or "each set's own",
     }
     for c in configs:
         per: dict[str, object] = {}

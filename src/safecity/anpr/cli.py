@@ -46,7 +46,12 @@ def read_images(paths: list[Path], region: str) -> list[dict[str, Any]]:
 @app.command("read")
 def read(
     images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, BMP, WebP, TIFF)."),
-    region: str = typer.Option("pk", "--region", "-r", help="Plate formats: pk, us, eu, br or auto."),
+    region: str = typer.Option(
+        "pk",
+        "--region",
+        "-r",
+        help="Plate formats: pk, us, eu, br, or auto (guesses per plate; a known region reads more exactly).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Read the number plates in IMAGES and print them, best first, per image."""
