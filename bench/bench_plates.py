@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+from rich.console import Console
 from rich.progress import Progress
 
 from safecity.vision.plates import (
@@ -137,7 +138,7 @@ def main() -> None:
     todo = samples(args.limit)
     stats: dict[str, dict[str, dict[str, list[float]]]] = {c: {} for c in configs}
     misses: dict[str, list[str]] = {c: [] for c in configs}
-    with Progress(transient=True, console=None) as progress:
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task("reading plates", total=len(todo))
         for region, view, path, truth, box in todo:
             image = turn(load_image(path), args.turn)
