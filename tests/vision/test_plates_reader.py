@@ -76,6 +76,13 @@ def test_frame_without_a_plate_reads_nothing(reader: PlateReader) -> None:
     assert reader.read(np.full((480, 640, 3), 128, np.uint8)) == []
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 2000, 3), (2000, 1, 3), (33, 7, 3), (480, 640, 3)])
+def test_noise_of_any_shape_reads_nothing_without_error(reader: PlateReader, shape: tuple[int, ...]) -> None:
+    noise = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    assert reader.read(noise) == []
+    assert reader.read_crop(noise) is None
+
+
 def test_grey_and_alpha_frames_are_accepted(reader: PlateReader) -> None:
     plate = draw_plate([("ABC-123", 2.0)])
     grey = cv2.cvtColor(plate, cv2.COLOR_BGR2GRAY)
