@@ -12,6 +12,10 @@ every photo by 6 degrees first, to see how the readers cope with a tilted camera
 
     .venv/bin/python bench/bench_plates.py --turn 6 --configs text640,text640-flat
 
+`<config>_by_confidence` says, for the vehicle photos of all sets together, what share of them a
+plate-confidence threshold keeps and how many of those are exact: the figure to set the enforcement
+policy's plate and auto-issue confidences by.
+
 `--region auto` reads every set without being told its country, as `safecity plates read --region
 auto` does.
 """
@@ -104,6 +108,30 @@ def build(name: str, region: str, recs: dict[float, PlateRecognizer]) -> PlateRe
     raise SystemExit(f"unknown configuration {name!r}")
 
 
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def by_confidence(per_set: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """For vehicle photos of every set together: at each confidence threshold, the share of photos
+    whose best read reaches it and how many of those are exact. This is what an operator needs to set
+    the enforcement policy's plate confidence: above it, how often would a challan name the wrong car?
+    """
+    pairs = [
+        (conf, exact)
+        for key, s in per_set.items()
+        if key.endswith("/vehicle")
+        for conf, exact in zip(s["confidence"], s["exact"], strict=True)
+    ]
+    out: dict[str, dict[str, float]] = {}
+    for t in THRESHOLDS:
+        kept = [exact for conf, exact in pairs if conf >= t]
+        out[f">={t}"] = {
+            "photos_kept": round(len(kept) / max(1, len(pairs)), 3),
+            "exact_of_kept": round(sum(kept) / len(kept), 3) if kept else 0.0,
+        }
+    return out
+
+
 def main() -> None:
     """Run every configuration over the data set and print the figures as JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -155,8 +183,9 @@ def main() -> None:
                 top = reads[0].plate if reads else ""
                 scored = box is not None and not args.turn
                 found = any(iou(r.box, box) > 0.3 for r in reads) if scored else bool(reads)
-                s = stats[c].setdefault(key, {"exact": [], "found": [], "seconds": []})
+                s = stats[c].setdefault(key, {"exact": [], "found": [], "seconds": [], "confidence": []})
                 s["exact"].append(float(top == truth))
+                s["confidence"].append(reads[0].confidence if reads else 0.0)
                 s["found"].append(float(found))
                 s["seconds"].append(dt)
                 if top != truth:
@@ -182,6 +211,7 @@ def main() -> None:
             }
         result[c] = per
         result[f"{c}_misses"] = len(misses[c])
+        result[f"{c}_by_confidence"] = by_confidence(stats[c])
     print(json.dumps(result, indent=1))
     for c in configs:
         print(c, "misses:", " ".join(misses[c]), file=sys.stderr)
