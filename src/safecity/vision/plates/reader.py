@@ -145,6 +145,11 @@ def _turned_box(box: Box, turn: npt.NDArray[np.float64], shape: tuple[int, ...] 
     return int(x0), int(y0), round(float(x1 - x0)), round(float(y1 - y0))
 
 
+def _best(reads: list[PlateRead]) -> PlateRead | None:
+    """The most confident read, or None."""
+    return max(reads, key=lambda r: r.confidence, default=None)
+
+
 def _overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -257,7 +262,7 @@ class PlateReader:
         if abs(tilt) >= self.level_from:
             better = self._read_level(region, tilt, focus, side)
         else:
-            better = max(self._read_groups(region, found), key=lambda r: r.confidence, default=None)
+            better = _best(self._read_groups(region, found))
         if better is not None:
             bx, by, bw, bh = better.box
             better.box = (bx + x0, by + y0, bw, bh)
@@ -271,7 +276,7 @@ class PlateReader:
         found = self.lines.detect_lines(level, max_side=side)[:MAX_LINES]
         area = _turned_box(focus, turn)
         found = [ln for ln in found if _on(ln.box, area)]
-        better = max(self._read_groups(level, found, whole=whole), key=lambda r: r.confidence, default=None)
+        better = _best(self._read_groups(level, found, whole=whole))
         if better is not None:
             # Back to the frame: the box around the read's corners turned back.
             better.box = _turned_box(
@@ -292,7 +297,7 @@ class PlateReader:
             level := self._read_level(crop, tilt, (0, 0, w, h), side, whole=True)
         ):
             reads.append(level)
-        best = max(reads, key=lambda r: r.confidence, default=None)
+        best = _best(reads)
         if best is not None:
             best.box = (0, 0, w, h)
             best.crop = crop
