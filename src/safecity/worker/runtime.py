@@ -29,6 +29,7 @@ from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
 from safecity.video.sources import Frame
 from safecity.video.stream import CameraStream, StreamGroup
+from safecity.vision.plates import PlateReader
 from safecity.worker.anpr import AnprPipeline, CameraSetup
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     """Returns the pipelines for a camera's type: ANPR for anpr cameras, faces for face cameras."""
     fps = float(camera.analysis.get("analysis_fps", 5.0))
     if camera.kind == "anpr":
-        pipeline = AnprPipeline(camera, ctx.media, fps=fps)
+        reader = PlateReader(region=camera.region, precision=ctx.settings.plate_detector_precision)
+        pipeline = AnprPipeline(camera, ctx.media, reader=reader, fps=fps)
         if camera.analysis.get("junction") and ctx.bus.loop is not None:
             # The signal controller's feed (via the centre) beside what the camera reads off the lamp.
             subscribe = ctx.bus.subscribe([SignalPhaseChanged.type], pipeline.signals.on_event)
