@@ -195,7 +195,7 @@ def _loads(path: Path) -> bool:
 
     try:
         onnx.checker.check_model(str(path))
-    except Exception as exc:
+    except Exception as exc:  # truncated, overwritten or not ONNX at all: any unreadable copy is remade
         log.warning("remaking the cached model %s: %s", path, exc)
         return False
     return True
