@@ -84,9 +84,14 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     @app.websocket("/ws/live")
     async def live(websocket: WebSocket) -> None:
         token = websocket.cookies.get(SESSION_COOKIE) or websocket.query_params.get("token", "")
-        try:
+
+        def signed_in() -> accounts.Principal:
             with ctx.db.session() as session:
-                principal = accounts.principal_for_token(session, token)
+                return accounts.principal_for_token(session, token)
+
+        try:
+            # Off the event loop: SQLite may wait for a writer's lock, and the loop serves every page.
+            principal = await asyncio.to_thread(signed_in)
         except SafeCityError:
             await websocket.close(code=4401, reason="sign in first")
             return

@@ -14,6 +14,7 @@ back, so a face that matches nothing never leaves the worker's memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -145,8 +146,13 @@ def change_event(session: Session, entry_id: str) -> WatchlistChanged:
 
 async def publish_change(ctx: Context, entry_id: str) -> WatchlistChanged:
     """Publishes an entry's current state to the workers; call after the change committed."""
-    with ctx.db.session() as session:
-        event = change_event(session, entry_id)
+
+    def read() -> WatchlistChanged:
+        with ctx.db.session() as session:
+            return change_event(session, entry_id)
+
+    # Off the event loop: SQLite may wait for a writer's lock, and the loop serves every page.
+    event = await asyncio.to_thread(read)
     await ctx.bus.publish(event)
     return event
 
