@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from safecity.faces.cli import app
+from tests.conftest import SHARED_DATA
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+FACES = SHARED_DATA / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason=f"shared face data not found at {FACES}")
 runner = CliRunner()
 

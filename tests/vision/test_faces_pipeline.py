@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -19,8 +17,9 @@ from safecity.vision.faces import (
     quality_check,
     similarity,
 )
+from tests.conftest import SHARED_DATA
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+FACES = SHARED_DATA / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason=f"shared face data not found at {FACES}")
 
 

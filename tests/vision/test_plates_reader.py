@@ -21,8 +21,9 @@ from safecity.vision.plates import (
 )
 from safecity.vision.plates.detectors import TextLine
 from safecity.vision.plates.reader import _tilt
+from tests.conftest import SHARED_DATA
 
-SHARED_PLATES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "plates"
+SHARED_PLATES = SHARED_DATA / "plates"
 
 
 def draw_plate(lines: list[tuple[str, float]], width: int = 360) -> npt.NDArray[np.uint8]:
