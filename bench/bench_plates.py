@@ -4,13 +4,12 @@ Runs the default reader beside alternatives on the same images in one pass (each
 every configuration in turn, so machine load hits them alike) and prints one JSON object on stdout.
 
     .venv/bin/python bench/bench_plates.py [--limit N] \
-        [--configs text640,text640-int8,text640@1.0,text960,morph]
+        [--configs text640,text640@1.0,text960,morph]
 
 A configuration is `text<side>` (PP-OCR text lines found at that detector size, the default reader) or
-`morph` (the OpenCV plate finder), optionally followed by `-flat` (tilted plates are not levelled),
-`-int8` (the text detector's 8-bit copy, `PlateReader(precision="int8")`) and `@<stretch>`, the
-recogniser's horizontal stretch (default `recognizer.STRETCH`). `--turn 6` turns every photo by 6
-degrees first, to see how the readers cope with a tilted camera:
+`morph` (the OpenCV plate finder), optionally followed by `-flat` (tilted plates are not levelled)
+and `@<stretch>`, the recogniser's horizontal stretch (default `recognizer.STRETCH`). `--turn 6`
+turns every photo by 6 degrees first, to see how the readers cope with a tilted camera:
 
     .venv/bin/python bench/bench_plates.py --turn 6 --configs text640,text640-flat
 
@@ -90,17 +89,16 @@ def turn(image: npt.NDArray[np.uint8], degrees: float) -> npt.NDArray[np.uint8]:
 
 def build(name: str, region: str, recs: dict[float, PlateRecognizer]) -> PlateReader:
     """A reader for one named configuration: `text640`, `text960`, `morph`; `-flat` after the name
-    reads tilted plates as they are, `-int8` runs the text detector's 8-bit copy, and a recogniser
-    stretch may follow an `@` (`text640-int8@1.0`)."""
+    reads tilted plates as they are, and a recogniser stretch may follow an `@` (`text640@1.0`)."""
     name, _, stretch_text = name.partition("@")
     name, *flags = name.split("-")
-    if unknown := set(flags) - {"flat", "int8"}:
-        raise SystemExit(f"unknown configuration flags {sorted(unknown)}: use -flat or -int8")
+    if unknown := set(flags) - {"flat"}:
+        raise SystemExit(f"unknown configuration flags {sorted(unknown)}: use -flat")
     options: dict[str, Any] = {"level_from": float("inf")} if "flat" in flags else {}
     stretch = float(stretch_text) if stretch_text else STRETCH
     rec = recs.get(stretch) or recs.setdefault(stretch, PlateRecognizer(stretch=stretch))
     side = int(name[4:]) if name.startswith("text") else 640
-    options["lines"] = TextLineDetector(max_side=side, precision="int8" if "int8" in flags else "fp32")
+    options["lines"] = TextLineDetector(max_side=side)
     if name.startswith("text"):
         return PlateReader(region=region, recognizer=rec, **options)
     if name == "morph":
@@ -138,7 +136,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most N images per region and view")
     ap.add_argument(
         "--configs",
-        default="text640,text640-int8,text640@1.0,text960,morph",
+        default="text640,text640@1.0,text960,morph",
         help="comma-separated configurations; the first is the default",
     )
     ap.add_argument("--quick", action="store_true", help="10 images per region and view")

@@ -69,12 +69,6 @@ class Settings(BaseSettings):
     plate_region: Literal["pk", "us", "eu", "br", "auto"] = Field(
         default="pk", title="Plate region", description="Default plate-format rules for ANPR reads."
     )
-    plate_detector_precision: Literal["fp32", "int8"] = Field(
-        default="fp32",
-        title="Plate detector precision",
-        description="'int8' runs the plate text detector's 8-bit copy (made once, cached in "
-        "SAFECITY_MODEL_CACHE): about 1.7x the frames per core, 2-3 points fewer exact reads.",
-    )
     plate_read_retention_days: int = Field(
         default=90, ge=1, title="Plate-read retention", description="Days plate reads are kept before purge."
     )

@@ -22,7 +22,7 @@ def plates() -> None:
     """Number plates: read images, search reads, manage hot lists."""
 
 
-def read_images(paths: list[Path], region: str, precision: str = "fp32") -> list[dict[str, Any]]:
+def read_images(paths: list[Path], region: str) -> list[dict[str, Any]]:
     """Read the plates in each image; a file that cannot be read gets an `error` entry, not a crash."""
     from safecity.vision.plates import PlateReader, load_image
 
@@ -33,7 +33,7 @@ def read_images(paths: list[Path], region: str, precision: str = "fp32") -> list
         try:
             image = load_image(path)
             # Load the models only once the first image opened, so a batch of bad paths answers fast.
-            reader = reader or PlateReader(region=region, precision="int8" if precision == "int8" else "fp32")
+            reader = reader or PlateReader(region=region)
             entry["plates"] = [r.to_dict() for r in reader.read(image)]
         except SafeCityError as exc:
             entry["error"] = str(exc)
@@ -53,12 +53,6 @@ def read(
         help="Plate formats: pk, us, eu, br, or auto (guesses per plate; a known region reads more exactly).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    precision: str = typer.Option(
-        "fp32",
-        "--precision",
-        help="Text detector: fp32 (most exact) or int8 (an 8-bit copy made once and cached; about 1.7x "
-        "the photos per second for 2-3 points of exact reads).",
-    ),
 ) -> None:
     """Read the number plates in IMAGES and print them, best first, per image."""
     region = region.lower()
@@ -66,9 +60,7 @@ def read(
         raise typer.BadParameter(
             f"{region!r} is not one of {', '.join(REGION_CHOICES)}", param_hint="--region"
         )
-    if precision not in ("fp32", "int8"):
-        raise typer.BadParameter(f"{precision!r} is not fp32 or int8", param_hint="--precision")
-    results = read_images(images, region, precision)
+    results = read_images(images, region)
     if as_json:
         typer.echo(json.dumps(results, indent=1))
     else:

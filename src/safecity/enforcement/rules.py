@@ -301,7 +301,7 @@ class HelmetSeatbeltClassifier:
     def __init__(
         self, model_path: str | Path, *, labels: Sequence[str] | None = None, threshold: float = 0.8
     ) -> None:
-        import onnxruntime as ort
+        from safecity.vision.onnx_session import cpu_session
 
         path = Path(model_path)
         if not path.is_file():
@@ -309,7 +309,7 @@ class HelmetSeatbeltClassifier:
                 f"classifier model {path} does not exist", hint="set the model path to an .onnx file"
             )
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.session = cpu_session(path)
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
             raise InvalidInput(f"classifier model {path} cannot be loaded: {exc}") from exc
         meta = self.session.get_modelmeta().custom_metadata_map

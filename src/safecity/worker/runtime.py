@@ -59,7 +59,7 @@ def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     """Returns the pipelines for a camera's type: ANPR for anpr cameras, faces for face cameras."""
     fps = float(camera.analysis.get("analysis_fps", 5.0))
     if camera.kind == "anpr":
-        reader = PlateReader(region=camera.region, precision=ctx.settings.plate_detector_precision)
+        reader = PlateReader(region=camera.region)
         pipeline = AnprPipeline(camera, ctx.media, reader=reader, fps=fps)
         if camera.analysis.get("junction") and ctx.bus.loop is not None:
             # The signal controller's feed (via the centre) beside what the camera reads off the lamp.

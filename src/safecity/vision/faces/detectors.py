@@ -145,14 +145,12 @@ class OnnxFaceDetector:
     def __init__(
         self, model_path: str | Path, *, input_size: int = 640, min_score: float = 0.5, nms_iou: float = 0.4
     ) -> None:
-        import onnxruntime as ort
+        from safecity.vision.onnx_session import cpu_session
 
         path = Path(model_path)
         if not path.is_file():
             raise InvalidInput(f"face detector model not found: {path}", hint="check the model path")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self._session: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session: Any = cpu_session(path, threads=1)
         self._input = self._session.get_inputs()[0].name
         self.input_size = input_size
         self.min_score = min_score

@@ -117,16 +117,14 @@ class OnnxFaceEncoder:
     _TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366]], dtype=np.float32)
 
     def __init__(self, model_path: str | Path, input_size: int = 112, *, threshold: float = 0.35) -> None:
-        import onnxruntime as ort
+        from safecity.vision.onnx_session import cpu_session
 
         path = Path(model_path)
         if not path.is_file():
             raise InvalidInput(
                 f"face encoder model not found: {path}", hint="check the configured model path"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self._session: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session: Any = cpu_session(path, threads=1)
         self._input = self._session.get_inputs()[0].name
         self.input_size = input_size
         self.threshold = threshold

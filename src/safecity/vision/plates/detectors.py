@@ -8,21 +8,16 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput
+from safecity.vision.onnx_session import cpu_session
 from safecity.vision.plates.models import Box, bundled_model
-from safecity.vision.plates.quantize import int8_model
-from safecity.vision.plates.recognizer import make_session
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,10 +39,6 @@ class TextLineDetector:
     """PP-OCRv6 DB text detector: finds text lines in a BGR frame, resized so its longer side is `max_side`.
 
     lines = TextLineDetector(max_side=960).detect_lines(frame)
-
-    `precision="int8"` runs an 8-bit copy of the model, made once on this machine and cached
-    (`quantize.int8_model`): about three times faster, with slightly shifted boxes. `"fp32"` (the
-    default) runs the model as it is; so does int8 when the copy cannot be made (the reason is logged).
     """
 
     def __init__(
@@ -58,21 +49,9 @@ class TextLineDetector:
         box_thresh: float = 0.5,
         unclip: float = 1.6,
         threads: int | None = None,
-        precision: Literal["int8", "fp32"] = "fp32",
     ) -> None:
         path = Path(model_path) if model_path else bundled_model("PP-OCRv6_det_small.onnx")
-        if precision not in ("int8", "fp32"):
-            raise InvalidInput(f"unknown detector precision {precision!r}", hint="use int8 or fp32")
-        self.precision = precision
-        if precision == "int8":
-            if not path.is_file():
-                raise InvalidInput(f"detector model {path} does not exist", hint="check the model path")
-            try:
-                path = int8_model(path)
-            except Exception as exc:  # a cache it cannot write, an ONNX it cannot convert: run fp32
-                log.warning("running the text detector at full precision: no int8 copy (%s)", exc)
-                self.precision = "fp32"
-        self.session = make_session(path, threads)
+        self.session = cpu_session(path, threads)
         self._input = self.session.get_inputs()[0].name
         self.max_side = max_side
         self.thresh = thresh
@@ -256,7 +235,7 @@ class OnnxPlateDetector:
         if not path.is_file():
             raise InvalidInput(f"plate detector model {path} not found", hint="set the path to an .onnx file")
         try:
-            self.session = make_session(path, threads)
+            self.session = cpu_session(path, threads)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
             raise InvalidInput(
                 f"{path} is not a loadable ONNX model: {exc}", hint="re-export the model"

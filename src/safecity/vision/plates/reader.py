@@ -11,7 +11,6 @@ read as a crop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -164,10 +163,6 @@ class PlateReader:
     reader = PlateReader(region="pk")
     for read in reader.read(frame):
         print(read.plate, read.confidence, read.box)
-
-    `precision="int8"` runs the text detector's 8-bit copy: 1.7 times the photos per second on the
-    plate benchmark, for 2 to 3 points of exact reads on US photos (bench/bench_plates.py, `text640`
-    against `text640-int8`); a site with more cameras than cores can take that trade.
     """
 
     def __init__(
@@ -182,14 +177,13 @@ class PlateReader:
         retry_side: int = 1280,
         retry_below: float = 0.5,
         level_from: float = MIN_TILT,
-        precision: Literal["fp32", "int8"] = "fp32",
     ) -> None:
         if region not in (*REGIONS, "auto"):
             raise InvalidInput(f"unknown plate region {region!r}", hint="use one of pk, us, eu, br, auto")
         self.detector = detector
         self.recognizer = recognizer or PlateRecognizer()
         # 640 px for the first pass: measured as accurate as 960 with refine and retry, and faster.
-        self.lines = lines or TextLineDetector(max_side=640, precision=precision)
+        self.lines = lines or TextLineDetector(max_side=640)
         self.region = region
         self.min_score = min_score
         self.max_plates = max_plates

@@ -9,16 +9,15 @@ format rules can take the recogniser's own second choice where a position needs 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from safecity.anpr.regions import ALPHABET
+from safecity.vision.onnx_session import cpu_session
 from safecity.vision.plates.models import bundled_model
 
 REC_HEIGHT = 48
@@ -29,15 +28,6 @@ Plate fonts are condensed: their characters are narrower for their height than t
 recogniser learnt from, and it confuses W with H or M, and 4 with L, on them. Widening the crop by
 a fifth read 5 more US plates in 100 on the plate benchmark (1.1 to 1.4 all helped; EU and BR held).
 """
-
-
-def make_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session with a bounded thread count (the machine is shared)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 @dataclass
@@ -65,7 +55,7 @@ class PlateRecognizer:
     ) -> None:
         self.stretch = stretch
         path = Path(model_path) if model_path else bundled_model("PP-OCRv6_rec_small.onnx")
-        self.session = make_session(path, threads)
+        self.session = cpu_session(path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         vocab = ["<blank>", *meta["character"].splitlines(), " "]
         self._input = self.session.get_inputs()[0].name
