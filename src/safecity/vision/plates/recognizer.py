@@ -4,11 +4,19 @@ The recogniser's vocabulary holds some 18,700 characters (mostly Chinese); plate
 letters and digits, so decoding keeps those 36 classes (upper and lower case merged) and treats the
 rest as separators. Each character read keeps its probability row over the 36 classes, so the
 format rules can take the recogniser's own second choice where a position needs a digit or a letter.
+
+A character the recogniser takes for a letter of another script (a 7 crossed by a photo site's
+watermark reads as 年) still stands where a plate character stands: when such a glyph sits one
+character pitch from the plate characters read beside it, it is kept as a character of unknown
+identity, with the recogniser's Latin probabilities at that step, and the format rules decide
+whether the plate has a character there and which (bench/bench_plates.py: one more Pakistani
+vehicle photo and one more tilted Punjab crop read exactly, no other read changed).
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +27,9 @@ import numpy.typing as npt
 from safecity.anpr.regions import ALPHABET
 from safecity.vision.onnx_session import cpu_session
 from safecity.vision.plates.models import bundled_model
+
+GLYPH_REACH = 1.5
+"""How far from the nearest plate character a foreign glyph may stand to count as one, in pitches."""
 
 REC_HEIGHT = 48
 STRETCH = 1.2
@@ -58,14 +69,22 @@ class PlateRecognizer:
         self.session = cpu_session(path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         vocab = ["<blank>", *meta["character"].splitlines(), " "]
+        self.vocab = vocab
+        """The recogniser's classes in output order: CTC blank first."""
         self._input = self.session.get_inputs()[0].name
-        # Map vocabulary columns onto ALPHABET; lower case counts as its capital.
+        # Map vocabulary columns onto ALPHABET; lower case, accented and full-width forms count as
+        # their plain capital. Other letters and digits (Chinese, Greek, circled numbers of several
+        # digits...) are foreign glyphs; the rest (spaces, dashes, dots) separate.
         cols: list[list[int]] = [[] for _ in ALPHABET]
-        for i, ch in enumerate(vocab):
-            up = ch.upper()
+        glyphs: list[int] = []
+        for i, ch in enumerate(vocab[1:], start=1):
+            up = _latin(ch)
             if len(up) == 1 and up in ALPHABET:
                 cols[ALPHABET.index(up)].append(i)
+            elif len(ch) == 1 and unicodedata.category(ch)[0] in "LN":
+                glyphs.append(i)
         self._alnum_cols = cols
+        self._glyph_cols = np.array(glyphs, dtype=np.int64)
 
     def _prep(self, crop: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.float32]:
         h, w = crop.shape[:2]
@@ -107,6 +126,10 @@ class PlateRecognizer:
         best_alnum = alnum.argmax(axis=1)
         p_alnum = alnum.max(axis=1)
         emit = (p_alnum > blank) & (p_alnum > other)
+        glyph = self._glyphs(pred, emit, alnum.sum(axis=1), other)
+        emit |= glyph
+        # A glyph's certainty is how likely a character stands there at all.
+        p_alnum = np.where(glyph, pred[:, self._glyph_cols].sum(axis=1) + alnum.sum(axis=1), p_alnum)
         text: list[str] = []
         rows: list[npt.NDArray[np.float32]] = []
         confs: list[float] = []
@@ -129,3 +152,31 @@ class PlateRecognizer:
         probs = np.stack(rows) if rows else np.zeros((0, len(ALPHABET)), np.float32)
         conf = float(np.exp(np.mean(np.log(np.clip(confs, 1e-6, 1.0))))) if confs else 0.0
         return TextRead("".join(text), conf, probs, np.array(confs, np.float32))
+
+    def _glyphs(
+        self,
+        pred: npt.NDArray[np.float32],
+        emit: npt.NDArray[np.bool_],
+        p_latin: npt.NDArray[np.float32],
+        other: npt.NDArray[np.float32],
+    ) -> npt.NDArray[np.bool_]:
+        """Time steps where a foreign glyph stands in the row of plate characters: more likely a
+        character than a gap, more likely a glyph than a separator, and within `GLYPH_REACH`
+        character pitches of a character read (an emblem or a word beside the plate stands further).
+        """
+        found = np.zeros(len(pred), bool)
+        steps = np.flatnonzero(emit)
+        if len(steps) < 2 or not len(self._glyph_cols):
+            return found
+        p_glyph = pred[:, self._glyph_cols].sum(axis=1)
+        blank = pred[:, 0]
+        likely = ~emit & (p_glyph > blank) & (p_glyph > other - p_glyph) & (p_glyph + p_latin > 0.5)
+        reach = GLYPH_REACH * float(np.median(np.diff(steps)))
+        for t in np.flatnonzero(likely):
+            found[t] = np.abs(steps - t).min() <= reach
+        return found
+
+
+def _latin(ch: str) -> str:
+    """`ch` as capital Latin letters and digits: accents dropped, full-width and styled forms plain."""
+    return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).upper()
