@@ -1,9 +1,10 @@
 """Reads the characters of a plate crop with RapidOCR's bundled PP-OCR recogniser on ONNX Runtime.
 
 The recogniser's vocabulary holds some 18,700 characters (mostly Chinese); plates use only Latin
-letters and digits, so decoding keeps those 36 classes (upper and lower case merged) and treats the
-rest as separators. Each character read keeps its probability row over the 36 classes, so the
-format rules can take the recogniser's own second choice where a position needs a digit or a letter.
+letters and digits, so decoding keeps those 36 classes (upper and lower case, accented and full-width
+forms merged) and treats the rest as separators. Each character read keeps its probability row over
+the 36 classes, so the format rules can take the recogniser's own second choice where a position
+needs a digit or a letter.
 
 A character the recogniser takes for a letter of another script (a 7 crossed by a photo site's
 watermark reads as 年) still stands where a plate character stands: when such a glyph sits one
@@ -126,10 +127,11 @@ class PlateRecognizer:
         best_alnum = alnum.argmax(axis=1)
         p_alnum = alnum.max(axis=1)
         emit = (p_alnum > blank) & (p_alnum > other)
-        glyph = self._glyphs(pred, emit, alnum.sum(axis=1), other)
+        p_glyph = pred[:, self._glyph_cols].sum(axis=1)
+        glyph = _glyphs(emit, blank, p_glyph, alnum.sum(axis=1), other)
         emit |= glyph
         # A glyph's certainty is how likely a character stands there at all.
-        p_alnum = np.where(glyph, pred[:, self._glyph_cols].sum(axis=1) + alnum.sum(axis=1), p_alnum)
+        p_alnum = np.where(glyph, p_glyph + alnum.sum(axis=1), p_alnum)
         text: list[str] = []
         rows: list[npt.NDArray[np.float32]] = []
         confs: list[float] = []
@@ -153,28 +155,27 @@ class PlateRecognizer:
         conf = float(np.exp(np.mean(np.log(np.clip(confs, 1e-6, 1.0))))) if confs else 0.0
         return TextRead("".join(text), conf, probs, np.array(confs, np.float32))
 
-    def _glyphs(
-        self,
-        pred: npt.NDArray[np.float32],
-        emit: npt.NDArray[np.bool_],
-        p_latin: npt.NDArray[np.float32],
-        other: npt.NDArray[np.float32],
-    ) -> npt.NDArray[np.bool_]:
-        """Time steps where a foreign glyph stands in the row of plate characters: more likely a
-        character than a gap, more likely a glyph than a separator, and within `GLYPH_REACH`
-        character pitches of a character read (an emblem or a word beside the plate stands further).
-        """
-        found = np.zeros(len(pred), bool)
-        steps = np.flatnonzero(emit)
-        if len(steps) < 2 or not len(self._glyph_cols):
-            return found
-        p_glyph = pred[:, self._glyph_cols].sum(axis=1)
-        blank = pred[:, 0]
-        likely = ~emit & (p_glyph > blank) & (p_glyph > other - p_glyph) & (p_glyph + p_latin > 0.5)
-        reach = GLYPH_REACH * float(np.median(np.diff(steps)))
-        for t in np.flatnonzero(likely):
-            found[t] = np.abs(steps - t).min() <= reach
+
+def _glyphs(
+    emit: npt.NDArray[np.bool_],
+    blank: npt.NDArray[np.float32],
+    p_glyph: npt.NDArray[np.float32],
+    p_latin: npt.NDArray[np.float32],
+    other: npt.NDArray[np.float32],
+) -> npt.NDArray[np.bool_]:
+    """Time steps where a foreign glyph stands in the row of plate characters: more likely a
+    character than a gap, more likely a glyph than a separator, and within `GLYPH_REACH` character
+    pitches of a character read (an emblem or a word beside the plate stands further).
+    """
+    found = np.zeros(len(emit), bool)
+    steps = np.flatnonzero(emit)
+    if len(steps) < 2:
         return found
+    likely = ~emit & (p_glyph > blank) & (p_glyph > other - p_glyph) & (p_glyph + p_latin > 0.5)
+    reach = GLYPH_REACH * float(np.median(np.diff(steps)))
+    for t in np.flatnonzero(likely):
+        found[t] = np.abs(steps - t).min() <= reach
+    return found
 
 
 def _latin(ch: str) -> str:
