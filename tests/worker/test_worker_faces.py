@@ -73,3 +73,31 @@ async def test_enrolled_person_is_matched_and_a_stranger_is_not(ctx: Context) ->
     match = wanted[0]
     assert match.entry_id == entry.id  # type: ignore[attr-defined]
     assert match.crop_ref and ctx.media.path(match.crop_ref).exists()  # type: ignore[attr-defined]
+
+
+async def test_the_same_person_seen_again_by_a_new_tracker_is_a_new_match(ctx: Context) -> None:
+    folder = need_shared_data("faces", "images", "face_recognition")
+    with ctx.db.session() as session:
+        entry = faces.enroll(
+            session,
+            ctx.media,
+            name="Biden",
+            category="wanted",
+            legal_basis="FIR 12/2026",
+            requested_by="officer.a",
+            photos=[(folder / "biden_1.jpg").read_bytes()],
+            expires_at=utcnow() + timedelta(days=30),
+        )
+        faces.approve(session, entry.id, "supervisor.b")
+    await ctx.bus.start()
+    camera = CameraSetup("khi-s-face-01", "face", {"analysis_fps": 5.0}, [], [])
+    photo = cv2.imread(str(folder / "biden_2.jpg"))
+    keys = []
+    for day in (0, 1):
+        # A worker restart builds a new tracker, whose track numbers start again at 1.
+        runner = await asyncio.to_thread(FacePipelineRunner, ctx, camera)
+        for frame in walk_past(photo):
+            frame.wall_time += timedelta(days=day)
+            keys += [e.key for e in await asyncio.to_thread(runner.process, frame)]
+    await ctx.bus.close()
+    assert len(keys) == 2 and keys[0] != keys[1]

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from safecity.core import keys
 from safecity.core.errors import InvalidInput
 from safecity.core.events import ViolationCandidate
 from safecity.enforcement.models import PHASES, CalibrationIn, SpeedLimit
@@ -172,7 +173,7 @@ class StopLineRule:
         red_for = (at - record.since).total_seconds()
         refs = [*frames_before, *frames_after, *([plate_crop] if plate_crop else [])]
         return ViolationCandidate(
-            key=f"{self.camera_id}:red_light:{track_id}:{int(at.timestamp() * 1000)}",
+            key=keys.offence(self.camera_id, "red_light", track_id, at),
             camera_id=self.camera_id,
             at=at,
             offence="red_light",
@@ -263,7 +264,7 @@ class SpotSpeed:
             return None
         at = times[-1]
         return ViolationCandidate(
-            key=f"{camera_id}:speeding:{track_id}:{int(at.timestamp() * 1000)}",
+            key=keys.offence(camera_id, "speeding", track_id, at),
             camera_id=camera_id,
             at=at,
             offence="speeding",
@@ -363,7 +364,7 @@ class HelmetSeatbeltClassifier:
             return None
         refs = [*frames_before, *frames_after, *(r for r in (plate_crop, crop_ref) if r)]
         return ViolationCandidate(
-            key=f"{camera_id}:{label}:{track_id}:{int(at.timestamp() * 1000)}",
+            key=keys.offence(camera_id, label, track_id, at),
             camera_id=camera_id,
             at=at,
             offence=label,

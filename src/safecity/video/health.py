@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from safecity.core import keys
 from safecity.core.clock import utcnow
 from safecity.core.events import CameraHealth, HealthState
 from safecity.video.sources import AuthenticationFailed, Frame, NotVideo, StreamCorrupt
@@ -70,7 +71,7 @@ class HealthChange:
     def to_event(self, frame_ref: str | None = None) -> CameraHealth:
         """Returns the bus event; `frame_ref` is where the caller stored the evidence frame."""
         return CameraHealth(
-            key=f"camera_health:{self.camera_id}:{self.state}:{self.since.isoformat()}",
+            key=keys.camera_health(self.camera_id, self.state, self.since),
             camera_id=self.camera_id,
             at=self.since,
             state=self.state,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from safecity.core import keys
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.core.media import MediaStore
 from safecity.enforcement.models import CalibrationIn, SpeedLimit
@@ -208,7 +209,7 @@ class AnprPipeline:
         if voted is not None:
             events.append(
                 PlateRead(
-                    key=f"{cam}:{tid}:{int(track.times[0].timestamp() * 1000)}",
+                    key=keys.plate_read(cam, tid, track.times[0]),
                     camera_id=cam,
                     at=at,
                     plate=voted.plate,
@@ -246,7 +247,7 @@ class AnprPipeline:
         if voted is None and track.reads >= 2 and len(track.points) >= 4:
             events.append(
                 ViolationCandidate(
-                    key=f"{cam}:unregistered:{tid}:{int(at.timestamp() * 1000)}",
+                    key=keys.offence(cam, "unregistered", tid, at),
                     camera_id=cam,
                     at=at,
                     offence="unregistered",

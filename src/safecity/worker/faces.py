@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import supervision as sv
 
+from safecity.core import keys
 from safecity.core.context import Context
 from safecity.core.events import Event, FaceMatch
 from safecity.faces.replication import WorkerWatchlist
@@ -44,6 +45,8 @@ class FacePipelineRunner:
         self.tracker = ObjectTracker(fps=fps, lost_seconds=2.0, min_iou=0.1)
         self.voter = FaceVoter(threshold=float(threshold))
         self._open: set[int] = set()
+        # When each open track was first seen: with the track number it names one sighting for good.
+        self._first_seen: dict[int, datetime] = {}
 
     def process(self, frame: Frame) -> list[Event]:
         """Finds, tracks and matches the faces of one frame; returns matches that the vote settled."""
@@ -58,6 +61,7 @@ class FacePipelineRunner:
         for face, track_id in zip(faces, track_ids, strict=True):
             tid = int(track_id)
             self._open.add(tid)
+            self._first_seen.setdefault(tid, frame.wall_time)
             if quality_check(face) is not None:
                 continue  # too small, blurred or turned away: this frame says nothing about who it is
             match = self.watchlist.match(face.embedding, self.camera.camera_id, frame.wall_time)
@@ -68,6 +72,7 @@ class FacePipelineRunner:
                 )
         for tid in self._open - self.tracker.active:
             self.voter.end_track(tid)
+            self._first_seen.pop(tid, None)
         self._open &= self.tracker.active
         return events
 
@@ -78,7 +83,7 @@ class FacePipelineRunner:
     def _event(self, tid: int, entry_id: str, similarity: float, crop: np.ndarray, at: datetime) -> FaceMatch:
         self.ctx.count("face_match_candidates")
         return FaceMatch(
-            key=f"{self.camera.camera_id}:{tid}:{entry_id}",
+            key=keys.face_match(self.camera.camera_id, entry_id, tid, self._first_seen.get(tid, at)),
             camera_id=self.camera.camera_id,
             at=at,
             entry_id=entry_id,
