@@ -6,11 +6,12 @@ signal controllers' phase feed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
@@ -307,14 +308,15 @@ def record_candidate(
     if candidate.offence not in OFFENCES:
         raise InvalidInput(f"unknown offence {candidate.offence!r}", hint=f"use one of {', '.join(OFFENCES)}")
     policy = policy or get_policy(session)
-    same = session.scalars(select(Violation).where(Violation.source_key == candidate.key)).first()
-    if same is not None:
-        return same, False
     detail = dict(candidate.detail)
     vehicle = candidate.plate or (
         f"track:{detail['track_id']}" if detail.get("track_id") is not None else None
     )
     dedup_key = f"{candidate.offence}:{candidate.camera_id}:{vehicle or candidate.key}"
+    _lock_offence(session, dedup_key)
+    same = session.scalars(select(Violation).where(Violation.source_key == candidate.key)).first()
+    if same is not None:
+        return same, False
     window = timedelta(seconds=policy.dedup_window_s)
     existing = session.scalars(
         select(Violation)
@@ -366,6 +368,25 @@ def record_candidate(
     session.add(violation)
     session.flush()
     return violation, True
+
+
+def _lock_offence(session: Session, dedup_key: str) -> None:
+    """Holds an offence's de-duplication key to the end of the transaction: look-up and insert as one step.
+
+    Two processes given candidates for the same offence at the same instant would otherwise both find
+    nothing and both insert. PostgreSQL takes a transaction-scoped advisory lock on a stable hash of
+    the key (the second caller waits, then finds the first's violation); SQLite already runs one
+    writing transaction at a time (`BEGIN IMMEDIATE`).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"violation:{dedup_key}")}
+        )
+
+
+def _lock_id(name: str) -> int:
+    """Returns a signed 64-bit number naming `name`, the same in every process (unlike the salted `hash`)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _evidence(session: Session, candidate: ViolationCandidate, policy: EnforcementPolicy) -> dict[str, Any]:
