@@ -13,3 +13,22 @@ LIVE_CLIENTS = Gauge("safecity_live_clients", "Browsers connected to the live fe
 HANDLER_SECONDS = Histogram(
     "safecity_handler_seconds", "Time bus handlers take, by consumer", ["consumer"], registry=REGISTRY
 )
+LEASE_MOVES = Counter(
+    "safecity_lease_moves_total",
+    "Camera leases this process took over from another worker (failover or rebalancing)",
+    registry=REGISTRY,
+)
+CAMERAS_HELD = Gauge(
+    "safecity_worker_cameras_held", "Cameras this worker holds a lease on", registry=REGISTRY
+)
+SPOOL_DEPTH = Gauge(
+    "safecity_worker_spool_depth", "Events waiting in the worker's local spool for the bus", registry=REGISTRY
+)
+SPOOL_DROPPED = Counter(
+    "safecity_worker_spool_dropped_total",
+    "Events dropped because the worker's spool was full",
+    registry=REGISTRY,
+)
+PIPELINE_FAULTS = Counter(
+    "safecity_pipeline_faults_total", "Camera pipelines reported stalled or failing", registry=REGISTRY
+)
