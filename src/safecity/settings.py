@@ -143,60 +143,6 @@ class Settings(BaseSettings):
         title="Worker spool size",
         description="Events a worker keeps on disk while the bus is down; beyond this, new events drop.",
     )
-    worker_id: str | None = Field(
-        default=None,
-        max_length=100,
-        title="Worker id",
-        description="Names this worker in the cluster; unique among running workers. Empty: <host>-<pid>.",
-    )
-    worker_capacity: int = Field(
-        default=500,
-        ge=1,
-        title="Worker capacity",
-        description="Most cameras this worker analyses at once; also its weight in the fair share.",
-    )
-    lease_bucket: str = Field(
-        default="safecity-cameras",
-        pattern=r"^[-_A-Za-z0-9]+$",
-        title="Lease bucket",
-        description="Key-value bucket (JetStream KV in a city) holding worker heartbeats and camera leases.",
-    )
-    lease_heartbeat_s: float = Field(
-        default=2.0,
-        gt=0,
-        title="Lease heartbeat",
-        description="Seconds between a worker's heartbeats and renewals of its camera leases.",
-    )
-    lease_ttl_s: float = Field(
-        default=6.0,
-        gt=0,
-        title="Lease time-out",
-        description="A worker or lease not renewed for this long is dead, and its cameras go to others.",
-    )
-    lease_handover_per_round: int = Field(
-        default=8,
-        ge=1,
-        title="Hand-overs per round",
-        description="Cameras a worker hands to a joining one per round (half a heartbeat): joins move gradually.",
-    )
-    pipeline_stall_s: float = Field(
-        default=30.0,
-        gt=0,
-        title="Pipeline stall time",
-        description="A leased camera with no frame analysed (or every frame failing) this long is a fault.",
-    )
-    unheld_report_s: float = Field(
-        default=15.0,
-        gt=0,
-        title="Unheld camera report",
-        description="An enabled camera no live worker has held this long is reported offline.",
-    )
-    worker_spool_max_events: int = Field(
-        default=200_000,
-        ge=1,
-        title="Worker spool size",
-        description="Events a worker keeps on disk while the bus is down; beyond this, new events drop.",
-    )
 
     @field_validator("database_url")
     @classmethod
