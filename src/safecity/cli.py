@@ -19,6 +19,7 @@ from safecity.faces.cli import app as faces_app
 from safecity.maintenance.cli import app as maintenance_app
 from safecity.recordings.cli import app as recordings_app
 from safecity.settings import Settings, load_settings
+from safecity.worker.cli import app as cluster_app
 
 app = typer.Typer(
     help="SafeCity: the command centre of a city's camera network.",
@@ -35,6 +36,7 @@ app.add_typer(enforcement_app, name="enforcement")
 app.add_typer(challans_app, name="challans")
 app.add_typer(recordings_app, name="recordings")
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(cluster_app, name="cluster")
 app.command("demo")(demo)
 
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
@@ -93,7 +95,7 @@ def serve(
 @app.command("worker")
 @friendly_errors
 def worker(
-    camera: list[str] = typer.Option([], help="Only these cameras (default: all enabled cameras)"),
+    camera: list[str] = typer.Option([], help="Only these cameras (default: a fair share of all)"),
 ) -> None:
     """Run camera pipelines only, publishing observations to the bus (city scale, with SAFECITY_BUS=nats)."""
     import asyncio

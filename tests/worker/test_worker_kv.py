@@ -44,7 +44,9 @@ async def test_create_is_won_once_and_update_needs_the_revision_read(kv: KeyValu
     assert entry is not None and entry.value == b"worker-a renewed" and entry.revision == second
 
 
-async def test_delete_with_a_stale_revision_fails_and_a_deleted_key_can_be_created_again(kv: KeyValue) -> None:
+async def test_delete_with_a_stale_revision_fails_and_a_deleted_key_can_be_created_again(
+    kv: KeyValue,
+) -> None:
     revision = await kv.create("cameras.khi-2", b"a")
     newer = await kv.update("cameras.khi-2", b"b", revision)
     with pytest.raises(RevisionChanged):

@@ -46,7 +46,9 @@ class Analysts:
         self.open: dict[str, str] = {}
         self.doubles: list[tuple[str, str, str]] = []
 
-    def callbacks(self, worker_id: str) -> tuple[Callable[[str], Awaitable[bool]], Callable[[str], Awaitable[None]]]:
+    def callbacks(
+        self, worker_id: str
+    ) -> tuple[Callable[[str], Awaitable[bool]], Callable[[str], Awaitable[None]]]:
         async def open_camera(camera_id: str) -> bool:
             if camera_id in self.open:
                 self.doubles.append((camera_id, self.open[camera_id], worker_id))
@@ -64,13 +66,17 @@ class Analysts:
         return Counter(self.open.values())
 
 
-def keeper(kv: KeyValue, analysts: Analysts, record: WorkerRecord, cameras: list[str] = CAMERAS) -> LeaseKeeper:
+def keeper(
+    kv: KeyValue, analysts: Analysts, record: WorkerRecord, cameras: list[str] = CAMERAS
+) -> LeaseKeeper:
     open_camera, close_camera = analysts.callbacks(record.id)
 
     async def wanted() -> list[str]:
         return cameras
 
-    return LeaseKeeper(kv, record, TIMINGS, cameras=wanted, open_camera=open_camera, close_camera=close_camera)
+    return LeaseKeeper(
+        kv, record, TIMINGS, cameras=wanted, open_camera=open_camera, close_camera=close_camera
+    )
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
@@ -131,7 +137,9 @@ async def test_one_worker_alone_holds_every_camera(kv: KeyValue) -> None:
     assert view.workers == {} and {view.holder(c) for c in CAMERAS} == {None}
 
 
-async def test_a_joining_worker_takes_its_share_gradually_and_no_camera_is_analysed_twice(kv: KeyValue) -> None:
+async def test_a_joining_worker_takes_its_share_gradually_and_no_camera_is_analysed_twice(
+    kv: KeyValue,
+) -> None:
     analysts = Analysts()
     first, second = keeper(kv, analysts, worker("first")), keeper(kv, analysts, worker("second"))
     await first.start()

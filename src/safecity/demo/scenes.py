@@ -6,10 +6,16 @@ A junction camera also shows a signal head that cycles green, amber and red, and
 the entry and then the exit camera of a speed section, a stolen car turns up, another runs a red
 light, and a cloned plate appears at two cameras too far apart. Frames go through the same
 `CameraStream` and pipelines as a real camera's.
+
+A process that was not given a plan (a `safecity worker` of its own, beside a centre that built the
+city) gets `SteadyTraffic`: vehicles computed from the wall clock, so every process shows the same
+vehicle at the same camera at the same moment, and a camera that moves to another worker carries on
+with the same traffic.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 import threading
@@ -32,6 +38,10 @@ ROAD_X = (170, 470)
 STOP_LINE_Y = 210
 SIGNAL_BOX = (560, 20, 40, 100)
 SIGNAL_CYCLE = (("green", 14.0), ("amber", 3.0), ("red", 12.0))
+# Time zero of steady traffic (2026-01-01 UTC): every process counts the same seconds from it.
+STEADY_EPOCH = 1_767_225_600.0
+PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+COLOURS = ((200, 200, 200), (40, 40, 160), (150, 60, 30), (30, 30, 30), (60, 140, 200), (90, 90, 90))
 
 Image = npt.NDArray[np.uint8]
 
@@ -97,6 +107,54 @@ class TrafficPlan:
     def elapsed(self) -> float:
         """Returns seconds since the plan started."""
         return time.monotonic() - self.start
+
+    def fault_origin(self, opened_at: float) -> float:
+        """Returns the plan time that a URL's `fault=…@seconds` counts from: the plan's start."""
+        return 0.0
+
+
+class SteadyTraffic(TrafficPlan):
+    """Traffic computed from the clock: about one vehicle every `every_s` seconds at every camera.
+
+    Processes that share no memory agree on it: the vehicles of a camera in a given slot of time
+    come from a generator seeded with the plan's seed, the camera and the slot.
+    """
+
+    def __init__(self, seed: str = "default", *, every_s: float = 8.0, share: float = 0.85) -> None:
+        super().__init__(start=time.monotonic() - (time.time() - STEADY_EPOCH))
+        self.seed = seed
+        self.every_s = every_s
+        self.share = share
+        self._next_slot: dict[str, int] = {}
+
+    def due(self, camera_id: str, now: float) -> list[Pass]:
+        """Returns the planned passes and the computed vehicles of a camera that start by `now`."""
+        out = super().due(camera_id, now)
+        with self._lock:
+            slot = self._next_slot.get(camera_id, int(now // self.every_s))
+            while slot * self.every_s <= now:
+                vehicle = self.vehicle(camera_id, slot)
+                if vehicle is not None and vehicle.start > now:
+                    break
+                if vehicle is not None:
+                    out.append(vehicle)
+                slot += 1
+            self._next_slot[camera_id] = slot
+        return out
+
+    def vehicle(self, camera_id: str, slot: int) -> Pass | None:
+        """Returns the vehicle that passes a camera in one slot of time, if any (the same everywhere)."""
+        digest = hashlib.blake2b(f"{self.seed}:{camera_id}:{slot}".encode(), digest_size=8).digest()
+        rng = random.Random(int.from_bytes(digest, "big"))
+        if rng.random() >= self.share:
+            return None
+        plate = "".join(rng.choice(PLATE_LETTERS) for _ in range(3)) + f"{rng.randint(100, 999)}"
+        start = slot * self.every_s + rng.uniform(0, self.every_s / 2)
+        return Pass(start, plate, rng.uniform(30, 60), rng.choice(COLOURS), lane=rng.randint(0, 1))
+
+    def fault_origin(self, opened_at: float) -> float:
+        """Steady traffic has no common start: a URL's fault counts from when the camera opened."""
+        return opened_at
 
 
 @dataclass
@@ -197,6 +255,7 @@ class SyntheticSource:
     """A `FrameSource` for `synthetic://<scene>/<camera_id>?fps=10&seed=1[&fault=covered@20]`."""
 
     plans: dict[str, TrafficPlan] = {}
+    _plans_lock = threading.Lock()
 
     def __init__(self, url: str, options: SourceOptions) -> None:
         parts = urlsplit(url)
@@ -220,12 +279,19 @@ class SyntheticSource:
     def open(self) -> None:
         self._closed.clear()
 
+    @classmethod
+    def plan(cls, name: str) -> TrafficPlan:
+        """Returns the plan `name` of this process: the one the demo set, else steady traffic."""
+        with cls._plans_lock:
+            return cls.plans.setdefault(name, SteadyTraffic(name))
+
     def frames(self) -> Iterator[Frame]:
-        plan = self.plans.setdefault(self.plan_name, TrafficPlan())
-        index = 0
+        plan = self.plan(self.plan_name)
+        origin = plan.fault_origin(plan.elapsed())
+        index = int(plan.elapsed() * self.fps)  # frames are numbered on the plan's clock
         while not self._closed.is_set():
             t = plan.elapsed()
-            if self.fault_at is not None and t >= self.fault_at:
+            if self.fault_at is not None and t - origin >= self.fault_at:
                 self.renderer.fault = self.fault
             image = self.renderer.render(t, plan.due(self.camera_id, t))
             wall: datetime = utcnow()

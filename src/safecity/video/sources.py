@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,11 +199,36 @@ class FrameSource(Protocol):
 
 SourceFactory = Callable[[str, SourceOptions], FrameSource]
 _SCHEMES: dict[str, SourceFactory] = {}
+# Schemes whose module registers them on import, loaded on first use: `safecity worker` opens
+# synthetic:// cameras without the demo being imported first (and video/ never imports demo/).
+_LAZY_SCHEMES: dict[str, str] = {"synthetic": "safecity.demo.scenes"}
+_lazy_lock = threading.Lock()
 
 
 def register_scheme(scheme: str, factory: SourceFactory) -> None:
     """Makes `open_source` hand URLs of `scheme` (e.g. "synthetic") to `factory(url, options)`."""
     _SCHEMES[scheme.lower()] = factory
+
+
+def register_lazy_scheme(scheme: str, module: str) -> None:
+    """Names the module that registers `scheme` when imported; it is imported on the scheme's first use."""
+    _LAZY_SCHEMES[scheme.lower()] = module
+
+
+def scheme_factory(scheme: str) -> SourceFactory | None:
+    """Returns the factory registered for `scheme`, importing its module first if it is a lazy one."""
+    scheme = scheme.lower()
+    factory = _SCHEMES.get(scheme)
+    if factory is None and scheme in _LAZY_SCHEMES:
+        with _lazy_lock:
+            importlib.import_module(_LAZY_SCHEMES[scheme])
+        factory = _SCHEMES.get(scheme)
+        if factory is None:
+            raise InvalidInput(
+                f"{_LAZY_SCHEMES[scheme]} did not register the {scheme}:// scheme",
+                hint="a bug in SafeCity: report it",
+            )
+    return factory
 
 
 def redact(url: str) -> str:
@@ -233,8 +259,7 @@ def open_source(
     registered scheme such as synthetic://. `realtime` paces a file at its own frame rate.
     """
     options = SourceOptions(username, password, timeout_s, transport, decode, on_packet, realtime)
-    scheme = urlsplit(url).scheme.lower()
-    factory = _SCHEMES.get(scheme)
+    factory = scheme_factory(urlsplit(url).scheme)
     source: FrameSource = factory(url, options) if factory else PyAVSource(url, options)
     source.open()
     return source

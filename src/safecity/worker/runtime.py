@@ -1,29 +1,41 @@
-"""The camera worker runtime: one stream per camera, its pipelines, and the events they publish.
+"""The camera worker runtime: the cameras this worker holds a lease on, their pipelines, their events.
 
-`WorkerRuntime(ctx)` loads the enabled cameras from the registry, opens each with
-`video.stream.CameraStream` (real cameras and the synthetic city alike), runs the pipelines of the
-camera's type on each analysed frame, and publishes what they return on the bus. Health changes
-become `CameraHealth` events with their evidence frame. Only events leave: never raw frames, except
-the latest picture per camera kept in memory for the operators' video wall.
+`WorkerRuntime(ctx)` joins the cluster's camera leases (`worker/leases.py`: a fair share of the
+enabled cameras, or the cameras it is pinned to), opens each camera it is given with
+`video.stream.CameraStream` (real cameras and the synthetic city alike) and closes each it hands
+over, runs the pipelines of the camera's type on each analysed frame, and publishes what they return
+through the local spool (`worker/spool.py`), so nothing is lost while the bus is down. Embedded, the
+one process holds every camera through the same code. Health changes become `CameraHealth` events
+with their evidence frame, and so does a pipeline that stalls or fails on every frame. Only events
+leave: never raw frames, except the latest picture per camera kept in memory for the video wall.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import signal
+import socket
 import threading
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import cv2
 
 from safecity.cameras import service as cameras
+from safecity.core import keys
+from safecity.core.bus.kv import open_kv
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
-from safecity.core.events import Event
-from safecity.core.metrics import FRAMES
+from safecity.core.errors import NotFound
+from safecity.core.events import CameraHealth, Event, HealthState
+from safecity.core.metrics import FRAMES, PIPELINE_FAULTS
 from safecity.enforcement.models import SignalPhaseChanged
 from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
@@ -31,8 +43,12 @@ from safecity.video.sources import Frame
 from safecity.video.stream import CameraStream, StreamGroup
 from safecity.vision.plates import PlateReader
 from safecity.worker.anpr import AnprPipeline, CameraSetup
+from safecity.worker.leases import LeaseKeeper, LeaseTimings, WorkerRecord
+from safecity.worker.spool import Spool, SpoolingPublisher
 
 log = logging.getLogger(__name__)
+
+SPOOL_FILE = "worker-spool.db"
 
 
 class Pipeline(Protocol):
@@ -73,8 +89,52 @@ def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     return []
 
 
+@dataclass(frozen=True)
+class CameraEntry:
+    """A camera as the registry describes it: what its pipelines need and how to reach it."""
+
+    setup: CameraSetup
+    url: str
+    username: str | None
+    password: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        """Returns everything that, changed in the registry, needs the camera restarted."""
+        s = self.setup
+        return json.dumps(
+            [self.url, self.username, self.password, s.kind, s.analysis, s.lines, s.zones, s.region],
+            sort_keys=True,
+            default=str,
+        )
+
+
+@dataclass
+class _Running:
+    """One open camera: its stream, pipelines and what the stall watch knows of it."""
+
+    entry: CameraEntry
+    stream: CameraStream
+    pipelines: list[Pipeline]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    opened: float = field(default_factory=time.monotonic)
+    frames_seen: int = 0
+    progress: float = field(default_factory=time.monotonic)
+    stream_state: HealthState | None = None
+    failing_since: float | None = None
+    failures: int = 0
+    last_error: str = ""
+    fault: tuple[HealthState, datetime] | None = None
+
+
+def worker_identity(ctx: Context) -> tuple[str, str, int]:
+    """Returns this worker's id (the setting, else <host>-<pid>), host name and process id."""
+    host, pid = socket.gethostname(), os.getpid()
+    return ctx.settings.worker_id or f"{host}-{pid}", host, pid
+
+
 class WorkerRuntime:
-    """Runs the pipelines of many cameras and publishes their events."""
+    """Runs the pipelines of the cameras this worker holds, and publishes their events."""
 
     def __init__(
         self,
@@ -84,28 +144,117 @@ class WorkerRuntime:
         pipelines: PipelineFactory = default_pipelines,
         snapshot_every_s: float = 1.0,
         record: bool = True,
+        registry_refresh_s: float = 5.0,
     ) -> None:
+        """`camera_ids` pins this worker to those cameras (still leased); None takes a fair share."""
         self.ctx = ctx
         self.camera_ids = camera_ids
         self.pipelines_for = pipelines
         self.snapshot_every_s = snapshot_every_s
+        self.registry_refresh_s = registry_refresh_s
         self.group = StreamGroup()
         # Recording remuxes the packets analysis already receives: no second connection to a camera.
         self.recorders = RecorderPool(ctx) if record else None
-        self.pipelines: dict[str, list[Pipeline]] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self.registry: dict[str, CameraEntry] = {}
+        self._known: set[str] = set()
+        self.running: dict[str, _Running] = {}
+        self.keeper: LeaseKeeper | None = None
+        self.publisher = SpoolingPublisher(
+            ctx.bus,
+            Spool(ctx.settings.data_dir / SPOOL_FILE, max_events=ctx.settings.worker_spool_max_events),
+        )
+        self._registry_read = 0.0
+        self._running_lock = threading.Lock()
         self._last_snapshot: dict[str, float] = {}
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.frames = 0
-        self.published = 0
+
+    @property
+    def published(self) -> int:
+        """Returns how many events went to the bus, directly or re-sent from the spool."""
+        return self.publisher.published + self.publisher.resent
+
+    @property
+    def pipelines(self) -> dict[str, list[Pipeline]]:
+        """Returns the pipelines of each open camera."""
+        with self._running_lock:
+            return {camera_id: r.pipelines for camera_id, r in self.running.items()}
+
+    # -- life cycle -----------------------------------------------------------------------------
 
     def start(self) -> int:
-        """Opens every enabled camera with a stream; returns how many were started."""
+        """Joins the camera leases and opens the cameras this worker is given; returns how many.
+
+        Call from a thread other than the bus's loop, after the bus has started.
+        """
+        loop = self.ctx.bus.loop
+        if loop is None:
+            raise RuntimeError("start the bus before the worker runtime")
+        self.publisher.start()
+        self._load_registry()
+        if self.camera_ids is not None:
+            self._check_pinned(self.camera_ids)
+        worker_id, host, pid = worker_identity(self.ctx)
+        now = utcnow()
+        me = WorkerRecord(
+            id=worker_id,
+            host=host,
+            pid=pid,
+            capacity=self.ctx.settings.worker_capacity,
+            pinned=list(self.camera_ids or []),
+            started=now,
+            heartbeat_at=now,
+        )
+        settings = self.ctx.settings
+        timings = LeaseTimings(
+            settings.lease_heartbeat_s, settings.lease_ttl_s, settings.lease_handover_per_round
+        )
+
+        async def join() -> LeaseKeeper:
+            kv = await open_kv(self.ctx.bus, settings.lease_bucket)
+            keeper = LeaseKeeper(
+                kv,
+                me,
+                timings,
+                cameras=self._wanted,
+                open_camera=self._open_async,
+                close_camera=self._close_async,
+            )
+            await keeper.start()
+            return keeper
+
+        self.keeper = asyncio.run_coroutine_threadsafe(join(), loop).result()
+        self._ticker = threading.Thread(target=self._tick_loop, name="pipeline-ticker", daemon=True)
+        self._ticker.start()
+        log.info("worker %s started with %d cameras", worker_id, len(self.running))
+        return len(self.running)
+
+    def stop(self) -> None:
+        """Hands every camera back (ending open tracks, publishing what they saw) and stops."""
+        self._stop.set()
+        loop = self.ctx.bus.loop
+        if self.keeper is not None and loop is not None and loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self.keeper.leave(), loop).result(60)
+            except Exception as exc:
+                log.warning("worker could not hand its cameras back cleanly: %s", exc)
+        for camera_id in list(self.running):
+            self.close_camera(camera_id)
+        if self._ticker is not None:
+            self._ticker.join(5)
+        if self.recorders is not None:
+            self.recorders.close()
+        self.publisher.stop()
+
+    # -- the registry ---------------------------------------------------------------------------
+
+    def _load_registry(self) -> None:
+        """Reads the enabled cameras with a stream from the registry."""
         with self.ctx.db.session() as session:
-            rows = cameras.list_cameras(session)
-            setups = [
-                (
+            rows = cameras.list_cameras(session, limit=1_000_000)
+            entries = {
+                c.id: CameraEntry(
                     CameraSetup(
                         c.id,
                         c.kind,
@@ -119,60 +268,140 @@ class WorkerRuntime:
                     c.password,
                 )
                 for c in rows
-                if c.enabled and c.stream_url and (self.camera_ids is None or c.id in self.camera_ids)
-            ]
-        for setup, url, username, password in setups:
-            self.pipelines[setup.camera_id] = self.pipelines_for(self.ctx, setup)
-            self._locks[setup.camera_id] = threading.Lock()
-            analysis_fps = (
-                float(setup.analysis.get("analysis_fps", 5.0)) if self.pipelines[setup.camera_id] else None
-            )
-            recorded = self.recorders is not None and not url.startswith("synthetic://")
-            recorder = self.recorders.for_camera(setup.camera_id) if recorded and self.recorders else None
-            stream = CameraStream(
-                setup.camera_id,
-                url,
-                analysis_fps=analysis_fps,
-                decode=setup.analysis.get("decode"),
-                motion_gate=bool(setup.analysis.get("motion_gate", True)),
-                on_frame=self._on_frame(setup.camera_id),
-                on_health=self._on_health,
-                on_packet=recorder.feed if recorder is not None else None,
-                username=username,
-                password=password,
-            )
-            self.group.add(stream)
-        self.group.start()
-        self._ticker = threading.Thread(target=self._tick_loop, name="pipeline-ticker", daemon=True)
-        self._ticker.start()
-        log.info("worker started %d cameras", len(setups))
-        return len(setups)
+                if c.enabled and c.stream_url
+            }
+            self._known = {c.id for c in rows}
+        self.registry = entries
+        self._registry_read = time.monotonic()
 
-    def stop(self) -> None:
-        """Stops every stream and ends open tracks (publishing what they saw)."""
-        self._stop.set()
-        self.group.stop()
-        if self._ticker is not None:
-            self._ticker.join(5)
-        if self.recorders is not None:
-            self.recorders.close()
-        far_future = utcnow().replace(year=utcnow().year + 1)
-        for camera_id, pipes in self.pipelines.items():
-            with self._locks[camera_id]:
-                for pipe in pipes:
-                    self._publish(pipe.tick(far_future))
+    def _check_pinned(self, camera_ids: list[str]) -> None:
+        unknown = sorted(set(camera_ids) - self._known)
+        if unknown:
+            raise NotFound(
+                f"no camera {', '.join(unknown)} in the registry",
+                hint="`safecity cameras list` shows the registered cameras",
+            )
+        for camera_id in camera_ids:
+            if camera_id not in self.registry:
+                log.warning("camera %s is disabled or has no stream: nothing to analyse yet", camera_id)
+
+    async def _wanted(self) -> Collection[str]:
+        """Returns the cameras to analyse (re-reading the registry every few seconds)."""
+        if time.monotonic() - self._registry_read >= self.registry_refresh_s:
+            before = self.registry
+            try:
+                await asyncio.to_thread(self._load_registry)
+            except Exception as exc:
+                log.warning("camera registry unreadable, keeping the last list: %s", exc)
+            else:
+                await self._restart_changed(before)
+        wanted = set(self.registry)
+        return wanted & set(self.camera_ids) if self.camera_ids is not None else wanted
+
+    async def _restart_changed(self, before: dict[str, CameraEntry]) -> None:
+        for camera_id in list(self.running):
+            old, new = before.get(camera_id), self.registry.get(camera_id)
+            if old is not None and new is not None and old.fingerprint != new.fingerprint:
+                log.info("camera %s changed in the registry; restarting it", camera_id)
+                await asyncio.to_thread(self.close_camera, camera_id)
+                if not await asyncio.to_thread(self.open_camera, camera_id) and self.keeper is not None:
+                    self.keeper.opened.discard(camera_id)  # the next round tries again
+
+    # -- one camera -----------------------------------------------------------------------------
+
+    async def _open_async(self, camera_id: str) -> bool:
+        return await asyncio.to_thread(self.open_camera, camera_id)
+
+    async def _close_async(self, camera_id: str) -> None:
+        await asyncio.to_thread(self.close_camera, camera_id)
+
+    def open_camera(self, camera_id: str) -> bool:
+        """Starts analysing one camera; a camera whose analysis cannot start is reported offline."""
+        entry = self.registry.get(camera_id)
+        if entry is None or self._stop.is_set():
+            return False
+        with self._running_lock:
+            if camera_id in self.running:
+                return True
+        setup = entry.setup
+        try:
+            pipes = self.pipelines_for(self.ctx, setup)
+        except Exception as exc:
+            log.error("camera %s: analysis cannot start on this worker: %s", camera_id, exc)
+            detail = f"analysis cannot start: {type(exc).__name__}: {exc}"
+            self._report(camera_id, "offline", detail[:480], utcnow())
+            return False
+        analysis_fps = float(setup.analysis.get("analysis_fps", 5.0)) if pipes else None
+        recorded = self.recorders is not None and not entry.url.startswith("synthetic://")
+        recorder = self.recorders.for_camera(camera_id) if recorded and self.recorders else None
+        stream = CameraStream(
+            camera_id,
+            entry.url,
+            analysis_fps=analysis_fps,
+            decode=setup.analysis.get("decode"),
+            motion_gate=bool(setup.analysis.get("motion_gate", True)),
+            on_frame=self._on_frame(camera_id),
+            on_health=self._on_health,
+            on_packet=recorder.feed if recorder is not None else None,
+            username=entry.username,
+            password=entry.password,
+        )
+        with self._running_lock:
+            self.running[camera_id] = _Running(entry, stream, pipes)
+        self.group.add(stream, start=True)
+        return True
+
+    def close_camera(self, camera_id: str) -> None:
+        """Stops analysing one camera and ends its open tracks (publishing what they saw)."""
+        with self._running_lock:
+            running = self.running.pop(camera_id, None)
+        if running is None:
+            return
+        self.group.remove(camera_id)
+        far_future = utcnow() + timedelta(days=366)
+        # A pipeline stuck in a frame keeps its lock: do not wait for it for ever.
+        if running.lock.acquire(timeout=5):
+            try:
+                for pipe in running.pipelines:
+                    try:
+                        self._publish(pipe.tick(far_future))
+                    except Exception as exc:
+                        log.warning("camera %s: closing its pipeline failed: %s", camera_id, exc)
+            finally:
+                running.lock.release()
+
+    # -- frames, health, events -----------------------------------------------------------------
 
     def _on_frame(self, camera_id: str) -> Callable[[Frame], None]:
         def handle(frame: Frame) -> None:
+            running = self.running.get(camera_id)
+            if running is None:
+                return
             self.frames += 1
             FRAMES.inc()
             self.ctx.count("frames")
             self._snapshot(camera_id, frame)
-            with self._locks[camera_id]:
-                for pipe in self.pipelines[camera_id]:
-                    self._publish(pipe.process(frame))
+            with running.lock:
+                for pipe in running.pipelines:
+                    try:
+                        events = pipe.process(frame)
+                    except Exception as exc:
+                        self._pipeline_failed(camera_id, running, exc)
+                        continue
+                    running.failing_since = None
+                    running.failures = 0
+                    self._publish(events)
 
         return handle
+
+    def _pipeline_failed(self, camera_id: str, running: _Running, exc: Exception) -> None:
+        running.failures += 1
+        running.failing_since = running.failing_since or time.monotonic()
+        running.last_error = f"{type(exc).__name__}: {exc}"
+        if running.failures == 1:
+            log.exception("camera %s: pipeline failed on a frame", camera_id)
+        elif running.failures % 100 == 0:
+            log.error("camera %s: pipeline failed on %d frames in a row", camera_id, running.failures)
 
     def _snapshot(self, camera_id: str, frame: Frame) -> None:
         last = self._last_snapshot.get(camera_id, 0.0)
@@ -188,18 +417,31 @@ class WorkerRuntime:
                 _snapshots[camera_id] = buf.tobytes()
 
     def _on_health(self, change: HealthChange) -> None:
+        running = self.running.get(change.camera_id)
+        if running is not None:
+            running.stream_state = change.state
+            running.progress = max(running.progress, time.monotonic())
         ref = None
         if change.evidence is not None and change.state != "online":
             ref = self.ctx.media.put_image(change.evidence)
         self._publish([change.to_event(ref)])
 
+    def _report(self, camera_id: str, state: HealthState, detail: str, since: datetime) -> None:
+        event = CameraHealth(
+            key=keys.camera_health(camera_id, state, since),
+            camera_id=camera_id,
+            at=since,
+            state=state,
+            detail=detail,
+            since=since,
+        )
+        self._publish([event])
+
     def _publish(self, events: list[Event]) -> None:
         for event in events:
-            try:
-                self.ctx.bus.publish_threadsafe(event)
-                self.published += 1
-            except Exception as exc:  # the bus is down: keep analysing, say so
-                log.error("could not publish %s from %s: %s", event.type, event.camera_id, exc)
+            self.publisher.publish(event)
+
+    # -- upkeep: tracks that end, recordings, pipelines that stall ------------------------------
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -209,13 +451,48 @@ class WorkerRuntime:
                     self.recorders.tick()
                 except Exception as exc:
                     log.warning("recorder upkeep failed: %s", exc)
-            for camera_id, pipes in self.pipelines.items():
-                with self._locks[camera_id]:
-                    for pipe in pipes:
+            with self._running_lock:
+                running = list(self.running.items())
+            for camera_id, camera in running:
+                self._watch(camera_id, camera)
+                if not camera.lock.acquire(blocking=False):
+                    continue  # busy with a frame (or stuck in one: the watch reports that)
+                try:
+                    for pipe in camera.pipelines:
                         try:
                             self._publish(pipe.tick(now))
                         except Exception as exc:
                             log.warning("pipeline tick failed on %s: %s", camera_id, exc)
+                finally:
+                    camera.lock.release()
+
+    def _watch(self, camera_id: str, camera: _Running) -> None:
+        """Reports a camera whose pipeline stopped producing, and its recovery."""
+        mono = time.monotonic()
+        stall_s = self.ctx.settings.pipeline_stall_s
+        if camera.stream.frames_read != camera.frames_seen:
+            camera.frames_seen = camera.stream.frames_read
+            camera.progress = mono
+        silent = mono - max(camera.progress, camera.opened)
+        fault: tuple[HealthState, str, float] | None = None
+        # A camera that is offline or reconnecting says so itself; silence otherwise is a stall.
+        if camera.stream_state not in ("offline", "reconnecting") and silent >= stall_s:
+            fault = ("offline", f"pipeline stalled: no frame analysed for {silent:.0f} s", silent)
+        elif camera.failing_since is not None and mono - camera.failing_since >= stall_s:
+            failing = mono - camera.failing_since
+            detail = f"pipeline failing on every frame for {failing:.0f} s: {camera.last_error}"
+            fault = ("offline", detail[:480], failing)
+        if fault is not None and camera.fault is None:
+            state, detail, for_s = fault
+            since = utcnow() - timedelta(seconds=for_s)
+            camera.fault = (state, since)
+            PIPELINE_FAULTS.inc()
+            log.error("camera %s: %s", camera_id, detail)
+            self._report(camera_id, state, detail, since)
+        elif fault is None and camera.fault is not None:
+            camera.fault = None
+            log.warning("camera %s: pipeline analysing again", camera_id)
+            self._report(camera_id, "online", "pipeline analysing again", utcnow())
 
 
 def start_pipelines_hook(camera_ids: list[str] | None = None) -> Callable[[Context], Awaitable[None]]:
@@ -230,11 +507,17 @@ def start_pipelines_hook(camera_ids: list[str] | None = None) -> Callable[[Conte
 
 
 async def run_worker(ctx: Context, *, camera_ids: list[str] | None = None) -> None:
-    """Runs camera pipelines until interrupted, publishing to the configured bus (city scale)."""
+    """Runs camera pipelines until interrupted or terminated, publishing to the configured bus."""
     await ctx.bus.start()
     runtime = WorkerRuntime(ctx, camera_ids=camera_ids)
-    await asyncio.to_thread(runtime.start)
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main is not None:
+        # A service manager stops with SIGTERM: hand the cameras back rather than leave them dark.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, main.cancel)
     try:
+        await asyncio.to_thread(runtime.start)
         while True:
             await asyncio.sleep(3600)
     except (asyncio.CancelledError, KeyboardInterrupt):
