@@ -33,7 +33,7 @@ import numpy as np
 from rich.console import Console
 from sqlalchemy import insert, text
 
-from safecity.challans import notice, service
+from safecity.challans import notices_queue, service
 from safecity.challans.models import Challan
 from safecity.core.context import Context
 from safecity.enforcement.models import Violation
@@ -138,8 +138,7 @@ def bench_issue(ctx: Context, backlog: int, batch: int) -> dict[str, Any]:
 def bench_notices(ctx: Context, count: int) -> dict[str, Any]:
     err.print(f"notices: rendering {count} PDFs…")
     started = time.perf_counter()
-    with ctx.db.session() as session:
-        rendered = notice.render_pending(session, ctx.media, limit=count)
+    rendered = notices_queue.render_due_notices(ctx, count)
     total = time.perf_counter() - started
     sizes = []
     with ctx.db.session() as session:

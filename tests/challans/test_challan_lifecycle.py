@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from safecity.challans import delivery, notice, service
+from safecity.challans import delivery, notice, notices_queue, service
 from safecity.challans.consumer import handle_approved
 from safecity.challans.models import AppealIn, Challan, DecisionIn, Payment, PaymentIn, Vehicle
 from safecity.core.context import Context
@@ -129,9 +129,13 @@ def test_redelivered_approval_issues_one_challan(ctx: Context) -> None:
     with ctx.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Challan)) == 1
         (challan,) = session.scalars(select(Challan))
-        assert challan.notice_ref is not None
+        assert challan.notice_ref is None  # rendering and sending are the work queue's, off the intake path
         assert session.get(Violation, vid).status == "issued"  # type: ignore[union-attr]
     assert ctx.counters["challans"] == 1
+    assert notices_queue.render_due_notices(ctx) == 1
+    assert notices_queue.send_due_deliveries(ctx) == {"sent": 3, "failed": 0, "gave_up": 0}
+    assert notices_queue.render_due_notices(ctx) == 0
+    assert notices_queue.send_due_deliveries(ctx) == {"sent": 0, "failed": 0, "gave_up": 0}
     sent = sorted(p.name for p in (ctx.settings.data_dir / "outbox").rglob("*.pdf"))
     assert sent == [f"{challan.number}-email.pdf", f"{challan.number}-post.pdf", f"{challan.number}-sms.pdf"]
 
@@ -244,25 +248,27 @@ class Refusing:
     def send(self, message: delivery.NoticeMessage) -> str:
         raise ConnectionError("SMSC refused the connection")
 
+    def close(self) -> None:
+        pass
+
 
 def test_the_outbox_retries_a_failing_channel_and_gives_up_after_the_limit(
     ctx: Context, tmp_path: Path
 ) -> None:
     issue_one(ctx)
-    adapters = {"post": delivery.FileAdapter(tmp_path / "post"), "sms": Refusing(), "email": Refusing()}
+    adapters: dict[str, delivery.Adapter] = {
+        "post": delivery.FileAdapter(tmp_path / "post"),
+        "sms": Refusing(),
+        "email": Refusing(),
+    }
+    assert notices_queue.send_due_deliveries(ctx, adapters=adapters) == {"sent": 0, "failed": 0, "gave_up": 0}
+    notices_queue.render_due_notices(ctx)  # deliveries wait for their notice
+    assert notices_queue.send_due_deliveries(ctx, adapters=adapters) == {"sent": 1, "failed": 2, "gave_up": 0}
+    for _ in range(3):
+        notices_queue.send_due_deliveries(ctx, adapters=adapters)
+    assert notices_queue.send_due_deliveries(ctx, adapters=adapters) == {"sent": 0, "failed": 0, "gave_up": 2}
+    assert notices_queue.send_due_deliveries(ctx, adapters=adapters) == {"sent": 0, "failed": 0, "gave_up": 0}
     with ctx.db.session() as session:
-        assert delivery.deliver_pending(session, ctx.media, adapters) == {
-            "sent": 1,
-            "failed": 2,
-            "gave_up": 0,
-        }
-        for _ in range(3):
-            delivery.deliver_pending(session, ctx.media, adapters)
-        assert delivery.deliver_pending(session, ctx.media, adapters) == {
-            "sent": 0,
-            "failed": 0,
-            "gave_up": 2,
-        }
         errors = {
             d.last_error
             for d in session.scalars(select(service.Delivery).where(service.Delivery.channel == "sms"))

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from safecity.accounts.api import client_address, require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
-from safecity.challans import delivery, notice, service
+from safecity.challans import notice, notices_queue, service
 from safecity.challans.models import (
     AppealIn,
     AppealOut,
@@ -100,17 +100,17 @@ def issue_pending(
     return report
 
 
-@staff.post("/notices/render", summary="Render notices that are missing")
-def render_notices(
-    ctx: Ctx, session: DbSession, _: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 500
-) -> dict[str, int]:
-    return {"rendered": notice.render_pending(session, ctx.media, limit=limit)}
+@staff.post("/notices/render", summary="Render missing notices now")
+def render_notices(ctx: Ctx, _: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> dict[str, int]:
+    """The notices work queue does this every few seconds by itself; this runs one turn at once."""
+    return {"rendered": notices_queue.render_due_notices(ctx, limit)}
 
 
-@staff.post("/deliveries/run", summary="Send queued notices through the outbox")
-def run_deliveries(ctx: Ctx, session: DbSession, _: Admin) -> dict[str, int]:
-    adapters = delivery.adapters_from_config(service.get_rules(session).delivery, ctx.settings.data_dir)
-    return delivery.deliver_pending(session, ctx.media, adapters)
+@staff.post("/deliveries/run", summary="Send queued notices now")
+def run_deliveries(ctx: Ctx, _: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> dict[str, int]:
+    """The notices work queue does this every few seconds by itself; this runs one turn at once."""
+    notices_queue.render_due_notices(ctx, limit)
+    return notices_queue.send_due_deliveries(ctx, limit)
 
 
 @staff.post(

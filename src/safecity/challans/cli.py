@@ -1,4 +1,4 @@
-"""`safecity challans …`: import the vehicle registry, issue pending challans, render and send notices."""
+"""`safecity challans …`: import the vehicle registry, issue pending challans, render and send notices now."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from safecity.challans import delivery, notice, service
+from safecity.challans import notices_queue, service
 from safecity.core.cliutil import console, err_console, friendly_errors, open_context, print_json
 
 app = typer.Typer(help="E-challans: registry, issue, notices, delivery, flags.", no_args_is_help=True)
@@ -55,12 +55,12 @@ def notices(
     out: Path | None = typer.Option(None, "--out", help="Also copy each rendered PDF into this folder"),
     limit: int = typer.Option(10_000, min=1, help="Most notices to render"),
 ) -> None:
-    """Render the PDF notices of challans that have none yet."""
+    """Render the PDF notices of challans that have none yet (the running centre does it by itself)."""
     ctx = open_context()
-    with ctx.db.session() as session:
-        count = notice.render_pending(session, ctx.media, limit=limit)
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
+    count = notices_queue.render_due_notices(ctx, limit)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with ctx.db.session() as session:
             for challan in service.list_challans(session, limit=limit):
                 if challan.notice_ref:
                     shutil.copyfile(ctx.media.path(challan.notice_ref), out / f"{challan.number}.pdf")
@@ -72,9 +72,11 @@ def notices(
 def deliver(limit: int = typer.Option(500, min=1, help="Most deliveries to attempt")) -> None:
     """Send queued notices by post, SMS and e-mail (files under data/outbox where none is configured)."""
     ctx = open_context()
-    with ctx.db.session() as session:
-        adapters = delivery.adapters_from_config(service.get_rules(session).delivery, ctx.settings.data_dir)
-        counts = delivery.deliver_pending(session, ctx.media, adapters, limit=limit)
+    notices_queue.render_due_notices(ctx, limit)
+    try:
+        counts = notices_queue.send_due_deliveries(ctx, limit)
+    finally:
+        notices_queue.close(ctx)
     console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
 
 

@@ -1,43 +1,62 @@
-"""Notice delivery through an outbox: post, SMS and e-mail adapters, and a file adapter for tests and demos.
+"""Notice delivery: post, SMS and e-mail adapters, a file adapter for tests and demos, and the text sent.
 
-Issuing a challan queues one delivery per channel in the same transaction; `deliver_pending` sends
-them, records each receipt or error, and retries failures on the next run up to a limit.
+Issuing a challan queues one delivery per channel in the same transaction; the work queue in
+`notices_queue.py` claims and sends them. Each adapter keeps its connection for the life of the
+process (`AdapterPool`), and every message carries an idempotency key (its delivery's), so a
+gateway recognises a message re-sent after a crash.
 """
 
 from __future__ import annotations
 
 import json
 import smtplib
+import threading
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from safecity.challans import notice, service
-from safecity.challans.models import Challan, Delivery, DeliveryConfig
-from safecity.core.clock import utcnow
-from safecity.core.media import MediaStore
+from safecity.challans import service
+from safecity.challans.models import Challan, ChallanRules, DeliveryConfig
 
 
 @dataclass(frozen=True)
 class NoticeMessage:
-    """What one delivery carries: the address, a short text and the notice PDF."""
+    """What one delivery carries: the address, a short text, the notice PDF and its idempotency key."""
 
     channel: str
     address: str
     number: str
     text: str
     pdf: bytes
+    key: str
 
 
 class Adapter(Protocol):
-    """Sends one notice on one channel; returns a receipt or raises on failure."""
+    """Sends notices on one channel; `send` returns a receipt or raises, `close` lets go of connections."""
 
     def send(self, message: NoticeMessage) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def delivery_key(delivery_id: int) -> str:
+    """Returns the idempotency key of one delivery, the same on every attempt."""
+    return f"challan-delivery-{delivery_id}"
+
+
+def notice_text(challan: Challan, rules: ChallanRules, at: datetime) -> str:
+    """Returns the short text of a notice (the SMS itself; the body of the e-mail)."""
+    due = service.amount_due(challan, rules, at)
+    return (
+        f"e-Challan {challan.number}: {challan.plate}, {challan.offence.replace('_', ' ')} on "
+        f"{challan.offence_at:%d %b %Y}. Pay {rules.currency} {due:,} now; see evidence or appeal at "
+        f"{rules.delivery.portal_url} (code {challan.verification_code})."
+    )
 
 
 class FileAdapter:
@@ -55,9 +74,13 @@ class FileAdapter:
             "to": message.address,
             "number": message.number,
             "text": message.text,
+            "idempotency_key": message.key,
         }
         (self.folder / f"{stem}.json").write_text(json.dumps(envelope, indent=2))
         return str(self.folder / f"{stem}.pdf")
+
+    def close(self) -> None:
+        """Nothing to let go of."""
 
 
 class PostAdapter(FileAdapter):
@@ -65,37 +88,82 @@ class PostAdapter(FileAdapter):
 
 
 class SmsAdapter:
-    """SMS through an HTTP bridge to the operator's SMSC: POST JSON {to, text}."""
+    """SMS through an HTTP bridge to the operator's SMSC: POST JSON {to, text, idempotency_key}.
+
+    One pooled client per adapter: connections and the TLS context are made once, not per message.
+    """
 
     def __init__(self, gateway_url: str, *, timeout: float = 10.0) -> None:
         self.gateway_url = gateway_url
-        self.timeout = timeout
+        self.client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=4))
 
     def send(self, message: NoticeMessage) -> str:
-        response = httpx.post(
-            self.gateway_url, json={"to": message.address, "text": message.text}, timeout=self.timeout
+        response = self.client.post(
+            self.gateway_url,
+            json={"to": message.address, "text": message.text, "idempotency_key": message.key},
+            headers={"Idempotency-Key": message.key},
         )
         response.raise_for_status()
         return response.text[:200] or f"HTTP {response.status_code}"
 
+    def close(self) -> None:
+        self.client.close()
+
 
 class EmailAdapter:
-    """E-mail through an SMTP relay, with the notice attached."""
+    """E-mail through an SMTP relay, with the notice attached, over one connection kept open.
+
+    The connection is checked (NOOP) before each message and made again when the relay has dropped
+    it; a message that fails mid-send is not retried here but on the queue's next turn, under the
+    same Message-ID.
+    """
 
     def __init__(self, host: str, port: int, sender: str) -> None:
         self.host, self.port, self.sender = host, port, sender
+        self._smtp: smtplib.SMTP | None = None
+        self._lock = threading.Lock()  # smtplib is not thread-safe
 
     def send(self, message: NoticeMessage) -> str:
         mail = EmailMessage()
         mail["From"], mail["To"] = self.sender, message.address
         mail["Subject"] = f"e-Challan {message.number}"
+        mail["Message-ID"] = f"<{message.key}@{self.sender.rpartition('@')[2] or 'safecity'}>"
         mail.set_content(message.text)
         mail.add_attachment(
             message.pdf, maintype="application", subtype="pdf", filename=f"{message.number}.pdf"
         )
-        with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
-            smtp.send_message(mail)
+        with self._lock:
+            smtp = self._connection()
+            try:
+                smtp.send_message(mail)
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+                raise
         return f"smtp {self.host}"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._smtp is not None:
+                with suppress(smtplib.SMTPException, OSError):  # the relay may have hung up already
+                    self._smtp.quit()
+                self._drop()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            try:
+                alive = self._smtp.noop()[0] == 250
+            except (smtplib.SMTPException, OSError):
+                alive = False
+            if not alive:
+                self._drop()
+        if self._smtp is None:
+            self._smtp = smtplib.SMTP(self.host, self.port, timeout=15)
+        return self._smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
 
 
 def adapters_from_config(config: DeliveryConfig, data_dir: Path) -> dict[str, Adapter]:
@@ -115,53 +183,31 @@ def adapters_from_config(config: DeliveryConfig, data_dir: Path) -> dict[str, Ad
     return {"post": post, "sms": sms, "email": email}
 
 
-def deliver_pending(
-    session: Session, media: MediaStore, adapters: dict[str, Adapter], *, limit: int = 500
-) -> dict[str, int]:
-    """Sends queued deliveries (rendering notices that are missing); returns counts of sent and failed."""
-    rules = service.get_rules(session)
-    counts = {"sent": 0, "failed": 0, "gave_up": 0}
-    queued = session.scalars(
-        select(Delivery).where(Delivery.status == "queued").order_by(Delivery.id).limit(limit)
-    ).all()
-    for delivery in queued:
-        challan = session.get(Challan, delivery.challan_id)
-        if challan is None:
-            delivery.status, delivery.last_error = "failed", "the challan no longer exists"
-            counts["gave_up"] += 1
-            continue
-        if challan.notice_ref is None:
-            notice.render_notice(session, media, challan.number)
-        assert challan.notice_ref is not None
-        due = service.amount_due(challan, rules, utcnow())
-        text = (
-            f"e-Challan {challan.number}: {challan.plate}, {challan.offence.replace('_', ' ')} on "
-            f"{challan.offence_at:%d %b %Y}. Pay {rules.currency} {due:,} now; see evidence or appeal at "
-            f"{rules.delivery.portal_url} (code {challan.verification_code})."
-        )
-        adapter = adapters.get(delivery.channel)
-        delivery.attempts += 1
-        try:
-            if adapter is None:
-                raise RuntimeError(f"no adapter for channel {delivery.channel}")
-            receipt = adapter.send(
-                NoticeMessage(
-                    delivery.channel, delivery.address, challan.number, text, media.get(challan.notice_ref)
-                )
-            )
-        except Exception as exc:  # any adapter failure is recorded on the delivery and retried
-            delivery.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            if delivery.attempts >= rules.delivery.max_attempts:
-                delivery.status = "failed"
-                counts["gave_up"] += 1
-            else:
-                counts["failed"] += 1
-            continue
-        delivery.status, delivery.receipt, delivery.sent_at, delivery.last_error = (
-            "sent",
-            receipt[:200],
-            utcnow(),
-            "",
-        )
-        counts["sent"] += 1
-    return counts
+class AdapterPool:
+    """A process's adapters for the delivery settings in force: remade when they change, closed at exit."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self._settings: str | None = None
+        self._adapters: dict[str, Adapter] = {}
+        self._lock = threading.Lock()
+
+    def adapters(self, config: DeliveryConfig) -> dict[str, Adapter]:
+        """Returns the adapters for `config`, made once and kept while the settings stay the same."""
+        settings = config.model_dump_json()
+        with self._lock:
+            if settings != self._settings:
+                self._close_adapters()
+                self._adapters = adapters_from_config(config, self.data_dir)
+                self._settings = settings
+            return self._adapters
+
+    def close(self) -> None:
+        """Closes every adapter's connections; the next use makes them again."""
+        with self._lock:
+            self._close_adapters()
+            self._adapters, self._settings = {}, None
+
+    def _close_adapters(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import JSON, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
@@ -58,6 +58,13 @@ class Challan(Base):
     __table_args__ = (
         Index("ix_challans_plate_cnic", "plate", "cnic"),
         Index("ix_challans_status_issued", "status", "issued_at"),
+        # Only challans still waiting for their notice: the work queue's look-up stays small.
+        Index(
+            "ix_challans_notice_due",
+            "issued_at",
+            postgresql_where=text("notice_ref IS NULL"),
+            sqlite_where=text("notice_ref IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -80,6 +87,8 @@ class Challan(Base):
     paid_amount: Mapped[int | None]
     verification_code: Mapped[str] = mapped_column(String(16), unique=True)
     notice_ref: Mapped[str | None] = mapped_column(String(120))
+    notice_claimed_by: Mapped[str | None] = mapped_column(String(200))
+    notice_claimed_at: Mapped[datetime | None]
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     licence_flagged_at: Mapped[datetime | None]
     cnic_flagged_at: Mapped[datetime | None]
@@ -126,7 +135,12 @@ class Appeal(Base):
 
 
 class Delivery(Base):
-    """One notice to send on one channel (post, SMS, e-mail): the outbox, retried until sent."""
+    """One notice to send on one channel (post, SMS, e-mail): a work queue, retried until sent.
+
+    queued → sending (claimed by one process, `claimed_by`, `claimed_at`) → sent, or back to queued
+    after a failure, or failed after the last attempt; a claim older than the claim timeout (its
+    process stopped) is taken again.
+    """
 
     __tablename__ = "challan_deliveries"
     __table_args__ = (
@@ -144,6 +158,8 @@ class Delivery(Base):
     receipt: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None]
 
 
 class DriverFlag(Base):
@@ -249,7 +265,10 @@ class DeliveryConfig(BaseModel):
     sms_gateway_url: str | None = Field(
         default=None,
         title="SMS gateway",
-        description="HTTP endpoint taking JSON {to, text} (an SMSC bridge).",
+        description=(
+            "HTTP endpoint taking JSON {to, text, idempotency_key} (an SMSC bridge); the key is also "
+            "sent as the Idempotency-Key header, so a message re-sent after a crash is recognised."
+        ),
     )
     smtp_host: str | None = Field(
         default=None, title="SMTP host", description="Mail relay for e-mailed notices."
@@ -264,6 +283,13 @@ class DeliveryConfig(BaseModel):
         description="Printed on notices and in SMS.",
     )
     max_attempts: int = Field(default=5, ge=1, le=50, title="Attempts", description="Tries before giving up.")
+    claim_timeout_s: int = Field(
+        default=300,
+        ge=30,
+        le=86_400,
+        title="Claim timeout",
+        description="Seconds before a notice or delivery claimed by a process that stopped is taken again.",
+    )
 
 
 class ChallanRules(BaseModel):

@@ -12,7 +12,6 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safecity.challans import service
@@ -123,17 +122,6 @@ def render_notice(session: Session, media: MediaStore, number: str) -> str:
     ref = media.put(render_pdf(challan, service.get_rules(session), media), "pdf")
     challan.notice_ref = ref
     return ref
-
-
-def render_pending(session: Session, media: MediaStore, *, limit: int = 1_000) -> int:
-    """Renders notices for challans that have none yet; returns how many it rendered."""
-    rules = service.get_rules(session)
-    challans = session.scalars(
-        select(Challan).where(Challan.notice_ref.is_(None)).order_by(Challan.issued_at).limit(limit)
-    ).all()
-    for challan in challans:
-        challan.notice_ref = media.put(render_pdf(challan, rules, media), "pdf")
-    return len(challans)
 
 
 def _measure(evidence: dict[str, object]) -> str:

@@ -171,23 +171,31 @@ def lookup_vehicle(session: Session, plate: str) -> Vehicle:
 
 
 def issue_pending(session: Session, *, limit: int = 5_000, now: datetime | None = None) -> IssueReport:
-    """Issues challans for up to `limit` approved violations not yet issued (oldest first)."""
-    return _issue(session, enforcement.approved_unissued(session, limit=limit), now=now or utcnow())
+    """Issues challans for up to `limit` approved violations not yet issued (oldest first).
+
+    Violations another transaction is issuing are skipped, so sweeps in several processes share the
+    backlog; the report counts only this call's share.
+    """
+    rows = enforcement.approved_unissued(session, limit=limit, claim=True)
+    return _issue(session, rows, now=now or utcnow())
 
 
 def issue_for_violations(
     session: Session, violation_ids: Sequence[str], *, now: datetime | None = None
 ) -> IssueReport:
     """Issues challans for the named violations if approved and not yet issued (a repeat changes nothing)."""
-    return _issue(session, enforcement.violation_rows(session, violation_ids), now=now or utcnow())
+    rows = enforcement.violation_rows(session, violation_ids, lock=True)
+    return _issue(session, rows, now=now or utcnow())
 
 
 def _issue(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> IssueReport:
+    """Issues challans for violation rows this transaction has locked, numbering only those it issues."""
     report = IssueReport()
     if not rows:
         return report
     rules = get_rules(session)
     ids = [r["id"] for r in rows]
+    # Checked after the lock: a challan another process committed while this one waited is seen here.
     already: dict[str, str] = {}
     for chunk in _chunks(ids):
         found = session.execute(

@@ -525,9 +525,13 @@ def review(session: Session, violation_id: str, data: ReviewIn, *, actor: str) -
     return violation
 
 
-def approved_unissued(session: Session, *, limit: int = 10_000) -> list[dict[str, Any]]:
-    """Returns approved violations not yet issued, oldest first, as plain rows (for batch issue)."""
-    rows = session.execute(
+def approved_unissued(session: Session, *, limit: int = 10_000, claim: bool = False) -> list[dict[str, Any]]:
+    """Returns approved violations not yet issued, oldest first, as plain rows (for batch issue).
+
+    With `claim`, the rows are locked to the end of the transaction and rows another transaction
+    holds are skipped, so issuers in several processes share the backlog instead of colliding.
+    """
+    query = (
         select(
             Violation.id,
             Violation.offence,
@@ -543,13 +547,21 @@ def approved_unissued(session: Session, *, limit: int = 10_000) -> list[dict[str
         .where(Violation.status == "approved")
         .order_by(Violation.created_at)
         .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
+    )
+    if claim:
+        query = query.with_for_update(skip_locked=True)
+    return [dict(r) for r in session.execute(query).mappings()]
 
 
-def violation_rows(session: Session, violation_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Returns the named approved violations as plain rows (those not approved are left out)."""
-    rows = session.execute(
+def violation_rows(
+    session: Session, violation_ids: Sequence[str], *, lock: bool = False
+) -> list[dict[str, Any]]:
+    """Returns the named approved violations as plain rows (those not approved are left out).
+
+    With `lock`, the rows are locked to the end of the transaction, waiting for another transaction
+    that holds them; a row it issued meanwhile is then no longer approved and is left out.
+    """
+    query = (
         select(
             Violation.id,
             Violation.offence,
@@ -561,9 +573,13 @@ def violation_rows(session: Session, violation_ids: Sequence[str]) -> list[dict[
             Violation.limit,
             Violation.unit,
             Violation.evidence,
-        ).where(Violation.id.in_(list(violation_ids)), Violation.status == "approved")
-    ).mappings()
-    return [dict(r) for r in rows]
+        )
+        .where(Violation.id.in_(list(violation_ids)), Violation.status == "approved")
+        .order_by(Violation.id)
+    )
+    if lock:
+        query = query.with_for_update()
+    return [dict(r) for r in session.execute(query).mappings()]
 
 
 def mark_issued(session: Session, issued: dict[str, str]) -> None:
