@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from safecity.alerts import service as alerts
@@ -271,21 +271,42 @@ def remove(session: Session, entry_id: str, *, actor: str, reason: str) -> Watch
 
 
 def expire_due(session: Session, *, now: datetime | None = None) -> list[str]:
-    """Marks approved or pending entries past their expiry as expired; returns their ids."""
+    """Marks approved or pending entries past their expiry as expired; returns the ids this call expired.
+
+    A compare-and-set, not a read-then-update: entries another process is expiring are skipped, and
+    only entries still open change, so sweeps running at once expire and audit each entry once.
+    """
     moment = now or utcnow()
-    due = session.scalars(
-        select(WatchlistEntry).where(
-            WatchlistEntry.status.in_([EntryStatus.approved.value, EntryStatus.pending.value]),
-            WatchlistEntry.expires_at <= moment,
+    still_open = (
+        WatchlistEntry.status.in_([EntryStatus.approved.value, EntryStatus.pending.value]),
+        WatchlistEntry.expires_at <= moment,
+    )
+    due = (
+        select(WatchlistEntry.id)
+        .where(*still_open)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    rows = session.execute(
+        update(WatchlistEntry)
+        .where(WatchlistEntry.id.in_(select(due.c.id)), *still_open)
+        .values(
+            status=EntryStatus.expired.value,
+            closed_by="system",
+            closed_at=WatchlistEntry.expires_at,
+            closed_reason="passed its expiry date",
+            version=WatchlistEntry.version + 1,
         )
+        .returning(WatchlistEntry.id, WatchlistEntry.expires_at)
+        .execution_options(synchronize_session="fetch")
     ).all()
-    for entry in due:
-        _close(entry, EntryStatus.expired, actor="system", reason="passed its expiry date")
-        entry.closed_at = entry.expires_at
+    expired = sorted((expires_at, entry_id) for entry_id, expires_at in rows)
+    for expires_at, entry_id in expired:
         audit.record(
-            session, actor="system", action="faces.expire", target=entry.id, detail={"at": entry.expires_at}
+            session, actor="system", action="faces.expire", target=entry_id, detail={"at": expires_at}
         )
-    return [entry.id for entry in due]
+    return [entry_id for _, entry_id in expired]
 
 
 def get_entry(session: Session, entry_id: str) -> WatchlistEntry:
