@@ -169,3 +169,15 @@ def test_worker_pinned_to_an_unknown_camera_says_so(ctx: Context, monkeypatch: p
     assert result.exit_code == 1
     assert "no camera khi-typo in the registry" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cluster_status_on_the_embedded_bus_says_what_to_set(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safecity.cli import app
+
+    monkeypatch.setenv("SAFECITY_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("SAFECITY_BUS", "memory")
+    result = CliRunner().invoke(app, ["cluster", "status", "--json"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "SAFECITY_BUS=nats" in result.output

@@ -9,16 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from safecity.core.bus.kv import KeyValue, MemoryKeyValue
+from safecity.core.bus.kv import Entry, KeyValue, MemoryKeyValue
 from safecity.core.clock import utcnow
-from safecity.core.errors import Conflict, SafeCityError
+from safecity.core.errors import Conflict, SafeCityError, Unavailable
 from safecity.worker.leases import (
     LeaseKeeper,
-    LeaseRecord,
     LeaseTimings,
     WorkerRecord,
     assign,
-    camera_key,
     read_cluster,
 )
 
@@ -171,18 +169,54 @@ async def test_a_dead_workers_cameras_are_taken_over_within_the_time_out(kv: Key
     await survivor.leave()
 
 
-async def test_a_worker_whose_lease_was_taken_stops_that_camera(kv: KeyValue) -> None:
+class CutOff(KeyValue):
+    """One worker's view of the store, which a test can cut off (a network partition) and heal."""
+
+    def __init__(self, store: KeyValue) -> None:
+        super().__init__(store.bucket)
+        self.store = store
+        self.cut = False
+
+    def _reach(self) -> KeyValue:
+        if self.cut:
+            raise Unavailable("the key-value store cannot be reached: connection refused")
+        return self.store
+
+    async def get(self, key: str) -> Entry | None:
+        return await self._reach().get(key)
+
+    async def create(self, key: str, value: bytes) -> int:
+        return await self._reach().create(key, value)
+
+    async def update(self, key: str, value: bytes, revision: int) -> int:
+        return await self._reach().update(key, value, revision)
+
+    async def put(self, key: str, value: bytes) -> int:
+        return await self._reach().put(key, value)
+
+    async def delete(self, key: str, revision: int | None = None) -> None:
+        await self._reach().delete(key, revision)
+
+    async def entries(self, prefix: str = "") -> dict[str, Entry]:
+        return await self._reach().entries(prefix)
+
+
+async def test_a_cut_off_worker_keeps_analysing_and_stops_once_it_learns_its_lease_was_taken(
+    kv: KeyValue,
+) -> None:
     analysts = Analysts()
-    holder = keeper(kv, analysts, worker("holder"), cameras=["khi-cam-00"])
-    await holder.start()
-    entry = await kv.get(camera_key("khi-cam-00"))
-    assert entry is not None
-    # Another worker took the lease while this one could not renew (a network partition).
-    taken = LeaseRecord(camera_id="khi-cam-00", holder="other", since=utcnow(), renewed_at=utcnow())
-    await kv.update(entry.key, taken.model_dump_json().encode(), entry.revision)
-    await until(lambda: "khi-cam-00" not in analysts.open, timeout=3)
-    assert "khi-cam-00" not in holder.held
-    await holder.leave()
+    view = CutOff(kv)
+    cut_off = keeper(view, analysts, worker("cut-off"), cameras=["khi-cam-00"])
+    await cut_off.start()
+    view.cut = True  # its heartbeats stop reaching the store; the camera stays analysed meanwhile
+    other = keeper(kv, analysts, worker("other"), cameras=["khi-cam-00"])
+    await other.start()
+    await until(lambda: "khi-cam-00" in other.held)
+    assert analysts.open["khi-cam-00"] == "other"
+    view.cut = False  # the partition heals: the first renewal finds the lease taken
+    await until(lambda: "khi-cam-00" not in cut_off.held, timeout=3)
+    assert analysts.open == {"khi-cam-00": "other"}
+    await asyncio.gather(cut_off.leave(), other.leave())
 
 
 async def test_a_worker_id_in_use_by_a_live_process_is_refused(kv: KeyValue) -> None:
