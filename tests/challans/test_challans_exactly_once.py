@@ -7,6 +7,8 @@ the real database. The SMS gateway is a real HTTP server on a loopback port.
 from __future__ import annotations
 
 import json
+import socket
+import socketserver
 import threading
 import time
 from collections import Counter
@@ -212,6 +214,14 @@ def drain(work: Callable[[], dict[str, int]]) -> int:
             return sent
 
 
+def sum_turns(turn: Callable[[], int]) -> int:
+    """Runs render turns until one renders nothing; returns how many notices it rendered."""
+    total = 0
+    while done := turn():
+        total += done
+    return total
+
+
 def test_issuing_only_queues_the_notice_and_the_queue_renders_it(ctx: Context, gateway: Gateway) -> None:
     issue_with_sms(ctx, 3, gateway.url)
     with ctx.db.session() as session:
@@ -246,13 +256,6 @@ def test_two_renderers_render_each_notice_once(pg_url: str, tmp_path: Path) -> N
         for ctx in processes:
             ctx.db.dispose()
     assert sum(rendered) == 30 and all(rendered) and missing == 0
-
-
-def sum_turns(turn: Callable[[], int]) -> int:
-    total = 0
-    while done := turn():
-        total += done
-    return total
 
 
 @pytest.mark.city
@@ -331,3 +334,72 @@ def test_a_claim_left_by_a_crashed_sender_is_taken_again_with_the_same_key(
     assert [r["key"] for r in gateway.requests] == [delivery.delivery_key(sms.id)] * 2
     assert len(gateway.receipts) == 1 and sms.receipt == "sms-1"  # the gateway sent one SMS
     assert sms.attempts == 2
+
+
+class Relay:
+    """An SMTP relay on a loopback port that keeps every message and can hang up on its clients."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.connections = 0
+        self.open: list[socketserver.StreamRequestHandler] = []
+        relay = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                relay.connections += 1
+                relay.open.append(self)
+                self.reply("220 relay.test ESMTP")
+                while line := self.rfile.readline():
+                    verb = line.decode().strip().split(" ")[0].upper()
+                    if verb == "DATA":
+                        self.reply("354 end with <CR><LF>.<CR><LF>")
+                        body = b"".join(iter(self.rfile.readline, b".\r\n"))
+                        relay.messages.append(body)
+                        self.reply("250 queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("250 relay.test")
+
+            def reply(self, text: str) -> None:
+                self.wfile.write(f"{text}\r\n".encode())
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def hang_up(self) -> None:
+        for handler in self.open:
+            with suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+        self.open.clear()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_email_reuses_one_smtp_connection_and_makes_a_new_one_when_the_relay_hangs_up() -> None:
+    relay = Relay()
+    mail = delivery.EmailAdapter("127.0.0.1", relay.port, "echallan@traffic.sindh.gov.pk")
+
+    def send(n: int) -> None:
+        key = delivery.delivery_key(n)
+        mail.send(
+            delivery.NoticeMessage("email", "ali@example.pk", f"KHI-2025-{n:08d}", "Pay now", b"%PDF", key)
+        )
+
+    try:
+        for n in (1, 2, 3):
+            send(n)
+        assert relay.connections == 1 and len(relay.messages) == 3
+        relay.hang_up()
+        send(4)
+        assert relay.connections == 2 and len(relay.messages) == 4
+    finally:
+        mail.close()
+        relay.close()
+    assert b"Message-ID: <challan-delivery-4@traffic.sindh.gov.pk>" in relay.messages[3]
