@@ -2,10 +2,10 @@
 
 Issuing a challan only inserts it and its queued deliveries. Each function here is one cycle, run
 every few seconds in every `serve` (no leader needed): claim a batch in a short transaction
-(`UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`), do the slow work with no
-transaction open, then record the outcome in a second short transaction. A claim left by a process
-that stopped is taken again after the claim timeout; the SMS gateway recognises such a re-send by
-its idempotency key.
+(`WITH due AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) UPDATE … WHERE id IN due`),
+do the slow work with no transaction open, then record the outcome in a second short transaction,
+only where this cycle's claim still stands. A claim left by a process that stopped is taken again
+after the claim timeout; the SMS gateway recognises such a re-send by its idempotency key.
 """
 
 from __future__ import annotations
