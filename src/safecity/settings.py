@@ -96,10 +96,11 @@ class Settings(BaseSettings):
         description="Names this worker in the cluster; unique among running workers. Empty: <host>-<pid>.",
     )
     worker_capacity: int = Field(
-        default=500,
+        default=10_000,
         ge=1,
         title="Worker capacity",
-        description="Most cameras this worker analyses at once; also its weight in the fair share.",
+        description="Most cameras this worker analyses at once, and its weight in the fair share; size it "
+        "to the host (the default sets no practical limit: shares are then equal).",
     )
     lease_bucket: str = Field(
         default="safecity-cameras",

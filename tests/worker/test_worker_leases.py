@@ -98,6 +98,12 @@ def test_each_camera_has_one_preferred_worker_weighted_by_capacity() -> None:
     assert shares["w-large"] / shares["w-small"] == pytest.approx(2.0, rel=0.15)
 
 
+def test_a_small_city_is_shared_evenly() -> None:
+    # Hashing alone gives w1 all four of these cameras; the bound on the share evens it out.
+    shares = Counter(assign(["khi-1", "khi-2", "khi-3", "khi-4"], [worker("w1"), worker("w2")]).values())
+    assert shares == {"w1": 2, "w2": 2}
+
+
 def test_a_joining_worker_takes_only_its_own_share_and_gives_it_back_on_leaving() -> None:
     cameras = [f"cam-{n}" for n in range(600)]
     a, b, c = worker("a", 1000), worker("b", 1000), worker("c", 1000)

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 WORKERS = "workers."
 CAMERAS = "cameras."
 MOVES_KEY = "stats.lease_moves"
+# How far above its weighted share of the cameras a worker may be assigned (0.25: a quarter).
+BALANCE_SLACK = 0.25
 
 
 class WorkerRecord(BaseModel):
@@ -113,7 +115,10 @@ def assign(cameras: Iterable[str], workers: Iterable[WorkerRecord]) -> dict[str,
 
     Cameras pinned by a worker go to it (the lowest id among several); the rest go by rendezvous
     hashing weighted by capacity to the best-scoring worker that still has room, in camera-id order,
-    so every worker computing this from the same view gets the same answer.
+    so every worker computing this from the same view gets the same answer. A worker's room is its
+    capacity, and at most a quarter above its weighted share: hashing alone can give one of two
+    workers all of four cameras, and the bound keeps a small city even while a large one keeps
+    nearly every camera on its first choice.
     """
     live = sorted((w for w in workers if not w.leaving), key=lambda w: w.id)
     result: dict[str, str | None] = dict.fromkeys(cameras)
@@ -124,8 +129,13 @@ def assign(cameras: Iterable[str], workers: Iterable[WorkerRecord]) -> dict[str,
                 pinned.setdefault(camera_id, worker.id)
     result.update(pinned)
     sharing = [w for w in live if not w.pinned and w.capacity > 0]
-    room = {w.id: w.capacity for w in sharing}
-    for camera_id in sorted(c for c in result if c not in pinned):
+    shared = sorted(c for c in result if c not in pinned)
+    total = sum(w.capacity for w in sharing)
+    room = {}
+    for worker in sharing:
+        fair = len(shared) * worker.capacity / total
+        room[worker.id] = min(worker.capacity, math.ceil(fair) + math.floor(BALANCE_SLACK * fair))
+    for camera_id in shared:
         ranked = sorted(sharing, key=lambda w: rendezvous_score(camera_id, w.id, w.capacity), reverse=True)
         for worker in ranked:
             if room[worker.id] > 0:
@@ -286,7 +296,9 @@ class LeaseKeeper:
         await asyncio.gather(*self._tasks[1:], return_exceptions=True)
         await asyncio.gather(*self._side_tasks, return_exceptions=True)
         # Heartbeats and renewals go on while cameras close, so no lease lapses half-way.
-        await asyncio.gather(*(self._hand_back(c) for c in list(self.held)), return_exceptions=True)
+        held = list(self.held)
+        await asyncio.gather(*(self._hand_back(c) for c in held), return_exceptions=True)
+        log.info("worker %s handed its %d cameras back", self.me.id, len(held))
         for task in self._tasks[:1]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -501,7 +513,7 @@ class LeaseKeeper:
                         await self.kv.update(key, released.model_dump_json().encode(), revision)
                 except RevisionChanged:
                     pass  # already taken by someone else: nothing of ours to release
-            log.info("worker %s handed camera %s back", self.me.id, camera_id)
+            log.debug("worker %s handed camera %s back", self.me.id, camera_id)
         finally:
             self._handing.discard(camera_id)
 

@@ -246,6 +246,7 @@ class WorkerRuntime:
         if self.recorders is not None:
             self.recorders.close()
         self.publisher.stop()
+        self.publisher.spool.close()
 
     # -- the registry ---------------------------------------------------------------------------
 
@@ -492,7 +493,10 @@ class WorkerRuntime:
         elif fault is None and camera.fault is not None:
             camera.fault = None
             log.warning("camera %s: pipeline analysing again", camera_id)
-            self._report(camera_id, "online", "pipeline analysing again", utcnow())
+            # Back to what the camera's own picture says (online, or a fault such as covered).
+            health = camera.stream.health
+            detail = "pipeline analysing again" if health.state == "online" else health.detail
+            self._report(camera_id, health.state, detail, utcnow())
 
 
 def start_pipelines_hook(camera_ids: list[str] | None = None) -> Callable[[Context], Awaitable[None]]:
