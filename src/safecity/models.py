@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from safecity.core import deadletters, jobs, outbox
 from safecity.core.db import Base
 from safecity.domains import domain_modules
 
-MODELS = list(domain_modules("models"))
+MODELS = [outbox, deadletters, jobs, *domain_modules("models")]
 metadata = Base.metadata

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from safecity import __version__
 from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE
+from safecity.core import pipeline
 from safecity.core.context import Context
 from safecity.core.errors import SafeCityError
 from safecity.core.events import Event
@@ -43,14 +44,23 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ctx.bus.start()
+        await ctx.outbox.start()
         if consumers:
             await start_consumers(ctx)
+            await ctx.jobs.start()
         for hook in on_started or []:
             await hook(ctx)
         yield
         if ctx.runtime is not None:
             await asyncio.to_thread(ctx.runtime.stop)
+        await ctx.jobs.stop()
+        await ctx.outbox.stop()
         await ctx.bus.close()
+        for close in ctx.on_close:
+            try:
+                await asyncio.to_thread(close)
+            except Exception:  # shutting down: say so, close the rest
+                log.exception("closing %r failed", close)
 
     app = FastAPI(
         title="SafeCity",
@@ -106,17 +116,19 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
 
 
 async def start_consumers(ctx: Context) -> None:
-    """Subscribes every domain's bus handlers, the metrics counter and the live hub."""
+    """Subscribes every domain's bus handlers and jobs, the pipeline's own jobs and the live hub."""
     for module in domain_modules("consumer"):
         await module.register(ctx)
+    pipeline.register(ctx)
+    live = ctx.live
+    assert live is not None
 
-    async def count(event: Event) -> None:
+    async def on_event(event: Event) -> None:
         EVENTS.labels(event.type).inc()
         ctx.count(f"event:{event.type}")
+        await live.on_event(event)
 
-    await ctx.bus.subscribe(["*"], count)
-    assert ctx.live is not None
-    await ctx.bus.subscribe(["*"], ctx.live.on_event)
+    await ctx.bus.subscribe(["*"], on_event)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

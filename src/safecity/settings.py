@@ -48,6 +48,40 @@ class Settings(BaseSettings):
         title="NATS stream",
         description="JetStream stream holding every SafeCity event (subjects safecity.>).",
     )
+    nats_max_age_days: float = Field(
+        default=7.0,
+        gt=0,
+        title="Stream age limit",
+        description="Days the stream keeps an event; an event no consumer handled by then is dropped, so "
+        "keep this above the longest outage you plan for.",
+    )
+    nats_max_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=1024**2,
+        title="Stream size limit",
+        description="Bytes the stream may hold; past it the oldest events are dropped (about 600 bytes "
+        "an event: 20 GiB holds some 35 million).",
+    )
+    consumer_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        title="Batches in flight",
+        description="Batches each consumer group fetches and handles at once in one process.",
+    )
+    lag_alert_events: int = Field(
+        default=10_000,
+        ge=1,
+        title="Backlog alert",
+        description="A consumer group this many events behind, and falling further behind, raises an alert.",
+    )
+    handled_keys_days: float = Field(
+        default=8.0,
+        gt=0,
+        title="Handled keys kept",
+        description="Days the record of handled event keys is kept (exactly-once needs it longer than "
+        "the stream keeps events).",
+    )
     host: str = Field(default="127.0.0.1", title="Listen host", description="Address the web server binds.")
     port: int = Field(
         default=8000, ge=1, le=65535, title="Listen port", description="Port of the web server."

@@ -18,8 +18,9 @@ from safecity.alerts.models import (
     HourlyCounts,
     ResponseTimes,
 )
+from safecity.core import outbox
 from safecity.core.clock import utcnow
-from safecity.core.http import Ctx, DbSession
+from safecity.core.http import DbSession
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -75,7 +76,7 @@ def alert_history(alert_id: str, session: DbSession, _: Reader) -> list[AlertAct
 
 @router.post("/{alert_id}/actions", response_model=AlertOut, summary="Acknowledge, confirm, dismiss or close")
 def act_on_alert(
-    alert_id: str, body: AlertActionIn, session: DbSession, ctx: Ctx, principal: Actor
+    alert_id: str, body: AlertActionIn, session: DbSession, principal: Actor
 ) -> AlertOut:
     alert = service.act(
         session,
@@ -87,7 +88,6 @@ def act_on_alert(
         reason_code=body.reason_code,
     )
     out = AlertOut.model_validate(alert)
-    # Commit before announcing, so a page that reacts to the announcement reads the decision.
-    session.commit()
-    ctx.bus.publish_threadsafe(service.changed_event(out))
+    # Published once the decision commits, so a page that reacts to it reads the decision.
+    outbox.stage(session, service.changed_event(out))
     return out

@@ -25,9 +25,10 @@ from safecity.alerts.models import (
 )
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera
+from safecity.core import outbox
 from safecity.core.clock import as_utc, utcnow
 from safecity.core.context import Context
-from safecity.core.db import get_or_raise
+from safecity.core.db import after_commit, get_or_raise
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.events import AlertChanged
 from safecity.core.ids import new_id
@@ -247,14 +248,16 @@ def changed_event(alert: Alert | AlertOut) -> AlertChanged:
     )
 
 
-def announce(ctx: Context, alert: Alert) -> None:
-    """Publishes an alert's state to the live pages; call after the transaction committed.
+def announce(ctx: Context, session: Session, alert: Alert) -> None:
+    """Tells the live pages and the other consumers an alert's state, once this transaction commits."""
+    outbox.stage(session, changed_event(alert))
+    kind = alert.kind
 
-    Bus handlers run in worker threads, so this publishes thread-safely and waits for the bus.
-    """
-    ALERTS.labels(alert.kind).inc()
-    ctx.count("alerts")
-    ctx.bus.publish_threadsafe(changed_event(alert))
+    def counted() -> None:
+        ALERTS.labels(kind).inc()
+        ctx.count("alerts")
+
+    after_commit(session, counted)
 
 
 def false_alarms(session: Session, *, since: datetime) -> FalseAlarmReport:

@@ -144,12 +144,21 @@ def _wants_alert(area: SensitiveArea, visit: AreaVisit, what: str) -> bool:
     return rule and (visit.listed or area.alert_unlisted)
 
 
-def log_read(session: Session, read: PlateReadRow, *, lists: Sequence[str]) -> list[Raised]:
-    """Logs a read's entry into, stay in or exit from each area its camera is in; returns alerts raised."""
+def log_read(
+    session: Session,
+    read: PlateReadRow,
+    *,
+    lists: Sequence[str],
+    areas: Sequence[SensitiveArea] | None = None,
+) -> list[Raised]:
+    """Logs a read's entry into, stay in or exit from each area its camera is in; returns alerts raised.
+
+    `areas` is the list of areas when the caller already has it (a batch of reads reads it once).
+    """
     if not read.camera_id:
         return []
     raised: list[Raised] = []
-    for area in list_areas(session):
+    for area in list_areas(session) if areas is None else areas:
         if read.camera_id not in area.camera_ids and read.camera_id not in area.exit_camera_ids:
             continue
         area_listed = read.plate in area.plates

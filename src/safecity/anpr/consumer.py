@@ -1,21 +1,22 @@
 """Bus handlers of the ANPR domain: every `PlateRead` is stored and checked; reads and visits age out.
 
-`register` subscribes the read handler (consumer group `anpr-reads`) and starts two periodic tasks:
-the retention purge every hour and the sweep that closes sensitive-area visits of vehicles no longer
-seen every minute.
+`register` subscribes the read handler (consumer group `anpr-reads`, batches of up to 250 reads in
+one transaction) and schedules two jobs: the retention purge every hour and the sweep that closes
+sensitive-area visits of vehicles no longer seen every minute.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from functools import partial
+
+from sqlalchemy.orm import Session
 
 from safecity.alerts import service as alerts
-from safecity.alerts.models import Alert
 from safecity.anpr import areas, service
+from safecity.core.consumers import batch_handler, consume_batch
 from safecity.core.context import Context
-from safecity.core.db import claim_event
+from safecity.core.db import after_commit
 from safecity.core.events import Event, PlateRead
 
 log = logging.getLogger(__name__)
@@ -23,32 +24,32 @@ log = logging.getLogger(__name__)
 CONSUMER = "anpr-reads"
 PURGE_EVERY_S = 3600.0
 SWEEP_EVERY_S = 60.0
-
-# Keeps the periodic tasks referenced so they are not garbage-collected while they sleep.
-_tasks: set[asyncio.Task[None]] = set()
+BATCH = 250
 
 
 def handle_plate_read(ctx: Context, event: Event) -> None:
-    """Stores one plate read and acts on it, exactly once per event key; announces alerts after commit."""
-    if not isinstance(event, PlateRead):
-        return
-    with ctx.db.session() as session:
-        if not claim_event(session, CONSUMER, event.key):
-            return
-        outcome = service.process_read(session, event)
-        raised = list(outcome.alerts)
-    if outcome.read is None:
-        return
-    ctx.count("plate_reads")
-    if outcome.hotlist_matches:
-        ctx.count("hotlist_hits")
-    _announce(ctx, [alert for alert, _new in raised])
+    """Handles one plate read now, exactly once (tests and tools; the bus batches them)."""
+    batch_handler(ctx, CONSUMER, partial(store_reads, ctx))([event])
 
 
-def _announce(ctx: Context, raised: list[Alert]) -> None:
-    # An alert folded into an open one changed too (occurrences, last seen), so the live pages hear of it.
-    for alert in raised:
-        alerts.announce(ctx, alert)
+def store_reads(ctx: Context, session: Session, events: list[Event]) -> None:
+    """Stores a batch of plate reads and acts on them; announces the alerts they raise or fold into."""
+    reads = [e for e in events if isinstance(e, PlateRead)]
+    outcomes = service.process_reads(session, reads)
+    for outcome in outcomes:
+        for alert, _new in outcome.alerts:
+            # An alert folded into an open one changed too (occurrences, last seen): the pages hear of it.
+            alerts.announce(ctx, session, alert)
+    stored = len(outcomes)
+    hits = sum(1 for o in outcomes if o.hotlist_matches)
+
+    def count() -> None:
+        if stored:
+            ctx.count("plate_reads", stored)
+        if hits:
+            ctx.count("hotlist_hits", hits)
+
+    after_commit(session, count)
 
 
 def purge_once(ctx: Context) -> int:
@@ -65,27 +66,13 @@ def sweep_once(ctx: Context) -> int:
     """Closes area visits of vehicles gone quiet; returns how many alerts that raised."""
     with ctx.db.session() as session:
         raised = areas.close_stale_visits(session)
-    _announce(ctx, [alert for alert, _new in raised])
+        for alert, _new in raised:
+            alerts.announce(ctx, session, alert)
     return len(raised)
 
 
-async def _every(seconds: float, job: Callable[[Context], int], ctx: Context) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await asyncio.to_thread(job, ctx)
-        except Exception:  # a failed run must not stop the schedule; the next one retries
-            log.exception("ANPR periodic task %s failed", job.__name__)
-
-
 async def register(ctx: Context) -> None:
-    """Subscribes the plate-read handler and starts the retention and area-exit schedules."""
-
-    def handler(event: Event) -> None:
-        handle_plate_read(ctx, event)
-
-    await ctx.bus.subscribe([PlateRead.type], handler, durable=CONSUMER)
-    for seconds, job in ((PURGE_EVERY_S, purge_once), (SWEEP_EVERY_S, sweep_once)):
-        task = asyncio.create_task(_every(seconds, job, ctx), name=f"anpr:{job.__name__}")
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+    """Subscribes the plate-read handler and schedules the retention purge and the area-exit sweep."""
+    await consume_batch(ctx, CONSUMER, [PlateRead.type], partial(store_reads, ctx), max_batch=BATCH)
+    ctx.jobs.every("anpr.purge_reads", PURGE_EVERY_S, partial(purge_once, ctx))
+    ctx.jobs.every("anpr.close_area_visits", SWEEP_EVERY_S, partial(sweep_once, ctx))

@@ -1,8 +1,8 @@
 """ANPR in the centre: store every plate read, search plate histories, keep hot lists, catch cloned plates.
 
-`process_read` is what the bus consumer runs for each `PlateRead`: it stores the read, checks it
-against the hot lists, logs sensitive-area entries and exits, and looks for a cloned plate, returning
-the alerts raised so that the caller can announce them after its transaction commits.
+`process_reads` is what the bus consumer runs for each batch of `PlateRead`s: it stores the reads (one
+multi-row insert), checks them against the hot lists, logs sensitive-area entries and exits, and looks
+for cloned plates, returning the alerts raised so that the caller can announce them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -85,57 +85,84 @@ def set_config(session: Session, config: AnprConfig, *, actor: str) -> AnprConfi
 # --- plate reads ----------------------------------------------------------------------------------
 
 
-def _camera_position(session: Session, camera_id: str | None) -> tuple[float | None, float | None]:
-    if not camera_id:
-        return None, None
-    try:
-        camera = cameras.get(session, camera_id)
-    except NotFound:
-        return None, None
-    return camera.latitude, camera.longitude
+def _clean_plate(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", text.upper())[:16]
+
+
+def store_reads(session: Session, events: Sequence[PlateRead]) -> list[PlateReadRow]:
+    """Stores plate reads with their cameras' positions, in one statement per few hundred reads.
+
+    Returns the rows stored, in the order given (not attached to the session); a read without a
+    plate, or stored before under the same event key, is left out.
+    """
+    values: list[dict[str, Any]] = []
+    now = utcnow()
+    for event in events:
+        plate = _clean_plate(event.plate)
+        if not plate:
+            continue
+        values.append(
+            {
+                "id": new_id(),
+                "event_key": event.key,
+                "plate": plate,
+                "region": event.region[:8],
+                "confidence": event.confidence,
+                "camera_id": event.camera_id,
+                "latitude": None,
+                "longitude": None,
+                "at": as_utc(event.at),
+                "crop_ref": event.crop_ref,
+                "frame_ref": event.frame_ref,
+                "box": event.box,
+                "direction": event.direction,
+                "track_id": event.track_id,
+                "speed_kmh": event.speed_kmh,
+                "vehicle_class": event.vehicle_class,
+                "stored_at": now,
+            }
+        )
+    if not values:
+        return []
+    # The camera's position when it read the plate: evidence must not move if the camera later does.
+    positions = cameras.positions(session, {v["camera_id"] for v in values if v["camera_id"]})
+    for v in values:
+        v["latitude"], v["longitude"] = positions.get(v["camera_id"], (None, None))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stored: set[str] = set()
+    for start in range(0, len(values), 400):
+        chunk = values[start : start + 400]
+        insert_rows = (pg_insert if postgres else sqlite_insert)(PlateReadRow).values(chunk)
+        stmt = insert_rows.on_conflict_do_nothing(index_elements=["event_key"])
+        stored.update(session.scalars(stmt.returning(PlateReadRow.event_key)))
+    rows = [PlateReadRow(**v) for v in values if v["event_key"] in stored]
+    _note_plates(session, rows)
+    return rows
 
 
 def store_read(session: Session, event: PlateRead) -> PlateReadRow | None:
-    """Stores a plate read with its camera's position; returns None if stored before or if it has no plate."""
-    plate = re.sub(r"[^A-Z0-9]", "", event.plate.upper())[:16]
-    if not plate:
-        return None
-    if session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_key == event.key)) is not None:
-        return None
-    lat, lon = _camera_position(session, event.camera_id)
-    row = PlateReadRow(
-        id=new_id(),
-        event_key=event.key,
-        plate=plate,
-        region=event.region[:8],
-        confidence=event.confidence,
-        camera_id=event.camera_id,
-        latitude=lat,
-        longitude=lon,
-        at=as_utc(event.at),
-        crop_ref=event.crop_ref,
-        frame_ref=event.frame_ref,
-        box=event.box,
-        direction=event.direction,
-        track_id=event.track_id,
-        speed_kmh=event.speed_kmh,
-        vehicle_class=event.vehicle_class,
-        stored_at=utcnow(),
-    )
-    session.add(row)
-    session.flush()
-    _note_plate(session, plate, row.at)
-    return row
+    """Stores one plate read; returns None if stored before or if it has no plate."""
+    rows = store_reads(session, [event])
+    return rows[0] if rows else None
 
 
-def _note_plate(session: Session, plate: str, at: datetime) -> None:
-    """Adds the plate to the dictionary of plates seen, or counts one more read of it."""
+def _note_plates(session: Session, rows: Sequence[PlateReadRow]) -> None:
+    """Adds the plates to the dictionary of plates seen, or counts more reads of them."""
+    seen: dict[str, tuple[datetime, int]] = {}
+    for row in rows:
+        last, count = seen.get(row.plate, (row.at, 0))
+        seen[row.plate] = (max(last, row.at), count + 1)
+    if not seen:
+        return
     postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if postgres else sqlite_insert)(PlateSeen).values(plate=plate, last_at=at, reads=1)
+    # Sorted, so two processes upserting overlapping plates lock them in the same order (no deadlock).
+    values = [{"plate": p, "last_at": at, "reads": n} for p, (at, n) in sorted(seen.items())]
+    stmt = (pg_insert if postgres else sqlite_insert)(PlateSeen).values(values)
     # Both databases keep the newer time: PostgreSQL spells the two-argument maximum GREATEST.
     newest = (func.greatest if postgres else func.max)(PlateSeen.last_at, stmt.excluded.last_at)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[PlateSeen.plate], set_={"reads": PlateSeen.reads + 1, "last_at": newest}
+        index_elements=[PlateSeen.plate],
+        set_={"reads": PlateSeen.reads + stmt.excluded.reads, "last_at": newest},
     )
     session.execute(stmt)
 
@@ -548,9 +575,13 @@ def match_hotlist(
     session: Session, plate: str, *, config: AnprConfig | None = None, at: datetime | None = None
 ) -> list[HotlistMatchOut]:
     """Returns the live hot-list entries a plate matches: exact first, then look-alikes, then one-edit."""
-    config = config or get_config(session)
-    moment = at or utcnow()
-    matches: list[Match] = hotlist_index(session).lookup(
+    return _matches(session, hotlist_index(session), plate, config or get_config(session), at or utcnow())
+
+
+def _matches(
+    session: Session, index: HotlistIndex, plate: str, config: AnprConfig, moment: datetime
+) -> list[HotlistMatchOut]:
+    matches: list[Match] = index.lookup(
         normalise_plate(plate), max_confusions=config.max_confusions, edit_distance=config.edit_distance
     )
     out: list[HotlistMatchOut] = []
@@ -596,35 +627,78 @@ class CloneFinding:
 
 def find_clone(session: Session, read: PlateReadRow, *, config: AnprConfig) -> CloneFinding | None:
     """Returns the read of the same plate that implies the most impossible journey, if any does."""
-    if read.latitude is None or read.longitude is None or read.confidence < config.clone_min_confidence:
-        return None
+    return find_clones(session, [read], config=config).get(read.id)
+
+
+def find_clones(
+    session: Session, reads: Sequence[PlateReadRow], *, config: AnprConfig
+) -> dict[str, CloneFinding]:
+    """Returns, per read id, the other read of its plate implying the most impossible journey.
+
+    One query for the whole batch. A read is compared with reads stored before it; within a batch,
+    with the reads given before it, as if the batch had been handled one read at a time.
+    """
+    eligible = [
+        r
+        for r in reads
+        if r.latitude is not None and r.longitude is not None and r.confidence >= config.clone_min_confidence
+    ]
+    if not eligible:
+        return {}
     window = timedelta(hours=config.clone_window_hours)
-    others = session.scalars(
-        select(PlateReadRow)
-        .where(
-            PlateReadRow.plate == read.plate,
-            PlateReadRow.at >= read.at - window,
-            PlateReadRow.at <= read.at + window,
-            PlateReadRow.id != read.id,
-            or_(PlateReadRow.camera_id != read.camera_id, PlateReadRow.camera_id.is_(None)),
-            PlateReadRow.confidence >= config.clone_min_confidence,
-            PlateReadRow.latitude.is_not(None),
+    order = {r.id: i for i, r in enumerate(reads)}
+    by_plate: dict[str, list[Any]] = {}
+    plates = sorted({r.plate for r in eligible})
+    earliest, latest = min(r.at for r in eligible) - window, max(r.at for r in eligible) + window
+    for start in range(0, len(plates), 500):
+        rows = session.execute(
+            select(
+                PlateReadRow.id,
+                PlateReadRow.plate,
+                PlateReadRow.camera_id,
+                PlateReadRow.latitude,
+                PlateReadRow.longitude,
+                PlateReadRow.at,
+            ).where(
+                PlateReadRow.plate.in_(plates[start : start + 500]),
+                PlateReadRow.at >= earliest,
+                PlateReadRow.at <= latest,
+                PlateReadRow.confidence >= config.clone_min_confidence,
+                PlateReadRow.latitude.is_not(None),
+            )
         )
-        .limit(500)
-    )
-    worst: CloneFinding | None = None
-    for other in others:
-        assert other.latitude is not None and other.longitude is not None
-        metres = distance_m(read.latitude, read.longitude, other.latitude, other.longitude)
-        if metres < config.clone_min_distance_m:
-            continue
-        seconds = abs((read.at - other.at).total_seconds())
-        speed = metres / 1000 / (seconds / 3600) if seconds > 0 else math.inf
-        if speed <= config.clone_max_speed_kmh:
-            continue
-        if worst is None or speed > (worst.speed_kmh if worst.speed_kmh is not None else math.inf):
-            worst = CloneFinding(other, metres, seconds, None if math.isinf(speed) else speed)
-    return worst
+        for row in rows:
+            by_plate.setdefault(row.plate, []).append(row)
+    found: dict[str, tuple[str, float, float, float]] = {}
+    for read in eligible:
+        assert read.latitude is not None and read.longitude is not None
+        worst: tuple[str, float, float, float] | None = None
+        for other in by_plate.get(read.plate, ()):
+            if other.id == read.id or order.get(other.id, -1) > order[read.id]:
+                continue
+            if other.camera_id is not None and other.camera_id == read.camera_id:
+                continue
+            other_at = as_utc(other.at)
+            if abs(other_at - read.at) > window:
+                continue
+            metres = distance_m(read.latitude, read.longitude, other.latitude, other.longitude)
+            if metres < config.clone_min_distance_m:
+                continue
+            seconds = abs((read.at - other_at).total_seconds())
+            speed = metres / 1000 / (seconds / 3600) if seconds > 0 else math.inf
+            if speed <= config.clone_max_speed_kmh:
+                continue
+            if worst is None or speed > worst[3]:
+                worst = (other.id, metres, seconds, speed)
+        if worst is not None:
+            found[read.id] = worst
+    findings = {}
+    for read_id, (other_id, metres, seconds, speed) in found.items():
+        other_row = session.get(PlateReadRow, other_id)
+        if other_row is None:  # a read of this very batch, not yet in the session's identity map
+            other_row = next(r for r in reads if r.id == other_id)
+        findings[read_id] = CloneFinding(other_row, metres, seconds, None if math.isinf(speed) else speed)
+    return findings
 
 
 def _read_evidence(read: PlateReadRow) -> dict[str, Any]:
@@ -722,20 +796,38 @@ def _raise_clone_alert(
 
 def process_read(session: Session, event: PlateRead) -> ReadOutcome:
     """Stores a read, checks the hot lists, logs sensitive-area visits and looks for a cloned plate."""
-    read = store_read(session, event)
-    if read is None:
-        return ReadOutcome(read=None)
+    outcomes = process_reads(session, [event])
+    return outcomes[0] if outcomes else ReadOutcome(read=None)
+
+
+def process_reads(session: Session, events: Sequence[PlateRead]) -> list[ReadOutcome]:
+    """Does for a batch of reads what `process_read` does for one, with a few statements per batch.
+
+    Returns an outcome for each read stored (reads without a plate or stored before are left out).
+    """
+    reads = store_reads(session, events)
+    if not reads:
+        return []
     config = get_config(session)
-    outcome = ReadOutcome(read=read)
-    matches = match_hotlist(session, read.plate, config=config, at=read.at)
-    if matches and read.confidence >= config.hotlist_min_confidence:
-        outcome.hotlist_matches = matches
-        outcome.alerts.append(_raise_hotlist_alert(session, read, matches, config))
-    lists = sorted(
-        {m.entry.list_name for m in matches if m.kind == "exact"} or {m.entry.list_name for m in matches}
-    )
-    outcome.alerts.extend(areas.log_read(session, read, lists=lists))
-    finding = find_clone(session, read, config=config)
-    if finding is not None:
-        outcome.alerts.append(_raise_clone_alert(session, read, finding, config))
-    return outcome
+    index = hotlist_index(session)
+    area_list = areas.list_areas(session)
+    area_cameras = {c for a in area_list for c in (*a.camera_ids, *a.exit_camera_ids)}
+    clones = find_clones(session, reads, config=config)
+    outcomes = []
+    for read in reads:
+        outcome = ReadOutcome(read=read)
+        matches = _matches(session, index, read.plate, config, read.at)
+        if matches and read.confidence >= config.hotlist_min_confidence:
+            outcome.hotlist_matches = matches
+            outcome.alerts.append(_raise_hotlist_alert(session, read, matches, config))
+        if read.camera_id in area_cameras:
+            lists = sorted(
+                {m.entry.list_name for m in matches if m.kind == "exact"}
+                or {m.entry.list_name for m in matches}
+            )
+            outcome.alerts.extend(areas.log_read(session, read, lists=lists, areas=area_list))
+        finding = clones.get(read.id)
+        if finding is not None:
+            outcome.alerts.append(_raise_clone_alert(session, read, finding, config))
+        outcomes.append(outcome)
+    return outcomes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,15 @@ def create(session: Session, data: CameraIn, *, actor: str) -> Camera:
 def get(session: Session, camera_id: str) -> Camera:
     """Returns a camera or raises NotFound."""
     return get_or_raise(session, Camera, camera_id, what="camera")
+
+
+def positions(session: Session, camera_ids: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """Returns the latitude and longitude of each of these cameras that exists (one query)."""
+    ids = sorted(set(camera_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(Camera.id, Camera.latitude, Camera.longitude).where(Camera.id.in_(ids)))
+    return {camera_id: (lat, lon) for camera_id, lat, lon in rows}
 
 
 def update(session: Session, camera_id: str, patch: CameraPatch, *, actor: str) -> Camera:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from safecity.challans import service
+from safecity.challans import notices_queue, service
+from safecity.core.consumers import batch_handler, consume_batch
 from safecity.core.context import Context
-from safecity.core.db import claim_event
+from safecity.core.db import after_commit
 from safecity.core.events import Event
 from safecity.enforcement.models import ViolationApproved
 
@@ -19,25 +21,16 @@ CONSUMER = "challans-issue"
 
 
 def handle_approved(ctx: Context, event: Event) -> None:
-    """Issues the challan of an approved violation and queues its notices (a redelivery changes nothing).
-
-    The notice PDF and its post, SMS and e-mail go out through the work queue in
-    `challans/notices_queue.py`, never on this intake path.
-    """
-    assert isinstance(event, ViolationApproved)
-    with ctx.db.session() as session:
-        if not claim_event(session, CONSUMER, event.key):
-            return
-        report = service.issue_for_violations(session, [event.violation_id])
-    if report.issued:
-        ctx.count("challans", report.issued)
+    """Handles one approval now, exactly once (tests and tools; the bus batches them)."""
+    batch_handler(ctx, CONSUMER, partial(issue_batch, ctx))([event])
 
 
 def catch_up(ctx: Context, *, batch: int = 1000, attempts: int = 5) -> int:
     """Issues challans for approved violations that no event announced (a crash, a bus outage).
 
-    Every `serve` runs it at start-up, all at once: each takes the violations no other is issuing,
-    and a conflict with another process is retried, then left to the next sweep, never raised.
+    The process running the periodic jobs runs it at start-up and every few minutes; any process may
+    run it at once: each takes the violations no other is issuing, and a conflict with another
+    process is retried, then left to the next sweep, never raised.
     """
     issued = conflicts = 0
     while True:
@@ -60,13 +53,39 @@ def catch_up(ctx: Context, *, batch: int = 1000, attempts: int = 5) -> int:
             return issued
 
 
+def issue_batch(ctx: Context, session: Session, events: list[Event]) -> None:
+    """Issues the challans of a batch of approved violations and queues their notices.
+
+    One number range and one insert for the batch. The notice PDF and its post, SMS and e-mail go
+    out through the work queue in `challans/notices_queue.py`, never on this intake path.
+    """
+    ids = [e.violation_id for e in events if isinstance(e, ViolationApproved)]
+    report = service.issue_for_violations(session, ids)
+    if report.issued:
+        issued = report.issued
+        after_commit(session, lambda: ctx.count("challans", issued))
+
+
+NOTICES_EVERY_S = 2.0
+CATCH_UP_EVERY_S = 300.0
+
+
 async def register(ctx: Context) -> None:
-    """Subscribes the challan issuer and issues anything left approved while the centre was down."""
-    await ctx.bus.subscribe(["violation_approved"], lambda e: handle_approved(ctx, e), durable=CONSUMER)
-    # TODO(lead, core/jobs.py): schedule the notices work queue in every process (unleased), e.g.
-    #   ctx.jobs.every("challans.render_notices", 2, lambda: notices_queue.render_due_notices(ctx, 50))
-    #   ctx.jobs.every("challans.send_deliveries", 2, lambda: notices_queue.send_due_deliveries(ctx, 50))
-    # and call notices_queue.close(ctx) at shutdown; until then nothing renders or sends notices.
-    issued = await asyncio.to_thread(catch_up, ctx)
-    if issued:
-        log.info("issued %d challans for violations approved while the centre was down", issued)
+    """Subscribes the challan issuer; schedules the notices work queue and the catch-up sweep."""
+    await consume_batch(ctx, CONSUMER, [ViolationApproved.type], partial(issue_batch, ctx))
+    # The work queue runs in every process: rows are claimed with SKIP LOCKED, so no leader is needed.
+    ctx.jobs.every(
+        "challans.render_notices",
+        NOTICES_EVERY_S,
+        partial(notices_queue.render_due_notices, ctx, 50),
+        leased=False,
+    )
+    ctx.jobs.every(
+        "challans.send_deliveries",
+        NOTICES_EVERY_S,
+        partial(notices_queue.send_due_deliveries, ctx, 50),
+        leased=False,
+    )
+    # Approved violations no event announced (a crash before the outbox existed, a manual approval in SQL).
+    ctx.jobs.every("challans.catch_up", CATCH_UP_EVERY_S, partial(catch_up, ctx), at_start=True)
+    ctx.on_close.append(partial(notices_queue.close, ctx))

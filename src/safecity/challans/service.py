@@ -157,6 +157,19 @@ def registry_status(session: Session, plate: str) -> bool | None:
     return False if session.scalar(select(exists().select_from(Vehicle))) else None
 
 
+def registry_statuses(session: Session, plates: Iterable[str]) -> dict[str, bool | None]:
+    """Returns `registry_status` for many plates at once (one query per 500 plates)."""
+    wanted = sorted({normalise_plate(p) for p in plates})
+    if not wanted:
+        return {}
+    if not session.scalar(select(exists().select_from(Vehicle))):
+        return dict.fromkeys(wanted)
+    found: set[str] = set()
+    for chunk in _chunks(wanted, 500):
+        found.update(session.scalars(select(Vehicle.plate).where(Vehicle.plate.in_(chunk))))
+    return {plate: plate in found for plate in wanted}
+
+
 def lookup_vehicle(session: Session, plate: str) -> Vehicle:
     """Returns the registered vehicle for a plate, or raises NotFound."""
     vehicle = session.get(Vehicle, normalise_plate(plate))

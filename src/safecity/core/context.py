@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from safecity.core import deadletters
 from safecity.core.bus import Bus, make_bus
 from safecity.core.db import Database
+from safecity.core.jobs import Jobs
 from safecity.core.media import MediaStore
+from safecity.core.outbox import OutboxRelay
 from safecity.settings import Settings
 
 if TYPE_CHECKING:
@@ -16,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Context:
-    """Settings, database, bus and media store of one SafeCity process."""
+    """Settings, database, bus, media store, outbox relay and periodic jobs of one SafeCity process."""
 
     settings: Settings
     db: Database
@@ -25,6 +30,15 @@ class Context:
     live: LiveHub | None = None
     runtime: Any = None
     counters: dict[str, int] = field(default_factory=dict)
+    # Called when the process stops (pooled connections of the domains).
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+    outbox: OutboxRelay = field(init=False)
+    jobs: Jobs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = OutboxRelay(self.db, lambda: self.bus)
+        self.jobs = Jobs(self.db)
+        self.bus.dead_letter_sink = deadletters.sink(self.db)
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Context:
@@ -34,6 +48,16 @@ class Context:
         if migrate:
             db.migrate()
         return cls(settings=settings, db=db, bus=make_bus(settings), media=MediaStore(settings.media_dir))
+
+    async def settle(self, timeout: float = 60.0) -> None:
+        """Waits until every event is handled and every staged one published (embedded: tests, the demo)."""
+        drain = getattr(self.bus, "drain", None)
+        async with asyncio.timeout(timeout):
+            while True:
+                if drain is not None:
+                    await drain(timeout)
+                if await self.outbox.relay_once() == 0:
+                    return
 
     def count(self, name: str, n: int = 1) -> None:
         """Adds to a named counter (the demo report reads them)."""

@@ -6,16 +6,19 @@ sessions with `Database.session()`, and make bus handlers idempotent with `claim
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, MetaData, String, create_engine, event, insert, select
+from sqlalchemy import DateTime, MetaData, String, create_engine, delete, event, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -23,6 +26,8 @@ from sqlalchemy.types import TypeDecorator
 
 from safecity.core.clock import as_utc, utcnow
 from safecity.core.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -62,7 +67,7 @@ class HandledEvent(Base):
 
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    handled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -86,12 +91,18 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Set by the running outbox relay: called after a transaction that staged events commits.
+        self.outbox_wakeup: Callable[[], None] | None = None
         self._migrate_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """Yields a session that commits on success and rolls back on any error."""
+        """Yields a session that commits on success and rolls back on any error.
+
+        Callbacks registered with `after_commit(session, fn)` run once the commit has succeeded.
+        """
         session = self._sessions()
+        session.info["db"] = self
         try:
             yield session
             session.commit()
@@ -99,7 +110,13 @@ class Database:
             session.rollback()
             raise
         finally:
+            callbacks = session.info.pop(_AFTER_COMMIT, []) if session.info.get(_COMMITTED) else []
             session.close()
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the transaction is committed; a failed follow-up must not undo the caller
+                log.exception("after-commit callback %r failed", callback)
 
     def migrate(self) -> None:
         """Brings the schema to the newest revision of every domain's migration branch."""
@@ -138,6 +155,55 @@ def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading a read lock.
     # The price: one open transaction at a time, so code never nests a second session inside one.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_AFTER_COMMIT = "safecity.after_commit"
+_COMMITTED = "safecity.committed"
+
+
+@event.listens_for(Session, "after_commit")
+def _mark_committed(session: Session) -> None:
+    session.info[_COMMITTED] = True
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Runs `callback` after the session opened by `Database.session()` commits (never on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def database_of(session: Session) -> Database | None:
+    """Returns the `Database` whose `session()` opened this session, if any."""
+    db = session.info.get("db")
+    return db if isinstance(db, Database) else None
+
+
+def claim_events(session: Session, consumer: str, keys: Sequence[str]) -> set[str]:
+    """Records that `consumer` handles the events `keys`; returns the keys it had not handled before.
+
+    One statement for the whole batch (INSERT … ON CONFLICT DO NOTHING RETURNING), in the caller's
+    transaction: the claims commit or roll back with the effects, so a redelivered event changes
+    nothing, and two processes racing for one key are decided by the primary key, not by a read.
+    """
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return set()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    new: set[str] = set()
+    now = utcnow()
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        insert_rows = (pg_insert if postgres else sqlite_insert)(HandledEvent).values(
+            [{"consumer": consumer, "key": key, "handled_at": now} for key in chunk]
+        )
+        stmt = insert_rows.on_conflict_do_nothing(index_elements=["consumer", "key"])
+        new.update(session.scalars(stmt.returning(HandledEvent.key)))
+    return new
+
+
+def purge_handled(session: Session, *, older_than: timedelta) -> int:
+    """Forgets handled event keys older than `older_than`; returns how many."""
+    result = session.execute(delete(HandledEvent).where(HandledEvent.handled_at < utcnow() - older_than))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def claim_event(session: Session, consumer: str, key: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from safecity.core.clock import utcnow
 from safecity.core.ids import new_id
@@ -147,9 +147,26 @@ def register_event(cls: type[Event]) -> type[Event]:
     return cls
 
 
-def decode_event(envelope: dict[str, Any]) -> Event:
-    """Returns the typed event for a wire envelope; unknown types raise `KeyError`."""
+class EventDecodeError(ValueError):
+    """A message that is not an event this process understands: the reason says what is wrong."""
+
+
+def decode_event(envelope: Any) -> Event:
+    """Returns the typed event for a wire envelope; anything else raises `EventDecodeError`."""
+    if not isinstance(envelope, dict):
+        raise EventDecodeError(f"an event is a JSON object, not {type(envelope).__name__}")
     data = dict(envelope)
-    cls = EVENT_TYPES[data.pop("type")]
-    data.pop("version", None)
-    return cls.model_validate(data)
+    kind = data.pop("type", None)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventDecodeError(f"unknown event type {kind!r}")
+    version = data.pop("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= cls.version:
+        raise EventDecodeError(
+            f"{kind} version {version!r} is not one this process understands (1 to {cls.version})"
+        )
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors())
+        raise EventDecodeError(f"{kind} is malformed: {problems}") from None

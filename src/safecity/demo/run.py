@@ -12,7 +12,6 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from safecity.cameras import service as cameras
-from safecity.core.bus.memory import MemoryBus
 from safecity.core.cliutil import console
 from safecity.core.context import Context
 from safecity.demo.city import CityPlan, build_city
@@ -96,11 +95,7 @@ async def run_headless(ctx: Context, city: CityPlan, *, seconds: float) -> dict[
                 progress.update(task, completed=elapsed, status=status)
                 await asyncio.sleep(0.5)
         await asyncio.to_thread(runtime.stop)
-        if isinstance(ctx.bus, MemoryBus):
-            await ctx.bus.drain(timeout=60)
-        await asyncio.sleep(0.5)
-        if isinstance(ctx.bus, MemoryBus):
-            await ctx.bus.drain(timeout=60)
+        await ctx.settle(timeout=60)
         return report(ctx, seconds=time.monotonic() - started, frames=runtime.frames, city=city)
 
 

@@ -17,6 +17,7 @@ from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
 from safecity.audit import service as audit
+from safecity.core import outbox
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import InvalidInput
@@ -52,10 +53,10 @@ def speed_kmh(ctx: Context) -> float:
     return float(ctx.settings.dispatch_speed_kmh)
 
 
-def _commit_then_publish(ctx: Context, session: Session, events: Sequence[Event]) -> None:
-    session.commit()
+def _announce(session: Session, events: Sequence[Event]) -> None:
+    """Publishes the events once the request's transaction commits (the outbox)."""
     for event in events:
-        ctx.bus.publish_threadsafe(event)
+        outbox.stage(session, event)
 
 
 @router.get("/api/units", response_model=list[UnitOut], summary="Patrol units and officers with positions")
@@ -76,7 +77,7 @@ def create_unit(body: UnitIn, session: DbSession, ctx: Ctx, principal: UnitWrite
         status=body.status.value,
         actor=principal.username,
     )
-    _commit_then_publish(ctx, session, [service.unit_event(unit)])
+    _announce(session, [service.unit_event(unit)])
     return UnitOut.model_validate(unit)
 
 
@@ -94,7 +95,7 @@ def report_position(
     unit, moved = service.report_position(
         session, unit_id, latitude=body.latitude, longitude=body.longitude, at=body.at
     )
-    _commit_then_publish(ctx, session, [service.unit_event(unit)] if moved else [])
+    _announce(session, [service.unit_event(unit)] if moved else [])
     return UnitOut.model_validate(unit)
 
 
@@ -103,7 +104,7 @@ def set_status(unit_id: str, body: StatusIn, session: DbSession, ctx: Ctx, princ
     unit = service.set_unit_status(
         session, unit_id, status=body.status.value, actor=principal.username, note=body.note
     )
-    _commit_then_publish(ctx, session, [service.unit_event(unit)])
+    _announce(session, [service.unit_event(unit)])
     return UnitOut.model_validate(unit)
 
 
@@ -139,7 +140,7 @@ def dispatch(body: DispatchIn, session: DbSession, ctx: Ctx, principal: Dispatch
     events: list[Event] = [service.unit_event(sent.unit)]
     events += [alerts.changed_event(a) for a in sent.changed_alerts]
     out = DispatchOut.model_validate(sent.dispatch)
-    _commit_then_publish(ctx, session, events)
+    _announce(session, events)
     ctx.count("dispatches")
     return out
 
@@ -205,5 +206,5 @@ def close_incident(
     events: list[Event] = [service.unit_event(u) for u in freed]
     events += [alerts.changed_event(a) for a in changed]
     out = service.incident_out(session, incident)
-    _commit_then_publish(ctx, session, events)
+    _announce(session, events)
     return out

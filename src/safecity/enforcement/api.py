@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
+from safecity.core import outbox
 from safecity.core.events import ViolationCandidate
-from safecity.core.http import Ctx, DbSession
+from safecity.core.http import DbSession
 from safecity.enforcement import service
-from safecity.enforcement.consumer import publish_safely
 from safecity.enforcement.models import (
     CalibrationIn,
     CalibrationOut,
@@ -65,24 +65,19 @@ def get_violation(violation_id: str, session: DbSession, principal: Reviewer) ->
 
 @api.post("/violations/{violation_id}/review", response_model=ViolationOut, summary="Approve or reject")
 def review_violation(
-    violation_id: str, body: ReviewIn, ctx: Ctx, session: DbSession, principal: Reviewer
+    violation_id: str, body: ReviewIn, session: DbSession, principal: Reviewer
 ) -> ViolationOut:
     violation = service.review(session, violation_id, body, actor=principal.username)
     out = ViolationOut.model_validate(violation)
-    event = service.approved_event(violation) if violation.status == "approved" else None
-    session.commit()  # announce only what is committed
-    if event is not None:
-        publish_safely(ctx, event)
+    if violation.status == "approved":
+        outbox.stage(session, service.approved_event(violation))  # announced once it commits
     return out
 
 
 @api.post("/violations/candidates", status_code=202, summary="Submit a violation candidate (integrations)")
-def submit_candidate(
-    body: ViolationCandidate, ctx: Ctx, session: DbSession, principal: Admin
-) -> dict[str, str]:
+def submit_candidate(body: ViolationCandidate, session: DbSession, principal: Admin) -> dict[str, str]:
     audit.record(session, actor=principal.username, action="violation.submit", target=body.key)
-    session.commit()
-    ctx.bus.publish_threadsafe(body)
+    outbox.stage(session, body)
     return {"key": body.key, "status": "accepted"}
 
 
@@ -132,11 +127,11 @@ def add_calibration(
 @api.post(
     "/signals/{junction}/phase", response_model=PhaseOut, status_code=201, summary="Signal controller feed"
 )
-def post_phase(junction: str, body: PhaseIn, ctx: Ctx, session: DbSession, _: SignalFeed) -> PhaseOut:
+def post_phase(junction: str, body: PhaseIn, session: DbSession, _: SignalFeed) -> PhaseOut:
     out = PhaseOut.model_validate(service.record_phase(session, junction, body))
-    session.commit()
-    publish_safely(
-        ctx,
+    # The junction's cameras hear of the phase once it is recorded.
+    outbox.stage(
+        session,
         SignalPhaseChanged(
             key=f"signal:{junction}:{out.at.isoformat()}:{out.phase}",
             at=out.at,

@@ -1,14 +1,25 @@
-"""Bus handlers: violation candidates and plate reads become violations (each fact acted on once)."""
+"""Bus handlers: violation candidates and plate reads become violations (each fact acted on once).
+
+Both consumers take batches in one transaction. An approved violation is announced through the
+outbox in the same transaction (`ViolationApproved`), so the challan issuer hears of every approval
+that committed and of nothing that rolled back.
+"""
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
+from sqlalchemy.orm import Session
+
+from safecity.anpr.models import normalise_plate
+from safecity.core import outbox
+from safecity.core.consumers import batch_handler, consume_batch
 from safecity.core.context import Context
-from safecity.core.db import claim_event
+from safecity.core.db import after_commit
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.enforcement import service
-from safecity.enforcement.models import Violation, ViolationApproved
+from safecity.enforcement.models import EnforcementPolicy
 
 log = logging.getLogger(__name__)
 
@@ -17,60 +28,63 @@ PLATES = "enforcement-plates"
 
 
 def handle_candidate(ctx: Context, event: Event) -> None:
-    """Records a worker's violation candidate (de-duplicated); announces it when approved on arrival."""
-    assert isinstance(event, ViolationCandidate)
-    with ctx.db.session() as session:
-        if not claim_event(session, CANDIDATES, event.key):
-            return
-        violation, new = service.record_candidate(session, event)
-        approved = service.approved_event(violation) if new and violation.status == "approved" else None
-    _after(ctx, [violation] if new else [], [approved] if approved else [])
+    """Handles one violation candidate now, exactly once (tests and tools; the bus batches them)."""
+    batch_handler(ctx, CANDIDATES, partial(record_candidates, ctx))([event])
 
 
 def handle_plate_read(ctx: Context, event: Event) -> None:
-    """Judges a plate read for section speeding and for a plate missing from the vehicle registry."""
-    assert isinstance(event, PlateRead)
+    """Handles one plate read now, exactly once (tests and tools; the bus batches them)."""
+    batch_handler(ctx, PLATES, partial(judge_reads, ctx))([event])
+
+
+def record_candidates(ctx: Context, session: Session, events: list[Event]) -> None:
+    """Records workers' violation candidates (de-duplicated); announces those approved on arrival."""
+    policy = service.get_policy(session)
+    _record(ctx, session, [e for e in events if isinstance(e, ViolationCandidate)], policy)
+
+
+def judge_reads(ctx: Context, session: Session, events: list[Event]) -> None:
+    """Judges plate reads for section speeding and for plates missing from the vehicle registry."""
     from safecity.challans import service as challans
 
-    created: list[Violation] = []
-    approved: list[ViolationApproved] = []
-    with ctx.db.session() as session:
-        if not claim_event(session, PLATES, event.key):
-            return
-        policy = service.get_policy(session)
-        candidates = service.section_read(session, event)
-        trusted = not event.plate or event.confidence >= policy.min_plate_confidence
-        if policy.unregistered_check and trusted:
-            registered = challans.registry_status(session, event.plate) if event.plate else False
-            unregistered = service.unregistered_candidate(event, registered=registered)
-            if unregistered is not None:
-                candidates.append(unregistered)
-        for candidate in candidates:
-            violation, new = service.record_candidate(session, candidate, policy=policy)
-            if new:
-                created.append(violation)
-                if violation.status == "approved":
-                    approved.append(service.approved_event(violation))
-    _after(ctx, created, approved)
+    reads = [e for e in events if isinstance(e, PlateRead)]
+    policy = service.get_policy(session)
+    sections = service.enabled_sections(session)
+    section_cameras = {c for s in sections for c in (s.entry_camera_id, s.exit_camera_id)}
+    candidates: list[ViolationCandidate] = []
+    for read in reads:
+        if read.camera_id in section_cameras:
+            candidates.extend(service.section_read(session, read, sections=sections))
+    if policy.unregistered_check:
+        trusted = [r for r in reads if not r.plate or r.confidence >= policy.min_plate_confidence]
+        registered = challans.registry_statuses(session, [r.plate for r in trusted if r.plate])
+        for read in trusted:
+            status = registered.get(normalise_plate(read.plate), False) if read.plate else False
+            candidate = service.unregistered_candidate(read, registered=status)
+            if candidate is not None:
+                candidates.append(candidate)
+    _record(ctx, session, candidates, policy)
 
 
-def _after(ctx: Context, created: list[Violation], approved: list[ViolationApproved]) -> None:
-    """Counts new violations and announces approved ones once the transaction has committed."""
+def _record(
+    ctx: Context, session: Session, candidates: list[ViolationCandidate], policy: EnforcementPolicy
+) -> None:
+    created = 0
+    # In one order in every process: each candidate takes an advisory lock on its offence, and two
+    # batches taking overlapping locks in different orders would deadlock.
+    candidates = sorted(candidates, key=lambda c: (c.offence, c.camera_id or "", c.plate or "", c.key))
+    for candidate in candidates:
+        violation, new = service.record_candidate(session, candidate, policy=policy)
+        if not new:
+            continue
+        created += 1
+        if violation.status == "approved":
+            outbox.stage(session, service.approved_event(violation))
     if created:
-        ctx.count("violations", len(created))
-    for event in approved:
-        publish_safely(ctx, event)
-
-
-def publish_safely(ctx: Context, event: Event) -> None:
-    """Publishes after a commit; if the bus is down the challans sweep still issues from the database."""
-    try:
-        ctx.bus.publish_threadsafe(event)
-    except Exception:  # the database already holds the fact; the sweep (issue-pending) picks it up
-        log.warning("could not announce %s %s; the challans sweep will pick it up", event.type, event.key)
+        after_commit(session, lambda: ctx.count("violations", created))
 
 
 async def register(ctx: Context) -> None:
     """Subscribes the enforcement handlers."""
-    await ctx.bus.subscribe(["violation_candidate"], lambda e: handle_candidate(ctx, e), durable=CANDIDATES)
-    await ctx.bus.subscribe(["plate_read"], lambda e: handle_plate_read(ctx, e), durable=PLATES)
+    await consume_batch(ctx, CANDIDATES, [ViolationCandidate.type], partial(record_candidates, ctx))
+    await consume_batch(ctx, PLATES, [PlateRead.type], partial(judge_reads, ctx), max_batch=250)

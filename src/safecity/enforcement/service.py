@@ -102,24 +102,30 @@ def delete_speed_section(session: Session, section_id: str, *, actor: str) -> No
     audit.record(session, actor=actor, action="enforcement.section_delete", target=section_id)
 
 
-def section_read(session: Session, read: PlateRead) -> list[ViolationCandidate]:
+def enabled_sections(session: Session) -> Sequence[SpeedSection]:
+    """Returns the speed sections in force."""
+    return session.scalars(select(SpeedSection).where(SpeedSection.enabled.is_(True))).all()
+
+
+def section_read(
+    session: Session, read: PlateRead, *, sections: Sequence[SpeedSection] | None = None
+) -> list[ViolationCandidate]:
     """Files a plate read at a section camera and returns section-speeding candidates it completes.
 
     Entry and exit reads may arrive in either order (different workers); whichever comes second
     finds its counterpart. Each sighting pairs once; stale ones are purged after the longest
-    plausible trip (the distance at 5 km/h).
+    plausible trip (the distance at 5 km/h). `sections` is `enabled_sections()` when the caller
+    already has it (a batch of reads reads it once).
     """
     if read.camera_id is None or not read.plate:
         return []
-    sections = session.scalars(
-        select(SpeedSection).where(
-            SpeedSection.enabled.is_(True),
-            (SpeedSection.entry_camera_id == read.camera_id)
-            | (SpeedSection.exit_camera_id == read.camera_id),
-        )
-    ).all()
+    here = [
+        section
+        for section in (enabled_sections(session) if sections is None else sections)
+        if read.camera_id in (section.entry_camera_id, section.exit_camera_id)
+    ]
     candidates = []
-    for section in sections:
+    for section in here:
         role = "entry" if section.entry_camera_id == read.camera_id else "exit"
         max_trip = timedelta(seconds=section.distance_m / (5 / 3.6))
         session.execute(

@@ -18,8 +18,8 @@ from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert, AlertOut
 from safecity.audit import service as audit
+from safecity.core import outbox
 from safecity.core.clock import as_utc
-from safecity.core.context import Context
 from safecity.core.errors import InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.faces import footage, replication, service
@@ -139,7 +139,7 @@ def request_entry(
 @router.post("/api/faces/entries/{entry_id}/approve", response_model=EntryOut, summary="Approve (checker)")
 def approve_entry(entry_id: str, session: DbSession, ctx: Ctx, principal: Checker) -> EntryOut:
     service.approve(session, entry_id, principal.username)
-    replication.commit_and_publish(ctx, session, entry_id)
+    replication.stage_change(session, entry_id)
     return service.view(session, service.get_entry(session, entry_id))
 
 
@@ -158,7 +158,7 @@ def remove_entry(
     entry_id: str, body: EntryDecisionIn, session: DbSession, ctx: Ctx, principal: WatchlistReader
 ) -> EntryOut:
     service.remove(session, entry_id, actor=principal.username, reason=body.reason)
-    replication.commit_and_publish(ctx, session, entry_id)
+    replication.stage_change(session, entry_id)
     return service.view(session, service.get_entry(session, entry_id))
 
 
@@ -186,7 +186,7 @@ def decide_match(
     match, alert = service.decide(
         session, match_id, decision=body.decision, actor=principal.username, reason=body.reason
     )
-    return _commit_and_announce(ctx, session, service.match_view(session, match), alert)
+    return _announce(session, service.match_view(session, match), alert)
 
 
 @router.post(
@@ -200,7 +200,7 @@ def report_outcome(
     match, alert = service.report_outcome(
         session, match_id, outcome=body.outcome.value, actor=principal.username, note=body.note
     )
-    return _commit_and_announce(ctx, session, service.match_view(session, match), alert)
+    return _announce(session, service.match_view(session, match), alert)
 
 
 @router.get(
@@ -313,12 +313,10 @@ def search_recorded_footage(
     )
 
 
-def _commit_and_announce(ctx: Context, session: Session, out: MatchOut, alert: Alert | None) -> MatchOut:
-    """Commits the decision, then tells the live pages the alert changed (they must read it committed)."""
-    changed = AlertOut.model_validate(alert) if alert is not None else None
-    session.commit()
-    if changed is not None:
-        ctx.bus.publish_threadsafe(alerts.changed_event(changed))
+def _announce(session: Session, out: MatchOut, alert: Alert | None) -> MatchOut:
+    """Tells the live pages the alert changed, once the decision commits (they must read it committed)."""
+    if alert is not None:
+        outbox.stage(session, alerts.changed_event(AlertOut.model_validate(alert)))
     return out
 
 

@@ -7,16 +7,17 @@ for an entry that no longer allows it, and the crop of such a refused match is d
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from functools import partial
 
 from sqlalchemy.orm import Session
 
 from safecity.alerts import service as alerts
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
+from safecity.core.consumers import consume_each, handle_now
 from safecity.core.context import Context
-from safecity.core.db import claim_event
+from safecity.core.db import after_commit
 from safecity.core.errors import NotFound
 from safecity.core.events import AlertChanged, Event, FaceMatch
 from safecity.faces import replication, service
@@ -28,88 +29,76 @@ log = logging.getLogger(__name__)
 EXPIRY_SWEEP_SECONDS = 60.0
 
 
+MATCHES = "faces-matches"
+ALERT_SYNC = "faces-alert-sync"
+
+
 def handle_match(ctx: Context, event: FaceMatch) -> None:
+    """Handles one face match now, exactly once (tests and tools; the bus batches them)."""
+    handle_now(ctx, MATCHES, partial(record_match, ctx), [event])
+
+
+def record_match(ctx: Context, session: Session, event: Event) -> None:
     """Stores an admissible match, raises its alert (notifying a missing person's case officer)."""
-    with ctx.db.session() as session:
-        if not claim_event(session, "faces-matches", event.key):
-            return
-        entry = session.get(WatchlistEntry, event.entry_id)
-        admissible = entry is not None and _in_scope(session, entry, event)
-        result = service.record_match(session, event, scope_ok=admissible)
-        if result is None:
-            audit.record(
-                session,
-                actor="system",
-                action="faces.match_refused",
-                target=event.entry_id,
-                detail={"camera": event.camera_id, "reason": "entry not active or out of scope when seen"},
-            )
+    if not isinstance(event, FaceMatch):
+        return
+    entry = session.get(WatchlistEntry, event.entry_id)
+    admissible = entry is not None and _in_scope(session, entry, event)
+    result = service.record_match(session, event, scope_ok=admissible)
     if result is None:
+        audit.record(
+            session,
+            actor="system",
+            action="faces.match_refused",
+            target=event.entry_id,
+            detail={"camera": event.camera_id, "reason": "entry not active or out of scope when seen"},
+        )
         # Not a match of an active entry: the person is a passer-by, so the images must not be kept.
-        for ref in (event.crop_ref, event.frame_ref):
-            if ref:
+        refs = [ref for ref in (event.crop_ref, event.frame_ref) if ref]
+
+        def forget() -> None:
+            for ref in refs:
                 ctx.media.delete(ref)
+
+        after_commit(session, forget)
         log.warning(
             "refused face match %s for entry %s (not active or out of scope)", event.key, event.entry_id
         )
         return
     _match, alert, changed = result
-    ctx.count("face_matches")
+    after_commit(session, lambda: ctx.count("face_matches"))
     if changed:
-        alerts.announce(ctx, alert)
+        alerts.announce(ctx, session, alert)
 
 
 def handle_alert_change(ctx: Context, event: AlertChanged) -> None:
+    """Handles one alert announcement now (tests and tools; the bus batches them)."""
+    handle_now(ctx, ALERT_SYNC, sync_alert, [event])
+
+
+def sync_alert(session: Session, event: Event) -> None:
     """Marks the pending matches of a face alert confirmed or dismissed on the alert queue."""
+    if not isinstance(event, AlertChanged):
+        return
     if event.kind != "face_match" or event.status not in ("confirmed", "dismissed"):
         return
-    with ctx.db.session() as session:
-        if not claim_event(session, "faces-alert-sync", event.key):
-            return
-        service.sync_alert_decision(session, event.alert_id, event.status)
+    service.sync_alert_decision(session, event.alert_id, event.status)
 
 
-async def sweep_expired(ctx: Context) -> list[str]:
+def expire_entries(ctx: Context) -> list[str]:
     """Expires the entries past their date and tells every worker to drop them; returns their ids."""
-
-    def expire() -> list[str]:
-        with ctx.db.session() as session:
-            return service.expire_due(session)
-
-    expired = await asyncio.to_thread(expire)
-    for entry_id in expired:
-        await replication.publish_change(ctx, entry_id)
+    with ctx.db.session() as session:
+        expired = service.expire_due(session)
+        for entry_id in expired:
+            replication.stage_change(session, entry_id)
     return expired
 
 
 async def register(ctx: Context) -> None:
-    """Subscribes the faces handlers and starts the expiry sweep."""
-
-    def on_match(event: Event) -> None:
-        if isinstance(event, FaceMatch):
-            handle_match(ctx, event)
-
-    def on_alert(event: Event) -> None:
-        if isinstance(event, AlertChanged):
-            handle_alert_change(ctx, event)
-
-    await ctx.bus.subscribe([FaceMatch.type], on_match, durable="faces-matches")
-    await ctx.bus.subscribe([AlertChanged.type], on_alert, durable="faces-alert-sync")
-
-    async def sweep_forever() -> None:
-        while True:
-            try:
-                await sweep_expired(ctx)
-            except Exception:  # a failed sweep is retried next time; matching already stopped at expiry
-                log.exception("watch-list expiry sweep failed")
-            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
-
-    task = asyncio.create_task(sweep_forever(), name="faces:expiry-sweep")
-    _sweeps.add(task)  # keeps a reference, so the loop does not lose the task
-    task.add_done_callback(_sweeps.discard)
-
-
-_sweeps: set[asyncio.Task[None]] = set()
+    """Subscribes the faces handlers and schedules the expiry sweep."""
+    await consume_each(ctx, MATCHES, [FaceMatch.type], partial(record_match, ctx))
+    await consume_each(ctx, ALERT_SYNC, [AlertChanged.type], sync_alert)
+    ctx.jobs.every("faces.expire_entries", EXPIRY_SWEEP_SECONDS, partial(expire_entries, ctx), at_start=True)
 
 
 def _in_scope(session: Session, entry: WatchlistEntry, event: FaceMatch) -> bool:

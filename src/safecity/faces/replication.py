@@ -14,7 +14,6 @@ back, so a face that matches nothing never leaves the worker's memory.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -26,8 +25,8 @@ import numpy.typing as npt
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from safecity.core import outbox
 from safecity.core.bus import Bus
-from safecity.core.context import Context
 from safecity.core.events import Event, register_event
 from safecity.faces import service
 from safecity.faces.index import FaceIndex, make_index
@@ -144,26 +143,10 @@ def change_event(session: Session, entry_id: str) -> WatchlistChanged:
     )
 
 
-async def publish_change(ctx: Context, entry_id: str) -> WatchlistChanged:
-    """Publishes an entry's current state to the workers; call after the change committed."""
-
-    def read() -> WatchlistChanged:
-        with ctx.db.session() as session:
-            return change_event(session, entry_id)
-
-    # Off the event loop: SQLite may wait for a writer's lock, and the loop serves every page.
-    event = await asyncio.to_thread(read)
-    await ctx.bus.publish(event)
-    return event
-
-
-def commit_and_publish(ctx: Context, session: Session, entry_id: str) -> WatchlistChanged:
-    """Commits the caller's change, then publishes the entry's state from a worker thread (sync routes)."""
-    session.commit()
+def stage_change(session: Session, entry_id: str) -> WatchlistChanged:
+    """Tells every worker an entry's current state once this transaction commits (the outbox)."""
     event = change_event(session, entry_id)
-    # End the read, so no transaction stays open while the bus delivers (SQLite locks on BEGIN).
-    session.commit()
-    ctx.bus.publish_threadsafe(event)
+    outbox.stage(session, event)
     return event
 
 

@@ -2,7 +2,7 @@
 
 Only an approved entry that has not expired is active, and only active entries are matched. Every
 change and every search is written to the audit log. Functions take the caller's session; the
-caller commits, then publishes the change to the workers (`faces.replication.publish_change`).
+caller stages the change for the workers in the same transaction (`faces.replication.stage_change`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ Plain functions; the `faces` command group mounts them:
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,6 @@ from rich.table import Table
 
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
 from safecity.core.clock import as_utc, utcnow
-from safecity.core.context import Context
 from safecity.core.errors import InvalidInput
 from safecity.faces import replication, service
 
@@ -39,19 +37,6 @@ def _when(value: str | None, *, what: str) -> datetime | None:
         raise InvalidInput(
             f"{what} {value!r} is not a date", hint="use ISO form, e.g. 2025-03-01T18:00"
         ) from None
-
-
-def _publish(ctx: Context, entry_id: str) -> None:
-    """Tells running workers (on NATS) about an approved entry; on the in-process bus nobody listens."""
-
-    async def send() -> None:
-        await ctx.bus.start()
-        try:
-            await replication.publish_change(ctx, entry_id)
-        finally:
-            await ctx.bus.close()
-
-    asyncio.run(send())
 
 
 @friendly_errors
@@ -94,9 +79,9 @@ def enroll(
             )
             if approved_by:
                 service.approve(session, entry.id, approved_by)
+                # The running centre's outbox relay tells the workers once this commits.
+                replication.stage_change(session, entry.id)
             out = service.view(session, entry)
-        if approved_by:
-            _publish(ctx, out.id)
     finally:
         ctx.db.dispose()
     if as_json:

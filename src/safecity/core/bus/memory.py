@@ -1,91 +1,147 @@
-"""In-process bus for the embedded default: asyncio queues, at-least-once, redelivery on failure."""
+"""In-process bus for the embedded default: asyncio queues, batched consumer groups, dead letters.
+
+Events travel as their wire form (JSON), exactly as on NATS, so a consumer sees what it would see in
+city mode and a malformed or unknown event is dead-lettered the same way.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from safecity.core.bus import Bus, Handler, call_handler
-from safecity.core.events import Event
+from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, call_live
+from safecity.core.events import Event, EventDecodeError, decode_event
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Subscription:
+class _Group:
+    consumer: Consumer
+    queue: asyncio.Queue[tuple[str, bytes]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+    def wants(self, subject: str) -> bool:
+        return "*" in self.consumer.types or subject.removeprefix("safecity.") in self.consumer.types
+
+
+@dataclass
+class _Live:
     types: frozenset[str]
-    handler: Handler
-    durable: str | None
+    handler: LiveHandler
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
-    def wants(self, event: Event) -> bool:
-        return "*" in self.types or event.type in self.types
-
 
 class MemoryBus(Bus):
-    """Delivers events to handlers in this process; a failing handler gets the event again."""
+    """Delivers events to handlers in this process, with the same retry and dead-letter rules as NATS."""
 
-    def __init__(self, *, max_deliver: int = 5, retry_delay: float = 0.2) -> None:
+    def __init__(self, *, retry_delay: float = 0.2) -> None:
         super().__init__()
-        self._subs: list[_Subscription] = []
-        self._groups: dict[str, _Subscription] = {}
-        self.max_deliver = max_deliver
-        self.retry_delay = retry_delay
-        self.dead_letters: list[tuple[str, Event, str]] = []
+        self.retry_base = retry_delay
+        self._groups: dict[str, _Group] = {}
+        self._live: list[_Live] = []
         self.published = 0
 
-    async def publish(self, event: Event) -> None:
-        self.published += 1
-        for sub in self._subs:
-            if sub.wants(event):
-                sub.queue.put_nowait(event)
+    async def publish(self, event: Event, *, msg_id: str | None = None) -> None:
+        self._put(event.subject, json.dumps(event.envelope()).encode(), event)
 
-    async def subscribe(self, types: Sequence[str], handler: Handler, *, durable: str | None = None) -> None:
-        if durable is not None and durable in self._groups:
+    async def publish_raw(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        try:
+            event: Event | None = decode_event(json.loads(data))
+        except (ValueError, EventDecodeError):
+            event = None  # the consumer groups dead-letter it; live pages never see it
+        self._put(subject, data, event)
+
+    def _put(self, subject: str, data: bytes, event: Event | None) -> None:
+        self.published += 1
+        for group in self._groups.values():
+            if group.wants(subject):
+                group.queue.put_nowait((subject, data))
+        if event is None:
+            return
+        for live in self._live:
+            if "*" in live.types or event.type in live.types:
+                live.queue.put_nowait(event)
+
+    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> None:
+        live = _Live(frozenset(types), handler)
+        live.task = asyncio.create_task(self._run_live(live), name="bus:live")
+        self._live.append(live)
+
+    async def consume(
+        self, types: Sequence[str], durable: str, handler: BatchHandler, *, max_batch: int = 200
+    ) -> None:
+        if durable in self._groups:
             # In one process a consumer group has one member: the first subscription does the work.
             return
-        sub = _Subscription(frozenset(types), handler, durable)
-        sub.task = asyncio.create_task(self._run(sub), name=f"bus:{durable or 'live'}")
-        self._subs.append(sub)
-        if durable is not None:
-            self._groups[durable] = sub
+        consumer = Consumer(durable, frozenset(types), handler, max_batch=max_batch)
+        group = _Group(consumer)
+        group.task = asyncio.create_task(self._run_group(group), name=f"bus:{durable}")
+        self._groups[durable] = group
+        self.consumers[durable] = consumer
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Waits until every queued event has been handled (tests and the headless demo)."""
         async with asyncio.timeout(timeout):
-            for sub in list(self._subs):
-                await sub.queue.join()
+            for group in list(self._groups.values()):
+                await group.queue.join()
+            for live in list(self._live):
+                await live.queue.join()
+
+    async def lag(self) -> dict[str, int]:
+        return {name: group.queue.qsize() for name, group in self._groups.items()}
 
     async def close(self) -> None:
-        for sub in self._subs:
-            if sub.task is not None:
-                sub.task.cancel()
-        await asyncio.gather(*(s.task for s in self._subs if s.task), return_exceptions=True)
-        self._subs.clear()
+        self._stopping.set()
+        tasks = [t for t in [*(g.task for g in self._groups.values()), *(x.task for x in self._live)] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._groups.clear()
+        self._live.clear()
+        self.consumers.clear()
 
-    async def _run(self, sub: _Subscription) -> None:
+    async def _run_group(self, group: _Group) -> None:
+        queue = group.queue
         while True:
-            event = await sub.queue.get()
+            first = await queue.get()
+            batch = [first]
+            while len(batch) < group.consumer.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                await self._deliver(sub, event)
-            finally:
-                sub.queue.task_done()
-
-    async def _deliver(self, sub: _Subscription, event: Event) -> None:
-        for attempt in range(1, self.max_deliver + 1):
-            try:
-                await call_handler(sub.handler, event)
-                return
+                items = [
+                    self._decode(data, subject=subject, deliveries=1, handle=None) for subject, data in batch
+                ]
+                await self._deliver(group.consumer, items)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("handler %s failed on %s (try %d): %s", sub.durable, event.key, attempt, exc)
-                if attempt == self.max_deliver:
-                    self.dead_letters.append((sub.durable or "live", event, repr(exc)))
-                    log.error("event %s given up after %d tries: %s", event.key, attempt, exc)
-                    return
-                await asyncio.sleep(self.retry_delay * attempt)
+            except Exception:  # delivery itself must never stop the group
+                log.exception("consumer %s failed on a batch", group.consumer.name)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _run_live(self, live: _Live) -> None:
+        while True:
+            event = await live.queue.get()
+            try:
+                await call_live(live.handler, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a live page's handler failing never stops the others
+                log.warning("live handler failed on %s: %s", event.key, exc)
+            finally:
+                live.queue.task_done()
+
+    async def _ack(self, items: Sequence[Delivery]) -> None:
+        return None
+
+    async def _keep(self, items: Sequence[Delivery]) -> None:
+        return None
+
+    async def _drop(self, item: Delivery) -> None:
+        return None

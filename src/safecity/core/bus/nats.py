@@ -1,9 +1,15 @@
-"""NATS JetStream bus for city scale: a durable stream, durable pull consumers, explicit acks.
+"""NATS JetStream bus for city scale: one durable stream with limits, batched pull consumers, explicit acks.
 
 Every event goes to the stream `SAFECITY` on subject `safecity.<type>`, with its idempotency key as
-the `Nats-Msg-Id`, so a re-sent event within the stream's duplicate window is stored once. A durable
-subscription is a pull consumer shared by every process that names it (a consumer group); an event
-is acknowledged only after its handler returned, and redelivered after a failure or a crash.
+the `Nats-Msg-Id`, so a re-sent event within the stream's duplicate window is stored once. The
+stream keeps events for `max_age_days` and at most `max_bytes` (the oldest go first); an event still
+unhandled when it ages out is lost, so size these above the longest outage you plan for.
+
+A consumer group is one durable pull consumer per subject, shared by every process that names it.
+Each process runs `in_flight` fetch loops per consumer, each handing batches of up to `max_batch`
+messages to the handler. Redelivery is unlimited (`max_deliver=-1`): the delivery rules in
+`core.bus.Bus` decide when an event is given up on (dead letters), never a delivery count on the
+server, so an outage of any length loses nothing.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
-from safecity.core.bus import Bus, Handler, call_handler
+from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, call_live
 from safecity.core.errors import Unavailable
-from safecity.core.events import Event, decode_event
+from safecity.core.events import Event, EventDecodeError, decode_event
 
 log = logging.getLogger(__name__)
+
+DAY_S = 86_400.0
 
 
 class NatsBus(Bus):
@@ -37,37 +45,68 @@ class NatsBus(Bus):
         *,
         stream: str = "SAFECITY",
         ack_wait: float = 30.0,
-        max_deliver: int = 10,
         duplicate_window: float = 600.0,
+        max_age_days: float = 7.0,
+        max_bytes: int = 20 * 1024**3,
+        in_flight: int = 2,
     ) -> None:
         super().__init__()
         self.servers = [s.strip() for s in servers.split(",") if s.strip()]
         self.stream = stream
         self.ack_wait = ack_wait
-        self.max_deliver = max_deliver
         self.duplicate_window = duplicate_window
+        self.max_age_days = max_age_days
+        self.max_bytes = max_bytes
+        self.in_flight = in_flight
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
+        self._durables: dict[str, str] = {}
 
     async def start(self) -> None:
         await super().start()
         try:
-            self._nc = await nats.connect(servers=self.servers, connect_timeout=5, max_reconnect_attempts=-1)
+            self._nc = await nats.connect(
+                servers=self.servers,
+                connect_timeout=5,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnect,
+                reconnected_cb=self._on_reconnect,
+            )
         except Exception as exc:
             raise Unavailable(
                 f"NATS at {', '.join(self.servers)} cannot be reached: {exc}",
                 hint="start nats-server with -js, or set SAFECITY_BUS=memory",
             ) from exc
         self._js = self._nc.jetstream()
+        await self._ensure_stream()
+
+    async def _ensure_stream(self) -> None:
         config = StreamConfig(
-            name=self.stream, subjects=["safecity.>"], duplicate_window=self.duplicate_window
+            name=self.stream,
+            subjects=["safecity.>"],
+            duplicate_window=self.duplicate_window,
+            max_age=self.max_age_days * DAY_S,
+            max_bytes=self.max_bytes,
+            discard=DiscardPolicy.OLD,
         )
         try:
-            await self._js.stream_info(self.stream)
+            info = await self.js.stream_info(self.stream)
         except NotFoundError:
-            await self._js.add_stream(config)
+            await self.js.add_stream(config)
+            return
+        current = info.config
+        if (
+            current.max_age != config.max_age
+            or current.max_bytes != config.max_bytes
+            or current.duplicate_window != config.duplicate_window
+        ):
+            await self.js.update_stream(config)
+            log.info(
+                "stream %s limits set: %.1f days, %d bytes", self.stream, self.max_age_days, self.max_bytes
+            )
 
     @property
     def js(self) -> JetStreamContext:
@@ -75,73 +114,143 @@ class NatsBus(Bus):
             raise RuntimeError("the NATS bus is not started")
         return self._js
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event, *, msg_id: str | None = None) -> None:
         data = json.dumps(event.envelope()).encode()
-        await self.js.publish(event.subject, data, headers={"Nats-Msg-Id": f"{event.type}:{event.key}"})
+        await self.js.publish(
+            event.subject, data, headers={"Nats-Msg-Id": msg_id or f"{event.type}:{event.key}"}
+        )
 
-    async def subscribe(self, types: Sequence[str], handler: Handler, *, durable: str | None = None) -> None:
-        subjects = ["safecity.>"] if "*" in types else [f"safecity.{t}" for t in types]
-        if durable is None:
-            assert self._nc is not None
-            for subject in subjects:
-                await self._nc.subscribe(subject, cb=self._live_callback(handler))
-            return
-        for subject in subjects:
+    async def publish_raw(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        """Publishes a wire message as it is (a replayed dead letter keeps its exact bytes)."""
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        await self.js.publish(subject, data, headers=headers)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        for start in range(0, len(events), 256):
+            await asyncio.gather(*(self.publish(e) for e in events[start : start + 256]))
+
+    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> None:
+        assert self._nc is not None
+        for subject in self._subjects(types):
+            await self._nc.subscribe(subject, cb=self._live_callback(handler))
+
+    async def consume(
+        self, types: Sequence[str], durable: str, handler: BatchHandler, *, max_batch: int = 200
+    ) -> None:
+        consumer = Consumer(durable, frozenset(types), handler, max_batch=max_batch)
+        self.consumers[durable] = consumer
+        for subject in self._subjects(types):
             name = f"{durable}-{subject.removeprefix('safecity.').replace('>', 'all')}"
             config = ConsumerConfig(
                 durable_name=name,
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=self.ack_wait,
-                max_deliver=self.max_deliver,
+                max_deliver=-1,
+                max_ack_pending=20_000,
                 deliver_policy=DeliverPolicy.ALL,
                 filter_subject=subject,
             )
-            sub = await self.js.pull_subscribe(subject, durable=name, stream=self.stream, config=config)
-            self._tasks.append(asyncio.create_task(self._pull(sub, handler, name), name=f"nats:{name}"))
+            await self._ensure_consumer(name, config)
+            self._durables[name] = durable
+            for n in range(self.in_flight):
+                sub = await self.js.pull_subscribe_bind(durable=name, stream=self.stream)
+                task = asyncio.create_task(self._pull(sub, consumer), name=f"nats:{name}:{n}")
+                self._tasks.append(task)
 
-    async def _pull(self, sub: JetStreamContext.PullSubscription, handler: Handler, name: str) -> None:
+    async def _ensure_consumer(self, name: str, config: ConsumerConfig) -> None:
+        try:
+            info = await self.js.consumer_info(self.stream, name)
+        except NotFoundError:
+            await self.js.add_consumer(self.stream, config)
+            return
+        current = info.config
+        if current.max_deliver != config.max_deliver or current.max_ack_pending != config.max_ack_pending:
+            # A consumer made by an older version gave up after a few deliveries: lift that limit.
+            await self.js.add_consumer(self.stream, config)
+
+    @staticmethod
+    def _subjects(types: Sequence[str]) -> list[str]:
+        return ["safecity.>"] if "*" in types else [f"safecity.{t}" for t in types]
+
+    async def _pull(self, sub: JetStreamContext.PullSubscription, consumer: Consumer) -> None:
         while not self._stopping.is_set():
             try:
-                messages = await sub.fetch(batch=32, timeout=1.0)
+                messages = await sub.fetch(batch=consumer.max_batch, timeout=1.0)
             except TimeoutError:
                 continue
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("consumer %s fetch failed: %s", name, exc)
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # the server is away: wait for the client to reconnect
+                log.debug("consumer %s fetch failed: %s", consumer.name, exc)
+                await self._sleep(1.0)
                 continue
-            for msg in messages:
-                await self._handle(msg, handler, name)
+            items = [
+                self._decode(
+                    msg.data,
+                    subject=msg.subject,
+                    deliveries=msg.metadata.num_delivered if msg.metadata else 1,
+                    handle=msg,
+                )
+                for msg in messages
+            ]
+            try:
+                await self._deliver(consumer, items)
+            except asyncio.CancelledError:
+                return  # stopping: what was not acknowledged is redelivered to another member
+            except Exception:  # delivery itself must never stop the loop
+                log.exception("consumer %s failed on a batch", consumer.name)
 
-    async def _handle(self, msg: Msg, handler: Handler, name: str) -> None:
+    async def lag(self) -> dict[str, int]:
+        """Returns, per consumer group on the stream (of any process), the events not yet acknowledged."""
+        lag: dict[str, int] = {}
         try:
-            event = decode_event(json.loads(msg.data))
-        except Exception as exc:
-            # A message nobody can decode would be redelivered forever: terminate it, loudly.
-            log.error("consumer %s dropped an undecodable message: %s", name, exc)
-            await msg.term()
-            return
-        try:
-            await call_handler(handler, event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            deliveries = msg.metadata.num_delivered if msg.metadata else 1
-            log.warning("handler %s failed on %s (delivery %d): %s", name, event.key, deliveries, exc)
-            await msg.nak(delay=min(30.0, 0.5 * deliveries))
-            return
-        await msg.ack()
+            infos = await self.js.consumers_info(self.stream)
+        except Exception:  # the server is away: say nothing rather than something wrong
+            return lag
+        for info in infos:
+            name = info.name or info.config.durable_name or ""
+            # Durable names are "<group>-<event type>"; event types have no dashes.
+            group = self._durables.get(name) or name.rsplit("-", 1)[0]
+            waiting = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            lag[group] = lag.get(group, 0) + waiting
+        return lag
+
+    async def _ack(self, items: Sequence[Delivery]) -> None:
+        for item in items:
+            msg: Msg = item.handle
+            with contextlib.suppress(Exception):  # lost ack: the event comes again and changes nothing
+                await msg.ack()
+
+    async def _keep(self, items: Sequence[Delivery]) -> None:
+        for item in items:
+            await item.handle.in_progress()
+
+    async def _drop(self, item: Delivery) -> None:
+        with contextlib.suppress(Exception):
+            await item.handle.term()
 
     @staticmethod
-    def _live_callback(handler: Handler) -> Callable[[Msg], Awaitable[None]]:
+    def _live_callback(handler: LiveHandler) -> Callable[[Msg], Awaitable[None]]:
         async def callback(msg: Msg) -> None:
             try:
-                await call_handler(handler, decode_event(json.loads(msg.data)))
+                event = decode_event(json.loads(msg.data))
+            except (ValueError, EventDecodeError):
+                return  # the consumer groups dead-letter it; a live page just never sees it
+            try:
+                await call_live(handler, event)
             except Exception as exc:
                 log.warning("live handler failed: %s", exc)
 
         return callback
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS: %s", exc)
+
+    async def _on_disconnect(self) -> None:
+        log.warning("NATS connection lost; reconnecting (nothing unacknowledged is lost)")
+
+    async def _on_reconnect(self) -> None:
+        log.warning("NATS connection back")
 
     async def close(self) -> None:
         self._stopping.set()
