@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
 
 from safecity.core.bus.kv import KeyExists, KeyValue, NatsKeyValue, RevisionChanged, kv_token, open_kv
 from safecity.core.bus.memory import MemoryBus
-from safecity.core.errors import InvalidInput
+from safecity.core.errors import InvalidInput, Unavailable
+from tests.worker.conftest import PrivateNats
 
 
 @pytest.fixture(params=["memory", "nats"])
@@ -77,3 +81,26 @@ def test_any_camera_id_becomes_one_key_token() -> None:
     assert kv_token("Saddar Cam #1") != kv_token("Saddar Cam #2")
     assert "." not in kv_token("cam.1") and " " not in kv_token("a b")
     assert kv_token("h-123") != "h-123"  # an id that looks encoded is encoded too
+
+
+async def test_a_bucket_lost_with_the_nats_store_is_made_again(
+    private_nats: PrivateNats, tmp_path: Path
+) -> None:
+    connection = await nats.connect(private_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    store = NatsKeyValue(connection.jetstream(timeout=1.0), "test-lost")
+    try:
+        await store.put("workers.a", b"1")
+        private_nats.kill()
+        private_nats.store = tmp_path / "a-new-empty-store"
+        private_nats.start()
+        found = None
+        for _ in range(50):  # as a worker's rounds do: try again until NATS answers
+            with contextlib.suppress(Unavailable):
+                found = await store.entries("workers.")
+                break
+            await asyncio.sleep(0.2)
+        assert found == {}
+        await store.put("workers.b", b"2")
+        assert await store.keys("workers.") == ["workers.b"]
+    finally:
+        await connection.close()

@@ -16,12 +16,13 @@ for all its keys, and anything finer is the caller's timestamps plus compare-and
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from safecity.core.bus import Bus
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"^[-_=A-Za-z0-9]+$")
 _BUCKET = re.compile(r"^[-_A-Za-z0-9]+$")
@@ -191,50 +193,64 @@ class NatsKeyValue(KeyValue):
                 # Another process created it a moment earlier; bind to theirs.
                 self._kv = await self._js.key_value(self.bucket)
 
-    async def _bucket(self) -> NatsKV:
+    async def _call(self, operation: Callable[[NatsKV], Awaitable[T]]) -> T:
+        """Runs an operation on the bucket; a bucket gone (NATS restarted without its store) is made again."""
+        import nats.errors
+        from nats.js.errors import KeyValueError, NotFoundError
+
         if self._kv is None:
             await self.open()
         assert self._kv is not None
-        return self._kv
+        try:
+            return await _guard(operation(self._kv))
+        except Unavailable as exc:
+            if not isinstance(exc.__cause__, nats.errors.NoRespondersError):
+                raise
+        except NotFoundError as exc:
+            if isinstance(exc, KeyValueError):
+                raise
+        log.warning("key-value bucket %s is gone (NATS lost its store?); making it again", self.bucket)
+        self._kv = None
+        await self.open()
+        assert self._kv is not None
+        return await _guard(operation(self._kv))
 
     async def get(self, key: str) -> Entry | None:
         from nats.js.errors import KeyNotFoundError
 
-        kv = await self._bucket()
-        try:
-            entry = await _guard(kv.get(_checked(key)))
-        except KeyNotFoundError:
-            return None
-        return Entry(key, entry.value or b"", int(entry.revision or 0))
+        async def get(kv: NatsKV) -> Entry | None:
+            try:
+                entry = await kv.get(_checked(key))
+            except KeyNotFoundError:
+                return None
+            return Entry(key, entry.value or b"", int(entry.revision or 0))
+
+        return await self._call(get)
 
     async def create(self, key: str, value: bytes) -> int:
         from nats.js.errors import KeyWrongLastSequenceError
 
-        kv = await self._bucket()
         try:
-            return int(await _guard(kv.create(_checked(key), value)))
+            return int(await self._call(lambda kv: kv.create(_checked(key), value)))
         except KeyWrongLastSequenceError:
             raise KeyExists(f"{key} already exists in {self.bucket}") from None
 
     async def update(self, key: str, value: bytes, revision: int) -> int:
         from nats.js.errors import KeyWrongLastSequenceError
 
-        kv = await self._bucket()
         try:
-            return int(await _guard(kv.update(_checked(key), value, last=revision)))
+            return int(await self._call(lambda kv: kv.update(_checked(key), value, last=revision)))
         except KeyWrongLastSequenceError:
             raise RevisionChanged(f"{key} in {self.bucket} is no longer at revision {revision}") from None
 
     async def put(self, key: str, value: bytes) -> int:
-        kv = await self._bucket()
-        return int(await _guard(kv.put(_checked(key), value)))
+        return int(await self._call(lambda kv: kv.put(_checked(key), value)))
 
     async def delete(self, key: str, revision: int | None = None) -> None:
         from nats.js.errors import APIError
 
-        kv = await self._bucket()
         try:
-            await _guard(kv.delete(_checked(key), last=revision))
+            await self._call(lambda kv: kv.delete(_checked(key), last=revision))
         except APIError as exc:
             if exc.err_code in (10071, 10164):  # JetStream's "wrong last sequence"
                 raise RevisionChanged(f"{key} in {self.bucket} is no longer at revision {revision}") from None
@@ -242,19 +258,23 @@ class NatsKeyValue(KeyValue):
 
     async def entries(self, prefix: str = "") -> dict[str, Entry]:
         _checked_prefix(prefix)
-        kv = await self._bucket()
-        # One short-lived ordered consumer delivers the newest message of every key, then stops.
-        watcher = await _guard(kv.watch(f"{prefix}>" if prefix else ">", ignore_deletes=True))
-        found: dict[str, Entry] = {}
-        try:
-            while True:
-                update = await _guard(watcher.updates(timeout=5.0))
-                if update is None:
-                    break
-                found[update.key] = Entry(update.key, update.value or b"", int(update.revision or 0))
-        finally:
-            await watcher.stop()
-        return found
+        # One short-lived ordered consumer delivers the newest message of every key, then stops; the
+        # server forgets it 2 s after (left at the client's default, thousands would linger 5 min).
+        subject = f"{prefix}>" if prefix else ">"
+
+        async def scan(kv: NatsKV) -> dict[str, Entry]:
+            watcher = await kv.watch(subject, ignore_deletes=True, inactive_threshold=2.0)
+            found: dict[str, Entry] = {}
+            try:
+                while True:
+                    update = await watcher.updates(timeout=5.0)
+                    if update is None:
+                        return found
+                    found[update.key] = Entry(update.key, update.value or b"", int(update.revision or 0))
+            finally:
+                await watcher.stop()
+
+        return await self._call(scan)
 
 
 async def _guard(operation: Awaitable[T]) -> T:
