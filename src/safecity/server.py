@@ -10,9 +10,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from safecity import __version__
 from safecity.accounts import service as accounts
-from safecity.accounts.api import SESSION_COOKIE
+from safecity.accounts.api import SESSION_COOKIE, require
 from safecity.core import pipeline
 from safecity.core.context import Context
 from safecity.core.errors import SafeCityError
@@ -90,6 +90,20 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     def metrics() -> PlainTextResponse:
         LIVE_CLIENTS.set(ctx.live.connected if ctx.live else 0)
         return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/api/system/pipeline", tags=["system"], summary="The event pipeline's health")
+    async def pipeline_status(
+        _: Annotated[accounts.Principal, Depends(require("system:read"))],
+    ) -> dict[str, Any]:
+        """Consumer groups (handled, dead-lettered, waiting, latency), the outbox, jobs and camera leases."""
+        from safecity.worker.cli import cluster_status
+
+        state = await pipeline.status(ctx)
+        try:
+            state["cluster"] = await cluster_status(ctx)
+        except Exception as exc:  # the lease bucket is away with the bus: say so, show the rest
+            state["cluster"] = {"error": f"camera leases cannot be read: {exc}"}
+        return state
 
     @app.websocket("/ws/live")
     async def live(websocket: WebSocket) -> None:

@@ -287,3 +287,16 @@ async def test_a_failing_job_is_tried_again_and_never_stops_the_schedule(db: Dat
     await until(lambda: len(calls) >= 3)
     assert jobs.jobs["broken"].failures >= 3
     await jobs.stop()
+
+
+def test_the_pipeline_page_data_is_for_those_who_watch_the_system(client, ctx: Context) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import auth_headers
+
+    deadletters.sink(ctx.db)(letter("k1"))
+    assert client.get("/api/system/pipeline", headers=auth_headers(ctx, "auditor")).status_code == 403
+    answer = client.get("/api/system/pipeline", headers=auth_headers(ctx, "supervisor"))
+    assert answer.status_code == 200
+    state = answer.json()
+    assert {"anpr-reads", "enforcement-plates", "challans-issue"} <= set(state["consumers"])
+    assert state["dead_letters"] == {"anpr-reads": 1} and state["dead_letters_total"] == 1
+    assert state["cluster"]["unassigned"] == [] and "lease_moves" in state["cluster"]

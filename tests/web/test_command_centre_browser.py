@@ -176,4 +176,7 @@ def test_the_video_wall_and_dashboard_draw_without_errors(page: Any, live_server
     page.wait_for_selector("body[data-ready=yes]")
     assert page.locator("#chart-alerts svg rect").count() >= 2
     assert page.locator("#fa-camera tbody tr", has_text="cam-saddar").count() == 1
+    # The supervisor watches the pipeline too: every consumer group of the centre, none behind.
+    assert page.locator("#pipeline-consumers tbody tr", has_text="anpr-reads").count() == 1
+    assert "dead letters" in page.locator("#pipeline-summary").inner_text()
     page.screenshot(path=f"{SHOTS}/safecity_dashboard.png", full_page=True)

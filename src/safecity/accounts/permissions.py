@@ -27,6 +27,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "maintenance:write",
             "recordings:read",
             "settings:write",
+            "system:read",
         }
     ),
     Role.supervisor: frozenset(
@@ -44,10 +45,11 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "recordings:export",
             "plates:search",
             "challans:appeals",
+            "system:read",
         }
     ),
     Role.operator: frozenset(
-        READ_LIVE | {"alerts:act", "dispatch:act", "maintenance:write", "recordings:read"}
+        READ_LIVE | {"alerts:act", "dispatch:act", "maintenance:write", "recordings:read", "system:read"}
     ),
     Role.traffic_officer: frozenset(
         {

@@ -15,7 +15,7 @@ from typing import Any
 from safecity.core import deadletters, outbox
 from safecity.core.context import Context
 from safecity.core.db import purge_handled
-from safecity.core.metrics import BUS_LAG
+from safecity.core.metrics import BUS_EVENT_LATENCY, BUS_LAG
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,27 @@ def register(ctx: Context) -> None:
     ctx.jobs.every("pipeline.export_gauges", EXPORT_EVERY_S, export, leased=False, at_start=True)
 
 
+def latency_quantiles(quantiles: tuple[float, ...] = (0.5, 0.95)) -> dict[str, dict[str, float | None]]:
+    """Returns, per consumer, event-to-commit latency quantiles estimated from this process's histogram."""
+    out: dict[str, dict[str, float | None]] = {}
+    for metric in BUS_EVENT_LATENCY.collect():
+        buckets: dict[str, list[tuple[float, float]]] = {}
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets.setdefault(sample.labels["consumer"], []).append((bound, sample.value))
+        for consumer, counts in buckets.items():
+            counts.sort()
+            total = counts[-1][1] if counts else 0
+            figures: dict[str, float | None] = {}
+            for q in quantiles:
+                # The upper bound of the bucket holding the quantile: an honest "at most".
+                upper = next((b for b, c in counts if total and c >= q * total), None)
+                figures[f"p{round(q * 100)}_s"] = None if upper is None or upper == float("inf") else upper
+            out[consumer] = figures
+    return out
+
+
 async def status(ctx: Context) -> dict[str, Any]:
     """Returns the pipeline's state: consumers (handled, dead, waiting), outbox, dead letters, jobs."""
     lag = await ctx.bus.lag()
@@ -60,8 +81,14 @@ async def status(ctx: Context) -> dict[str, Any]:
             return outbox.pending(session), deadletters.counts(session)
 
     pending, dead = await asyncio.to_thread(stored)
+    latency = latency_quantiles()
     consumers = {
-        name: {"handled": c.handled, "dead_letters": c.dead, "waiting": lag.get(name)}
+        name: {
+            "handled": c.handled,
+            "dead_letters": c.dead,
+            "waiting": lag.get(name),
+            **latency.get(name, {"p50_s": None, "p95_s": None}),
+        }
         for name, c in sorted(ctx.bus.consumers.items())
     }
     return {

@@ -101,7 +101,33 @@ async function falseAlarms() {
   fill("#fa-rule", report.by_rule);
 }
 
-Promise.allSettled([alertsPerHour(), challansPerDay(), cameraHealth(), responseTimes(), falseAlarms()])
+async function pipeline() {
+  // Shown to the roles that watch the system (system:read); the panel stays hidden for the others.
+  let state;
+  try { state = await api("/api/system/pipeline"); } catch (_) { return; }
+  const seconds = (s) => (s == null ? "—" : s < 1 ? `≤ ${Math.round(s * 1000)} ms` : `≤ ${s} s`);
+  const rows = Object.entries(state.consumers).map(([name, c]) => el("tr", {},
+    el("td", {}, name), el("td", {}, c.handled), el("td", { class: c.waiting > 1000 ? "bad" : "" }, c.waiting ?? "—"),
+    el("td", { class: (state.dead_letters[name] || 0) > 0 ? "bad" : "" }, state.dead_letters[name] || 0),
+    el("td", {}, seconds(c.p95_s))));
+  $("#pipeline-consumers").querySelector("tbody").replaceChildren(...rows);
+  const cluster = state.cluster || {};
+  const workers = (cluster.workers || []).filter((w) => w.alive !== false);
+  $("#pipeline-workers").querySelector("tbody").replaceChildren(...workers.map((w) => el("tr", {},
+    el("td", {}, w.id), el("td", {}, w.host), el("td", {}, w.cameras.length),
+    el("td", {}, new Date(w.last_seen).toLocaleTimeString()))));
+  const unassigned = (cluster.unassigned || []).length;
+  $("#pipeline-summary").textContent = [
+    `bus ${state.bus}`,
+    `${state.outbox_pending} to publish`,
+    `${state.dead_letters_total} dead letters`,
+    cluster.error ? cluster.error : `${unassigned} camera(s) unassigned · ${cluster.lease_moves ?? 0} lease moves`,
+    `jobs: ${state.jobs.leader ? "this process" : "another process"}`,
+  ].join(" · ");
+  $("#pipeline-panel").hidden = false;
+}
+
+Promise.allSettled([alertsPerHour(), challansPerDay(), cameraHealth(), responseTimes(), falseAlarms(), pipeline()])
   .then((results) => {
     results.filter((r) => r.status === "rejected").forEach((r) => console.error(r.reason));
     document.body.dataset.ready = "yes";
