@@ -225,6 +225,26 @@ async def test_a_cut_off_worker_keeps_analysing_and_stops_once_it_learns_its_lea
     await asyncio.gather(cut_off.leave(), other.leave())
 
 
+async def test_an_outage_of_the_whole_store_moves_no_camera(kv: KeyValue) -> None:
+    analysts = Analysts()
+    views = [CutOff(kv), CutOff(kv)]
+    first, second = keeper(views[0], analysts, worker("first")), keeper(views[1], analysts, worker("second"))
+    await first.start()
+    await second.start()
+    expected = Counter(assign(CAMERAS, [first.me, second.me]).values())
+    await until(lambda: analysts.share() == expected)
+    before, moves = dict(analysts.open), first.moves + second.moves
+    for view in views:
+        view.cut = True  # NATS is down for everyone, longer than the time-out
+    await asyncio.sleep(3 * TIMINGS.ttl_s)
+    views[0].cut = False  # workers reconnect one after the other
+    await asyncio.sleep(TIMINGS.ttl_s / 2)
+    views[1].cut = False
+    await asyncio.sleep(3 * TIMINGS.ttl_s)
+    assert analysts.open == before and first.moves + second.moves == moves and analysts.doubles == []
+    await asyncio.gather(first.leave(), second.leave())
+
+
 async def test_a_worker_id_in_use_by_a_live_process_is_refused(kv: KeyValue) -> None:
     analysts = Analysts()
     running = keeper(kv, analysts, worker("khi-worker-1"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ async def test_unheld_cameras_are_reported_once_per_outage(ctx: Context) -> None
     worker = await holding(ctx, "w-held", ["khi-held"])
     try:
         assert await report_unheld_cameras(ctx) == 0  # noticed, not yet long enough
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.7)
         assert await report_unheld_cameras(ctx) == 1
         assert await report_unheld_cameras(ctx) == 0  # once per outage
         await asyncio.sleep(0.2)
@@ -93,12 +94,15 @@ async def test_unheld_cameras_are_reported_once_per_outage(ctx: Context) -> None
 
         for task in worker._tasks:  # the worker holding khi-held dies
             task.cancel()
-        await asyncio.sleep(TIMINGS.ttl_s + 0.6)
+        await asyncio.sleep(TIMINGS.ttl_s + 0.1)
+        assert await report_unheld_cameras(ctx) == 0  # its lease has lapsed: noticed
+        await asyncio.sleep(TIMINGS.ttl_s + 0.1)
         assert await report_unheld_cameras(ctx) == 1
         await asyncio.sleep(0.2)
         dead = seen[-1]
         assert isinstance(dead, CameraHealth) and (dead.camera_id, dead.state) == ("khi-held", "offline")
         assert "last held by worker w-held" in dead.detail
+        assert dead.since < utcnow() - timedelta(seconds=TIMINGS.ttl_s)  # when analysis stopped
         assert all(e.camera_id != "khi-switched-off" for e in seen)
         await rescuer.leave()
     finally:

@@ -152,22 +152,22 @@ class _Freshness:
         self.ttl_s = ttl_s
         self._seen: dict[str, tuple[int, float]] = {}
 
-    def alive(self, key: str, revision: int, stamped: datetime, now: datetime) -> bool:
-        """Returns whether a record written at `revision` (stamped `stamped` by its writer) still lives."""
+    def alive(self, key: str, revision: int) -> bool:
+        """Returns whether a record at `revision` has changed within the time-out, as far as we saw."""
         mono = time.monotonic()
         seen = self._seen.get(key)
         if seen is None or seen[0] != revision:
             seen = self._seen[key] = (revision, mono)
-        # A record whose own stamp is far older than the time-out died before we started watching;
-        # twice the time-out leaves room for clocks that disagree by up to one time-out.
-        if (now - as_utc(stamped)).total_seconds() > 2 * self.ttl_s:
-            return False
         return mono - seen[1] < self.ttl_s
 
     def keep_only(self, keys: Collection[str]) -> None:
         """Forgets keys no longer present."""
         for key in [k for k in self._seen if k not in keys]:
             del self._seen[key]
+
+    def forget(self) -> None:
+        """Forgets everything: after we could not see the store, nobody's silence proves anything."""
+        self._seen.clear()
 
 
 @dataclass
@@ -262,6 +262,7 @@ class LeaseKeeper:
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._failing_since: float | None = None
+        self._view_stale = False
         self._last_complaint = 0.0
         if me.pinned:
             me.capacity = len(me.pinned)
@@ -323,6 +324,7 @@ class LeaseKeeper:
                 # the first renewal afterwards tells whether someone did.
                 now = time.monotonic()
                 self._failing_since = self._failing_since or now
+                self._view_stale = True
                 if now - self._last_complaint >= 30:
                     self._last_complaint = now
                     log.error(
@@ -383,18 +385,29 @@ class LeaseKeeper:
         wanted = set(await self.cameras())
         now = utcnow()
         records = await self.kv.entries(WORKERS)
+        if self._view_stale:
+            # Back from an outage of the store: every record looks unchanged since it began, so each
+            # worker gets a full time-out from now to show it is alive.
+            self._workers.forget()
+            self._leases.forget()
+            self._view_stale = False
         self._workers.keep_only(records)
-        live: dict[str, WorkerRecord] = {}
-        for key, entry in records.items():
-            record = WorkerRecord.model_validate_json(entry.value)
-            if record.id == self.me.id:
-                live[record.id] = self.me
-            elif self._workers.alive(key, entry.revision, record.heartbeat_at, now):
+        others = {
+            key: (entry, WorkerRecord.model_validate_json(entry.value))
+            for key, entry in records.items()
+            if key != worker_key(self.me.id)
+        }
+        # A record far older than the freshest of the others died before we started watching (a
+        # comparison between the others' own stamps, so it holds after an outage that aged them all).
+        freshest = max((as_utc(r.heartbeat_at) for _, r in others.values()), default=now)
+        live: dict[str, WorkerRecord] = {self.me.id: self.me}
+        for key, (entry, record) in others.items():
+            long_dead = (freshest - as_utc(record.heartbeat_at)).total_seconds() > 2 * self.timings.ttl_s
+            if not long_dead and self._workers.alive(key, entry.revision):
                 live[record.id] = record
             elif (now - as_utc(record.heartbeat_at)).total_seconds() > 10 * self.timings.ttl_s:
                 with contextlib.suppress(RevisionChanged):
                     await self.kv.delete(key, entry.revision)  # long dead: tidy the list
-        live[self.me.id] = self.me
         self._live = live
         assignment = self._assign(wanted, live)
         handed = 0
@@ -408,7 +421,7 @@ class LeaseKeeper:
             self._handing.add(camera_id)
             self._spawn(self._hand_back(camera_id, forget=gone))
         mine = [c for c, w in sorted(assignment.items()) if w == self.me.id and c not in self.held]
-        claimed = [c for c in await asyncio.gather(*(self._claim(c, now) for c in mine)) if c]
+        claimed = [c for c in await asyncio.gather(*(self._claim(c) for c in mine)) if c]
         retry = [
             c
             for c in self.held
@@ -435,7 +448,7 @@ class LeaseKeeper:
             self._assigned_from = basis
         return self._assignment
 
-    async def _claim(self, camera_id: str, now: datetime) -> str | None:
+    async def _claim(self, camera_id: str) -> str | None:
         """Takes a free lease by compare-and-set; returns the camera if it is now ours."""
         key = camera_key(camera_id)
         async with self._lock(camera_id):
@@ -447,7 +460,7 @@ class LeaseKeeper:
                     lease.holder is not None
                     and lease.holder != self.me.id
                     and lease.holder in self._live
-                    and self._leases.alive(key, current.revision, lease.renewed_at, now)
+                    and self._leases.alive(key, current.revision)
                 )
                 if busy:
                     return None  # its holder hands it over (or dies) first

@@ -5,8 +5,10 @@ for, would otherwise stay "online" on the wall for ever. `report_unheld_cameras(
 periodically in the centre (one process at a time): every enabled camera with a stream whose lease
 no live worker has renewed for `unheld_report_s` gets one `CameraHealth` offline report for the
 outage ("no worker is analysing this camera"), and one online report when a worker holds it again.
-When the outage began, and whether it was reported, is kept in the lease bucket (`unheld.<camera>`),
-so the job may move between processes without reporting an outage twice.
+A camera must also have been seen unheld for a lease time-out, so the moment after an outage of NATS
+(when every lease looks stale until the next renewals) reports nothing. When the outage began, when
+it was noticed and whether it was reported is kept in the lease bucket (`unheld.<camera>`), so the
+job may move between processes without reporting an outage twice.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class UnheldRecord(BaseModel):
 
     camera_id: str = Field(title="Camera", description="The camera nobody holds.")
     since: datetime = Field(title="Since", description="When it was last held (or first seen unheld).")
+    noticed: datetime = Field(title="Noticed", description="When the watchdog first saw it unheld.")
     reported: bool = Field(default=False, title="Reported", description="Whether the outage was published.")
 
 
@@ -79,11 +82,15 @@ async def report_unheld_cameras(ctx: Context) -> int:
             continue
         if found is None:
             since = as_utc(lease.renewed_at) if lease is not None else now
-            found = await _track(kv, key, UnheldRecord(camera_id=camera_id, since=since))
+            found = await _track(kv, key, UnheldRecord(camera_id=camera_id, since=since, noticed=now))
             if found is None:
                 continue  # another process is tracking it
         record, entry = found
-        if record.reported or (now - as_utc(record.since)).total_seconds() < settings.unheld_report_s:
+        # Seen unheld for a whole lease time-out first: right after an outage of NATS every lease
+        # looks stale until the workers' next renewals, and that is no outage of the cameras.
+        seen_for = (now - as_utc(record.noticed)).total_seconds()
+        unheld_for = (now - as_utc(record.since)).total_seconds()
+        if record.reported or seen_for < settings.lease_ttl_s or unheld_for < settings.unheld_report_s:
             continue
         last = lease.holder or lease.previous if lease is not None else None
         detail = NO_WORKER + (f" (last held by worker {last})" if last else "")
