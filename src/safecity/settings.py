@@ -178,6 +178,14 @@ class Settings(BaseSettings):
         title="Worker spool size",
         description="Events a worker keeps on disk while the bus is down; beyond this, new events drop.",
     )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        title="Worker metrics port",
+        description="Port where `safecity worker` serves /metrics for Prometheus (leases, spool, frames); "
+        "0: none.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from safecity.cameras import service as cameras
@@ -29,7 +30,7 @@ from safecity.core.context import Context
 from safecity.core.events import CameraHealth, Event
 from safecity.settings import Settings
 from safecity.worker.cli import cluster_status
-from tests.worker.conftest import PrivateNats
+from tests.worker.conftest import PrivateNats, free_port
 
 CAMERAS = [f"khi-fixed-{n}" for n in range(6)]
 
@@ -63,6 +64,7 @@ class Worker:
     """One `safecity worker` process of the city."""
 
     def __init__(self, ctx: Context, worker_id: str, logs: Path) -> None:
+        self.metrics_port = free_port()
         env = {
             **os.environ,
             "SAFECITY_DATA_DIR": str(ctx.settings.data_dir),
@@ -70,6 +72,7 @@ class Worker:
             "SAFECITY_NATS_URL": ctx.settings.nats_url,
             "SAFECITY_WORKER_ID": worker_id,
             "SAFECITY_LOG_LEVEL": "WARNING",
+            "SAFECITY_WORKER_METRICS_PORT": str(self.metrics_port),
         }
         self.id = worker_id
         self.log = logs / f"{worker_id}.log"
@@ -169,6 +172,11 @@ async def test_a_killed_workers_cameras_are_analysed_by_the_other_within_ten_sec
         assert {c["holder"] for c in status["cameras"]} == {"worker-b"}
         assert status["lease_moves"] >= len(orphans)
         assert next(w for w in status["workers"] if w["id"] == "worker-a")["alive"] is False
+
+        metrics = httpx.get(f"http://127.0.0.1:{workers['worker-b'].metrics_port}/metrics").text
+        moves = next(line for line in metrics.splitlines() if line.startswith("safecity_lease_moves_total "))
+        assert float(moves.split()[1]) >= len(orphans)
+        assert "safecity_worker_spool_depth 0.0" in metrics
 
         out, err = command.communicate(timeout=60)
         assert command.returncode == 0, err

@@ -27,15 +27,16 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import cv2
+from prometheus_client import start_http_server
 
 from safecity.cameras import service as cameras
 from safecity.core import keys
 from safecity.core.bus.kv import open_kv
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
-from safecity.core.errors import NotFound
+from safecity.core.errors import NotFound, Unavailable
 from safecity.core.events import CameraHealth, Event, HealthState
-from safecity.core.metrics import FRAMES, PIPELINE_FAULTS
+from safecity.core.metrics import FRAMES, PIPELINE_FAULTS, REGISTRY
 from safecity.enforcement.models import SignalPhaseChanged
 from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
@@ -510,9 +511,23 @@ def start_pipelines_hook(camera_ids: list[str] | None = None) -> Callable[[Conte
     return hook
 
 
+def serve_metrics(port: int) -> None:
+    """Serves this process's Prometheus metrics on `port` (a worker has no web server of its own)."""
+    try:
+        start_http_server(port, registry=REGISTRY)
+    except OSError as exc:
+        raise Unavailable(
+            f"cannot serve worker metrics on port {port}: {exc}",
+            hint="give each worker on a host its own SAFECITY_WORKER_METRICS_PORT, or 0 for none",
+        ) from exc
+    log.info("worker metrics on http://0.0.0.0:%d/metrics", port)
+
+
 async def run_worker(ctx: Context, *, camera_ids: list[str] | None = None) -> None:
     """Runs camera pipelines until interrupted or terminated, publishing to the configured bus."""
     await ctx.bus.start()
+    if ctx.settings.worker_metrics_port:
+        serve_metrics(ctx.settings.worker_metrics_port)
     runtime = WorkerRuntime(ctx, camera_ids=camera_ids)
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
