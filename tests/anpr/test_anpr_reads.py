@@ -68,7 +68,7 @@ def publish(client: TestClient, ctx: Context, *events: Event) -> None:
     for event in events:
         client.portal.call(ctx.bus.publish, event)
     assert isinstance(ctx.bus, MemoryBus)
-    client.portal.call(ctx.bus.drain)
+    client.portal.call(ctx.settle)  # handled, and what the handlers announced published too
 
 
 def stored(ctx: Context) -> list[PlateReadRow]:

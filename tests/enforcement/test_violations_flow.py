@@ -29,8 +29,8 @@ def publish(ctx: Context, *events: Event) -> None:
     assert ctx.bus.loop is not None
     for event in events:
         ctx.bus.publish_threadsafe(event)
-    for _ in range(3):  # handlers publish follow-up events (approved → challan); drain until quiet
-        asyncio.run_coroutine_threadsafe(ctx.bus.drain(), ctx.bus.loop).result(30)  # type: ignore[attr-defined]
+    # Handlers stage follow-up events (approved → challan): settle until every one is handled.
+    asyncio.run_coroutine_threadsafe(ctx.settle(), ctx.bus.loop).result(60)
 
 
 def candidate(

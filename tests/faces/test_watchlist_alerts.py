@@ -27,7 +27,7 @@ def publish(ctx: Context, *events: Event) -> None:
     for event in events:
         ctx.bus.publish_threadsafe(event)
     assert ctx.bus.loop is not None
-    asyncio.run_coroutine_threadsafe(ctx.bus.drain(), ctx.bus.loop).result(30)  # type: ignore[attr-defined]
+    asyncio.run_coroutine_threadsafe(ctx.settle(), ctx.bus.loop).result(60)
 
 
 def entry(ctx: Context, *, category: str = "wanted", approve: bool = True, **overrides: object) -> str:

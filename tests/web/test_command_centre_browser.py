@@ -73,7 +73,7 @@ def _raise_and_announce(ctx: Context, *, plate: str, priority: int = 1) -> str:
             evidence={"plate": plate},
             detail={"rule": "hotlist:stolen"},
         )
-    alerts.announce(ctx, alert)
+        alerts.announce(ctx, session, alert)  # the live server's outbox relay publishes it on commit
     return alert.id
 
 

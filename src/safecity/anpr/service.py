@@ -129,12 +129,10 @@ def store_reads(session: Session, events: Sequence[PlateRead]) -> list[PlateRead
     for v in values:
         v["latitude"], v["longitude"] = positions.get(v["camera_id"], (None, None))
     postgres = session.get_bind().dialect.name == "postgresql"
-    stored: set[str] = set()
-    for start in range(0, len(values), 400):
-        chunk = values[start : start + 400]
-        insert_rows = (pg_insert if postgres else sqlite_insert)(PlateReadRow).values(chunk)
-        stmt = insert_rows.on_conflict_do_nothing(index_elements=["event_key"])
-        stored.update(session.scalars(stmt.returning(PlateReadRow.event_key)))
+    insert_rows = (pg_insert if postgres else sqlite_insert)(PlateReadRow)
+    stmt = insert_rows.on_conflict_do_nothing(index_elements=["event_key"]).returning(PlateReadRow.event_key)
+    # One cached statement, many parameter sets: SQLAlchemy sends them as multi-row VALUES pages.
+    stored = set(session.execute(stmt, values).scalars())
     rows = [PlateReadRow(**v) for v in values if v["event_key"] in stored]
     _note_plates(session, rows)
     return rows
@@ -157,14 +155,14 @@ def _note_plates(session: Session, rows: Sequence[PlateReadRow]) -> None:
     postgres = session.get_bind().dialect.name == "postgresql"
     # Sorted, so two processes upserting overlapping plates lock them in the same order (no deadlock).
     values = [{"plate": p, "last_at": at, "reads": n} for p, (at, n) in sorted(seen.items())]
-    stmt = (pg_insert if postgres else sqlite_insert)(PlateSeen).values(values)
+    stmt = (pg_insert if postgres else sqlite_insert)(PlateSeen)
     # Both databases keep the newer time: PostgreSQL spells the two-argument maximum GREATEST.
     newest = (func.greatest if postgres else func.max)(PlateSeen.last_at, stmt.excluded.last_at)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[PlateSeen.plate],
         set_={"reads": PlateSeen.reads + stmt.excluded.reads, "last_at": newest},
     )
-    session.execute(stmt)
+    session.execute(upsert, values)
 
 
 MAX_DICTIONARY_PLATES = 2000

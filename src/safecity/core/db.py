@@ -188,16 +188,12 @@ def claim_events(session: Session, consumer: str, keys: Sequence[str]) -> set[st
     if not unique:
         return set()
     postgres = session.get_bind().dialect.name == "postgresql"
-    new: set[str] = set()
     now = utcnow()
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        insert_rows = (pg_insert if postgres else sqlite_insert)(HandledEvent).values(
-            [{"consumer": consumer, "key": key, "handled_at": now} for key in chunk]
-        )
-        stmt = insert_rows.on_conflict_do_nothing(index_elements=["consumer", "key"])
-        new.update(session.scalars(stmt.returning(HandledEvent.key)))
-    return new
+    insert_rows = (pg_insert if postgres else sqlite_insert)(HandledEvent)
+    stmt = insert_rows.on_conflict_do_nothing(index_elements=["consumer", "key"]).returning(HandledEvent.key)
+    # One cached statement, many parameter sets (sent as multi-row pages), not one statement a batch.
+    rows = [{"consumer": consumer, "key": key, "handled_at": now} for key in unique]
+    return set(session.execute(stmt, rows).scalars())
 
 
 def purge_handled(session: Session, *, older_than: timedelta) -> int:

@@ -207,7 +207,9 @@ class Jobs:
             stmt = (pg_insert if postgres else sqlite_insert)(JobLease).values(
                 name=SCHEDULER, holder=self.holder, expires_at=expires, since=now
             )
-            inserted = session.scalar(stmt.on_conflict_do_nothing(index_elements=["name"]).returning(JobLease.name))
+            inserted = session.scalar(
+                stmt.on_conflict_do_nothing(index_elements=["name"]).returning(JobLease.name)
+            )
             return inserted is not None
 
     def _release(self) -> None:
