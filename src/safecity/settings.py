@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         title="Batches in flight",
         description="Batches each consumer group fetches and handles at once in one process.",
     )
+    notices_in_serve: bool = Field(
+        default=True,
+        title="Notices in serve",
+        description="Render and send challan notices inside `serve`; set false at city scale and run "
+        "`safecity challans notice-worker` processes, so PDF work never slows event intake.",
+    )
     lag_alert_events: int = Field(
         default=10_000,
         ge=1,

@@ -306,3 +306,34 @@ def test_daily_figures_count_challans_issued_and_paid_per_day(ctx: Context) -> N
     ]
     assert days[-4]["issued"] == 1 and sum(d["issued"] for d in days) == 1
     assert days[-2]["paid"] == 1 and sum(d["paid"] for d in days) == 1
+
+
+def test_the_notice_worker_process_sends_what_the_centre_issued_and_stops_cleanly(
+    ctx: Context, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    challan = issue_one(ctx)
+    env = {**os.environ, "SAFECITY_DATA_DIR": str(ctx.settings.data_dir)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "safecity.cli", "challans", "notice-worker", "--every", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    outbox = ctx.settings.data_dir / "outbox"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(outbox.rglob(f"{challan.number}-*.json"))) < 3:
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert sorted(p.parent.name for p in outbox.rglob(f"{challan.number}-*.json")) == ["email", "post", "sms"]
+    assert "1 notices rendered, 3 deliveries sent" in output

@@ -80,6 +80,51 @@ def deliver(limit: int = typer.Option(500, min=1, help="Most deliveries to attem
     console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
+@app.command("notice-worker")
+@friendly_errors
+def notice_worker(
+    every: float = typer.Option(2.0, min=0.1, help="Seconds between rounds when there is nothing to do"),
+    batch: int = typer.Option(50, min=1, max=1000, help="Notices rendered or deliveries sent per round"),
+) -> None:
+    """Render notices and send their post, SMS and e-mail until stopped (a process of its own at city scale).
+
+    Any number may run beside the `serve` processes: each claims its rows, so none is sent twice.
+    Run `serve` with SAFECITY_NOTICES_IN_SERVE=false so PDF work never shares a process with intake.
+    """
+    import signal
+    import time
+
+    ctx = open_context()
+    stop = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    rendered = sent = 0
+    with console.status("sending notices…") as status:
+        try:
+            while not stop:
+                try:
+                    done = notices_queue.render_due_notices(ctx, batch)
+                    counts = notices_queue.send_due_deliveries(ctx, batch)
+                except Exception as exc:  # the database is away: wait and try again, lose nothing
+                    err_console.print(f"[yellow]notices wait:[/] {str(exc).splitlines()[0][:200]}")
+                    time.sleep(every)
+                    continue
+                rendered += done
+                sent += counts.get("sent", 0)
+                status.update(f"notices rendered {rendered} · deliveries sent {sent}")
+                if done < batch and sum(counts.values()) < batch:
+                    time.sleep(every)
+        finally:
+            notices_queue.close(ctx)
+            ctx.db.dispose()
+    console.print(f"stopped: {rendered} notices rendered, {sent} deliveries sent")
+
+
 @app.command("sweep-flags")
 @friendly_errors
 def sweep_flags() -> None:

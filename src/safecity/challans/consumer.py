@@ -73,7 +73,15 @@ CATCH_UP_EVERY_S = 300.0
 async def register(ctx: Context) -> None:
     """Subscribes the challan issuer; schedules the notices work queue and the catch-up sweep."""
     await consume_batch(ctx, CONSUMER, [ViolationApproved.type], partial(issue_batch, ctx))
-    # The work queue runs in every process: rows are claimed with SKIP LOCKED, so no leader is needed.
+    if ctx.settings.notices_in_serve:
+        # The work queue runs in every process: rows are claimed with SKIP LOCKED, so no leader is needed.
+        # At city scale it runs in `safecity challans notice-worker` processes instead, away from intake.
+        _schedule_notices(ctx)
+    # Approved violations no event announced (a crash before the outbox existed, a manual approval in SQL).
+    ctx.jobs.every("challans.catch_up", CATCH_UP_EVERY_S, partial(catch_up, ctx), at_start=True)
+
+
+def _schedule_notices(ctx: Context) -> None:
     ctx.jobs.every(
         "challans.render_notices",
         NOTICES_EVERY_S,
@@ -86,6 +94,4 @@ async def register(ctx: Context) -> None:
         partial(notices_queue.send_due_deliveries, ctx, 50),
         leased=False,
     )
-    # Approved violations no event announced (a crash before the outbox existed, a manual approval in SQL).
-    ctx.jobs.every("challans.catch_up", CATCH_UP_EVERY_S, partial(catch_up, ctx), at_start=True)
     ctx.on_close.append(partial(notices_queue.close, ctx))
