@@ -20,7 +20,7 @@ from safecity.worker.leases import (
     read_cluster,
 )
 
-TIMINGS = LeaseTimings(heartbeat_s=0.2, ttl_s=0.6, handover_per_round=2)
+TIMINGS = LeaseTimings(heartbeat_s=0.25, ttl_s=1.0, handover_per_round=2)
 CAMERAS = [f"khi-cam-{n:02d}" for n in range(12)]
 
 
@@ -236,11 +236,11 @@ async def test_an_outage_of_the_whole_store_moves_no_camera(kv: KeyValue) -> Non
     before, moves = dict(analysts.open), first.moves + second.moves
     for view in views:
         view.cut = True  # NATS is down for everyone, longer than the time-out
-    await asyncio.sleep(3 * TIMINGS.ttl_s)
+    await asyncio.sleep(2 * TIMINGS.ttl_s)
     views[0].cut = False  # workers reconnect one after the other
     await asyncio.sleep(TIMINGS.ttl_s / 2)
     views[1].cut = False
-    await asyncio.sleep(3 * TIMINGS.ttl_s)
+    await asyncio.sleep(2 * TIMINGS.ttl_s)
     assert analysts.open == before and first.moves + second.moves == moves and analysts.doubles == []
     await asyncio.gather(first.leave(), second.leave())
 
