@@ -64,7 +64,7 @@ class LiveHub:
     def push(self, message: dict[str, Any]) -> None:
         """Queues a message for every connected browser allowed to see it (call on the event loop)."""
         kind = str(message.get("type", ""))
-        if kind in NEVER_SENT:
+        if kind in NEVER_SENT or not self._clients:
             return
         needed = NEEDS_PERMISSION.get(kind)
         text = json.dumps(message, default=str)
@@ -79,4 +79,6 @@ class LiveHub:
 
     async def on_event(self, event: Event) -> None:
         """Bus handler: every event goes to the live pages (crops by ref, never raw frames)."""
+        if not self._clients:
+            return  # nobody watching: at a thousand events a second, not even the JSON is built
         self.push({"channel": "alert" if event.type == "alert" else "event", **event.envelope()})
