@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
@@ -31,10 +32,13 @@ from safecity.core.metrics import EVENTS, LIVE_CLIENTS, REGISTRY
 from safecity.domains import domain_modules
 from safecity.web import pages
 from safecity.web.live import LiveHub
+from safecity.worker.watchdog import report_unheld_cameras
 
 log = logging.getLogger(__name__)
 
 Startup = Callable[[Context], Awaitable[None]]
+
+UNHELD_WATCH_S = 5.0
 
 
 def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup] | None = None) -> FastAPI:
@@ -134,6 +138,8 @@ async def start_consumers(ctx: Context) -> None:
     for module in domain_modules("consumer"):
         await module.register(ctx)
     pipeline.register(ctx)
+    # The centre's watch over the workers: a camera no live worker holds is reported offline.
+    ctx.jobs.every("cameras.unheld_watch", UNHELD_WATCH_S, partial(report_unheld_cameras, ctx))
     live = ctx.live
     assert live is not None
 

@@ -174,6 +174,21 @@ async def test_live_subscription_sees_every_event(bus: Bus) -> None:
     assert sorted(seen) == ["camera_health", "plate_read"]
 
 
+async def test_a_closed_live_subscription_hears_nothing_more(bus: Bus) -> None:
+    kept: list[str] = []
+    dropped: list[str] = []
+    await bus.subscribe(["plate_read"], lambda e: kept.append(e.key))
+    subscription = await bus.subscribe(["plate_read"], lambda e: dropped.append(e.key))
+    await asyncio.sleep(0.1)
+    await bus.publish(plate("before"))
+    await wait_for(lambda: kept == ["before"] and dropped == ["before"])
+    await subscription.close()
+    await bus.publish(plate("after"))
+    await wait_for(lambda: kept == ["before", "after"])
+    await asyncio.sleep(0.2)
+    assert dropped == ["before"]
+
+
 async def test_publishing_from_a_worker_thread_waits_for_acceptance(bus: Bus) -> None:
     seen: list[Event] = []
     await bus.consume(["plate_read"], "thread-test", collect(seen))

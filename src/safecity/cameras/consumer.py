@@ -58,12 +58,6 @@ def record_health(ctx: Context, session: Session, event: Event) -> None:
         alerts.announce(ctx, session, alert)
 
 
-WATCH_EVERY_S = 5.0
-
-
 async def register(ctx: Context) -> None:
-    """Subscribes the health handler; schedules the watch for cameras no worker analyses."""
-    from safecity.worker.watchdog import report_unheld_cameras
-
+    """Subscribes the health handler."""
     await consume_each(ctx, CONSUMER, [CameraHealth.type], partial(record_health, ctx))
-    ctx.jobs.every("cameras.unheld_watch", WATCH_EVERY_S, partial(report_unheld_cameras, ctx))

@@ -26,7 +26,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from safecity.core import outbox
-from safecity.core.bus import Bus
+from safecity.core.bus import Bus, Subscription
 from safecity.core.events import Event, register_event
 from safecity.faces import service
 from safecity.faces.index import FaceIndex, make_index
@@ -262,11 +262,11 @@ class WorkerWatchlist:
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._scopes
 
-    async def follow(self, bus: Bus) -> None:
-        """Subscribes this copy to every watch-list change (each worker sees all of them)."""
+    async def follow(self, bus: Bus) -> Subscription:
+        """Subscribes this copy to every watch-list change (each worker sees all of them) until closed."""
 
         def on_change(event: Event) -> None:
             if isinstance(event, WatchlistChanged) and self.apply(event):
                 log.info("watch list %s %s (v%d)", event.action, event.entry_id, event.entry_version)
 
-        await bus.subscribe([WatchlistChanged.type], on_change)
+        return await bus.subscribe([WatchlistChanged.type], on_change)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +91,14 @@ class AnprPipeline:
         limit = camera.analysis.get("speed_limit_kmh")
         self.limit = SpeedLimit(default_kmh=float(limit)) if limit else None
         self.last_at: datetime | None = None
+        # What to undo when the camera stops here (its subscription to the signal controller's feed).
+        self.on_close: list[Callable[[], None]] = []
+
+    def close(self) -> None:
+        """Lets go of what the pipeline follows (the camera moved to another worker or stopped)."""
+        for undo in self.on_close:
+            undo()
+        self.on_close.clear()
 
     def _stop_rule(self) -> StopLineRule | None:
         for line in self.camera.lines:

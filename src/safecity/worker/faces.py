@@ -8,6 +8,7 @@ tracked face agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import supervision as sv
 
 from safecity.core import keys
+from safecity.core.bus import Subscription
 from safecity.core.context import Context
 from safecity.core.events import Event, FaceMatch
 from safecity.faces.replication import WorkerWatchlist
@@ -38,8 +40,10 @@ class FacePipelineRunner:
         threshold = camera.analysis.get("face_threshold") or ctx.settings.face_threshold or DEFAULT_THRESHOLD
         self.watchlist = WorkerWatchlist(default_threshold=float(threshold))
         # Follow the changes first, then load: a change made in between is applied, never missed.
+        self._following: Subscription | None = None
         if ctx.bus.loop is not None:
-            asyncio.run_coroutine_threadsafe(self.watchlist.follow(ctx.bus), ctx.bus.loop).result(10)
+            follow = asyncio.run_coroutine_threadsafe(self.watchlist.follow(ctx.bus), ctx.bus.loop)
+            self._following = follow.result(10)
         with ctx.db.session() as session:
             self.watchlist.load(session)
         self.tracker = ObjectTracker(fps=fps, lost_seconds=2.0, min_iou=0.1)
@@ -79,6 +83,14 @@ class FacePipelineRunner:
     def tick(self, now: datetime) -> list[Event]:
         """Faces need no end-of-track publishing: matches are published as soon as the vote settles."""
         return []
+
+    def close(self) -> None:
+        """Stops following the watch list (the camera moved to another worker or stopped)."""
+        loop, following = self.ctx.bus.loop, self._following
+        self._following = None
+        if following is not None and loop is not None and not loop.is_closed():
+            with contextlib.suppress(Exception):  # the bus is closing: the subscription goes with it
+                asyncio.run_coroutine_threadsafe(following.close(), loop).result(10)
 
     def _event(self, tid: int, entry_id: str, similarity: float, crop: np.ndarray, at: datetime) -> FaceMatch:
         self.ctx.count("face_match_candidates")

@@ -72,6 +72,20 @@ def latest_snapshot(camera_id: str) -> bytes | None:
         return _snapshots.get(camera_id)
 
 
+def follow(ctx: Context, types: list[str], handler: Callable[[Event], None]) -> Callable[[], None]:
+    """Subscribes `handler` from a worker thread; returns what unsubscribes it again (from any thread)."""
+    loop = ctx.bus.loop
+    assert loop is not None
+    subscription = asyncio.run_coroutine_threadsafe(ctx.bus.subscribe(types, handler), loop).result(10)
+
+    def unsubscribe() -> None:
+        if not loop.is_closed():
+            with contextlib.suppress(Exception):  # the bus is closing: the subscription goes with it
+                asyncio.run_coroutine_threadsafe(subscription.close(), loop).result(10)
+
+    return unsubscribe
+
+
 def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     """Returns the pipelines for a camera's type: ANPR for anpr cameras, faces for face cameras."""
     fps = float(camera.analysis.get("analysis_fps", 5.0))
@@ -80,8 +94,7 @@ def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
         pipeline = AnprPipeline(camera, ctx.media, reader=reader, fps=fps)
         if camera.analysis.get("junction") and ctx.bus.loop is not None:
             # The signal controller's feed (via the centre) beside what the camera reads off the lamp.
-            subscribe = ctx.bus.subscribe([SignalPhaseChanged.type], pipeline.signals.on_event)
-            asyncio.run_coroutine_threadsafe(subscribe, ctx.bus.loop).result(10)
+            pipeline.on_close.append(follow(ctx, [SignalPhaseChanged.type], pipeline.signals.on_event))
         return [pipeline]
     if camera.kind == "face":
         from safecity.worker.faces import FacePipelineRunner
@@ -371,6 +384,10 @@ class WorkerRuntime:
                         log.warning("camera %s: closing its pipeline failed: %s", camera_id, exc)
             finally:
                 running.lock.release()
+        for pipe in running.pipelines:
+            close = getattr(pipe, "close", None)
+            if close is not None:
+                close()  # its subscriptions end with it: a camera that moves away leaves nothing behind
 
     # -- frames, health, events -----------------------------------------------------------------
 

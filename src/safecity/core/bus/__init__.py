@@ -25,7 +25,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from safecity.core.events import Event, EventDecodeError, decode_event
 from safecity.core.faults import is_transient
@@ -75,6 +75,12 @@ class DeadLetter:
 DeadLetterSink = Callable[[DeadLetter], None]
 
 
+class Subscription(Protocol):
+    """A live subscription of this process; closing it stops its handler (a camera that moved away)."""
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Consumer:
     """One consumer group's handler in this process and how it is delivered."""
@@ -122,8 +128,8 @@ class Bus(ABC):
             await self.publish(event)
 
     @abstractmethod
-    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> None:
-        """Runs `handler` in this process for every new event of `types` ('*' for all)."""
+    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> Subscription:
+        """Runs `handler` in this process for every new event of `types` ('*' for all) until closed."""
 
     @abstractmethod
     async def consume(
@@ -140,11 +146,15 @@ class Bus(ABC):
         return {}
 
     def publish_threadsafe(self, event: Event, timeout: float = 10.0) -> None:
-        """Publishes from a worker thread; blocks until the bus accepted the event."""
+        """Publishes from a worker thread; blocks until the bus accepted the event (or raises)."""
         if self.loop is None:
             raise RuntimeError("the bus is not started")
         future = asyncio.run_coroutine_threadsafe(self.publish(event), self.loop)
-        future.result(timeout)
+        try:
+            future.result(timeout)
+        except BaseException:
+            future.cancel()  # a publish that timed out must not go on in the background
+            raise
 
     # --- delivery to consumer groups, the same for every bus -------------------------------------
 

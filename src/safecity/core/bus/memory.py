@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, call_live
+from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, Subscription, call_live
 from safecity.core.events import Event, EventDecodeError, decode_event
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,20 @@ class _Group:
         return "*" in self.consumer.types or subject.removeprefix("safecity.") in self.consumer.types
 
 
-@dataclass
+@dataclass(eq=False)
 class _Live:
     types: frozenset[str]
     handler: LiveHandler
+    owner: list[_Live]
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self in self.owner:
+            self.owner.remove(self)
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
 
 
 class MemoryBus(Bus):
@@ -67,10 +75,11 @@ class MemoryBus(Bus):
             if "*" in live.types or event.type in live.types:
                 live.queue.put_nowait(event)
 
-    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> None:
-        live = _Live(frozenset(types), handler)
+    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> Subscription:
+        live = _Live(frozenset(types), handler, self._live)
         live.task = asyncio.create_task(self._run_live(live), name="bus:live")
         self._live.append(live)
+        return live
 
     async def consume(
         self, types: Sequence[str], durable: str, handler: BatchHandler, *, max_batch: int = 200

@@ -23,11 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as Subscription_
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
-from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, call_live
+from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, Subscription, call_live
 from safecity.core.errors import Unavailable
 from safecity.core.events import Event, EventDecodeError, decode_event
 
@@ -129,10 +130,10 @@ class NatsBus(Bus):
         for start in range(0, len(events), 256):
             await asyncio.gather(*(self.publish(e) for e in events[start : start + 256]))
 
-    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> None:
+    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> Subscription:
         assert self._nc is not None
-        for subject in self._subjects(types):
-            await self._nc.subscribe(subject, cb=self._live_callback(handler))
+        subs = [await self._nc.subscribe(s, cb=self._live_callback(handler)) for s in self._subjects(types)]
+        return _LiveSubscription(subs)
 
     async def consume(
         self, types: Sequence[str], durable: str, handler: BatchHandler, *, max_batch: int = 200
@@ -247,7 +248,8 @@ class NatsBus(Bus):
         log.debug("NATS: %s", exc)
 
     async def _on_disconnect(self) -> None:
-        log.warning("NATS connection lost; reconnecting (nothing unacknowledged is lost)")
+        if not self._stopping.is_set():
+            log.warning("NATS connection lost; reconnecting (nothing unacknowledged is lost)")
 
     async def _on_reconnect(self) -> None:
         log.warning("NATS connection back")
@@ -263,3 +265,16 @@ class NatsBus(Bus):
                 await self._nc.close()
             self._nc = None
             self._js = None
+
+
+class _LiveSubscription:
+    """The core NATS subscriptions behind one live handler."""
+
+    def __init__(self, subs: list[Subscription_]) -> None:
+        self._subs = subs
+
+    async def close(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):  # the connection is gone: nothing left to stop
+                await sub.unsubscribe()
+        self._subs = []
