@@ -69,3 +69,34 @@ def test_timestamps_come_back_aware_utc(any_db_url: str) -> None:
         assert cam is not None and cam.health_since == moment
         assert cam.health_since.tzinfo is not None
     db.dispose()
+
+
+def test_several_processes_starting_at_once_migrate_an_empty_database_without_failing(pg_url: str) -> None:
+    import threading
+
+    from sqlalchemy import inspect
+
+    from safecity.core.db import Database
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def start_up() -> None:
+        db = Database(pg_url)
+        try:
+            start.wait()
+            db.migrate()
+        except BaseException as exc:  # what killed a serve at start-up before the lock
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start_up) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    db = Database(pg_url)
+    assert {"plate_reads", "outbox", "dead_letters", "challans"} <= set(inspect(db.engine).get_table_names())
+    db.dispose()

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, MetaData, String, create_engine, delete, event, insert, select
+from sqlalchemy import DateTime, MetaData, String, create_engine, delete, event, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -28,6 +28,9 @@ from safecity.core.clock import as_utc, utcnow
 from safecity.core.errors import NotFound
 
 log = logging.getLogger(__name__)
+
+# A fixed 64-bit key: "scmigrat" as bytes. Only schema migrations take it.
+MIGRATION_LOCK = int.from_bytes(b"scmigrat", "big") - 2**63
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -119,8 +122,14 @@ class Database:
                 log.exception("after-commit callback %r failed", callback)
 
     def migrate(self) -> None:
-        """Brings the schema to the newest revision of every domain's migration branch."""
+        """Brings the schema to the newest revision of every domain's migration branch.
+
+        Any number of processes may start at once: on PostgreSQL they take turns under an advisory
+        lock held for the migration's transaction, and each after the first finds nothing to do.
+        """
         with self._migrate_lock, self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")

@@ -104,6 +104,8 @@ class NatsBus(Bus):
             or current.max_bytes != config.max_bytes
             or current.duplicate_window != config.duplicate_window
         ):
+            # Keep what an operator set on the stream itself (its replicas across the NATS cluster).
+            config.num_replicas = current.num_replicas
             await self.js.update_stream(config)
             log.info(
                 "stream %s limits set: %.1f days, %d bytes", self.stream, self.max_age_days, self.max_bytes
