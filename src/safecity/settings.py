@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         title="Unheld camera report",
         description="An enabled camera no live worker has held this long is reported offline.",
     )
+    worker_spool_dir: Path | None = Field(
+        default=None,
+        title="Worker spool folder",
+        description="Folder of the worker's spool (worker-spool.db): a local disk of the worker's own, never "
+        "a shared volume. Empty: the data folder.",
+    )
     worker_spool_max_events: int = Field(
         default=200_000,
         ge=1,

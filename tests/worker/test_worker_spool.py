@@ -108,3 +108,19 @@ async def test_a_full_spool_drops_new_events_and_says_so(
     assert [json.loads(envelope)["key"] for _, envelope in publisher.spool.oldest(10)] == [
         read(n).key for n in range(3)
     ]
+
+
+def test_the_spool_lives_in_its_own_folder_when_the_data_folder_is_shared(tmp_path: Path) -> None:
+    from safecity.core.context import Context
+    from safecity.settings import Settings
+    from safecity.worker.runtime import WorkerRuntime
+
+    local = tmp_path / "local-disk"
+    ctx = Context.create(Settings(data_dir=tmp_path / "shared", worker_spool_dir=local))
+    runtime = WorkerRuntime(ctx)
+    try:
+        assert runtime.publisher.spool.path == local / "worker-spool.db"
+        assert not (tmp_path / "shared" / "worker-spool.db").exists()
+    finally:
+        runtime.publisher.spool.close()
+        ctx.db.dispose()

@@ -175,7 +175,10 @@ class WorkerRuntime:
         self.keeper: LeaseKeeper | None = None
         self.publisher = SpoolingPublisher(
             ctx.bus,
-            Spool(ctx.settings.data_dir / SPOOL_FILE, max_events=ctx.settings.worker_spool_max_events),
+            Spool(
+                (ctx.settings.worker_spool_dir or ctx.settings.data_dir) / SPOOL_FILE,
+                max_events=ctx.settings.worker_spool_max_events,
+            ),
         )
         self._registry_read = 0.0
         self._running_lock = threading.Lock()
