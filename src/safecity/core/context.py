@@ -52,11 +52,20 @@ class Context:
     async def settle(self, timeout: float = 60.0) -> None:
         """Waits until every event is handled and every staged one published (embedded: tests, the demo)."""
         drain = getattr(self.bus, "drain", None)
+
+        def published() -> int:
+            return int(getattr(self.bus, "published", 0)) + self.outbox.published
+
         async with asyncio.timeout(timeout):
             while True:
+                # Quiet means: nothing relayed by us, nor by the relay running beside us, meanwhile.
+                before = published()
                 if drain is not None:
                     await drain(timeout)
-                if await self.outbox.relay_once() == 0:
+                relayed = await self.outbox.relay_once()
+                if drain is not None:
+                    await drain(timeout)
+                if relayed == 0 and published() == before:
                     return
 
     def count(self, name: str, n: int = 1) -> None:
