@@ -131,9 +131,19 @@ def issue_token(
     return secret, row
 
 
+def token_fingerprint(token: str) -> str:
+    """Returns the fingerprint a token is stored under: it names a session without being able to open it."""
+    return _token_hash(token)
+
+
 def principal_for_token(session: Session, token: str) -> Principal:
     """Returns who holds `token`, or raises Unauthorized when it is unknown, expired or revoked."""
-    row = get_by(session, AuthToken, token_hash=_token_hash(token))
+    return principal_for_fingerprint(session, _token_hash(token))
+
+
+def principal_for_fingerprint(session: Session, fingerprint: str) -> Principal:
+    """Returns who holds the token with `fingerprint` (the live socket re-checks its session so)."""
+    row = get_by(session, AuthToken, token_hash=fingerprint)
     if row is None or row.revoked or row.expires_at < utcnow():
         raise Unauthorized("your session has expired or is not valid", hint="sign in again")
     user = session.get(User, row.user_id)
