@@ -119,6 +119,39 @@ class Settings(BaseSettings):
         title="Face threshold",
         description="Default face-match similarity threshold; empty uses the pipeline's measured default.",
     )
+    image_max_megapixels: float = Field(
+        default=40,
+        gt=0,
+        le=1000,
+        title="Image pixel limit",
+        description="Largest image, in megapixels, any photo, upload, plate image or evidence frame may "
+        "declare; a larger one is refused from its header, before it is decoded.",
+    )
+    image_max_bytes: int = Field(
+        default=50 * 1024**2,
+        ge=1024,
+        title="Image size limit",
+        description="Largest image file, in bytes, that is decoded.",
+    )
+    import_max_bytes: int = Field(
+        default=100 * 1024**2,
+        ge=1024,
+        title="Import size limit",
+        description="Largest CSV or YAML file an import reads (cameras, hot lists, the vehicle registry).",
+    )
+    import_max_rows: int = Field(
+        default=500_000,
+        ge=1,
+        title="Import row limit",
+        description="Most rows one import may hold; split a larger file.",
+    )
+    import_max_field_chars: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        title="Import field limit",
+        description="Longest value, in characters, of one CSV field.",
+    )
     dispatch_speed_kmh: float = Field(
         default=25.0,
         gt=0,

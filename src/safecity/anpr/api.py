@@ -26,7 +26,8 @@ from safecity.anpr.models import (
     normalise_plate,
 )
 from safecity.core.errors import InvalidInput
-from safecity.core.http import DbSession
+from safecity.core.http import Ctx, DbSession
+from safecity.core.importer import ImportLimits
 
 api = APIRouter(prefix="/api/plates", tags=["anpr"])
 pages = APIRouter(include_in_schema=False)
@@ -110,14 +111,16 @@ def remove_hotlist_entry(
 
 
 @api.post("/hotlist/import", response_model=HotlistImportReport, summary="Import a CSV (all or nothing)")
-async def import_hotlist(
-    file: UploadFile, session: DbSession, principal: ListWriter, upsert: bool = False
+def import_hotlist(
+    file: UploadFile, session: DbSession, ctx: Ctx, principal: ListWriter, upsert: bool = False
 ) -> HotlistImportReport:
-    try:
-        content = (await file.read()).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("the file is not UTF-8 text", hint="save it as UTF-8 CSV") from exc
-    report = service.import_hotlist_csv(session, content, actor=principal.username, upsert=upsert)
+    report = service.import_hotlist_csv(
+        session,
+        file.file,
+        actor=principal.username,
+        upsert=upsert,
+        limits=ImportLimits.from_settings(ctx.settings),
+    )
     if report.errors:
         raise InvalidInput(
             f"{len(report.errors)} problem(s); nothing was imported: " + "; ".join(report.errors[:50]),

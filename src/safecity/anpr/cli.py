@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from safecity.core.errors import SafeCityError
+from safecity.core.images import ImageLimits
+from safecity.settings import load_settings
 
 app = typer.Typer(help="Number plates: read images, search reads, manage hot lists.", no_args_is_help=True)
 
@@ -22,7 +24,7 @@ def plates() -> None:
     """Number plates: read images, search reads, manage hot lists."""
 
 
-def read_images(paths: list[Path], region: str) -> list[dict[str, Any]]:
+def read_images(paths: list[Path], region: str, limits: ImageLimits = ImageLimits()) -> list[dict[str, Any]]:
     """Read the plates in each image; a file that cannot be read gets an `error` entry, not a crash."""
     from safecity.vision.plates import PlateReader, load_image
 
@@ -31,7 +33,7 @@ def read_images(paths: list[Path], region: str) -> list[dict[str, Any]]:
     for path in paths:
         entry: dict[str, Any] = {"image": str(path), "plates": []}
         try:
-            image = load_image(path)
+            image = load_image(path, limits=limits)
             # Load the models only once the first image opened, so a batch of bad paths answers fast.
             reader = reader or PlateReader(region=region)
             entry["plates"] = [r.to_dict() for r in reader.read(image)]
@@ -60,7 +62,12 @@ def read(
         raise typer.BadParameter(
             f"{region!r} is not one of {', '.join(REGION_CHOICES)}", param_hint="--region"
         )
-    results = read_images(images, region)
+    try:
+        limits = ImageLimits.from_settings(load_settings())
+    except SafeCityError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    results = read_images(images, region, limits)
     if as_json:
         typer.echo(json.dumps(results, indent=1))
     else:

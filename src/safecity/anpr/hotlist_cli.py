@@ -21,6 +21,7 @@ from safecity.anpr.models import (
 )
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
 from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.importer import ImportLimits
 
 app = typer.Typer(help="Hot lists (stolen, wanted, BOLO) and plate-history search.", no_args_is_help=True)
 
@@ -89,13 +90,15 @@ def import_csv(
     """Import hot-list entries from CSV; any bad line means nothing is imported, every bad line is named."""
     if not file.is_file():
         raise InvalidInput(f"{file} does not exist or is not a file")
-    try:
-        content = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{file} is not UTF-8 text", hint="save it as UTF-8 CSV") from None
     ctx = open_context()
-    with ctx.db.session() as session:
-        report = service.import_hotlist_csv(session, content, actor=_actor(actor), upsert=upsert)
+    with ctx.db.session() as session, file.open("rb") as stream:
+        report = service.import_hotlist_csv(
+            session,
+            stream,
+            actor=_actor(actor),
+            upsert=upsert,
+            limits=ImportLimits.from_settings(ctx.settings),
+        )
     if report.errors:
         for error in report.errors:
             console.print(f"[red]{escape(error)}[/]")

@@ -7,8 +7,6 @@ for cloned plates, returning the alerts raised so that the caller can announce t
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -54,6 +52,7 @@ from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.events import PlateRead
 from safecity.core.geo import distance_m
 from safecity.core.ids import new_id
+from safecity.core.importer import CsvRows, ImportLimits, Source
 
 LIST_PRIORITY = {"stolen": 1, "wanted": 1, "bolo": 2}
 _index_cache = IndexCache()
@@ -465,38 +464,36 @@ _CSV_COLUMNS = ("plate", "list", "reason", "vehicle", "reference", "expires_at")
 
 
 def import_hotlist_csv(
-    session: Session, content: str, *, actor: str, upsert: bool = False
+    session: Session,
+    content: Source,
+    *,
+    actor: str,
+    upsert: bool = False,
+    limits: ImportLimits = ImportLimits(),
 ) -> HotlistImportReport:
     """Imports CSV lines (plate,list,reason[,vehicle,reference,expires_at]); one bad line writes nothing."""
-    reader = csv.DictReader(io.StringIO(content))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
-    if "plate" not in header or not {"list", "list_name"} & set(header) or "reason" not in header:
+    rows = CsvRows(content, limits=limits, hint="start with: " + ",".join(_CSV_COLUMNS))
+    header = set(rows.header)
+    if "plate" not in header or not {"list", "list_name"} & header or "reason" not in header:
         raise InvalidInput(
             "the CSV has no header row with plate, list and reason columns",
             hint="start with: " + ",".join(_CSV_COLUMNS),
         )
-    reader.fieldnames = header
-    errors: list[str] = []
+    unknown = sorted(header - {*_CSV_COLUMNS, "list_name", ""})
+    if unknown:
+        raise InvalidInput(
+            f"line 1: unknown column(s) {', '.join(unknown)}", hint="use: " + ",".join(_CSV_COLUMNS)
+        )
+    errors = rows.errors
     valid: list[tuple[int, HotlistEntryIn]] = []
     seen: dict[tuple[str, str], int] = {}
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            errors.append(f"line {line}: more values than columns")
-            continue
-        values = {k: (v or "").strip() for k, v in row.items() if k}
-        if not any(values.values()):
-            continue
+    for line, values in rows:
         values["list_name"] = values.pop("list", "") or values.get("list_name", "")
         fields = {
             k: v for k, v in values.items() if k in {"plate", "list_name", "reason", "vehicle", "reference"}
         }
         if values.get("expires_at"):
             fields["expires_at"] = values["expires_at"]
-        unknown = set(values) - {"plate", "list_name", "reason", "vehicle", "reference", "expires_at"}
-        if unknown:
-            errors.append(f"line {line}: unknown column(s) {', '.join(sorted(unknown))}")
-            continue
         try:
             data = HotlistEntryIn.model_validate(fields)
         except ValidationError as exc:

@@ -11,7 +11,8 @@ from safecity.accounts.service import Principal
 from safecity.cameras import service
 from safecity.cameras.models import CameraIn, CameraOut, CameraPatch, ImportReport
 from safecity.core.errors import InvalidInput, NotFound
-from safecity.core.http import DbSession
+from safecity.core.http import Ctx, DbSession
+from safecity.core.importer import ImportLimits
 from safecity.worker.runtime import latest_snapshot
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -69,16 +70,19 @@ def delete_camera(camera_id: str, session: DbSession, principal: Writer) -> None
 
 
 @router.post("/import", response_model=ImportReport, summary="Bulk import from CSV or YAML (all or nothing)")
-async def import_cameras(
-    file: UploadFile, session: DbSession, principal: Writer, upsert: bool = False
+def import_cameras(
+    file: UploadFile, session: DbSession, ctx: Ctx, principal: Writer, upsert: bool = False
 ) -> ImportReport:
     name = (file.filename or "").lower()
     fmt = "yaml" if name.endswith((".yaml", ".yml")) else "csv"
-    try:
-        content = (await file.read()).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("the file is not UTF-8 text", hint="save it as UTF-8 CSV or YAML") from exc
-    report = service.import_cameras(session, content, fmt=fmt, actor=principal.username, upsert=upsert)
+    report = service.import_cameras(
+        session,
+        file.file,
+        fmt=fmt,
+        actor=principal.username,
+        upsert=upsert,
+        limits=ImportLimits.from_settings(ctx.settings),
+    )
     if report.errors:
         raise InvalidInput(
             f"{len(report.errors)} problem(s); nothing was imported: " + "; ".join(report.errors[:20]),

@@ -10,6 +10,7 @@ from rich.table import Table
 from safecity.cameras import service
 from safecity.cameras.models import CameraOut
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.importer import ImportLimits
 from safecity.video.cli import check
 
 app = typer.Typer(
@@ -49,9 +50,14 @@ def import_cameras(
     """Import many cameras at once; any bad row means nothing is written."""
     ctx = open_context()
     fmt = "yaml" if file.suffix.lower() in {".yaml", ".yml"} else "csv"
-    with ctx.db.session() as session:
+    with ctx.db.session() as session, file.open("rb") as stream:
         report = service.import_cameras(
-            session, file.read_text(encoding="utf-8-sig"), fmt=fmt, actor="cli", upsert=upsert
+            session,
+            stream,
+            fmt=fmt,
+            actor="cli",
+            upsert=upsert,
+            limits=ImportLimits.from_settings(ctx.settings),
         )
         if report.errors:
             session.rollback()

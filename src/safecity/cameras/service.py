@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +16,7 @@ from safecity.cameras.models import Camera, CameraIn, CameraPatch, ImportReport
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput
+from safecity.core.importer import CsvRows, ImportLimits, Source, yaml_list
 
 
 def _apply(camera: Camera, data: CameraIn) -> None:
@@ -122,61 +120,61 @@ def set_health(session: Session, camera_id: str, *, state: str, detail: str, sin
 _CSV_LIST_FIELDS = {"zones", "lines", "analysis"}
 
 
-def parse_import(content: str, *, fmt: str) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
-    """Parses CSV or YAML camera rows; returns (line, row) pairs and per-line errors."""
+def parse_import(
+    content: Source, *, fmt: str, limits: ImportLimits = ImportLimits()
+) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """Parses CSV or YAML camera rows from a stream; returns (line, row) pairs and per-line errors."""
     rows: list[tuple[int, dict[str, Any]]] = []
-    errors: list[str] = []
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(content))
-        if not reader.fieldnames or "id" not in reader.fieldnames:
-            raise InvalidInput(
-                "the CSV has no header row with an 'id' column",
-                hint="start with: id,name,kind,district,latitude,longitude,stream_url",
-            )
-        for row in reader:
-            line = reader.line_num
-            clean: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
-            if None in row:
-                errors.append(f"line {line}: more values than columns")
-                continue
-            analysis = {k.removeprefix("analysis."): v for k, v in clean.items() if k.startswith("analysis.")}
-            clean = {k: v for k, v in clean.items() if not k.startswith("analysis.")}
-            try:
-                for name in _CSV_LIST_FIELDS & clean.keys():
-                    clean[name] = json.loads(clean[name])
-            except json.JSONDecodeError as exc:
-                errors.append(f"line {line}: a zones/lines/analysis cell is not valid JSON ({exc.msg})")
-                continue
-            if analysis:
-                clean["analysis"] = {**clean.get("analysis", {}), **analysis}
-            if "enabled" in clean:
-                clean["enabled"] = str(clean["enabled"]).strip().lower() in {"1", "true", "yes", "y"}
-            rows.append((line, clean))
-    elif fmt == "yaml":
-        try:
-            data = yaml.safe_load(content) or []
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"the YAML file cannot be parsed: {exc}") from exc
-        if isinstance(data, dict):
-            data = data.get("cameras", [])
-        if not isinstance(data, list):
-            raise InvalidInput("the YAML file must hold a list of cameras (or a 'cameras:' list)")
-        for index, item in enumerate(data, start=1):
-            if not isinstance(item, dict):
-                errors.append(f"camera {index}: not a mapping of fields")
-            else:
+    if fmt == "yaml":
+        errors = []
+        for index, item in yaml_list(content, key="cameras", limits=limits):
+            if isinstance(item, dict):
                 rows.append((index, item))
-    else:
+            else:
+                errors.append(f"camera {index}: not a mapping of fields")
+        return rows, errors
+    if fmt != "csv":
         raise InvalidInput(f"unknown import format {fmt!r}", hint="use csv or yaml")
-    return rows, errors
+    reader = CsvRows(
+        content,
+        limits=limits,
+        required=("id",),
+        lower_header=False,
+        hint="start with: id,name,kind,district,latitude,longitude,stream_url",
+    )
+    for line, row in reader:
+        clean: dict[str, Any] = {k: v for k, v in row.items() if v}
+        analysis = {k.removeprefix("analysis."): v for k, v in clean.items() if k.startswith("analysis.")}
+        clean = {k: v for k, v in clean.items() if not k.startswith("analysis.")}
+        try:
+            for name in _CSV_LIST_FIELDS & clean.keys():
+                clean[name] = json.loads(clean[name])
+        except json.JSONDecodeError as exc:
+            reader.errors.append(f"line {line}: a zones/lines/analysis cell is not valid JSON ({exc.msg})")
+            continue
+        if analysis:
+            if not isinstance(clean.get("analysis", {}), dict):
+                reader.errors.append(f"line {line}: the analysis cell must be a JSON object")
+                continue
+            clean["analysis"] = {**clean.get("analysis", {}), **analysis}
+        if "enabled" in clean:
+            clean["enabled"] = str(clean["enabled"]).strip().lower() in {"1", "true", "yes", "y"}
+        rows.append((line, clean))
+    return rows, reader.errors
 
 
 def import_cameras(
-    session: Session, content: str, *, fmt: str, actor: str, upsert: bool = False
+    session: Session,
+    content: Source,
+    *,
+    fmt: str,
+    actor: str,
+    upsert: bool = False,
+    limits: ImportLimits = ImportLimits(),
 ) -> ImportReport:
     """Imports many cameras at once; any bad row means nothing is written, with every error listed."""
     where = "line" if fmt == "csv" else "camera"
-    parsed, errors = parse_import(content, fmt=fmt)
+    parsed, errors = parse_import(content, fmt=fmt, limits=limits)
     valid: list[CameraIn] = []
     seen: dict[str, int] = {}
     for line, row in parsed:

@@ -27,8 +27,9 @@ from safecity.challans.models import (
     PaymentOut,
 )
 from safecity.core.clock import utcnow
-from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.errors import NotFound
 from safecity.core.http import Ctx, DbSession
+from safecity.core.importer import ImportLimits
 
 staff = APIRouter(prefix="/api/challans", tags=["challans"])
 portal = APIRouter(prefix="/api/portal", tags=["citizen portal"])
@@ -127,12 +128,10 @@ def record_payment(body: PaymentIn, session: DbSession, principal: Admin, respon
     response_model=ImportReport,
     summary="Import the vehicle registry CSV (all or nothing)",
 )
-async def import_registry(file: UploadFile, session: DbSession, principal: Admin) -> Response:
-    try:
-        text = (await file.read()).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("the registry file is not UTF-8 text", hint="export it as CSV in UTF-8") from None
-    report = service.import_registry(session, text, actor=principal.username)
+def import_registry(file: UploadFile, session: DbSession, ctx: Ctx, principal: Admin) -> Response:
+    report = service.import_registry(
+        session, file.file, actor=principal.username, limits=ImportLimits.from_settings(ctx.settings)
+    )
     return JSONResponse(report.model_dump(), status_code=422 if report.errors else 200)
 
 

@@ -9,6 +9,7 @@ import typer
 
 from safecity.challans import notices_queue, service
 from safecity.core.cliutil import console, err_console, friendly_errors, open_context, print_json
+from safecity.core.importer import ImportLimits
 
 app = typer.Typer(help="E-challans: registry, issue, notices, delivery, flags.", no_args_is_help=True)
 
@@ -22,8 +23,10 @@ def import_registry(
 ) -> None:
     """Import the vehicle registry (all or nothing; broken rows are listed by line)."""
     ctx = open_context()
-    with ctx.db.session() as session:
-        report = service.import_registry(session, file.read_text(encoding="utf-8-sig"), actor="cli")
+    with ctx.db.session() as session, file.open("rb") as stream:
+        report = service.import_registry(
+            session, stream, actor="cli", limits=ImportLimits.from_settings(ctx.settings)
+        )
     if report.errors:
         for error in report.errors:
             err_console.print(f"[bold red]error:[/] {error}")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from safecity.challans import service
 from safecity.challans.models import Challan, ChallanRules
 from safecity.core.errors import SafeCityError
+from safecity.core.images import check_image
 from safecity.core.media import MediaStore
 
 
@@ -139,7 +140,9 @@ def _image(media: MediaStore, ref: object) -> ImageReader | None:
     if not isinstance(ref, str):
         return None
     try:
-        return ImageReader(io.BytesIO(media.get(ref)))
+        data = media.get(ref)
+        check_image(data, label=f"evidence {ref}")  # a bomb among the evidence must not stop the notices
+        return ImageReader(io.BytesIO(data))
     except (SafeCityError, OSError, ValueError):
         return None
 

@@ -6,9 +6,7 @@ Every function takes the caller's session; times default to now but can be given
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import secrets
 from collections.abc import Iterable, Sequence
@@ -50,6 +48,7 @@ from safecity.core.clock import utcnow
 from safecity.core.db import get_by
 from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from safecity.core.ids import new_id
+from safecity.core.importer import CsvRows, ImportLimits, Source
 from safecity.enforcement import service as enforcement
 
 DAY = timedelta(days=1)
@@ -81,29 +80,22 @@ def set_rules(session: Session, rules: ChallanRules, *, actor: str) -> ChallanRu
 # --- vehicle registry ------------------------------------------------------------------------------
 
 
-def parse_registry(csv_text: str) -> tuple[list[VehicleIn], list[str]]:
-    """Parses a registry CSV; returns the valid rows and an error per broken line, by its line number."""
-    reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in REGISTRY_COLUMNS if c not in header]
-    if missing:
-        raise InvalidInput(
-            f"the registry CSV lacks the column(s) {', '.join(missing)}",
-            hint="the first line must be: plate,owner,cnic,address,make,colour (phone,email optional)",
-        )
-    reader.fieldnames = header
+def parse_registry(
+    csv_text: Source, *, limits: ImportLimits = ImportLimits()
+) -> tuple[list[VehicleIn], list[str]]:
+    """Parses a registry CSV stream; returns the valid rows and an error per broken line, by its number."""
+    reader = CsvRows(
+        csv_text,
+        limits=limits,
+        required=REGISTRY_COLUMNS,
+        hint="the first line must be: plate,owner,cnic,address,make,colour (phone,email optional)",
+    )
     known = {*REGISTRY_COLUMNS, "phone", "email"}
     rows: list[VehicleIn] = []
-    errors: list[str] = []
+    errors = reader.errors
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            errors.append(f"line {line}: more values than columns")
-            continue
-        if all(not (v or "").strip() for v in row.values()):
-            continue
-        clean = {k: (v or "") for k, v in row.items() if k in known}
+    for line, row in reader:
+        clean = {k: v for k, v in row.items() if k in known}
         try:
             vehicle = VehicleIn.model_validate(clean)
         except ValidationError as exc:
@@ -119,13 +111,15 @@ def parse_registry(csv_text: str) -> tuple[list[VehicleIn], list[str]]:
     return rows, errors
 
 
-def import_registry(session: Session, csv_text: str, *, actor: str) -> ImportReport:
+def import_registry(
+    session: Session, csv_text: Source, *, actor: str, limits: ImportLimits = ImportLimits()
+) -> ImportReport:
     """Imports the vehicle registry from CSV; a broken row means nothing is written, every error listed.
 
     Plates already registered are updated (the excise department re-exports the whole registry).
     Violations held because their plate was unknown become issuable again.
     """
-    rows, errors = parse_registry(csv_text)
+    rows, errors = parse_registry(csv_text, limits=limits)
     if errors:
         return ImportReport(errors=errors)
     existing: set[str] = set()

@@ -20,8 +20,8 @@ from safecity.alerts.models import Alert, AlertOut
 from safecity.audit import service as audit
 from safecity.core import outbox
 from safecity.core.clock import as_utc
-from safecity.core.errors import InvalidInput
 from safecity.core.http import Ctx, DbSession
+from safecity.core.images import ImageLimits
 from safecity.faces import footage, replication, service
 from safecity.faces.models import (
     Candidate,
@@ -38,7 +38,6 @@ from safecity.faces.models import (
 
 router = APIRouter(tags=["faces"])
 
-MAX_UPLOAD = service.MAX_PHOTO_BYTES
 PAGE_PERMISSIONS = ("watchlist:write", "watchlist:approve", "faces:search", "alerts:act")
 
 
@@ -50,13 +49,9 @@ Viewer = Annotated[Principal, Depends(require("alerts:read"))]
 Searcher = Annotated[Principal, Depends(require("faces:search"))]
 
 
-def _read_upload(upload: UploadFile, label: str) -> bytes:
-    data = upload.file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise InvalidInput(
-            f"{label} is larger than {MAX_UPLOAD // (1024 * 1024)} MB", hint="send a smaller photo"
-        )
-    return data
+def _read_upload(upload: UploadFile, limits: ImageLimits) -> bytes:
+    """Returns an uploaded photo's bytes, reading one byte past the limit so the decoder refuses it."""
+    return upload.file.read(limits.max_bytes + 1)
 
 
 # --- entries -------------------------------------------------------------------------------------
@@ -116,6 +111,7 @@ def request_entry(
     ] = None,
     event_end: Annotated[datetime | None, Form(description="Event lists: end of the event (UTC).")] = None,
 ) -> EntryOut:
+    limits = ImageLimits.from_settings(ctx.settings)
     entry = service.enroll(
         session,
         ctx.media,
@@ -123,7 +119,7 @@ def request_entry(
         category=category,
         legal_basis=legal_basis,
         requested_by=principal.username,
-        photos=[_read_upload(photo, f"photo {i + 1}") for i, photo in enumerate(photos)],
+        photos=[_read_upload(photo, limits) for i, photo in enumerate(photos)],
         # A form's naive date-time is taken to be UTC.
         expires_at=as_utc(expires_at),
         event_cameras=[c for c in event_cameras.split(",") if c.strip()],
@@ -132,6 +128,7 @@ def request_entry(
         case_officer=case_officer.strip() or None,
         threshold=threshold,
         notes=notes,
+        limits=limits,
     )
     return service.view(session, entry)
 
@@ -247,14 +244,16 @@ def search_watchlist(
     case_reference: Annotated[str, Form(description="FIR or case number, if any.")] = "",
     k: Annotated[int, Form(ge=1, le=50, description="How many candidates.")] = 5,
 ) -> list[Candidate]:
+    limits = ImageLimits.from_settings(ctx.settings)
     return service.search_watchlist(
         session,
-        _read_upload(photo, "photo"),
+        _read_upload(photo, limits),
         actor=principal.username,
         reason=reason,
         case_reference=case_reference,
         threshold=service.default_threshold(ctx.settings),
         k=k,
+        limits=limits,
     )
 
 
@@ -271,14 +270,16 @@ def search_footage(
     case_reference: Annotated[str, Form(description="FIR or case number.")],
     reason: Annotated[str, Form(description="Why you search, for the audit log.")],
 ) -> list[SnapshotHit]:
+    limits = ImageLimits.from_settings(ctx.settings)
     return service.search_snapshots(
         session,
         ctx.media,
-        _read_upload(photo, "photo"),
+        _read_upload(photo, limits),
         actor=principal.username,
         case_reference=case_reference,
         reason=reason,
         min_similarity=service.default_threshold(ctx.settings),
+        limits=limits,
     )
 
 
@@ -302,7 +303,7 @@ def search_recorded_footage(
         session,
         ctx.settings,
         ctx.media,
-        _read_upload(photo, "photo"),
+        _read_upload(photo, ImageLimits.from_settings(ctx.settings)),
         actor=principal.username,
         case_reference=case_reference,
         reason=reason,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from safecity.core.errors import InvalidInput, SafeCityError
+from safecity.core.images import ImageLimits, read_image
+from safecity.core.importer import CsvRows
 from safecity.faces.watchlist_cli import enroll
 from safecity.faces.watchlist_cli import search as watchlist_search
+from safecity.settings import load_settings
 
 if TYPE_CHECKING:
     from safecity.vision.faces import Face, FacePipeline
@@ -28,31 +30,18 @@ def faces() -> None:
     """Faces: verify pairs, enrol watch-list entries, search."""
 
 
-def load_image(path: Path) -> Any:
-    """Returns the BGR pixels of an image file; raises InvalidInput with the reason if unreadable."""
-    import cv2
-    import numpy as np
-
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file", hint="check the path (CSV paths are relative to the CSV)")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise InvalidInput(f"{path}: not a readable image", hint="use JPEG, PNG, BMP, WebP or TIFF")
-    return image
-
-
 class _FaceCache:
     """Finds the faces of each file once, so a CSV that repeats files pays for each file once."""
 
-    def __init__(self, pipeline: FacePipeline) -> None:
+    def __init__(self, pipeline: FacePipeline, limits: ImageLimits) -> None:
         self.pipeline = pipeline
+        self.limits = limits
         self._faces: dict[Path, list[Face]] = {}
 
     def faces(self, path: Path) -> list[Face]:
         key = path.resolve()
         if key not in self._faces:
-            self._faces[key] = self.pipeline.faces(load_image(path))
+            self._faces[key] = self.pipeline.faces(read_image(path, limits=self.limits))
         return self._faces[key]
 
 
@@ -82,17 +71,19 @@ def verify_pair(cache: _FaceCache, path_a: Path, path_b: Path) -> dict[str, Any]
 def verify_csv(cache: _FaceCache, csv_path: Path) -> list[dict[str, Any]]:
     """Verifies every `file_a,file_b` row of a CSV (paths relative to the CSV), in order."""
     try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        with csv_path.open("rb") as stream:
+            rows = CsvRows(stream, required=("file_a", "file_b"), hint="start with: file_a,file_b")
+            pairs = [(row["file_a"], row["file_b"]) for _, row in rows]
     except OSError as exc:
         raise InvalidInput(f"{csv_path}: cannot read ({exc.strerror})", hint="check the path") from exc
-    if rows and not {"file_a", "file_b"} <= set(rows[0]):
-        raise InvalidInput(f"{csv_path}: needs columns file_a,file_b", hint=f"found {', '.join(rows[0])}")
+    except InvalidInput as exc:
+        raise InvalidInput(f"{csv_path}: {exc.message}", hint=exc.hint) from None
     results = []
-    for row in rows:
-        file_a, file_b = (row.get("file_a") or "").strip(), (row.get("file_b") or "").strip()
+    for file_a, file_b in pairs:
         result = verify_pair(cache, csv_path.parent / file_a, csv_path.parent / file_b)
         results.append({"file_a": file_a, "file_b": file_b, **result})
+    for error in rows.errors:
+        results.append({"file_a": "", "file_b": "", "similarity": 0.0, "match": False, "error": error})
     return results
 
 
@@ -110,7 +101,7 @@ def verify(
 
     console = Console()
     try:
-        cache = _FaceCache(default_pipeline())
+        cache = _FaceCache(default_pipeline(), ImageLimits.from_settings(load_settings()))
         if pairs is not None:
             results = verify_csv(cache, pairs)
         elif image_a is not None and image_b is not None:
@@ -122,10 +113,24 @@ def verify(
     except SafeCityError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    # A pair that could not be compared is a failure, as is a batch in which no pair could be.
     if as_json:
         typer.echo(json.dumps(results if pairs is not None else results[0], indent=1))
-        return
-    table = Table(title=f"Face verification (match at similarity ≥ {cache.pipeline.threshold:.3f})")
+    else:
+        console.print(_verification_table(results, cache.pipeline.threshold, image_a, image_b, pairs))
+    # A pair that could not be compared fails the command, as does a batch in which no pair could be.
+    if results and all("error" in row for row in results):
+        raise typer.Exit(1)
+
+
+def _verification_table(
+    results: list[dict[str, Any]],
+    threshold: float,
+    image_a: Path | None,
+    image_b: Path | None,
+    pairs: Path | None,
+) -> Table:
+    table = Table(title=f"Face verification (match at similarity ≥ {threshold:.3f})")
     for column in ("A", "B", "similarity", "match", "note"):
         table.add_column(column)
     for i, row in enumerate(results):
@@ -136,7 +141,7 @@ def verify(
         table.add_row(
             name_a, name_b, f"{row['similarity']:.3f}", mark, note, end_section=i == len(results) - 1
         )
-    console.print(table)
+    return table
 
 
 def gallery_index(cache: _FaceCache, gallery: Path) -> tuple[Any, list[str]]:
@@ -152,7 +157,7 @@ def gallery_index(cache: _FaceCache, gallery: Path) -> tuple[Any, list[str]]:
     for path in sorted(p for p in gallery.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         identity = path.parent.name if path.parent != gallery else path.stem
         try:
-            faces = cache.pipeline.faces(load_image(path))
+            faces = cache.pipeline.faces(read_image(path, limits=cache.limits))
         except SafeCityError as exc:
             warnings.append(str(exc))
             continue
@@ -187,9 +192,9 @@ def search(
 
     console = Console()
     try:
-        cache = _FaceCache(default_pipeline())
+        cache = _FaceCache(default_pipeline(), ImageLimits.from_settings(load_settings()))
         index, warnings = gallery_index(cache, gallery)
-        probe_faces = cache.pipeline.faces(load_image(image))
+        probe_faces = cache.pipeline.faces(read_image(image, limits=cache.limits))
     except SafeCityError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -18,6 +18,7 @@ from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.core.clock import as_utc
 from safecity.core.errors import InvalidInput, SafeCityError
+from safecity.core.images import ImageLimits
 from safecity.core.media import MediaStore
 from safecity.faces.models import RecordingHit
 from safecity.faces.service import encode_photo, pipeline_encoder
@@ -63,7 +64,8 @@ def search_recordings(
         )
     for camera_id in camera_ids:
         cameras.get(session, camera_id)
-    query = encode_photo(photo, pipeline_encoder(), label="search photo")[0]
+    limits = ImageLimits.from_settings(settings)
+    query = encode_photo(photo, pipeline_encoder(), label="search photo", limits=limits)[0]
     query = query / np.linalg.norm(query)
     pipe = pipeline or FacePipeline(detector=DlibHogDetector(upsample=1))
     hits: list[RecordingHit] = []

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import case, func, select, update
@@ -20,11 +19,13 @@ from sqlalchemy.orm import Session
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert
 from safecity.audit import service as audit
+from safecity.core import images
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, Forbidden, InvalidInput
 from safecity.core.events import FaceMatch
 from safecity.core.ids import new_id
+from safecity.core.images import ImageLimits
 from safecity.core.media import MediaStore
 from safecity.faces.index import ExactIndex
 from safecity.faces.models import (
@@ -51,7 +52,6 @@ FaceEncoder = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
 #: The longest an entry may stay on a list before someone must renew it: authorisations are time-limited.
 MAX_VALIDITY = timedelta(days=366)
 MAX_PHOTOS = 10
-MAX_PHOTO_BYTES = 15 * 1024 * 1024
 PRIORITY = {Category.wanted: 1, Category.event: 2, Category.missing: 2}
 
 
@@ -92,25 +92,20 @@ def default_threshold(settings: Settings) -> float:
     return float(DEFAULT_THRESHOLD)
 
 
-def decode_photo(data: bytes, *, label: str = "photo") -> tuple[npt.NDArray[np.uint8], str]:
+def decode_photo(
+    data: bytes, *, label: str = "photo", limits: ImageLimits = ImageLimits()
+) -> tuple[npt.NDArray[np.uint8], str]:
     """Returns the BGR image in `data` and the extension to store it under; refuses anything else."""
-    if not data:
-        raise InvalidInput(f"{label} is empty", hint="attach a JPEG or PNG photo")
-    if len(data) > MAX_PHOTO_BYTES:
-        raise InvalidInput(
-            f"{label} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB", hint="send a smaller photo"
-        )
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise InvalidInput(f"{label} is not a readable image", hint="attach a JPEG or PNG photo")
-    image = np.asarray(decoded, dtype=np.uint8)
-    ext = "png" if data.startswith(b"\x89PNG") else "jpg" if data.startswith(b"\xff\xd8") else ""
-    return image, ext
+    image = images.decode_image(data, label=label, limits=limits)
+    ext = images.read_header(data, label=label).ext
+    return image, ext if ext in {"jpg", "png"} else ""
 
 
-def encode_photo(data: bytes, encoder: FaceEncoder, *, label: str = "photo") -> npt.NDArray[np.float32]:
+def encode_photo(
+    data: bytes, encoder: FaceEncoder, *, label: str = "photo", limits: ImageLimits = ImageLimits()
+) -> npt.NDArray[np.float32]:
     """Returns the embeddings (rows) of the one face in a photo, or raises InvalidInput naming the photo."""
-    image, _ = decode_photo(data, label=label)
+    image, _ = decode_photo(data, label=label, limits=limits)
     try:
         rows = np.asarray(encoder(image), dtype=np.float32)
     except InvalidInput as exc:
@@ -138,6 +133,7 @@ def enroll(
     threshold: float | None = None,
     notes: str = "",
     encoder: FaceEncoder | None = None,
+    limits: ImageLimits = ImageLimits(),
 ) -> WatchlistEntry:
     """Requests a watch-list entry (pending until a different person approves it)."""
     now = utcnow()
@@ -182,7 +178,9 @@ def enroll(
         raise InvalidInput(f"at most {MAX_PHOTOS} photos per entry", hint="choose the clearest ones")
     encode = encoder or pipeline_encoder()
     # Every photo is checked before anything is written: a refused photo leaves no half-made entry.
-    embeddings = [encode_photo(data, encode, label=f"photo {i + 1}") for i, data in enumerate(photos)]
+    embeddings = [
+        encode_photo(data, encode, label=f"photo {i + 1}", limits=limits) for i, data in enumerate(photos)
+    ]
     entry = WatchlistEntry(
         id=new_id(),
         name=name,
@@ -203,7 +201,7 @@ def enroll(
     session.add(entry)
     session.flush()
     for data, embedding in zip(photos, embeddings, strict=True):
-        image, ext = decode_photo(data)
+        image, ext = decode_photo(data, limits=limits)
         ref = media.put(data, ext) if ext else media.put_image(image, quality=95)
         session.add(WatchlistPhoto(entry_id=entry.id, media_ref=ref, embeddings=embedding.tolist()))
     session.flush()
@@ -400,10 +398,11 @@ def search_watchlist(
     k: int = 5,
     case_reference: str = "",
     encoder: FaceEncoder | None = None,
+    limits: ImageLimits = ImageLimits(),
 ) -> list[Candidate]:
     """Searches the active watch list with the face in a photo; the search is audited."""
     reason = _reason(reason)
-    embedding = encode_photo(photo, encoder or pipeline_encoder())
+    embedding = encode_photo(photo, encoder or pipeline_encoder(), limits=limits)
     # Search photos pass the enrolment rules (a face of at least 80 px), so they are large faces.
     candidates = search(session, embedding[0], threshold=threshold, k=k, large_face=True)
     audit.record(
@@ -432,6 +431,7 @@ def search_snapshots(
     crop_encoder: FaceEncoder | None = None,
     min_similarity: float = 0.0,
     limit: int = 500,
+    limits: ImageLimits = ImageLimits(),
 ) -> list[SnapshotHit]:
     """Searches the stored match snapshots for a face: investigators only, with a case and a reason."""
     if len(case_reference.strip()) < 3:
@@ -439,7 +439,7 @@ def search_snapshots(
             "a stored-footage search needs a case reference", hint="give the FIR or case number"
         )
     reason = _reason(reason)
-    query = encode_photo(photo, encoder or pipeline_encoder())[0]
+    query = encode_photo(photo, encoder or pipeline_encoder(), limits=limits)[0]
     query = query / np.linalg.norm(query)
     # Stored crops are live faces, often small: the full pipeline reads them, not the enrolment rules.
     read_crop = crop_encoder or live_encoder()
@@ -453,7 +453,7 @@ def search_snapshots(
     for row in rows:
         assert row.crop_ref is not None
         try:
-            vector = encode_photo(media.get(row.crop_ref), read_crop)[0]
+            vector = encode_photo(media.get(row.crop_ref), read_crop, limits=limits)[0]
         except (InvalidInput, ValueError):
             continue  # a crop with no usable face (or one gone with its retention) cannot be compared
         similarity = float(np.clip(query @ (vector / np.linalg.norm(vector)), 0.0, 1.0))

@@ -18,14 +18,20 @@ from rich.table import Table
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
 from safecity.core.clock import as_utc, utcnow
 from safecity.core.errors import InvalidInput
+from safecity.core.images import ImageLimits
 from safecity.faces import replication, service
 
 
-def _read_photos(paths: list[Path]) -> list[bytes]:
+def _read_photos(paths: list[Path], limits: ImageLimits) -> list[bytes]:
+    """Returns each photo's bytes, reading one byte past the limit so the decoder refuses a larger one."""
     for path in paths:
         if not path.is_file():
             raise InvalidInput(f"{path} is not a file", hint="give the path of a JPEG or PNG photo")
-    return [path.read_bytes() for path in paths]
+    photos = []
+    for path in paths:
+        with path.open("rb") as handle:
+            photos.append(handle.read(limits.max_bytes + 1))
+    return photos
 
 
 def _when(value: str | None, *, what: str) -> datetime | None:
@@ -60,6 +66,7 @@ def enroll(
 ) -> None:
     """Request a watch-list entry from photos (a bad photo is refused with the reason)."""
     ctx = open_context()
+    limits = ImageLimits.from_settings(ctx.settings)
     try:
         with ctx.db.session() as session:
             entry = service.enroll(
@@ -69,13 +76,14 @@ def enroll(
                 category=category,
                 legal_basis=legal_basis,
                 requested_by=requested_by,
-                photos=_read_photos(photos),
+                photos=_read_photos(photos, limits),
                 expires_at=_when(expires, what="--expires") or utcnow() + timedelta(days=days),
                 event_cameras=event_camera,
                 event_start=_when(event_start, what="--event-start"),
                 event_end=_when(event_end, what="--event-end"),
                 case_officer=case_officer,
                 threshold=threshold,
+                limits=limits,
             )
             if approved_by:
                 service.approve(session, entry.id, approved_by)
@@ -105,9 +113,10 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print candidates as JSON."),
 ) -> None:
     """Search the active watch list for the face in IMAGE; prints candidates with similarity (audited)."""
-    (photo,) = _read_photos([image])
     ctx = open_context()
+    limits = ImageLimits.from_settings(ctx.settings)
     try:
+        (photo,) = _read_photos([image], limits)
         with ctx.db.session() as session:
             candidates = service.search_watchlist(
                 session,
@@ -117,6 +126,7 @@ def search(
                 case_reference=case_reference,
                 threshold=service.default_threshold(ctx.settings),
                 k=k,
+                limits=limits,
             )
     finally:
         ctx.db.dispose()
