@@ -21,8 +21,10 @@ the fake gateway). Every event's `at` is its publish time, so `plate_reads.store
    effect never appeared once JetStream held nothing more for the serves; effects still missing at a
    drain deadline with events queued are reported as unsettled instead), duplicate alerts (more than
    one per hot-listed plate and camera), duplicate challans (more than one per offence) and
-   duplicate notices (more than one SMS per challan at the fake gateway, a repeated
-   `Idempotency-Key` counting once). The top-level figures add up every rate step and fault.
+   duplicate notices (more than one SMS per challan at the fake gateway, a repeated idempotency
+   key counting once). SMS are counted last, once the notice queue of the whole run has emptied or
+   stalled (quick: at most 90 s more), since notices may lag the challans they follow. The
+   top-level figures add up every rate step and fault.
 
     .venv/bin/python bench/bench_city.py [--quick] [--serves 2] [--workers 2] [--rates 25,50,100]
                                          [--step-s 10] [--pg-outage-s 60] [--fault-rate 20] [--keep]
@@ -79,14 +81,20 @@ def cpu_delta(before: dict[str, float], after: dict[str, float], events: int) ->
     }
 
 
-def verdict(drained: dict[str, Any], account: dict[str, Any], *, notices: bool) -> dict[str, int]:
-    """Lost events are missing effects once nothing more can come; at a deadline they may still be late.
+def verdict(drained: dict[str, Any], account: dict[str, Any], notices: dict[str, Any]) -> dict[str, int]:
+    """Lost effects are those missing once nothing more could come; at a deadline they may be late.
 
-    With `notices`, a challan without its SMS is a loss too (the drain waited for notices).
+    Reads, alerts, violations and challans settle when the phase's drain did; SMS notices when the
+    notice queue of the whole run did (`notices`, from `CityCluster.wait_notices`).
     """
-    settled = drained["ended"] in ("complete", "nothing pending")
-    missing = int(account["lost_events"]) + (int(account["lost_notices"] or 0) if notices else 0)
-    return {"lost": missing if settled else 0, "unsettled": 0 if settled else missing}
+    core = int(account["lost_events"])
+    sms = int(account["lost_notices"] or 0)
+    core_settled = drained["ended"] in ("complete", "nothing pending")
+    sms_settled = notices["ended"] != "deadline"
+    return {
+        "lost": (core if core_settled else 0) + (sms if sms_settled else 0),
+        "unsettled": (0 if core_settled else core) + (0 if sms_settled else sms),
+    }
 
 
 def held_by(status: dict[str, Any], pid: int) -> tuple[str | None, list[str]]:
@@ -120,6 +128,7 @@ class Bench:
         self.mix = EventMix(fleet)
         self.run_id = uuid.uuid4().hex[:6]
         self.pub: Publisher
+        self.records: list[tuple[dict[str, Any], Phase]] = []
 
     def phase(self, label: str) -> Phase:
         return Phase(f"{self.run_id}-{label}")
@@ -170,11 +179,11 @@ class Bench:
             "publish_s": round(publish_s, 1),
             "wall_s": round(time.monotonic() - t0, 1),
             **drained,
-            **verdict(drained, account, notices=False),
             **account,
             "cpu_ms_per_event": cpu_delta(cpu0, cpu1, phase.acked),
             "sustained": sustained,
         }
+        self.records.append((step, phase))
         err.log(
             f"{rate}/s: published {achieved:.0f}/s, complete={account['complete']}, p95 {p95} s, "
             f"serve {step['cpu_ms_per_event']['serve']} ms/event, "
@@ -194,20 +203,34 @@ class Bench:
         )
         return phase, notes
 
-    async def settle(self, phase: Phase, label: str, deadline_s: float) -> dict[str, Any]:
+    async def settle(
+        self, phase: Phase, label: str, deadline_s: float, notes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Drains a fault's phase and mends the city; returns the fault's figures (SMS counted at the end)."""
         drained = await self.city.drain(
-            self.pub, phase, deadline_s=deadline_s, quiet_s=10, stall_s=45, sms=True, on_poll=self.show(label)
+            self.pub, phase, deadline_s=deadline_s, quiet_s=10, stall_s=45, on_poll=self.show(label)
         )
         account = await asyncio.to_thread(self.city.account, phase)
-        dead = self.city.dead_serves()
-        result = {**drained, **verdict(drained, account, notices=True), **account, "serves_dead_at_end": dead}
+        result = {**notes, **drained, **account, "serves_dead_at_end": self.city.dead_serves()}
+        self.records.append((result, phase))
         err.log(
-            f"{label}: lost {result['lost']} of {account['in']['events']} (unsettled {result['unsettled']}), "
-            "duplicates "
-            f"{account['duplicates']}, drain {drained['drain_s']} s ({drained['ended']})"
+            f"{label}: {account['lost_events']} of {account['in']['events']} events with an effect missing, "
+            f"duplicates {account['duplicates']}, drain {drained['drain_s']} s ({drained['ended']})"
         )
         await asyncio.to_thread(self.recover)
         return result
+
+    async def count_notices(self) -> dict[str, Any]:
+        """Waits for the notice queue of the whole run, then counts every phase again, SMS included."""
+        err.rule("notices")
+        notices = await self.city.wait_notices(deadline_s=self.args.notices_s)
+        err.log(f"notices: {notices}")
+        for result, phase in self.records:
+            account = await asyncio.to_thread(self.city.account, phase)
+            for key in ("out", "missing", "lost_events", "lost_notices", "duplicates"):
+                result[key] = account[key]
+            result.update(verdict(result, account, notices))
+        return notices
 
     def recover(self) -> None:
         """Brings back whatever a fault left down, so the next fault starts from a whole city."""
@@ -236,13 +259,12 @@ class Bench:
             items.append(("hot", self.mix.hot_read(phase.name, combo=combo, suffix="a")))
             items.append(("hot", self.mix.hot_read(phase.name, combo=combo, suffix="b")))
         await self.pub.all_at_once(phase, items)
-        result = await self.settle(phase, "same violation", 60)
-        return {
+        notes = {
             "offences_with_two_keys": pairs,
             "offences_with_one_key_published_twice": same_key,
             "hotlist_sightings_with_two_keys": hot_pairs,
-            **result,
         }
+        return await self.settle(phase, "same violation", 60, notes)
 
     async def serve_kill(self, rate: float) -> dict[str, Any]:
         err.rule(f"kill -9 of a serve under {rate:.0f} events/s")
@@ -258,7 +280,7 @@ class Bench:
             return {"killed": serve.name, "restart_s": round(restart_s, 1)}
 
         phase, notes = await self.under_load("serve-kill", rate, seconds, fault)
-        return {"load_per_s": rate, **notes, **await self.settle(phase, "serve kill", 120)}
+        return await self.settle(phase, "serve kill", 120, {"load_per_s": rate, **notes})
 
     async def status(self) -> tuple[dict[str, Any] | None, str | None]:
         """`safecity cluster status --json` of the city, or why it could not be read."""
@@ -319,12 +341,12 @@ class Bench:
             phase, notes = await self.under_load(
                 "worker-kill",
                 rate,
-                self.args.fault_s + self.args.worker_settle_s,
+                self.args.fault_s + 10,
                 lambda: self.failover(workers),
             )
         finally:
             await asyncio.to_thread(self.city.stop_workers)
-        return {"load_per_s": rate, **notes, **await self.settle(phase, "worker kill", 120)}
+        return await self.settle(phase, "worker kill", 120, {"load_per_s": rate, **notes})
 
     async def nats_kill(self, rate: float) -> dict[str, Any]:
         err.rule(f"kill -9 of NATS under {rate:.0f} events/s")
@@ -340,13 +362,8 @@ class Bench:
             return {"nats_down_s": round(time.monotonic() - down, 1)}
 
         phase, notes = await self.under_load("nats-kill", rate, seconds, fault)
-        return {
-            "load_per_s": rate,
-            **notes,
-            "publishes_refused": sum(phase.failed.values()),
-            "publish_errors": phase.errors,
-            **await self.settle(phase, "NATS kill", 150),
-        }
+        refused = {"publishes_refused": sum(phase.failed.values()), "publish_errors": phase.errors}
+        return await self.settle(phase, "NATS kill", 150, {"load_per_s": rate, **notes, **refused})
 
     async def pg_outage(self, rate: float) -> dict[str, Any]:
         outage = self.args.pg_outage_s
@@ -363,7 +380,7 @@ class Bench:
             return {"postgres_down_s": round(time.monotonic() - down, 1)}
 
         phase, notes = await self.under_load("pg-outage", rate, before + outage + after, fault)
-        return {"load_per_s": rate, **notes, **await self.settle(phase, "PostgreSQL outage", 120 + outage)}
+        return await self.settle(phase, "PostgreSQL outage", 120 + outage, {"load_per_s": rate, **notes})
 
     async def guarded(self, name: str, run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         """Runs one fault; a failure of the harness itself is reported in place and the next fault goes on."""
@@ -389,7 +406,7 @@ class Bench:
             sustained = [s for s in steps if s["sustained"]]
             best = sustained[-1] if sustained else None
             fault_rate = args.fault_rate or max(
-                10, min(200, round((best["achieved_per_s"] if best else 0) / 2))
+                10, min(args.max_fault_rate, round((best["achieved_per_s"] if best else 0) / 2))
             )
             faults: dict[str, Any] = {}
             if not args.skip_faults:
@@ -402,6 +419,7 @@ class Bench:
                 faults["pg_outage"] = await self.guarded(
                     "PostgreSQL outage", lambda: self.pg_outage(fault_rate)
                 )
+            notices = await self.count_notices()
         reference = best or (steps[0] if steps else None)
         # Every phase counts: a duplicate or a loss at a plain rate step is as real as one under a fault.
         measured = [*steps, *(f for f in faults.values() if "error" not in f)]
@@ -429,6 +447,7 @@ class Bench:
             "cpu_ms_per_event_at": reference["target_per_s"] if reference else None,
             "rates": steps,
             "backlog_after_rates": backlog,
+            "notices": notices,
             "fault_load_per_s": fault_rate,
             "faults": faults,
         }
@@ -456,7 +475,9 @@ def parse_args() -> argparse.Namespace:
     args.step_s = args.step_s or (10.0 if args.quick else 60.0)
     args.drain_s = args.drain_s or (15.0 if args.quick else 60.0)
     args.fault_s = args.fault_s or (15.0 if args.quick else 40.0)
-    args.backlog_s = 90.0 if args.quick else 300.0
+    args.backlog_s = 120.0 if args.quick else 600.0
+    args.notices_s = 90.0 if args.quick else 900.0
+    args.max_fault_rate = 100 if args.quick else 200
     args.worker_settle_s = 30.0
     args.failover_limit_s = 30.0 if args.quick else 60.0
     return args

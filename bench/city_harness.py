@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from safecity.audit import anchor, keys
 from safecity.core.bus.nats import NatsBus
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
@@ -56,7 +57,7 @@ from safecity.core.events import Event, PlateRead, ViolationCandidate
 HERE = Path(__file__).resolve().parent
 HELPERS = HERE / "city_helpers.py"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-STREAM = "SAFECITY"
+NOTICE_CLAIM_TIMEOUT_S = 30
 
 
 class MissingBinaries(RuntimeError):
@@ -723,6 +724,10 @@ class CityCluster:
         self.logs = self.root / "logs"
         self.pidfile = self.root / "pids"
         self.secret = uuid.uuid4().hex
+        # The audit key and checkpoint file a city must name, shared by every process of it.
+        self.audit_key_file = self.root / "audit" / "audit.keys"
+        self.audit_checkpoints = self.root / "audit" / "checkpoints.log"
+        keys.write_key_file(self.audit_key_file, [keys.new_key()], exclusive=True)
         self.pg = PostgresCluster(self.root / "pg", self.binaries, free_port())
         self.nats = NatsServer(self.root, self.binaries, free_port(), self._base_env(), self._remember)
         self.gateway_port = free_port()
@@ -737,6 +742,7 @@ class CityCluster:
         self.workers: list[ManagedProcess] = []
         self._reaper: subprocess.Popen[bytes] | None = None
         self._closed = False
+        self.notice_claim_timeout_s = 0.0
 
     # life cycle
 
@@ -823,6 +829,8 @@ class CityCluster:
             "SAFECITY_DATABASE_URL": self.pg.url,
             "SAFECITY_DATA_DIR": str(self.data_dir),
             "SAFECITY_SECRET_KEY": self.secret,
+            "SAFECITY_AUDIT_KEY_FILE": str(self.audit_key_file),
+            "SAFECITY_AUDIT_CHECKPOINT_FILE": str(self.audit_checkpoints),
             "SAFECITY_HOST": "127.0.0.1",
             "SAFECITY_LOG_LEVEL": "INFO",
             **extra,
@@ -840,9 +848,15 @@ class CityCluster:
         from safecity.settings import Settings
 
         settings = Settings(
-            data_dir=self.data_dir, database_url=self.pg.url, bus="memory", secret_key=self.secret
+            data_dir=self.data_dir,
+            database_url=self.pg.url,
+            bus="memory",
+            secret_key=self.secret,
+            audit_key_file=self.audit_key_file,
+            audit_checkpoint_file=self.audit_checkpoints,
         )
         ctx = Context.create(settings)
+        anchor.bind(self.pg.url, settings)
         try:
             yield ctx
         finally:
@@ -921,15 +935,17 @@ class CityCluster:
                     EnforcementPolicy(auto_issue_confidence=0.9, auto_issue_offences=["speeding"]),
                     actor="city-harness",
                 )
+                delivery: dict[str, Any] = {
+                    "sms_gateway_url": f"{self.gateway_url}/sms",
+                    "post_spool_dir": str(self.root / "post"),
+                }
+                if "claim_timeout_s" in DeliveryConfig.model_fields:
+                    # Where a notice queue exists, a notice claimed by a killed serve is taken again
+                    # after this: its shortest, so a fault's drain need not wait the default 5 min.
+                    delivery["claim_timeout_s"] = NOTICE_CLAIM_TIMEOUT_S
+                    self.notice_claim_timeout_s = NOTICE_CLAIM_TIMEOUT_S
                 challans.set_rules(
-                    session,
-                    ChallanRules(
-                        delivery=DeliveryConfig(
-                            sms_gateway_url=f"{self.gateway_url}/sms",
-                            post_spool_dir=str(self.root / "post"),
-                        )
-                    ),
-                    actor="city-harness",
+                    session, ChallanRules(delivery=DeliveryConfig(**delivery)), actor="city-harness"
                 )
             frame = np.full((360, 640, 3), 90, np.uint8)
             frame[150:210, 250:390] = 230  # a plate-sized bright patch, so the notice has a photo
@@ -1103,6 +1119,10 @@ class CityCluster:
         have been still for `quiet_s`; a stall (counts still for `stall_s`, longer than the
         redelivery wait after a crash) or the deadline also ends the wait.
         """
+        if sms:
+            # A notice a killed process had claimed leaves only when its claim times out.
+            quiet_s = max(quiet_s, self.notice_claim_timeout_s + 10)
+            stall_s = max(stall_s, quiet_s)
         start = time.monotonic()
         last: Progress | None = None
         last_change = start
@@ -1138,6 +1158,38 @@ class CityCluster:
             await asyncio.sleep(1.0)
             pending = await publisher.pending()
         return {"waited_s": round(time.monotonic() - start, 1), "nats_pending": pending}
+
+    async def wait_notices(self, *, deadline_s: float, stall_s: float = 45.0) -> dict[str, Any]:
+        """Waits until every challan issued so far has had an SMS, the notices stall, or the deadline.
+
+        A stall (no new SMS for `stall_s`, longer than a dead process's notice claim lasts) means the
+        missing ones will not come; at the deadline they may still be on their way.
+        """
+        start = last_change = time.monotonic()
+        last: tuple[int, int] | None = None
+        while True:
+            with self.pg.connect() as conn:
+                row = conn.execute("SELECT count(*) FROM challans").fetchone()
+            counts = await asyncio.to_thread(self.sms_counts)
+            now_counts = (int(row[0]) if row else 0, len(counts["sent_by_number"]))
+            now = time.monotonic()
+            if now_counts != last:
+                last, last_change = now_counts, now
+            if now_counts[1] >= now_counts[0]:
+                ended = "complete"
+            elif now - last_change >= stall_s:
+                ended = "stalled"
+            elif now - start >= deadline_s:
+                ended = "deadline"
+            else:
+                await asyncio.sleep(1.0)
+                continue
+            return {
+                "waited_s": round(now - start, 1),
+                "ended": ended,
+                "challans": now_counts[0],
+                "with_sms": now_counts[1],
+            }
 
     def account(self, phase: Phase, *, sms: bool = True) -> dict[str, Any]:
         """Counts in and out for a phase: what is missing, what is doubled, and the bus→database latency."""
