@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from safecity.audit import anchor, keys
 from safecity.core.bus.nats import NatsBus
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
@@ -723,6 +724,10 @@ class CityCluster:
         self.logs = self.root / "logs"
         self.pidfile = self.root / "pids"
         self.secret = uuid.uuid4().hex
+        # The audit key and checkpoint file a city must name, shared by every process of it.
+        self.audit_key_file = self.root / "audit" / "audit.keys"
+        self.audit_checkpoints = self.root / "audit" / "checkpoints.log"
+        keys.write_key_file(self.audit_key_file, [keys.new_key()], exclusive=True)
         self.pg = PostgresCluster(self.root / "pg", self.binaries, free_port())
         self.nats = NatsServer(self.root, self.binaries, free_port(), self._base_env(), self._remember)
         self.gateway_port = free_port()
@@ -824,6 +829,8 @@ class CityCluster:
             "SAFECITY_DATABASE_URL": self.pg.url,
             "SAFECITY_DATA_DIR": str(self.data_dir),
             "SAFECITY_SECRET_KEY": self.secret,
+            "SAFECITY_AUDIT_KEY_FILE": str(self.audit_key_file),
+            "SAFECITY_AUDIT_CHECKPOINT_FILE": str(self.audit_checkpoints),
             "SAFECITY_HOST": "127.0.0.1",
             "SAFECITY_LOG_LEVEL": "INFO",
             **extra,
@@ -845,8 +852,11 @@ class CityCluster:
             database_url=self.pg.url,
             bus="memory",
             secret_key=self.secret,
+            audit_key_file=self.audit_key_file,
+            audit_checkpoint_file=self.audit_checkpoints,
         )
         ctx = Context.create(settings)
+        anchor.bind(self.pg.url, settings)
         try:
             yield ctx
         finally:

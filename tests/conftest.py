@@ -101,11 +101,24 @@ def admin(ctx: Context) -> dict[str, str]:
     return auth_headers(ctx, Role.admin)
 
 
+def audit_anchor_env(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names an audit key file (made now) and a checkpoint file in `folder`, as a city must."""
+    from safecity.audit import keys
+
+    key_file = folder / "audit.keys"
+    if not key_file.exists():
+        keys.write_key_file(key_file, [keys.new_key()], exclusive=True)
+    monkeypatch.setenv("SAFECITY_AUDIT_KEY_FILE", str(key_file))
+    monkeypatch.setenv("SAFECITY_AUDIT_CHECKPOINT_FILE", str(folder / "audit-checkpoints.log"))
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+def pg_url(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards (with its audit key)."""
     need_service("PostgreSQL", "127.0.0.1", 5432)
     from sqlalchemy import create_engine, text
+
+    audit_anchor_env(tmp_path_factory.mktemp("audit"), monkeypatch)
 
     name = f"safecity_test_{uuid.uuid4().hex[:10]}"
     admin_engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from safecity.core.errors import InvalidInput
@@ -230,6 +230,33 @@ class Settings(BaseSettings):
         title="Worker metrics port",
         description="Port where `safecity worker` serves /metrics for Prometheus (leases, spool, frames); "
         "0: none.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        title="Audit key file",
+        description="File of the audit log's HMAC keys (mode 0600, oldest first, the newest signs), kept "
+        "outside the database. Empty: SAFECITY_AUDIT_KEY, else (embedded only) audit.keys beside the "
+        "SQLite database, made on first use. A city must name one (`safecity audit new-key`).",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        title="Audit keys",
+        description="The audit log's HMAC keys themselves, base64, comma-separated, oldest first (instead of "
+        "a key file).",
+    )
+    audit_checkpoint_file: Path | None = Field(
+        default=None,
+        title="Audit checkpoint file",
+        description="Append-only file of signed checkpoints of the audit log (row count, last row and "
+        "hash), away from the database. Empty (embedded only): audit-checkpoints.log beside the SQLite "
+        "database. A city must name one on storage every serve reaches.",
+    )
+    audit_checkpoint_s: float = Field(
+        default=300.0,
+        gt=0,
+        title="Audit checkpoint interval",
+        description="Seconds between signed checkpoints of the audit log; rows newer than the last one are "
+        "anchored at the next.",
     )
 
     @field_validator("database_url")

@@ -1,4 +1,4 @@
-// The audit log for auditors: newest entries, filters, and a check of the hash chain.
+// The audit log for auditors: newest entries, filters, and a check of the keyed chain and its checkpoints.
 import { $, api, el } from "/static/lib.js";
 
 async function load() {
@@ -18,7 +18,10 @@ $("#verify").onclick = async () => {
   try {
     const report = await api("/api/audit/verify");
     out.className = report.ok ? "badge on" : "badge bad";
-    out.textContent = report.ok ? `chain intact (${report.checked} entries)` : `TAMPERED: ${report.problems.join("; ")}`;
+    out.textContent = report.ok
+      ? `chain intact (${report.checked} entries, ${report.checkpoints} checkpoints)`
+      : `TAMPERED${report.first_bad_seq ? ` from row ${report.first_bad_seq}` : ""}: ${report.problems.join("; ")}`;
+    $("#verify-notes").replaceChildren(...report.notes.map((n) => el("li", {}, n)));
   } catch (err) { out.textContent = err.message; }
 };
 load().then(() => { document.body.dataset.ready = "yes"; });
