@@ -58,7 +58,12 @@ def live_server(ctx: Context) -> Iterator[LiveServer]:
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(ctx), host="127.0.0.1", port=port, log_level="warning", ws="websockets"
+        create_app(ctx),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="websockets",
+        proxy_headers=False,  # as `safecity serve`: forwarded headers are SafeCity's to judge
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

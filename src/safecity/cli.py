@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import typer
 
@@ -14,6 +15,7 @@ from safecity.bus_cli import app as bus_app
 from safecity.cameras.cli import app as cameras_app
 from safecity.challans.cli import app as challans_app
 from safecity.core.cliutil import console, friendly_errors, open_context
+from safecity.core.errors import InvalidInput
 from safecity.demo.cli import demo
 from safecity.enforcement.cli import app as enforcement_app
 from safecity.faces.cli import app as faces_app
@@ -55,7 +57,7 @@ def config_show() -> None:
     table = Table("setting", "value", "variable", "meaning")
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        shown = "•••" if name == "secret_key" and value else str(value)
+        shown = "•••" if name in ("secret_key", "metrics_token") and value else str(value)
         table.add_row(field.title or name, shown, f"SAFECITY_{name.upper()}", field.description or "")
     console.print(table)
 
@@ -74,6 +76,12 @@ def serve(
     host: str | None = typer.Option(None, help="Listen address (default from settings)"),
     port: int | None = typer.Option(None, help="Listen port (default from settings)"),
     workers: bool = typer.Option(True, help="Also run the camera pipelines in this process (embedded)"),
+    ssl_certfile: Path | None = typer.Option(
+        None, help="Serve HTTPS with this PEM certificate (default from SAFECITY_SSL_CERTFILE)"
+    ),
+    ssl_keyfile: Path | None = typer.Option(
+        None, help="Private key of the certificate (default from SAFECITY_SSL_KEYFILE)"
+    ),
 ) -> None:
     """Run the command centre (API, pages, consumers), and the camera pipelines unless --no-workers."""
     import uvicorn
@@ -82,6 +90,7 @@ def serve(
     from safecity.worker.runtime import start_pipelines_hook
 
     ctx = open_context()
+    tls = tls_files(ssl_certfile or ctx.settings.ssl_certfile, ssl_keyfile or ctx.settings.ssl_keyfile)
     logging.basicConfig(
         level=ctx.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -91,7 +100,27 @@ def serve(
         host=host or ctx.settings.host,
         port=port or ctx.settings.port,
         log_level=ctx.settings.log_level.lower(),
+        # Forwarded headers are judged by SafeCity against SAFECITY_TRUSTED_PROXIES, not by uvicorn.
+        proxy_headers=False,
+        server_header=False,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
+
+
+def tls_files(certfile: Path | None, keyfile: Path | None) -> tuple[Path, Path] | None:
+    """Returns the certificate and key to serve HTTPS with, None for plain HTTP; refuses half a pair."""
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None or keyfile is None:
+        raise InvalidInput(
+            "HTTPS needs both a certificate and its private key",
+            hint="give --ssl-certfile and --ssl-keyfile (or SAFECITY_SSL_CERTFILE and SAFECITY_SSL_KEYFILE)",
+        )
+    for path, what in ((certfile, "certificate"), (keyfile, "private key")):
+        if not path.is_file():
+            raise InvalidInput(f"the TLS {what} {path} does not exist", hint="fix the path")
+    return certfile, keyfile
 
 
 @app.command("worker")

@@ -2,32 +2,47 @@
 
 `create_app(ctx)` builds the app for a context; the lifespan starts the bus, subscribes each
 domain's consumers (`consumer.register(ctx)`), and connects the live hub that feeds the browsers.
+The perimeter (`core/security.py`) wraps it: security headers, CSRF, body limits; /metrics answers
+its token or its addresses only; /ws/live opens with a one-use ticket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.params import File
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.routing import compile_path
+from starlette.types import Scope
 
 from safecity import __version__
 from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, require
-from safecity.core import pipeline
+from safecity.core import pipeline, security
 from safecity.core.context import Context
-from safecity.core.errors import SafeCityError
+from safecity.core.db import claim_event
+from safecity.core.errors import Forbidden, SafeCityError, Unauthorized
 from safecity.core.events import Event
+from safecity.core.http import address_in, client_address
+from safecity.core.ids import new_id
 from safecity.core.metrics import EVENTS, LIVE_CLIENTS, REGISTRY
 from safecity.domains import domain_modules
 from safecity.web import pages
@@ -39,6 +54,7 @@ log = logging.getLogger(__name__)
 Startup = Callable[[Context], Awaitable[None]]
 
 UNHELD_WATCH_S = 5.0
+LIVE_TICKET_S = 30
 
 
 def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup] | None = None) -> FastAPI:
@@ -47,6 +63,7 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        security.redact_access_log()
         await ctx.bus.start()
         await ctx.outbox.start()
         if consumers:
@@ -66,18 +83,33 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
             except Exception:  # shutting down: say so, close the rest
                 log.exception("closing %r failed", close)
 
+    key = security.secret_key(ctx.settings)
+    security.metrics_token(ctx.settings)  # refuses an example value at start-up, not at the first scrape
     app = FastAPI(
         title="SafeCity",
         version=__version__,
         description="Command centre of a city's cameras: alerts, plates, faces, challans, dispatch.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.secret_key = key
     _install_error_handlers(app)
     for module in domain_modules("api"):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    pages.templates.env.globals["csrf_token"] = page_csrf_token
+    _install_perimeter(app, ctx, key)
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_docs() -> HTMLResponse:
+        return _docs_page(get_swagger_ui_html(openapi_url="/openapi.json", title="SafeCity API"))
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc_docs() -> HTMLResponse:
+        return _docs_page(get_redoc_html(openapi_url="/openapi.json", title="SafeCity API"))
 
     @app.get("/healthz", tags=["system"], summary="Liveness and readiness")
     def healthz() -> dict[str, Any]:
@@ -91,7 +123,9 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
         }
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
+    def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus metrics, for the metrics token (Authorization: Bearer) or the metrics addresses."""
+        _admit_metrics(request, ctx)
         LIVE_CLIENTS.set(ctx.live.connected if ctx.live else 0)
         return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type="text/plain; version=0.0.4")
 
@@ -109,28 +143,210 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
             state["cluster"] = {"error": f"camera leases cannot be read: {exc}"}
         return state
 
+    @app.post("/api/live/ticket", tags=["system"], summary="A one-use ticket to open the live socket")
+    def live_ticket(
+        principal: Annotated[accounts.Principal, Depends(require("alerts:read"))],
+    ) -> dict[str, Any]:
+        """Returns a ticket valid once, for 30 seconds: open `/ws/live?ticket=…` with it.
+
+        The ticket names the session (or token) that asked for it without containing it, so the socket
+        closes when that session ends, and no session token ever travels in a URL.
+        """
+        ticket = security.sign(
+            key,
+            "live",
+            {"u": principal.username, "k": principal.token_id, "n": new_id()},
+            ttl_s=LIVE_TICKET_S,
+        )
+        return {"ticket": ticket, "expires_in_s": LIVE_TICKET_S, "url": f"/ws/live?ticket={ticket}"}
+
     @app.websocket("/ws/live")
     async def live(websocket: WebSocket) -> None:
-        token = websocket.cookies.get(SESSION_COOKIE) or websocket.query_params.get("token", "")
-
-        def signed_in() -> accounts.Principal:
-            with ctx.db.session() as session:
-                return accounts.principal_for_token(session, token)
-
+        """Live events and alerts: open with `?ticket=` from POST /api/live/ticket, or the session cookie."""
+        foreign = security.foreign_origin(websocket)
+        if foreign is not None:
+            await websocket.close(code=4403, reason="the live feed is for SafeCity's own pages")
+            return
+        if "token" in websocket.query_params:
+            await websocket.close(code=4400, reason="no tokens in URLs: POST /api/live/ticket, then ?ticket=")
+            return
         try:
             # Off the event loop: SQLite may wait for a writer's lock, and the loop serves every page.
-            principal = await asyncio.to_thread(signed_in)
-        except SafeCityError:
-            await websocket.close(code=4401, reason="sign in first")
+            principal = await _live_principal(websocket, ctx, key)
+        except SafeCityError as exc:
+            await websocket.close(code=4401, reason=exc.message.encode()[:120].decode(errors="ignore"))
             return
         if not principal.can("alerts:read"):
             await websocket.close(code=4403, reason="your role may not watch live alerts")
             return
         await websocket.accept()
         assert ctx.live is not None
-        await ctx.live.serve(websocket, principal)
+        await ctx.live.serve(
+            websocket,
+            principal,
+            session=principal.token_id,
+            recheck=partial(
+                asyncio.to_thread, _session_principal, ctx, principal.username, principal.token_id
+            ),
+        )
 
     return app
+
+
+def page_csrf_token(request: Request) -> str:
+    """Returns the CSRF token for the page being rendered ('' when nobody is signed in)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    return security.csrf_token(request.app.state.secret_key, session) if session else ""
+
+
+def _presented_token(connection: HTTPConnection) -> str:
+    """Returns the token the caller signed in with: the bearer token first, else the session cookie."""
+    return security.bearer_token(connection) or connection.cookies.get(SESSION_COOKIE, "")
+
+
+def _session_principal(ctx: Context, username: str, token_id: int | None) -> accounts.Principal:
+    """Returns who holds session `token_id` of `username` now; Unauthorized once it ended or was disabled."""
+    with ctx.db.session() as session:
+        try:
+            user = accounts.get_by_username(session, username)
+        except SafeCityError:
+            raise Unauthorized("this account no longer exists", hint="sign in again") from None
+        if not user.active:
+            raise Unauthorized("this account is disabled", hint="ask an admin")
+        if all(row.id != token_id for row, _ in accounts.live_tokens(session, user.id)):
+            raise Unauthorized("your session has ended", hint="sign in again")
+        return accounts.Principal(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            token_id=token_id,
+            must_change_password=user.must_change_password,
+        )
+
+
+def _token_principal(ctx: Context, token: str) -> accounts.Principal:
+    with ctx.db.session() as session:
+        return accounts.principal_for_token(session, token)
+
+
+async def _live_principal(websocket: WebSocket, ctx: Context, key: bytes) -> accounts.Principal:
+    """Returns who opens a live socket: its ticket's session (the ticket used up), or its cookie's."""
+    ticket = websocket.query_params.get("ticket")
+    if not ticket:
+        cookie = websocket.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise Unauthorized("sign in first", hint="POST /api/live/ticket, then open /ws/live?ticket=…")
+        return await asyncio.to_thread(_token_principal, ctx, cookie)
+    payload = security.unsign(key, "live", ticket)
+
+    def redeem() -> accounts.Principal:
+        with ctx.db.session() as session:
+            if not claim_event(session, "live.ticket", str(payload.get("n", ""))):
+                raise Unauthorized("this ticket was used already", hint="ask for a new one")
+        token_id = payload.get("k")
+        return _session_principal(
+            ctx, str(payload.get("u", "")), token_id if isinstance(token_id, int) else None
+        )
+
+    return await asyncio.to_thread(redeem)
+
+
+def _admit_metrics(request: Request, ctx: Context) -> None:
+    """Raises unless the caller shows the metrics token or comes from a metrics address."""
+    expected = security.metrics_token(ctx.settings)
+    presented = security.bearer_token(request)
+    if expected and presented and hmac.compare_digest(presented.encode(), expected.encode()):
+        return
+    if address_in(client_address(request), ctx.settings.metrics_addresses):
+        return
+    if expected:
+        raise Unauthorized(
+            "metrics need the metrics token", hint="send 'Authorization: Bearer <SAFECITY_METRICS_TOKEN>'"
+        )
+    raise Forbidden(
+        f"metrics are served to {', '.join(ctx.settings.metrics_addresses) or 'no address'} only",
+        hint="scrape from there, or set SAFECITY_METRICS_TOKEN and send it as a bearer token",
+    )
+
+
+def _docs_page(page: HTMLResponse) -> HTMLResponse:
+    html = bytes(page.body).decode()
+    return HTMLResponse(html, headers={"content-security-policy": security.docs_csp(html)})
+
+
+def _install_perimeter(app: FastAPI, ctx: Context, key: bytes) -> None:
+    """Wraps the app (outermost first): security headers, CSRF, body limits."""
+    settings = ctx.settings
+    routes = _RouteKinds(app)
+
+    def credentials(connection: HTTPConnection) -> bool:
+        return bool(_presented_token(connection))
+
+    async def verify(connection: HTTPConnection) -> bool:
+        def check() -> bool:
+            with ctx.db.session() as session:
+                try:
+                    accounts.principal_for_token(session, _presented_token(connection))
+                except SafeCityError:
+                    return False
+                return True
+
+        return await asyncio.to_thread(check)
+
+    policy = security.BodyPolicy(
+        json_bytes=settings.max_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        anonymous_bytes=settings.max_anonymous_body_bytes,
+        routes=routes,
+        credentials=credentials,
+        verify=verify,
+    )
+    app.add_middleware(security.BodyLimit, policy=policy)
+    app.add_middleware(
+        security.CsrfGuard, key=key, cookie=SESSION_COOKIE, token_free=frozenset({"/api/login"})
+    )
+    app.add_middleware(security.SecurityHeaders)
+
+
+class _RouteKinds:
+    """Tells, for a request, whether its route needs no sign-in and whether it takes file uploads.
+
+    Read from the routes themselves (a route is signed-in when any of its dependencies is the
+    sign-in's bearer scheme, which every signed-in dependency uses; it takes uploads when it has a
+    File parameter), so a new route is covered as it is written.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._table: list[tuple[re.Pattern[str], frozenset[str], bool, bool]] | None = None
+
+    def __call__(self, scope: Scope) -> tuple[bool, bool]:
+        if self._table is None:
+            self._table = [
+                (
+                    compile_path(context.path)[0],
+                    frozenset(context.methods or ()),
+                    not _signed_in(context.original_route.dependant),
+                    _takes_files(context.original_route.dependant),
+                )
+                for context in iter_route_contexts(self.app.routes)
+                if isinstance(context.original_route, APIRoute) and context.path
+            ]
+        path, method = scope["path"], scope["method"]
+        for pattern, methods, anonymous, upload in self._table:
+            if method in methods and pattern.match(path):
+                return anonymous, upload
+        return False, False
+
+
+def _signed_in(dependant: Dependant) -> bool:
+    return any(isinstance(d.call, HTTPBearer) or _signed_in(d) for d in dependant.dependencies)
+
+
+def _takes_files(dependant: Dependant) -> bool:
+    return any(isinstance(p.field_info, File) for p in dependant.body_params) or any(
+        _takes_files(d) for d in dependant.dependencies
+    )
 
 
 async def start_consumers(ctx: Context) -> None:

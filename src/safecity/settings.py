@@ -6,14 +6,15 @@ show` and the documentation. An invalid value stops start-up with a message nami
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from safecity.core.errors import InvalidInput
 
@@ -95,7 +96,56 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None,
         title="Secret key",
-        description="Signs web sessions. Empty: generated once and kept in the data folder.",
+        description="Signs the CSRF tokens of web sessions and the live socket's tickets; the same on every "
+        "serve of a city, at least 32 random characters. Empty: generated once in the data folder "
+        "(embedded only; a city refuses to start without one).",
+    )
+    ssl_certfile: Path | None = Field(
+        default=None,
+        title="TLS certificate",
+        description="PEM certificate (with its chain) for `serve` to speak HTTPS itself; needs ssl_keyfile. "
+        "Under TLS cookies are Secure and responses carry HSTS.",
+    )
+    ssl_keyfile: Path | None = Field(
+        default=None,
+        title="TLS private key",
+        description="PEM private key of ssl_certfile (readable by the service user only).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        title="Trusted proxies",
+        description="Addresses or CIDRs of the reverse proxies in front of `serve`, comma-separated; only a "
+        "request coming straight from one has its X-Forwarded-For/-Proto/-Host honoured. Empty: none.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        title="Metrics token",
+        description="Bearer token Prometheus sends to read /metrics (Authorization: Bearer …), from any "
+        "address. Empty: /metrics answers only the metrics addresses.",
+    )
+    metrics_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        title="Metrics addresses",
+        description="Addresses or CIDRs allowed to read /metrics without the token, comma-separated "
+        "(default: this host only).",
+    )
+    max_body_bytes: int = Field(
+        default=1024**2,
+        ge=1024,
+        title="Request body limit",
+        description="Largest body a signed-in JSON request may send; larger ones get 413 before being read.",
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1024,
+        title="Upload limit",
+        description="Largest body of an upload route (photos, CSV imports, evidence), signed in.",
+    )
+    max_anonymous_body_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        title="Anonymous body limit",
+        description="Largest body a caller without credentials may send (sign-in, the citizens' portal).",
     )
     session_hours: float = Field(
         default=12, gt=0, title="Session length", description="Hours a web session or API token stays valid."
@@ -258,6 +308,21 @@ class Settings(BaseSettings):
         description="Seconds between signed checkpoints of the audit log; rows newer than the last one are "
         "anchored at the next.",
     )
+
+    @field_validator("trusted_proxies", "metrics_addresses", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{item!r} is not an address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                    ) from None
+        return value
 
     @field_validator("database_url")
     @classmethod

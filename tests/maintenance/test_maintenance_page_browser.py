@@ -64,12 +64,12 @@ def test_a_supervisor_sees_a_covered_camera_with_its_evidence_and_works_its_tick
     assert tab.locator('#mnt-camera-table tr[data-camera="cam-gulshan"] .health.online').count() == 1
 
     tab.check("#mnt-faulty-only")
-    tab.wait_for_function("document.querySelectorAll('#mnt-camera-table tbody tr').length === 1")
+    tab.wait_for_function("() => document.querySelectorAll('#mnt-camera-table tbody tr').length === 1")
     assert tab.locator("#mnt-camera-table tbody tr").get_attribute("data-camera") == "cam-saddar"
 
     evidence = tab.locator(".mnt-fault img")
     evidence.wait_for()
-    tab.wait_for_function("document.querySelector('.mnt-fault img').naturalWidth === 160")
+    tab.wait_for_function("() => document.querySelector('.mnt-fault img').naturalWidth === 160")
 
     tab.locator(".mnt-fault button", has_text="History").click()
     tab.locator("#mnt-chart rect.span.offline").first.wait_for()
@@ -90,10 +90,12 @@ def test_a_supervisor_sees_a_covered_camera_with_its_evidence_and_works_its_tick
     assert "tech.ali" in assigned.inner_text()
 
     assigned.locator("button.close").click()  # no note yet: refused, in plain words
-    tab.wait_for_function("document.querySelector('#mnt-ticket-status').textContent.includes('note')")
+    tab.wait_for_function("() => document.querySelector('#mnt-ticket-status').textContent.includes('note')")
     tab.locator(".mnt-ticket.assigned input[name=note]").fill("cloth removed from the lens")
     tab.locator(".mnt-ticket.assigned button.close").click()
-    tab.wait_for_function("document.querySelector('#mnt-ticket-status').textContent === 'Ticket closed.'")
+    tab.wait_for_function(
+        "() => document.querySelector('#mnt-ticket-status').textContent === 'Ticket closed.'"
+    )
 
     with ctx.db.session() as session:
         [ticket] = service.list_tickets(session)

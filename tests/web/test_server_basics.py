@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from safecity.audit import service as audit
 from safecity.core.context import Context
-from safecity.core.events import PlateRead
+from safecity.core.events import CameraHealth, PlateRead
 from safecity.core.metrics import EVENTS
 from tests.conftest import PASSWORD, make_user
 
@@ -18,8 +19,10 @@ def test_healthz_and_openapi(client: TestClient) -> None:
     assert "/api/cameras" in paths and "/api/alerts" in paths
 
 
-def test_live_socket_pushes_events_as_they_happen(ctx: Context, client: TestClient) -> None:
-    name = make_user(ctx, "operator")
+def test_live_socket_pushes_events_as_they_happen(
+    ctx: Context, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = make_user(ctx, "supervisor")  # plate reads go to those who may search plates
     client.post("/api/login", json={"username": name, "password": PASSWORD})
     before = EVENTS.labels("plate_read")._value.get()
     with client.websocket_connect("/ws/live") as ws:
@@ -29,7 +32,8 @@ def test_live_socket_pushes_events_as_they_happen(ctx: Context, client: TestClie
         message = ws.receive_json()
     assert message["type"] == "plate_read"
     assert message["plate"] == "BKR123"
-    metrics = client.get("/metrics").text
+    monkeypatch.setattr(ctx.settings, "metrics_token", "scrape-token")
+    metrics = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).text
     assert f'safecity_events_total{{type="plate_read"}} {before + 1}' in metrics
 
 
@@ -81,5 +85,6 @@ def test_live_pages_never_get_watch_list_embeddings_and_auditors_get_no_face_mat
         client.portal.call(
             push, PlateRead(key="r9", camera_id="c1", plate="BKR294", confidence=0.9).envelope()
         )
+        client.portal.call(push, CameraHealth(key="h9", camera_id="c1", state="covered").envelope())
         message = ws.receive_json()
-    assert message["type"] == "plate_read"
+    assert message["type"] == "camera_health"  # no embeddings, no face match, no plate read before it

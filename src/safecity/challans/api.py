@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from safecity.accounts.api import client_address, require
+from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
 from safecity.challans import notice, notices_queue, service
@@ -28,7 +28,7 @@ from safecity.challans.models import (
 )
 from safecity.core.clock import utcnow
 from safecity.core.errors import NotFound
-from safecity.core.http import Ctx, DbSession
+from safecity.core.http import Ctx, DbSession, client_address
 from safecity.core.importer import ImportLimits
 
 staff = APIRouter(prefix="/api/challans", tags=["challans"])

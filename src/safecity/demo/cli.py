@@ -29,7 +29,13 @@ def demo(
 
     base = load_settings()
     settings = base.model_copy(
-        update={"data_dir": data_dir_for(data_dir, base), "bus": "memory", "database_url": None}
+        # The demo's key is made in its own (wiped) data folder, whatever the environment says.
+        update={
+            "data_dir": data_dir_for(data_dir, base),
+            "bus": "memory",
+            "database_url": None,
+            "secret_key": None,
+        }
     )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with console.status("building the synthetic city (cameras, registry, hot list, units)…"):
@@ -62,4 +68,5 @@ def demo(
         host=settings.host,
         port=listen_port,
         log_level="warning",
+        proxy_headers=False,
     )

@@ -1,4 +1,10 @@
-"""The live hub: pushes events and alerts to every open command-centre page over WebSocket."""
+"""The live hub: pushes events and alerts to open command-centre pages over WebSocket.
+
+Each message goes only to the sockets whose role may see it (`LIVE_PERMISSIONS`); a type not listed
+there is never sent. Every socket re-checks its session every `recheck_s` seconds and closes when the
+session ended, the user was disabled or the role changed; `close_for` and `close_session` close
+sockets at once (sign-out, an admin disabling a user), from any thread.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,79 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import WebSocket
 
 from safecity.accounts.service import Principal
+from safecity.core.errors import SafeCityError
 from safecity.core.events import Event
 
 log = logging.getLogger(__name__)
 
-# What a browser may be sent, by event type: machine-to-machine events (watch-list replication carries
-# face embeddings) never go to a page, and face matches only to those who act on alerts.
+# What a page may be sent, by message type, and the permission that admits it. Plate reads and
+# violations name vehicles (only those who may search plates or review violations); face matches go
+# to those who act on alerts. Machine-to-machine events (watch-list replication carries face
+# embeddings) are never sent, and neither is any type not named here.
+LIVE_PERMISSIONS: dict[str, str] = {
+    "alert": "alerts:read",
+    "camera_health": "cameras:read",
+    "signal_phase": "cameras:read",
+    "analytics": "events:read",
+    "unit": "map:read",
+    "plate_read": "plates:search",
+    "violation_candidate": "challans:review",
+    "violation_approved": "challans:review",
+    "face_match": "alerts:act",
+}
 NEVER_SENT = frozenset({"watchlist_changed"})
-NEEDS_PERMISSION = {"face_match": "alerts:act"}
+
+SIGNED_OUT = 4401
+FORBIDDEN = 4403
+
+Recheck = Callable[[], Awaitable[Principal]]
+
+
+@dataclass(frozen=True)
+class Close:
+    """Tells a socket's loop to close with this code and reason."""
+
+    code: int
+    reason: str
+
+
+@dataclass(eq=False)
+class LiveClient:
+    """One open socket: who it is, the session (token id) it opened with, what it may be sent."""
+
+    websocket: WebSocket
+    principal: Principal
+    session: int | None
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[str | Close]
+    types: frozenset[str] = field(init=False)
+    closing: bool = False
+
+    def __post_init__(self) -> None:
+        self.types = types_for(self.principal)
+
+
+def types_for(principal: Principal) -> frozenset[str]:
+    """Returns the message types `principal` may be sent."""
+    return frozenset(kind for kind, permission in LIVE_PERMISSIONS.items() if principal.can(permission))
 
 
 class LiveHub:
     """Fan-out of live messages to connected browsers; a slow browser drops messages, not the hub."""
 
-    def __init__(self, queue_size: int = 500) -> None:
-        self._clients: dict[WebSocket, tuple[asyncio.Queue[str], Principal | None]] = {}
+    def __init__(self, queue_size: int = 500, recheck_s: float = 30.0) -> None:
+        self._clients: dict[WebSocket, LiveClient] = {}
+        self._lock = threading.Lock()  # close_for may run in a request's thread
         self.queue_size = queue_size
+        self.recheck_s = recheck_s
         self.sent = 0
 
     @property
@@ -34,26 +92,45 @@ class LiveHub:
         """Returns how many browsers are connected."""
         return len(self._clients)
 
-    async def serve(self, websocket: WebSocket, principal: Principal | None = None) -> None:
-        """Sends this socket every live message its principal may see, until it disconnects."""
-        queue: asyncio.Queue[str] = asyncio.Queue(self.queue_size)
-        self._clients[websocket] = (queue, principal)
+    async def serve(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        *,
+        session: int | None = None,
+        recheck: Recheck | None = None,
+    ) -> None:
+        """Sends this socket what its principal may see, until it disconnects or its session ends."""
+        client = LiveClient(
+            websocket, principal, session, asyncio.get_running_loop(), asyncio.Queue(self.queue_size)
+        )
+        with self._lock:
+            self._clients[websocket] = client
         receiver = asyncio.create_task(self._drain_incoming(websocket))
+        background = [receiver]
+        if recheck is not None:
+            background.append(asyncio.create_task(self._watch(client, recheck)))
         try:
             while not receiver.done():
-                getter = asyncio.ensure_future(queue.get())
+                getter = asyncio.ensure_future(client.queue.get())
                 done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    await websocket.send_text(getter.result())
-                else:
+                if getter not in done:
                     getter.cancel()
+                    break
+                item = getter.result()
+                if isinstance(item, Close):
+                    await websocket.close(code=item.code, reason=item.reason)
+                    break
+                await websocket.send_text(item)
         except Exception as exc:  # a closed socket ends its own loop, never the hub
             log.debug("live socket closed: %s", exc)
         finally:
-            self._clients.pop(websocket, None)
-            receiver.cancel()
-            with contextlib.suppress(BaseException):
-                await receiver
+            with self._lock:
+                self._clients.pop(websocket, None)
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     @staticmethod
     async def _drain_incoming(websocket: WebSocket) -> None:
@@ -61,16 +138,55 @@ class LiveHub:
             while True:
                 await websocket.receive_text()
 
+    async def _watch(self, client: LiveClient, recheck: Recheck) -> None:
+        """Re-checks the socket's session every `recheck_s`: ended, disabled or another role closes it."""
+        while True:
+            await asyncio.sleep(self.recheck_s)
+            try:
+                now = await recheck()
+            except SafeCityError as exc:
+                self._kick(client, Close(SIGNED_OUT, f"signed out: {exc.message}"[:120]))
+                return
+            except Exception:  # the database is away: the session was good a moment ago, look again
+                log.warning("live socket of %s: re-check failed", client.principal.username, exc_info=True)
+                continue
+            if now.role != client.principal.role:
+                self._kick(client, Close(FORBIDDEN, "your role changed: reload the page"))
+                return
+
+    def _kick(self, client: LiveClient, close: Close) -> None:
+        """Empties the socket's queue and queues `close` (on the hub's loop)."""
+        client.closing = True
+        while not client.queue.empty():
+            client.queue.get_nowait()
+        client.queue.put_nowait(close)
+
+    def _close_where(self, match: Callable[[LiveClient], bool], close: Close) -> int:
+        with self._lock:
+            targets = [client for client in self._clients.values() if match(client)]
+        for client in targets:
+            client.loop.call_soon_threadsafe(self._kick, client, close)
+        return len(targets)
+
+    def close_for(self, username: str, reason: str = "signed out") -> int:
+        """Closes every socket of `username` (disabled, signed out everywhere), from any thread; how many."""
+        return self._close_where(lambda c: c.principal.username == username, Close(SIGNED_OUT, reason))
+
+    def close_session(self, token_id: int, reason: str = "signed out") -> int:
+        """Closes the sockets opened with one session or token (sign-out, revocation); any thread."""
+        return self._close_where(lambda c: c.session == token_id, Close(SIGNED_OUT, reason))
+
     def push(self, message: dict[str, Any]) -> None:
         """Queues a message for every connected browser allowed to see it (call on the event loop)."""
         kind = str(message.get("type", ""))
-        if kind in NEVER_SENT or not self._clients:
+        if kind in NEVER_SENT or kind not in LIVE_PERMISSIONS or not self._clients:
             return
-        needed = NEEDS_PERMISSION.get(kind)
-        text = json.dumps(message, default=str)
-        for queue, principal in self._clients.values():
-            if needed and principal is not None and not principal.can(needed):
+        text: str | None = None
+        for client in self._clients.values():
+            if kind not in client.types or client.closing:
                 continue
+            text = text or json.dumps(message, default=str)
+            queue = client.queue
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()

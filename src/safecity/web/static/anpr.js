@@ -4,10 +4,12 @@
 const root = document.getElementById("anpr");
 const canSearch = root.dataset.canSearch === "yes";
 const canWrite = root.dataset.canWrite === "yes";
+import { send } from "/static/lib.js";
+
 const SVG = "http://www.w3.org/2000/svg"; // XML namespace name, not a link: nothing is fetched from it
 
 async function api(url, options = {}) {
-  const response = await fetch(url, { credentials: "same-origin", ...options });
+  const response = await send(url, options);
   if (response.status === 204) return null;
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {

@@ -1,6 +1,6 @@
 // The /watchlists page: entries with photos, requests (maker), approvals (checker), match decisions,
 // officers' outcomes, rejection stats, notices to case officers and search by photo.
-import { api, el, $ } from "/static/lib.js";
+import { api, el, $, send } from "/static/lib.js";
 
 const root = document.getElementById("faces");
 const flag = (name) => root.dataset[name] === "yes";
@@ -18,7 +18,7 @@ function say(id, text, isError = false) {
 
 /** Posts a multipart form (photos); `api` from lib.js sends JSON only. */
 async function postForm(path, data) {
-  const res = await fetch(path, { method: "POST", body: data, credentials: "same-origin" });
+  const res = await send(path, { method: "POST", body: data });
   if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new Error((body && (body.detail + (body.hint ? " — " + body.hint : ""))) || res.statusText);

@@ -1,9 +1,18 @@
 // Shared helpers of the command-centre pages: API calls, DOM building, the SVG city map, the live feed.
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/** The page's CSRF token (its <meta name="csrf-token">): the server refuses a change without it. */
+export const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+/** fetch() on this server: same-origin cookies and the CSRF token (every page's changes go through here). */
+export function send(path, options = {}) {
+  return fetch(path, { credentials: "same-origin", ...options,
+    headers: { "X-CSRF-Token": csrfToken(), ...(options.headers || {}) } });
+}
+
 export async function api(path, options = {}) {
-  const res = await fetch(path, { credentials: "same-origin", ...options,
-    headers: { "Content-Type": "application/json", ...(options.headers || {}) } });
+  const json = typeof options.body === "string" ? { "Content-Type": "application/json" } : {};
+  const res = await send(path, { ...options, headers: { ...json, ...(options.headers || {}) } });
   if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
@@ -19,6 +28,7 @@ export function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "style") node.style.cssText = v;  // through the CSSOM: the CSP refuses style attributes
     else node.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat(Infinity)) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
@@ -128,17 +138,26 @@ export function placeAlert(alert, cameras) {
   return cam ? { ...alert, lat: cam.latitude, lon: cam.longitude } : alert;
 }
 
-/** Opens /ws/live and calls `onMessage` with each message; reconnects after a drop. */
+/**
+ * Opens /ws/live with a one-use ticket (POST /api/live/ticket) and calls `onMessage` with each message;
+ * reconnects after a drop with a new ticket, goes to sign-in when the session ended, reloads when the
+ * role changed.
+ */
 export function connectLive(onMessage, badge = $("#live-status")) {
-  const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/live`);
-  ws.onopen = () => { if (badge) { badge.textContent = "live"; badge.className = "badge on"; } };
-  ws.onclose = () => {
-    if (badge) { badge.textContent = "reconnecting"; badge.className = "badge off"; }
-    setTimeout(() => connectLive(onMessage, badge), 2000);
-  };
-  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-  return ws;
+  const down = () => { if (badge) { badge.textContent = "reconnecting"; badge.className = "badge off"; } };
+  const again = () => setTimeout(() => connectLive(onMessage, badge), 2000);
+  api("/api/live/ticket", { method: "POST" }).then(({ ticket }) => {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/ws/live?ticket=${encodeURIComponent(ticket)}`);
+    ws.onopen = () => { if (badge) { badge.textContent = "live"; badge.className = "badge on"; } };
+    ws.onclose = (ev) => {
+      down();
+      if (ev.code === 4401) window.location.href = "/login";
+      else if (ev.code === 4403) window.location.reload();
+      else again();
+    };
+    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  }).catch((err) => { down(); if (err.status !== 403) again(); });
 }
 
 /** Merges a live alert message into the alert the page already has (no extra request). */

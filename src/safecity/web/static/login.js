@@ -9,7 +9,10 @@ document.getElementById("login-form").addEventListener("submit", async (ev) => {
   };
   const res = await fetch("/api/login", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: {
+      "Content-Type": "application/json",
+      "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]')?.content || "",
+    },
     body: JSON.stringify(body),
   });
   if (res.ok) {

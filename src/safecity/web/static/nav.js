@@ -18,7 +18,8 @@
   const who = document.getElementById("whoami");
   if (who) who.textContent = `${me.username} (${me.role})`;
   if (logout) logout.onclick = async () => {
-    await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
+    const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+    await fetch("/api/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
     location.href = "/login";
   };
 })();

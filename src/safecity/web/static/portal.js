@@ -1,5 +1,5 @@
 // The citizens' portal: look up by plate and CNIC, see the evidence, pay, appeal, download the notice.
-import { $, el } from "/static/lib.js";
+import { $, el, send } from "/static/lib.js";
 
 let token = "";
 const status = $("#portal-status");
@@ -8,7 +8,7 @@ const rs = (n) => `Rs ${Number(n).toLocaleString()}`;
 const day = (iso) => new Date(iso).toLocaleDateString();
 
 async function call(path, options = {}) {
-  const res = await fetch(path, { credentials: "same-origin", ...options,
+  const res = await send(path, { ...options,
     headers: { "Content-Type": "application/json", "X-Portal-Token": token, ...(options.headers || {}) } });
   const data = await res.json().catch(() => null);
   if (!res.ok) throw new Error((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText);

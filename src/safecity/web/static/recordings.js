@@ -22,7 +22,10 @@ const toLocal = (date) => {
 const clock = (date) => date.toLocaleString(undefined, { hour12: false });
 
 async function getJson(url, options = {}) {
-  const answer = await fetch(url, { credentials: "same-origin", ...options });
+  // The page's CSRF token goes with every request: the server refuses a change without it.
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  const answer = await fetch(url, { credentials: "same-origin", ...options,
+    headers: { "X-CSRF-Token": csrf, ...(options.headers || {}) } });
   const body = answer.headers.get("content-type")?.includes("json") ? await answer.json() : {};
   if (!answer.ok) {
     const error = new Error(body.detail || `request failed (${answer.status})`);
