@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from safecity.accounts import permissions as permissions_map
 from safecity.accounts import service
 from safecity.accounts.models import LoginIn, TokenOut, User, UserIn, UserOut
 from safecity.accounts.service import Principal
@@ -57,7 +58,7 @@ def require(permission: str) -> Callable[..., Principal]:
         return principal
 
     dependency.__name__ = f"require_{permission.replace(':', '_')}"
-    return dependency
+    return permissions_map.guards(dependency, permission)
 
 
 def require_any(*permissions: str) -> Callable[..., Principal]:
@@ -72,7 +73,7 @@ def require_any(*permissions: str) -> Callable[..., Principal]:
         return principal
 
     dependency.__name__ = "require_any_" + "_".join(p.replace(":", "_") for p in permissions)
-    return dependency
+    return permissions_map.guards(dependency, *permissions, any_of=True)
 
 
 @router.post(

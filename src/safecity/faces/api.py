@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from safecity.accounts.api import require, require_any
+from safecity.accounts.permissions import page
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert, AlertOut
@@ -38,7 +39,7 @@ from safecity.faces.models import (
 
 router = APIRouter(tags=["faces"])
 
-PAGE_PERMISSIONS = ("watchlist:write", "watchlist:approve", "faces:search", "alerts:act")
+PAGE_PERMISSIONS = page("/watchlists", "watchlist:write", "watchlist:approve", "faces:search", "alerts:act")
 
 
 WatchlistReader = Annotated[Principal, Depends(require_any("watchlist:write", "watchlist:approve"))]
