@@ -226,11 +226,14 @@ def test_issuing_only_queues_the_notice_and_the_queue_renders_it(ctx: Context, g
     issue_with_sms(ctx, 3, gateway.url)
     with ctx.db.session() as session:
         assert session.scalar(select(func.count()).where(Challan.notice_ref.is_not(None))) == 0
-    assert notices_queue.send_due_deliveries(ctx) == {"sent": 0, "failed": 0, "gave_up": 0}
-    assert notices_queue.render_due_notices(ctx, 2) == 2
-    assert notices_queue.render_due_notices(ctx, 2) == 1
     try:
-        assert notices_queue.send_due_deliveries(ctx) == {"sent": 6, "failed": 0, "gave_up": 0}
+        # Text messages need no PDF: they go before any notice is rendered; the posted notices wait.
+        assert notices_queue.send_due_deliveries(ctx) == {"sent": 3, "failed": 0, "gave_up": 0}
+        assert len(gateway.requests) == 3
+        assert not list((ctx.settings.data_dir / "outbox" / "post").glob("*.pdf"))
+        assert notices_queue.render_due_notices(ctx, 2) == 2
+        assert notices_queue.render_due_notices(ctx, 2) == 1
+        assert notices_queue.send_due_deliveries(ctx) == {"sent": 3, "failed": 0, "gave_up": 0}
     finally:
         notices_queue.close(ctx)
     assert len(gateway.requests) == 3

@@ -68,7 +68,8 @@ class FileAdapter:
     def send(self, message: NoticeMessage) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"{message.number}-{message.channel}"
-        (self.folder / f"{stem}.pdf").write_bytes(message.pdf)
+        if message.pdf:  # a text message has no notice attached
+            (self.folder / f"{stem}.pdf").write_bytes(message.pdf)
         envelope = {
             "channel": message.channel,
             "to": message.address,
@@ -77,7 +78,7 @@ class FileAdapter:
             "idempotency_key": message.key,
         }
         (self.folder / f"{stem}.json").write_text(json.dumps(envelope, indent=2))
-        return str(self.folder / f"{stem}.pdf")
+        return str(self.folder / f"{stem}.{'pdf' if message.pdf else 'json'}")
 
     def close(self) -> None:
         """Nothing to let go of."""

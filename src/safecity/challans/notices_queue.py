@@ -27,8 +27,11 @@ from safecity.challans import delivery, notice, service
 from safecity.challans.models import Challan, ChallanRules, Delivery
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
+from safecity.evidence import service as media_owners
 
 log = logging.getLogger(__name__)
+
+TEXT_ONLY = "sms"
 
 _POOLS: dict[Path, delivery.AdapterPool] = {}
 _POOLS_LOCK = threading.Lock()
@@ -72,6 +75,7 @@ def render_due_notices(ctx: Context, limit: int = 50, *, now: datetime | None = 
                     .values(notice_ref=ref)
                     .execution_options(synchronize_session=False)
                 )
+                media_owners.own(session, "challan_notice", challan_id, [ref])
         ctx.count("notices", len(rendered))
     return len(rendered)
 
@@ -83,7 +87,9 @@ def send_due_deliveries(
     now: datetime | None = None,
     adapters: Mapping[str, delivery.Adapter] | None = None,
 ) -> dict[str, int]:
-    """Sends up to `limit` queued deliveries whose notice is rendered; returns sent, failed and gave_up.
+    """Sends up to `limit` queued deliveries; returns sent, failed and gave_up.
+
+    An SMS carries text only and goes at once; post and e-mail carry the notice PDF and wait for it.
 
     `failed` deliveries go back to the queue for the next turn; `gave_up` ones reached the
     configured number of attempts. `adapters` replaces the configured ones (tests, tools).
@@ -97,7 +103,7 @@ def send_due_deliveries(
         due = _once(
             select(Delivery.id)
             .join(Challan, Challan.id == Delivery.challan_id)
-            .where(Challan.notice_ref.is_not(None), _delivery_due(stale))
+            .where(_ready_to_send(), _delivery_due(stale))
             .order_by(Delivery.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=Delivery)
@@ -152,14 +158,15 @@ def _attempt(
     try:
         if adapter is None:
             raise RuntimeError(f"no adapter for channel {item.channel}")
-        assert challan.notice_ref is not None  # claimed only once the notice is rendered
+        # Claimed only once the notice is rendered, except a text message, which carries no PDF.
+        pdf = ctx.media.get(challan.notice_ref) if challan.notice_ref else b""
         receipt = adapter.send(
             delivery.NoticeMessage(
                 channel=item.channel,
                 address=item.address,
                 number=challan.number,
                 text=delivery.notice_text(challan, rules, now),
-                pdf=ctx.media.get(challan.notice_ref),
+                pdf=pdf,
                 key=delivery.delivery_key(item.id),
             )
         )
@@ -210,6 +217,11 @@ def _notice_due(stale: datetime) -> Any:
     return Challan.notice_ref.is_(None) & (
         Challan.notice_claimed_at.is_(None) | (Challan.notice_claimed_at < stale)
     )
+
+
+def _ready_to_send() -> Any:
+    # Rendering a PDF takes milliseconds of CPU each; an SMS must not queue behind a thousand of them.
+    return (Delivery.channel == TEXT_ONLY) | Challan.notice_ref.is_not(None)
 
 
 def _delivery_due(stale: datetime) -> Any:
