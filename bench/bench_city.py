@@ -26,7 +26,8 @@ the fake gateway). Every event's `at` is its publish time, so `plate_reads.store
    stalled (quick: at most 90 s more), since notices may lag the challans they follow. The
    top-level figures add up every rate step and fault.
 
-    .venv/bin/python bench/bench_city.py [--quick] [--serves 2] [--workers 2] [--rates 25,50,100]
+    .venv/bin/python bench/bench_city.py [--quick] [--serves 2] [--workers 2] [--notice-workers 1]
+                                         [--rates 25,50,100]
                                          [--step-s 10] [--pg-outage-s 60] [--fault-rate 20] [--keep]
 
 Prints one JSON object on stdout; progress goes to stderr. Goals (issue 15), on 2 cores: at least
@@ -460,6 +461,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short steps and faults (about 5-8 minutes)")
     parser.add_argument("--serves", type=int, default=2, help="safecity serve --no-workers processes")
     parser.add_argument("--workers", type=int, default=2, help="safecity worker processes (worker fault)")
+    parser.add_argument(
+        "--notice-workers",
+        type=int,
+        default=1,
+        help="safecity challans notice-worker processes; 0 renders and sends notices inside the serves",
+    )
     parser.add_argument("--rates", type=lambda s: [int(r) for r in s.split(",")], help="target events/s")
     parser.add_argument("--step-s", type=float, help="seconds of load at each rate")
     parser.add_argument("--drain-s", type=float, help="drain deadline after each rate step")
@@ -504,8 +511,10 @@ def main() -> None:
         ):
             fleet = city.seed(plan)
         try:
+            city.notices_apart = args.notice_workers > 0
             with err.status(f"starting {args.serves} serve processes…"):
                 starts = city.start_serves(args.serves)
+            city.start_notice_workers(args.notice_workers)
             err.log(f"serves healthy after {', '.join(f'{s:.1f} s' for s in starts)}")
             result = asyncio.run(Bench(city, fleet, args).run())
         except StartupFailed as exc:
@@ -519,6 +528,7 @@ def main() -> None:
         **result,
         "setup": {
             "serve_processes": args.serves,
+            "notice_worker_processes": args.notice_workers,
             "worker_processes_in_worker_fault": args.workers,
             "cpus": os.cpu_count(),
             "load_average_before": [round(x, 2) for x in load_before],

@@ -746,6 +746,8 @@ class CityCluster:
         )
         self.serves: list[ServeProcess] = []
         self.workers: list[ManagedProcess] = []
+        self.notice_workers: list[ManagedProcess] = []
+        self.notices_apart = False
         self._reaper: subprocess.Popen[bytes] | None = None
         self._closed = False
         self.notice_claim_timeout_s = 0.0
@@ -802,7 +804,7 @@ class CityCluster:
         if self._closed:
             return
         self._closed = True
-        for process in [*self.workers, *self.serves, self.gateway, self.nats]:
+        for process in [*self.workers, *self.notice_workers, *self.serves, self.gateway, self.nats]:
             with contextlib.suppress(Exception):
                 process.kill()
         with contextlib.suppress(Exception):
@@ -838,6 +840,8 @@ class CityCluster:
             **self._audit_env(),
             "SAFECITY_HOST": "127.0.0.1",
             "SAFECITY_LOG_LEVEL": "INFO",
+            # As docs/city-mode.md deploys it: notices in processes of their own, away from intake.
+            **({"SAFECITY_NOTICES_IN_SERVE": "false"} if self.notices_apart else {}),
             **extra,
         }
 
@@ -986,7 +990,8 @@ class CityCluster:
         return [serve.wait_healthy(timeout) for serve in new]
 
     def ensure_serves(self, n: int) -> None:
-        """Makes `n` serve processes run: restarts dead ones, adds missing ones."""
+        """Makes `n` serve processes run (and the notice workers): restarts dead ones, adds missing ones."""
+        self.ensure_notice_workers()
         restarted = [s for s in self.serves[:n] if not s.alive]
         for serve in restarted:
             serve.start()
@@ -1003,6 +1008,26 @@ class CityCluster:
         """Starts a serve again (after a kill) and returns the seconds until /healthz answered."""
         serve.start()
         return serve.wait_healthy()
+
+    def start_notice_workers(self, n: int) -> list[ManagedProcess]:
+        """Starts `n` `safecity challans notice-worker` processes: notices away from the serves' intake."""
+        started = []
+        for _ in range(n):
+            index = len(self.notice_workers)
+            argv = [sys.executable, "-m", "safecity.cli", "challans", "notice-worker", "--every", "0.5"]
+            process = ManagedProcess(
+                f"notices-{index}", argv, self.env(), self.logs / f"notices-{index}.log", self._remember
+            )
+            process.start()
+            self.notice_workers.append(process)
+            started.append(process)
+        return started
+
+    def ensure_notice_workers(self) -> None:
+        """Restarts notice workers that died (the PostgreSQL outage may stop one)."""
+        for process in self.notice_workers:
+            if not process.alive:
+                process.start()
 
     def start_workers(self, m: int, *, cameras: list[list[str]] | None = None) -> list[ManagedProcess]:
         """Starts `m` `safecity worker` processes (each with its cameras, or none named: the default)."""
@@ -1073,6 +1098,7 @@ class CityCluster:
             "postgres": self.pg.cpu_seconds() if self.pg.running else 0.0,
             "nats": self.nats.cpu_seconds(),
             "workers": tree_cpu_seconds([w.pid for w in self.workers if w.alive]),
+            "notice_workers": tree_cpu_seconds([n.pid for n in self.notice_workers if n.alive]),
             "sms_gateway": self.gateway.cpu_seconds(),
             "load_generator": self_cpu_seconds(),
         }
