@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,6 +123,34 @@ def record(
         head.seq, head.hash, head.key_id = seq, entry.hash, key.id
     session.flush()
     return entry
+
+
+VIEWING_EVERY_S = 600.0
+_viewing: dict[tuple[str, str, str], float] = {}
+
+
+def record_viewing(
+    session: Session, *, actor: str, action: str, target: str, every_s: float = VIEWING_EVERY_S
+) -> AuditEntry | None:
+    """Audits continuous viewing once per viewer, target and `every_s` in this process.
+
+    A video-wall tile refreshes every second or two, a review queue every few seconds: one row per
+    stretch of watching says who watched what and when, where one per refresh would drown the log.
+    """
+    key = (actor, action, target)
+    now = time.monotonic()
+    last = _viewing.get(key)
+    if last is not None and now - last < every_s:
+        return None
+    if len(_viewing) > 10_000:  # forget viewers long gone
+        for stale in [k for k, at in _viewing.items() if now - at >= every_s]:
+            del _viewing[stale]
+
+    def seen() -> None:
+        _viewing[key] = now
+
+    after_commit(session, seen)
+    return record(session, actor=actor, action=action, target=target, detail={"every_s": every_s})
 
 
 @dataclass
