@@ -51,3 +51,24 @@ def test_the_audit_page_api_names_the_first_bad_row(ctx: Context, client: TestCl
     report = client.get("/api/audit/verify", headers=auditor).json()
     assert not report["ok"] and report["first_bad_seq"] == 1
     assert any(p.startswith("row 1 ") and "altered" in p for p in report["problems"])
+
+
+def test_continuous_viewing_is_one_row_per_viewer_and_subject_per_stretch(ctx: Context) -> None:
+    for _ in range(5):  # a video-wall tile refreshing
+        with ctx.db.session() as session:
+            service.record_viewing(session, actor="operator1", action="camera.watch", target="cam-1")
+    with ctx.db.session() as session:
+        service.record_viewing(session, actor="operator1", action="camera.watch", target="cam-2")
+        service.record_viewing(session, actor="operator2", action="camera.watch", target="cam-1")
+    with ctx.db.session() as session:
+        rows = service.entries(session, action="camera.watch")
+    assert sorted((r.actor, r.target) for r in rows) == [
+        ("operator1", "cam-1"),
+        ("operator1", "cam-2"),
+        ("operator2", "cam-1"),
+    ]
+    with ctx.db.session() as session:
+        later = service.record_viewing(
+            session, actor="operator1", action="camera.watch", target="cam-1", every_s=0
+        )
+    assert later is not None

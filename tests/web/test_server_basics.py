@@ -10,6 +10,7 @@ from safecity.audit import service as audit
 from safecity.core.context import Context
 from safecity.core.events import CameraHealth, PlateRead
 from safecity.core.metrics import EVENTS
+from safecity.evidence import service as media_owners
 from tests.conftest import PASSWORD, make_user
 
 
@@ -55,6 +56,8 @@ def test_pages_redirect_strangers_to_sign_in(client: TestClient) -> None:
 
 def test_viewing_a_crop_is_audited_and_strangers_get_none(ctx: Context, client: TestClient) -> None:
     ref = ctx.media.put(b"\xff\xd8fake-jpeg", "jpg")
+    with ctx.db.session() as session:
+        media_owners.own(session, "alert", "alert-1", [ref])  # the crop an alert shows its handlers
     assert client.get(f"/media/{ref}").status_code == 401
     name = make_user(ctx, "operator")
     client.post("/api/login", json={"username": name, "password": PASSWORD})

@@ -12,6 +12,7 @@ from safecity.accounts import permissions as permissions_map
 from safecity.accounts import service
 from safecity.accounts.models import LoginIn, TokenOut, User, UserIn, UserOut
 from safecity.accounts.service import Principal
+from safecity.audit import service as audit
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Forbidden, Unauthorized
 from safecity.core.http import Ctx, DbSession
@@ -125,8 +126,12 @@ def me(principal: Annotated[Principal, Depends(current_principal)], session: DbS
 
 
 @router.get("/users", response_model=list[UserOut], summary="Every user (admins)")
-def users(session: DbSession, _: Annotated[Principal, Depends(require("users:admin"))]) -> list[UserOut]:
-    return [UserOut.model_validate(u) for u in service.list_users(session)]
+def users(
+    session: DbSession, principal: Annotated[Principal, Depends(require("users:admin"))]
+) -> list[UserOut]:
+    rows = service.list_users(session)
+    audit.record(session, actor=principal.username, action="users.list", detail={"users": len(rows)})
+    return [UserOut.model_validate(u) for u in rows]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user (admins)")

@@ -18,6 +18,7 @@ from safecity.alerts.models import (
     HourlyCounts,
     ResponseTimes,
 )
+from safecity.audit import service as audit
 from safecity.core import outbox
 from safecity.core.clock import utcnow
 from safecity.core.http import DbSession
@@ -31,13 +32,20 @@ Actor = Annotated[Principal, Depends(require("alerts:act"))]
 @router.get("", response_model=list[AlertOut], summary="The alert queue, highest priority first")
 def list_alerts(
     session: DbSession,
-    _: Reader,
+    principal: Reader,
     status: str | None = None,
     kind: str | None = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AlertOut]:
     rows = service.list_alerts(session, status=status, kind=kind, open_only=open_only, limit=limit)
+    # The queue shows plates, faces and places: each page that loads it is on record.
+    audit.record(
+        session,
+        actor=principal.username,
+        action="alert.list",
+        detail={"status": status, "kind": kind, "open_only": open_only, "rows": len(rows)},
+    )
     return [AlertOut.model_validate(a) for a in rows]
 
 
@@ -70,8 +78,10 @@ def get_alert(alert_id: str, session: DbSession, principal: Reader) -> AlertOut:
 
 
 @router.get("/{alert_id}/history", response_model=list[AlertActionOut], summary="Who did what to an alert")
-def alert_history(alert_id: str, session: DbSession, _: Reader) -> list[AlertActionOut]:
-    return [AlertActionOut.model_validate(a) for a in service.history(session, alert_id)]
+def alert_history(alert_id: str, session: DbSession, principal: Reader) -> list[AlertActionOut]:
+    rows = service.history(session, alert_id)
+    audit.record(session, actor=principal.username, action="alert.history", target=alert_id)
+    return [AlertActionOut.model_validate(a) for a in rows]
 
 
 @router.post("/{alert_id}/actions", response_model=AlertOut, summary="Acknowledge, confirm, dismiss or close")

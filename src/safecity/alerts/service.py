@@ -33,6 +33,7 @@ from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.events import AlertChanged
 from safecity.core.ids import new_id
 from safecity.core.metrics import ALERTS
+from safecity.evidence import service as media_owners
 
 TRANSITIONS = {
     "acknowledge": ({"new"}, "acknowledged"),
@@ -97,6 +98,8 @@ def raise_alert(
     )
     session.add(alert)
     session.flush()
+    # What it shows its handlers (crop, frame, the enrolment photos a face is compared with).
+    media_owners.own(session, "alert", alert.id, media_owners.refs_in(alert.evidence), at=now)
     return alert, True
 
 

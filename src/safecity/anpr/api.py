@@ -25,6 +25,7 @@ from safecity.anpr.models import (
     SearchResult,
     normalise_plate,
 )
+from safecity.audit import service as audit
 from safecity.core.errors import InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.core.importer import ImportLimits
@@ -61,13 +62,19 @@ def get_read(read_id: str, session: DbSession, principal: Searcher) -> PlateRead
 @api.get("/hotlist", response_model=list[HotlistEntryOut], summary="Hot-list entries, newest first")
 def list_hotlist(
     session: DbSession,
-    _: ListReader,
+    principal: ListReader,
     list_name: Annotated[str | None, Query(pattern="^(stolen|wanted|bolo)$")] = None,
     plate: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[HotlistEntryOut]:
     rows = service.list_hotlist(session, list_name=list_name, plate=plate, limit=limit, offset=offset)
+    audit.record(
+        session,
+        actor=principal.username,
+        action="hotlist.list",
+        detail={"list": list_name, "plate": plate, "offset": offset, "entries": len(rows)},
+    )
     return [HotlistEntryOut.model_validate(r) for r in rows]
 
 
@@ -133,8 +140,11 @@ def import_hotlist(
 
 
 @api.get("/areas", response_model=list[AreaOut], summary="Sensitive areas and their rules")
-def list_areas(session: DbSession, _: AreaReader) -> list[AreaOut]:
-    return [AreaOut.model_validate(a) for a in areas.list_areas(session)]
+def list_areas(session: DbSession, principal: AreaReader) -> list[AreaOut]:
+    rows = areas.list_areas(session)
+    # An area lists the plates it watches for.
+    audit.record(session, actor=principal.username, action="areas.list", detail={"areas": len(rows)})
+    return [AreaOut.model_validate(a) for a in rows]
 
 
 @api.post("/areas", response_model=AreaOut, status_code=201, summary="Define a sensitive area")

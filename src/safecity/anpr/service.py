@@ -53,6 +53,7 @@ from safecity.core.events import PlateRead
 from safecity.core.geo import distance_m
 from safecity.core.ids import new_id
 from safecity.core.importer import CsvRows, ImportLimits, Source
+from safecity.evidence import service as evidence
 
 LIST_PRIORITY = {"stolen": 1, "wanted": 1, "bolo": 2}
 _index_cache = IndexCache()
@@ -134,6 +135,9 @@ def store_reads(session: Session, events: Sequence[PlateRead]) -> list[PlateRead
     stored = set(session.execute(stmt, values).scalars())
     rows = [PlateReadRow(**v) for v in values if v["event_key"] in stored]
     _note_plates(session, rows)
+    # Their crops and frames are plate reads' to show (/media asks who owns a picture).
+    claims = [(row.id, ref, row.at) for row in rows for ref in (row.crop_ref, row.frame_ref)]
+    evidence.own_many(session, "plate_read", claims)
     return rows
 
 
@@ -297,6 +301,7 @@ def purge_reads(session: Session, *, older_than_days: int, actor: str = "system"
     reads = session.execute(delete(PlateReadRow).where(PlateReadRow.at < cutoff)).rowcount  # type: ignore[attr-defined]
     # A plate whose newest read is past retention has no reads left: it leaves the dictionary too.
     session.execute(delete(PlateSeen).where(PlateSeen.last_at < cutoff))
+    evidence.forget(session, "plate_read", before=cutoff)
     visits = session.execute(
         delete(AreaVisit).where(AreaVisit.exited_at.is_not(None), AreaVisit.last_seen_at < cutoff)
     ).rowcount  # type: ignore[attr-defined]

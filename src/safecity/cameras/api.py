@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, UploadFile
 
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
+from safecity.audit import service as audit
 from safecity.cameras import service
 from safecity.cameras.models import CameraIn, CameraOut, CameraPatch, ImportReport
 from safecity.core.errors import InvalidInput, NotFound
@@ -48,7 +49,7 @@ def get_camera(camera_id: str, session: DbSession, _: Reader) -> CameraOut:
 
 
 @router.get("/{camera_id}/snapshot", summary="The newest picture of a camera (JPEG), for the video wall")
-def snapshot(camera_id: str, session: DbSession, _: Reader) -> Response:
+def snapshot(camera_id: str, session: DbSession, principal: Reader) -> Response:
     service.get(session, camera_id)
     picture = latest_snapshot(camera_id)
     if picture is None:
@@ -56,6 +57,8 @@ def snapshot(camera_id: str, session: DbSession, _: Reader) -> Response:
             f"no picture from camera {camera_id!r} yet",
             hint="the camera is not analysed in this process, or has not delivered a frame",
         )
+    # A wall tile asks every second or two: who watched which camera is on record once per stretch.
+    audit.record_viewing(session, actor=principal.username, action="camera.watch", target=camera_id)
     return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

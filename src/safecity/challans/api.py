@@ -62,10 +62,13 @@ def list_challans(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ChallanOut]:
     rows = service.list_challans(session, status=status, plate=plate, cnic=cnic, limit=limit, offset=offset)
-    if plate or cnic:
-        audit.record(
-            session, actor=principal.username, action="challan.search", detail={"plate": plate, "cnic": cnic}
-        )
+    # Every page of challans shows owners' names, CNICs and addresses: a search or not, it is on record.
+    audit.record(
+        session,
+        actor=principal.username,
+        action="challan.search" if plate or cnic else "challan.list",
+        detail={"plate": plate, "cnic": cnic, "status": status, "offset": offset, "rows": len(rows)},
+    )
     return [_out(session, c) for c in rows]
 
 
@@ -146,8 +149,17 @@ def registry_entry(plate: str, session: DbSession, principal: Reviewer) -> dict[
 
 
 @staff.get("/flags", response_model=list[FlagOut], summary="Licence and CNIC flags")
-def flags(session: DbSession, _: Reviewer, cnic: str | None = None, open_only: bool = True) -> list[FlagOut]:
-    return [FlagOut.model_validate(f) for f in service.list_flags(session, cnic=cnic, open_only=open_only)]
+def flags(
+    session: DbSession, principal: Reviewer, cnic: str | None = None, open_only: bool = True
+) -> list[FlagOut]:
+    rows = service.list_flags(session, cnic=cnic, open_only=open_only)
+    audit.record(
+        session,
+        actor=principal.username,
+        action="challan.flags_view",
+        detail={"cnic": cnic, "rows": len(rows)},
+    )
+    return [FlagOut.model_validate(f) for f in rows]
 
 
 @staff.post("/flags/sweep", summary="Flag licences and CNICs of long-unpaid challans")
@@ -171,11 +183,12 @@ def staff_notice(number: str, ctx: Ctx, session: DbSession, principal: Reviewer)
 
 
 @staff.get("/{number}/appeal", response_model=AppealOut, summary="The challan's appeal")
-def get_appeal(number: str, session: DbSession, _: Reviewer) -> AppealOut:
+def get_appeal(number: str, session: DbSession, principal: Reviewer) -> AppealOut:
     challan = service.get_challan(session, number)
     appeal = service.get_appeal(session, challan)
     if appeal is None:
         raise NotFound(f"challan {challan.number} has no appeal")
+    audit.record(session, actor=principal.username, action="challan.appeal_view", target=challan.number)
     return AppealOut.model_validate(appeal)
 
 
@@ -265,8 +278,16 @@ def citizen_appeal(
 
 
 @portal.get("/verify/{code}", summary="Check that a notice is genuine")
-def verify(code: str, session: DbSession) -> dict[str, Any]:
-    return service.verify_code(session, code)
+def verify(code: str, session: DbSession, request: Request) -> dict[str, Any]:
+    found = service.verify_code(session, code)
+    # Anyone holding a notice may check it, and what it names is on record like any other read.
+    audit.record(
+        session,
+        actor=f"citizen@{client_address(request)}",
+        action="challan.portal_verify",
+        target=str(found.get("number", "")),
+    )
+    return found
 
 
 @pages.get("/portal", response_class=HTMLResponse)

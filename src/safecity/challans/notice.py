@@ -19,6 +19,7 @@ from safecity.challans.models import Challan, ChallanRules
 from safecity.core.errors import SafeCityError
 from safecity.core.images import check_image
 from safecity.core.media import MediaStore
+from safecity.evidence import service as media_owners
 
 
 def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> bytes:
@@ -122,6 +123,7 @@ def render_notice(session: Session, media: MediaStore, number: str) -> str:
     challan = service.get_challan(session, number)
     ref = media.put(render_pdf(challan, service.get_rules(session), media), "pdf")
     challan.notice_ref = ref
+    media_owners.own(session, "challan_notice", challan.id, [ref])
     return ref
 
 

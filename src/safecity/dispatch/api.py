@@ -157,11 +157,15 @@ def dispatch_stats(
 @router.get("/api/incidents", response_model=list[IncidentOut], summary="Incidents, newest first")
 def list_incidents(
     session: DbSession,
-    _: AlertReader,
+    principal: AlertReader,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[IncidentOut]:
     rows = service.list_incidents(session, open_only=open_only, limit=limit)
+    # The dispatch board reloads this on every change: one row per viewer for each stretch of watching.
+    audit.record_viewing(
+        session, actor=principal.username, action="incident.list", target=f"open_only={open_only}"
+    )
     return [service.incident_out(session, i) for i in rows]
 
 

@@ -38,7 +38,7 @@ SignalFeed = Annotated[Principal, Depends(require("signals:write"))]
 @api.get("/violations", response_model=list[ViolationOut], summary="Violations, the review queue first")
 def list_violations(
     session: DbSession,
-    _: Reviewer,
+    principal: Reviewer,
     status: str | None = None,
     offence: str | None = None,
     plate: str | None = None,
@@ -47,6 +47,13 @@ def list_violations(
 ) -> list[ViolationOut]:
     rows = service.list_violations(
         session, status=status, offence=offence, plate=plate, limit=limit, offset=offset
+    )
+    # The review page polls this list: one row per reviewer and filter for each stretch of watching.
+    audit.record_viewing(
+        session,
+        actor=principal.username,
+        action="violation.list",
+        target=f"status={status or ''} offence={offence or ''} plate={plate or ''} offset={offset}",
     )
     return [ViolationOut.model_validate(v) for v in rows]
 

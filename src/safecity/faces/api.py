@@ -166,12 +166,19 @@ def remove_entry(
 @router.get("/api/faces/matches", response_model=list[MatchOut], summary="Watch-list matches, newest first")
 def list_matches(
     session: DbSession,
-    _: Viewer,
+    principal: Viewer,
     entry_id: str | None = None,
     status: Annotated[str | None, Query(pattern="^(pending|confirmed|rejected)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[MatchOut]:
     rows = service.list_matches(session, entry_id=entry_id, status=status, limit=limit)
+    # The watch-list page polls the matches: one row per viewer and filter for each stretch of watching.
+    audit.record_viewing(
+        session,
+        actor=principal.username,
+        action="faces.matches",
+        target=f"entry={entry_id or ''} status={status or ''}",
+    )
     return [service.match_view(session, m) for m in rows]
 
 
@@ -214,9 +221,12 @@ def rejection_stats(session: DbSession, _: Viewer) -> list[RejectionStat]:
     "/api/faces/notifications", response_model=list[NotificationOut], summary="Notices to case officers"
 )
 def notifications(
-    session: DbSession, _: Viewer, recipient: str | None = None, unacknowledged: bool = False
+    session: DbSession, principal: Viewer, recipient: str | None = None, unacknowledged: bool = False
 ) -> list[NotificationOut]:
     rows = service.list_notifications(session, recipient=recipient, unacknowledged=unacknowledged)
+    audit.record_viewing(
+        session, actor=principal.username, action="faces.notifications", target=f"recipient={recipient or ''}"
+    )
     return [NotificationOut.model_validate(n) for n in rows]
 
 

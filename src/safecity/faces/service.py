@@ -27,6 +27,7 @@ from safecity.core.events import FaceMatch
 from safecity.core.ids import new_id
 from safecity.core.images import ImageLimits
 from safecity.core.media import MediaStore
+from safecity.evidence import service as media_owners
 from safecity.faces.index import ExactIndex
 from safecity.faces.models import (
     Candidate,
@@ -204,6 +205,7 @@ def enroll(
         image, ext = decode_photo(data, limits=limits)
         ref = media.put(data, ext) if ext else media.put_image(image, quality=95)
         session.add(WatchlistPhoto(entry_id=entry.id, media_ref=ref, embeddings=embedding.tolist()))
+        media_owners.own(session, "watchlist_photo", entry.id, [ref])
     session.flush()
     audit.record(
         session,
@@ -543,6 +545,7 @@ def record_match(
     match.alert_id = alert.id
     session.add(match)
     session.flush()
+    media_owners.own(session, "face_match", match.id, [match.crop_ref, match.frame_ref])
     if kind is Category.missing:
         session.add(
             FaceNotification(

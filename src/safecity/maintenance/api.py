@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
+from safecity.audit import service as audit
 from safecity.core.http import DbSession
 from safecity.maintenance import service
 from safecity.maintenance.models import (
@@ -90,8 +91,10 @@ def faults(
 
 
 @router.get(API + "/team", response_model=list[Assignee], summary="Users who may work maintenance tickets")
-def team(session: DbSession, _: Worker) -> list[Assignee]:
-    return service.team(session)
+def team(session: DbSession, principal: Worker) -> list[Assignee]:
+    people = service.team(session)
+    audit.record(session, actor=principal.username, action="maintenance.team", detail={"users": len(people)})
+    return people
 
 
 @router.get(API + "/tickets", response_model=list[TicketOut], summary="Maintenance tickets, newest first")

@@ -23,6 +23,7 @@ from safecity.core.clock import as_utc, utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.ids import new_id
+from safecity.evidence import service as media_owners
 from safecity.maintenance.models import (
     OPEN_TICKET_STATES,
     TICKET_STATES,
@@ -86,6 +87,8 @@ def record_health(
     """
     since = as_utc(since)
     detail = detail[:500]
+    # The frame a camera sent with its report is that camera's health evidence to show.
+    media_owners.own(session, "camera_fault", camera_id, [frame_ref], at=since)
     # Locking the span before this moment serialises two servers handling the same camera at once.
     prev = session.scalars(
         select(HealthSpan)

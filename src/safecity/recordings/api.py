@@ -47,8 +47,19 @@ MAX_PLAY = timedelta(hours=1)
     response_model=TimelineOut,
     summary="Recorded spans, gaps and events",
 )
-def timeline(camera_id: str, start: datetime, end: datetime, session: DbSession, _: Reader) -> TimelineOut:
-    return service.timeline(session, camera_id=camera_id, start=start, end=end)
+def timeline(
+    camera_id: str, start: datetime, end: datetime, session: DbSession, principal: Reader
+) -> TimelineOut:
+    found = service.timeline(session, camera_id=camera_id, start=start, end=end)
+    # The events on it name plates and faces seen at that camera.
+    audit.record(
+        session,
+        actor=principal.username,
+        action="recordings.timeline",
+        target=camera_id,
+        detail={"start": start, "end": end},
+    )
+    return found
 
 
 @router.get(

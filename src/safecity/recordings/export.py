@@ -25,6 +25,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.ids import new_id
+from safecity.evidence import service as media_owners
 from safecity.recordings import service
 from safecity.recordings.models import ExportFile, ExportManifest, RecordingSegment, Span
 from safecity.recordings.playback import PLAIN, Piece, Remux, runs
@@ -192,6 +193,8 @@ def export_to_media(
         for item in manifest.files:
             item.media_ref = ctx.media.put_file(Path(tmp) / item.name, "mp4")
         manifest.manifest_ref = ctx.media.put_file(Path(tmp) / "manifest.json", "json")
+    refs = [item.media_ref for item in manifest.files] + [manifest.manifest_ref]
+    media_owners.own(session, "evidence_export", manifest.id, refs)
     return manifest
 
 

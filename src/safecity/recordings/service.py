@@ -22,6 +22,7 @@ from safecity.cameras.models import Camera
 from safecity.core.clock import as_utc, utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.ids import new_id
+from safecity.evidence import service as media_owners
 from safecity.recordings.models import (
     DEFAULT_CONTINUOUS_DAYS,
     DEFAULT_EVENT_DAYS,
@@ -530,6 +531,7 @@ def finish_clip(
     session: Session, clip_id: str, *, status: str, media_ref: str | None, covered_s: float, detail: str
 ) -> None:
     """Records the outcome of cutting a clip."""
+    media_owners.own(session, "clip", clip_id, [media_ref])
     session.execute(
         update(RecordingClip)
         .where(RecordingClip.id == clip_id)

@@ -17,11 +17,12 @@ from fastapi.templating import Jinja2Templates
 from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, current_principal
 from safecity.accounts.models import Role
-from safecity.accounts.permissions import PERMISSIONS
+from safecity.accounts.permissions import PERMISSIONS, media_allows
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
-from safecity.core.errors import SafeCityError
+from safecity.core.errors import Forbidden, SafeCityError
 from safecity.core.http import Ctx
+from safecity.evidence import service as media_owners
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -107,18 +108,44 @@ def audit_page(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/media/{ref}")
 def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
-    """Serves a crop, frame, clip or notice from the media store to signed-in users (each view audited)."""
+    """Serves a stored crop, frame, clip or document to those its kind admits; every view is audited.
+
+    What an object is comes from the rows that own it (a watch-list photo, a challan notice, a plate
+    read's crop…), never from who asks; a ref nothing owns is answered like one never stored.
+    """
+    gone = Response(status_code=404, content=b"not in the media store (it may have passed its retention)")
+    with ctx.db.session() as session:
+        owners = media_owners.owners_of(session, ref)
+        admitted = next((o for o in owners if media_allows(principal.role, o.kind)), None)
+        kinds = sorted({o.kind for o in owners})
+        if owners and admitted is None:
+            # A look at what one may not see is on record too: that is how curiosity is found.
+            audit.record(
+                session, actor=principal.username, action="media.refused", target=ref, detail={"kinds": kinds}
+            )
+    if not owners:
+        return gone
+    if admitted is None:
+        raise Forbidden(
+            f"your role ({principal.role}) may not see this {' or '.join(kinds).replace('_', ' ')}",
+            hint="ask someone whose role works with it",
+        )
     path = ctx.media.path(ref)
     if not path.exists():
-        return Response(status_code=404, content=b"not in the media store (it may have passed its retention)")
-    # Crops show faces and plates: who looked at which picture is on record, like any sensitive read.
+        return gone
     with ctx.db.session() as session:
-        audit.record(session, actor=principal.username, action="media.view", target=ref)
+        audit.record(
+            session,
+            actor=principal.username,
+            action="media.view",
+            target=ref,
+            detail={"kind": admitted.kind, "owner": admitted.owner},
+        )
     types = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "pdf": "application/pdf"}
     return FileResponse(
         path,
         media_type=types.get(path.suffix.lstrip("."), "application/octet-stream"),
-        headers={"Cache-Control": "private, max-age=86400, immutable"},
+        headers={"Cache-Control": "private, max-age=600"},
     )
 
 
