@@ -12,7 +12,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from safecity.core.consumers import consume_each, handle_now
+from safecity.core.consumers import batch_handler, consume_batch, consume_each, handle_now
 from safecity.core.context import Context
 from safecity.core.events import AlertChanged, CameraHealth, Event, ViolationCandidate
 from safecity.recordings import retention, service
@@ -71,23 +71,24 @@ def alert_footage(session: Session, event: Event) -> None:
 
 def on_violation(ctx: Context, event: Event) -> None:
     """Handles one violation candidate now, exactly once (tests and tools)."""
-    handle_now(ctx, VIOLATIONS, violation_footage, [event])
+    batch_handler(ctx, VIOLATIONS, violations_footage)([event])
 
 
-def violation_footage(session: Session, event: Event) -> None:
-    """A violation candidate gets a clip, and its footage is kept for the event retention."""
-    if not isinstance(event, ViolationCandidate) or not event.camera_id:
-        return
-    ref = f"violation:{event.key}"
-    clip = service.request_clip(session, ref=ref, kind="violation", camera_id=event.camera_id, at=event.at)
-    service.mark_event(
+def violations_footage(session: Session, events: list[Event]) -> None:
+    """Violation candidates get their clips, and their footage is kept for the event retention."""
+    service.keep_event_footage(
         session,
-        camera_id=event.camera_id,
-        at=event.at,
-        ref=ref,
-        reason=f"{event.offence} {event.plate or ''}".strip(),
-        before_s=(clip.at - clip.start).total_seconds(),
-        after_s=(clip.end - clip.at).total_seconds(),
+        [
+            service.EventFootage(
+                ref=f"violation:{e.key}",
+                kind="violation",
+                camera_id=e.camera_id,
+                at=e.at,
+                reason=f"{e.offence} {e.plate or ''}".strip(),
+            )
+            for e in events
+            if isinstance(e, ViolationCandidate) and e.camera_id
+        ],
     )
 
 
@@ -122,7 +123,7 @@ def apply_retention(ctx: Context) -> None:
 async def register(ctx: Context) -> None:
     """Subscribes the handlers and schedules clip cutting and retention."""
     await consume_each(ctx, ALERTS, ["alert"], alert_footage)
-    await consume_each(ctx, VIOLATIONS, [ViolationCandidate.type], violation_footage)
+    await consume_batch(ctx, VIOLATIONS, [ViolationCandidate.type], violations_footage)
     await consume_each(ctx, FAULTS, [CameraHealth.type], fault_footage)
     ctx.jobs.every("recordings.cut_clips", CLIP_EVERY_S, partial(process_due_clips, ctx))
     ctx.jobs.every("recordings.retention", RETENTION_EVERY_S, partial(apply_retention, ctx))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -640,3 +641,75 @@ def delete_segments(session: Session, segments: Sequence[RecordingSegment]) -> N
     """Removes segments from the index (their files are removed by retention first)."""
     if segments:
         session.execute(delete(RecordingSegment).where(RecordingSegment.id.in_([s.id for s in segments])))
+
+
+@dataclass(frozen=True)
+class EventFootage:
+    """One event whose footage is wanted: its clip, and the mark that keeps the footage around it."""
+
+    ref: str
+    kind: str
+    camera_id: str
+    at: datetime
+    reason: str
+
+
+def keep_event_footage(session: Session, events: Sequence[EventFootage]) -> None:
+    """Asks for the clip of each event and marks its footage, a batch in a few statements.
+
+    Does what `request_clip` and `mark_event` do one by one: each (ref, camera) once, whatever was
+    asked before left as it is, each camera's own clip window.
+    """
+    if not events:
+        return
+    refs = {e.ref for e in events}
+    clips = {
+        (c.ref, c.camera_id)
+        for c in session.execute(
+            select(RecordingClip.ref, RecordingClip.camera_id).where(RecordingClip.ref.in_(refs))
+        )
+    }
+    holds = {
+        (h.ref, h.camera_id)
+        for h in session.execute(
+            select(RecordingHold.ref, RecordingHold.camera_id).where(
+                RecordingHold.kind == "event", RecordingHold.ref.in_(refs)
+            )
+        )
+    }
+    windows = {
+        camera.id: clip_window(camera)
+        for camera in session.scalars(select(Camera).where(Camera.id.in_({e.camera_id for e in events})))
+    }
+    for event in events:
+        before, after = windows.get(event.camera_id, clip_window(None))
+        at = as_utc(event.at)
+        start, end = at - timedelta(seconds=before), at + timedelta(seconds=after)
+        if (event.ref, event.camera_id) not in clips:
+            clips.add((event.ref, event.camera_id))
+            session.add(
+                RecordingClip(
+                    id=new_id(),
+                    ref=event.ref,
+                    kind=event.kind,
+                    camera_id=event.camera_id,
+                    at=at,
+                    start=start,
+                    end=end,
+                    due_at=end,
+                    status="pending",
+                )
+            )
+        if (event.ref, event.camera_id) not in holds:
+            holds.add((event.ref, event.camera_id))
+            session.add(
+                RecordingHold(
+                    kind="event",
+                    camera_id=event.camera_id,
+                    start=start,
+                    end=end,
+                    ref=event.ref,
+                    reason=event.reason[:300],
+                )
+            )
+    session.flush()
