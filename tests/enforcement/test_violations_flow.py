@@ -237,3 +237,18 @@ def test_sections_and_calibrations_refuse_bad_input_with_a_clear_answer(
     assert bad.status_code == 422 and "collinear" in bad.json()["detail"]
     with ctx.db.session() as session:
         assert service.latest_calibration(session, "cam-1") is None
+
+
+def test_a_batch_folds_its_own_repeats_of_one_offence_as_one_at_a_time_would(ctx: Context) -> None:
+    batch = [
+        candidate("a", at=T0),
+        candidate("b", at=T0 + timedelta(seconds=20)),  # the same car, speeding in front of the same camera
+        candidate("c", plate="KHB777", at=T0),
+        candidate("a", at=T0),  # the first again: the same fact
+    ]
+    with ctx.db.session() as session:
+        results = service.record_candidates(session, batch)
+    assert [new for _, new in results] == [True, False, True, False]
+    assert results[0][0] is results[1][0] is results[3][0]
+    assert results[0][0].occurrences == 2 and results[0][0].detail["folded"] == ["b"]
+    assert len(violations(ctx)) == 2

@@ -70,11 +70,7 @@ def _record(
     ctx: Context, session: Session, candidates: list[ViolationCandidate], policy: EnforcementPolicy
 ) -> None:
     created = 0
-    # In one order in every process: each candidate takes an advisory lock on its offence, and two
-    # batches taking overlapping locks in different orders would deadlock.
-    candidates = sorted(candidates, key=lambda c: (c.offence, c.camera_id or "", c.plate or "", c.key))
-    for candidate in candidates:
-        violation, new = service.record_candidate(session, candidate, policy=policy)
+    for violation, new in service.record_candidates(session, candidates, policy=policy):
         if not new:
             continue
         created += 1

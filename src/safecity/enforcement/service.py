@@ -312,37 +312,95 @@ def record_candidate(
     Returns the violation and whether it is new. A new violation is approved at once when the
     policy's auto-issue confidence allows; call `approved_event` for it after the commit.
     """
-    if candidate.offence not in OFFENCES:
-        raise InvalidInput(f"unknown offence {candidate.offence!r}", hint=f"use one of {', '.join(OFFENCES)}")
+    return record_candidates(session, [candidate], policy=policy)[0]
+
+
+def dedup_key_of(candidate: ViolationCandidate) -> str:
+    """Returns what makes two candidates one offence: the offence, the camera and the vehicle."""
+    track = candidate.detail.get("track_id")
+    vehicle = candidate.plate or (f"track:{track}" if track is not None else None)
+    return f"{candidate.offence}:{candidate.camera_id}:{vehicle or candidate.key}"
+
+
+def record_candidates(
+    session: Session, candidates: Sequence[ViolationCandidate], *, policy: EnforcementPolicy | None = None
+) -> list[tuple[Violation, bool]]:
+    """Does `record_candidate` for a batch, in a few statements rather than a few per candidate.
+
+    Returns, in the order given, each candidate's violation and whether it is new. Candidates of one
+    offence in the batch fold into one violation as they would one at a time.
+    """
+    for candidate in candidates:
+        if candidate.offence not in OFFENCES:
+            raise InvalidInput(
+                f"unknown offence {candidate.offence!r}", hint=f"use one of {', '.join(OFFENCES)}"
+            )
+    if not candidates:
+        return []
     policy = policy or get_policy(session)
-    detail = dict(candidate.detail)
-    vehicle = candidate.plate or (
-        f"track:{detail['track_id']}" if detail.get("track_id") is not None else None
-    )
-    dedup_key = f"{candidate.offence}:{candidate.camera_id}:{vehicle or candidate.key}"
-    _lock_offence(session, dedup_key)
-    same = session.scalars(select(Violation).where(Violation.source_key == candidate.key)).first()
-    if same is not None:
-        return same, False
-    window = timedelta(seconds=policy.dedup_window_s)
-    existing = session.scalars(
-        select(Violation)
-        .where(
-            Violation.dedup_key == dedup_key,
-            Violation.at >= candidate.at - window,
-            Violation.at <= candidate.at + window,
+    keys = [dedup_key_of(c) for c in candidates]
+    _lock_offences(session, keys)
+    same = {
+        v.source_key: v
+        for v in session.scalars(
+            select(Violation).where(Violation.source_key.in_({c.key for c in candidates}))
         )
-        .order_by(Violation.at)
-        .limit(1)
-    ).first()
-    if existing is not None and policy.dedup_window_s > 0:
-        existing.occurrences += 1
-        existing.detail = {
-            **existing.detail,
-            "folded": [*existing.detail.get("folded", []), candidate.key][-20:],
-        }
-        return existing, False
-    evidence = _evidence(session, candidate, policy)
+    }
+    window = timedelta(seconds=policy.dedup_window_s)
+    earlier: dict[str, list[Violation]] = {}
+    if policy.dedup_window_s > 0:
+        for v in session.scalars(
+            select(Violation)
+            .where(
+                Violation.dedup_key.in_(set(keys)),
+                Violation.at >= min(c.at for c in candidates) - window,
+                Violation.at <= max(c.at for c in candidates) + window,
+            )
+            .order_by(Violation.at)
+        ):
+            earlier.setdefault(v.dedup_key, []).append(v)
+    calibrations: dict[str, CameraCalibration | None] = {}
+    results: list[tuple[Violation, bool]] = []
+    created: list[Violation] = []
+    for candidate, dedup_key in zip(candidates, keys, strict=True):
+        if candidate.key in same:
+            results.append((same[candidate.key], False))
+            continue
+        existing = next((v for v in earlier.get(dedup_key, ()) if abs(v.at - candidate.at) <= window), None)
+        if existing is not None and policy.dedup_window_s > 0:
+            existing.occurrences += 1
+            existing.detail = {
+                **existing.detail,
+                "folded": [*existing.detail.get("folded", []), candidate.key][-20:],
+            }
+            results.append((existing, False))
+            continue
+        violation = _new_violation(session, candidate, dedup_key, policy, calibrations)
+        created.append(violation)
+        same[candidate.key] = violation
+        earlier.setdefault(dedup_key, []).append(violation)
+        results.append((violation, True))
+    if created:
+        session.add_all(created)
+        session.flush()
+        # Their frames and crops are the violations' to show (and their challans', through them).
+        media_owners.own_many(
+            session,
+            "violation",
+            ((v.id, ref, v.created_at) for v in created for ref in media_owners.refs_in(v.evidence)),
+        )
+    return results
+
+
+def _new_violation(
+    session: Session,
+    candidate: ViolationCandidate,
+    dedup_key: str,
+    policy: EnforcementPolicy,
+    calibrations: dict[str, CameraCalibration | None],
+) -> Violation:
+    detail = dict(candidate.detail)
+    evidence = _evidence(session, candidate, policy, calibrations)
     violation = Violation(
         id=new_id(),
         offence=candidate.offence,
@@ -359,6 +417,7 @@ def record_candidate(
         detail=detail,
         source_key=candidate.key,
         dedup_key=dedup_key,
+        occurrences=1,
         created_at=utcnow(),
     )
     disagreement = evidence.get("signal", {}).get("disagreement")
@@ -372,27 +431,24 @@ def record_candidate(
     ):
         violation.status, violation.auto_approved, violation.reviewed_at = "approved", True, utcnow()
         violation.reviewed_by = "auto"
-    session.add(violation)
-    session.flush()
-    # Its frames and crops are the violation's to show (and its challan's, through it).
-    media_owners.own(
-        session, "violation", violation.id, media_owners.refs_in(evidence), at=violation.created_at
-    )
-    return violation, True
+    return violation
 
 
-def _lock_offence(session: Session, dedup_key: str) -> None:
-    """Holds an offence's de-duplication key to the end of the transaction: look-up and insert as one step.
+def _lock_offences(session: Session, dedup_keys: Sequence[str]) -> None:
+    """Holds offences' de-duplication keys to the end of the transaction: look-up and insert as one step.
 
     Two processes given candidates for the same offence at the same instant would otherwise both find
-    nothing and both insert. PostgreSQL takes a transaction-scoped advisory lock on a stable hash of
-    the key (the second caller waits, then finds the first's violation); SQLite already runs one
-    writing transaction at a time (`BEGIN IMMEDIATE`).
+    nothing and both insert. PostgreSQL takes transaction-scoped advisory locks on stable hashes of
+    the keys, in one order in every process (so two batches never deadlock), in one statement; the
+    second caller waits, then finds the first's violation. SQLite already runs one writing transaction
+    at a time (`BEGIN IMMEDIATE`).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"violation:{dedup_key}")}
-        )
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    ids = sorted({_lock_id(f"violation:{key}") for key in dedup_keys})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"), {"ids": ids}
+    )
 
 
 def _lock_id(name: str) -> int:
@@ -400,7 +456,12 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def _evidence(session: Session, candidate: ViolationCandidate, policy: EnforcementPolicy) -> dict[str, Any]:
+def _evidence(
+    session: Session,
+    candidate: ViolationCandidate,
+    policy: EnforcementPolicy,
+    calibrations: dict[str, CameraCalibration | None] | None = None,
+) -> dict[str, Any]:
     """Gathers what makes a violation stand up on appeal: frames, crop, measure, calibration, clock."""
     detail = candidate.detail
     refs = list(candidate.evidence_refs)
@@ -423,7 +484,10 @@ def _evidence(session: Session, candidate: ViolationCandidate, policy: Enforceme
     if candidate.offence == "speeding":
         calibration = detail.get("calibration")
         if calibration is None and candidate.camera_id:
-            row = latest_calibration(session, candidate.camera_id)
+            cache = {} if calibrations is None else calibrations
+            if candidate.camera_id not in cache:
+                cache[candidate.camera_id] = latest_calibration(session, candidate.camera_id)
+            row = cache[candidate.camera_id]
             if row is not None:
                 calibration = {
                     "id": row.id,
