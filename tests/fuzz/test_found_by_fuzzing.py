@@ -6,6 +6,7 @@ and are kept as plain requests, so a regression names itself without a fuzzing r
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from safecity.core.context import Context
@@ -160,3 +161,28 @@ def test_a_calibration_with_points_too_far_to_compute_is_refused(
     }
     res = client.post(f"/api/enforcement/cameras/{CAMERA['id']}/calibrations", headers=admin, json=body)
     assert res.status_code == 422 and "image_points" in res.json()["detail"]
+
+
+def test_text_with_a_nul_character_is_refused_on_every_database(any_db_url: str) -> None:
+    from sqlalchemy import text
+
+    from safecity.core.db import Database
+    from safecity.core.errors import InvalidInput
+
+    db = Database(any_db_url)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text("CREATE TABLE nul_probe (value VARCHAR(20))"))
+        with pytest.raises(InvalidInput, match="holds a NUL character"), db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO nul_probe VALUES (:v)"), [{"v": "ok"}, {"v": "bad\x00"}])
+        with db.engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM nul_probe")).scalar() == 0
+    finally:
+        db.engine.dispose()
+
+
+def test_a_nul_in_a_request_is_a_422_not_a_database_error(client: TestClient, admin: dict[str, str]) -> None:
+    res = client.post("/api/cameras", headers=admin, json={**CAMERA, "name": "Gate\x00 1"})
+    assert res.status_code == 422
+    assert res.json()["detail"] == "a text value holds a NUL character (0x00), which cannot be stored"
+    assert client.get("/api/maintenance/cameras?district=%00South", headers=admin).status_code == 422

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
-from safecity.core.db import Base
+from safecity.core.db import MAX_BIGINT, Base
 
 OPEN_STATES = ("new", "acknowledged", "confirmed")
 STATES = (*OPEN_STATES, "dismissed", "closed")
@@ -90,7 +90,9 @@ class AlertActionIn(BaseModel):
         title="Dismissal reason",
         description="false_match, misread (false alarms), duplicate, no_action_needed, test, other",
     )
-    version: int | None = Field(default=None, description="The version you saw; a stale one is refused.")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_BIGINT, description="The version you saw; a stale one is refused."
+    )
 
 
 class AlertActionOut(BaseModel):

@@ -29,6 +29,7 @@ from safecity.audit import service as audit
 from safecity.core.errors import InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.core.importer import ImportLimits
+from safecity.core.params import Offset
 
 api = APIRouter(prefix="/api/plates", tags=["anpr"])
 pages = APIRouter(include_in_schema=False)
@@ -66,7 +67,7 @@ def list_hotlist(
     list_name: Annotated[str | None, Query(pattern="^(stolen|wanted|bolo)$")] = None,
     plate: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[HotlistEntryOut]:
     rows = service.list_hotlist(session, list_name=list_name, plate=plate, limit=limit, offset=offset)
     audit.record(

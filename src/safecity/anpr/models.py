@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
 from safecity.core.db import Base
+from safecity.core.patch import Patch
 
 ListName = Literal["stolen", "wanted", "bolo"]
 LIST_NAMES: tuple[str, ...] = ("stolen", "wanted", "bolo")
@@ -328,10 +329,13 @@ class HotlistEntryIn(BaseModel):
         return checked_plate(value)
 
 
-class HotlistEntryPatch(BaseModel):
-    """Changes to a hot-list entry; fields left out stay as they are. `why` is required and audited."""
+class HotlistEntryPatch(Patch):
+    """Changes to a hot-list entry; fields left out stay, null empties vehicle, reference or expiry.
 
-    model_config = ConfigDict(extra="forbid")
+    `why` is required and audited.
+    """
+
+    clearable: ClassVar[frozenset[str]] = frozenset({"vehicle", "reference", "expires_at"})
 
     why: str = Field(
         min_length=3, max_length=300, title="Why", description="Why the entry changes (audited)."

@@ -411,9 +411,8 @@ def update_hotlist_entry(
                 f"{entry.plate} is already on the {new_list} list", hint="edit or remove that entry"
             )
     for name, value in changes.items():
-        if name in {"list_name", "reason"} and value is None:
-            raise InvalidInput(f"{name} cannot be emptied", hint="give a value or leave the field out")
-        setattr(entry, name, value)
+        # A null vehicle or reference empties it; the columns hold "" for "none".
+        setattr(entry, name, "" if value is None and name in {"vehicle", "reference"} else value)
     entry.updated_by, entry.updated_at = actor, utcnow()
     _bump_revision(session)
     audit.record(

@@ -14,6 +14,7 @@ from safecity.cameras.models import CameraIn, CameraOut, CameraPatch, ImportRepo
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.http import Ctx, DbSession
 from safecity.core.importer import ImportLimits
+from safecity.core.params import Offset
 from safecity.worker.runtime import latest_snapshot
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -30,7 +31,7 @@ def list_cameras(
     district: str | None = None,
     health: str | None = None,
     limit: Annotated[int, Query(ge=1, le=20000)] = 5000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CameraOut]:
     rows = service.list_cameras(
         session, kind=kind, district=district, health=health, limit=limit, offset=offset

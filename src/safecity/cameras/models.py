@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, String
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
 from safecity.core.db import Base
+from safecity.core.patch import Patch
 
 
 class CameraKind(StrEnum):
@@ -121,10 +122,10 @@ class CameraIn(BaseModel):
         return value
 
 
-class CameraPatch(BaseModel):
-    """Changes to a registered camera; fields left out stay as they are."""
+class CameraPatch(Patch):
+    """Changes to a registered camera; fields left out stay as they are, null clears credentials or lists."""
 
-    model_config = ConfigDict(extra="forbid")
+    clearable: ClassVar[frozenset[str]] = frozenset({"username", "password", "analysis", "zones", "lines"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     district: str | None = Field(default=None, min_length=1, max_length=100)
@@ -137,6 +138,11 @@ class CameraPatch(BaseModel):
     analysis: AnalysisSettings | None = None
     zones: list[Zone] | None = None
     lines: list[Line] | None = None
+
+    @field_validator("stream_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        return CameraIn._known_scheme(value) if value else value
 
 
 class CameraOut(BaseModel):

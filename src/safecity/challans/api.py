@@ -30,6 +30,7 @@ from safecity.core.clock import utcnow
 from safecity.core.errors import NotFound
 from safecity.core.http import Ctx, DbSession, client_address
 from safecity.core.importer import ImportLimits
+from safecity.core.params import Offset
 
 staff = APIRouter(prefix="/api/challans", tags=["challans"])
 portal = APIRouter(prefix="/api/portal", tags=["citizen portal"])
@@ -59,7 +60,7 @@ def list_challans(
     plate: str | None = None,
     cnic: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ChallanOut]:
     rows = service.list_challans(session, status=status, plate=plate, cnic=cnic, limit=limit, offset=offset)
     # Every page of challans shows owners' names, CNICs and addresses: a search or not, it is on record.

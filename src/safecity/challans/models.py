@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint, text
@@ -217,13 +217,18 @@ class PortalAttempt(Base):
 # --- configuration ---------------------------------------------------------------------------------
 
 
+#: The largest fine a schedule may set (rupees) and the longest period it may name (days): larger ones
+#: are typing mistakes, and dates that far ahead cannot be reckoned with.
+MAX_FINE, MAX_DAYS = 10_000_000, 36_500
+
+
 class OffenceFine(BaseModel):
     """The fine and demerit points for one offence."""
 
     model_config = ConfigDict(extra="forbid")
 
-    fine: int = Field(ge=0, title="Fine (Rs)", description="Base fine in rupees.")
-    by_class: dict[str, int] = Field(
+    fine: int = Field(ge=0, le=MAX_FINE, title="Fine (Rs)", description="Base fine in rupees.")
+    by_class: dict[str, Annotated[int, Field(ge=0, le=MAX_FINE)]] = Field(
         default_factory=dict, title="Fine by class", description="Rupees per vehicle class, where it differs."
     )
     points: int = Field(default=0, ge=0, le=30, title="Demerit points", description="Points on the licence.")
@@ -304,7 +309,9 @@ class ChallanRules(BaseModel):
         title="Number prefix",
         description="Challan numbers: KHI-2025-…",
     )
-    minimum_fine: int = Field(default=5_000, ge=0, title="Minimum fine", description="No fine may be lower.")
+    minimum_fine: int = Field(
+        default=5_000, ge=0, le=MAX_FINE, title="Minimum fine", description="No fine may be lower."
+    )
     discount_days: int = Field(
         default=14, ge=0, le=365, title="Discount period", description="Days at a discount."
     )
@@ -327,23 +334,32 @@ class ChallanRules(BaseModel):
         description="Days (clock days) within which to appeal.",
     )
     licence_flag_days: int = Field(
-        default=90, ge=1, title="Licence flag after", description="Unpaid days before the licence is flagged."
+        default=90,
+        ge=1,
+        le=MAX_DAYS,
+        title="Licence flag after",
+        description="Unpaid days before the licence is flagged.",
     )
     cnic_flag_days: int = Field(
-        default=180, ge=1, title="CNIC flag after", description="Unpaid days before the CNIC is flagged."
+        default=180,
+        ge=1,
+        le=MAX_DAYS,
+        title="CNIC flag after",
+        description="Unpaid days before the CNIC is flagged.",
     )
     points_limit: int = Field(
-        default=30, ge=1, title="Points limit", description="Points that suspend a licence."
+        default=30, ge=1, le=10_000, title="Points limit", description="Points that suspend a licence."
     )
     points_window_days: int = Field(
-        default=365, ge=1, title="Points window", description="Days points count."
+        default=365, ge=1, le=MAX_DAYS, title="Points window", description="Days points count."
     )
     portal_per_minute: int = Field(
-        default=10, ge=1, title="Portal look-ups per minute", description="Per client address."
+        default=10, ge=1, le=1_000_000, title="Portal look-ups per minute", description="Per client address."
     )
     portal_per_plate_hour: int = Field(
         default=30,
         ge=1,
+        le=1_000_000,
         title="Portal look-ups per plate",
         description="Per plate per hour, from any address.",
     )

@@ -25,7 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from safecity.core.clock import as_utc, utcnow
-from safecity.core.errors import NotFound
+from safecity.core.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK = int.from_bytes(b"scmigrat", "big") - 2**63
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+#: The largest value a 64-bit integer column holds (and SQLite accepts as a parameter at all).
+MAX_BIGINT = 2**63 - 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -76,6 +79,20 @@ class HandledEvent(Base):
 ModelT = TypeVar("ModelT", bound=Base)
 
 
+def _refuse_nul(
+    connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """Refuses text holding a NUL (0x00) before it is sent: PostgreSQL cannot store one, and SQLite
+    must not store what PostgreSQL would refuse (the same request answers alike on both)."""
+    for row in parameters if executemany else (parameters or (),):
+        for value in row.values() if isinstance(row, dict) else row:
+            if type(value) is str and "\x00" in value:
+                raise InvalidInput(
+                    "a text value holds a NUL character (0x00), which cannot be stored",
+                    hint="remove control characters from the text",
+                )
+
+
 class Database:
     """An engine, a session factory and the migrations, for one database URL."""
 
@@ -93,6 +110,7 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        event.listen(self.engine, "before_cursor_execute", _refuse_nul)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Set by the running outbox relay: called after a transaction that staged events commits.
         self.outbox_wakeup: Callable[[], None] | None = None

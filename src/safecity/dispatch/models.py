@@ -160,8 +160,8 @@ class DispatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unit_id: str = Field(min_length=1, max_length=64, title="Unit")
-    alert_id: str | None = Field(default=None, max_length=32, title="Alert")
-    incident_id: str | None = Field(default=None, max_length=32, title="Incident")
+    alert_id: str | None = Field(default=None, min_length=1, max_length=32, title="Alert")
+    incident_id: str | None = Field(default=None, min_length=1, max_length=32, title="Incident")
 
 
 class DispatchOut(BaseModel):

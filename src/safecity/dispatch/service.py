@@ -293,7 +293,7 @@ def dispatch_unit(
 
     A new alert it is sent to is acknowledged on the way. A unit that is not available is a Conflict.
     """
-    if alert_id is None and incident_id is None:
+    if not alert_id and not incident_id:
         raise InvalidInput("say where to send the unit", hint="give an alert_id or an incident_id")
     unit = get_unit(session, unit_id)
     alert = alerts.get(session, alert_id) if alert_id else None

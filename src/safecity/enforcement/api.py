@@ -11,10 +11,13 @@ from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
 from safecity.core import outbox
+from safecity.core.errors import InvalidInput
 from safecity.core.events import ViolationCandidate
 from safecity.core.http import DbSession
+from safecity.core.params import Offset
 from safecity.enforcement import service
 from safecity.enforcement.models import (
+    OFFENCES,
     CalibrationIn,
     CalibrationOut,
     EnforcementPolicy,
@@ -43,7 +46,7 @@ def list_violations(
     offence: str | None = None,
     plate: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ViolationOut]:
     rows = service.list_violations(
         session, status=status, offence=offence, plate=plate, limit=limit, offset=offset
@@ -83,6 +86,8 @@ def review_violation(
 
 @api.post("/violations/candidates", status_code=202, summary="Submit a violation candidate (integrations)")
 def submit_candidate(body: ViolationCandidate, session: DbSession, principal: Admin) -> dict[str, str]:
+    if body.offence not in OFFENCES:  # refused here, not dead-lettered by the consumer later
+        raise InvalidInput(f"unknown offence {body.offence!r}", hint=f"use one of {', '.join(OFFENCES)}")
     audit.record(session, actor=principal.username, action="violation.submit", target=body.key)
     outbox.stage(session, body)
     return {"key": body.key, "status": "accepted"}

@@ -7,7 +7,7 @@ traffic officer (or approved automatically above the configured confidence) befo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint
@@ -232,18 +232,22 @@ class SpeedSectionOut(BaseModel):
     enabled: bool
 
 
+#: A pixel or a metre of a calibration: finite and within a million, so the geometry cannot overflow.
+Coordinate = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+
+
 class CalibrationIn(BaseModel):
     """Four image points (pixels) and where each lies on the road plane (metres)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    image_points: list[tuple[float, float]] = Field(
+    image_points: list[tuple[Coordinate, Coordinate]] = Field(
         min_length=4,
         max_length=4,
         title="Image points",
         description="Four [x, y] pixels, no three collinear.",
     )
-    ground_points: list[tuple[float, float]] = Field(
+    ground_points: list[tuple[Coordinate, Coordinate]] = Field(
         min_length=4,
         max_length=4,
         title="Road points",

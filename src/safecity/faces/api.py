@@ -23,6 +23,7 @@ from safecity.core import outbox
 from safecity.core.clock import as_utc
 from safecity.core.http import Ctx, DbSession
 from safecity.core.images import ImageLimits
+from safecity.core.params import RowId
 from safecity.faces import footage, replication, service
 from safecity.faces.models import (
     Candidate,
@@ -235,7 +236,7 @@ def notifications(
     response_model=NotificationOut,
     summary="Mark a notice read",
 )
-def acknowledge(notification_id: int, session: DbSession, principal: Operator) -> NotificationOut:
+def acknowledge(notification_id: RowId, session: DbSession, principal: Operator) -> NotificationOut:
     notice = service.acknowledge_notification(session, notification_id, actor=principal.username)
     return NotificationOut.model_validate(notice)
 

@@ -17,7 +17,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
-from safecity.core.db import Base
+from safecity.core.db import MAX_BIGINT, Base
 
 TICKET_STATES = ("open", "assigned", "closed")
 OPEN_TICKET_STATES = ("open", "assigned")
@@ -264,7 +264,11 @@ class AssignIn(BaseModel):
         min_length=1, max_length=100, title="Assignee", description="User name of a maintenance team member."
     )
     version: int | None = Field(
-        default=None, title="Version", description="The ticket version you saw; a stale one is refused."
+        default=None,
+        ge=1,
+        le=MAX_BIGINT,
+        title="Version",
+        description="The ticket version you saw; a stale one is refused.",
     )
 
 
@@ -277,7 +281,11 @@ class CloseIn(BaseModel):
         min_length=1, max_length=2000, title="Note", description="What was found and done (required)."
     )
     version: int | None = Field(
-        default=None, title="Version", description="The ticket version you saw; a stale one is refused."
+        default=None,
+        ge=1,
+        le=MAX_BIGINT,
+        title="Version",
+        description="The ticket version you saw; a stale one is refused.",
     )
 
     @field_validator("note")

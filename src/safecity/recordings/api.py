@@ -12,7 +12,7 @@ from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
-from safecity.core.clock import as_utc
+from safecity.core.clock import Moment, as_utc
 from safecity.core.http import Ctx, DbSession
 from safecity.recordings import export, retention, service
 from safecity.recordings.models import (
@@ -48,7 +48,7 @@ MAX_PLAY = timedelta(hours=1)
     summary="Recorded spans, gaps and events",
 )
 def timeline(
-    camera_id: str, start: datetime, end: datetime, session: DbSession, principal: Reader
+    camera_id: str, start: Moment, end: Moment, session: DbSession, principal: Reader
 ) -> TimelineOut:
     found = service.timeline(session, camera_id=camera_id, start=start, end=end)
     # The events on it name plates and faces seen at that camera.
@@ -65,9 +65,7 @@ def timeline(
 @router.get(
     API + "/cameras/{camera_id}/segments", response_model=list[SegmentOut], summary="Indexed segment files"
 )
-def segments(
-    camera_id: str, start: datetime, end: datetime, session: DbSession, _: Reader
-) -> list[SegmentOut]:
+def segments(camera_id: str, start: Moment, end: Moment, session: DbSession, _: Reader) -> list[SegmentOut]:
     start, end = service.check_window(start, end)
     rows = service.segments_between(session, camera_id=camera_id, start=start, end=end)
     return [SegmentOut.model_validate(r) for r in rows]
@@ -88,7 +86,7 @@ def _playback(session: DbSession, ctx: Ctx, camera_id: str, at: datetime, second
 @router.get(
     API + "/cameras/{camera_id}/locate", summary="Where playback at a moment starts (the key-frame before it)"
 )
-def locate(camera_id: str, at: datetime, session: DbSession, ctx: Ctx, _: Reader) -> dict[str, object]:
+def locate(camera_id: str, at: Moment, session: DbSession, ctx: Ctx, _: Reader) -> dict[str, object]:
     stream = _playback(session, ctx, camera_id, at, seconds=1)
     stream.start()
     stream.close()
@@ -110,7 +108,7 @@ def locate(camera_id: str, at: datetime, session: DbSession, ctx: Ctx, _: Reader
 )
 def play(
     camera_id: str,
-    at: datetime,
+    at: Moment,
     session: DbSession,
     ctx: Ctx,
     principal: Reader,
@@ -160,8 +158,8 @@ def create_export(body: ExportIn, session: DbSession, ctx: Ctx, principal: Expor
 
 @router.get(API + "/search", response_model=list[SearchHit], summary="Cameras that recorded a place and time")
 def search(
-    start: datetime,
-    end: datetime,
+    start: Moment,
+    end: Moment,
     session: DbSession,
     principal: Reader,
     district: str | None = None,

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
-from safecity.core.db import Base
+from safecity.core.db import MAX_BIGINT, Base
 
 DEFAULT_VOLUME = "default"
 DEFAULT_CONTINUOUS_DAYS = 30
@@ -205,15 +205,27 @@ class VolumeIn(BaseModel):
     budget_bytes: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_BIGINT,
         title="Budget",
         description="Most bytes of footage kept here; empty: the disk's size.",
     )
     reserve_bytes: int = Field(
         default=1 << 30,
         ge=0,
+        le=MAX_BIGINT,
         title="Reserve",
         description="Free space kept on the disk; below it, oldest footage goes.",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _a_path_the_disk_accepts(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("a path cannot hold a NUL character")
+        longest = max(len(part.encode()) for part in value.split("/"))
+        if longest > 255:
+            raise ValueError(f"a folder name in the path is {longest} bytes; a disk allows at most 255")
+        return value
 
 
 class VolumeOut(VolumeIn):
@@ -224,6 +236,11 @@ class VolumeOut(VolumeIn):
         title="Free", description="Free bytes on the disk; empty when it is missing."
     )
     state: str = Field(title="State", description="ok, near_full or missing.")
+
+    @field_validator("path")
+    @classmethod
+    def _a_path_the_disk_accepts(cls, value: str) -> str:
+        return value  # a volume stored before paths were checked is shown as it is (and as missing)
 
 
 class ClipOut(BaseModel):

@@ -125,7 +125,7 @@ def list_volumes(session: Session, settings: Settings) -> list[VolumeOut]:
         path = Path(row.path) if row else default_root(settings)
         budget, reserve = volume_budget(session, name)
         used = used_bytes(session, name)
-        free = shutil.disk_usage(path).free if path.is_dir() else None
+        free = _free_bytes(path)
         if free is None:
             state = "missing"
         elif free < reserve or (budget is not None and used >= budget * 0.95):
@@ -144,6 +144,14 @@ def list_volumes(session: Session, settings: Settings) -> list[VolumeOut]:
             )
         )
     return out
+
+
+def _free_bytes(path: Path) -> int | None:
+    """Returns the free bytes of the disk holding `path`, or None when the folder cannot be reached."""
+    try:
+        return shutil.disk_usage(path).free if path.is_dir() else None
+    except OSError:  # unmounted, failing, or a name the disk refuses: the volume counts as missing
+        return None
 
 
 # --- the segment index -----------------------------------------------------------------------------------
