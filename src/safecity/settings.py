@@ -148,13 +148,53 @@ class Settings(BaseSettings):
         description="Largest body a caller without credentials may send (sign-in, the citizens' portal).",
     )
     session_hours: float = Field(
-        default=12, gt=0, title="Session length", description="Hours a web session or API token stays valid."
+        default=12, gt=0, title="Session length", description="Hours a web session (a sign-in) stays valid."
     )
     login_attempts_per_minute: int = Field(
         default=5,
         ge=1,
         title="Login attempts",
-        description="Failed logins allowed per user name and per client address in one minute.",
+        description="Sign-in attempts allowed per client address in one minute (a browser that signed "
+        "in to the account before is exempt); more are refused until the minute is over.",
+    )
+    login_free_failures: int = Field(
+        default=3,
+        ge=1,
+        title="Free failed sign-ins",
+        description="Failed sign-ins to one account before each next attempt from a new browser waits.",
+    )
+    login_delay_max_s: float = Field(
+        default=300,
+        gt=0,
+        title="Longest sign-in delay",
+        description="Longest wait between attempts on one account (the wait doubles with each failure up "
+        "to this); never a lock-out, and browsers that signed in before do not wait.",
+    )
+    token_max_days: float = Field(
+        default=30,
+        gt=0,
+        title="Longest token lifetime",
+        description="Days an API token may live at most; older tokens are refused, whatever they say.",
+    )
+    session_token_max_hours: float = Field(
+        default=24,
+        gt=0,
+        title="Token lifetime from a web session",
+        description="Hours a token minted from a web session may live at most (longer ones: "
+        "`safecity users token`).",
+    )
+    totp_required: bool = Field(
+        default=False,
+        title="Second factor required",
+        description="Admins, supervisors and investigators must set up a TOTP authenticator before "
+        "anything else.",
+    )
+    totp_issuer: str = Field(
+        default="SafeCity",
+        min_length=1,
+        max_length=60,
+        title="TOTP issuer",
+        description="The name authenticator apps show beside the account.",
     )
     plate_region: Literal["pk", "us", "eu", "br", "auto"] = Field(
         default="pk", title="Plate region", description="Default plate-format rules for ANPR reads."

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, current_principal
+from safecity.accounts.auth import PENDING_PAGES, pending_for, principal_for
 from safecity.accounts.models import Role
 from safecity.accounts.permissions import PERMISSIONS, media_allows
 from safecity.accounts.service import Principal
@@ -43,6 +43,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/recordings", "Recordings", "recordings:read"),
     ("/maintenance", "Maintenance", "maintenance:write"),
     ("/audit", "Audit", "audit:read"),
+    ("/users", "Users", "users:admin"),
     ("/portal", "Citizen portal", None),
 ]
 
@@ -155,10 +156,12 @@ def render_page(request: Request, ctx: Ctx, name: str, permission: str | tuple[s
     if not token:
         return RedirectResponse("/login", status_code=303)
     try:
-        with ctx.db.session() as session:
-            principal = accounts.principal_for_token(session, token)
+        principal = principal_for(ctx, token)
     except SafeCityError:
         return RedirectResponse("/login", status_code=303)
+    pending = pending_for(ctx, principal)
+    if pending is not None:  # a one-time password to change, or a second factor to set up, first
+        return RedirectResponse(PENDING_PAGES[pending], status_code=303)
     permissions = permissions_of(principal.role)
     context: dict[str, Any] = {
         "bus": ctx.settings.bus,

@@ -7,6 +7,8 @@ document.getElementById("login-form").addEventListener("submit", async (ev) => {
     username: document.getElementById("username").value,
     password: document.getElementById("password").value,
   };
+  const codeRow = document.getElementById("code-row");
+  if (!codeRow.hidden) body.code = document.getElementById("code").value.trim();
   const res = await fetch("/api/login", {
     method: "POST",
     headers: {
@@ -15,10 +17,15 @@ document.getElementById("login-form").addEventListener("submit", async (ev) => {
     },
     body: JSON.stringify(body),
   });
+  const data = await res.json().catch(() => ({}));
   if (res.ok) {
-    window.location.href = "/";
+    // A one-time password is changed before anything else.
+    window.location.href = data.must_change_password ? "/account/password" : "/";
   } else {
-    const data = await res.json().catch(() => ({}));
-    error.textContent = data.detail || "Sign-in failed";
+    if (data.error === "second_factor_required") {
+      codeRow.hidden = false;
+      document.getElementById("code").focus();
+    }
+    error.textContent = data.detail ? data.detail + (data.hint ? ` (${data.hint})` : "") : "Sign-in failed";
   }
 });
