@@ -85,7 +85,9 @@ def _refuse_nul(
     """Refuses text holding a NUL (0x00) before it is sent: PostgreSQL cannot store one, and SQLite
     must not store what PostgreSQL would refuse (the same request answers alike on both)."""
     for row in parameters if executemany else (parameters or (),):
-        for value in row.values() if isinstance(row, dict) else row:
+        # SQLite's "insert many values" sends one flat parameter tuple under executemany.
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, list | tuple) else (row,)
+        for value in values:
             if type(value) is str and "\x00" in value:
                 raise InvalidInput(
                     "a text value holds a NUL character (0x00), which cannot be stored",
