@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from safecity.accounts.models import LoginClient, LoginDevice, User
+from safecity.accounts.signin import service as signin
 from safecity.accounts.signin.service import Limits, address_key
 from safecity.audit.models import AuditEntry
 from safecity.core.context import Context
 from safecity.core.db import get_by
+from safecity.core.errors import SafeCityError
+from safecity.settings import Settings
 from tests.accounts.conftest import Clock, caller, login
-from tests.conftest import make_user
+from tests.conftest import PASSWORD, make_user
 
 ATTACKERS = [f"198.51.100.{i}" for i in range(1, 9)]
 
@@ -141,3 +145,46 @@ def test_a_failure_and_a_success_leave_the_address_count_honest(ctx: Context, ap
     with ctx.db.session() as session:
         window = session.get(LoginClient, "10.4.4.4")
         assert window is not None and window.attempts == 0
+
+
+def test_the_limits_hold_on_both_databases(any_db_url: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=any_db_url, login_attempts_per_minute=3)
+    context = Context.create(settings)
+    try:
+        name = make_user(context, "admin")
+
+        def attempt(password: str, address: str, device: str | None = None) -> str:
+            try:
+                signed = signin.sign_in(
+                    context.db,
+                    settings,
+                    username=name,
+                    password=password,
+                    code=None,
+                    address=address,
+                    device_secret=device,
+                )
+            except SafeCityError as exc:
+                return exc.code
+            return signed.device_secret
+
+        device = attempt(PASSWORD, "10.50.0.1")  # a success: this browser is known from now on
+        assert [attempt("wrong-one", "10.50.0.2") for _ in range(4)] == [
+            "unauthorized",
+            "unauthorized",
+            "unauthorized",
+            "too_many_requests",  # the address's minute is used up
+        ]
+        assert attempt("wrong-two", "10.50.0.3") == "too_many_requests"  # the account waits now
+        assert attempt(PASSWORD, "10.50.0.1", device) == device  # the known browser does not
+        with context.db.session() as session:
+            user = get_by(session, User, username=name)
+            assert user is not None and user.failed_logins == 3
+            windows = session.scalars(select(LoginClient).order_by(LoginClient.address)).all()
+        assert [(w.address, w.attempts) for w in windows] == [
+            ("10.50.0.1", 0),
+            ("10.50.0.2", 4),
+            ("10.50.0.3", 1),
+        ]
+    finally:
+        context.db.dispose()
