@@ -8,7 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from safecity.accounts import service as accounts
-from safecity.accounts.models import AuthToken
+from safecity.accounts.consumer import prune_once
+from safecity.accounts.models import AuthToken, LoginClient, LoginDevice
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from tests.accounts.conftest import bearer, caller, csrf, login
@@ -124,3 +125,26 @@ def test_revoking_a_session_signs_that_browser_out(ctx: Context, app: Any) -> No
     assert laptop.delete(f"/api/tokens/{other['id']}", headers=csrf(laptop)).status_code == 204
     assert phone.get("/api/me").status_code == 401
     assert laptop.get("/api/me").status_code == 200
+
+
+def test_housekeeping_forgets_old_windows_browsers_and_ended_tokens(ctx: Context) -> None:
+    name = make_user(ctx, "operator")
+    live = _token(ctx, name, hours=5)
+    ended = _token(ctx, name, hours=5)
+    long_ago = utcnow() - timedelta(days=200)
+    with ctx.db.session() as session:
+        user = accounts.get_by_username(session, name)
+        accounts.revoke_token(session, ended)
+        for row in session.query(AuthToken).filter(AuthToken.revoked.is_(True)):
+            row.created_at = long_ago
+        session.add(LoginClient(address="198.51.100.1", attempts=3, window_start=long_ago))
+        session.add(LoginClient(address="198.51.100.2", attempts=1, window_start=utcnow()))
+        session.add(
+            LoginDevice(user_id=user.id, secret_hash="x" * 64, created_at=long_ago, last_used_at=long_ago)
+        )
+    assert prune_once(ctx) == 3
+    with ctx.db.session() as session:
+        assert [c.address for c in session.query(LoginClient)] == ["198.51.100.2"]
+        assert session.query(LoginDevice).count() == 0
+        assert session.query(AuthToken).count() == 1
+        assert accounts.principal_for_token(session, live).username == name
