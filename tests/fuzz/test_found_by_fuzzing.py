@@ -186,3 +186,15 @@ def test_a_nul_in_a_request_is_a_422_not_a_database_error(client: TestClient, ad
     assert res.status_code == 422
     assert res.json()["detail"] == "a text value holds a NUL character (0x00), which cannot be stored"
     assert client.get("/api/maintenance/cameras?district=%00South", headers=admin).status_code == 422
+
+
+def test_a_numeric_id_beyond_an_integer_column_is_refused(client: TestClient, admin: dict[str, str]) -> None:
+    # PostgreSQL answered "integer out of range" for ids past 2**31 - 1; SQLite, past 2**63 - 1.
+    for method, url in (
+        ("POST", "/api/faces/notifications/2147483648/ack"),
+        ("DELETE", "/api/tokens/91069165371"),
+        ("POST", "/api/faces/notifications/9223372036854775808/ack"),
+    ):
+        res = client.request(method, url, headers=admin)
+        assert res.status_code == 422, (url, res.text)
+    assert client.get("/api/cameras?offset=9223372036854775808", headers=admin).status_code == 422

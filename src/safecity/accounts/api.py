@@ -45,6 +45,7 @@ from safecity.core.context import Context
 from safecity.core.db import after_commit, get_or_raise
 from safecity.core.errors import Forbidden, InvalidInput
 from safecity.core.http import Ctx, DbSession
+from safecity.core.params import RowId
 
 __all__ = ["SESSION_COOKIE", "client_address", "current_principal", "require", "require_any", "router"]
 
@@ -211,7 +212,7 @@ def create_token(
 
 @api.delete("/tokens/{token_id}", status_code=204, summary="Revoke a session or token (yours; admins: any)")
 def revoke_token(
-    token_id: int, session: DbSession, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]
+    token_id: RowId, session: DbSession, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Response:
     service.revoke_token_id(session, token_id, principal=principal)
     after_commit(session, partial(close_live_sockets, ctx, token_id=token_id))

@@ -36,6 +36,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 #: The largest value a 64-bit integer column holds (and SQLite accepts as a parameter at all).
 MAX_BIGINT = 2**63 - 1
+#: The largest value a plain integer column (and so every numeric id) holds on PostgreSQL.
+MAX_INT = 2**31 - 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -12,10 +12,10 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from safecity.core.db import MAX_BIGINT
+from safecity.core.db import MAX_INT
 
 #: Rows to skip in a listing.
 Offset = Annotated[int, Query(ge=0, le=10**9, description="Rows to skip (at most a billion).")]
 
-#: A numeric id in a path.
-RowId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="Numeric id.")]
+#: A numeric id in a path (ids are plain integer columns: 2**31 - 1 at most on PostgreSQL).
+RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="Numeric id.")]
