@@ -157,7 +157,8 @@ def test_supervisor_adds_edits_and_removes_hotlist_entries_with_who_and_why(
     assert client.get("/api/plates/hotlist", headers=headers).json() == []
     with ctx.db.session() as session:
         actions = [e.action for e in audit.entries(session, actor="sup.ali")]
-    assert actions[:4] == [
+    assert actions[:5] == [
+        "anpr.hotlist_list",
         "anpr.hotlist_remove",
         "anpr.hotlist_check",
         "anpr.hotlist_update",

@@ -73,7 +73,7 @@ def list_hotlist(
     audit.record(
         session,
         actor=principal.username,
-        action="hotlist.list",
+        action="anpr.hotlist_list",
         detail={"list": list_name, "plate": plate, "offset": offset, "entries": len(rows)},
     )
     return [HotlistEntryOut.model_validate(r) for r in rows]
@@ -144,7 +144,7 @@ def import_hotlist(
 def list_areas(session: DbSession, principal: AreaReader) -> list[AreaOut]:
     rows = areas.list_areas(session)
     # An area lists the plates it watches for.
-    audit.record(session, actor=principal.username, action="areas.list", detail={"areas": len(rows)})
+    audit.record(session, actor=principal.username, action="anpr.areas_list", detail={"areas": len(rows)})
     return [AreaOut.model_validate(a) for a in rows]
 
 
