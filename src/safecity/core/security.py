@@ -54,7 +54,7 @@ def secret_key(settings: Settings) -> bytes:
     (bus=nats) runs several serves that must agree, so it needs the setting, 32 characters or more.
     An example value (`CHANGE-ME…`, `secret`…) is refused everywhere; the demo passes none.
     """
-    key = settings.secret_key
+    key = _plain(settings.secret_key)
     city = settings.bus == "nats"
     if key:
         if key.strip().lower() in EXAMPLE_KEYS or key.strip().upper().startswith("CHANGE-ME"):
@@ -75,13 +75,21 @@ def secret_key(settings: Settings) -> bytes:
 
 def metrics_token(settings: Settings) -> str | None:
     """Returns the token that reads /metrics (None: none); refuses an example value."""
-    token = settings.metrics_token
+    token = _plain(settings.metrics_token)
     if token and token.strip().upper().startswith("CHANGE-ME"):
         raise InvalidInput(
             "SAFECITY_METRICS_TOKEN is an example value, known to anyone",
             hint="set it to a long random string and give Prometheus the same",
         )
     return token or None
+
+
+def _plain(value: object) -> str:
+    """Returns a setting's text, whether it is a plain string or a pydantic SecretStr."""
+    if value is None:
+        return ""
+    reveal = getattr(value, "get_secret_value", None)
+    return str(reveal() if callable(reveal) else value)
 
 
 def _generated_key(settings: Settings) -> bytes:
