@@ -313,11 +313,13 @@ def principal_for_token(session: Session, token: str, *, max_lifetime: timedelta
     )
 
 
-def revoke_token(session: Session, token: str) -> None:
-    """Revokes a session or token by its secret (sign-out)."""
+def revoke_token(session: Session, token: str) -> int | None:
+    """Revokes a session or token by its secret (sign-out); returns its id (None: no such token)."""
     row = get_by(session, AuthToken, token_hash=_token_hash(token))
-    if row is not None:
-        row.revoked = True
+    if row is None:
+        return None
+    row.revoked = True
+    return row.id
 
 
 def revoke_all(

@@ -8,6 +8,7 @@ from safecity.accounts import service as accounts
 from safecity.accounts.auth import DEVICE_COOKIE, SESSION_COOKIE, client_address
 from safecity.accounts.models import LoginIn, TokenOut
 from safecity.accounts.signin import service
+from safecity.core.db import after_commit
 from safecity.core.http import Ctx, DbSession, is_https
 
 router = APIRouter()
@@ -56,12 +57,19 @@ def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -> Toke
 
 
 @router.post("/logout", status_code=204, summary="Sign out (revokes the session)")
-def logout(request: Request, response: Response, session: DbSession) -> Response:
+def logout(request: Request, response: Response, session: DbSession, ctx: Ctx) -> Response:
     token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "").removeprefix(
         "Bearer "
     )
-    if token:
-        accounts.revoke_token(session, token)
+    token_id = accounts.revoke_token(session, token) if token else None
+    live = ctx.live
+    if token_id is not None and live is not None:
+
+        def close_sockets() -> None:
+            # The live sockets this session opened close with it (other serves' at their next check).
+            live.close_session(token_id)
+
+        after_commit(session, close_sockets)
     response.delete_cookie(SESSION_COOKIE)
     response.status_code = 204
     return response
