@@ -22,6 +22,7 @@ import pytest
 from safecity.anpr import service as anpr
 from safecity.core.clock import utcnow
 from safecity.faces import service as faces
+from safecity.web.pages import NAV
 from tests.browser import LiveServer, free_port, sign_in
 from tests.conftest import make_user
 
@@ -127,19 +128,12 @@ def test_every_page_runs_under_the_csp_without_a_violation(page: Any, live_serve
     page.wait_for_load_state("networkidle")
     sign_in(page, live_server.url, "admin.csp")
     page.wait_for_selector("#live-status.on")  # the live socket opened with its ticket under the CSP
-    for path in (
-        "/",
-        "/dispatch",
-        "/wall",
-        "/dashboard",
-        "/plates",
-        "/watchlists",
-        "/violations",
-        "/challans",
-        "/recordings",
-        "/maintenance",
-        "/audit",
-    ):
+    # Every page of the navigation (new ones included) and the account pages.
+    for path in [p for p, _, _ in NAV if p != "/portal"] + [
+        "/account",
+        "/account/password",
+        "/account/second-factor",
+    ]:
         response = page.goto(live_server.url + path)
         assert response is not None and response.status == 200, path
         assert "default-src 'self'" in response.headers["content-security-policy"]
