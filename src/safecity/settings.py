@@ -321,6 +321,12 @@ class Settings(BaseSettings):
         description="Port where `safecity worker` serves /metrics for Prometheus (leases, spool, frames); "
         "0: none.",
     )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        title="Worker metrics address",
+        description="Address the worker's /metrics listens on: this host only by default; set the "
+        "worker's own network address (or 0.0.0.0 behind a firewall) for a Prometheus elsewhere.",
+    )
     audit_key_file: Path | None = Field(
         default=None,
         title="Audit key file",

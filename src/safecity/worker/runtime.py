@@ -531,10 +531,10 @@ def start_pipelines_hook(camera_ids: list[str] | None = None) -> Callable[[Conte
     return hook
 
 
-def serve_metrics(port: int) -> None:
-    """Serves this process's Prometheus metrics on `port` (a worker has no web server of its own)."""
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Serves this process's Prometheus metrics on `host:port` (a worker has no web server of its own)."""
     try:
-        start_http_server(port, registry=REGISTRY)
+        start_http_server(port, addr=host, registry=REGISTRY)
     except OSError as exc:
         raise Unavailable(
             f"cannot serve worker metrics on port {port}: {exc}",
@@ -547,7 +547,7 @@ async def run_worker(ctx: Context, *, camera_ids: list[str] | None = None) -> No
     """Runs camera pipelines until interrupted or terminated, publishing to the configured bus."""
     await ctx.bus.start()
     if ctx.settings.worker_metrics_port:
-        serve_metrics(ctx.settings.worker_metrics_port)
+        serve_metrics(ctx.settings.worker_metrics_port, ctx.settings.worker_metrics_host)
     runtime = WorkerRuntime(ctx, camera_ids=camera_ids)
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
