@@ -67,7 +67,7 @@ class FacePipeline:
     """Detects, measures and encodes every face in a BGR image.
 
     >>> pipeline = FacePipeline()
-    >>> [face.summary() for face in pipeline.faces(cv2.imread("photo.jpg"))]
+    >>> [face.summary() for face in pipeline.faces(core.images.read_image("photo.jpg"))]
     """
 
     def __init__(self, detector: FaceDetector | None = None, encoder: FaceEncoder | None = None) -> None:
