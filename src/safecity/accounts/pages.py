@@ -66,7 +66,8 @@ def users_page(request: Request, ctx: Ctx) -> Response:
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, ctx: Ctx) -> Response:
     """Your password, second factor, sessions and API tokens."""
-    return _render(request, ctx, "accounts_profile.html")
+    hours = ctx.settings.session_token_max_hours
+    return _render(request, ctx, "accounts_profile.html", extra={"token_hours": f"{hours:g}"})
 
 
 @router.get("/account/password", response_class=HTMLResponse)
