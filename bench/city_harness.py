@@ -61,6 +61,8 @@ NOTICE_CLAIM_TIMEOUT_S = 30
 # Trees from before the keyed audit log (issue 16) have no key to name: the harness runs them too,
 # so that a benchmark can measure an older commit (its `src` first on PYTHONPATH).
 AUDIT_KEYS = importlib.util.find_spec("safecity.audit.keys") is not None
+# Likewise trees from before encryption at rest have no data key to name.
+DATA_KEYS = importlib.util.find_spec("safecity.core.crypto") is not None
 
 
 class MissingBinaries(RuntimeError):
@@ -734,6 +736,14 @@ class CityCluster:
             from safecity.audit import keys
 
             keys.write_key_file(self.audit_key_file, [keys.new_key()], exclusive=True)
+        # The data key (encryption at rest) a city must name, the same for every serve and worker.
+        self.data_key_file = self.root / "keys" / "data.keys"
+        if DATA_KEYS:
+            from safecity.core import crypto, keyring
+
+            keyring.write_key_file(
+                self.data_key_file, [keyring.new_key(crypto.DATA_KEYS)], kind=crypto.DATA_KEYS, exclusive=True
+            )
         self.pg = PostgresCluster(self.root / "pg", self.binaries, free_port())
         self.nats = NatsServer(self.root, self.binaries, free_port(), self._base_env(), self._remember)
         self.gateway_port = free_port()
@@ -846,9 +856,11 @@ class CityCluster:
         }
 
     def _audit_env(self) -> dict[str, str]:
+        data = {"SAFECITY_DATA_KEY_FILE": str(self.data_key_file)} if DATA_KEYS else {}
         if not AUDIT_KEYS:
-            return {}
+            return data
         return {
+            **data,
             "SAFECITY_AUDIT_KEY_FILE": str(self.audit_key_file),
             "SAFECITY_AUDIT_CHECKPOINT_FILE": str(self.audit_checkpoints),
         }
@@ -869,6 +881,8 @@ class CityCluster:
             if AUDIT_KEYS
             else {}
         )
+        if DATA_KEYS:
+            audit["data_key_file"] = self.data_key_file
         settings = Settings(
             data_dir=self.data_dir, database_url=self.pg.url, bus="memory", secret_key=self.secret, **audit
         )

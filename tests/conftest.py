@@ -112,13 +112,27 @@ def audit_anchor_env(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFECITY_AUDIT_CHECKPOINT_FILE", str(folder / "audit-checkpoints.log"))
 
 
+def data_key_env(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Names a data key file (made now, 0600) in `folder`, as a city must; returns its path."""
+    from safecity.core import crypto, keyring
+
+    key_file = folder / crypto.KEY_FILE
+    if not key_file.exists():
+        keyring.write_key_file(
+            key_file, [keyring.new_key(crypto.DATA_KEYS)], kind=crypto.DATA_KEYS, exclusive=True
+        )
+    monkeypatch.setenv("SAFECITY_DATA_KEY_FILE", str(key_file))
+    return key_file
+
+
 @pytest.fixture
 def pg_url(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards (with its audit key)."""
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards (with its audit and data keys)."""
     need_service("PostgreSQL", "127.0.0.1", 5432)
     from sqlalchemy import create_engine, text
 
     audit_anchor_env(tmp_path_factory.mktemp("audit"), monkeypatch)
+    data_key_env(tmp_path_factory.mktemp("keys"), monkeypatch)
 
     name = f"safecity_test_{uuid.uuid4().hex[:10]}"
     admin_engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -19,6 +20,7 @@ from safecity.core.errors import InvalidInput
 from safecity.demo.cli import demo
 from safecity.enforcement.cli import app as enforcement_app
 from safecity.faces.cli import app as faces_app
+from safecity.keys_cli import app as keys_app
 from safecity.maintenance.cli import app as maintenance_app
 from safecity.recordings.cli import app as recordings_app
 from safecity.settings import Settings, load_settings
@@ -29,9 +31,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def private_files() -> None:
+    """Every command writes for SafeCity's own user only."""
+    # Files 0600 and folders 0700: the database, recordings, media, spool and outbox hold personal data.
+    os.umask(0o077)
+
+
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 app.add_typer(plates_app, name="plates")
 app.add_typer(faces_app, name="faces")
 app.add_typer(hotlist_app, name="hotlist")

@@ -347,6 +347,35 @@ class Settings(BaseSettings):
         "hash), away from the database. Empty (embedded only): audit-checkpoints.log beside the SQLite "
         "database. A city must name one on storage every serve reaches.",
     )
+    data_key_file: Path | None = Field(
+        default=None,
+        title="Data key file",
+        description="File of the AES-256 keys that encrypt data at rest (camera passwords, TOTP secrets, "
+        "face embeddings, photos, notices, evidence frames): mode 0600, oldest first, the newest "
+        "encrypts; kept away from the data folder and the database. Empty: SAFECITY_DATA_KEY, else "
+        "(embedded only) data.keys in the data folder, made on first use. A city must name one "
+        "(`safecity keys new`), the same on every serve and worker.",
+    )
+    data_key: SecretStr | None = Field(
+        default=None,
+        title="Data keys",
+        description="The data keys themselves, base64, comma-separated, oldest first (instead of a file).",
+    )
+    payment_gateway_secrets: SecretStr | None = Field(
+        default=None,
+        title="Payment gateway secrets",
+        description="Each payment gateway's HMAC secret for signing its callbacks, as "
+        "name=secret pairs separated by commas (names: 1bill, jazzcash, easypaisa, raast). A gateway "
+        "without a secret is refused: its callbacks never record a payment.",
+    )
+    payment_callback_window_s: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        title="Payment callback window",
+        description="Seconds a signed payment callback's timestamp may differ from this server's clock; "
+        "older (replayed) or future-dated callbacks are refused.",
+    )
     audit_checkpoint_s: float = Field(
         default=300.0,
         gt=0,

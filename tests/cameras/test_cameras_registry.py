@@ -27,7 +27,8 @@ def test_registered_camera_is_listed_without_its_password(client: TestClient, ad
     assert client.post("/api/cameras", headers=admin, json=CAM).status_code == 201
     cams = client.get("/api/cameras", headers=admin).json()
     assert [c["id"] for c in cams] == ["khi-saddar-001"]
-    assert "password" not in cams[0]
+    assert cams[0]["password"] is None and cams[0]["has_password"] is True
+    assert "s3cret" not in str(cams)
     assert cams[0]["lines"][0]["purpose"] == "stop_line"
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from safecity.challans import delivery, notice, notices_queue, service
 from safecity.challans.consumer import handle_approved
-from safecity.challans.models import AppealIn, Challan, DecisionIn, Payment, PaymentIn, Vehicle
+from safecity.challans.models import AppealIn, Challan, DecisionIn, Payment, Vehicle
+from safecity.challans.payments import service as payments
 from safecity.core.context import Context
 from safecity.core.db import Database
 from safecity.core.errors import Conflict, InvalidInput, NotFound
@@ -141,16 +142,24 @@ def test_redelivered_approval_issues_one_challan(ctx: Context) -> None:
 
 
 def pay(session: Session, number: str, ref: str, amount: int, days: float = 1) -> object:
-    data = PaymentIn(number=number, bank_ref=ref, amount=amount, paid_at=ISSUED + timedelta(days=days))
-    return service.record_payment(session, data, actor="bank")
+    """Records a payment as a verified 1Bill callback would (the gateway's transaction id `ref`)."""
+    return payments.record(
+        session,
+        number,
+        channel="1bill",
+        reference=f"1bill:{ref}",
+        amount=amount,
+        paid_at=ISSUED + timedelta(days=days),
+        actor="gateway:1bill",
+    )
 
 
-def test_a_payment_is_recorded_exactly_once_by_bank_reference(ctx: Context) -> None:
+def test_a_payment_is_recorded_exactly_once_by_transaction_id(ctx: Context) -> None:
     challan = issue_one(ctx)
     with ctx.db.session() as session:
         with pytest.raises(NotFound):
             pay(session, "KHI-2025-99999999", "HBL-1", 5_000)
-        with pytest.raises(InvalidInput, match="less than the Rs 20000 due"):
+        with pytest.raises(InvalidInput, match="does not match the Rs 20000 due"):
             pay(session, challan.number, "HBL-0", 10_000, days=30)
         first = pay(session, challan.number, "HBL-1", 5_000)
         again = pay(session, challan.number, "HBL-1", 5_000)

@@ -1,14 +1,16 @@
-"""The citizen portal: plate and CNIC required, no enumeration, rate limits; evidence, notice, pay, appeal."""
+"""The citizen portal: plate and CNIC required, no enumeration, rate limits; evidence, notice, appeal."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from safecity.challans import service
 from safecity.core.context import Context
+from safecity.core.errors import TooManyRequests
 from safecity.core.events import ViolationCandidate
 from safecity.enforcement import service as enforcement
 from tests.conftest import auth_headers
@@ -88,31 +90,21 @@ def test_the_token_opens_only_the_citizens_own_challans(ctx: Context, client: Te
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
 
 
-def test_a_citizen_pays_once_and_a_second_payment_is_refused(ctx: Context, client: TestClient) -> None:
+def test_a_reference_typed_into_the_portal_never_marks_a_challan_paid(
+    ctx: Context, client: TestClient
+) -> None:
+    # Issue 16, finding 12: any reference typed as a payment used to mark the challan paid.
     number = issue(ctx)
     headers = {"X-Portal-Token": lookup(client, "ABC123", "4210112345671")["token"]}
-    low = client.post(
-        f"/api/portal/challans/{number}/pay", json={"bank_ref": "1LINK-1", "amount": 100}, headers=headers
-    )
-    assert low.status_code == 422 and "Rs 5000 due" in low.json()["detail"]
-    paid = client.post(
+    typed = client.post(
         f"/api/portal/challans/{number}/pay", json={"bank_ref": "1LINK-1", "amount": 5000}, headers=headers
     )
-    again = client.post(
-        f"/api/portal/challans/{number}/pay", json={"bank_ref": "1LINK-1", "amount": 5000}, headers=headers
-    )
-    other = client.post(
-        f"/api/portal/challans/{number}/pay", json={"bank_ref": "1LINK-2", "amount": 5000}, headers=headers
-    )
-    assert (paid.status_code, again.status_code, other.status_code) == (201, 200, 409)
-    assert again.json()["duplicate"] and "already paid" in other.json()["detail"]
-    admin = auth_headers(ctx, "admin")
-    unknown = client.post(
-        "/api/challans/payments",
-        json={"number": "KHI-2000-1", "bank_ref": "HBL-9", "amount": 5000},
-        headers=admin,
-    )
-    assert unknown.status_code == 404
+    assert typed.status_code in (404, 405)
+    (view,) = lookup(client, "ABC123", "4210112345671")["challans"]
+    assert view["status"] == "unpaid" and view["amount_due"] == 5000
+    assert view["psid"] and view["psid"].isdigit()  # what the citizen pays with, at a bank or in an app
+    with ctx.db.session() as session:
+        assert service.get_challan(session, number).status == "unpaid"
 
 
 def test_a_citizen_appeals_and_the_committee_decides_with_a_reason(ctx: Context, client: TestClient) -> None:
@@ -170,3 +162,70 @@ def test_a_notice_code_can_be_verified_publicly(ctx: Context, client: TestClient
         code = service.get_challan(session, number).verification_code
     assert client.get(f"/api/portal/verify/{code}").json()["number"] == number
     assert client.get("/api/portal/verify/ZZZZZZZZZZ").status_code == 404
+
+
+# --- the limits never keep the owner out (issue 16, finding 12) -------------------------------------
+
+WRONG = "4210199999999"
+RIGHT = "4210112345671"
+
+
+def look_up(ctx: Context, client: str, cnic: str, at: datetime, plate: str = "ABC123") -> int:
+    """Looks up `plate` from the address `client` at `at`; returns how many challans it found."""
+    with ctx.db.session() as session:
+        found = service.portal_lookup(session, plate=plate, cnic=cnic, client=client, now=at)
+    return len(found.challans)
+
+
+def test_failed_look_ups_from_many_addresses_never_block_the_owner(ctx: Context) -> None:
+    # The attack: 30 wrong CNICs for a plate, from anywhere, used to lock its owner out for an hour.
+    issue(ctx)
+    now = datetime.now(UTC)
+    for n in range(60):
+        assert look_up(ctx, f"10.1.{n}.7", WRONG, now) == 0
+    assert look_up(ctx, "192.0.2.10", RIGHT, now + timedelta(seconds=1)) == 1
+
+
+def test_a_plate_under_attack_slows_each_address_a_little_and_the_owner_gets_in(ctx: Context) -> None:
+    issue(ctx)
+    now = datetime.now(UTC)
+    for n in range(30):
+        look_up(ctx, f"10.2.{n}.7", WRONG, now)
+    # The owner mistypes, then types the right CNIC at once: a short wait, then in.
+    assert look_up(ctx, "192.0.2.20", WRONG, now) == 0
+    with pytest.raises(TooManyRequests, match="wait 30 s"):
+        look_up(ctx, "192.0.2.20", RIGHT, now + timedelta(seconds=0.5))
+    assert look_up(ctx, "192.0.2.20", RIGHT, now + timedelta(seconds=31)) == 1
+    # An attacker's address likewise gets one guess at this plate per delay, not one a second.
+    with pytest.raises(TooManyRequests):
+        look_up(ctx, "10.2.0.7", WRONG, now + timedelta(seconds=5))
+
+
+def test_one_address_guessing_is_stopped_without_touching_anyone_else(ctx: Context) -> None:
+    issue(ctx)
+    now = datetime.now(UTC)
+    for n in range(20):  # within the per-minute limit, over an hour
+        look_up(ctx, "10.3.0.7", f"42101{n:07d}1", now + timedelta(minutes=3 * n))
+    later = now + timedelta(minutes=59)
+    with pytest.raises(TooManyRequests, match="found nothing"):
+        look_up(ctx, "10.3.0.7", WRONG, later, plate="KHB777")
+    assert look_up(ctx, "192.0.2.30", RIGHT, later) == 1
+    # IPv6 addresses count by their /64: one subscriber cannot walk through its own addresses.
+    for n in range(20):
+        look_up(ctx, f"2001:db8:1:1::{n + 1:x}", WRONG, now + timedelta(minutes=3 * n), plate="KHB777")
+    with pytest.raises(TooManyRequests):
+        look_up(ctx, "2001:db8:1:1::ffff", WRONG, later, plate="KHB777")
+
+
+def test_a_typed_forwarded_address_does_not_escape_the_portal_limit(ctx: Context, client: TestClient) -> None:
+    issue(ctx)
+    # Without a trusted proxy, a typed X-Forwarded-For changes nothing: 10 a minute from this caller.
+    spoofed = [
+        client.post(
+            "/api/portal/lookup",
+            json={"plate": f"P{n:03d}", "cnic": WRONG},
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+        ).status_code
+        for n in range(11)
+    ]
+    assert spoofed[-1] == 429

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
+from safecity.core.crypto import EncryptedString
 from safecity.core.db import Base
 
 
@@ -20,6 +21,7 @@ class Role(StrEnum):
     traffic_officer = "traffic_officer"
     investigator = "investigator"
     auditor = "auditor"
+    cashier = "cashier"  # takes fines at a counter: records a payment by its receipt, nothing else
     device = "device"
 
 
@@ -44,8 +46,9 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     next_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
-    # The TOTP secret (base32): set while enrolling, in force once `totp_enabled_at` is set.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP secret (base32), sealed under the data key: set while enrolling, in force once
+    # `totp_enabled_at` is set.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString("users.totp_secret"))
     totp_enabled_at: Mapped[datetime | None]
     # The last time step a code was accepted for, so one code never signs in twice.
     totp_last_step: Mapped[int | None]

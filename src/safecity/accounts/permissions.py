@@ -83,6 +83,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),
+    # A bank or police counter's cashier: records the payments it takes, by receipt number.
+    Role.cashier: frozenset({"challans:cash"}),
     # Machines, not people: patrol units' devices report positions, signal controllers their phases.
     Role.device: frozenset({"units:position", "signals:write"}),
 }

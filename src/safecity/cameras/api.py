@@ -36,17 +36,17 @@ def list_cameras(
     rows = service.list_cameras(
         session, kind=kind, district=district, health=health, limit=limit, offset=offset
     )
-    return [CameraOut.model_validate(c) for c in rows]
+    return [CameraOut.of(c) for c in rows]
 
 
 @router.post("", response_model=CameraOut, status_code=201, summary="Register a camera")
 def create_camera(body: CameraIn, session: DbSession, principal: Writer) -> CameraOut:
-    return CameraOut.model_validate(service.create(session, body, actor=principal.username))
+    return CameraOut.of(service.create(session, body, actor=principal.username))
 
 
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
 def get_camera(camera_id: str, session: DbSession, _: Reader) -> CameraOut:
-    return CameraOut.model_validate(service.get(session, camera_id))
+    return CameraOut.of(service.get(session, camera_id))
 
 
 @router.get("/{camera_id}/snapshot", summary="The newest picture of a camera (JPEG), for the video wall")
@@ -65,7 +65,7 @@ def snapshot(camera_id: str, session: DbSession, principal: Reader) -> Response:
 
 @router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")
 def update_camera(camera_id: str, body: CameraPatch, session: DbSession, principal: Writer) -> CameraOut:
-    return CameraOut.model_validate(service.update(session, camera_id, body, actor=principal.username))
+    return CameraOut.of(service.update(session, camera_id, body, actor=principal.username))
 
 
 @router.delete("/{camera_id}", status_code=204, summary="Remove a camera")

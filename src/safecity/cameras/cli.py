@@ -29,9 +29,7 @@ def list_cameras(
     """List registered cameras."""
     ctx = open_context()
     with ctx.db.session() as session:
-        cams = [
-            CameraOut.model_validate(c) for c in service.list_cameras(session, kind=kind, district=district)
-        ]
+        cams = [CameraOut.of(c) for c in service.list_cameras(session, kind=kind, district=district)]
     if json_output:
         print_json([c.model_dump(mode="json") for c in cams])
         return

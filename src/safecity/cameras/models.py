@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import JSON, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from safecity.core.clock import utcnow
+from safecity.core.crypto import EncryptedString
 from safecity.core.db import Base
 from safecity.core.patch import Patch
 
@@ -33,7 +35,10 @@ class Camera(Base):
     longitude: Mapped[float]
     stream_url: Mapped[str] = mapped_column(String(1000), default="")
     username: Mapped[str | None] = mapped_column(String(200))
-    password: Mapped[str | None] = mapped_column(String(200))
+    # Sealed under the data key, and loaded only where a stream is opened (`list_cameras(with_credentials=
+    # True)`); never shown: `CameraOut` says only whether there is one.
+    password: Mapped[str | None] = mapped_column(EncryptedString("cameras.password"), deferred=True)
+    has_password: Mapped[bool] = column_property(password.is_not(None))
     enabled: Mapped[bool] = mapped_column(default=True)
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -46,6 +51,25 @@ class Camera(Base):
 
 
 Point = tuple[float, float]
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """Returns a stream URL without its user and password, and those two (decoded) if it had them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), unquote(user), unquote(password) if colon else None
+
+
+def masked_url(url: str, username: str | None, has_password: bool) -> str:
+    """Returns a stream URL as people see it: the user name, never the password (`rtsp://admin:•••@…`)."""
+    parts = urlsplit(url)
+    if not username or not parts.netloc:
+        return url
+    userinfo = quote(username, safe="") + (":•••" if has_password else "")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
 class AnalysisSettings(BaseModel):
@@ -121,6 +145,14 @@ class CameraIn(BaseModel):
             raise ValueError("stream URL must be rtsp://, http(s)://, file:// or a video file path")
         return value
 
+    @model_validator(mode="after")
+    def _credentials_out_of_the_url(self) -> CameraIn:
+        # A password typed into the URL goes where it is encrypted, never into the shown stream URL.
+        self.stream_url, self.username, self.password = _take_credentials(
+            self.stream_url, self.username, self.password
+        )
+        return self
+
 
 class CameraPatch(Patch):
     """Changes to a registered camera; fields left out stay as they are, null clears credentials or lists."""
@@ -144,11 +176,32 @@ class CameraPatch(Patch):
     def _known_scheme(cls, value: str | None) -> str | None:
         return CameraIn._known_scheme(value) if value else value
 
+    @model_validator(mode="after")
+    def _credentials_out_of_the_url(self) -> CameraPatch:
+        if self.stream_url and split_credentials(self.stream_url)[1] is not None:
+            # Assigned, so they count as given: the URL's credentials replace the stored ones.
+            self.stream_url, self.username, self.password = _take_credentials(
+                self.stream_url, self.username, self.password
+            )
+        return self
+
+
+def _take_credentials(
+    url: str, username: str | None, password: str | None
+) -> tuple[str, str | None, str | None]:
+    """Returns the URL without credentials and the user and password it or the fields gave."""
+    bare, url_user, url_password = split_credentials(url)
+    if url_user is None:
+        return url, username, password
+    if (username is not None and username != url_user) or (
+        password is not None and url_password is not None and password != url_password
+    ):
+        raise ValueError("the stream URL and the username/password fields give different credentials")
+    return bare, url_user or username, url_password if url_password is not None else password
+
 
 class CameraOut(BaseModel):
-    """A camera as shown to users: never its password."""
-
-    model_config = ConfigDict(from_attributes=True)
+    """A camera as shown to users: never its password, which no role may read back."""
 
     id: str
     name: str
@@ -156,7 +209,11 @@ class CameraOut(BaseModel):
     district: str
     latitude: float
     longitude: float
-    stream_url: str
+    stream_url: str = Field(
+        description="The stream with its user name; a password shows as ••• (`rtsp://admin:•••@host/…`)."
+    )
+    password: None = Field(default=None, description="Always null: a camera's password is never shown.")
+    has_password: bool = Field(description="Whether a password is stored (encrypted) for the stream.")
     enabled: bool
     analysis: dict[str, Any]
     zones: list[dict[str, Any]]
@@ -164,6 +221,14 @@ class CameraOut(BaseModel):
     health_state: str
     health_detail: str
     health_since: datetime | None
+
+    @classmethod
+    def of(cls, camera: Camera) -> CameraOut:
+        """Returns a registered camera as shown to users (the session must still be open)."""
+        # Field by field, never the password: reading it would load and decrypt it for nothing.
+        shown = {name: getattr(camera, name) for name in cls.model_fields if name != "password"}
+        shown["stream_url"] = masked_url(camera.stream_url, camera.username, camera.has_password)
+        return cls.model_validate(shown)
 
 
 class ImportReport(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera, CameraIn, CameraPatch, ImportReport
@@ -39,6 +39,7 @@ def create(session: Session, data: CameraIn, *, actor: str) -> Camera:
     _apply(camera, data)
     session.add(camera)
     session.flush()
+    session.expire(camera, ["has_password"])
     audit.record(session, actor=actor, action="camera.create", target=data.id, detail={"kind": data.kind})
     return camera
 
@@ -67,7 +68,9 @@ def update(session: Session, camera_id: str, patch: CameraPatch, *, actor: str) 
         elif name in {"zones", "lines"}:
             value = [item.model_dump() for item in getattr(patch, name) or []]
         setattr(camera, name, value)
-    shown = {k: v for k, v in changes.items() if k != "password"}
+    session.flush()
+    session.expire(camera, ["has_password"])
+    shown = {k: ("•••" if k == "password" and v else v) for k, v in changes.items()}
     audit.record(session, actor=actor, action="camera.update", target=camera_id, detail=shown)
     return camera
 
@@ -86,9 +89,15 @@ def list_cameras(
     health: str | None = None,
     limit: int = 5000,
     offset: int = 0,
+    with_credentials: bool = False,
 ) -> Sequence[Camera]:
-    """Returns cameras, optionally filtered by type, district and health state."""
+    """Returns cameras, optionally filtered by type, district and health state.
+
+    Their passwords are loaded (and decrypted) only `with_credentials`, for opening the streams.
+    """
     query = select(Camera).order_by(Camera.id).limit(limit).offset(offset)
+    if with_credentials:
+        query = query.options(undefer(Camera.password))
     if kind:
         query = query.where(Camera.kind == kind)
     if district:

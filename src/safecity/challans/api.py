@@ -1,4 +1,4 @@
-"""Challans over HTTP: staff routes (issue, payments, appeals, registry) and the citizen portal."""
+"""Challans over HTTP: staff routes (issue, appeals, registry), the citizen portal, and payments."""
 
 from __future__ import annotations
 
@@ -16,16 +16,14 @@ from safecity.challans.models import (
     AppealOut,
     ChallanOut,
     ChallanRules,
-    CitizenPaymentIn,
     DecisionIn,
     FlagOut,
     ImportReport,
     IssueReport,
     LookupIn,
     LookupOut,
-    PaymentIn,
-    PaymentOut,
 )
+from safecity.challans.payments.api import router as payments_router
 from safecity.core.clock import utcnow
 from safecity.core.errors import NotFound
 from safecity.core.http import Ctx, DbSession, client_address
@@ -116,15 +114,6 @@ def run_deliveries(ctx: Ctx, _: Admin, limit: Annotated[int, Query(ge=1, le=10_0
     """The notices work queue does this every few seconds by itself; this runs one turn at once."""
     notices_queue.render_due_notices(ctx, limit)
     return notices_queue.send_due_deliveries(ctx, limit)
-
-
-@staff.post(
-    "/payments", response_model=PaymentOut, summary="Record a bank's payment (exactly once per reference)"
-)
-def record_payment(body: PaymentIn, session: DbSession, principal: Admin, response: Response) -> PaymentOut:
-    out = service.record_payment(session, body, actor=principal.username)
-    response.status_code = 200 if out.duplicate else 201
-    return out
 
 
 @staff.post(
@@ -248,25 +237,6 @@ def citizen_evidence(
     return _file(ctx, ref, None)
 
 
-@portal.post("/challans/{number}/pay", response_model=PaymentOut, summary="Pay through the payment gateway")
-def citizen_pay(
-    number: str,
-    body: CitizenPaymentIn,
-    token: Token,
-    session: DbSession,
-    request: Request,
-    response: Response,
-) -> PaymentOut:
-    challan = service.portal_challan(session, token=token, number=number)
-    out = service.record_payment(
-        session,
-        PaymentIn(number=challan.number, bank_ref=body.bank_ref, amount=body.amount, channel="portal"),
-        actor=f"citizen@{client_address(request)}",
-    )
-    response.status_code = 200 if out.duplicate else 201
-    return out
-
-
 @portal.post(
     "/challans/{number}/appeal", response_model=AppealOut, status_code=201, summary="Appeal your challan"
 )
@@ -306,21 +276,22 @@ def challans_page(request: Request, _: Reviewer) -> Response:
 
 
 def _file(ctx: Ctx, ref: str, filename: str | None) -> Response:
-    path = ctx.media.path(ref)
-    if not path.exists():
-        raise NotFound("the file is no longer in the media store", hint="ask the traffic police for a copy")
+    try:
+        data = ctx.media.get(ref)
+    except NotFound:
+        raise NotFound(
+            "the file is no longer in the media store", hint="ask the traffic police for a copy"
+        ) from None
     headers = {"Cache-Control": "private, no-store"}
     if filename:
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return Response(
-        path.read_bytes(),
-        media_type=_TYPES.get(path.suffix.lstrip("."), "application/octet-stream"),
-        headers=headers,
-    )
+    media_type = _TYPES.get(ref.rpartition(".")[2], "application/octet-stream")
+    return Response(data, media_type=media_type, headers=headers)
 
 
-# The server mounts `router`: staff API, portal API and the /portal and /challans pages.
+# The server mounts `router`: staff API, portal API, the /portal and /challans pages, and payments.
 router = APIRouter()
 router.include_router(staff)
 router.include_router(portal)
 router.include_router(pages)
+router.include_router(payments_router)

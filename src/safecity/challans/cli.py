@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
@@ -66,7 +65,7 @@ def notices(
         with ctx.db.session() as session:
             for challan in service.list_challans(session, limit=limit):
                 if challan.notice_ref:
-                    shutil.copyfile(ctx.media.path(challan.notice_ref), out / f"{challan.number}.pdf")
+                    (out / f"{challan.number}.pdf").write_bytes(ctx.media.get(challan.notice_ref))
     console.print(f"{count} notices rendered" + (f", copied to {out}" if out else ""))
 
 

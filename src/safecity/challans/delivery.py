@@ -22,6 +22,7 @@ import httpx
 
 from safecity.challans import service
 from safecity.challans.models import Challan, ChallanRules, DeliveryConfig
+from safecity.core.crypto import Cipher, seal_file
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,20 @@ def notice_text(challan: Challan, rules: ChallanRules, at: datetime) -> str:
 
 
 class FileAdapter:
-    """Writes each notice as a PDF plus a JSON envelope into a folder (tests, demos, print spools)."""
+    """Writes each notice as a PDF plus a JSON envelope into a folder (tests, demos, print spools).
 
-    def __init__(self, folder: Path) -> None:
+    Files are 0600 in a 0700 folder; with a cipher (the data folder's outbox) they are sealed under the
+    data key like the media store, read back with `read_outbox_file`.
+    """
+
+    def __init__(self, folder: Path, *, cipher: Cipher | None = None) -> None:
         self.folder = Path(folder)
+        self.cipher = cipher
 
     def send(self, message: NoticeMessage) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"{message.number}-{message.channel}"
         if message.pdf:  # a text message has no notice attached
-            (self.folder / f"{stem}.pdf").write_bytes(message.pdf)
+            self._write(self.folder / f"{stem}.pdf", message.pdf)
         envelope = {
             "channel": message.channel,
             "to": message.address,
@@ -77,15 +82,29 @@ class FileAdapter:
             "text": message.text,
             "idempotency_key": message.key,
         }
-        (self.folder / f"{stem}.json").write_text(json.dumps(envelope, indent=2))
+        self._write(self.folder / f"{stem}.json", json.dumps(envelope, indent=2).encode())
         return str(self.folder / f"{stem}.{'pdf' if message.pdf else 'json'}")
+
+    def _write(self, path: Path, data: bytes) -> None:
+        seal_file(path, data, purpose=outbox_purpose(path), sealer=self.cipher)
 
     def close(self) -> None:
         """Nothing to let go of."""
 
 
 class PostAdapter(FileAdapter):
-    """Posted notices: PDFs dropped in the printing house's spool folder, one per challan."""
+    """Posted notices: PDFs dropped in the printing house's spool folder, one per challan (not sealed:
+    the printing house reads them; the folder is its to protect)."""
+
+
+def outbox_purpose(path: Path) -> bytes:
+    """Returns what a sealed outbox file is bound to: its own name (one cannot stand in for another)."""
+    return b"outbox\x00" + path.name.encode()
+
+
+def read_outbox_file(path: Path, cipher: Cipher) -> bytes:
+    """Returns the content of a notice or envelope in the data folder's outbox."""
+    return cipher.unseal(path.read_bytes(), purpose=outbox_purpose(path))
 
 
 class SmsAdapter:
@@ -167,19 +186,25 @@ class EmailAdapter:
             self._smtp = None
 
 
-def adapters_from_config(config: DeliveryConfig, data_dir: Path) -> dict[str, Adapter]:
-    """Returns an adapter per channel: the configured service, or files under data_dir/outbox."""
+def adapters_from_config(
+    config: DeliveryConfig, data_dir: Path, cipher: Cipher | None = None
+) -> dict[str, Adapter]:
+    """Returns an adapter per channel: the configured service, or sealed files under data_dir/outbox."""
     outbox = Path(data_dir) / "outbox"
     post: Adapter = (
-        PostAdapter(Path(config.post_spool_dir)) if config.post_spool_dir else FileAdapter(outbox / "post")
+        PostAdapter(Path(config.post_spool_dir))
+        if config.post_spool_dir
+        else FileAdapter(outbox / "post", cipher=cipher)
     )
     sms: Adapter = (
-        SmsAdapter(config.sms_gateway_url) if config.sms_gateway_url else FileAdapter(outbox / "sms")
+        SmsAdapter(config.sms_gateway_url)
+        if config.sms_gateway_url
+        else FileAdapter(outbox / "sms", cipher=cipher)
     )
     email: Adapter = (
         EmailAdapter(config.smtp_host, config.smtp_port, config.mail_from)
         if config.smtp_host
-        else FileAdapter(outbox / "email")
+        else FileAdapter(outbox / "email", cipher=cipher)
     )
     return {"post": post, "sms": sms, "email": email}
 
@@ -187,8 +212,9 @@ def adapters_from_config(config: DeliveryConfig, data_dir: Path) -> dict[str, Ad
 class AdapterPool:
     """A process's adapters for the delivery settings in force: remade when they change, closed at exit."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, cipher: Cipher | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.cipher = cipher
         self._settings: str | None = None
         self._adapters: dict[str, Adapter] = {}
         self._lock = threading.Lock()
@@ -199,7 +225,7 @@ class AdapterPool:
         with self._lock:
             if settings != self._settings:
                 self._close_adapters()
-                self._adapters = adapters_from_config(config, self.data_dir)
+                self._adapters = adapters_from_config(config, self.data_dir, self.cipher)
                 self._settings = settings
             return self._adapters
 

@@ -86,6 +86,8 @@ class Challan(Base):
     paid_at: Mapped[datetime | None]
     paid_amount: Mapped[int | None]
     verification_code: Mapped[str] = mapped_column(String(16), unique=True)
+    # The 1Bill payment slip id (PSID) every bank, wallet and Raast payment names: one per challan.
+    psid: Mapped[str | None] = mapped_column(String(24), unique=True)
     notice_ref: Mapped[str | None] = mapped_column(String(120))
     notice_claimed_by: Mapped[str | None] = mapped_column(String(200))
     notice_claimed_at: Mapped[datetime | None]
@@ -104,7 +106,11 @@ class ChallanCounter(Base):
 
 
 class Payment(Base):
-    """A payment reported by a bank; its reference is unique, so it is recorded exactly once."""
+    """A payment from a verified source: a gateway's signed callback or a cashier's receipt.
+
+    `bank_ref` is `<channel>:<the gateway's transaction id or the receipt number>` and unique, so a
+    payment is recorded exactly once however often it is reported.
+    """
 
     __tablename__ = "challan_payments"
 
@@ -200,7 +206,11 @@ class PortalGrant(Base):
 
 
 class PortalAttempt(Base):
-    """One citizen look-up, kept an hour for rate limiting by client address and by plate."""
+    """One citizen look-up, kept an hour for rate limiting by client address and by plate.
+
+    `client` is the caller's address (IPv6 by its /64); `matched` whether the plate and CNIC found a
+    challan: only look-ups that found nothing count against an address or a plate.
+    """
 
     __tablename__ = "portal_attempts"
     __table_args__ = (
@@ -212,6 +222,7 @@ class PortalAttempt(Base):
     client: Mapped[str] = mapped_column(String(64))
     plate: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    matched: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -297,6 +308,29 @@ class DeliveryConfig(BaseModel):
     )
 
 
+class PaymentConfig(BaseModel):
+    """How challans are paid: 1Bill slip ids, and the Raast merchant account printed as a QR code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    biller_code: str = Field(
+        default="1001",
+        pattern=r"^\d{4,5}$",
+        title="1Bill biller code",
+        description="The biller's code at 1LINK: the first digits of every PSID.",
+    )
+    raast_merchant_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9]+$",
+        title="Raast merchant",
+        description="The Raast merchant id (or IBAN) of the account fines are paid into; set, the notice "
+        "carries a Raast QR code that names the challan's PSID.",
+    )
+    merchant_name: str = Field(default="Traffic Police e-Challan", max_length=25, title="Merchant name")
+    merchant_city: str = Field(default="Karachi", max_length=15, title="Merchant city")
+
+
 class ChallanRules(BaseModel):
     """The fine schedule and its clock, with Karachi's rules as the default."""
 
@@ -356,15 +390,32 @@ class ChallanRules(BaseModel):
     portal_per_minute: int = Field(
         default=10, ge=1, le=1_000_000, title="Portal look-ups per minute", description="Per client address."
     )
+    portal_failures_per_address_hour: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        title="Failed look-ups per address",
+        description="Look-ups that found nothing one client address may make in an hour (IPv6: per /64).",
+    )
     portal_per_plate_hour: int = Field(
         default=30,
         ge=1,
         le=1_000_000,
-        title="Portal look-ups per plate",
-        description="Per plate per hour, from any address.",
+        title="Failed look-ups per plate",
+        description="Look-ups of one plate that found nothing in an hour, from any address, after which "
+        "each address waits the plate delay between its look-ups of that plate. Never a block: the owner "
+        "with the right CNIC gets in from any address that has not just tried it.",
+    )
+    portal_plate_delay_s: int = Field(
+        default=30,
+        ge=1,
+        le=600,
+        title="Plate delay",
+        description="Seconds an address waits between look-ups of a plate that many failed look-ups named.",
     )
     offences: dict[str, OffenceFine] = Field(default_factory=_karachi_offences, title="Offences")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, title="Delivery")
+    payments: PaymentConfig = Field(default_factory=PaymentConfig, title="Payments")
 
     @model_validator(mode="after")
     def _consistent(self) -> ChallanRules:
@@ -451,6 +502,7 @@ class ChallanOut(BaseModel):
     paid_at: datetime | None
     paid_amount: int | None
     verification_code: str
+    psid: str | None = None
     notice_ref: str | None
     evidence: dict[str, Any]
     licence_flagged_at: datetime | None
@@ -479,6 +531,9 @@ class CitizenChallan(BaseModel):
     unit: str
     evidence: list[str]
     appeal: dict[str, Any] | None
+    psid: str | None = Field(
+        default=None, title="PSID", description="Pay with it by 1Bill in a bank or wallet app, or at a bank."
+    )
 
 
 class LookupIn(BaseModel):
@@ -496,41 +551,6 @@ class LookupOut(BaseModel):
     token: str = Field(title="Access", description="Send as X-Portal-Token to see evidence, pay or appeal.")
     expires_at: datetime
     challans: list[CitizenChallan]
-
-
-class PaymentIn(BaseModel):
-    """A payment reported by a bank or the payment gateway."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    number: str = Field(min_length=1, max_length=32, title="Challan number")
-    bank_ref: str = Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$", title="Bank reference")
-    amount: int = Field(gt=0, title="Amount (Rs)")
-    paid_at: datetime | None = Field(default=None, title="Paid at", description="Empty: now.")
-    channel: str = Field(default="bank", max_length=32, title="Channel")
-
-
-class PaymentOut(BaseModel):
-    """A recorded payment; `duplicate` is true when this bank reference had already been recorded."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    challan_number: str
-    bank_ref: str
-    amount: int
-    paid_at: datetime
-    duplicate: bool = False
-
-
-class CitizenPaymentIn(BaseModel):
-    """A payment made through the portal's gateway."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bank_ref: str = Field(
-        min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$", title="Gateway reference"
-    )
-    amount: int = Field(gt=0, title="Amount (Rs)")
 
 
 class AppealIn(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from safecity.challans import service
 from safecity.challans.models import Challan, ChallanRules
+from safecity.challans.payments import slips
 from safecity.core.errors import SafeCityError
 from safecity.core.images import check_image
 from safecity.core.media import MediaStore
@@ -96,22 +97,24 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
         pdf.drawString(x, photo_top - box_h - 4 * mm, "Evidence photo" if index == 0 else "Number plate")
 
     code_text = f"{rules.delivery.portal_url}?verify={challan.verification_code}"
-    qr = qrcode.QRCode(border=1, box_size=4)
-    qr.add_data(code_text)
-    qr_png = io.BytesIO()
-    qr.make_image().save(qr_png)
-    qr_png.seek(0)
-    pdf.drawImage(ImageReader(qr_png), width - 48 * mm, 18 * mm, width=30 * mm, height=30 * mm)
+    pdf.drawImage(_qr(code_text), width - 48 * mm, 18 * mm, width=30 * mm, height=30 * mm)
+    raast = slips.raast_qr(rules.payments, challan)
+    if raast is not None:
+        pdf.drawImage(_qr(raast), width - 82 * mm, 18 * mm, width=30 * mm, height=30 * mm)
+        pdf.setFont("Helvetica", 7)
+        pdf.drawString(width - 82 * mm, 15 * mm, "Pay by Raast: scan in any bank app")
     pdf.setFont("Helvetica-Bold", 11)
+    pdf.drawString(left, 42 * mm, f"PSID (payment slip id): {challan.psid or challan.number}")
     pdf.drawString(left, 36 * mm, f"Verification code: {challan.verification_code}")
     pdf.setFont("Helvetica", 9)
     pdf.drawString(
-        left, 30 * mm, f"Check this notice, see the evidence, pay or appeal at {rules.delivery.portal_url}"
+        left, 30 * mm, f"Check this notice, see the evidence or appeal at {rules.delivery.portal_url}"
     )
     pdf.drawString(
-        left,
-        25 * mm,
-        "with your vehicle's plate and the owner's CNIC. Pay at any bank with the challan number.",
+        left, 25 * mm, "with your vehicle's plate and the owner's CNIC. Pay with the PSID by 1Bill in"
+    )
+    pdf.drawString(
+        left, 20 * mm, "any bank or wallet app (JazzCash, Easypaisa), at any bank branch, or by Raast."
     )
     pdf.showPage()
     pdf.save()
@@ -125,6 +128,15 @@ def render_notice(session: Session, media: MediaStore, number: str) -> str:
     challan.notice_ref = ref
     media_owners.own(session, "challan_notice", challan.id, [ref])
     return ref
+
+
+def _qr(text: str) -> ImageReader:
+    qr = qrcode.QRCode(border=1, box_size=4)
+    qr.add_data(text)
+    png = io.BytesIO()
+    qr.make_image().save(png)
+    png.seek(0)
+    return ImageReader(png)
 
 
 def _measure(evidence: dict[str, object]) -> str:

@@ -191,7 +191,7 @@ def _pool(ctx: Context) -> delivery.AdapterPool:
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:
-            pool = _POOLS[key] = delivery.AdapterPool(key)
+            pool = _POOLS[key] = delivery.AdapterPool(key, ctx.media.cipher)
         return pool
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from safecity.accounts.signin.service import address_key
 from safecity.audit import service as audit
 from safecity.challans.models import (
     CHALLAN_STATES,
@@ -34,9 +35,6 @@ from safecity.challans.models import (
     ImportReport,
     IssueReport,
     LookupOut,
-    Payment,
-    PaymentIn,
-    PaymentOut,
     PortalAttempt,
     PortalGrant,
     Vehicle,
@@ -44,7 +42,8 @@ from safecity.challans.models import (
     normalise_cnic,
     normalise_plate,
 )
-from safecity.core.clock import utcnow
+from safecity.challans.payments import slips
+from safecity.core.clock import as_utc, utcnow
 from safecity.core.db import get_by
 from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from safecity.core.ids import new_id
@@ -269,6 +268,7 @@ def _issue(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> Is
                 "status": "unpaid",
                 "paused_s": 0.0,
                 "verification_code": _verification_code(),
+                "psid": slips.psid_for(rules.payments, number),
                 "evidence": evidence,
             }
         )
@@ -391,92 +391,6 @@ def clock_dates(challan: Challan, rules: ChallanRules, at: datetime) -> dict[str
         "due_at": start + rules.due_days * DAY,
         "appeal_until": start + rules.appeal_days * DAY,
     }
-
-
-# --- payments --------------------------------------------------------------------------------------
-
-
-def record_payment(session: Session, data: PaymentIn, *, actor: str) -> PaymentOut:
-    """Records a bank's payment exactly once: the same bank reference again changes nothing."""
-    paid_at = data.paid_at or utcnow()
-    same_ref = get_by(session, Payment, bank_ref=data.bank_ref)
-    if same_ref is not None:
-        earlier = session.get(Challan, same_ref.challan_id)
-        if (
-            earlier is not None
-            and earlier.number == data.number.strip().upper()
-            and same_ref.amount == data.amount
-        ):
-            return PaymentOut(
-                challan_number=earlier.number,
-                bank_ref=same_ref.bank_ref,
-                amount=same_ref.amount,
-                paid_at=same_ref.paid_at,
-                duplicate=True,
-            )
-        raise Conflict(
-            f"bank reference {data.bank_ref} was already recorded for another payment",
-            hint="each bank reference pays one challan once; check the reference with the bank",
-        )
-    challan = get_challan(session, data.number)
-    if challan.status == "paid":
-        raise Conflict(
-            f"challan {challan.number} was already paid on {challan.paid_at:%Y-%m-%d}",
-            hint="this payment should be refunded by the bank",
-        )
-    if challan.status == "cancelled":
-        raise Conflict(
-            f"challan {challan.number} was cancelled on appeal; nothing is due", hint="refund the payment"
-        )
-    if challan.status == "appealed":
-        raise Conflict(f"challan {challan.number} is under appeal", hint="pay after the committee's decision")
-    rules = get_rules(session)
-    due = amount_due(challan, rules, paid_at)
-    if data.amount < due:
-        raise InvalidInput(
-            f"Rs {data.amount} is less than the Rs {due} due on {paid_at:%Y-%m-%d}",
-            hint="pay the amount shown on the portal for today",
-        )
-    try:
-        with session.begin_nested():
-            session.add(
-                Payment(
-                    challan_id=challan.id,
-                    bank_ref=data.bank_ref,
-                    amount=data.amount,
-                    paid_at=paid_at,
-                    channel=data.channel,
-                )
-            )
-    except IntegrityError:
-        raise Conflict(
-            f"bank reference {data.bank_ref} is being recorded already", hint="retry in a moment"
-        ) from None
-    result = session.execute(
-        update(Challan)
-        .where(Challan.id == challan.id, Challan.status == "unpaid")
-        .values(status="paid", paid_at=paid_at, paid_amount=data.amount)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"challan {challan.number} changed while paying", hint="look it up again")
-    session.execute(
-        update(DriverFlag)
-        .where(DriverFlag.challan_id == challan.id, DriverFlag.cleared_at.is_(None))
-        .values(cleared_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(challan)
-    audit.record(
-        session,
-        actor=actor,
-        action="challan.pay",
-        target=challan.number,
-        detail={"bank_ref": data.bank_ref, "amount": data.amount, "due": due, "channel": data.channel},
-    )
-    return PaymentOut(
-        challan_number=challan.number, bank_ref=data.bank_ref, amount=data.amount, paid_at=paid_at
-    )
 
 
 # --- appeals ---------------------------------------------------------------------------------------
@@ -653,14 +567,20 @@ def find_for_citizen(session: Session, *, plate: str, cnic: str) -> Sequence[Cha
 def portal_lookup(
     session: Session, *, plate: str, cnic: str, client: str, now: datetime | None = None
 ) -> LookupOut:
-    """A citizen's look-up by plate and CNIC: rate-limited, same answer shape whether anything matched."""
+    """A citizen's look-up: rate-limited, same answer shape whether anything matched.
+
+    Limits count the caller's address first (IPv6 by its /64); a plate that many failed look-ups named
+    only makes each address wait a short delay between its own look-ups of it, so nobody can keep the
+    owner, who comes with the right CNIC, out.
+    """
     now = now or utcnow()
     plate = normalise_plate(plate)
     cnic = _cnic_or_invalid(cnic)
+    client = address_key(client)
     rules = get_rules(session)
     _check_portal_rate(session, client=client, plate=plate, rules=rules, now=now)
-    session.add(PortalAttempt(client=client[:64], plate=plate[:20], at=now))
     challans = find_for_citizen(session, plate=plate, cnic=cnic)
+    session.add(PortalAttempt(client=client[:64], plate=plate[:20], at=now, matched=bool(challans)))
     token = secrets.token_urlsafe(24)
     expires = now + timedelta(minutes=GRANT_MINUTES)
     session.add(PortalGrant(token_hash=_hash(token), plate=plate, cnic=cnic, expires_at=expires))
@@ -680,16 +600,37 @@ def _check_portal_rate(
 ) -> None:
     session.execute(delete(PortalAttempt).where(PortalAttempt.at < now - timedelta(hours=1)))
     session.execute(delete(PortalGrant).where(PortalGrant.expires_at < now))
+    hour_ago = now - timedelta(hours=1)
+    mine = PortalAttempt.client == client
     by_client = session.scalar(
+        select(func.count()).where(mine, PortalAttempt.at >= now - timedelta(minutes=1))
+    )
+    if (by_client or 0) >= rules.portal_per_minute:
+        raise TooManyRequests("too many look-ups from your address", hint="wait a minute and try again")
+    failed = session.scalar(
+        select(func.count()).where(mine, PortalAttempt.at >= hour_ago, ~PortalAttempt.matched)
+    )
+    if (failed or 0) >= rules.portal_failures_per_address_hour:
+        raise TooManyRequests(
+            "too many look-ups from your address found nothing",
+            hint="check the plate and the CNIC on the registration card, and try again within the hour",
+        )
+    plate_failed = session.scalar(
         select(func.count()).where(
-            PortalAttempt.client == client, PortalAttempt.at >= now - timedelta(minutes=1)
+            PortalAttempt.plate == plate, PortalAttempt.at >= hour_ago, ~PortalAttempt.matched
         )
     )
-    by_plate = session.scalar(
-        select(func.count()).where(PortalAttempt.plate == plate, PortalAttempt.at >= now - timedelta(hours=1))
-    )
-    if (by_client or 0) >= rules.portal_per_minute or (by_plate or 0) >= rules.portal_per_plate_hour:
-        raise TooManyRequests("too many look-ups", hint="wait a minute and try again")
+    if (plate_failed or 0) < rules.portal_per_plate_hour:
+        return
+    # A plate someone is guessing CNICs for: each address waits between its own look-ups of it.
+    last = session.scalar(select(func.max(PortalAttempt.at)).where(mine, PortalAttempt.plate == plate))
+    if last is not None:
+        wait = rules.portal_plate_delay_s - (now - as_utc(last)).total_seconds()
+        if wait > 0:
+            raise TooManyRequests(
+                f"this plate was looked up many times; wait {math.ceil(wait)} s before trying it again",
+                hint="check the CNIC printed on the registration card",
+            )
 
 
 def portal_challan(session: Session, *, token: str, number: str, now: datetime | None = None) -> Challan:
@@ -731,6 +672,7 @@ def citizen_view(session: Session, challan: Challan, rules: ChallanRules, now: d
         limit=evidence.get("limit"),
         unit=str(evidence.get("unit") or ""),
         evidence=list(dict.fromkeys(r for r in refs if r)),
+        psid=challan.psid,
         appeal=(
             {
                 "status": appeal.status,

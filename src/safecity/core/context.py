@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from safecity.core import deadletters
+from safecity.core import crypto, deadletters
 from safecity.core.bus import Bus, make_bus
 from safecity.core.db import Database
 from safecity.core.jobs import Jobs
@@ -43,11 +44,16 @@ class Context:
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Context:
         """Builds the context for `settings`, creating the data folder and migrating the schema."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(PermissionError):  # a folder another user owns is theirs to protect
+            settings.data_dir.chmod(0o700)  # the database, recordings and outbox inside are personal data
+        # The data keys first: a key file others may read stops start-up, and migrations encrypt.
+        cipher = crypto.bind(settings)
         db = Database(settings.resolved_database_url)
         if migrate:
             db.migrate()
-        return cls(settings=settings, db=db, bus=make_bus(settings), media=MediaStore(settings.media_dir))
+        media = MediaStore(settings.media_dir, cipher=cipher)
+        return cls(settings=settings, db=db, bus=make_bus(settings), media=media)
 
     async def settle(self, timeout: float = 60.0) -> None:
         """Waits until every event is handled and every staged one published (embedded: tests, the demo)."""

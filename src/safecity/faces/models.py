@@ -16,6 +16,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
+from safecity.core.crypto import EncryptedVectors
 from safecity.core.db import Base
 
 
@@ -81,7 +82,8 @@ class WatchlistPhoto(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[str] = mapped_column(ForeignKey("watchlist_entries.id", ondelete="CASCADE"), index=True)
     media_ref: Mapped[str] = mapped_column(String(100))
-    embeddings: Mapped[list[list[float]]] = mapped_column(JSON)
+    # Sealed under the data key (float32 rows, AES-256-GCM): a face template is biometric data.
+    embeddings: Mapped[list[list[float]]] = mapped_column(EncryptedVectors("faces.embeddings"))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

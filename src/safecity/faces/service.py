@@ -203,7 +203,8 @@ def enroll(
     session.flush()
     for data, embedding in zip(photos, embeddings, strict=True):
         image, ext = decode_photo(data, limits=limits)
-        ref = media.put(data, ext) if ext else media.put_image(image, quality=95)
+        # Stored without its EXIF (where and when it was taken, by which phone), encrypted at rest.
+        ref = media.put_photo(data, ext, image) if ext else media.put_image(image, quality=95)
         session.add(WatchlistPhoto(entry_id=entry.id, media_ref=ref, embeddings=embedding.tolist()))
         media_owners.own(session, "watchlist_photo", entry.id, [ref])
     session.flush()

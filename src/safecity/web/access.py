@@ -39,8 +39,9 @@ PUBLIC = frozenset(
         "/redoc",
     }
 )
-# Answered by a credential that is not a staff sign-in: Prometheus's metrics token or address.
-OWN_CREDENTIAL = frozenset({"/metrics"})
+# Answered by a credential that is not a staff sign-in: Prometheus's metrics token or address, a payment
+# gateway's signature.
+OWN_CREDENTIAL = frozenset({"/metrics", "/api/payments/{gateway}/callback"})
 Answer = Literal["allowed", "forbidden", "signed_out", "as_anonymous"]
 
 

@@ -143,11 +143,11 @@ def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_pr
             detail={"kind": admitted.kind, "owner": admitted.owner},
         )
     types = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "pdf": "application/pdf"}
-    return FileResponse(
-        path,
-        media_type=types.get(path.suffix.lstrip("."), "application/octet-stream"),
-        headers={"Cache-Control": "private, max-age=600"},
-    )
+    media_type = types.get(path.suffix.lstrip("."), "application/octet-stream")
+    headers = {"Cache-Control": "private, max-age=600"}
+    if ctx.media.is_sealed(ref):  # pictures and documents are encrypted at rest; video streams from disk
+        return Response(ctx.media.get(ref), media_type=media_type, headers=headers)
+    return FileResponse(path, media_type=media_type, headers=headers)
 
 
 def render_page(request: Request, ctx: Ctx, name: str, permission: str | tuple[str, ...]) -> Response:

@@ -270,7 +270,7 @@ class WorkerRuntime:
     def _load_registry(self) -> None:
         """Reads the enabled cameras with a stream from the registry."""
         with self.ctx.db.session() as session:
-            rows = cameras.list_cameras(session, limit=1_000_000)
+            rows = cameras.list_cameras(session, limit=1_000_000, with_credentials=True)
             entries = {
                 c.id: CameraEntry(
                     CameraSetup(

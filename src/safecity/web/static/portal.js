@@ -20,16 +20,11 @@ function challanCard(c) {
   const base = `/api/portal/challans/${encodeURIComponent(c.number)}`;
   const note = el("p", { class: "muted", role: "status" });
   const open = c.status === "unpaid";
-  const pay = el("form", {}, el("strong", {}, "Pay now"),
-    el("label", {}, "Payment reference ", el("input", { name: "bank_ref", required: true, minlength: 4, maxlength: 64 })),
-    el("button", { type: "submit" }, `Pay ${rs(c.amount_due)}`));
-  pay.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      await call(`${base}/pay`, { method: "POST", body: JSON.stringify({ bank_ref: pay.bank_ref.value, amount: c.amount_due }) });
-      note.textContent = "Paid. Thank you."; lookup();
-    } catch (err) { note.textContent = err.message; }
-  });
+  // Payments are recorded only when the bank or wallet confirms them to the traffic police, never here.
+  const pay = el("div", { class: "portal-pay" }, el("strong", {}, `Pay ${rs(c.amount_due)} today`),
+    el("p", {}, "PSID (payment slip id): ", el("strong", {}, c.psid || c.number)),
+    el("p", { class: "muted" }, "Pay it by 1Bill in any bank or wallet app (JazzCash, Easypaisa), at any bank " +
+      "branch, or by Raast with the QR code on your notice. This page shows the challan as paid once the bank confirms it."));
   const appeal = el("form", {}, el("strong", {}, "Appeal"),
     el("textarea", { name: "grounds", rows: 3, required: true, minlength: 10, placeholder: "why the challan is wrong" }),
     el("input", { name: "contact", maxlength: 200, placeholder: "phone or e-mail" }),
