@@ -100,3 +100,36 @@ def test_several_processes_starting_at_once_migrate_an_empty_database_without_fa
     db = Database(pg_url)
     assert {"plate_reads", "outbox", "dead_letters", "challans"} <= set(inspect(db.engine).get_table_names())
     db.dispose()
+
+
+def test_insert_many_writes_every_column_type_and_skips_clashes_on_both_databases(any_db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from safecity.anpr.models import PlateReadRow
+    from safecity.core.db import Database, insert_many
+
+    db = Database(any_db_url)
+    db.migrate()
+    at = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    row = {
+        "id": "r1", "event_key": "k1", "plate": "LEA4521", "region": "pk", "confidence": 0.91,
+        "camera_id": "cam-1", "latitude": 24.86, "longitude": 67.0, "at": at, "crop_ref": None,
+        "frame_ref": "f.jpg", "box": [10, 20, 30, 40], "direction": None, "track_id": 7,
+        "speed_kmh": None, "vehicle_class": "car", "stored_at": at,
+    }  # fmt: skip
+    table = PlateReadRow.__table__
+    try:
+        with db.session() as session:
+            first = insert_many(session, table, [row, {**row, "id": "r2", "event_key": "k2", "box": None}],
+                                skip_conflicts_on=["event_key"], returning="event_key")  # fmt: skip
+            again = insert_many(session, table, [{**row, "id": "r3"}], skip_conflicts_on=["event_key"],
+                                returning="event_key")  # fmt: skip
+        assert sorted(first) == ["k1", "k2"] and again == []
+        with db.session() as session:
+            stored = {r.event_key: r for r in session.scalars(select(PlateReadRow))}
+        assert stored["k1"].box == [10, 20, 30, 40] and stored["k2"].box is None
+        assert stored["k1"].at == at and stored["k1"].track_id == 7 and stored["k1"].confidence == 0.91
+    finally:
+        db.dispose()

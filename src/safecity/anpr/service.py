@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Select, Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,7 +47,7 @@ from safecity.anpr.models import (
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.core.clock import as_utc, utcnow
-from safecity.core.db import get_or_raise
+from safecity.core.db import get_or_raise, insert_many
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.events import PlateRead
 from safecity.core.geo import distance_m
@@ -128,11 +128,9 @@ def store_reads(session: Session, events: Sequence[PlateRead]) -> list[PlateRead
     positions = cameras.positions(session, {v["camera_id"] for v in values if v["camera_id"]})
     for v in values:
         v["latitude"], v["longitude"] = positions.get(v["camera_id"], (None, None))
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert_rows = (pg_insert if postgres else sqlite_insert)(PlateReadRow)
-    stmt = insert_rows.on_conflict_do_nothing(index_elements=["event_key"]).returning(PlateReadRow.event_key)
-    # One cached statement, many parameter sets: SQLAlchemy sends them as multi-row VALUES pages.
-    stored = set(session.execute(stmt, values).scalars())
+    table = PlateReadRow.__table__
+    assert isinstance(table, Table)
+    stored = set(insert_many(session, table, values, skip_conflicts_on=["event_key"], returning="event_key"))
     rows = [PlateReadRow(**v) for v in values if v["event_key"] in stored]
     _note_plates(session, rows)
     # Their crops and frames are plate reads' to show (/media asks who owns a picture).

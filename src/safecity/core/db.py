@@ -6,6 +6,7 @@ sessions with `Database.session()`, and make bus handlers idempotent with `claim
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -16,8 +17,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, MetaData, String, create_engine, delete, event, insert, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import DateTime, MetaData, String, Table, create_engine, delete, event, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -208,6 +208,62 @@ def database_of(session: Session) -> Database | None:
     return db if isinstance(db, Database) else None
 
 
+def insert_many(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+    returning: str | None = None,
+) -> list[Any]:
+    """Inserts many rows in one statement, skipping those that clash on `skip_conflicts_on`.
+
+    Returns the `returning` column of the rows inserted. On PostgreSQL the rows travel as one array
+    per column (`INSERT … SELECT * FROM unnest(…)`): a short statement, prepared once, whatever the
+    batch size, where a multi-row VALUES list costs the driver a new query string every batch. On
+    SQLite, one cached INSERT with many parameter sets. Every column's own bind processing applies
+    (UTC timestamps, JSON).
+    """
+    if not rows:
+        return []
+    columns = list(rows[0])
+    if session.get_bind().dialect.name != "postgresql":
+        stmt: Any = sqlite_insert(table)
+        if skip_conflicts_on:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        if returning is None:
+            session.execute(stmt, list(rows))
+            return []
+        return list(session.execute(stmt.returning(table.c[returning]), list(rows)).scalars())
+    dialect = session.get_bind().dialect
+    params: dict[str, list[Any]] = {}
+    casts = []
+    for name in columns:
+        column = table.c[name]
+        process = column.type.bind_processor(dialect)
+        values = [row[name] for row in rows]
+        params[name] = [process(v) for v in values] if process else values
+        sql_type = column.type.compile(dialect=dialect)
+        # JSON goes as its text: the driver's JSON wrapper has no array form.
+        if sql_type in ("JSON", "JSONB"):
+            params[name] = [None if v is None else _json_text(v) for v in params[name]]
+        casts.append(f"CAST(:{name} AS {sql_type}[])")
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(casts)})"
+    if skip_conflicts_on:
+        sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
+    if returning is None:
+        session.execute(text(sql), params)
+        return []
+    return list(session.execute(text(sql + f" RETURNING {returning}"), params).scalars())
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    wrapped = getattr(value, "obj", value)  # psycopg's Json wrapper keeps the object as .obj
+    return json.dumps(wrapped)
+
+
 def claim_events(session: Session, consumer: str, keys: Sequence[str]) -> set[str]:
     """Records that `consumer` handles the events `keys`; returns the keys it had not handled before.
 
@@ -218,13 +274,11 @@ def claim_events(session: Session, consumer: str, keys: Sequence[str]) -> set[st
     unique = list(dict.fromkeys(keys))
     if not unique:
         return set()
-    postgres = session.get_bind().dialect.name == "postgresql"
     now = utcnow()
-    insert_rows = (pg_insert if postgres else sqlite_insert)(HandledEvent)
-    stmt = insert_rows.on_conflict_do_nothing(index_elements=["consumer", "key"]).returning(HandledEvent.key)
-    # One cached statement, many parameter sets (sent as multi-row pages), not one statement a batch.
     rows = [{"consumer": consumer, "key": key, "handled_at": now} for key in unique]
-    return set(session.execute(stmt, rows).scalars())
+    table = HandledEvent.__table__
+    assert isinstance(table, Table)
+    return set(insert_many(session, table, rows, skip_conflicts_on=["consumer", "key"], returning="key"))
 
 
 def purge_handled(session: Session, *, older_than: timedelta) -> int:
