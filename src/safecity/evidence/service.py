@@ -10,13 +10,12 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from safecity.accounts.permissions import MEDIA
 from safecity.core.clock import utcnow
+from safecity.core.db import insert_many
 from safecity.evidence.models import MediaOwner
 
 
@@ -43,10 +42,15 @@ def own_many(session: Session, kind: str, claims: Iterable[tuple[str, str | None
     if not unique:
         return 0
     values = [{"ref": ref, "kind": kind, "owner": owner, "at": at} for (owner, ref), at in unique.items()]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if postgres else sqlite_insert)(MediaOwner).on_conflict_do_nothing()
-    session.execute(stmt, values)
+    table = MediaOwner.__table__
+    assert isinstance(table, Table)
+    insert_many(session, table, values, skip_conflicts_on=_claim_key(table))
     return len(values)
+
+
+def _claim_key(table: Table) -> list[str]:
+    # The primary key says what one claim is; a claim made before stays as it was.
+    return [column.name for column in table.primary_key.columns]
 
 
 def own(
