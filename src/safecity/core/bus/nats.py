@@ -35,6 +35,8 @@ from safecity.core.events import Event, EventDecodeError, decode_event
 log = logging.getLogger(__name__)
 
 DAY_S = 86_400.0
+IDLE_WAIT_S = 5.0
+BUSY_WAIT_S = 0.05
 
 
 class NatsBus(Bus):
@@ -176,10 +178,16 @@ class NatsBus(Bus):
         return ["safecity.>"] if "*" in types else [f"safecity.{t}" for t in types]
 
     async def _pull(self, sub: JetStreamContext.PullSubscription, consumer: Consumer) -> None:
+        # A fetch for a full batch waits until the batch is full or its time is up, so a quiet moment
+        # would hold the first event back for the whole wait. Once the backlog is drained, wait for
+        # one event (returned the moment it comes), then take whatever else is there at once.
+        idle = True
         while not self._stopping.is_set():
+            batch, wait = (1, IDLE_WAIT_S) if idle else (consumer.max_batch, BUSY_WAIT_S)
             try:
-                messages = await sub.fetch(batch=consumer.max_batch, timeout=1.0)
+                messages = await sub.fetch(batch=batch, timeout=wait)
             except TimeoutError:
+                idle = True
                 continue
             except asyncio.CancelledError:
                 raise
@@ -187,6 +195,7 @@ class NatsBus(Bus):
                 log.debug("consumer %s fetch failed: %s", consumer.name, exc)
                 await self._sleep(1.0)
                 continue
+            idle = len(messages) < batch
             items = [
                 self._decode(
                     msg.data,
