@@ -110,16 +110,23 @@ def notice_worker(
         try:
             while not stop:
                 try:
+                    # Whatever can go goes first (an SMS needs no PDF), then one batch of notices is
+                    # rendered: a backlog of PDFs, milliseconds of CPU each, never holds messages back.
+                    attempted = 0
+                    while not stop:
+                        counts = notices_queue.send_due_deliveries(ctx, batch)
+                        sent += counts.get("sent", 0)
+                        attempted += sum(counts.values())
+                        if sum(counts.values()) < batch:
+                            break
                     done = notices_queue.render_due_notices(ctx, batch)
-                    counts = notices_queue.send_due_deliveries(ctx, batch)
                 except Exception as exc:  # the database is away: wait and try again, lose nothing
                     err_console.print(f"[yellow]notices wait:[/] {str(exc).splitlines()[0][:200]}")
                     time.sleep(every)
                     continue
                 rendered += done
-                sent += counts.get("sent", 0)
                 status.update(f"notices rendered {rendered} · deliveries sent {sent}")
-                if done < batch and sum(counts.values()) < batch:
+                if done < batch and attempted < batch:
                     time.sleep(every)
         finally:
             notices_queue.close(ctx)
