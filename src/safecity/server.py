@@ -179,9 +179,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
         if not principal.can("alerts:read"):
             await websocket.close(code=4403, reason="your role may not watch live alerts")
             return
-        await websocket.accept()
         assert ctx.live is not None
-        await ctx.live.serve(
+        await ctx.live.serve(  # accepts the socket once it follows the bus
             websocket,
             principal,
             session=principal.token_id,
@@ -356,15 +355,15 @@ async def start_consumers(ctx: Context) -> None:
     pipeline.register(ctx)
     # The centre's watch over the workers: a camera no live worker holds is reported offline.
     ctx.jobs.every("cameras.unheld_watch", UNHELD_WATCH_S, partial(report_unheld_cameras, ctx))
-    live = ctx.live
-    assert live is not None
+    assert ctx.live is not None
+    ctx.live.attach(ctx.bus)
 
-    async def on_event(event: Event) -> None:
+    async def seen(event: Event) -> None:
         EVENTS.labels(event.type).inc()
         ctx.count(f"event:{event.type}")
-        await live.on_event(event)
 
-    await ctx.bus.subscribe(["*"], on_event)
+    # Counted once in the city: the serves share the events between them rather than each see all.
+    await ctx.bus.subscribe(["*"], seen, shared="events-seen")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -36,6 +38,22 @@ def test_live_socket_pushes_events_as_they_happen(
     monkeypatch.setattr(ctx.settings, "metrics_token", "scrape-token")
     metrics = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).text
     assert f'safecity_events_total{{type="plate_read"}} {before + 1}' in metrics
+
+
+def test_live_hub_follows_the_bus_only_while_a_browser_is_connected(ctx: Context, client: TestClient) -> None:
+    assert ctx.live is not None and not ctx.live.following  # nobody watching: no event is decoded for it
+    name = make_user(ctx, "supervisor")
+    client.post("/api/login", json={"username": name, "password": PASSWORD})
+    with client.websocket_connect("/ws/live") as ws:
+        assert ctx.live.following
+        client.portal.call(
+            ctx.bus.publish, PlateRead(key="r2", camera_id="cam-1", plate="LEA4521", confidence=0.9)
+        )  # type: ignore[union-attr]
+        assert ws.receive_json()["plate"] == "LEA4521"
+    deadline = time.monotonic() + 5
+    while ctx.live.following and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not ctx.live.following
 
 
 def test_live_socket_refuses_strangers(client: TestClient) -> None:

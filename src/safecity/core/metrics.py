@@ -6,7 +6,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-EVENTS = Counter("safecity_events_total", "Events seen on the bus, by type", ["type"], registry=REGISTRY)
+EVENTS = Counter(
+    "safecity_events_total",
+    "Events seen on the bus, by type (in a city each is counted by one serve: sum over the serves)",
+    ["type"],
+    registry=REGISTRY,
+)
 ALERTS = Counter("safecity_alerts_total", "Alerts raised, by kind", ["kind"], registry=REGISTRY)
 FRAMES = Counter("safecity_frames_analysed_total", "Frames analysed by worker pipelines", registry=REGISTRY)
 LIVE_CLIENTS = Gauge("safecity_live_clients", "Browsers connected to the live feed", registry=REGISTRY)

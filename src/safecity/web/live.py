@@ -3,7 +3,8 @@
 Each message goes only to the sockets whose role may see it (`LIVE_PERMISSIONS`); a type not listed
 there is never sent. Every socket re-checks its session every `recheck_s` seconds and closes when the
 session ended, the user was disabled or the role changed; `close_for` and `close_session` close
-sockets at once (sign-out, an admin disabling a user), from any thread.
+sockets at once (sign-out, an admin disabling a user), from any thread. The hub follows the bus only
+while a browser is connected: in a city every serve would otherwise decode every event for nobody.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import WebSocket
+from starlette.websockets import WebSocketState
 
 from safecity.accounts.service import Principal
+from safecity.core.bus import Bus, Subscription
 from safecity.core.errors import SafeCityError
 from safecity.core.events import Event
 
@@ -86,6 +89,38 @@ class LiveHub:
         self.queue_size = queue_size
         self.recheck_s = recheck_s
         self.sent = 0
+        self._bus: Bus | None = None
+        self._following: Subscription | None = None
+        self._follow_lock = asyncio.Lock()
+        self._letting_go: set[asyncio.Task[None]] = set()
+
+    def attach(self, bus: Bus) -> None:
+        """Names the bus to follow while browsers are connected."""
+        self._bus = bus
+
+    async def _follow(self) -> None:
+        """Follows the bus while a browser is connected, and lets go when the last one leaves."""
+        async with self._follow_lock:
+            wanted = bool(self._clients) and self._bus is not None
+            if wanted and self._following is None:
+                assert self._bus is not None
+                self._following = await self._bus.subscribe(["*"], self.on_event)
+            elif not wanted and self._following is not None:
+                following, self._following = self._following, None
+                with contextlib.suppress(Exception):  # the bus is closing: the subscription goes with it
+                    await following.close()
+
+    def _let_go_later(self) -> None:
+        # A task of its own: the socket's task may be cancelled (the browser left), and every await
+        # in a cancelled task is cancelled too, which would leave the hub following for nobody.
+        task = asyncio.get_running_loop().create_task(self._follow())
+        self._letting_go.add(task)
+        task.add_done_callback(self._letting_go.discard)
+
+    @property
+    def following(self) -> bool:
+        """Returns whether the hub follows the bus now (only while a browser is connected)."""
+        return self._following is not None
 
     @property
     def connected(self) -> int:
@@ -106,6 +141,16 @@ class LiveHub:
         )
         with self._lock:
             self._clients[websocket] = client
+        try:
+            await self._follow()
+            # Accepted once the bus is followed, so nothing published after the page connected is missed.
+            if websocket.client_state == WebSocketState.CONNECTING:
+                await websocket.accept()
+        except BaseException:
+            with self._lock:
+                self._clients.pop(websocket, None)
+            self._let_go_later()
+            raise
         receiver = asyncio.create_task(self._drain_incoming(websocket))
         background = [receiver]
         if recheck is not None:
@@ -131,6 +176,7 @@ class LiveHub:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+            self._let_go_later()
 
     @staticmethod
     async def _drain_incoming(websocket: WebSocket) -> None:

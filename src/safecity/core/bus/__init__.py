@@ -128,8 +128,14 @@ class Bus(ABC):
             await self.publish(event)
 
     @abstractmethod
-    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> Subscription:
-        """Runs `handler` in this process for every new event of `types` ('*' for all) until closed."""
+    async def subscribe(
+        self, types: Sequence[str], handler: LiveHandler, *, shared: str | None = None
+    ) -> Subscription:
+        """Runs `handler` in this process for every new event of `types` ('*' for all) until closed.
+
+        With `shared`, the processes subscribed under that name share the events: each goes to one of
+        them, so work such as counting costs the city once, not once per serve.
+        """
 
     @abstractmethod
     async def consume(

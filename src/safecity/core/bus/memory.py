@@ -75,7 +75,10 @@ class MemoryBus(Bus):
             if "*" in live.types or event.type in live.types:
                 live.queue.put_nowait(event)
 
-    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> Subscription:
+    async def subscribe(
+        self, types: Sequence[str], handler: LiveHandler, *, shared: str | None = None
+    ) -> Subscription:
+        # One process: a shared subscription is an ordinary one.
         live = _Live(frozenset(types), handler, self._live)
         live.task = asyncio.create_task(self._run_live(live), name="bus:live")
         self._live.append(live)

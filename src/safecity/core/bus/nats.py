@@ -134,9 +134,13 @@ class NatsBus(Bus):
         for start in range(0, len(events), 256):
             await asyncio.gather(*(self.publish(e) for e in events[start : start + 256]))
 
-    async def subscribe(self, types: Sequence[str], handler: LiveHandler) -> Subscription:
+    async def subscribe(
+        self, types: Sequence[str], handler: LiveHandler, *, shared: str | None = None
+    ) -> Subscription:
         assert self._nc is not None
-        subs = [await self._nc.subscribe(s, cb=self._live_callback(handler)) for s in self._subjects(types)]
+        queue = f"safecity-{shared}" if shared else ""  # a core NATS queue group: one member gets each
+        callback = self._live_callback(handler)
+        subs = [await self._nc.subscribe(s, queue=queue, cb=callback) for s in self._subjects(types)]
         return _LiveSubscription(subs)
 
     async def consume(
