@@ -19,6 +19,7 @@ from safecity.core.cliutil import console, friendly_errors, open_context
 from safecity.core.errors import InvalidInput
 from safecity.demo.cli import demo
 from safecity.enforcement.cli import app as enforcement_app
+from safecity.evidence.cli import app as media_app
 from safecity.faces.cli import app as faces_app
 from safecity.keys_cli import app as keys_app
 from safecity.maintenance.cli import app as maintenance_app
@@ -50,6 +51,7 @@ app.add_typer(hotlist_app, name="hotlist")
 app.add_typer(enforcement_app, name="enforcement")
 app.add_typer(challans_app, name="challans")
 app.add_typer(recordings_app, name="recordings")
+app.add_typer(media_app, name="media")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(bus_app, name="bus")
 app.add_typer(cluster_app, name="cluster")

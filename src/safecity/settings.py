@@ -202,6 +202,20 @@ class Settings(BaseSettings):
     plate_read_retention_days: int = Field(
         default=90, ge=1, title="Plate-read retention", description="Days plate reads are kept before purge."
     )
+    media_retention_days: dict[str, Annotated[int, Field(ge=0, le=36500)]] = Field(
+        default_factory=dict,
+        title="Media retention",
+        description="Days a stored object is kept for each kind of row that claims it (e.g. "
+        '{"violation": 1825, "clip": 90}); 0 keeps it while its row lives. Kinds not named keep their '
+        "defaults (`safecity media status` lists them); plate_read follows plate_read_retention_days.",
+    )
+    media_orphan_grace_hours: float = Field(
+        default=24.0,
+        ge=0,
+        title="Media orphan grace",
+        description="Hours an object nobody claims waits before the sweep removes it: longer than any "
+        "event may wait on the bus before the row that claims its pictures is written.",
+    )
     face_threshold: float | None = Field(
         default=None,
         ge=0,

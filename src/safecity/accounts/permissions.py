@@ -37,6 +37,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "recordings:read",
             "settings:write",
             "system:read",
+            "evidence:hold",
         }
     ),
     Role.supervisor: frozenset(
@@ -80,6 +81,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "recordings:export",
             "evidence:read",
             "evidence:export",
+            "evidence:hold",
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),
@@ -112,6 +114,9 @@ MEDIA: dict[str, frozenset[str]] = {
     "clip": frozenset({"recordings:read", "evidence:read"}),
     # The files and manifest of an evidence export.
     "evidence_export": frozenset({"evidence:export", "recordings:export"}),
+    # An object under a legal hold, an appeal or a case: those who hold evidence (the hold outlives the
+    # row that first claimed it, e.g. a purged plate read).
+    "hold": frozenset({"evidence:read", "evidence:hold"}),
 }
 
 

@@ -7,6 +7,10 @@ the lease within `lease_s` and carries on from the schedule kept in `job_runs`. 
 process always holds it. An *unleased* job runs in every process (work shared through row claims,
 such as sending queued notices). A job that fails is logged, counted and tried again at its next
 turn; a job never runs twice at once in one process, and start-up never waits for one.
+
+Work that must never run twice at once anywhere in the city (a sweep started by hand while the
+scheduled one runs) takes a run lease of its own: `with exclusive(db, "media.sweep") as lease:`
+raises Conflict, naming the holder, while another process holds it; `lease.renew()` keeps it.
 """
 
 from __future__ import annotations
@@ -18,18 +22,20 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Text, select, update
+from sqlalchemy import String, Text, case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
 from safecity.core.db import Base, Database
+from safecity.core.errors import Conflict
 from safecity.core.metrics import JOB_RUNS
 
 log = logging.getLogger(__name__)
@@ -189,37 +195,10 @@ class Jobs:
 
     def _hold(self) -> bool:
         """Takes or renews the scheduler lease; returns whether this process holds it now."""
-        now = utcnow()
-        expires = now + timedelta(seconds=self.lease_s)
-        with self.db.session() as session:
-            renewed = session.execute(
-                update(JobLease)
-                .where(
-                    JobLease.name == SCHEDULER,
-                    (JobLease.holder == self.holder) | (JobLease.expires_at < now),
-                )
-                .values(holder=self.holder, expires_at=expires)
-                .execution_options(synchronize_session=False)
-            )
-            if renewed.rowcount:  # type: ignore[attr-defined]
-                return True
-            postgres = session.get_bind().dialect.name == "postgresql"
-            stmt = (pg_insert if postgres else sqlite_insert)(JobLease).values(
-                name=SCHEDULER, holder=self.holder, expires_at=expires, since=now
-            )
-            inserted = session.scalar(
-                stmt.on_conflict_do_nothing(index_elements=["name"]).returning(JobLease.name)
-            )
-            return inserted is not None
+        return take_lease(self.db, SCHEDULER, self.holder, self.lease_s)
 
     def _release(self) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(JobLease)
-                .where(JobLease.name == SCHEDULER, JobLease.holder == self.holder)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-                .execution_options(synchronize_session=False)
-            )
+        release_lease(self.db, SCHEDULER, self.holder)
 
     def _resume_schedule(self) -> None:
         """Sets each leased job's next turn from when it last ran anywhere in the city."""
@@ -260,6 +239,77 @@ class Jobs:
                 for j in self.jobs.values()
             },
         }
+
+
+def take_lease(db: Database, name: str, holder: str, lease_s: float) -> bool:
+    """Takes or renews the lease `name` for `holder`; returns whether `holder` holds it now."""
+    now = utcnow()
+    expires = now + timedelta(seconds=lease_s)
+    with db.session() as session:
+        renewed = session.execute(
+            update(JobLease)
+            .where(JobLease.name == name, (JobLease.holder == holder) | (JobLease.expires_at < now))
+            .values(
+                holder=holder,
+                expires_at=expires,
+                since=case((JobLease.holder == holder, JobLease.since), else_=now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if renewed.rowcount:  # type: ignore[attr-defined]
+            return True
+        postgres = session.get_bind().dialect.name == "postgresql"
+        stmt = (pg_insert if postgres else sqlite_insert)(JobLease).values(
+            name=name, holder=holder, expires_at=expires, since=now
+        )
+        inserted = session.scalar(
+            stmt.on_conflict_do_nothing(index_elements=["name"]).returning(JobLease.name)
+        )
+        return inserted is not None
+
+
+def release_lease(db: Database, name: str, holder: str) -> None:
+    """Hands the lease `name` back (if `holder` holds it), so another process may take it at once."""
+    with db.session() as session:
+        session.execute(
+            update(JobLease)
+            .where(JobLease.name == name, JobLease.holder == holder)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass
+class RunLease:
+    """A run lease held by this process: `renew()` it more often than every `lease_s` seconds."""
+
+    db: Database
+    name: str
+    holder: str
+    lease_s: float
+
+    def renew(self) -> None:
+        """Extends the lease; raises Conflict when it was lost (this process stalled past its end)."""
+        if not take_lease(self.db, self.name, self.holder, self.lease_s):
+            raise Conflict(f"{self.name} lost its run lease to another process", hint="it carries on there")
+
+
+@contextmanager
+def exclusive(db: Database, name: str, *, lease_s: float = 120.0) -> Iterator[RunLease]:
+    """Runs a block in one process of the city at a time; raises Conflict while another holds `name`."""
+    lease = RunLease(db, f"run:{name}", process_id(), lease_s)
+    if not take_lease(db, lease.name, lease.holder, lease_s):
+        with db.session() as session:
+            row = session.get(JobLease, lease.name)
+            who = f"{row.holder} since {row.since:%Y-%m-%d %H:%M:%S} UTC" if row else "another process"
+        raise Conflict(f"{name} is already running ({who})", hint="wait for it to finish, then run it again")
+    try:
+        yield lease
+    finally:
+        try:
+            release_lease(db, lease.name, lease.holder)
+        except Exception as exc:  # the database is away: the lease simply expires
+            log.debug("could not hand %s back: %s", lease.name, exc)
 
 
 async def _call(fn: JobFn) -> Any:

@@ -15,15 +15,22 @@ rotate` (or `reencrypt`) seals them.
     store = MediaStore(Path("data/media"), cipher=crypto.bind(settings))
     ref = store.put_image(crop)                  # "sha256:…jpg", sealed on disk
     store.get(ref)                               # the JPEG bytes
+
+Objects leave the store only through the evidence domain's sweep (`evidence/retention.py`), which
+removes what no row claims any more. Storing bytes that are already there touches the file, so an
+object stored again (about to be claimed again) is fresh in the sweep's eyes; the sweep sets a file
+aside before it checks the claims one last time, so a store racing it writes the file anew.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -37,6 +44,17 @@ _ALLOWED_EXT = {"jpg", "png", "mp4", "ts", "m4s", "pdf", "json", "bin", "webm"}
 #: Video stays plain (0600): streamed with range requests, and as sensitive as the recordings beside it.
 PLAIN_EXT = frozenset({"mp4", "ts", "m4s", "webm"})
 _ORIENTATION = 0x0112
+# A file set aside by the sweep is renamed with this prefix (readers and `refs()` no longer see it).
+_ASIDE = ".aside-"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One file of the store as the sweep and the size report see it."""
+
+    ref: str
+    bytes: int
+    mtime: float
 
 
 class MediaStore:
@@ -53,7 +71,7 @@ class MediaStore:
         ext = self._check_ext(ext)
         ref = f"sha256:{hashlib.sha256(data).hexdigest()}.{ext}"
         path = self.path(ref)
-        if not path.exists():
+        if not _freshen(path):
             self._folder(path)
             # Written then renamed, so a crash never leaves a truncated file under a valid name.
             sealer = self.cipher if ext not in PLAIN_EXT else None
@@ -71,7 +89,7 @@ class MediaStore:
                 digest.update(block)
         ref = f"sha256:{digest.hexdigest()}.{ext}"
         path = self.path(ref)
-        if not path.exists():
+        if not _freshen(path):
             self._folder(path)
             tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
             shutil.copyfile(source, tmp)
@@ -183,6 +201,66 @@ class MediaStore:
                     if not file.name.startswith(".") and len(digest) == 64 and ext in _ALLOWED_EXT:
                         yield f"sha256:{digest}.{ext}"
 
+    def scan(self, *, restore_aside: bool = False) -> Iterator[StoredObject]:
+        """Yields every stored object with its size and last write (or store) time, folder by folder.
+
+        `restore_aside` first puts back any file a sweep set aside and never removed (it died).
+        """
+        for first in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if len(first.name) != 2 or not first.is_dir():
+                continue
+            for second in sorted(os.scandir(first.path), key=lambda e: e.name):
+                if not second.is_dir():
+                    continue
+                for entry in os.scandir(second.path):
+                    name = entry.name
+                    found: os.DirEntry[str] | _Entry = entry
+                    if restore_aside and name.startswith(_ASIDE):
+                        name = name.removeprefix(_ASIDE)
+                        with contextlib.suppress(FileNotFoundError):
+                            os.replace(entry.path, os.path.join(second.path, name))
+                        found = _Entry(os.path.join(second.path, name))
+                    digest, _, ext = name.partition(".")
+                    if name.startswith(".") or len(digest) != 64 or ext not in _ALLOWED_EXT:
+                        continue
+                    try:
+                        stat = found.stat()
+                    except FileNotFoundError:
+                        continue  # removed meanwhile
+                    yield StoredObject(f"sha256:{digest}.{ext}", stat.st_size, stat.st_mtime)
+
+    def set_aside(self, ref: str, *, stale_before: float) -> int | None:
+        """Moves the file of `ref` out of reach if nobody stored it since `stale_before` (epoch seconds).
+
+        Returns its size, or None when it is missing or was stored again (left in place). A `put` of
+        the same bytes meanwhile finds no file and writes it anew, so nothing it returns is lost.
+        """
+        path = self.path(ref)
+        aside = path.with_name(_ASIDE + path.name)
+        try:
+            if path.stat().st_mtime >= stale_before:
+                return None
+            os.rename(path, aside)
+            stat = aside.stat()
+        except FileNotFoundError:
+            return None
+        if stat.st_mtime >= stale_before:
+            # Stored again between the look and the move: it goes back.
+            self.put_back(ref)
+            return None
+        return stat.st_size
+
+    def put_back(self, ref: str) -> None:
+        """Returns a file set aside to its place (over a copy stored meanwhile: the same bytes)."""
+        path = self.path(ref)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path.with_name(_ASIDE + path.name), path)
+
+    def discard_aside(self, ref: str) -> None:
+        """Removes a file set aside for good."""
+        path = self.path(ref)
+        path.with_name(_ASIDE + path.name).unlink(missing_ok=True)
+
     def delete(self, ref: str) -> bool:
         """Removes the file of `ref`; returns whether it existed."""
         path = self.path(ref)
@@ -205,6 +283,12 @@ class MediaStore:
         return ext
 
     @staticmethod
+    def check_ref(ref: str) -> str:
+        """Returns `ref` if it is a well-formed media ref; raises InvalidInput saying what one looks like."""
+        MediaStore._parse(ref)
+        return ref
+
+    @staticmethod
     def _parse(ref: str) -> tuple[str, str]:
         if not ref.startswith("sha256:") or "." not in ref:
             raise InvalidInput(f"{ref!r} is not a media ref", hint="refs look like sha256:<64 hex>.jpg")
@@ -216,6 +300,27 @@ class MediaStore:
 
 def _purpose(ref: str) -> bytes:
     return b"media\x00" + ref.encode()
+
+
+class _Entry:
+    """A path with the `stat()` of a directory entry (a file put back under its own name)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def stat(self) -> os.stat_result:
+        return os.stat(self.path)
+
+
+def _freshen(path: Path) -> bool:
+    """Marks an existing file as just stored (the sweep spares fresh files); False when there is none."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        pass  # another user's file: it exists, and its owner's sweep judges it
+    return True
 
 
 def _tighten(path: Path, mode: int) -> None:

@@ -80,3 +80,11 @@ SPOOL_DROPPED = Counter(
 PIPELINE_FAULTS = Counter(
     "safecity_pipeline_faults_total", "Camera pipelines reported stalled or failing", registry=REGISTRY
 )
+
+# The media store by retention class, as the last sweep or size report found it.
+MEDIA_BYTES = Gauge(
+    "safecity_media_bytes", "Bytes in the media store, by retention class", ["class"], registry=REGISTRY
+)
+MEDIA_OBJECTS = Gauge(
+    "safecity_media_objects", "Objects in the media store, by retention class", ["class"], registry=REGISTRY
+)
