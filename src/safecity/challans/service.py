@@ -49,6 +49,7 @@ from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyReques
 from safecity.core.ids import new_id
 from safecity.core.importer import CsvRows, ImportLimits, Source
 from safecity.enforcement import service as enforcement
+from safecity.evidence import service as evidence
 
 DAY = timedelta(days=1)
 REGISTRY_COLUMNS = ("plate", "owner", "cnic", "address", "make", "colour")
@@ -417,6 +418,15 @@ def file_appeal(
     session.add(appeal)
     challan.status, challan.clock_paused_at = "appealed", now
     session.flush()
+    # The violation's pictures and the notice stay, whatever their retention, until the appeal is decided.
+    evidence.hold_evidence_of(
+        session,
+        kind="appeal",
+        reference=challan.number,
+        reason=f"appeal against challan {challan.number}",
+        actor=actor,
+        owners=[("violation", challan.violation_id), ("challan_notice", challan.id)],
+    )
     audit.record(
         session, actor=actor, action="challan.appeal", target=challan.number, detail={"grounds": data.grounds}
     )
@@ -446,6 +456,9 @@ def decide_appeal(
             .values(cleared_at=now)
             .execution_options(synchronize_session=False)
         )
+    evidence.release_holds_of(
+        session, kind="appeal", reference=challan.number, reason=f"appeal {data.decision}", actor=actor
+    )
     audit.record(
         session,
         actor=actor,

@@ -11,26 +11,35 @@ A process that was not given a plan (a `safecity worker` of its own, beside a ce
 city) gets `SteadyTraffic`: vehicles computed from the wall clock, so every process shows the same
 vehicle at the same camera at the same moment, and a camera that moves to another worker carries on
 with the same traffic.
+
+A synthetic camera has no compressed stream of its own; when the recorder asks for packets
+(`on_packet`), its frames are encoded to H.264 as they are rendered, so the demo's cameras are
+recorded, played back and exported like real ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
+import io
 import random
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import av
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from safecity.core.clock import utcnow
-from safecity.video.sources import Frame, SourceInfo, SourceOptions, register_scheme
+from safecity.video.sources import Frame, PacketCallback, SourceInfo, SourceOptions, register_scheme
 
 WIDTH, HEIGHT = 640, 360
 PIXELS_PER_METRE = 12.0
@@ -251,6 +260,48 @@ class SceneRenderer:
         return frame
 
 
+class H264Encoder:
+    """Encodes rendered frames to H.264 packets for a recorder, as a camera's own encoder would.
+
+    The packets belong to a stream of an output container that is never written: it is only the
+    template the recorder copies (`packet.stream`), as it copies a real camera's input stream.
+    """
+
+    TIME_BASE = Fraction(1, 1000)
+
+    def __init__(
+        self, fps: float, on_packet: PacketCallback, *, width: int = WIDTH, height: int = HEIGHT
+    ) -> None:
+        self.on_packet = on_packet
+        self._container: Any = av.open(io.BytesIO(), "w", format="mpegts")
+        stream: Any = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = self.TIME_BASE
+        # A key-frame every 2 s: recordings are cut and played from key-frames.
+        stream.codec_context.gop_size = max(1, round(fps * 2))
+        stream.codec_context.thread_count = 1
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        self.stream = stream
+        self._last_pts = -1
+
+    def encode(self, image: Image, pts_seconds: float) -> None:
+        """Encodes one BGR frame shown at `pts_seconds` (stream time) and hands its packets on."""
+        pts = max(round(pts_seconds / self.TIME_BASE), self._last_pts + 1)
+        self._last_pts = pts
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts, frame.time_base = pts, self.TIME_BASE
+        for packet in self.stream.encode(frame):
+            self.on_packet(packet)
+
+    def close(self) -> None:
+        """Flushes the encoder's last packets to the recorder."""
+        with contextlib.suppress(Exception):  # an encoder that never received a frame has nothing
+            for packet in self.stream.encode(None):
+                self.on_packet(packet)
+        with contextlib.suppress(Exception):  # nothing was ever written to the template container
+            self._container.close()
+
+
 class SyntheticSource:
     """A `FrameSource` for `synthetic://<scene>/<camera_id>?fps=10&seed=1[&fault=covered@20]`."""
 
@@ -270,7 +321,9 @@ class SyntheticSource:
         self.fault_at = float(at) if at else None
         self.renderer = SceneRenderer(self.camera_id, junction=self.scene == "junction", seed=seed)
         self._closed = threading.Event()
-        self._info = SourceInfo(codec="synthetic", width=WIDTH, height=HEIGHT, fps=self.fps, live=True)
+        self.on_packet = options.on_packet
+        codec = "h264" if self.on_packet is not None else "synthetic"
+        self._info = SourceInfo(codec=codec, width=WIDTH, height=HEIGHT, fps=self.fps, live=True)
 
     @property
     def info(self) -> SourceInfo:
@@ -286,6 +339,14 @@ class SyntheticSource:
             return cls.plans.setdefault(name, SteadyTraffic(name))
 
     def frames(self) -> Iterator[Frame]:
+        encoder = H264Encoder(self.fps, self.on_packet) if self.on_packet is not None else None
+        try:
+            yield from self._frames(encoder)
+        finally:
+            if encoder is not None:
+                encoder.close()
+
+    def _frames(self, encoder: H264Encoder | None) -> Iterator[Frame]:
         plan = self.plan(self.plan_name)
         origin = plan.fault_origin(plan.elapsed())
         index = int(plan.elapsed() * self.fps)  # frames are numbered on the plan's clock
@@ -295,6 +356,8 @@ class SyntheticSource:
                 self.renderer.fault = self.fault
             image = self.renderer.render(t, plan.due(self.camera_id, t))
             wall: datetime = utcnow()
+            if encoder is not None:
+                encoder.encode(image, index / self.fps)
             yield Frame(image=image, pts_seconds=index / self.fps, wall_time=wall, keyframe=True, index=index)
             index += 1
             next_due = plan.start + index / self.fps

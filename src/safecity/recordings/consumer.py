@@ -1,8 +1,9 @@
 """Bus handlers of recordings: every alert and violation gets its clip and kept footage; faults are marked.
 
 A new alert asks for a clip, marks the footage around it as event footage and protects it until the
-alert is dismissed or closed. A violation candidate asks for a clip and marks its footage. A camera
-fault marks the footage around it. Periodic jobs cut the clips that are due and apply retention.
+alert is dismissed or closed; at a camera that does not record, the clip says so and nothing is
+protected. A violation candidate asks for a clip and marks its footage. A camera fault marks the
+footage around it. Periodic jobs cut the clips that are due and apply retention.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def alert_footage(session: Session, event: Event) -> None:
     clip = service.request_clip(
         session, ref=event.alert_id, kind="alert", camera_id=event.camera_id, at=event.at
     )
+    # Only footage that exists (or is being written) is protected; otherwise the clip says why there is none.
+    missing = service.why_unrecorded(session, event.camera_id, since=clip.start)
+    if missing is not None:
+        service.set_clip_unrecorded(session, clip, why=missing)
+        log.info("alert %s: no footage to protect: %s", event.alert_id, missing)
+        return
     before = (clip.at - clip.start).total_seconds()
     after = (clip.end - clip.at).total_seconds()
     service.mark_event(

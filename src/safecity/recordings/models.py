@@ -256,7 +256,10 @@ class ClipOut(BaseModel):
     at: datetime = Field(title="Moment", description="When the event happened.")
     start: datetime = Field(title="Start", description="Clip start.")
     end: datetime = Field(title="End", description="Clip end.")
-    status: str = Field(title="Status", description="pending, done, no_footage or failed.")
+    status: str = Field(
+        title="Status",
+        description="pending, done, no_footage, not_recorded (the camera does not record) or failed.",
+    )
     media_ref: str | None = Field(
         title="Media", description="Media-store ref of the MP4 (load /media/<ref>)."
     )

@@ -377,7 +377,9 @@ def probe_part(part: Path, camera_id: str) -> SegmentInfo | None:
 
 def _signature(stream: Any) -> tuple[str, int, int]:
     context = stream.codec_context
-    return (context.name or "unknown", int(context.width or 0), int(context.height or 0))
+    # The codec, not the library that made it: an encoder's packets (libx264) are h264 like a camera's.
+    name = context.codec.canonical_name if context.codec is not None else context.name
+    return (name or "unknown", int(context.width or 0), int(context.height or 0))
 
 
 class RecorderPool:

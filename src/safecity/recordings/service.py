@@ -388,6 +388,36 @@ def mark_event(
     return hold
 
 
+def why_unrecorded(session: Session, camera_id: str, *, since: datetime) -> str | None:
+    """Returns None when the camera has footage since `since` or is recording now, else why not, in words."""
+    camera = session.get(Camera, camera_id)
+    if camera is None:
+        return f"camera {camera_id} is not registered"
+    if not records(camera):
+        return f"camera {camera_id} is not recorded (recording is off in its settings)"
+    recorded = session.scalar(
+        select(RecordingSegment.id)
+        .where(RecordingSegment.camera_id == camera_id, RecordingSegment.end >= as_utc(since) - TOUCH)
+        .limit(1)
+    )
+    if recorded is not None:
+        return None
+    state = session.get(RecorderStatus, camera_id)
+    if state is not None and state.state == "recording":
+        return None
+    if state is None:
+        return f"camera {camera_id} has no recorder running (no worker records it)"
+    detail = f": {state.detail}" if state.detail else ""
+    moment = f"{as_utc(since):%Y-%m-%d %H:%M:%S} UTC"
+    return f"camera {camera_id} has recorded nothing since {moment} ({state.state}{detail})"
+
+
+def set_clip_unrecorded(session: Session, clip: RecordingClip, *, why: str) -> None:
+    """Closes a clip that cannot be cut because its camera does not record, saying why."""
+    if clip.status == "pending":
+        clip.status, clip.detail, clip.done_at = "not_recorded", why[:500], utcnow()
+
+
 def active_protections(session: Session, camera_id: str, *, before: datetime) -> Sequence[RecordingHold]:
     """Returns a camera's unreleased protections starting before a moment."""
     return session.scalars(

@@ -350,8 +350,8 @@ class WorkerRuntime:
             self._report(camera_id, "offline", detail[:480], utcnow())
             return False
         analysis_fps = float(setup.analysis.get("analysis_fps", 5.0)) if pipes else None
-        recorded = self.recorders is not None and not entry.url.startswith("synthetic://")
-        recorder = self.recorders.for_camera(camera_id) if recorded and self.recorders else None
+        # Synthetic cameras too: their source encodes what it renders when a recorder asks for packets.
+        recorder = self.recorders.for_camera(camera_id) if self.recorders is not None else None
         stream = CameraStream(
             camera_id,
             entry.url,
