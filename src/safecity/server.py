@@ -133,10 +133,12 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     async def pipeline_status(
         _: Annotated[accounts.Principal, Depends(require("system:read"))],
     ) -> dict[str, Any]:
-        """Consumer groups (handled, dead-lettered, waiting, latency), the outbox, jobs and camera leases."""
+        """Consumers (handled, dead-lettered, waiting, latency), the outbox, jobs, camera leases, media."""
+        from safecity.evidence.retention import media_summary
         from safecity.worker.cli import cluster_status
 
         state = await pipeline.status(ctx)
+        state["media"] = await asyncio.to_thread(media_summary, ctx.db)
         try:
             state["cluster"] = await cluster_status(ctx)
         except Exception as exc:  # the lease bucket is away with the bus: say so, show the rest

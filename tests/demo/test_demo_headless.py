@@ -35,3 +35,7 @@ def test_headless_demo_reports_what_the_city_saw(tmp_path: Path) -> None:
     assert data["alerts_by_kind"].get("hotlist", 0) >= 1
     assert data["alerts_by_kind"].get("camera_fault", 0) >= 1
     assert data["camera_health"].get("offline", 0) == 1
+    # Every streaming camera records (synthetic frames encoded to H.264), so alerts protect real footage.
+    footage = data["footage"]
+    assert data["recorded_segments"] >= data["cameras_streaming"] - 1 and footage["segments"] >= 1
+    assert footage["protections"] >= 1 and footage.get("clips_not_recorded", 0) == 0

@@ -250,6 +250,8 @@ def test_an_appeal_holds_its_challans_evidence_until_the_committee_decides(tmp_p
         )
         [hold] = evidence.list_holds(session)
         assert (hold.kind, hold.reference, hold.objects) == ("appeal", number, 1)
+        with pytest.raises(Conflict, match="keeps the evidence of the appeal"):
+            evidence.release_hold(session, hold.id, reason="tidying up", actor="clerk")
     far = utcnow() + timedelta(days=3)
     assert sweep(ctx, at=far).removed == 0 and ctx.media.path(frame).exists()
     with ctx.db.session() as session:
@@ -349,6 +351,12 @@ def test_holds_sweeps_and_figures_over_http(city: Context) -> None:
             "/api/media/holds", params={"include_released": "true"}, headers=auth_headers(city, "auditor")
         )
         assert [h["id"] for h in listed.json()] == [hold_id]
+
+        assert client.get("/api/system/pipeline", headers=operator).json()["media"] is None
+        assert client.post("/api/media/sweep", headers=admin).json()["examined"] == 1
+        media = client.get("/api/system/pipeline", headers=operator).json()["media"]
+        assert media["objects"] == 1 and media["open_holds"] == 0 and media["removed"] == 0
+        assert client.get("/api/media/status", headers=operator).json()["objects"] == 1
 
 
 def test_a_sweep_while_another_runs_is_refused_and_changes_nothing(

@@ -20,7 +20,7 @@ from safecity.recordings import consumer, service
 from safecity.recordings.cli import app as recordings_cli
 from safecity.recordings.export import process_due_clips
 from tests.conftest import auth_headers
-from tests.recordings.recordings_support import T0, Recorded
+from tests.recordings.recordings_support import T0, Recorded, add_camera
 
 
 def _iso(moment: datetime) -> str:
@@ -193,6 +193,45 @@ def test_a_new_alert_gets_its_clip_once_and_its_footage_protected_until_closed(
     consumer.on_alert(ctx, alert.model_copy(update={"key": "a1:2:1", "status": "closed"}))
     with ctx.db.session() as session:
         assert service.active_protections(session, "cam-1", before=T0 + timedelta(days=1)) == []
+
+
+def test_an_alert_at_a_camera_that_does_not_record_protects_nothing_and_its_clip_says_why(
+    ctx: Context, record: Callable[..., Recorded]
+) -> None:
+    add_camera(ctx, "cam-off", record=False)
+    add_camera(ctx, "cam-idle")  # recorded in its settings, but no worker ever recorded it
+    record("cam-1", seconds=4)  # its recorder has stopped since: footage up to T0 + 4 s only
+
+    def alert(camera_id: str, at: datetime) -> AlertChanged:
+        return AlertChanged(
+            key=f"a-{camera_id}:1:1",
+            camera_id=camera_id,
+            at=at,
+            alert_id=f"a-{camera_id}",
+            kind="hotlist",
+            priority=1,
+            status="new",
+            title="stolen car LEA-4521",
+        )
+
+    for camera_id in ("cam-off", "cam-idle"):
+        consumer.on_alert(ctx, alert(camera_id, T0))
+    consumer.on_alert(ctx, alert("cam-1", T0 + timedelta(hours=1)))
+
+    with ctx.db.session() as session:
+        clips = {c.camera_id: c for c in service.due_clips(session, now=T0 + timedelta(days=1))}
+        assert clips == {}  # none waits to be cut from footage that does not exist
+        details = {
+            camera_id: service.clips_for(session, f"a-{camera_id}")[0]
+            for camera_id in ("cam-off", "cam-idle", "cam-1")
+        }
+        assert {c.status for c in details.values()} == {"not_recorded"}
+        assert "recording is off in its settings" in details["cam-off"].detail
+        assert "no recorder running" in details["cam-idle"].detail
+        assert "recorded nothing since" in details["cam-1"].detail and "stopped" in details["cam-1"].detail
+        for camera_id in ("cam-off", "cam-idle", "cam-1"):
+            assert service.active_protections(session, camera_id, before=T0 + timedelta(days=1)) == []
+        assert audit.entries(session, action="recordings.protect") == []
 
 
 def test_a_clip_waits_for_its_after_time_and_reports_missing_footage(

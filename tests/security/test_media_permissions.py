@@ -166,7 +166,7 @@ def test_objects_stored_before_the_upgrade_are_claimed_by_their_rows(tmp_path: P
     with db.engine.begin() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, "evidence@-1")
+        command.downgrade(config, "evidence@-2")  # before 0001_evidence
     crop, frame = "sha256:" + "1" * 64 + ".jpg", "sha256:" + "2" * 64 + ".jpg"
     with db.engine.begin() as connection:
         connection.execute(

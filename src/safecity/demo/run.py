@@ -54,6 +54,9 @@ def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict
 
         alert_rows = alerts.list_alerts(session, limit=10_000)
         by_kind = Counter(a.kind for a in alert_rows)
+        from safecity.recordings import service as recordings
+
+        footage = recordings.footage_counts(session)
     out: dict[str, Any] = {
         "seconds": round(seconds, 1),
         "cameras": city.cameras,
@@ -63,6 +66,8 @@ def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict
         "alerts": len(alert_rows),
         "alerts_by_kind": dict(sorted(by_kind.items())),
         "camera_health": health,
+        # What the streaming cameras recorded and what alerts keep of it (clips_not_recorded: none kept).
+        "footage": footage,
     }
     for name in REPORT_COUNTERS:
         out[name] = ctx.counters.get(name, 0)

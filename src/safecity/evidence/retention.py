@@ -348,3 +348,21 @@ def _remove(
 def last_sweep(session: Session) -> MediaSweep | None:
     """Returns the newest sweep that changed the store (dry runs are not kept)."""
     return session.scalars(select(MediaSweep).order_by(MediaSweep.id.desc()).limit(1)).first()
+
+
+def media_summary(db: Database) -> dict[str, object] | None:
+    """Returns the store's size and the last sweep's outcome, for the dashboard (None before any sweep)."""
+    with db.session() as session:
+        last = last_sweep(session)
+        if last is None:
+            return None
+        store = last.report.get("store") or {}
+        return {
+            "swept_at": last.finished_at,
+            "objects": store.get("objects", 0),
+            "bytes": store.get("bytes", 0),
+            "unclaimed_objects": store.get("unclaimed_objects", 0),
+            "removed": last.report.get("removed", 0),
+            "removed_bytes": last.report.get("removed_bytes", 0),
+            "open_holds": _open_holds(session),
+        }

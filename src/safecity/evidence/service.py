@@ -224,9 +224,19 @@ def get_hold(session: Session, hold_id: str) -> MediaHold:
     return hold
 
 
-def release_hold(session: Session, hold_id: str, *, reason: str, actor: str) -> MediaHold:
-    """Ends a hold: its objects fall back to their rows' retention (audited)."""
+def release_hold(
+    session: Session, hold_id: str, *, reason: str, actor: str, appeal_decided: bool = False
+) -> MediaHold:
+    """Ends a hold: its objects fall back to their rows' retention (audited).
+
+    An appeal's hold ends with the committee's decision (`appeal_decided`), never by hand.
+    """
     hold = get_hold(session, hold_id)
+    if hold.kind == "appeal" and not appeal_decided:
+        raise Conflict(
+            f"hold {hold_id} keeps the evidence of the appeal against challan {hold.reference}",
+            hint="it ends when the appeal committee decides",
+        )
     if hold.released_at is not None:
         raise Conflict(
             f"hold {hold_id} was already released on {hold.released_at:%Y-%m-%d} by {hold.released_by}"
@@ -251,7 +261,7 @@ def release_holds_of(session: Session, *, kind: str, reference: str, reason: str
         )
     ).all()
     for hold_id in open_holds:
-        release_hold(session, hold_id, reason=reason, actor=actor)
+        release_hold(session, hold_id, reason=reason, actor=actor, appeal_decided=kind == "appeal")
     return len(open_holds)
 
 

@@ -412,6 +412,26 @@ def why_unrecorded(session: Session, camera_id: str, *, since: datetime) -> str 
     return f"camera {camera_id} has recorded nothing since {moment} ({state.state}{detail})"
 
 
+def footage_counts(session: Session) -> dict[str, int]:
+    """Returns how much footage is indexed and kept: segments, open protections, clips by status."""
+    counts = {
+        "segments": int(session.scalar(select(func.count()).select_from(RecordingSegment)) or 0),
+        "protections": int(
+            session.scalar(
+                select(func.count())
+                .select_from(RecordingHold)
+                .where(RecordingHold.kind == "protect", RecordingHold.released_at.is_(None))
+            )
+            or 0
+        ),
+    }
+    for status, n in session.execute(
+        select(RecordingClip.status, func.count()).group_by(RecordingClip.status)
+    ):
+        counts[f"clips_{status}"] = int(n)
+    return counts
+
+
 def set_clip_unrecorded(session: Session, clip: RecordingClip, *, why: str) -> None:
     """Closes a clip that cannot be cut because its camera does not record, saying why."""
     if clip.status == "pending":

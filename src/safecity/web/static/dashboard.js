@@ -123,6 +123,10 @@ async function pipeline() {
     `${state.dead_letters_total} dead letters`,
     cluster.error ? cluster.error : `${unassigned} camera(s) unassigned · ${cluster.lease_moves ?? 0} lease moves`,
     `jobs: ${state.jobs.leader ? "this process" : "another process"}`,
+    state.media
+      ? `media ${(state.media.bytes / 2 ** 30).toFixed(2)} GiB in ${state.media.objects} objects, ` +
+        `${state.media.open_holds} hold(s); last sweep removed ${state.media.removed}`
+      : "media not swept yet",
   ].join(" · ");
   $("#pipeline-panel").hidden = false;
 }
