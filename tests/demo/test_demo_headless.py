@@ -38,4 +38,6 @@ def test_headless_demo_reports_what_the_city_saw(tmp_path: Path) -> None:
     # Every streaming camera records (synthetic frames encoded to H.264), so alerts protect real footage.
     footage = data["footage"]
     assert data["recorded_segments"] >= data["cameras_streaming"] - 1 and footage["segments"] >= 1
-    assert footage["protections"] >= 1 and footage.get("clips_not_recorded", 0) == 0
+    # Only the camera whose link is down has nothing to protect, and its alert's clip says so.
+    assert footage["protections"] >= 1
+    assert footage.get("clips_not_recorded", 0) <= data["camera_health"].get("offline", 0)
