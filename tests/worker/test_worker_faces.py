@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from safecity.core.camera_config import AnalysisSettings
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event
@@ -53,7 +54,7 @@ async def test_enrolled_person_is_matched_and_a_stranger_is_not(ctx: Context) ->
         )
         faces.approve(session, entry.id, "supervisor.b")
     await ctx.bus.start()
-    camera = CameraSetup("khi-s-face-01", "face", {"analysis_fps": 5.0}, [], [])
+    camera = CameraSetup("khi-s-face-01", "face", AnalysisSettings(analysis_fps=5.0))
     runner = await asyncio.to_thread(FacePipelineRunner, ctx, camera)
     media_before = sum(1 for _ in ctx.settings.media_dir.rglob("*.jpg"))
 
@@ -90,7 +91,7 @@ async def test_the_same_person_seen_again_by_a_new_tracker_is_a_new_match(ctx: C
         )
         faces.approve(session, entry.id, "supervisor.b")
     await ctx.bus.start()
-    camera = CameraSetup("khi-s-face-01", "face", {"analysis_fps": 5.0}, [], [])
+    camera = CameraSetup("khi-s-face-01", "face", AnalysisSettings(analysis_fps=5.0))
     photo = cv2.imread(str(folder / "biden_2.jpg"))
     keys = []
     for day in (0, 1):

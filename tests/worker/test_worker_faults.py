@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from safecity.cameras import service as cameras
-from safecity.cameras.models import CameraIn
+from safecity.cameras.models import Camera, CameraIn
 from safecity.core.context import Context
 from safecity.core.events import CameraHealth, Event
 from safecity.maintenance import service as maintenance
@@ -131,9 +132,12 @@ async def test_stalled_and_failing_pipelines_are_camera_faults_in_the_centre(ctx
 
 
 async def test_a_camera_whose_analysis_cannot_start_is_reported_and_the_others_carry_on(ctx: Context) -> None:
-    register(
-        ctx, "khi-miscalibrated", "synthetic://road/khi-miscalibrated?fps=5", "anpr", calibration={"x": 1}
-    )
+    register(ctx, "khi-miscalibrated", "synthetic://road/khi-miscalibrated?fps=5", "anpr")
+    with ctx.db.session() as session:
+        # A configuration edited in the database by hand, past the registry's checks.
+        session.execute(
+            update(Camera).where(Camera.id == "khi-miscalibrated").values(analysis={"decode": "sometimes"})
+        )
     register(ctx, "khi-unreachable", "rtsp://127.0.0.1:9/stream1")
     register(ctx, "khi-fine", "synthetic://road/khi-fine?fps=5")
     seen: list[Event] = []
@@ -151,7 +155,9 @@ async def test_a_camera_whose_analysis_cannot_start_is_reported_and_the_others_c
         )
         miscalibrated = health_of(seen, "khi-miscalibrated")[0]
         assert miscalibrated.state == "offline"
-        assert miscalibrated.detail.startswith("analysis cannot start: ValidationError")
+        assert miscalibrated.detail.startswith(
+            "analysis cannot start: configuration invalid: analysis.decode"
+        )
         unreachable = health_of(seen, "khi-unreachable")[0]
         assert unreachable.state == "offline" and "refused" in unreachable.detail
         assert set(runtime.running) == {"khi-unreachable", "khi-fine"}

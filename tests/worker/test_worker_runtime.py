@@ -18,6 +18,8 @@ from safecity.core.context import Context
 from safecity.core.events import Event
 from safecity.demo.city import ROAD_CALIBRATION
 from safecity.demo.scenes import Pass, SceneRenderer
+from safecity.enforcement import service as enforcement
+from safecity.enforcement.models import CalibrationIn
 from safecity.worker.runtime import WorkerRuntime, latest_snapshot
 
 
@@ -67,12 +69,14 @@ async def test_file_camera_yields_plate_reads_speeding_and_footage(ctx: Context,
                     "analysis": {
                         "analysis_fps": 5.0,
                         "motion_gate": False,
-                        "calibration": ROAD_CALIBRATION,
                         "speed_limit_kmh": 60.0,
                     },
                 }
             ),
             actor="test",
+        )
+        enforcement.add_calibration(
+            session, "khi-k-anpr-test", CalibrationIn.model_validate(ROAD_CALIBRATION), actor="test"
         )
     seen: list[Event] = []
     await ctx.bus.start()

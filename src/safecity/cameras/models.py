@@ -8,13 +8,37 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from safecity.core.camera_config import (
+    AnalysisSettings,
+    CameraConfig,
+    Decode,
+    Line,
+    LinePurpose,
+    Lines,
+    Zone,
+    ZonePurpose,
+    Zones,
+)
 from safecity.core.clock import utcnow
 from safecity.core.crypto import EncryptedString
 from safecity.core.db import Base
 from safecity.core.patch import Patch
+
+# The configuration's models live in core/ so the worker reads them without importing this domain.
+__all__ = [
+    "AnalysisSettings",
+    "CameraConfig",
+    "Decode",
+    "Line",
+    "LinePurpose",
+    "Lines",
+    "Zone",
+    "ZonePurpose",
+    "Zones",
+]
 
 
 class CameraKind(StrEnum):
@@ -40,17 +64,48 @@ class Camera(Base):
     password: Mapped[str | None] = mapped_column(EncryptedString("cameras.password"), deferred=True)
     has_password: Mapped[bool] = column_property(password.is_not(None))
     enabled: Mapped[bool] = mapped_column(default=True)
+    # The typed configuration (core/camera_config.py) as stored: every setting written out.
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The number of the configuration version in force (`CameraConfigVersion`), for evidence to cite.
+    config_version: Mapped[int] = mapped_column(default=1, server_default="1")
     health_state: Mapped[str] = mapped_column(String(20), default="unknown", index=True)
     health_detail: Mapped[str] = mapped_column(String(500), default="")
     health_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    @property
+    def config(self) -> CameraConfig:
+        """Returns the camera's typed configuration (settings, zones, lines)."""
+        return CameraConfig.model_validate(
+            {"analysis": self.analysis, "zones": self.zones, "lines": self.lines}
+        )
 
-Point = tuple[float, float]
+    @property
+    def settings(self) -> AnalysisSettings:
+        """Returns the camera's typed analysis settings."""
+        return AnalysisSettings.model_validate(self.analysis or {})
+
+
+class CameraConfigVersion(Base):
+    """One version of a camera's configuration: what it was, who made it, when, and what changed.
+
+    Kept when the camera is removed, so evidence that names a version can always be checked against it.
+    """
+
+    __tablename__ = "camera_config_versions"
+    __table_args__ = (UniqueConstraint("camera_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int]
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(String(2000), default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def split_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -70,44 +125,6 @@ def masked_url(url: str, username: str | None, has_password: bool) -> str:
         return url
     userinfo = quote(username, safe="") + (":•••" if has_password else "")
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
-
-
-class AnalysisSettings(BaseModel):
-    """How a camera is analysed."""
-
-    model_config = ConfigDict(extra="allow")
-
-    analysis_fps: float = Field(
-        default=5.0, gt=0, le=60, title="Analysis rate", description="Frames/s analysed."
-    )
-    decode: str = Field(
-        default="all", title="Decoding", description="all, nonref (skip non-reference frames) or keyframes."
-    )
-    motion_gate: bool = Field(
-        default=True, title="Motion gate", description="Analyse only frames with motion."
-    )
-    face_threshold: float | None = Field(
-        default=None, ge=0, le=1, title="Face threshold", description="Match threshold; empty: the default."
-    )
-    speed_limit_kmh: float | None = Field(
-        default=None, gt=0, title="Speed limit", description="Limit on the road this camera watches."
-    )
-
-
-class Zone(BaseModel):
-    """A named polygon in image coordinates (region of interest, no-parking zone, restricted area)."""
-
-    name: str = Field(min_length=1, max_length=100, title="Name", description="Zone name, unique per camera.")
-    polygon: list[Point] = Field(min_length=3, title="Polygon", description="Image points [x, y], clockwise.")
-    purpose: str = Field(default="roi", title="Purpose", description="roi, no_parking, restricted, crowd…")
-
-
-class Line(BaseModel):
-    """A named line in image coordinates (stop line, counting line, speed-trap line)."""
-
-    name: str = Field(min_length=1, max_length=100, title="Name", description="Line name, unique per camera.")
-    points: list[Point] = Field(min_length=2, max_length=2, title="Points", description="Two image points.")
-    purpose: str = Field(default="count", title="Purpose", description="stop_line, count, speed_trap…")
 
 
 class CameraIn(BaseModel):
@@ -133,9 +150,16 @@ class CameraIn(BaseModel):
     username: str | None = Field(default=None, title="User", description="Stream user name.")
     password: str | None = Field(default=None, title="Password", description="Stream password (never shown).")
     enabled: bool = Field(default=True, title="Enabled", description="Whether the camera is analysed.")
-    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, title="Analysis")
-    zones: list[Zone] = Field(default_factory=list, title="Zones")
-    lines: list[Line] = Field(default_factory=list, title="Lines")
+    analysis: AnalysisSettings = Field(
+        default_factory=AnalysisSettings, title="Analysis", description="How the camera is analysed."
+    )
+    zones: Zones = Field(default_factory=list, title="Zones", description="Named polygons with a purpose.")
+    lines: Lines = Field(default_factory=list, title="Lines", description="Named lines with a purpose.")
+
+    @property
+    def config(self) -> CameraConfig:
+        """Returns the configuration this registration gives the camera."""
+        return CameraConfig(analysis=self.analysis, zones=self.zones, lines=self.lines)
 
     @field_validator("stream_url")
     @classmethod
@@ -155,7 +179,11 @@ class CameraIn(BaseModel):
 
 
 class CameraPatch(Patch):
-    """Changes to a registered camera; fields left out stay as they are, null clears credentials or lists."""
+    """Changes to a registered camera; fields left out stay as they are, null clears credentials or lists.
+
+    `analysis` changes the settings it names and keeps the others (null there clears an optional one;
+    `analysis: null` resets them all to their defaults); `zones` and `lines` are replaced whole.
+    """
 
     clearable: ClassVar[frozenset[str]] = frozenset({"username", "password", "analysis", "zones", "lines"})
 
@@ -168,8 +196,8 @@ class CameraPatch(Patch):
     password: str | None = None
     enabled: bool | None = None
     analysis: AnalysisSettings | None = None
-    zones: list[Zone] | None = None
-    lines: list[Line] | None = None
+    zones: Zones | None = None
+    lines: Lines | None = None
 
     @field_validator("stream_url")
     @classmethod
@@ -215,9 +243,10 @@ class CameraOut(BaseModel):
     password: None = Field(default=None, description="Always null: a camera's password is never shown.")
     has_password: bool = Field(description="Whether a password is stored (encrypted) for the stream.")
     enabled: bool
-    analysis: dict[str, Any]
-    zones: list[dict[str, Any]]
-    lines: list[dict[str, Any]]
+    analysis: AnalysisSettings
+    zones: list[Zone]
+    lines: list[Line]
+    config_version: int = Field(description="The configuration version in force (see its history).")
     health_state: str
     health_detail: str
     health_since: datetime | None
@@ -229,6 +258,35 @@ class CameraOut(BaseModel):
         shown = {name: getattr(camera, name) for name in cls.model_fields if name != "password"}
         shown["stream_url"] = masked_url(camera.stream_url, camera.username, camera.has_password)
         return cls.model_validate(shown)
+
+
+class ConfigChange(BaseModel):
+    """One change between two versions of a camera's configuration."""
+
+    field: str = Field(description="What changed: `analysis.decode`, `zones['crossing']`, `lines['stop']`.")
+    before: Any = Field(description="Its value before (null: it did not exist).")
+    after: Any = Field(description="Its value after (null: removed).")
+
+
+class ConfigVersionOut(BaseModel):
+    """One version of a camera's configuration, as listed in its history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    camera_id: str
+    version: int = Field(description="1 for the first configuration, one more for each change.")
+    created_by: str = Field(description="Who made the change (a user, `cli`, `migration`).")
+    created_at: datetime
+    note: str = Field(
+        description="How it came (registered, changed, imported, migrated) and what was dropped."
+    )
+    changes: list[ConfigChange]
+
+
+class ConfigVersionDetail(ConfigVersionOut):
+    """One version of a camera's configuration, with the whole configuration it put in force."""
+
+    config: CameraConfig
 
 
 class ImportReport(BaseModel):

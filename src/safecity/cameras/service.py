@@ -1,4 +1,5 @@
-"""The camera registry: register, change, list and bulk-import cameras; record their health."""
+"""The camera registry: register, change, list and bulk-import cameras; version their configuration; record
+their health."""
 
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from safecity.audit import service as audit
-from safecity.cameras.models import Camera, CameraIn, CameraPatch, ImportReport
+from safecity.cameras.models import (
+    Camera,
+    CameraConfig,
+    CameraConfigVersion,
+    CameraIn,
+    CameraPatch,
+    ConfigChange,
+    ImportReport,
+)
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
-from safecity.core.errors import Conflict, InvalidInput
+from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.importer import CsvRows, ImportLimits, Source, yaml_list
 
 
@@ -24,23 +33,95 @@ def _apply(camera: Camera, data: CameraIn) -> None:
     camera.latitude, camera.longitude = data.latitude, data.longitude
     camera.stream_url, camera.username, camera.password = data.stream_url, data.username, data.password
     camera.enabled = data.enabled
-    camera.analysis = data.analysis.model_dump(exclude_none=True)
-    camera.zones = [z.model_dump() for z in data.zones]
-    camera.lines = [ln.model_dump() for ln in data.lines]
+
+
+def _stored(camera: Camera) -> dict[str, Any]:
+    return {"analysis": camera.analysis or {}, "zones": camera.zones or [], "lines": camera.lines or []}
+
+
+def _last_versions(session: Session, camera_ids: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(CameraConfigVersion.camera_id, func.max(CameraConfigVersion.version))
+        .where(CameraConfigVersion.camera_id.in_(camera_ids))
+        .group_by(CameraConfigVersion.camera_id)
+    )
+    return {camera_id: version for camera_id, version in rows}
+
+
+def _configure(
+    session: Session,
+    camera: Camera,
+    config: CameraConfig,
+    *,
+    actor: str,
+    note: str,
+    new: bool = False,
+    last: int | None = None,
+) -> CameraConfigVersion | None:
+    """Puts a configuration in force and keeps it as a new version; returns it (None: nothing changed).
+
+    `last` is the camera's newest version number where the caller already knows it (bulk imports).
+    """
+    after = config.stored()
+    before = None if new else _stored(camera)
+    if before == after:
+        return None
+    camera.analysis, camera.zones, camera.lines = after["analysis"], after["zones"], after["lines"]
+    # Numbers go on across a removal and a new registration under the same id: a cited version stays unique.
+    if last is None:
+        last = _last_versions(session, [camera.id]).get(camera.id, 0)
+    camera.config_version = last + 1
+    changes = [] if before is None else [c.model_dump(mode="json") for c in config_changes(before, after)]
+    version = CameraConfigVersion(
+        camera_id=camera.id,
+        version=camera.config_version,
+        config=after,
+        changes=changes,
+        note=note,
+        created_by=actor,
+    )
+    session.add(version)
+    return version
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[ConfigChange]:
+    """Returns what differs between two stored configurations: settings by name, zones and lines by name."""
+    changes = []
+    old, new = before.get("analysis") or {}, after.get("analysis") or {}
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            changes.append(ConfigChange(field=f"analysis.{key}", before=old.get(key), after=new.get(key)))
+    for field in ("zones", "lines"):
+        was = {item["name"]: item for item in before.get(field) or []}
+        now = {item["name"]: item for item in after.get(field) or []}
+        for name in [*was, *(n for n in now if n not in was)]:
+            if was.get(name) != now.get(name):
+                changes.append(
+                    ConfigChange(field=f"{field}[{name!r}]", before=was.get(name), after=now.get(name))
+                )
+    return changes
 
 
 def create(session: Session, data: CameraIn, *, actor: str) -> Camera:
-    """Registers a camera; a duplicate id is a Conflict."""
+    """Registers a camera with its configuration as version 1 (or the next, after a removal); a duplicate id
+    is a Conflict."""
     if session.get(Camera, data.id) is not None:
         raise Conflict(
             f"camera {data.id!r} is already registered", hint="use another id or update it instead"
         )
     camera = Camera(id=data.id)
     _apply(camera, data)
+    _configure(session, camera, data.config, actor=actor, note="registered", new=True)
     session.add(camera)
     session.flush()
     session.expire(camera, ["has_password"])
-    audit.record(session, actor=actor, action="camera.create", target=data.id, detail={"kind": data.kind})
+    audit.record(
+        session,
+        actor=actor,
+        action="camera.create",
+        target=data.id,
+        detail={"kind": data.kind, "config_version": camera.config_version},
+    )
     return camera
 
 
@@ -59,20 +140,84 @@ def positions(session: Session, camera_ids: Iterable[str]) -> dict[str, tuple[fl
 
 
 def update(session: Session, camera_id: str, patch: CameraPatch, *, actor: str) -> Camera:
-    """Applies the given changes to a camera."""
+    """Applies the given changes to a camera; a changed configuration becomes its next version."""
     camera = get(session, camera_id)
-    changes = patch.model_dump(exclude_unset=True)
+    changes = patch.model_dump(exclude_unset=True, mode="json")
+    config_fields = {"analysis", "zones", "lines"}
     for name, value in changes.items():
-        if name == "analysis":
-            value = patch.analysis.model_dump(exclude_none=True) if patch.analysis else {}
-        elif name in {"zones", "lines"}:
-            value = [item.model_dump() for item in getattr(patch, name) or []]
-        setattr(camera, name, value)
+        if name not in config_fields:
+            setattr(camera, name, value)
+    version = None
+    if config_fields & changes.keys():
+        version = _configure(session, camera, patched_config(camera, patch), actor=actor, note="changed")
     session.flush()
     session.expire(camera, ["has_password"])
     shown = {k: ("•••" if k == "password" and v else v) for k, v in changes.items()}
+    if version is not None:
+        shown["config_version"] = version.version
     audit.record(session, actor=actor, action="camera.update", target=camera_id, detail=shown)
     return camera
+
+
+def patched_config(camera: Camera, patch: CameraPatch) -> CameraConfig:
+    """Returns a camera's configuration with a patch applied: the settings it names, its zones and lines."""
+    current = camera.config
+    analysis = current.analysis.model_dump()
+    if "analysis" in patch.model_fields_set:
+        if patch.analysis is None:
+            analysis = {}
+        else:
+            analysis |= patch.analysis.model_dump(include=patch.analysis.model_fields_set)
+    zones = patch.zones if "zones" in patch.model_fields_set else current.zones
+    lines = patch.lines if "lines" in patch.model_fields_set else current.lines
+    # Validated again as a whole, so checks across settings hold for the result, not only the patch.
+    return CameraConfig.model_validate(
+        {
+            "analysis": analysis,
+            "zones": [z.model_dump() for z in zones or []],
+            "lines": [ln.model_dump() for ln in lines or []],
+        }
+    )
+
+
+def versions(session: Session, camera_id: str) -> Sequence[CameraConfigVersion]:
+    """Returns a camera's configuration versions, newest first (kept after the camera is removed)."""
+    rows = session.scalars(
+        select(CameraConfigVersion)
+        .where(CameraConfigVersion.camera_id == camera_id)
+        .order_by(CameraConfigVersion.version.desc())
+    ).all()
+    if not rows:
+        get(session, camera_id)  # NotFound names a camera never registered
+    return rows
+
+
+def get_version(session: Session, camera_id: str, version: int) -> CameraConfigVersion:
+    """Returns one configuration version of a camera, or raises NotFound."""
+    row = session.scalars(
+        select(CameraConfigVersion).where(
+            CameraConfigVersion.camera_id == camera_id, CameraConfigVersion.version == version
+        )
+    ).first()
+    if row is None:
+        newest = session.scalar(
+            select(func.max(CameraConfigVersion.version)).where(CameraConfigVersion.camera_id == camera_id)
+        )
+        raise NotFound(
+            f"camera {camera_id!r} has no configuration version {version}",
+            hint=f"its versions run from 1 to {newest}" if newest else "no such camera was ever registered",
+        )
+    return row
+
+
+def version_at(session: Session, camera_id: str, at: datetime) -> CameraConfigVersion | None:
+    """Returns the configuration version of a camera in force at a moment (None: not configured yet)."""
+    return session.scalars(
+        select(CameraConfigVersion)
+        .where(CameraConfigVersion.camera_id == camera_id, CameraConfigVersion.created_at <= at)
+        .order_by(CameraConfigVersion.version.desc())
+        .limit(1)
+    ).first()
 
 
 def delete(session: Session, camera_id: str, *, actor: str) -> None:
@@ -208,6 +353,7 @@ def import_cameras(
     if errors:
         return ImportReport(errors=errors)
     report = ImportReport()
+    last = _last_versions(session, list(seen))
     for data in valid:
         camera = session.get(Camera, data.id) if data.id in existing else None
         if camera is None:
@@ -217,6 +363,16 @@ def import_cameras(
         else:
             report.updated += 1
         _apply(camera, data)
+        new = data.id not in existing
+        _configure(
+            session,
+            camera,
+            data.config,
+            actor=actor,
+            note=f"imported ({fmt})",
+            new=new,
+            last=last.get(data.id, 0),
+        )
     audit.record(
         session,
         actor=actor,

@@ -29,7 +29,7 @@ from safecity.demo.scenes import (
 )
 from safecity.dispatch import service as dispatch
 from safecity.enforcement import service as enforcement
-from safecity.enforcement.models import SpeedLimit, SpeedSectionIn
+from safecity.enforcement.models import CalibrationIn, SpeedLimit, SpeedSectionIn
 
 # Real places in Karachi's seven districts (approximate WGS84 positions).
 DISTRICT_PLACES: dict[str, list[tuple[str, float, float]]] = {
@@ -133,11 +133,7 @@ def _camera_rows(fps: float) -> list[CameraIn]:
     }
     rows: list[CameraIn] = []
     for cam_id, (scene, district, lat, lon, name) in analysed.items():
-        analysis: dict[str, object] = {
-            "analysis_fps": 5.0,
-            "motion_gate": False,
-            "calibration": ROAD_CALIBRATION,
-        }
+        analysis: dict[str, object] = {"analysis_fps": 5.0, "motion_gate": False}
         lines = []
         if cam_id == JUNCTION:
             analysis |= {
@@ -242,6 +238,10 @@ def build_city(
         rows = _camera_rows(fps)
         for row in rows:
             cameras.create(session, row, actor="demo")
+            # The synthetic road's image-to-metres calibration, recorded as a real camera's is.
+            if row.kind == "anpr":
+                calibration = CalibrationIn.model_validate(ROAD_CALIBRATION)
+                enforcement.add_calibration(session, row.id, calibration, actor="demo")
         lines = ["plate,owner,cnic,address,make,colour"]
         for i, plate in enumerate(p for p in registry if p not in unregistered):
             lines.append(

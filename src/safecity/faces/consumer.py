@@ -108,7 +108,7 @@ def _in_scope(session: Session, entry: WatchlistEntry, event: FaceMatch) -> bool
     camera_threshold = None
     if event.camera_id:
         try:
-            camera_threshold = (cameras.get(session, event.camera_id).analysis or {}).get("face_threshold")
+            camera_threshold = cameras.get(session, event.camera_id).settings.face_threshold
         except NotFound:
             camera_threshold = None  # an unregistered camera still answers to the entry's own threshold
     return event.similarity >= scope.threshold_for(float(camera_threshold or 0.0))

@@ -185,9 +185,9 @@ class WorkerWatchlist:
             scopes[entry.id] = EntryScope.of(entry)
             versions[entry.id] = max(versions.get(entry.id, 0), entry.version)
         thresholds = {
-            camera.id: float(camera.analysis["face_threshold"])
+            camera.id: threshold
             for camera in cameras.list_cameras(session)
-            if (camera.analysis or {}).get("face_threshold") is not None
+            if (threshold := camera.settings.face_threshold) is not None
         }
         with self._lock:
             self._index, self._sharp, self._scopes, self._versions = index, sharp, scopes, versions

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -58,13 +57,13 @@ MAX_WINDOW = timedelta(days=31)
 
 
 def records(camera: Camera) -> bool:
-    """Returns whether a camera is recorded (camera.analysis["record"], on unless set false)."""
-    return bool((camera.analysis or {}).get("record", True))
+    """Returns whether a camera is recorded (its `record` setting, on unless set false)."""
+    return camera.settings.record
 
 
 def camera_volume(camera: Camera) -> str:
-    """Returns the volume a camera records to (camera.analysis["record_volume"], else the default)."""
-    return str((camera.analysis or {}).get("record_volume") or DEFAULT_VOLUME)
+    """Returns the volume a camera records to (its `record_volume` setting, else the default)."""
+    return camera.settings.record_volume or DEFAULT_VOLUME
 
 
 def default_root(settings: Settings) -> Path:
@@ -513,11 +512,10 @@ def recorder_states(session: Session) -> Sequence[RecorderStatus]:
 
 
 def clip_window(camera: Camera | None) -> tuple[float, float]:
-    """Returns a camera's clip seconds before and after an event (analysis clip_before_s/clip_after_s)."""
-    analysis: dict[str, Any] = (camera.analysis if camera else None) or {}
-    return float(analysis.get("clip_before_s", CLIP_BEFORE_S)), float(
-        analysis.get("clip_after_s", CLIP_AFTER_S)
-    )
+    """Returns a camera's clip seconds before and after an event (its clip_before_s/clip_after_s settings)."""
+    if camera is None:
+        return CLIP_BEFORE_S, CLIP_AFTER_S
+    return camera.settings.clip_before_s, camera.settings.clip_after_s
 
 
 def request_clip(

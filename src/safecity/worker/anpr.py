@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import supervision as sv
 
 from safecity.core import keys
+from safecity.core.camera_config import AnalysisSettings, Line, LinePurpose, Zone, ZonePurpose
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.core.media import MediaStore
 from safecity.enforcement.models import CalibrationIn, SpeedLimit
@@ -26,6 +28,7 @@ from safecity.enforcement.rules import SignalPhases, SpotSpeed, StopLineRule
 from safecity.video.sources import Frame
 from safecity.vision.objects import MotionObjectDetector, ObjectDetector, ObjectTracker
 from safecity.vision.plates import PlateReader, PlateVoter, VotedPlate
+from safecity.vision.zones import RegionOfInterest
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +48,24 @@ class _Track:
 
 @dataclass
 class CameraSetup:
-    """What a pipeline needs to know about its camera (from the registry)."""
+    """What a pipeline needs to know about its camera (from the registry): its typed configuration."""
 
     camera_id: str
     kind: str
-    analysis: dict[str, Any]
-    lines: list[dict[str, Any]]
-    zones: list[dict[str, Any]]
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    lines: list[Line] = field(default_factory=list)
+    zones: list[Zone] = field(default_factory=list)
     region: str = "pk"
+    # The configuration version these settings are (cameras' history), for events to cite.
+    config_version: int = 0
+    # The calibration recorded for the camera through the enforcement API, if any.
+    calibration: CalibrationIn | None = None
+
+    def roi(self, anchor: sv.Position = sv.Position.BOTTOM_CENTER) -> RegionOfInterest:
+        """Returns the camera's region of interest: its `roi` zones, or the whole picture if it has none."""
+        return RegionOfInterest(
+            [z.polygon for z in self.zones if z.purpose == ZonePurpose.roi], anchor=anchor
+        )
 
 
 class AnprPipeline:
@@ -83,13 +96,13 @@ class AnprPipeline:
         self.tracks: dict[int, _Track] = {}
         self.recent: deque[tuple[datetime, npt.NDArray[np.uint8]]] = deque(maxlen=3)
         self.signals = signals or SignalPhases()
-        self.junction = str(camera.analysis.get("junction") or camera.camera_id)
-        self.head_box = camera.analysis.get("signal_head_box")
+        self.junction = camera.analysis.junction or camera.camera_id
+        self.head_box = camera.analysis.signal_head_box
         self.stop_rule = self._stop_rule()
-        calibration = camera.analysis.get("calibration")
-        self.speed = SpotSpeed(CalibrationIn.model_validate(calibration)) if calibration else None
-        limit = camera.analysis.get("speed_limit_kmh")
-        self.limit = SpeedLimit(default_kmh=float(limit)) if limit else None
+        self.roi = camera.roi()
+        self.speed = SpotSpeed(camera.calibration) if camera.calibration is not None else None
+        limit = camera.analysis.speed_limit_kmh
+        self.limit = SpeedLimit(default_kmh=limit) if limit else None
         self.last_at: datetime | None = None
         # What to undo when the camera stops here (its subscription to the signal controller's feed).
         self.on_close: list[Callable[[], None]] = []
@@ -102,16 +115,16 @@ class AnprPipeline:
 
     def _stop_rule(self) -> StopLineRule | None:
         for line in self.camera.lines:
-            if line.get("purpose") == "stop_line":
-                (ax, ay), (bx, by) = line["points"]
-                approach = self.camera.analysis.get("approach_point") or [(ax + bx) / 2, min(ay, by) - 50]
+            if line.purpose == LinePurpose.stop_line:
+                (ax, ay), (bx, by) = line.points
+                approach = self.camera.analysis.approach_point or ((ax + bx) / 2, min(ay, by) - 50)
                 return StopLineRule(
                     stop_line=((ax, ay), (bx, by)),
                     signal=self.signals,
                     junction=self.junction,
                     camera_id=self.camera.camera_id,
                     approach_point=(float(approach[0]), float(approach[1])),
-                    lane=line.get("name", ""),
+                    lane=line.name,
                 )
         return None
 
@@ -122,7 +135,8 @@ class AnprPipeline:
         if self.head_box:
             x, y, w, h = (int(v) for v in self.head_box)
             self.signals.read_head(self.junction, image, (x, y, w, h), at=at)
-        detections = self.tracker.update(self.detector.detect(image))
+        # Vehicles outside the roi zones are never tracked, read or judged.
+        detections = self.tracker.update(self.roi.keep(self.detector.detect(image)))
         height, width = image.shape[:2]
         track_ids: Any = detections.tracker_id if detections.tracker_id is not None else []
         for xyxy, track_id in zip(detections.xyxy, track_ids, strict=True):

@@ -37,7 +37,9 @@ class FacePipelineRunner:
         self.camera = camera
         # One fixed detection pass per frame: predictable time, and a large face cannot hide a small one.
         self.pipeline = FacePipeline(detector=DlibHogDetector(upsample=1))
-        threshold = camera.analysis.get("face_threshold") or ctx.settings.face_threshold or DEFAULT_THRESHOLD
+        threshold = camera.analysis.face_threshold or ctx.settings.face_threshold or DEFAULT_THRESHOLD
+        # A face outside the roi zones is never matched (nor kept): judged by the centre of its box.
+        self.roi = camera.roi(sv.Position.CENTER)
         self.watchlist = WorkerWatchlist(default_threshold=float(threshold))
         # Follow the changes first, then load: a change made in between is applied, never missed.
         self._following: Subscription | None = None
@@ -58,6 +60,9 @@ class FacePipelineRunner:
         events: list[Event] = []
         if faces:
             xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)], dtype=np.float32)
+            inside = self.roi.mask(sv.Detections(xyxy=xyxy))
+            faces, xyxy = [f for f, keep in zip(faces, inside, strict=True) if keep], xyxy[inside]
+        if faces:
             tracked = self.tracker.update(sv.Detections(xyxy=xyxy))
         else:
             tracked = self.tracker.update(sv.Detections.empty())

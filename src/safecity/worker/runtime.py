@@ -22,22 +22,25 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import cv2
 from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from safecity.cameras import service as cameras
 from safecity.core import keys
 from safecity.core.bus.kv import open_kv
+from safecity.core.camera_config import CameraConfig
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import NotFound, Unavailable
 from safecity.core.events import CameraHealth, Event, HealthState
 from safecity.core.metrics import FRAMES, PIPELINE_FAULTS, REGISTRY
-from safecity.enforcement.models import SignalPhaseChanged
+from safecity.enforcement import service as enforcement
+from safecity.enforcement.models import CalibrationIn, SignalPhaseChanged
 from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
 from safecity.video.sources import Frame
@@ -88,11 +91,18 @@ def follow(ctx: Context, types: list[str], handler: Callable[[Event], None]) -> 
 
 def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     """Returns the pipelines for a camera's type: ANPR for anpr cameras, faces for face cameras."""
-    fps = float(camera.analysis.get("analysis_fps", 5.0))
+    fps = camera.analysis.analysis_fps
     if camera.kind == "anpr":
         reader = PlateReader(region=camera.region)
+        if camera.calibration is None:
+            with ctx.db.session() as session:
+                recorded = enforcement.latest_calibration(session, camera.camera_id)
+                if recorded is not None:
+                    camera = replace(
+                        camera, calibration=CalibrationIn.model_validate(recorded, from_attributes=True)
+                    )
         pipeline = AnprPipeline(camera, ctx.media, reader=reader, fps=fps)
-        if camera.analysis.get("junction") and ctx.bus.loop is not None:
+        if camera.analysis.junction and ctx.bus.loop is not None:
             # The signal controller's feed (via the centre) beside what the camera reads off the lamp.
             pipeline.on_close.append(follow(ctx, [SignalPhaseChanged.type], pipeline.signals.on_event))
         return [pipeline]
@@ -111,13 +121,16 @@ class CameraEntry:
     url: str
     username: str | None
     password: str | None
+    # Why the stored configuration cannot be used (edited outside SafeCity): the camera is reported, not run.
+    problem: str | None = None
 
     @property
     def fingerprint(self) -> str:
         """Returns everything that, changed in the registry, needs the camera restarted."""
         s = self.setup
+        config = CameraConfig(analysis=s.analysis, zones=s.zones, lines=s.lines).stored()
         return json.dumps(
-            [self.url, self.username, self.password, s.kind, s.analysis, s.lines, s.zones, s.region],
+            [self.url, self.username, self.password, s.kind, config, s.region, self.problem],
             sort_keys=True,
             default=str,
         )
@@ -271,23 +284,31 @@ class WorkerRuntime:
         """Reads the enabled cameras with a stream from the registry."""
         with self.ctx.db.session() as session:
             rows = cameras.list_cameras(session, limit=1_000_000, with_credentials=True)
-            entries = {
-                c.id: CameraEntry(
-                    CameraSetup(
-                        c.id,
-                        c.kind,
-                        dict(c.analysis),
-                        list(c.lines),
-                        list(c.zones),
-                        self.ctx.settings.plate_region,
-                    ),
-                    c.stream_url,
-                    c.username,
-                    c.password,
+            entries = {}
+            for c in rows:
+                if not (c.enabled and c.stream_url):
+                    continue
+                problem = None
+                try:
+                    config = c.config
+                except ValidationError as exc:
+                    config, problem = (
+                        CameraConfig(),
+                        "configuration invalid: "
+                        + "; ".join(
+                            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                        ),
+                    )
+                setup = CameraSetup(
+                    c.id,
+                    c.kind,
+                    config.analysis,
+                    config.lines,
+                    config.zones,
+                    self.ctx.settings.plate_region,
+                    config_version=c.config_version,
                 )
-                for c in rows
-                if c.enabled and c.stream_url
-            }
+                entries[c.id] = CameraEntry(setup, c.stream_url, c.username, c.password, problem)
             self._known = {c.id for c in rows}
         self.registry = entries
         self._registry_read = time.monotonic()
@@ -342,6 +363,10 @@ class WorkerRuntime:
             if camera_id in self.running:
                 return True
         setup = entry.setup
+        if entry.problem is not None:
+            log.error("camera %s: analysis cannot start: %s", camera_id, entry.problem)
+            self._report(camera_id, "offline", f"analysis cannot start: {entry.problem}"[:480], utcnow())
+            return False
         try:
             pipes = self.pipelines_for(self.ctx, setup)
         except Exception as exc:
@@ -349,15 +374,15 @@ class WorkerRuntime:
             detail = f"analysis cannot start: {type(exc).__name__}: {exc}"
             self._report(camera_id, "offline", detail[:480], utcnow())
             return False
-        analysis_fps = float(setup.analysis.get("analysis_fps", 5.0)) if pipes else None
+        analysis_fps = setup.analysis.analysis_fps if pipes else None
         # Synthetic cameras too: their source encodes what it renders when a recorder asks for packets.
         recorder = self.recorders.for_camera(camera_id) if self.recorders is not None else None
         stream = CameraStream(
             camera_id,
             entry.url,
             analysis_fps=analysis_fps,
-            decode=setup.analysis.get("decode"),
-            motion_gate=bool(setup.analysis.get("motion_gate", True)),
+            decode=setup.analysis.decode.value,
+            motion_gate=setup.analysis.motion_gate,
             on_frame=self._on_frame(camera_id),
             on_health=self._on_health,
             on_packet=recorder.feed if recorder is not None else None,
