@@ -37,7 +37,16 @@ def test_each_role_sees_the_pages_it_may_use_and_is_refused_the_others(
     home = client.get("/")
     assert home.status_code == 200
     nav = re.findall(r'<a href="(/[a-z]*)" data-perm', home.text)
-    assert nav == ["/", "/dispatch", "/wall", "/dashboard", "/recordings", "/maintenance", "/portal"]
+    assert nav == [
+        "/",
+        "/dispatch",
+        "/wall",
+        "/cameras",
+        "/dashboard",
+        "/recordings",
+        "/maintenance",
+        "/portal",
+    ]
     refused = client.get("/audit")
     assert refused.status_code == 403 and "audit:read" in refused.text
     me = client.get("/api/ui/me").json()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Response, UploadFile
 
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
 from safecity.cameras import service
-from safecity.cameras.models import CameraIn, CameraOut, CameraPatch, ImportReport
+from safecity.cameras.models import (
+    CameraConfig,
+    CameraIn,
+    CameraOut,
+    CameraPatch,
+    ConfigVersionDetail,
+    ConfigVersionOut,
+    ImportReport,
+)
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.http import Ctx, DbSession
 from safecity.core.importer import ImportLimits
@@ -44,6 +52,12 @@ def create_camera(body: CameraIn, session: DbSession, principal: Writer) -> Came
     return CameraOut.of(service.create(session, body, actor=principal.username))
 
 
+@router.get("/config-schema", summary="The JSON schema of a camera's configuration (settings, zones, lines)")
+def config_schema(_: Reader) -> dict[str, Any]:
+    """Titles, descriptions, enums and limits of every setting: what the camera page builds its form from."""
+    return CameraConfig.model_json_schema()
+
+
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
 def get_camera(camera_id: str, session: DbSession, _: Reader) -> CameraOut:
     return CameraOut.of(service.get(session, camera_id))
@@ -61,6 +75,26 @@ def snapshot(camera_id: str, session: DbSession, principal: Reader) -> Response:
     # A wall tile asks every second or two: who watched which camera is on record once per stretch.
     audit.record_viewing(session, actor=principal.username, action="camera.watch", target=camera_id)
     return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/{camera_id}/versions",
+    response_model=list[ConfigVersionOut],
+    summary="A camera's configuration history, newest first",
+)
+def config_versions(camera_id: str, session: DbSession, _: Reader) -> list[ConfigVersionOut]:
+    return [ConfigVersionOut.model_validate(v) for v in service.versions(session, camera_id)]
+
+
+@router.get(
+    "/{camera_id}/versions/{version}",
+    response_model=ConfigVersionDetail,
+    summary="One version of a camera's configuration, whole",
+)
+def config_version(
+    camera_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], session: DbSession, _: Reader
+) -> ConfigVersionDetail:
+    return ConfigVersionDetail.model_validate(service.get_version(session, camera_id, version))
 
 
 @router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")

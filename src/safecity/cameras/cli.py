@@ -1,14 +1,15 @@
-"""`safecity cameras …`: list, add, import and check cameras."""
+"""`safecity cameras …`: list, import and check cameras; show their configuration, its history and schema."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from safecity.cameras import service
-from safecity.cameras.models import CameraOut
+from safecity.cameras.models import CameraConfig, CameraOut, ConfigVersionDetail, ConfigVersionOut
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
 from safecity.core.importer import ImportLimits
 from safecity.video.cli import check
@@ -66,3 +67,60 @@ def import_cameras(
             )
             raise typer.Exit(1)
     console.print(f"imported: {report.created} created, {report.updated} updated")
+
+
+@app.command("versions")
+@friendly_errors
+def versions(
+    camera_id: str = typer.Argument(..., help="Camera id"),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """A camera's configuration history: each version, who made it, when, and what changed."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        rows = [ConfigVersionOut.model_validate(v) for v in service.versions(session, camera_id)]
+    if json_output:
+        print_json([r.model_dump(mode="json") for r in rows])
+        return
+    table = Table(
+        "version", "when (UTC)", "by", "what", title=f"{camera_id}: {len(rows)} configuration versions"
+    )
+    for row in rows:
+        changed = [f"{c.field}: {_shown(c.before)} → {_shown(c.after)}" for c in row.changes]
+        table.add_row(
+            str(row.version),
+            f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+            row.created_by,
+            "\n".join([row.note, *changed]),
+        )
+    console.print(table)
+
+
+@app.command("config")
+@friendly_errors
+def config(
+    camera_id: str = typer.Argument(..., help="Camera id"),
+    version: int | None = typer.Option(
+        None, "--version", min=1, help="This version (default: the one in force)"
+    ),
+) -> None:
+    """Print a camera's configuration (settings, zones, lines) as JSON, now or at a version."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        if version is None:
+            camera = service.get(session, camera_id)
+            shown = {"camera_id": camera_id, "version": camera.config_version, **camera.config.stored()}
+        else:
+            detail = ConfigVersionDetail.model_validate(service.get_version(session, camera_id, version))
+            shown = {"camera_id": camera_id, "version": detail.version, **detail.config.stored()}
+    print_json(shown)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON schema of a camera's configuration: every setting with its title, limits and choices."""
+    print_json(CameraConfig.model_json_schema())
+
+
+def _shown(value: object) -> str:
+    return "—" if value is None else json.dumps(value, ensure_ascii=False)

@@ -301,10 +301,13 @@ def parse_import(
         analysis = {k.removeprefix("analysis."): v for k, v in clean.items() if k.startswith("analysis.")}
         clean = {k: v for k, v in clean.items() if not k.startswith("analysis.")}
         try:
-            for name in _CSV_LIST_FIELDS & clean.keys():
-                clean[name] = json.loads(clean[name])
-        except json.JSONDecodeError as exc:
-            reader.errors.append(f"line {line}: a zones/lines/analysis cell is not valid JSON ({exc.msg})")
+            for name in sorted(_CSV_LIST_FIELDS & clean.keys()):
+                clean[name] = _json_cell(name, clean[name])
+            for name, value in analysis.items():
+                if value.startswith("["):  # a box or a point: [x, y, w, h]
+                    analysis[name] = _json_cell(f"analysis.{name}", value)
+        except ValueError as exc:
+            reader.errors.append(f"line {line}: {exc}")
             continue
         if analysis:
             if not isinstance(clean.get("analysis", {}), dict):
@@ -315,6 +318,15 @@ def parse_import(
             clean["enabled"] = str(clean["enabled"]).strip().lower() in {"1", "true", "yes", "y"}
         rows.append((line, clean))
     return rows, reader.errors
+
+
+def _json_cell(name: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{name}: the cell is not valid JSON ({exc.msg} at character {exc.pos + 1})"
+        ) from None
 
 
 def import_cameras(

@@ -53,8 +53,9 @@ class LinePurpose(StrEnum):
 
 # Purposes a pipeline acts on today; the others are stored and shown for the analytics still to come.
 USED_BY: dict[str, str] = {
-    ZonePurpose.roi: "ANPR and face pipelines: detections outside every roi zone are ignored",
-    LinePurpose.stop_line: "ANPR pipeline: the red-light rule's stop line",
+    "zone roi": "ANPR and face pipelines: a vehicle or face outside every roi zone is ignored",
+    "line stop_line": "ANPR pipeline: the red-light rule's stop line (one per camera)",
+    "other purposes": "stored and shown; no pipeline acts on them yet",
 }
 
 
@@ -222,14 +223,16 @@ class Line(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Line")
 
     name: str = Field(min_length=1, max_length=100, title="Name", description="Line name, unique per camera.")
-    points: tuple[Point, Point] = Field(title="Points", description="Its two ends [x, y] in pixels, apart.")
+    points: list[Point] = Field(
+        min_length=2, max_length=2, title="Points", description="Its two ends [x, y] in pixels, apart."
+    )
     purpose: LinePurpose = Field(
         default=LinePurpose.counting, title="Purpose", description="stop_line, count or speed_trap."
     )
 
     @field_validator("points")
     @classmethod
-    def _apart(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
+    def _apart(cls, value: list[Point]) -> list[Point]:
         (ax, ay), (bx, by) = value
         if math.hypot(bx - ax, by - ay) < 2:
             raise ValueError("the two ends must be at least 2 pixels apart")
@@ -266,7 +269,9 @@ Lines = Annotated[list[Line], AfterValidator(_checked_lines)]
 class CameraConfig(BaseModel):
     """A camera's whole configuration: what is versioned, and what its pipelines receive."""
 
-    model_config = ConfigDict(extra="forbid", title="Camera configuration")
+    model_config = ConfigDict(
+        extra="forbid", title="Camera configuration", json_schema_extra={"used_by": USED_BY}
+    )
 
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, title="Analysis")
     zones: Zones = Field(

@@ -35,6 +35,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/", "Command centre", "alerts:read"),
     ("/dispatch", "Dispatch", "map:read"),
     ("/wall", "Video wall", "cameras:read"),
+    ("/cameras", "Cameras", "cameras:read"),
     ("/dashboard", "Dashboard", "alerts:read"),
     ("/plates", "Plates", "plates:search|hotlist:write"),
     ("/watchlists", "Watch lists", "faces:search|watchlist:write|watchlist:approve"),
@@ -95,6 +96,12 @@ def dispatch_board(request: Request, ctx: Ctx) -> Response:
 @router.get("/wall", response_class=HTMLResponse)
 def video_wall(request: Request, ctx: Ctx) -> Response:
     return render_page(request, ctx, "wall.html", "cameras:read")
+
+
+@router.get("/cameras", response_class=HTMLResponse)
+def cameras_page(request: Request, ctx: Ctx) -> Response:
+    """The registry and one camera's configuration: a form from its schema, saved as versions."""
+    return render_page(request, ctx, "cameras.html", "cameras:read")
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

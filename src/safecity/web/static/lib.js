@@ -18,6 +18,7 @@ export async function api(path, options = {}) {
   if (!res.ok) {
     const err = new Error((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText);
     err.status = res.status;
+    err.data = data;  // a 422 names each field in data.fields, for forms to show beside the field
     throw err;
   }
   return data;
