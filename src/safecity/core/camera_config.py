@@ -16,7 +16,7 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,9 @@ class CameraConfig(BaseModel):
     """A camera's whole configuration: what is versioned, and what its pipelines receive."""
 
     model_config = ConfigDict(
-        extra="forbid", title="Camera configuration", json_schema_extra={"used_by": USED_BY}
+        extra="forbid",
+        title="Camera configuration",
+        json_schema_extra={"used_by": dict[str, JsonValue](USED_BY)},
     )
 
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, title="Analysis")
