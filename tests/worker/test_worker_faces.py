@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from safecity.core.camera_config import AnalysisSettings
+from safecity.core.camera_config import AnalysisSettings, Zone
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event
@@ -102,3 +102,36 @@ async def test_the_same_person_seen_again_by_a_new_tracker_is_a_new_match(ctx: C
             keys += [e.key for e in await asyncio.to_thread(runner.process, frame)]
     await ctx.bus.close()
     assert len(keys) == 2 and keys[0] != keys[1]
+
+
+async def test_a_wanted_face_outside_the_roi_zones_is_not_matched(ctx: Context) -> None:
+    folder = need_shared_data("faces", "images", "face_recognition")
+    with ctx.db.session() as session:
+        entry = faces.enroll(
+            session,
+            ctx.media,
+            name="Biden",
+            category="wanted",
+            legal_basis="FIR 12/2026",
+            requested_by="officer.a",
+            photos=[(folder / "biden_1.jpg").read_bytes()],
+            expires_at=utcnow() + timedelta(days=30),
+        )
+        faces.approve(session, entry.id, "supervisor.b")
+    await ctx.bus.start()
+    photo = cv2.imread(str(folder / "biden_2.jpg"))
+    found = {}
+    # The person walks across the left half of the picture (x 60 to 400).
+    for side, polygon in {
+        "left": [(0, 0), (420, 0), (420, 480)],
+        "right": [(500, 0), (800, 0), (800, 480)],
+    }.items():
+        zone = Zone(name=f"{side} door", polygon=[*polygon, (polygon[0][0], 480)], purpose="roi")
+        camera = CameraSetup("khi-s-face-01", "face", AnalysisSettings(analysis_fps=5.0), zones=[zone])
+        runner = await asyncio.to_thread(FacePipelineRunner, ctx, camera)
+        found[side] = [
+            e for frame in walk_past(photo) for e in await asyncio.to_thread(runner.process, frame)
+        ]
+    await ctx.bus.close()
+    assert [e.type for e in found["left"]] == ["face_match"]
+    assert found["right"] == []
