@@ -206,9 +206,9 @@ async function save(event) {
     cameras = cameras.map((c) => (c.id === camera.id ? camera : c));
     const same = camera.config_version === current.config_version;
     showCamera(camera);
+    await showHistory(camera.id);
     status.className = "ok";
     status.textContent = same ? "Nothing changed." : `Saved as configuration version ${camera.config_version}.`;
-    await showHistory(camera.id);
   } catch (err) {
     status.className = "bad";
     const fields = (err.data && err.data.fields) || [];
