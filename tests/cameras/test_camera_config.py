@@ -272,3 +272,20 @@ def test_the_cli_shows_a_cameras_history_configuration_and_schema(
     assert "Traceback" not in missing.output
     schema = runner.invoke(app, ["cameras", "schema"])
     assert schema.exit_code == 0 and '"no_parking"' in schema.output
+
+
+def test_changing_a_camera_whose_stored_settings_were_edited_by_hand_names_the_bad_one(
+    ctx: Context, client: TestClient, admin: dict[str, str]
+) -> None:
+    from sqlalchemy import update
+
+    from safecity.cameras.models import Camera
+
+    client.post("/api/cameras", headers=admin, json=CAM)
+    with ctx.db.session() as session:
+        session.execute(update(Camera).where(Camera.id == CAM["id"]).values(analysis={"decode": "sometimes"}))
+    res = client.patch(f"/api/cameras/{CAM['id']}", headers=admin, json={"analysis": {"motion_gate": False}})
+    assert res.status_code == 422
+    assert "analysis.decode: Input should be 'all', 'nonref' or 'keyframes'" in res.json()["detail"]
+    fixed = client.patch(f"/api/cameras/{CAM['id']}", headers=admin, json={"analysis": {"decode": "all"}})
+    assert fixed.status_code == 200 and fixed.json()["config_version"] == 2

@@ -161,23 +161,27 @@ def update(session: Session, camera_id: str, patch: CameraPatch, *, actor: str) 
 
 def patched_config(camera: Camera, patch: CameraPatch) -> CameraConfig:
     """Returns a camera's configuration with a patch applied: the settings it names, its zones and lines."""
-    current = camera.config
-    analysis = current.analysis.model_dump()
-    if "analysis" in patch.model_fields_set:
-        if patch.analysis is None:
-            analysis = {}
-        else:
-            analysis |= patch.analysis.model_dump(include=patch.analysis.model_fields_set)
-    zones = patch.zones if "zones" in patch.model_fields_set else current.zones
-    lines = patch.lines if "lines" in patch.model_fields_set else current.lines
-    # Validated again as a whole, so checks across settings hold for the result, not only the patch.
-    return CameraConfig.model_validate(
-        {
-            "analysis": analysis,
-            "zones": [z.model_dump() for z in zones or []],
-            "lines": [ln.model_dump() for ln in lines or []],
-        }
-    )
+    config = _stored(camera)
+    named = patch.model_fields_set
+    if "analysis" in named:
+        analysis = patch.analysis
+        config["analysis"] = (
+            {}
+            if analysis is None
+            else {**config["analysis"], **analysis.model_dump(include=analysis.model_fields_set)}
+        )
+    for field in ("zones", "lines"):
+        if field in named:
+            config[field] = [item.model_dump() for item in getattr(patch, field) or []]
+    # Validated again as a whole: the stored part too, so a row edited past the checks is named, not kept.
+    try:
+        return CameraConfig.model_validate(config)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(
+            f"camera {camera.id!r}: the configuration would be invalid: {problems}",
+            hint="send the fields named with valid values",
+        ) from None
 
 
 def versions(session: Session, camera_id: str) -> Sequence[CameraConfigVersion]:
