@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
@@ -18,6 +19,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import NotFound
 from safecity.core.events import ViolationCandidate
+from safecity.core.media import MediaStore
 from safecity.enforcement.calibrations import service as calibrations
 from safecity.enforcement.calibrations.models import CalibrationIn, ReferenceMeasurement
 from safecity.enforcement.readiness import service as readiness
@@ -31,22 +33,25 @@ REFERENCE = ReferenceMeasurement(image_from=(170, 0), image_to=(470, 0), metres=
 def register_camera(ctx: Context, camera_id: str) -> None:
     """Registers an ANPR camera unless it is registered already."""
     with ctx.db.session() as session:
-        try:
-            cameras.get(session, camera_id)
-        except NotFound:
-            data = {"id": camera_id, "name": camera_id, "kind": "anpr", "district": "East"}
-            cameras.create(
-                session,
-                CameraIn.model_validate({**data, "latitude": 24.86, "longitude": 67.07}),
-                actor="test",
-            )
+        register_in(session, camera_id)
+
+
+def register_in(session: Session, camera_id: str) -> None:
+    """Registers an ANPR camera in the caller's transaction unless it is registered already."""
+    try:
+        cameras.get(session, camera_id)
+    except NotFound:
+        data = {"id": camera_id, "name": camera_id, "kind": "anpr", "district": "East"}
+        camera = CameraIn.model_validate({**data, "latitude": 24.86, "longitude": 67.07})
+        cameras.create(session, camera, actor="test")
 
 
 def calibration_in(
-    ctx: Context, *, valid_from: datetime, expires_in_days: int = 365, **changes: Any
+    media: Context | MediaStore, *, valid_from: datetime, expires_in_days: int = 365, **changes: Any
 ) -> CalibrationIn:
     """Returns a sound calibration in force from `valid_from`, its certificate stored."""
-    certificate = ctx.media.put(b"%PDF-1.4 certificate of calibration", "pdf")
+    store = media.media if isinstance(media, Context) else media
+    certificate = store.put(b"%PDF-1.4 certificate of calibration", "pdf")
     data: dict[str, Any] = {
         "image_points": IMAGE,
         "ground_points": GROUND,
@@ -71,49 +76,72 @@ def court_ready(
     compliant: bool = True,
 ) -> int:
     """Records what makes `camera_id`'s evidence at `at` court-ready; returns its calibration id."""
-    register_camera(ctx, camera_id)
     with ctx.db.session() as session:
-        found = calibrations.in_force(session, camera_id, at)
-        calibration_id = (
-            found.id
-            if found is not None
-            else calibrations.record(
-                session,
-                camera_id,
-                calibration_in(ctx, valid_from=at - timedelta(days=30)),
-                media=ctx.media,
-                actor="test",
-            ).id
+        return prepare(
+            session,
+            ctx.media,
+            camera_id,
+            at=at,
+            junction=junction,
+            clock_offset_s=clock_offset_s,
+            compliant=compliant,
         )
-        survey = RoadSurveyIn(
-            lane_markings=True,
-            stop_lines=compliant,
-            signals=True,
-            surveyed_by="Inspector Rana",
-            surveyed_at=at - timedelta(days=10),
+
+
+def prepare(
+    session: Session,
+    media: MediaStore,
+    camera_id: str,
+    *,
+    at: datetime,
+    junction: str | None = None,
+    clock_offset_s: float = 0.05,
+    compliant: bool = True,
+) -> int:
+    """Does `court_ready` in the caller's transaction."""
+    register_in(session, camera_id)
+    found = calibrations.in_force(session, camera_id, at)
+    calibration_id = (
+        found.id
+        if found is not None
+        else calibrations.record(
+            session,
+            camera_id,
+            calibration_in(media, valid_from=at - timedelta(days=30)),
+            media=media,
+            actor="test",
+        ).id
+    )
+    survey = RoadSurveyIn(
+        lane_markings=True,
+        stop_lines=compliant,
+        signals=True,
+        surveyed_by="Inspector Rana",
+        surveyed_at=at - timedelta(days=10),
+    )
+    readiness.record_survey(session, camera_id, survey, actor="test")
+    check = ClockCheckIn(offset_s=clock_offset_s, measured_at=at - timedelta(minutes=5), method="onvif")
+    readiness.record_clock_check(session, camera_id, check, actor="test")
+    if junction:
+        source = SignalSourceIn(
+            kind="controller",
+            device=f"ctl-{junction}",
+            offset_ms=20,
+            checked_at=at - timedelta(days=1),
+            checked_by="Engineer Shah",
         )
-        readiness.record_survey(session, camera_id, survey, actor="test")
-        check = ClockCheckIn(offset_s=clock_offset_s, measured_at=at - timedelta(minutes=5), method="onvif")
-        readiness.record_clock_check(session, camera_id, check, actor="test")
-        if junction:
-            source = SignalSourceIn(
-                kind="controller",
-                device=f"ctl-{junction}",
-                offset_ms=20,
-                checked_at=at - timedelta(days=1),
-                checked_by="Engineer Shah",
-            )
-            readiness.record_signal_source(session, junction, source, actor="test")
+        readiness.record_signal_source(session, junction, source, actor="test")
     return calibration_id
 
 
-def frames(ctx: Context, shade: int = 90) -> list[str]:
+def frames(ctx: Context | MediaStore, shade: int = 90) -> list[str]:
     """Stores two evidence frames (before and after) and returns their refs."""
-    return [ctx.media.put_image(np.full((36, 64, 3), shade + i, np.uint8)) for i in (0, 1)]
+    store = ctx.media if isinstance(ctx, Context) else ctx
+    return [store.put_image(np.full((36, 64, 3), shade + i, np.uint8)) for i in (0, 1)]
 
 
 def ready_candidate(
-    ctx: Context,
+    ctx: Context | MediaStore,
     key: str,
     *,
     camera_id: str = "cam-1",

@@ -547,6 +547,17 @@ def list_violations(
     return session.scalars(query).all()
 
 
+def held_violations(session: Session, *, limit: int = 100) -> Sequence[Violation]:
+    """Returns violations held back with a reason (pending with a hold, or unissuable), newest first."""
+    query = (
+        select(Violation)
+        .where(Violation.hold_reason != "", Violation.status.in_(["pending", "unissuable"]))
+        .order_by(Violation.created_at.desc())
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
 def count_by_status(session: Session) -> dict[str, int]:
     """Returns how many violations are in each status."""
     rows = session.execute(select(Violation.status, func.count()).group_by(Violation.status))

@@ -30,8 +30,8 @@ async def upload_certificate(request: Request, ctx: Ctx, _: Admin) -> dict[str, 
     ext = CERTIFICATE_TYPES.get(kind)
     if ext is None:
         raise InvalidInput(
-            f"a certificate cannot be {kind or 'untyped'}",
-            hint="send the file's bytes as application/pdf, image/jpeg or image/png",
+            f"a certificate must be application/pdf, image/jpeg or image/png, not {kind or 'untyped'}",
+            hint="send the file's bytes with its content type",
         )
     data = await request.body()
     if len(data) > CERTIFICATE_MAX_BYTES:
