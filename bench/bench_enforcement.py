@@ -264,7 +264,15 @@ def _issue_backlog(backlog: int, batch: int, cameras: int, *, gate: bool) -> dic
 
 
 def _court_ready(session: Any, ctx: Any, camera_id: str) -> int:
-    """Records what makes a camera's evidence court-ready; returns its calibration id."""
+    """Registers a camera and records what makes its evidence court-ready; returns its calibration id."""
+    from safecity.cameras import service as cameras
+    from safecity.cameras.models import CameraIn
+
+    cameras.create(
+        session,
+        CameraIn(id=camera_id, name=camera_id, kind="anpr", district="East", latitude=24.86, longitude=67.07),
+        actor="bench",
+    )
     from safecity.enforcement.calibrations import service as calibrations
     from safecity.enforcement.calibrations.models import CalibrationIn, ReferenceMeasurement
     from safecity.enforcement.readiness import service as readiness
@@ -283,10 +291,10 @@ def _court_ready(session: Any, ctx: Any, camera_id: str) -> int:
             valid_from=T0 - timedelta(days=2),
             certificate_ref=certificate,
             certificate_number=f"PSQCA-{camera_id}",
-            certificate_expires=(T0 + timedelta(days=300)).date(),
+            certificate_expires=(datetime.now(UTC) + timedelta(days=300)).date(),
         ),
+        media=ctx.media,
         actor="bench",
-        now=T0 - timedelta(days=2),
     )
     readiness.record_survey(
         session,

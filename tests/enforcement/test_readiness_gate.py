@@ -201,3 +201,33 @@ def test_a_registration_does_not_reopen_a_violation_held_for_its_evidence(ctx: C
         service.reopen_unissuable(session, plates=["ABC123"])
         statuses = set(session.scalars(select(Violation.status)))
     assert statuses == {"unissuable"}
+
+
+def test_a_misread_of_a_plate_already_in_the_queue_is_grouped_with_it_not_queued_as_new(
+    ctx: Context, client: TestClient
+) -> None:
+    court_ready(ctx, "cam-1", at=T0)
+    real = record(ctx, ready_candidate(ctx, "real", at=T0, confidence=0.7, calibration_id=None))
+    # The same car a second later, its plate misread (8 for B), and as a plate with no owner on file.
+    misread = ready_candidate(
+        ctx, "misread", at=T0 + timedelta(seconds=1), offence="unregistered", plate="A8C123"
+    )
+    misread.detail["track_id"] = 99
+    grouped = record(ctx, misread)
+    another = ready_candidate(ctx, "other-car", at=T0 + timedelta(seconds=2), plate="KHB777")
+    another.detail["track_id"] = 42
+    other = record(ctx, another)
+    assert grouped.detail["misread_of"] == real.id and grouped.status == "pending"
+    assert grouped.hold_reason.startswith(f"possible misread of ABC123 (violation {real.id})")
+    assert "misread_of" not in other.detail
+    queue = client.get(
+        "/api/violations", params={"status": "pending"}, headers=auth_headers(ctx, "traffic_officer")
+    )
+    by_id = {v["id"]: v for v in queue.json()}
+    assert by_id[grouped.id]["detail"]["misread_of"] == real.id
+
+
+def test_plates_alike_are_look_alikes_or_one_edit_apart() -> None:
+    assert service.plates_alike("ABC123", "A8C123") and service.plates_alike("LEA4521", "LEA452I")
+    assert service.plates_alike("ABC123", "ABC12") and service.plates_alike("ABC123", "ABC124")
+    assert not service.plates_alike("ABC123", "ABC123") and not service.plates_alike("ABC123", "KHB777")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from safecity.anpr.hotlist import class_key
 from safecity.audit import service as audit
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
@@ -359,6 +360,7 @@ def record_candidates(
         earlier.setdefault(dedup_key, []).append(violation)
         results.append((violation, True))
     if created:
+        _group_misreads(session, created, window)
         _judge(session, created, policy)
         session.add_all(created)
         session.flush()
@@ -404,6 +406,70 @@ def _new_violation(
     )
 
 
+def plates_alike(a: str, b: str) -> bool:
+    """Returns whether two different plates may be one plate read twice: the same but for OCR
+    look-alikes (B/8, O/0, I/1…), or one character dropped, added or changed beyond them."""
+    if a == b:
+        return False
+    x, y = class_key(a), class_key(b)
+    if x == y:
+        return True
+    if len(x) == len(y):
+        return sum(p != q for p, q in zip(x, y, strict=True)) == 1
+    short, long = sorted((x, y), key=len)
+    return len(long) - len(short) == 1 and any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _group_misreads(session: Session, created: Sequence[Violation], window: timedelta) -> None:
+    """Groups a new violation with a pending one of the same vehicle read otherwise (a look-alike plate,
+    or the same track at the same camera) rather than let it wait in the queue as a new offence."""
+    cams = {v.camera_id for v in created if v.camera_id and v.plate}
+    if not cams:
+        return
+    low = min(v.at for v in created) - window
+    high = max(v.at for v in created) + window
+    queue = list(
+        session.scalars(
+            select(Violation)
+            .where(
+                Violation.camera_id.in_(cams),
+                Violation.status == "pending",
+                Violation.at >= low,
+                Violation.at <= high,
+                Violation.plate.is_not(None),
+            )
+            .order_by(Violation.created_at)
+        )
+    )
+    for violation in created:
+        if not violation.plate or not violation.camera_id:
+            continue
+        track = violation.detail.get("track_id")
+        head = next(
+            (
+                other
+                for other in [*queue, *created]
+                if other is not violation
+                and other.plate
+                and other.plate != violation.plate
+                and other.camera_id == violation.camera_id
+                and not (other.detail or {}).get("misread_of")
+                and abs(other.at - violation.at) <= window
+                and (
+                    plates_alike(other.plate, violation.plate)
+                    or (track is not None and (other.detail or {}).get("track_id") == track)
+                )
+                and other.created_at <= violation.created_at
+            ),
+            None,
+        )
+        if head is not None:
+            violation.detail = {**violation.detail, "misread_of": head.id}
+            violation.hold_reason = (
+                f"possible misread of {head.plate} (violation {head.id}) at this camera: review them together"
+            )
+
+
 def _judge(session: Session, created: Sequence[Violation], policy: EnforcementPolicy) -> None:
     """Runs the court-readiness gate on new violations: those failing it are held with the reason,
     those passing it are approved at once where the policy's auto-issue confidence allows."""
@@ -421,10 +487,14 @@ def _judge(session: Session, created: Sequence[Violation], policy: EnforcementPo
     results = readiness.check(session, rows, policy=policy)
     for violation in created:
         checks = results[violation.id]
-        violation.evidence = {**violation.evidence, "readiness": [c.model_dump() for c in checks]}
+        violation.evidence = {**violation.evidence, "readiness": [c.as_dict() for c in checks]}
         failed = [f"{c.check}: {c.detail}" for c in checks if not c.ok]
         if failed:
-            violation.hold_reason = "not court-ready: " + "; ".join(failed)
+            violation.hold_reason = "; ".join(
+                filter(None, [violation.hold_reason, "not court-ready: " + "; ".join(failed)])
+            )
+        elif violation.hold_reason:
+            pass  # held for an officer's eyes (a possible misread): never approved on arrival
         elif (
             policy.auto_issue_confidence is not None
             and violation.confidence >= policy.auto_issue_confidence

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -173,9 +174,17 @@ class SignalSourceOut(SignalSourceIn):
     recorded_at: datetime
 
 
-class Check(BaseModel):
-    """One court-readiness check of one violation: passed or not, and what was found."""
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One court-readiness check of one violation: passed or not, and what was found.
+
+    A plain dataclass, not a pydantic model: the gate makes several for every challan it lets through.
+    """
 
     check: Literal["calibration", "signal", "camera_clock", "road", "images"]
     ok: bool
     detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Returns the check as stored in a violation's evidence."""
+        return {"check": self.check, "ok": self.ok, "detail": self.detail}

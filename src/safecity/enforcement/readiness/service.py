@@ -198,6 +198,7 @@ class _Context:
         self.surveys: dict[str, tuple[list[datetime], list[RoadSurvey]]] = {}
         self.signals: dict[str, tuple[list[datetime], list[SignalSource]]] = {}
         self.calibrations: dict[int, Any] = {}
+        self._memo: dict[tuple[Any, ...], Check] = {}
 
     @classmethod
     def read(cls, session: Session, rows: Sequence[Mapping[str, Any]], policy: EnforcementPolicy) -> _Context:
@@ -247,9 +248,10 @@ class _Context:
     def checks(self, row: Mapping[str, Any]) -> list[Check]:
         evidence: Mapping[str, Any] = row.get("evidence") or {}
         at = as_utc(row["at"])
+        cams = _cameras_of(row)
         out = [self._images(evidence)]
-        out += [self._clock(camera, at) for camera in _cameras_of(row)]
-        out += [self._road(camera, at) for camera in _cameras_of(row)]
+        out += [self._clock(camera, at) for camera in cams]
+        out += [self._road(camera, at) for camera in cams]
         if row["offence"] == "speeding":
             out.append(self._calibration(evidence, at))
         if row["offence"] == "red_light":
@@ -278,7 +280,15 @@ class _Context:
     def _clock(self, camera: str, at: datetime) -> Check:
         found = _latest(self.clock, camera, at)
         max_age = timedelta(hours=self.policy.clock_check_max_age_h)
-        if found is None or at - as_utc(found.measured_at) > max_age:
+        stale = found is None or at - as_utc(found.measured_at) > max_age
+        # Rows of one camera mostly share one clock check: judge each check once per batch.
+        key = (camera, found.id if found is not None else None, stale)
+        if key not in self._memo:
+            self._memo[key] = self._clock_check(camera, found, stale)
+        return self._memo[key]
+
+    def _clock_check(self, camera: str, found: CameraClockCheck | None, stale: bool) -> Check:
+        if found is None or stale:
             return Check(
                 check="camera_clock",
                 ok=False,
@@ -302,6 +312,12 @@ class _Context:
 
     def _road(self, camera: str, at: datetime) -> Check:
         survey = _latest(self.surveys, camera, at)
+        key = ("road", camera, survey.id if survey is not None else None)
+        if key not in self._memo:
+            self._memo[key] = self._road_check(camera, survey)
+        return self._memo[key]
+
+    def _road_check(self, camera: str, survey: RoadSurvey | None) -> Check:
         if survey is None:
             return Check(check="road", ok=False, detail=f"the road at camera {camera} was never surveyed")
         day = as_utc(survey.surveyed_at).date().isoformat()
@@ -335,24 +351,31 @@ class _Context:
                 check="calibration", ok=False, detail="the speed was measured without a recorded calibration"
             )
         row = self.calibrations.get(calibration_id)
+        points = named.get("image_points")
+        in_force = False
+        if row is not None and row.valid_from is not None and row.valid_until is not None:
+            in_force = as_utc(row.valid_from) <= at < as_utc(row.valid_until)
+        same = row is None or points is None or points == row.image_points  # 170 == 170.0 as JSON reads
+        key = ("calibration", calibration_id, in_force, same)
+        if key not in self._memo:
+            self._memo[key] = self._calibration_check(calibration_id, row, in_force, same)
+        return self._memo[key]
+
+    def _calibration_check(self, calibration_id: int, row: Any, in_force: bool, same: bool) -> Check:
         if row is None:
             return Check(
                 check="calibration", ok=False, detail=f"calibration {calibration_id} is not on record"
             )
-        start = as_utc(row.valid_from) if row.valid_from else None
-        end = as_utc(row.valid_until) if row.valid_until else None
-        if start is None or end is None or not start <= at < end:
-            period = f"{start.isoformat() if start else '?'} to {end.isoformat() if end else '?'}"
+        if not in_force:
+            start = as_utc(row.valid_from).isoformat() if row.valid_from else "?"
+            end = as_utc(row.valid_until).isoformat() if row.valid_until else "?"
             return Check(
                 check="calibration",
                 ok=False,
-                detail=f"calibration {calibration_id} was not in force then (in force {period}; certificate "
-                f"{row.certificate_number or 'none'} expires {row.certificate_expires})",
+                detail=f"calibration {calibration_id} was not in force then (in force {start} to {end}; "
+                f"certificate {row.certificate_number or 'none'} expires {row.certificate_expires})",
             )
-        points = named.get("image_points")
-        if points is not None and [list(map(float, p)) for p in points] != [
-            list(map(float, p)) for p in row.image_points
-        ]:
+        if not same:
             return Check(
                 check="calibration",
                 ok=False,
