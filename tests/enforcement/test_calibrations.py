@@ -135,3 +135,26 @@ def test_a_certificate_upload_must_be_a_pdf_or_an_image(ctx: Context, client: Te
         client.post(url, content=PDF, headers={**officer, "content-type": "application/pdf"}).status_code
         == 403
     )
+
+
+def test_a_worker_copy_takes_changes_in_any_order_and_keeps_the_shorter_period() -> None:
+    from safecity.enforcement.calibrations.models import CalibrationChanged
+
+    def change(until: datetime) -> CalibrationChanged:
+        return CalibrationChanged(
+            key=f"calibration:1:{until.isoformat()}",
+            camera_id="cam-1",
+            calibration_id=1,
+            image_points=[list(p) for p in IMAGE],
+            ground_points=[list(p) for p in GROUND],
+            valid_from=T0,
+            valid_until=until,
+        )
+
+    copy = WorkerCalibrations()
+    ended = T0 + timedelta(days=10)
+    copy.on_event(change(ended))  # the supersession arrives first
+    copy.on_event(change(T0 + timedelta(days=365)))  # then the original, late: it changes nothing
+    assert copy.speed_for("cam-1", T0 + timedelta(days=9)).calibration_id == 1  # type: ignore[union-attr]
+    assert copy.speed_for("cam-1", ended) is None
+    assert copy.speed_for("cam-2", T0) is None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from safecity.core.clock import utcnow
+from safecity.core.context import Context
 from safecity.core.media import MediaStore
 from safecity.demo import scenes
 from safecity.evidence.service import refs_in
@@ -75,3 +78,30 @@ def test_a_red_light_runner_is_stored_with_the_frame_before_and_the_frame_of_the
     before, after = red.detail["frames_before"], red.detail["frames_after"]  # type: ignore[attr-defined]
     assert len(before) == 1 and len(after) == 1 and before != after
     assert all(media.verify(ref) for ref in [*before, *after])
+
+
+async def test_a_worker_measures_with_a_calibration_recorded_after_its_camera_started(ctx: Context) -> None:
+    from safecity.enforcement.calibrations import service as calibrations
+    from safecity.worker.runtime import default_pipelines
+    from tests.enforcement.court import calibration_in, register_camera
+
+    register_camera(ctx, "cam-7")
+    await ctx.bus.start()
+    setup = CameraSetup("cam-7", "anpr", {"analysis_fps": 5.0}, [], [])
+    (pipeline,) = await asyncio.to_thread(default_pipelines, ctx, setup)
+    assert isinstance(pipeline, AnprPipeline) and pipeline.calibrations is not None
+    now = utcnow()
+    assert pipeline.calibrations("cam-7", now) is None  # none recorded: no speed is measured
+    with ctx.db.session() as session:
+        row = calibrations.record(
+            session,
+            "cam-7",
+            calibration_in(ctx, valid_from=now - timedelta(hours=1)),
+            media=ctx.media,
+            actor="t",
+        )
+    await ctx.settle()
+    speed = pipeline.calibrations("cam-7", now)
+    assert speed is not None and speed.calibration_id == row.id
+    pipeline.close()
+    await ctx.bus.close()
