@@ -449,6 +449,7 @@ class Fleet:
     anpr_cameras: list[str]
     fixed_cameras: list[str]
     evidence_ref: str
+    calibrations: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def ordinary_plate(i: int) -> str:
@@ -499,6 +500,49 @@ class Phase:
         self.failed[kind] += 1
         if len(self.errors) < 5:
             self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+
+CALIBRATION_IMAGE = [[170.0, 0.0], [470.0, 0.0], [470.0, 360.0], [170.0, 360.0]]
+
+
+def court_ready(session: Any, media: Any, camera_ids: list[str]) -> dict[str, int]:
+    """Records what the court-readiness gate asks of each camera (a calibration with its certificate,
+    a compliant road survey, a clock check); returns each camera's calibration id."""
+    from datetime import timedelta
+
+    from safecity.enforcement.calibrations import service as calibrations
+    from safecity.enforcement.calibrations.models import CalibrationIn, ReferenceMeasurement
+    from safecity.enforcement.readiness import service as readiness
+    from safecity.enforcement.readiness.models import ClockCheckIn, RoadSurveyIn
+
+    now = utcnow()
+    certificate = media.put(b"%PDF-1.4 city benchmark calibration certificate", "pdf")
+    out = {}
+    for camera_id in camera_ids:
+        calibration = CalibrationIn(
+            image_points=[(p[0], p[1]) for p in CALIBRATION_IMAGE],
+            ground_points=[(0, 0), (25, 0), (25, 30), (0, 30)],
+            references=[ReferenceMeasurement(image_from=(170, 0), image_to=(470, 0), metres=25.0)],
+            measured_by="city harness",
+            measured_at=now - timedelta(days=2),
+            certificate_ref=certificate,
+            certificate_number=f"BENCH-{camera_id}",
+            certificate_expires=(now + timedelta(days=365)).date(),
+        )
+        out[camera_id] = calibrations.record(
+            session, camera_id, calibration, media=media, actor="city-harness"
+        ).id
+        survey = RoadSurveyIn(
+            lane_markings=True,
+            stop_lines=True,
+            signals=True,
+            surveyed_by="city harness",
+            surveyed_at=now - timedelta(days=1),
+        )
+        readiness.record_survey(session, camera_id, survey, actor="city-harness")
+        check = ClockCheckIn(offset_s=0.02, measured_at=now - timedelta(minutes=1), method="ntp_query")
+        readiness.record_clock_check(session, camera_id, check, actor="city-harness")
+    return out
 
 
 class EventMix:
@@ -557,9 +601,10 @@ class EventMix:
     ) -> ViolationCandidate:
         plate = plate or self.offence_plate()
         number = int(plate[2:])
+        camera = self._camera(number)
         return ViolationCandidate(
             key=f"{phase}:v:{number}{suffix}",
-            camera_id=self._camera(number),
+            camera_id=camera,
             at=at or utcnow(),
             offence="speeding",
             plate=plate,
@@ -567,7 +612,12 @@ class EventMix:
             measured=97.0,
             limit=60.0,
             evidence_refs=[self.fleet.evidence_ref],
-            detail={"unit": "km/h", "vehicle_class": "car"},
+            detail={
+                "unit": "km/h",
+                "vehicle_class": "car",
+                "calibration_id": self.fleet.calibrations.get(camera),
+                "calibration": {"image_points": CALIBRATION_IMAGE},
+            },
         )
 
     def mixed(self, phase: str, n: int) -> tuple[str, Event]:
@@ -984,7 +1034,15 @@ class CityCluster:
             frame = np.full((360, 640, 3), 90, np.uint8)
             frame[150:210, 250:390] = 230  # a plate-sized bright patch, so the notice has a photo
             evidence = ctx.media.put_image(frame)
-        return Fleet(plan=plan, anpr_cameras=anpr_ids, fixed_cameras=fixed_ids, evidence_ref=evidence)
+            with ctx.db.session() as session:
+                calibrations = court_ready(session, ctx.media, anpr_ids)
+        return Fleet(
+            plan=plan,
+            anpr_cameras=anpr_ids,
+            fixed_cameras=fixed_ids,
+            evidence_ref=evidence,
+            calibrations=calibrations,
+        )
 
     # serve and worker processes
 

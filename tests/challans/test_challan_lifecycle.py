@@ -17,9 +17,10 @@ from safecity.challans.payments import service as payments
 from safecity.core.context import Context
 from safecity.core.db import Database
 from safecity.core.errors import Conflict, InvalidInput, NotFound
-from safecity.core.events import ViolationCandidate
+from safecity.core.media import MediaStore
 from safecity.enforcement import service as enforcement
 from safecity.enforcement.models import Violation
+from tests.enforcement.court import prepare, ready_candidate
 
 ISSUED = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 REGISTRY = (
@@ -30,21 +31,23 @@ REGISTRY = (
 
 
 def approved_violation(
-    session: Session, key: str, *, plate: str = "ABC123", offence: str = "speeding"
+    session: Session, key: str, *, media: MediaStore, plate: str = "ABC123", offence: str = "speeding"
 ) -> str:
+    at = ISSUED - timedelta(hours=1)
+    calibration = prepare(session, media, f"cam-{key}", at=at, junction=f"J-{key}")
     violation, _ = enforcement.record_candidate(
         session,
-        ViolationCandidate(
-            key=key,
+        ready_candidate(
+            media,
+            key,
             camera_id=f"cam-{key}",
-            at=ISSUED - timedelta(hours=1),
+            at=at,
             offence=offence,
             plate=plate,
-            confidence=0.99,
-            measured=92.0,
-            limit=60.0,
-            detail={"unit": "km/h"},
+            calibration_id=calibration,
+            detail={"junction": f"J-{key}"} if offence == "red_light" else {},
         ),
+        media=media,
     )
     violation.status = "approved"
     session.flush()
@@ -55,7 +58,7 @@ def issue_one(ctx: Context, key: str = "v1", plate: str = "ABC123") -> Challan:
     with ctx.db.session() as session:
         if not session.get(Vehicle, "ABC123"):
             assert not service.import_registry(session, REGISTRY, actor="test").errors
-        approved_violation(session, key, plate=plate)
+        approved_violation(session, key, plate=plate, media=ctx.media)
         report = service.issue_pending(session, now=ISSUED)
         assert report.issued == 1
         return service.get_challan(session, report.numbers[0])
@@ -92,7 +95,7 @@ def test_issue_takes_the_owner_from_the_registry_and_the_fine_from_the_schedule(
 
 def test_a_plate_not_in_the_registry_is_held_with_the_reason_until_the_registry_has_it(ctx: Context) -> None:
     with ctx.db.session() as session:
-        vid = approved_violation(session, "unknown", plate="ZZZ999")
+        vid = approved_violation(session, "unknown", plate="ZZZ999", media=ctx.media)
         report = service.issue_pending(session, now=ISSUED)
         assert (
             report.issued == 0 and report.held_reasons[vid] == "plate ZZZ999 is not in the vehicle registry"
@@ -120,7 +123,7 @@ def test_redelivered_approval_issues_one_challan(ctx: Context) -> None:
 
     with ctx.db.session() as session:
         service.import_registry(session, REGISTRY, actor="test")
-        vid = approved_violation(session, "v-event")
+        vid = approved_violation(session, "v-event", media=ctx.media)
     event = ViolationApproved(
         key=f"violation_approved:{vid}", violation_id=vid, offence="speeding", plate="ABC123"
     )
@@ -230,7 +233,7 @@ def test_thirty_demerit_points_in_a_year_flag_the_licence(ctx: Context) -> None:
     with ctx.db.session() as session:
         service.import_registry(session, REGISTRY, actor="test")
         for n in range(5):
-            approved_violation(session, f"rl-{n}", offence="red_light")  # 6 points each
+            approved_violation(session, f"rl-{n}", offence="red_light", media=ctx.media)  # 6 points each
         service.issue_pending(session, now=ISSUED)
         assert service.points_for(session, "42101-1234567-1", now=ISSUED) == 30
         (flag,) = service.list_flags(session, cnic="4210112345671")
@@ -241,8 +244,12 @@ def test_the_notice_is_a_pdf_with_the_evidence_photo_and_the_verification_code(c
     photo = ctx.media.put_image(np.full((240, 320, 3), 120, np.uint8))
     with ctx.db.session() as session:
         service.import_registry(session, REGISTRY, actor="test")
-        vid = approved_violation(session, "photo")
-        session.get(Violation, vid).evidence = {"frames_after": [photo], "measured": 92.0, "limit": 60.0}  # type: ignore[union-attr]
+        vid = approved_violation(session, "photo", media=ctx.media)
+        violation = session.get(Violation, vid)
+        assert violation is not None
+        # This photo is the evidence now, checked against the store as the gate asks.
+        pictures = {"frames_before": [], "frames_after": [photo], "refs": [photo]}
+        violation.evidence = {**violation.evidence, **pictures, "images": {"verified": {photo: True}}}
         number = service.issue_pending(session, now=ISSUED).numbers[0]
         ref = notice.render_notice(session, ctx.media, number)
         challan = service.get_challan(session, number)
@@ -293,7 +300,7 @@ def test_issue_and_payment_exactly_once_on_each_database(any_db_url: str, tmp_pa
     try:
         with db.session() as session:
             service.import_registry(session, REGISTRY, actor="test")
-            vid = approved_violation(session, "pg-1")
+            vid = approved_violation(session, "pg-1", media=MediaStore(tmp_path / "media"))
             number = service.issue_for_violations(session, [vid], now=ISSUED).numbers[0]
             assert service.issue_for_violations(session, [vid], now=ISSUED).issued == 0
             pay(session, number, "MCB-77", 5_000)

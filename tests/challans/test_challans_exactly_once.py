@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,8 +32,10 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.db import Database
 from safecity.core.ids import new_id
+from safecity.core.media import MediaStore
 from safecity.enforcement.models import Violation
 from safecity.settings import Settings
+from tests.enforcement.court import frames, prepare
 
 ISSUED = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -46,8 +49,18 @@ def registry(plates: int) -> str:
 
 
 def approve(session: Session, count: int, *, plates: int = 50) -> list[str]:
-    """Imports a registry and files `count` approved violations across its plates; returns their ids."""
+    """Imports a registry and files `count` approved, court-ready violations across its plates; returns
+    their ids."""
     assert not service.import_registry(session, registry(plates), actor="test").errors
+    media = MediaStore(Path(tempfile.mkdtemp()) / "media")
+    calibration = prepare(session, media, "cam-1", at=ISSUED - timedelta(hours=2))
+    (frame,) = frames(media)[:1]
+    evidence = {
+        "frames_after": [frame],
+        "refs": [frame],
+        "images": {"verified": {frame: True}},
+        "calibration": {"id": calibration},
+    }
     rows = [
         {
             "id": new_id(),
@@ -59,7 +72,7 @@ def approve(session: Session, count: int, *, plates: int = 50) -> list[str]:
             "measured": 92.0,
             "limit": 60.0,
             "unit": "km/h",
-            "evidence": {},
+            "evidence": evidence,
             "detail": {},
             "source_key": f"violation-{n}",
             "dedup_key": f"speeding:cam-1:{n}",

@@ -14,6 +14,7 @@ from safecity.core.errors import TooManyRequests
 from safecity.core.events import ViolationCandidate
 from safecity.enforcement import service as enforcement
 from tests.conftest import auth_headers
+from tests.enforcement.court import prepare
 
 REGISTRY = (
     "plate,owner,cnic,address,make,colour\n"
@@ -27,9 +28,11 @@ def issue(ctx: Context, plate: str = "ABC123") -> str:
     with ctx.db.session() as session:
         if service.registry_status(session, plate) is None:
             service.import_registry(session, REGISTRY, actor="test")
+        prepare(session, ctx.media, "cam-1", at=datetime.now(UTC) - timedelta(hours=2), junction="J1")
         enforcement.record_candidate(
             session,
-            ViolationCandidate(
+            media=ctx.media,
+            candidate=ViolationCandidate(
                 key=f"v-{plate}",
                 camera_id="cam-1",
                 at=datetime.now(UTC) - timedelta(hours=2),
@@ -39,7 +42,7 @@ def issue(ctx: Context, plate: str = "ABC123") -> str:
                 measured=1.4,
                 limit=0.0,
                 evidence_refs=[photo],
-                detail={"unit": "s into red", "frames_after": [photo]},
+                detail={"unit": "s into red", "frames_after": [photo], "junction": "J1"},
             ),
         )
         return service.issue_pending(session).numbers[0]

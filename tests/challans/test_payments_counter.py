@@ -16,6 +16,7 @@ from safecity.core.context import Context
 from safecity.core.events import ViolationCandidate
 from safecity.enforcement import service as enforcement
 from tests.conftest import auth_headers
+from tests.enforcement.court import prepare
 
 REGISTRY = (
     "plate,owner,cnic,address,make,colour\nABC123,Ali Khan,42101-1234567-1,House 1 Clifton,Corolla,white\n"
@@ -26,9 +27,11 @@ def issue(ctx: Context) -> str:
     photo = ctx.media.put_image(np.full((60, 80, 3), 90, np.uint8))
     with ctx.db.session() as session:
         service.import_registry(session, REGISTRY, actor="test")
+        prepare(session, ctx.media, "cam-1", at=datetime.now(UTC) - timedelta(hours=2), junction="J1")
         enforcement.record_candidate(
             session,
-            ViolationCandidate(
+            media=ctx.media,
+            candidate=ViolationCandidate(
                 key="v-1",
                 camera_id="cam-1",
                 at=datetime.now(UTC) - timedelta(hours=2),
@@ -38,7 +41,7 @@ def issue(ctx: Context) -> str:
                 measured=1.4,
                 limit=0.0,
                 evidence_refs=[photo],
-                detail={"unit": "s into red", "frames_after": [photo]},
+                detail={"unit": "s into red", "frames_after": [photo], "junction": "J1"},
             ),
         )
         return service.issue_pending(session).numbers[0]

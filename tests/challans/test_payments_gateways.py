@@ -35,6 +35,7 @@ from safecity.core.events import ViolationCandidate
 from safecity.enforcement import service as enforcement
 from safecity.settings import Settings
 from tests.browser import LiveServer
+from tests.enforcement.court import prepare
 
 SECRETS = {
     "1bill": "onelink-secret-0123456789",
@@ -210,9 +211,11 @@ def issue(ctx: Context) -> Challan:
     photo = ctx.media.put_image(np.full((60, 80, 3), 90, np.uint8))
     with ctx.db.session() as session:
         service.import_registry(session, REGISTRY, actor="test")
+        prepare(session, ctx.media, "cam-1", at=datetime.now(UTC) - timedelta(hours=2), junction="J1")
         enforcement.record_candidate(
             session,
-            ViolationCandidate(
+            media=ctx.media,
+            candidate=ViolationCandidate(
                 key="v-1",
                 camera_id="cam-1",
                 at=datetime.now(UTC) - timedelta(hours=2),
@@ -222,7 +225,7 @@ def issue(ctx: Context) -> Challan:
                 measured=1.4,
                 limit=0.0,
                 evidence_refs=[photo],
-                detail={"unit": "s into red", "frames_after": [photo]},
+                detail={"unit": "s into red", "frames_after": [photo], "junction": "J1"},
             ),
         )
         (number,) = service.issue_pending(session).numbers

@@ -26,7 +26,7 @@ def approve_violations_while_the_centre_is_down(city: CityCluster, mix: EventMix
             with ctx.db.session() as session:
                 for _ in range(min(500, count - start)):
                     candidate = mix.speeding("waiting")
-                    violation, _ = enforcement.record_candidate(session, candidate)
+                    violation, _ = enforcement.record_candidate(session, candidate, media=ctx.media)
                     assert violation.status == "approved"
                     plates.append(candidate.plate or "")
     return plates

@@ -92,6 +92,7 @@ def every_event() -> list[Event]:
     for part in ("models", "service", "api", "consumer"):
         list(domain_modules(part))  # every domain registers its event types on import
     from safecity.dispatch.service import UnitChanged
+    from safecity.enforcement.calibrations.models import CalibrationChanged
     from safecity.enforcement.models import SignalPhaseChanged, ViolationApproved
     from safecity.faces.replication import WatchlistChanged
 
@@ -106,6 +107,15 @@ def every_event() -> list[Event]:
         SignalPhaseChanged(key="s1", junction="J1", phase="red"),
         UnitChanged(key="u1", unit_id="U1", callsign="Alpha-1", status="available"),
         WatchlistChanged(key="w1", entry_id="e1", action="add", entry_version=1, embeddings=[[0.1]]),
+        CalibrationChanged(
+            key="c1",
+            camera_id="c1",
+            calibration_id=1,
+            image_points=[[0, 0], [1, 0], [1, 1], [0, 1]],
+            ground_points=[[0, 0], [1, 0], [1, 1], [0, 1]],
+            valid_from=utcnow(),
+            valid_until=utcnow(),
+        ),
     ]
 
 

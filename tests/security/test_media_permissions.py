@@ -111,7 +111,7 @@ def test_a_challan_notice_with_name_cnic_and_address_is_for_challan_roles_only(
     headers = _headers(ctx)
     with ctx.db.session() as session:
         challans.import_registry(session, REGISTRY, actor="test")
-        approved_violation(session, "notice-1")
+        approved_violation(session, "notice-1", media=ctx.media)
         number = challans.issue_pending(session).numbers[0]
         ref = notice.render_notice(session, ctx.media, number)
     seen = _who_sees(client, ref, headers)

@@ -183,7 +183,7 @@ def _seed(ctx: Context, client: TestClient) -> dict[str, str]:
             [PlateRead(key="r1", camera_id="cam-1", at=now, plate="LEA4521", confidence=0.9, crop_ref=crop)],
         )
         challans.import_registry(session, REGISTRY, actor="test")
-        violation_id = approved_violation(session, "v-personal")
+        violation_id = approved_violation(session, "v-personal", media=ctx.media)
         number = challans.issue_pending(session).numbers[0]
         notice.render_notice(session, ctx.media, number)
         challan = challans.get_challan(session, number)

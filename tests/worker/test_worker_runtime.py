@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,13 +15,14 @@ import pytest
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
 from safecity.core.bus.memory import MemoryBus
+from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event
 from safecity.demo.city import ROAD_CALIBRATION
-from safecity.demo.scenes import Pass, SceneRenderer
-from safecity.enforcement import service as enforcement
-from safecity.enforcement.models import CalibrationIn
+from safecity.demo.scenes import ROAD_X, Pass, SceneRenderer
+from safecity.enforcement.calibrations import service as calibrations
 from safecity.worker.runtime import WorkerRuntime, latest_snapshot
+from tests.enforcement.court import calibration_in
 
 
 def traffic_video(path: Path, *, seconds: float = 8.0, fps: int = 10) -> None:
@@ -75,9 +77,15 @@ async def test_file_camera_yields_plate_reads_speeding_and_footage(ctx: Context,
             ),
             actor="test",
         )
-        enforcement.add_calibration(
-            session, "khi-k-anpr-test", CalibrationIn.model_validate(ROAD_CALIBRATION), actor="test"
+        # The worker measures with the audited calibration the enforcement service recorded.
+        record = calibration_in(
+            ctx,
+            valid_from=utcnow() - timedelta(days=1),
+            image_points=ROAD_CALIBRATION["image_points"],
+            ground_points=ROAD_CALIBRATION["ground_points"],
+            references=[{"image_from": [ROAD_X[0], 0], "image_to": [ROAD_X[1], 0], "metres": 25.0}],
         )
+        calibration = calibrations.record(session, "khi-k-anpr-test", record, media=ctx.media, actor="test")
     seen: list[Event] = []
     await ctx.bus.start()
     await ctx.bus.subscribe(["*"], seen.append)
@@ -97,6 +105,7 @@ async def test_file_camera_yields_plate_reads_speeding_and_footage(ctx: Context,
     assert reads["AFR771"].crop_ref and ctx.media.path(reads["AFR771"].crop_ref).exists()  # type: ignore[attr-defined]
     speeding = [e for e in seen if e.type == "violation_candidate" and e.offence == "speeding"]  # type: ignore[attr-defined]
     assert [e.plate for e in speeding] == ["BKR294"]  # type: ignore[attr-defined]
+    assert speeding[0].detail["calibration_id"] == calibration.id  # type: ignore[attr-defined]
     assert any(e.type == "camera_health" and e.state == "online" for e in seen)  # type: ignore[attr-defined]
     assert latest_snapshot("khi-k-anpr-test") is not None
     recorded = list((ctx.settings.data_dir / "recordings").rglob("*.ts"))

@@ -99,6 +99,10 @@ MEDIA: dict[str, frozenset[str]] = {
     "plate_read": frozenset({"plates:search", "alerts:act", "evidence:read"}),
     # A violation's frames and crops, which its challan shows too.
     "violation": frozenset({"challans:review", "challans:admin", "challans:appeals", "evidence:read"}),
+    # A speed camera's calibration certificate: evidence behind every speed it measured.
+    "calibration_certificate": frozenset(
+        {"challans:review", "challans:admin", "challans:appeals", "evidence:read"}
+    ),
     # A challan's notice: the owner's name, CNIC and address.
     "challan_notice": frozenset({"challans:review", "challans:admin", "challans:appeals"}),
     # A watch-list enrolment photo.

@@ -215,6 +215,8 @@ def _issue(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> Is
         vehicles.update({v.plate: v for v in found_vehicles})
     held: dict[str, str] = {}
     ready: list[tuple[dict[str, Any], Vehicle]] = []
+    # The court-readiness gate: no challan on evidence that would not stand up (each failure named).
+    not_ready = enforcement.readiness_holds(session, [r for r in rows if r["id"] not in already])
     for row in rows:
         if row["id"] in already:
             continue
@@ -229,6 +231,8 @@ def _issue(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> Is
             held[row["id"]] = f"plate {row['plate']} is not in the vehicle registry"
         elif row["offence"] not in rules.offences:
             held[row["id"]] = f"the fine schedule has no fine for {row['offence']}"
+        elif row["id"] in not_ready:
+            held[row["id"]] = not_ready[row["id"]]
         else:
             ready.append((row, vehicle))
     first = _allocate_numbers(session, now.year, len(ready)) if ready else 0

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 from safecity.accounts import service as accounts
 from safecity.accounts.models import Role, UserIn
@@ -13,6 +16,7 @@ from safecity.anpr import service as anpr
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
 from safecity.challans import service as challans
+from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import SafeCityError
 from safecity.demo.scenes import (
@@ -29,7 +33,11 @@ from safecity.demo.scenes import (
 )
 from safecity.dispatch import service as dispatch
 from safecity.enforcement import service as enforcement
-from safecity.enforcement.models import CalibrationIn, SpeedLimit, SpeedSectionIn
+from safecity.enforcement.calibrations import service as calibrations
+from safecity.enforcement.calibrations.models import CalibrationIn
+from safecity.enforcement.models import SpeedLimit, SpeedSectionIn
+from safecity.enforcement.readiness import service as readiness
+from safecity.enforcement.readiness.models import ClockCheckIn, RoadSurveyIn, SignalSourceIn
 
 # Real places in Karachi's seven districts (approximate WGS84 positions).
 DISTRICT_PLACES: dict[str, list[tuple[str, float, float]]] = {
@@ -238,10 +246,6 @@ def build_city(
         rows = _camera_rows(fps)
         for row in rows:
             cameras.create(session, row, actor="demo")
-            # The synthetic road's image-to-metres calibration, recorded as a real camera's is.
-            if row.kind == "anpr":
-                calibration = CalibrationIn.model_validate(ROAD_CALIBRATION)
-                enforcement.add_calibration(session, row.id, calibration, actor="demo")
         lines = ["plate,owner,cnic,address,make,colour"]
         for i, plate in enumerate(p for p in registry if p not in unregistered):
             lines.append(
@@ -274,7 +278,10 @@ def build_city(
         )
         policy = enforcement.get_policy(session)
         policy.auto_issue_confidence = 0.5
+        # Synthetic cameras keep the worker's own clock: their one check holds for the demo's life.
+        policy.clock_check_max_age_h = 24 * 31
         enforcement.set_policy(session, policy, actor="demo")
+        _court_ready(session, ctx, [r.id for r in rows if r.kind == "anpr" and r.stream_url])
         for n, (district, places) in enumerate(DISTRICT_PLACES.items()):
             _, lat, lon = places[0]
             dispatch.create_unit(
@@ -290,6 +297,42 @@ def build_city(
     _schedule(plan, rng, registry, stolen=stolen, cloned=cloned, seconds=seconds)
     streaming = sum(1 for r in rows if r.stream_url)
     return CityPlan(password, stolen, cloned, len(rows), streaming), plan
+
+
+def _court_ready(session: Session, ctx: Context, camera_ids: list[str]) -> None:
+    """Records, through the enforcement services, what makes the demo's challans court-ready: each
+    road camera's calibration with its certificate, a compliant road survey, a clock check, and the
+    junction's signal source (the junction camera reading the lamp)."""
+    now = utcnow()
+    certificate = ctx.media.put(b"%PDF-1.4\n% synthetic road calibration certificate\n", "pdf")
+    width_m = (ROAD_X[1] - ROAD_X[0]) / PIXELS_PER_METRE
+    for camera_id in camera_ids:
+        calibration = CalibrationIn.model_validate(
+            {
+                **ROAD_CALIBRATION,
+                "references": [{"image_from": [ROAD_X[0], 0], "image_to": [ROAD_X[1], 0], "metres": width_m}],
+                "measured_by": "demo",
+                "measured_at": now - timedelta(days=1),
+                "certificate_ref": certificate,
+                "certificate_number": f"DEMO-{camera_id}",
+                "certificate_expires": (now + timedelta(days=365)).date(),
+            }
+        )
+        calibrations.record(session, camera_id, calibration, media=ctx.media, actor="demo")
+        survey = RoadSurveyIn(
+            lane_markings=True,
+            stop_lines=True,
+            signals=True,
+            surveyed_by="demo",
+            surveyed_at=now - timedelta(days=1),
+        )
+        readiness.record_survey(session, camera_id, survey, actor="demo")
+        clock = ClockCheckIn(offset_s=0.0, measured_at=now - timedelta(seconds=1), method="ntp_query")
+        readiness.record_clock_check(session, camera_id, clock, actor="demo")
+    source = SignalSourceIn(
+        kind="lamp", device=JUNCTION, offset_ms=0, checked_at=now - timedelta(days=1), checked_by="demo"
+    )
+    readiness.record_signal_source(session, "J-NURSERY", source, actor="demo")
 
 
 def _colour(rng: random.Random) -> tuple[int, int, int]:

@@ -1,4 +1,5 @@
-"""Enforcement over HTTP: the violation review queue, speed sections, calibrations, the signal feed."""
+"""Enforcement over HTTP: the violation review queue, speed sections, the signal feed (and the sub-domains'
+routes: calibrations, court readiness)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,20 @@ from safecity.core.events import ViolationCandidate
 from safecity.core.http import DbSession
 from safecity.core.params import Offset
 from safecity.enforcement import service
+from safecity.enforcement.calibrations import api as calibrations_api
 from safecity.enforcement.models import (
     OFFENCES,
-    CalibrationIn,
-    CalibrationOut,
     EnforcementPolicy,
     PhaseIn,
     PhaseOut,
     ReviewIn,
+    ReviewOut,
     SignalPhaseChanged,
     SpeedSectionIn,
     SpeedSectionOut,
     ViolationOut,
 )
+from safecity.enforcement.readiness import api as readiness_api
 
 api = APIRouter(prefix="/api", tags=["enforcement"])
 pages = APIRouter(include_in_schema=False)
@@ -73,15 +75,24 @@ def get_violation(violation_id: str, session: DbSession, principal: Reviewer) ->
     return ViolationOut.model_validate(violation)
 
 
-@api.post("/violations/{violation_id}/review", response_model=ViolationOut, summary="Approve or reject")
-def review_violation(
-    violation_id: str, body: ReviewIn, session: DbSession, principal: Reviewer
-) -> ViolationOut:
+@api.post("/violations/{violation_id}/review", response_model=ReviewOut, summary="Approve or reject")
+def review_violation(violation_id: str, body: ReviewIn, session: DbSession, principal: Reviewer) -> ReviewOut:
+    from safecity.challans import service as challans
+
     violation = service.review(session, violation_id, body, actor=principal.username)
-    out = ViolationOut.model_validate(violation)
-    if violation.status == "approved":
-        outbox.stage(session, service.approved_event(violation))  # announced once it commits
-    return out
+    if violation.status != "approved":
+        return ReviewOut.of(violation, outcome="Rejected: no challan will be issued.")
+    outbox.stage(session, service.approved_event(violation))  # announced once it commits
+    # Issued here and now, so the officer reads what happened, not what should happen (a repeat
+    # from the approval event changes nothing).
+    report = challans.issue_for_violations(session, [violation.id])
+    session.refresh(violation)
+    if report.numbers:
+        outcome = f"Approved: challan {report.numbers[0]} issued."
+    else:
+        why = report.held_reasons.get(violation.id) or violation.hold_reason or "it cannot be issued yet"
+        outcome = f"Approved, but no challan was issued: {why}."
+    return ReviewOut.of(violation, outcome=outcome)
 
 
 @api.post("/violations/candidates", status_code=202, summary="Submit a violation candidate (integrations)")
@@ -123,20 +134,6 @@ def delete_section(section_id: str, session: DbSession, principal: Admin) -> Non
 
 
 @api.post(
-    "/enforcement/cameras/{camera_id}/calibrations",
-    response_model=CalibrationOut,
-    status_code=201,
-    summary="Record a camera's speed calibration",
-)
-def add_calibration(
-    camera_id: str, body: CalibrationIn, session: DbSession, principal: Admin
-) -> CalibrationOut:
-    return CalibrationOut.model_validate(
-        service.add_calibration(session, camera_id, body, actor=principal.username)
-    )
-
-
-@api.post(
     "/signals/{junction}/phase", response_model=PhaseOut, status_code=201, summary="Signal controller feed"
 )
 def post_phase(junction: str, body: PhaseIn, session: DbSession, _: SignalFeed) -> PhaseOut:
@@ -165,4 +162,6 @@ def violations_page(request: Request, _: Reviewer) -> Response:
 # The server mounts `router`: the JSON API under /api and the page at /violations.
 router = APIRouter()
 router.include_router(api)
+router.include_router(calibrations_api.router)
+router.include_router(readiness_api.router)
 router.include_router(pages)

@@ -1,14 +1,29 @@
-"""`safecity enforcement …`: speed sections, the enforcement policy and the violation counts."""
+"""`safecity enforcement …`: speed sections, calibrations, what the court-readiness gate reads, the
+policy, and the violations held (with the check that failed) or counted."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import typer
+import yaml
 
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.clock import utcnow
+from safecity.core.errors import InvalidInput
 from safecity.enforcement import service
-from safecity.enforcement.models import SpeedLimit, SpeedSectionIn, SpeedSectionOut
+from safecity.enforcement.calibrations import service as calibrations
+from safecity.enforcement.calibrations.models import CalibrationIn, CalibrationOut
+from safecity.enforcement.models import SpeedLimit, SpeedSectionIn, SpeedSectionOut, ViolationOut
+from safecity.enforcement.readiness import service as readiness
+from safecity.enforcement.readiness.models import ClockCheckIn, RoadSurveyIn, SignalSourceIn
 
-app = typer.Typer(help="Traffic enforcement: speed sections, policy, violations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Traffic enforcement: speed sections, calibrations, court readiness, policy, violations.",
+    no_args_is_help=True,
+)
+CERTIFICATE_EXT = {".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg", ".png": "png"}
 
 
 @app.command("add-section")
@@ -66,3 +81,136 @@ def counts() -> None:
     ctx = open_context()
     with ctx.db.session() as session:
         print_json(service.count_by_status(session))
+
+
+@app.command("calibrate")
+@friendly_errors
+def calibrate(
+    camera_id: str = typer.Argument(..., help="Camera the calibration is for"),
+    file: Path = typer.Option(..., "--file", help="YAML or JSON: points, references, who, when, certificate"),
+    certificate: Path = typer.Option(..., help="The certificate file (PDF, JPEG or PNG)"),
+) -> None:
+    """Record a camera's calibration with its reference measurements and certificate."""
+    ext = CERTIFICATE_EXT.get(certificate.suffix.lower())
+    if ext is None or not certificate.is_file():
+        raise InvalidInput(
+            f"{certificate} is not a PDF, JPEG or PNG file", hint="give the certificate's path"
+        )
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"{file} cannot be read: {exc}", hint="give a YAML or JSON calibration file"
+        ) from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{file} does not hold a calibration", hint="see the README for its fields")
+    ctx = open_context()
+    ref = ctx.media.put(certificate.read_bytes(), ext)
+    record = CalibrationIn.model_validate({**data, "certificate_ref": ref})
+    with ctx.db.session() as session:
+        row = calibrations.record(session, camera_id, record, media=ctx.media, actor="cli")
+        print_json(CalibrationOut.model_validate(row).model_dump(mode="json"))
+
+
+@app.command("calibrations")
+@friendly_errors
+def list_calibrations(camera_id: str = typer.Argument(..., help="Camera id")) -> None:
+    """List a camera's calibrations, the latest first."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        print_json(
+            [
+                CalibrationOut.model_validate(c).model_dump(mode="json")
+                for c in calibrations.list_for(session, camera_id)
+            ]
+        )
+
+
+@app.command("survey")
+@friendly_errors
+def survey(
+    camera_id: str = typer.Argument(..., help="Camera watching the road"),
+    lane_markings: bool = typer.Option(..., "--lane-markings/--no-lane-markings", help="Lanes marked"),
+    stop_lines: bool = typer.Option(..., "--stop-lines/--no-stop-lines", help="Stop lines painted"),
+    signals: bool = typer.Option(..., "--signals/--no-signals", help="Signals installed and working"),
+    by: str = typer.Option(..., help="Officer who surveyed the road"),
+    at: datetime | None = typer.Option(None, help="When it was surveyed (default: now)"),
+    note: str = typer.Option("", help="What was found"),
+) -> None:
+    """Record a survey of the road a camera watches (challans need a compliant one)."""
+    data = RoadSurveyIn(
+        lane_markings=lane_markings,
+        stop_lines=stop_lines,
+        signals=signals,
+        surveyed_by=by,
+        surveyed_at=at or utcnow(),
+        note=note,
+    )
+    ctx = open_context()
+    with ctx.db.session() as session:
+        row = readiness.record_survey(session, camera_id, data, actor="cli")
+        console.print(
+            f"road survey {row.id} of {camera_id}: {'compliant' if row.compliant else 'NOT compliant'}"
+        )
+
+
+@app.command("clock-check")
+@friendly_errors
+def clock_check(
+    camera_id: str = typer.Argument(..., help="Camera whose clock was checked"),
+    offset_s: float = typer.Option(..., help="Camera clock minus NTP, seconds"),
+    method: str = typer.Option(..., help="onvif, rtcp, ntp_query or manual"),
+    at: datetime | None = typer.Option(None, help="When it was measured (default: now)"),
+) -> None:
+    """Record how far a camera's clock was from NTP."""
+    data = ClockCheckIn.model_validate(
+        {"offset_s": offset_s, "method": method, "measured_at": at or utcnow()}
+    )
+    ctx = open_context()
+    with ctx.db.session() as session:
+        readiness.record_clock_check(session, camera_id, data, actor="cli")
+    console.print(f"clock check of {camera_id} recorded: {offset_s:+.3f} s")
+
+
+@app.command("signal-source")
+@friendly_errors
+def signal_source(
+    junction: str = typer.Argument(..., help="Junction (signal controller) id"),
+    kind: str = typer.Option(..., help="controller or lamp"),
+    device: str = typer.Option(..., help="Controller id, or the camera reading the lamp"),
+    offset_ms: float = typer.Option(..., help="Its clock minus NTP when checked, milliseconds"),
+    by: str = typer.Option(..., help="Who checked it"),
+    at: datetime | None = typer.Option(None, help="When it was checked (default: now)"),
+) -> None:
+    """Record a junction's signal-phase source and its clock check."""
+    data = SignalSourceIn.model_validate(
+        {
+            "kind": kind,
+            "device": device,
+            "offset_ms": offset_ms,
+            "checked_by": by,
+            "checked_at": at or utcnow(),
+        }
+    )
+    ctx = open_context()
+    with ctx.db.session() as session:
+        readiness.record_signal_source(session, junction, data, actor="cli")
+    console.print(f"signal source of {junction} recorded: {kind} {device}")
+
+
+@app.command("held")
+@friendly_errors
+def held(limit: int = typer.Option(100, help="How many to list")) -> None:
+    """List violations held back (pending with a hold, or unissuable) and the check that failed."""
+    ctx = open_context()
+    with ctx.db.session() as session:
+        rows = service.held_violations(session, limit=limit)
+        print_json(
+            [
+                {
+                    key: ViolationOut.model_validate(v).model_dump(mode="json")[key]
+                    for key in ("id", "offence", "plate", "camera_id", "at", "status", "hold_reason")
+                }
+                for v in rows
+            ]
+        )

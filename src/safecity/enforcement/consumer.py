@@ -70,7 +70,7 @@ def _record(
     ctx: Context, session: Session, candidates: list[ViolationCandidate], policy: EnforcementPolicy
 ) -> None:
     created = 0
-    for violation, new in service.record_candidates(session, candidates, policy=policy):
+    for violation, new in service.record_candidates(session, candidates, policy=policy, media=ctx.media):
         if not new:
             continue
         created += 1

@@ -7,19 +7,19 @@ traffic officer (or approved automatically above the configured confidence) befo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
 from safecity.core.db import Base
 from safecity.core.events import Event, register_event
+from safecity.vision.traffic import SpeedLimit
 
 OFFENCES = ("red_light", "speeding", "section_speeding", "unregistered", "no_seat_belt", "no_helmet")
 VIOLATION_STATES = ("pending", "approved", "rejected", "issued", "unissuable")
-PHASES = ("red", "amber", "green", "off")
 
 
 class Violation(Base):
@@ -105,20 +105,6 @@ class SignalPhaseChange(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class CameraCalibration(Base):
-    """A camera's image-to-road calibration: four image points and where they lie on the road (metres)."""
-
-    __tablename__ = "camera_calibrations"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    camera_id: Mapped[str] = mapped_column(String(64), index=True)
-    image_points: Mapped[list[list[float]]] = mapped_column(JSON)
-    ground_points: Mapped[list[list[float]]] = mapped_column(JSON)
-    note: Mapped[str] = mapped_column(String(500), default="")
-    created_by: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class EnforcementPolicySetting(Base):
     """The one row holding the enforcement policy the traffic police chose (JSON of EnforcementPolicy)."""
 
@@ -158,44 +144,6 @@ register_event(SignalPhaseChanged)
 # --- schemas ---------------------------------------------------------------------------------------
 
 
-class SpeedLimit(BaseModel):
-    """The limit on a road by vehicle class, and the tolerance allowed before an offence."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    default_kmh: float = Field(gt=0, le=300, title="Limit", description="Limit for classes not listed.")
-    by_class: dict[str, float] = Field(
-        default_factory=dict, title="Limit by class", description="km/h per vehicle class (car, bike, bus…)."
-    )
-    tolerance_kmh: float = Field(
-        default=5.0, ge=0, le=50, title="Tolerance (km/h)", description="Speed above the limit not fined."
-    )
-    tolerance_pct: float = Field(
-        default=0.0,
-        ge=0,
-        le=50,
-        title="Tolerance (%)",
-        description="Share of the limit not fined (larger wins).",
-    )
-
-    @field_validator("by_class")
-    @classmethod
-    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, kmh in value.items():
-            if not 0 < kmh <= 300:
-                raise ValueError(f"limit for {name!r} must be between 0 and 300 km/h")
-        return value
-
-    def limit_for(self, vehicle_class: str | None) -> float:
-        """Returns the limit in km/h for a vehicle class."""
-        return self.by_class.get(vehicle_class or "", self.default_kmh)
-
-    def threshold_for(self, vehicle_class: str | None) -> float:
-        """Returns the speed above which the vehicle class offends (limit plus tolerance)."""
-        limit = self.limit_for(vehicle_class)
-        return limit + max(self.tolerance_kmh, limit * self.tolerance_pct / 100)
-
-
 class SpeedSectionIn(BaseModel):
     """A speed section as configured by the traffic police."""
 
@@ -230,43 +178,6 @@ class SpeedSectionOut(BaseModel):
     distance_m: float
     limits: dict[str, Any]
     enabled: bool
-
-
-#: A pixel or a metre of a calibration: finite and within a million, so the geometry cannot overflow.
-Coordinate = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
-
-
-class CalibrationIn(BaseModel):
-    """Four image points (pixels) and where each lies on the road plane (metres)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    image_points: list[tuple[Coordinate, Coordinate]] = Field(
-        min_length=4,
-        max_length=4,
-        title="Image points",
-        description="Four [x, y] pixels, no three collinear.",
-    )
-    ground_points: list[tuple[Coordinate, Coordinate]] = Field(
-        min_length=4,
-        max_length=4,
-        title="Road points",
-        description="The same four points on the road, metres.",
-    )
-    note: str = Field(
-        default="", max_length=500, title="Note", description="How and by whom it was measured."
-    )
-
-
-class CalibrationOut(CalibrationIn):
-    """A stored calibration record."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    camera_id: str
-    created_by: str
-    created_at: datetime
 
 
 class PhaseIn(BaseModel):
@@ -332,6 +243,34 @@ class EnforcementPolicy(BaseModel):
         title="Clock source",
         description="Recorded in each violation's evidence.",
     )
+    clock_tolerance_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        title="Camera clock tolerance (s)",
+        description="A camera clock further than this from NTP makes its violations unissuable.",
+    )
+    clock_check_max_age_h: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 31,
+        title="Clock check age (h)",
+        description="A violation needs a clock check of its camera at most this long before it.",
+    )
+    signal_clock_tolerance_ms: float = Field(
+        default=100,
+        ge=0,
+        le=5000,
+        title="Signal clock tolerance (ms)",
+        description="A signal source whose clock drifts more than this cannot prove a red light.",
+    )
+    signal_check_max_age_days: float = Field(
+        default=90,
+        gt=0,
+        le=366,
+        title="Signal check age (days)",
+        description="A red light needs its junction's signal source checked at most this long before.",
+    )
 
 
 class ViolationOut(BaseModel):
@@ -362,6 +301,17 @@ class ViolationOut(BaseModel):
     created_at: datetime
 
 
+class ReviewOut(ViolationOut):
+    """A violation after review, with what the decision led to in words an officer can act on."""
+
+    outcome: str = Field(title="Outcome", description="What happened: the challan issued, or why not.")
+
+    @classmethod
+    def of(cls, violation: Violation, *, outcome: str) -> ReviewOut:
+        """Returns the reviewed violation with its outcome."""
+        return cls.model_validate({**ViolationOut.model_validate(violation).model_dump(), "outcome": outcome})
+
+
 class ReviewIn(BaseModel):
     """A traffic officer's decision on a violation."""
 
@@ -372,3 +322,8 @@ class ReviewIn(BaseModel):
     plate: str | None = Field(
         default=None, max_length=20, title="Corrected plate", description="The plate as the officer reads it."
     )
+
+
+# The sub-domains' tables and events belong to this domain's schema (Alembic and `safecity.models`).
+from safecity.enforcement.calibrations import models as _calibrations  # noqa: E402, F401
+from safecity.enforcement.readiness import models as _readiness  # noqa: E402, F401

@@ -1,7 +1,7 @@
 """Enforcement: violation candidates become de-duplicated violations with evidence, reviewed before issue.
 
-Also the configuration enforcement needs: the policy, speed sections, camera calibrations and the
-signal controllers' phase feed.
+Also the configuration enforcement needs: the policy, speed sections and the signal controllers' phase
+feed. Calibrations (`calibrations/`) and the court-readiness gate (`readiness/`) are sub-domains.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from safecity.anpr.hotlist import class_key
 from safecity.audit import service as audit
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput
 from safecity.core.events import PlateRead, ViolationCandidate
 from safecity.core.ids import new_id
+from safecity.core.media import MediaStore
 from safecity.enforcement.models import (
     OFFENCES,
     VIOLATION_STATES,
-    CalibrationIn,
-    CameraCalibration,
     EnforcementPolicy,
     EnforcementPolicySetting,
     PhaseIn,
@@ -37,6 +37,7 @@ from safecity.enforcement.models import (
     Violation,
     ViolationApproved,
 )
+from safecity.enforcement.readiness import service as readiness
 from safecity.evidence import service as media_owners
 
 SPEED_OFFENCES = ("speeding", "section_speeding")
@@ -246,39 +247,7 @@ def unregistered_candidate(read: PlateRead, *, registered: bool | None) -> Viola
     )
 
 
-# --- calibrations and signals ------------------------------------------------------------------------
-
-
-def add_calibration(
-    session: Session, camera_id: str, data: CalibrationIn, *, actor: str
-) -> CameraCalibration:
-    """Records a camera's calibration (the newest is in force; older ones stay as evidence)."""
-    from safecity.enforcement.rules import SpotSpeed
-
-    SpotSpeed(data)  # refuses degenerate point sets with a clear message
-    row = CameraCalibration(
-        camera_id=camera_id,
-        image_points=[list(p) for p in data.image_points],
-        ground_points=[list(p) for p in data.ground_points],
-        note=data.note,
-        created_by=actor,
-    )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session, actor=actor, action="enforcement.calibrate", target=camera_id, detail={"id": row.id}
-    )
-    return row
-
-
-def latest_calibration(session: Session, camera_id: str) -> CameraCalibration | None:
-    """Returns the calibration in force for a camera, or None."""
-    return session.scalars(
-        select(CameraCalibration)
-        .where(CameraCalibration.camera_id == camera_id)
-        .order_by(CameraCalibration.id.desc())
-        .limit(1)
-    ).first()
+# --- signals ------------------------------------------------------------------------
 
 
 def record_phase(session: Session, junction: str, data: PhaseIn) -> SignalPhaseChange:
@@ -305,14 +274,21 @@ def phase_at(session: Session, junction: str, at: datetime) -> SignalPhaseChange
 
 
 def record_candidate(
-    session: Session, candidate: ViolationCandidate, *, policy: EnforcementPolicy | None = None
+    session: Session,
+    candidate: ViolationCandidate,
+    *,
+    policy: EnforcementPolicy | None = None,
+    media: MediaStore | None = None,
 ) -> tuple[Violation, bool]:
     """Turns a candidate into a violation, or folds it into the same vehicle's offence at the same camera.
 
     Returns the violation and whether it is new. A new violation is approved at once when the
-    policy's auto-issue confidence allows; call `approved_event` for it after the commit.
+    policy's auto-issue confidence allows and it passes the court-readiness gate; one that fails the
+    gate is held with the reason. `media` is the store its pictures are checked against (without
+    it they count as unchecked, so the gate holds the violation). Call `approved_event` for an
+    approved one after the commit.
     """
-    return record_candidates(session, [candidate], policy=policy)[0]
+    return record_candidates(session, [candidate], policy=policy, media=media)[0]
 
 
 def dedup_key_of(candidate: ViolationCandidate) -> str:
@@ -323,7 +299,11 @@ def dedup_key_of(candidate: ViolationCandidate) -> str:
 
 
 def record_candidates(
-    session: Session, candidates: Sequence[ViolationCandidate], *, policy: EnforcementPolicy | None = None
+    session: Session,
+    candidates: Sequence[ViolationCandidate],
+    *,
+    policy: EnforcementPolicy | None = None,
+    media: MediaStore | None = None,
 ) -> list[tuple[Violation, bool]]:
     """Does `record_candidate` for a batch, in a few statements rather than a few per candidate.
 
@@ -359,7 +339,6 @@ def record_candidates(
             .order_by(Violation.at)
         ):
             earlier.setdefault(v.dedup_key, []).append(v)
-    calibrations: dict[str, CameraCalibration | None] = {}
     results: list[tuple[Violation, bool]] = []
     created: list[Violation] = []
     for candidate, dedup_key in zip(candidates, keys, strict=True):
@@ -375,12 +354,14 @@ def record_candidates(
             }
             results.append((existing, False))
             continue
-        violation = _new_violation(session, candidate, dedup_key, policy, calibrations)
+        violation = _new_violation(session, candidate, dedup_key, policy, media)
         created.append(violation)
         same[candidate.key] = violation
         earlier.setdefault(dedup_key, []).append(violation)
         results.append((violation, True))
     if created:
+        _group_misreads(session, created, window)
+        _judge(session, created, policy)
         session.add_all(created)
         session.flush()
         # Their frames and crops are the violations' to show (and their challans', through them).
@@ -397,11 +378,14 @@ def _new_violation(
     candidate: ViolationCandidate,
     dedup_key: str,
     policy: EnforcementPolicy,
-    calibrations: dict[str, CameraCalibration | None],
+    media: MediaStore | None,
 ) -> Violation:
     detail = dict(candidate.detail)
-    evidence = _evidence(session, candidate, policy, calibrations)
-    violation = Violation(
+    evidence = _evidence(session, candidate, policy)
+    if media is not None:
+        verified = readiness.verify_images(media, readiness.image_refs(evidence))
+        evidence = readiness.with_images(evidence, verified=verified, at=utcnow())
+    return Violation(
         id=new_id(),
         offence=candidate.offence,
         plate=candidate.plate,
@@ -420,18 +404,111 @@ def _new_violation(
         occurrences=1,
         created_at=utcnow(),
     )
-    disagreement = evidence.get("signal", {}).get("disagreement")
-    if disagreement:
-        violation.hold_reason = disagreement
-    elif (
-        policy.auto_issue_confidence is not None
-        and candidate.confidence >= policy.auto_issue_confidence
-        and candidate.offence in policy.auto_issue_offences
-        and candidate.plate
-    ):
-        violation.status, violation.auto_approved, violation.reviewed_at = "approved", True, utcnow()
-        violation.reviewed_by = "auto"
-    return violation
+
+
+def plates_alike(a: str, b: str) -> bool:
+    """Returns whether two different plates may be one plate read twice: the same but for OCR
+    look-alikes (B/8, O/0, I/1…), or one character dropped, added or changed beyond them."""
+    if a == b:
+        return False
+    x, y = class_key(a), class_key(b)
+    if x == y:
+        return True
+    if len(x) == len(y):
+        return sum(p != q for p, q in zip(x, y, strict=True)) == 1
+    short, long = sorted((x, y), key=len)
+    return len(long) - len(short) == 1 and any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _group_misreads(session: Session, created: Sequence[Violation], window: timedelta) -> None:
+    """Groups a new violation with a pending one of the same vehicle read otherwise (a look-alike plate,
+    or the same track at the same camera) rather than let it wait in the queue as a new offence."""
+    cams = {v.camera_id for v in created if v.camera_id and v.plate}
+    if not cams:
+        return
+    low = min(v.at for v in created) - window
+    high = max(v.at for v in created) + window
+    queue = list(
+        session.scalars(
+            select(Violation)
+            .where(
+                Violation.camera_id.in_(cams),
+                Violation.status == "pending",
+                Violation.at >= low,
+                Violation.at <= high,
+                Violation.plate.is_not(None),
+            )
+            .order_by(Violation.created_at)
+        )
+    )
+    for violation in created:
+        if not violation.plate or not violation.camera_id:
+            continue
+        track = violation.detail.get("track_id")
+        head = next(
+            (
+                other
+                for other in [*queue, *created]
+                if other is not violation
+                and other.plate
+                and other.plate != violation.plate
+                and other.camera_id == violation.camera_id
+                and not (other.detail or {}).get("misread_of")
+                and abs(other.at - violation.at) <= window
+                and (
+                    plates_alike(other.plate, violation.plate)
+                    or (track is not None and (other.detail or {}).get("track_id") == track)
+                )
+                and other.created_at <= violation.created_at
+            ),
+            None,
+        )
+        if head is not None:
+            violation.detail = {**violation.detail, "misread_of": head.id}
+            violation.hold_reason = (
+                f"possible misread of {head.plate} (violation {head.id}) at this camera: review them together"
+            )
+
+
+def _judge(session: Session, created: Sequence[Violation], policy: EnforcementPolicy) -> None:
+    """Runs the court-readiness gate on new violations: those failing it are held with the reason,
+    those passing it are approved at once where the policy's auto-issue confidence allows."""
+    rows = [
+        {
+            "id": v.id,
+            "offence": v.offence,
+            "camera_id": v.camera_id,
+            "at": v.at,
+            "measured": v.measured,
+            "evidence": v.evidence,
+        }
+        for v in created
+    ]
+    results = readiness.check(session, rows, policy=policy)
+    for violation in created:
+        checks = results[violation.id]
+        violation.evidence = {**violation.evidence, "readiness": [c.as_dict() for c in checks]}
+        failed = [f"{c.check}: {c.detail}" for c in checks if not c.ok]
+        if failed:
+            violation.hold_reason = "; ".join(
+                filter(None, [violation.hold_reason, "not court-ready: " + "; ".join(failed)])
+            )
+        elif violation.hold_reason:
+            pass  # held for an officer's eyes (a possible misread): never approved on arrival
+        elif (
+            policy.auto_issue_confidence is not None
+            and violation.confidence >= policy.auto_issue_confidence
+            and violation.offence in policy.auto_issue_offences
+            and violation.plate
+        ):
+            violation.status, violation.auto_approved, violation.reviewed_at = "approved", True, utcnow()
+            violation.reviewed_by = "auto"
+
+
+def readiness_holds(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Returns the reason (every failed check named) for each violation row that fails the court-readiness
+    gate; each check is judged at the moment of the offence, whenever the gate runs."""
+    return readiness.failures(session, rows, policy=get_policy(session))
 
 
 def _lock_offences(session: Session, dedup_keys: Sequence[str]) -> None:
@@ -456,12 +533,7 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def _evidence(
-    session: Session,
-    candidate: ViolationCandidate,
-    policy: EnforcementPolicy,
-    calibrations: dict[str, CameraCalibration | None] | None = None,
-) -> dict[str, Any]:
+def _evidence(session: Session, candidate: ViolationCandidate, policy: EnforcementPolicy) -> dict[str, Any]:
     """Gathers what makes a violation stand up on appeal: frames, crop, measure, calibration, clock."""
     detail = candidate.detail
     refs = list(candidate.evidence_refs)
@@ -482,22 +554,11 @@ def _evidence(
         "clock_source": detail.get("clock_source") or policy.clock_source,
     }
     if candidate.offence == "speeding":
-        calibration = detail.get("calibration")
-        if calibration is None and candidate.camera_id:
-            cache = {} if calibrations is None else calibrations
-            if candidate.camera_id not in cache:
-                cache[candidate.camera_id] = latest_calibration(session, candidate.camera_id)
-            row = cache[candidate.camera_id]
-            if row is not None:
-                calibration = {
-                    "id": row.id,
-                    "image_points": row.image_points,
-                    "ground_points": row.ground_points,
-                    "note": row.note,
-                    "created_by": row.created_by,
-                    "created_at": row.created_at.isoformat(),
-                }
-        evidence["calibration"] = calibration
+        # The calibration the worker measured with, as the worker says; the gate checks it against the record.
+        evidence["calibration"] = {
+            **(detail.get("calibration") or {}),
+            "id": detail.get("calibration_id"),
+        }
     if candidate.offence == "section_speeding":
         evidence["section"] = detail.get("section")
     if candidate.offence == "red_light" and detail.get("junction"):
@@ -553,6 +614,17 @@ def list_violations(
         query = query.where(Violation.offence == offence)
     if plate:
         query = query.where(Violation.plate == plate)
+    return session.scalars(query).all()
+
+
+def held_violations(session: Session, *, limit: int = 100) -> Sequence[Violation]:
+    """Returns violations held back with a reason (pending with a hold, or unissuable), newest first."""
+    query = (
+        select(Violation)
+        .where(Violation.hold_reason != "", Violation.status.in_(["pending", "unissuable"]))
+        .order_by(Violation.created_at.desc())
+        .limit(limit)
+    )
     return session.scalars(query).all()
 
 
@@ -690,6 +762,8 @@ def reopen_unissuable(session: Session, *, plates: Sequence[str]) -> int:
             Violation.status == "unissuable",
             Violation.plate.in_(list(plates)),
             Violation.offence != "unregistered",
+            # Held for the evidence, not the owner: a registration changes nothing for those.
+            Violation.hold_reason.not_like("not court-ready%"),
         )
         .values(status="approved", hold_reason="")
         .execution_options(synchronize_session=False)

@@ -43,7 +43,8 @@ LIVE_PERMISSIONS: dict[str, str] = {
     "violation_approved": "challans:review",
     "face_match": "alerts:act",
 }
-NEVER_SENT = frozenset({"watchlist_changed"})
+# Replication to workers, not news for people: watch-list embeddings, calibration points.
+NEVER_SENT = frozenset({"watchlist_changed", "calibration_changed"})
 
 SIGNED_OUT = 4401
 FORBIDDEN = 4403

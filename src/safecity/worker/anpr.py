@@ -4,6 +4,11 @@ Per analysed frame: moving vehicles are detected and tracked; each tracked vehic
 few times while it is well in view; its positions and times feed the stop-line and spot-speed
 rules. When a track ends, its reads are voted into one `PlateRead` (best crop, direction, speed) and
 any violation candidates it raised are completed with that plate. Only events leave the pipeline.
+
+Pictures go to the media store only when an event will name them: the frame before a stop-line
+crossing is kept in memory and stored when the crossing is an offence, not at every step of every
+track. Speeds are measured with the audited calibration in force when the vehicle was seen, which
+the worker's copy of the calibrations (`calibrations`) gives; a camera with none measures no speed.
 """
 
 from __future__ import annotations
@@ -23,16 +28,17 @@ from safecity.core import keys
 from safecity.core.camera_config import AnalysisSettings, Line, LinePurpose, Zone, ZonePurpose
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.core.media import MediaStore
-from safecity.enforcement.models import CalibrationIn, SpeedLimit
-from safecity.enforcement.rules import SignalPhases, SpotSpeed, StopLineRule
 from safecity.video.sources import Frame
 from safecity.vision.objects import MotionObjectDetector, ObjectDetector, ObjectTracker
 from safecity.vision.plates import PlateReader, PlateVoter, VotedPlate
+from safecity.vision.traffic import SignalPhases, SpeedLimit, SpotSpeed, StopLineRule
 from safecity.vision.zones import RegionOfInterest
 
 log = logging.getLogger(__name__)
 
 Point = tuple[float, float]
+#: Returns the spot-speed measure of a camera's calibration in force at a moment, or None.
+CalibrationLookup = Callable[[str, datetime], SpotSpeed | None]
 
 
 @dataclass
@@ -58,8 +64,6 @@ class CameraSetup:
     region: str = "pk"
     # The configuration version these settings are (cameras' history), for events to cite.
     config_version: int = 0
-    # The calibration recorded for the camera through the enforcement API, if any.
-    calibration: CalibrationIn | None = None
 
     def roi(self, anchor: sv.Position = sv.Position.BOTTOM_CENTER) -> RegionOfInterest:
         """Returns the camera's region of interest: its `roi` zones, or the whole picture if it has none."""
@@ -83,6 +87,7 @@ class AnprPipeline:
         read_every: int = 2,
         track_timeout_s: float = 1.5,
         signals: SignalPhases | None = None,
+        calibrations: CalibrationLookup | None = None,
     ) -> None:
         self.camera = camera
         self.media = media
@@ -94,13 +99,14 @@ class AnprPipeline:
         self.read_every = read_every
         self.track_timeout = timedelta(seconds=track_timeout_s)
         self.tracks: dict[int, _Track] = {}
-        self.recent: deque[tuple[datetime, npt.NDArray[np.uint8]]] = deque(maxlen=3)
+        # The previous frame, in memory: stored only when a stop-line crossing names it as evidence.
+        self.recent: deque[tuple[datetime, npt.NDArray[np.uint8]]] = deque(maxlen=1)
         self.signals = signals or SignalPhases()
         self.junction = camera.analysis.junction or camera.camera_id
         self.head_box = camera.analysis.signal_head_box
         self.stop_rule = self._stop_rule()
         self.roi = camera.roi()
-        self.speed = SpotSpeed(camera.calibration) if camera.calibration is not None else None
+        self.calibrations = calibrations
         limit = camera.analysis.speed_limit_kmh
         self.limit = SpeedLimit(default_kmh=limit) if limit else None
         self.last_at: datetime | None = None
@@ -145,11 +151,9 @@ class AnprPipeline:
             x1, y1, x2, y2 = (float(v) for v in xyxy)
             point = ((x1 + x2) / 2, y2)
             if self.stop_rule is not None and track.points:
-                candidate = self.stop_rule.check(
-                    tid, track.points[-1], point, at, frames_before=self._before()
-                )
+                candidate = self.stop_rule.check(tid, track.points[-1], point, at)
                 if candidate is not None:
-                    candidate.evidence_refs.append(self.media.put_image(image))
+                    self._add_frames(candidate, image)
                     track.pending.append(candidate)
             inside = x1 > 2 and y1 > 2 and x2 < width - 2 and y2 < height - 2
             if inside or not track.points:
@@ -168,8 +172,15 @@ class AnprPipeline:
             return []
         return self._finish(list(self.tracks))
 
-    def _before(self) -> list[str]:
-        return [self.media.put_image(img) for _, img in list(self.recent)[-1:]]
+    def _add_frames(self, candidate: ViolationCandidate, image: npt.NDArray[np.uint8]) -> None:
+        """Stores the frame before the offence and the frame of it, and names both in the candidate."""
+        before = [self.media.put_image(img) for _, img in self.recent]
+        after = [self.media.put_image(image)]
+        candidate.evidence_refs[:0] = [*before, *after]
+        candidate.detail["frames_before"], candidate.detail["frames_after"] = before, after
+
+    def _speed(self, at: datetime) -> SpotSpeed | None:
+        return self.calibrations(self.camera.camera_id, at) if self.calibrations is not None else None
 
     def _read(
         self, tid: int, track: _Track, image: npt.NDArray[np.uint8], box: tuple[float, ...], t: float
@@ -221,14 +232,25 @@ class AnprPipeline:
         cam = self.camera.camera_id
         at = track.times[-1]
         kmh = None
-        if self.speed is not None and len(track.points) >= 3:
+        speed = self._speed(track.times[0]) if len(track.points) >= 3 else None
+        last = self._speed(at) if speed is not None else None
+        if speed is not None and (last is None or last.calibration_id != speed.calibration_id):
+            speed = None  # a calibration ended while the vehicle was in view: no measure spans two
+        if speed is not None:
             try:
-                kmh = round(self.speed.speed_kmh(track.points, track.times), 1)
+                kmh = round(speed.speed_kmh(track.points, track.times), 1)
             except Exception:
                 kmh = None
         plate = voted.plate if voted else None
         crop_ref = self.media.put_image(voted.crop) if voted is not None and voted.crop is not None else None
-        frame_ref = self.media.put_image(track.best_frame) if track.best_frame is not None else None
+        stored: list[str] = []
+
+        def frame_ref() -> str | None:
+            """Stores the track's best frame the first time an event names it."""
+            if not stored and track.best_frame is not None:
+                stored.append(self.media.put_image(track.best_frame))
+            return stored[0] if stored else None
+
         if voted is not None:
             events.append(
                 PlateRead(
@@ -239,15 +261,15 @@ class AnprPipeline:
                     region=voted.region,
                     confidence=round(voted.confidence, 3),
                     crop_ref=crop_ref,
-                    frame_ref=frame_ref,
+                    frame_ref=frame_ref(),
                     box=list(voted.box),
                     direction=voted.direction,
                     track_id=tid,
                     speed_kmh=kmh,
                 )
             )
-        if self.speed is not None and self.limit is not None and len(track.points) >= 3:
-            speeding = self.speed.check(
+        if speed is not None and kmh is not None and self.limit is not None:
+            speeding = speed.check(
                 tid,
                 track.points,
                 track.times,
@@ -255,10 +277,13 @@ class AnprPipeline:
                 limit=self.limit,
                 plate=plate,
                 confidence=voted.confidence if voted else 0.5,
-                frames_after=[frame_ref] if frame_ref else [],
                 plate_crop=crop_ref,
             )
             if speeding is not None:
+                frame = frame_ref()
+                if frame is not None:
+                    speeding.evidence_refs.insert(0, frame)
+                    speeding.detail["frames_after"] = [frame]
                 events.append(speeding)
         for candidate in track.pending:
             candidate.plate = plate
@@ -276,9 +301,7 @@ class AnprPipeline:
                     offence="unregistered",
                     plate=None,
                     confidence=0.6,
-                    evidence_refs=[self.media.put_image(track.best_frame)]
-                    if track.best_frame is not None
-                    else [],
+                    evidence_refs=[ref] if (ref := frame_ref()) else [],
                     detail={"reason": "no readable plate", "track_id": tid, "reads_tried": track.reads},
                 )
             )

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -39,8 +39,9 @@ from safecity.core.context import Context
 from safecity.core.errors import NotFound, Unavailable
 from safecity.core.events import CameraHealth, Event, HealthState
 from safecity.core.metrics import FRAMES, PIPELINE_FAULTS, REGISTRY
-from safecity.enforcement import service as enforcement
-from safecity.enforcement.models import CalibrationIn, SignalPhaseChanged
+from safecity.enforcement.calibrations.models import CalibrationChanged
+from safecity.enforcement.calibrations.replication import WorkerCalibrations
+from safecity.enforcement.models import SignalPhaseChanged
 from safecity.recordings.recorder import RecorderPool
 from safecity.video.health import HealthChange
 from safecity.video.sources import Frame
@@ -94,14 +95,20 @@ def default_pipelines(ctx: Context, camera: CameraSetup) -> list[Pipeline]:
     fps = camera.analysis.analysis_fps
     if camera.kind == "anpr":
         reader = PlateReader(region=camera.region)
-        if camera.calibration is None:
-            with ctx.db.session() as session:
-                recorded = enforcement.latest_calibration(session, camera.camera_id)
-                if recorded is not None:
-                    camera = replace(
-                        camera, calibration=CalibrationIn.model_validate(recorded, from_attributes=True)
-                    )
-        pipeline = AnprPipeline(camera, ctx.media, reader=reader, fps=fps)
+        # The audited calibrations, followed before they are loaded so no change made between is missed.
+        calibrations = WorkerCalibrations()
+        unfollow = (
+            follow(ctx, [CalibrationChanged.type], calibrations.on_event)
+            if ctx.bus.loop is not None
+            else None
+        )
+        with ctx.db.session() as session:
+            calibrations.load(session)
+        pipeline = AnprPipeline(
+            camera, ctx.media, reader=reader, fps=fps, calibrations=calibrations.speed_for
+        )
+        if unfollow is not None:
+            pipeline.on_close.append(unfollow)
         if camera.analysis.junction and ctx.bus.loop is not None:
             # The signal controller's feed (via the centre) beside what the camera reads off the lamp.
             pipeline.on_close.append(follow(ctx, [SignalPhaseChanged.type], pipeline.signals.on_event))

@@ -9,17 +9,31 @@ let selected = null;
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
 const measure = (v) => (v.measured == null ? "" : `${v.measured} ${v.unit || ""}${v.limit != null ? ` (limit ${v.limit})` : ""}`);
 
+function item(v, misreads = []) {
+  return el("li", {
+    class: `enf-item ${v.status}${selected === v.id ? " selected" : ""}${v.detail?.misread_of ? " enf-misread" : ""}`,
+    tabindex: 0, onclick: () => show(v.id), onkeydown: (e) => e.key === "Enter" && show(v.id),
+  }, el("strong", {}, v.plate || "no plate"), " · ", v.offence.replace(/_/g, " "), " ", measure(v),
+     el("div", { class: "muted small" }, `${when(v.at)} · ${v.camera_id || ""} · ${v.status}`,
+        v.occurrences > 1 ? ` · seen ${v.occurrences}×` : "",
+        misreads.length ? ` · also read as ${misreads.map((m) => m.plate).join(", ")}` : "",
+        v.detail?.misread_of ? " · possible misread of the one above" : ""));
+}
+
 async function load() {
   const params = new URLSearchParams();
   for (const [k, v] of new FormData(form)) if (v) params.set(k, v);
   const [rows, counts] = await Promise.all([api(`/api/violations?${params}`), api("/api/violations/counts")]);
   $("#enf-counts").textContent = Object.entries(counts).map(([k, n]) => `${k}: ${n}`).join(" · ");
-  list.replaceChildren(...rows.map((v) => el("li", {
-    class: `enf-item ${v.status}${selected === v.id ? " selected" : ""}`, tabindex: 0,
-    onclick: () => show(v.id), onkeydown: (e) => e.key === "Enter" && show(v.id),
-  }, el("strong", {}, v.plate || "no plate"), " · ", v.offence.replace(/_/g, " "), " ", measure(v),
-     el("div", { class: "muted small" }, `${when(v.at)} · ${v.camera_id || ""} · ${v.status}`,
-        v.occurrences > 1 ? ` · seen ${v.occurrences}×` : ""))));
+  // A misread of a plate already in the queue sits under it, not as a new violation of its own.
+  const shown = new Set(rows.map((v) => v.id));
+  const under = new Map();
+  for (const v of rows) {
+    const head = v.detail?.misread_of;
+    if (head && shown.has(head)) under.set(head, [...(under.get(head) || []), v]);
+  }
+  const heads = rows.filter((v) => !(v.detail?.misread_of && shown.has(v.detail.misread_of)));
+  list.replaceChildren(...heads.flatMap((v) => [item(v, under.get(v.id)), ...(under.get(v.id) || []).map((m) => item(m))]));
   if (!rows.length) list.replaceChildren(el("li", { class: "muted" }, "Nothing here."));
 }
 
@@ -40,7 +54,7 @@ async function show(id) {
     ["Offence", v.offence.replace(/_/g, " ")], ["Plate", v.plate || "not read"], ["When", when(v.at)],
     ["Camera", v.camera_id || "–"], ["Measured", measure(v) || "–"], ["Confidence", v.confidence.toFixed(2)],
     ["Clock source", ev.clock_source || "–"],
-    ["Calibration", ev.calibration ? `#${ev.calibration.id ?? ""} ${ev.calibration.note || ""}`.trim() : "–"],
+    ["Calibration", ev.calibration ? (ev.calibration.id != null ? `#${ev.calibration.id}` : "none recorded") : "–"],
     ["Section", ev.section ? `${ev.section.name}: ${ev.section.distance_m} m in ${ev.section.seconds} s` : "–"],
     ["Signal", ev.signal ? `${ev.signal.phase_seen || "?"} seen; controller said ${ev.signal.controller_phase || "nothing"}` : "–"],
     ["Status", v.status + (v.reviewed_by ? ` by ${v.reviewed_by}` : "")],
@@ -50,9 +64,9 @@ async function show(id) {
   const status = el("span", { class: "muted", role: "status" });
   const decide = async (decision) => {
     try {
-      await api(`/api/violations/${id}/review`, { method: "POST",
+      const out = await api(`/api/violations/${id}/review`, { method: "POST",
         body: JSON.stringify({ decision, reason: reason.value, plate: plate.value || null }) });
-      status.textContent = decision === "approve" ? "Approved: the challan will be issued." : "Rejected.";
+      status.textContent = out.outcome;  // what the server did: a challan number, or why none
       await load();
     } catch (err) { status.textContent = err.message; }
   };
@@ -61,6 +75,10 @@ async function show(id) {
     v.hold_reason ? el("p", { class: "enf-hold" }, v.hold_reason) : "",
     el("div", { class: "enf-photos" }, photos.length ? photos : el("p", { class: "muted" }, "No images.")),
     el("dl", { class: "enf-facts" }, facts.flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)])),
+    (ev.readiness || []).length
+      ? el("ul", { class: "enf-checks", "aria-label": "Court readiness" }, ...ev.readiness.map((c) =>
+          el("li", { class: c.ok ? "ok" : "failed" }, `${c.ok ? "✓" : "✗"} ${c.check.replace(/_/g, " ")}: ${c.detail}`)))
+      : "",
     v.status === "pending"
       ? el("div", { class: "enf-actions" }, plate, reason,
           el("button", { type: "button", onclick: () => decide("approve") }, "Approve"),

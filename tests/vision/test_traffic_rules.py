@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from safecity.core.errors import InvalidInput
-from safecity.enforcement.models import CalibrationIn, SpeedLimit
-from safecity.enforcement.rules import (
+from safecity.vision.traffic import (
     HelmetSeatbeltClassifier,
     SignalPhases,
+    SpeedLimit,
     SpotSpeed,
     StopLineRule,
+    check_geometry,
     classify_signal_head,
 )
 
@@ -96,14 +97,12 @@ def test_a_dark_signal_head_reads_as_off() -> None:
     assert classify_signal_head(np.full((100, 100, 3), 20, np.uint8), (10, 10, 30, 30)) == "off"
 
 
-CAL = CalibrationIn(
-    image_points=[(100, 700), (540, 700), (400, 200), (240, 200)],
-    ground_points=[(0, 0), (7, 0), (7, 40), (0, 40)],
-)
+IMAGE = [(100, 700), (540, 700), (400, 200), (240, 200)]
+GROUND = [(0, 0), (7, 0), (7, 40), (0, 40)]
 
 
 def test_spot_speed_maps_image_positions_to_metres_and_gives_kmh() -> None:
-    speed = SpotSpeed(CAL)
+    speed = SpotSpeed(IMAGE, GROUND, calibration_id=3)
     ground = np.array([[3.5, 5.0], [3.5, 15.0], [3.5, 25.0]])
     image = cv2.perspectiveTransform(ground.reshape(-1, 1, 2), np.linalg.inv(speed.homography)).reshape(-1, 2)
     times = [T0, T0 + timedelta(seconds=0.5), T0 + timedelta(seconds=1.0)]  # 20 m in 1 s: 72 km/h
@@ -117,19 +116,44 @@ def test_spot_speed_maps_image_positions_to_metres_and_gives_kmh() -> None:
         candidate is not None and candidate.measured == pytest.approx(72.0, abs=0.1) and candidate.limit == 60
     )
     assert candidate.detail["calibration"]["ground_points"][2] == [7.0, 40.0]
+    assert candidate.detail["calibration_id"] == 3
     assert (
         speed.check(12, points, times, camera_id="cam-9", limit=SpeedLimit(default_kmh=70, tolerance_kmh=5))
         is None
     )
 
 
-def test_a_calibration_with_three_collinear_points_or_times_not_advancing_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="collinear"):
-        SpotSpeed(
-            CalibrationIn(image_points=[(0, 0), (1, 1), (2, 2), (0, 5)], ground_points=CAL.ground_points)
-        )
-    with pytest.raises(InvalidInput):
-        SpotSpeed(CAL).speed_kmh([(300, 600), (300, 500)], [T0, T0])
+@pytest.mark.parametrize(
+    ("image", "ground", "message"),
+    [
+        ([(0, 0), (1, 1), (2, 2), (0, 5)], GROUND, "image points 1, 2, 3 are collinear"),
+        ([(100, 700), (100, 700), (400, 200), (240, 200)], GROUND, "image points 1 and 2 are the same point"),
+        ([(100, 700), (540, 700), (400, 200), (396, 208)], GROUND, "nearly collinear"),
+        ([(100, 700), (540, 700), (240, 200), (400, 200)], GROUND, "do not go round a convex quadrilateral"),
+        (IMAGE, [(0, 0), (7, 0), (7, 40), (7, 40)], "road points 3 and 4 are the same point"),
+        (IMAGE, [(0, 0), (7, 0), (7, 40), (0, float("inf"))], "four finite"),
+    ],
+)
+def test_degenerate_calibration_points_are_refused_with_what_to_measure_again(
+    image: list[tuple[float, float]], ground: list[tuple[float, float]], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        SpotSpeed(image, ground)
+
+
+def test_a_reference_measurement_the_calibration_does_not_reproduce_refutes_it() -> None:
+    homography = check_geometry(IMAGE, GROUND)
+    ground = np.array([[[0.0, 10.0]], [[0.0, 30.0]]])
+    start, end = cv2.perspectiveTransform(ground, np.linalg.inv(homography)).reshape(2, 2)
+    taped = ((float(start[0]), float(start[1])), (float(end[0]), float(end[1])))
+    check_geometry(IMAGE, GROUND, [(taped[0], taped[1], 20.0)])  # 20 m on the road, 20 m through it
+    with pytest.raises(InvalidInput, match=r"reference measurement 1 reads 20.00 m .* 22 m were measured"):
+        check_geometry(IMAGE, GROUND, [(taped[0], taped[1], 22.0)])
+
+
+def test_times_not_advancing_give_no_speed() -> None:
+    with pytest.raises(InvalidInput, match="do not advance"):
+        SpotSpeed(IMAGE, GROUND).speed_kmh([(300, 600), (300, 500)], [T0, T0])
 
 
 def build_classifier(path: Path) -> Path:

@@ -1,7 +1,8 @@
-"""Worker-side traffic rules: pure functions and small classes the per-camera pipeline calls per track.
+"""Traffic rules a camera pipeline applies: pure functions and small classes called per track.
 
 They see positions, times and pixels and return `ViolationCandidate` events (or None); the centre
-de-duplicates, reviews and fines. Nothing here touches the database or the bus.
+de-duplicates, reviews and fines. Nothing here touches the database or the bus, and nothing here
+knows a domain: the enforcement domain records calibrations and limits, workers hold copies of them.
 
     phases = SignalPhases()
     phases.set("J1", "red", at=t0)
@@ -13,6 +14,7 @@ de-duplicates, reviews and fines. Nothing here touches the database or the bus.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,13 +24,164 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from safecity.core import keys
 from safecity.core.errors import InvalidInput
 from safecity.core.events import ViolationCandidate
-from safecity.enforcement.models import PHASES, CalibrationIn, SpeedLimit
+
+PHASES = ("red", "amber", "green", "off")
 
 Point = tuple[float, float]
+
+#: Below this share of its bounding box's area, a triangle of reference points is too flat to trust.
+FLAT_TRIANGLE = 0.02
+#: Above this condition number (of the homography between normalised point sets) a pixel of error
+#: moves the road position by metres: the points are too close to a line or to each other.
+MAX_CONDITION = 1e4
+#: A reference measurement the calibration reproduces worse than this (share of its length) refutes it.
+REFERENCE_TOLERANCE = 0.02
+
+
+class SpeedLimit(BaseModel):
+    """The limit on a road by vehicle class, and the tolerance allowed before an offence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_kmh: float = Field(gt=0, le=300, title="Limit", description="Limit for classes not listed.")
+    by_class: dict[str, float] = Field(
+        default_factory=dict, title="Limit by class", description="km/h per vehicle class (car, bike, bus…)."
+    )
+    tolerance_kmh: float = Field(
+        default=5.0, ge=0, le=50, title="Tolerance (km/h)", description="Speed above the limit not fined."
+    )
+    tolerance_pct: float = Field(
+        default=0.0,
+        ge=0,
+        le=50,
+        title="Tolerance (%)",
+        description="Share of the limit not fined (larger wins).",
+    )
+
+    @field_validator("by_class")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, kmh in value.items():
+            if not 0 < kmh <= 300:
+                raise ValueError(f"limit for {name!r} must be between 0 and 300 km/h")
+        return value
+
+    def limit_for(self, vehicle_class: str | None) -> float:
+        """Returns the limit in km/h for a vehicle class."""
+        return self.by_class.get(vehicle_class or "", self.default_kmh)
+
+    def threshold_for(self, vehicle_class: str | None) -> float:
+        """Returns the speed above which the vehicle class offends (limit plus tolerance)."""
+        limit = self.limit_for(vehicle_class)
+        return limit + max(self.tolerance_kmh, limit * self.tolerance_pct / 100)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A camera's audited image-to-road calibration as a worker holds it: id, points, period in force."""
+
+    id: int
+    camera_id: str
+    image_points: Sequence[Sequence[float]]
+    ground_points: Sequence[Sequence[float]]
+    valid_from: datetime
+    valid_until: datetime
+
+    def in_force(self, at: datetime) -> bool:
+        """Returns whether the calibration (and its certificate) covers a measurement at `at`."""
+        return self.valid_from <= at < self.valid_until
+
+
+def check_geometry(
+    image_points: Sequence[Sequence[float]],
+    ground_points: Sequence[Sequence[float]],
+    references: Sequence[tuple[Point, Point, float]] = (),
+) -> npt.NDArray[np.float64]:
+    """Returns the image-to-road homography of four point pairs, refusing point sets that cannot carry one.
+
+    Refused, each with what to measure again: a repeated point, three points on (or nearly on) a
+    line, a homography so ill-conditioned that a pixel moves the road position by metres, and a
+    reference measurement (two image points and the taped distance between them) that the
+    homography does not reproduce within `REFERENCE_TOLERANCE`.
+    """
+    sets = (
+        ("image", np.array(image_points, dtype=np.float64)),
+        ("road", np.array(ground_points, dtype=np.float64)),
+    )
+    for what, pts in sets:
+        if pts.shape != (4, 2) or not np.all(np.isfinite(pts)):
+            raise InvalidInput(f"the {what} points must be four finite [x, y] pairs")
+        for i in range(4):
+            for j in range(i + 1, 4):
+                if np.allclose(pts[i], pts[j]):
+                    raise InvalidInput(
+                        f"{what} points {i + 1} and {j + 1} are the same point",
+                        hint="mark four distinct corners of a quadrilateral on the road",
+                    )
+        span = np.ptp(pts, axis=0)
+        box = float(span[0] * span[1]) or float(max(span) ** 2)
+        for i in range(4):
+            others = np.delete(pts, i, axis=0)
+            (ax, ay), (bx, by) = others[1] - others[0], others[2] - others[0]
+            area = abs(float(ax * by - ay * bx)) / 2
+            if area <= FLAT_TRIANGLE * box:
+                which = ", ".join(str(k + 1) for k in range(4) if k != i)
+                exactly = "collinear" if area < 1e-9 else "nearly collinear"
+                raise InvalidInput(
+                    f"{what} points {which} are {exactly}",
+                    hint="pick the corners of a quadrilateral spanning the lanes, not points along a line",
+                )
+        edges = np.roll(pts, -1, axis=0) - pts
+        following = np.roll(edges, -1, axis=0)
+        turns = (edges[:, 0] * following[:, 1] - edges[:, 1] * following[:, 0]).tolist()
+        if not (all(t > 0 for t in turns) or all(t < 0 for t in turns)):
+            raise InvalidInput(
+                f"the {what} points do not go round a convex quadrilateral in order",
+                hint="list the corners in the same order round the shape, in the image and on the road",
+            )
+    image, ground = sets[0][1], sets[1][1]
+    homography = cv2.getPerspectiveTransform(image.astype(np.float32), ground.astype(np.float32))
+    condition = _condition(image, ground)
+    if not math.isfinite(condition) or condition > MAX_CONDITION:
+        raise InvalidInput(
+            f"the calibration is ill-conditioned (condition number {condition:.3g}): a pixel of error "
+            "would move the measured position by metres",
+            hint="spread the four points over the lanes the camera measures",
+        )
+    for n, (start, end, metres) in enumerate(references, start=1):
+        a, b = cv2.perspectiveTransform(np.array([[start], [end]], dtype=np.float64), homography).reshape(
+            2, 2
+        )
+        measured = float(np.hypot(*(b - a)))
+        if abs(measured - metres) > REFERENCE_TOLERANCE * metres:
+            raise InvalidInput(
+                f"reference measurement {n} reads {measured:.2f} m through the calibration where "
+                f"{metres:g} m were measured on the road ({abs(measured - metres) / metres:.0%} off)",
+                hint="re-measure the reference points or the calibration points",
+            )
+    return np.asarray(homography, dtype=np.float64)
+
+
+def _normalise(pts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Returns Hartley's normalisation: centroid to the origin, mean distance √2."""
+    centre = pts.mean(axis=0)
+    scale = math.sqrt(2) / max(float(np.mean(np.hypot(*(pts - centre).T))), 1e-12)
+    return np.array([[scale, 0, -scale * centre[0]], [0, scale, -scale * centre[1]], [0, 0, 1]])
+
+
+def _condition(image: npt.NDArray[np.float64], ground: npt.NDArray[np.float64]) -> float:
+    """Returns the condition number of the homography between the two normalised point sets."""
+    t_image, t_ground = _normalise(image), _normalise(ground)
+    ones = np.ones((4, 1))
+    src = (t_image @ np.hstack([image, ones]).T).T[:, :2].astype(np.float32)
+    dst = (t_ground @ np.hstack([ground, ones]).T).T[:, :2].astype(np.float32)
+    normalised = cv2.getPerspectiveTransform(src, dst)
+    return float(np.linalg.cond(normalised))
 
 
 @dataclass(frozen=True)
@@ -202,26 +355,26 @@ class StopLineRule:
 class SpotSpeed:
     """Spot speed from one calibrated camera: image points → road metres by homography, then a line fit.
 
-    speed = SpotSpeed(CalibrationIn(image_points=[...], ground_points=[...]))
+    speed = SpotSpeed([[170, 0], [470, 0], [470, 360], [170, 360]], [[0, 0], [25, 0], [25, 30], [0, 30]])
     kmh = speed.speed_kmh([(410, 620), (405, 560), (400, 505)], [t0, t1, t2])
     """
 
-    def __init__(self, calibration: CalibrationIn, *, calibration_id: int | None = None) -> None:
-        image = np.array(calibration.image_points, dtype=np.float32)
-        ground = np.array(calibration.ground_points, dtype=np.float32)
-        for pts, what in ((image, "image"), (ground, "road")):
-            for i in range(4):
-                others = np.delete(pts, i, axis=0)
-                (ax, ay), (bx, by) = others[1] - others[0], others[2] - others[0]
-                area = abs(float(ax * by - ay * bx))
-                if area < 1e-6:
-                    raise InvalidInput(
-                        f"three of the four {what} points are collinear",
-                        hint="pick the corners of a quadrilateral",
-                    )
-        self.calibration = calibration
+    def __init__(
+        self,
+        image_points: Sequence[Sequence[float]],
+        ground_points: Sequence[Sequence[float]],
+        *,
+        calibration_id: int | None = None,
+    ) -> None:
+        self.homography = check_geometry(image_points, ground_points)
+        self.image_points = [[float(v) for v in p] for p in image_points]
+        self.ground_points = [[float(v) for v in p] for p in ground_points]
         self.calibration_id = calibration_id
-        self.homography = cv2.getPerspectiveTransform(image, ground)
+
+    @classmethod
+    def of(cls, calibration: Calibration) -> SpotSpeed:
+        """Returns the spot-speed measure of a recorded calibration (the evidence names its id)."""
+        return cls(calibration.image_points, calibration.ground_points, calibration_id=calibration.id)
 
     def to_ground(self, points: Sequence[Point]) -> npt.NDArray[np.float64]:
         """Returns the road-plane positions (metres) of image points."""
@@ -279,7 +432,7 @@ class SpotSpeed:
                 "vehicle_class": vehicle_class,
                 "tolerance_kmh": limit.threshold_for(vehicle_class) - limit.limit_for(vehicle_class),
                 "calibration_id": self.calibration_id,
-                "calibration": self.calibration.model_dump(mode="json"),
+                "calibration": {"image_points": self.image_points, "ground_points": self.ground_points},
                 "track_image_points": [list(p) for p in points],
                 "track_times": [t.isoformat() for t in times],
                 "frames_before": list(frames_before),
