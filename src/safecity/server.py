@@ -36,6 +36,7 @@ from starlette.types import Scope
 from safecity import __version__
 from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, require
+from safecity.challans import notice
 from safecity.core import pipeline, security
 from safecity.core.context import Context
 from safecity.core.db import claim_event
@@ -85,6 +86,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
 
     key = security.secret_key(ctx.settings)
     security.metrics_token(ctx.settings)  # refuses an example value at start-up, not at the first scrape
+    if consumers and ctx.settings.notices_in_serve:
+        notice.check_portal_address(ctx.settings)  # a city without public_base_url stops here, not per notice
     app = FastAPI(
         title="SafeCity",
         version=__version__,

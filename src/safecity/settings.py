@@ -11,11 +11,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from safecity.core.clock import DEFAULT_DISPLAY_ZONE, zone_named
 from safecity.core.errors import InvalidInput
 
 
@@ -195,6 +197,19 @@ class Settings(BaseSettings):
         max_length=60,
         title="TOTP issuer",
         description="The name authenticator apps show beside the account.",
+    )
+    display_timezone: str = Field(
+        default=DEFAULT_DISPLAY_ZONE,
+        title="Display time zone",
+        description="IANA time zone people read every date and time in (pages, notices, SMS, e-mail, CLI), "
+        "and whose days deadlines end with; times are stored in UTC whatever this says.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        title="Public address",
+        description="The address citizens reach this centre at (https://echallan.example.gov.pk): notices, "
+        "QR codes and SMS print <address>/portal. Empty: embedded prints its own listen address with a "
+        "warning; a city (bus=nats) refuses to render notices. The demo sets its own.",
     )
     plate_region: Literal["pk", "us", "eu", "br", "auto"] = Field(
         default="pk", title="Plate region", description="Default plate-format rules for ANPR reads."
@@ -412,6 +427,34 @@ class Settings(BaseSettings):
                         f"{item!r} is not an address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/24)"
                     ) from None
         return value
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return zone_named(value).key
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = urlsplit(value.strip())
+        try:
+            port_ok = url.port is None or url.port > 0
+        except ValueError:
+            port_ok = False
+        if (
+            url.scheme not in {"http", "https"}
+            or not url.hostname
+            or not port_ok
+            or url.query
+            or url.fragment
+        ):
+            raise ValueError(
+                f"{value!r} is not an absolute http(s) address: give scheme and host, e.g. "
+                "https://echallan.example.gov.pk (no query, no fragment)"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("database_url")
     @classmethod

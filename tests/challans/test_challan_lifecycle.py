@@ -251,7 +251,7 @@ def test_the_notice_is_a_pdf_with_the_evidence_photo_and_the_verification_code(c
         pictures = {"frames_before": [], "frames_after": [photo], "refs": [photo]}
         violation.evidence = {**violation.evidence, **pictures, "images": {"verified": {photo: True}}}
         number = service.issue_pending(session, now=ISSUED).numbers[0]
-        ref = notice.render_notice(session, ctx.media, number)
+        ref = notice.render_notice(session, ctx.media, number, portal=notice.portal_address(ctx.settings))
         challan = service.get_challan(session, number)
         assert service.verify_code(session, challan.verification_code.lower())["number"] == number
         with pytest.raises(NotFound, match="forged"):

@@ -91,7 +91,7 @@ def test_the_notice_names_the_psid_and_its_raast_code_pays_it(ctx: Context) -> N
         challan = service.get_challan(session, number)
         assert challan.psid == slips.psid_for(rules.payments, number)
         payload = slips.raast_qr(rules.payments, challan)
-        ref = notice.render_notice(session, ctx.media, number)
+        ref = notice.render_notice(session, ctx.media, number, portal=notice.portal_address(ctx.settings))
     assert payload is not None and str(challan.psid) in payload and "PK36SCBL0000001123456702" in payload
     assert payload.startswith("000201010211") and "5303586" in payload and "52049222" in payload
     body, crc = payload[:-4], payload[-4:]

@@ -113,7 +113,7 @@ def test_a_challan_notice_with_name_cnic_and_address_is_for_challan_roles_only(
         challans.import_registry(session, REGISTRY, actor="test")
         approved_violation(session, "notice-1", media=ctx.media)
         number = challans.issue_pending(session).numbers[0]
-        ref = notice.render_notice(session, ctx.media, number)
+        ref = notice.render_notice(session, ctx.media, number, portal=notice.portal_address(ctx.settings))
     seen = _who_sees(client, ref, headers)
     assert seen == _as_map_says("challan_notice")
     assert {role for role, status in seen.items() if status == 200} == {

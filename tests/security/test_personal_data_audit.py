@@ -185,7 +185,7 @@ def _seed(ctx: Context, client: TestClient) -> dict[str, str]:
         challans.import_registry(session, REGISTRY, actor="test")
         violation_id = approved_violation(session, "v-personal", media=ctx.media)
         number = challans.issue_pending(session).numbers[0]
-        notice.render_notice(session, ctx.media, number)
+        notice.render_notice(session, ctx.media, number, portal=notice.portal_address(ctx.settings))
         challan = challans.get_challan(session, number)
         alert, _ = alerts.raise_alert(
             session,

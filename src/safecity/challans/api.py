@@ -44,9 +44,16 @@ _TYPES = {"jpg": "image/jpeg", "png": "image/png", "pdf": "application/pdf", "mp
 def _out(session: Any, challan: Any) -> ChallanOut:
     out = ChallanOut.model_validate(challan)
     now = utcnow()
+    rules = service.get_rules(session)
     out.day = service.clock_day(challan, now)
+    dates = service.clock_dates(challan, rules, now)
+    out.discount_until, out.due_at, out.appeal_until = (
+        dates["discount_until"],
+        dates["due_at"],
+        dates["appeal_until"],
+    )
     if challan.status in {"unpaid", "appealed"}:
-        out.amount_due = service.amount_due(challan, service.get_rules(session), now)
+        out.amount_due = service.amount_due(challan, rules, now)
     return out
 
 
@@ -167,7 +174,9 @@ def get_challan(number: str, session: DbSession, principal: Reviewer) -> Challan
 @staff.get("/{number}/notice", summary="The challan's PDF notice", response_class=Response)
 def staff_notice(number: str, ctx: Ctx, session: DbSession, principal: Reviewer) -> Response:
     challan = service.get_challan(session, number)
-    ref = challan.notice_ref or notice.render_notice(session, ctx.media, challan.number)
+    ref = challan.notice_ref or notice.render_notice(
+        session, ctx.media, challan.number, portal=notice.portal_address(ctx.settings)
+    )
     audit.record(session, actor=principal.username, action="challan.notice_view", target=challan.number)
     return _file(ctx, ref, f"{challan.number}.pdf")
 
@@ -208,7 +217,9 @@ def lookup(body: LookupIn, request: Request, session: DbSession) -> LookupOut:
 @portal.get("/challans/{number}/notice", summary="Download your notice (PDF)", response_class=Response)
 def citizen_notice(number: str, token: Token, ctx: Ctx, session: DbSession, request: Request) -> Response:
     challan = service.portal_challan(session, token=token, number=number)
-    ref = challan.notice_ref or notice.render_notice(session, ctx.media, challan.number)
+    ref = challan.notice_ref or notice.render_notice(
+        session, ctx.media, challan.number, portal=notice.portal_address(ctx.settings)
+    )
     audit.record(
         session,
         actor=f"citizen@{client_address(request)}",

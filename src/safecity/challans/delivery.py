@@ -22,6 +22,7 @@ import httpx
 
 from safecity.challans import service
 from safecity.challans.models import Challan, ChallanRules, DeliveryConfig
+from safecity.core.clock import format_day, format_moment
 from safecity.core.crypto import Cipher, seal_file
 
 
@@ -50,13 +51,19 @@ def delivery_key(delivery_id: int) -> str:
     return f"challan-delivery-{delivery_id}"
 
 
-def notice_text(challan: Challan, rules: ChallanRules, at: datetime) -> str:
-    """Returns the short text of a notice (the SMS itself; the body of the e-mail)."""
+def notice_text(challan: Challan, rules: ChallanRules, at: datetime, *, portal: str) -> str:
+    """Returns the short text of a notice (the SMS itself; the body of the e-mail), sent at `at`.
+
+    The amount and the day it holds until come from the challan clock, as on the notice and the portal.
+    """
     due = service.amount_due(challan, rules, at)
+    dates = service.clock_dates(challan, rules, at)
+    until = next((d for d in (dates["discount_until"], dates["due_at"]) if at <= d), None)
+    pay = f"Pay {rules.currency} {due:,}" + (f" by {format_day(until)}" if until else " now")
     return (
         f"e-Challan {challan.number}: {challan.plate}, {challan.offence.replace('_', ' ')} on "
-        f"{challan.offence_at:%d %b %Y}. Pay {rules.currency} {due:,} now; see evidence or appeal at "
-        f"{rules.delivery.portal_url} (code {challan.verification_code})."
+        f"{format_moment(challan.offence_at)}. {pay}; see evidence or appeal at "
+        f"{portal} (code {challan.verification_code})."
     )
 
 

@@ -293,11 +293,6 @@ class DeliveryConfig(BaseModel):
     mail_from: str = Field(
         default="echallan@traffic.sindh.gov.pk", title="From", description="Sender address."
     )
-    portal_url: str = Field(
-        default="http://localhost:8000/portal",
-        title="Portal URL",
-        description="Printed on notices and in SMS.",
-    )
     max_attempts: int = Field(default=5, ge=1, le=50, title="Attempts", description="Tries before giving up.")
     claim_timeout_s: int = Field(
         default=300,
@@ -509,6 +504,11 @@ class ChallanOut(BaseModel):
     cnic_flagged_at: datetime | None
     amount_due: int | None = None
     day: int | None = None
+    discount_until: datetime | None = Field(
+        default=None, description="Last moment of the discount: the end of a day in the display time zone."
+    )
+    due_at: datetime | None = Field(default=None, description="Last moment to pay the fine before it grows.")
+    appeal_until: datetime | None = Field(default=None, description="Last moment to appeal.")
 
 
 class CitizenChallan(BaseModel):
@@ -523,9 +523,11 @@ class CitizenChallan(BaseModel):
     status: str
     fine: int
     amount_due: int
-    discount_until: datetime
-    due_at: datetime
-    appeal_until: datetime
+    discount_until: datetime = Field(
+        description="Last moment of the discount (UTC): the end of a day in the display time zone."
+    )
+    due_at: datetime = Field(description="Last moment to pay the fine before it grows (UTC).")
+    appeal_until: datetime = Field(description="Last moment to appeal (UTC).")
     measured: float | None
     limit: float | None
     unit: str

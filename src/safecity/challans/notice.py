@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import qrcode
 from reportlab.lib import colors
@@ -17,14 +18,54 @@ from sqlalchemy.orm import Session
 from safecity.challans import service
 from safecity.challans.models import Challan, ChallanRules
 from safecity.challans.payments import slips
-from safecity.core.errors import SafeCityError
+from safecity.core.clock import format_day, format_moment
+from safecity.core.errors import InvalidInput, SafeCityError
 from safecity.core.images import check_image
 from safecity.core.media import MediaStore
 from safecity.evidence import service as media_owners
+from safecity.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ADDRESS_HINT = (
+    "set SAFECITY_PUBLIC_BASE_URL (or public_base_url in the YAML file) to the address citizens reach "
+    "this centre at, e.g. https://echallan.example.gov.pk"
+)
 
 
-def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> bytes:
-    """Returns the notice of a challan as PDF bytes."""
+def portal_address(settings: Settings) -> str:
+    """Returns the portal address notices print: public_base_url's, else (embedded only) the listen address.
+
+    A city (bus=nats) without public_base_url is refused: a notice must name an address the citizen
+    can reach, never a guess.
+    """
+    if settings.public_base_url:
+        return f"{settings.public_base_url}/portal"
+    if settings.bus == "nats":
+        raise InvalidInput(
+            "public_base_url is not set: notices would print no address a citizen can reach",
+            hint=ADDRESS_HINT,
+        )
+    scheme = "https" if settings.ssl_certfile else "http"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{scheme}://{host}:{settings.port}/portal"
+
+
+def check_portal_address(settings: Settings) -> str:
+    """Returns the portal address at the start of notice rendering, warning when it is only a guess."""
+    address = portal_address(settings)
+    if not settings.public_base_url:
+        log.warning(
+            "public_base_url is not set: notices, QR codes and SMS print %s, this server's own listen "
+            "address, which citizens elsewhere cannot reach; %s",
+            address,
+            ADDRESS_HINT,
+        )
+    return address
+
+
+def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore, *, portal: str) -> bytes:
+    """Returns the notice of a challan as PDF bytes; `portal` is the address it sends the citizen to."""
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1)
     pdf.setTitle(f"e-Challan {challan.number}")
@@ -38,14 +79,17 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
     pdf.setFont("Helvetica-Bold", 16)
     pdf.drawString(left, top - 2 * mm, "TRAFFIC POLICE — e-CHALLAN NOTICE")
     pdf.setFont("Helvetica", 10)
-    pdf.drawString(left, top - 8 * mm, f"Challan No. {challan.number}    Issued {challan.issued_at:%d %b %Y}")
+    pdf.drawString(
+        left, top - 8 * mm, f"Challan No. {challan.number}    Issued {format_day(challan.issued_at)}"
+    )
 
     offence = rules.offences.get(challan.offence)
     label = offence.label if offence and offence.label else challan.offence.replace("_", " ")
     evidence = challan.evidence or {}
+    # Dates and amounts from the challan clock itself, as the portal, SMS and API show them.
     dates = service.clock_dates(challan, rules, challan.issued_at)
-    half = round(challan.fine * (100 - rules.discount_pct) / 100)
-    late = round(challan.fine * rules.late_multiplier)
+    half = service.amount_due(challan, rules, dates["discount_until"])
+    late = service.amount_due(challan, rules, dates["due_at"] + timedelta(microseconds=1))
     cur = rules.currency
 
     y = height - 42 * mm
@@ -55,7 +99,7 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
         ("Address", challan.address),
         ("Vehicle", challan.plate),
         ("Offence", label),
-        ("When", f"{challan.offence_at:%d %b %Y %H:%M:%S} UTC"),
+        ("When", format_moment(challan.offence_at, "seconds")),
         ("Camera", challan.camera_id or "—"),
         ("Measured", _measure(evidence)),
         ("Clock", str(evidence.get("clock_source") or "—")[:90]),
@@ -73,13 +117,17 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
     pdf.drawString(left, y, "Amount to pay")
     y -= 6 * mm
     pdf.setFont("Helvetica", 10)
-    for text in (
-        f"{cur} {half:,} if paid by {_day(dates['discount_until'])} ({rules.discount_pct}% off)",
-        f"{cur} {challan.fine:,} if paid by {_day(dates['due_at'])} (due date)",
+    amounts = [
+        f"{cur} {half:,} if paid by {format_day(dates['discount_until'])} ({rules.discount_pct}% off)",
+        f"{cur} {challan.fine:,} if paid by {format_day(dates['due_at'])} (due date)",
         f"{cur} {late:,} from then on; licence flagged after {rules.licence_flag_days} days unpaid, "
         f"CNIC after {rules.cnic_flag_days}",
-        f"Appeal by {_day(dates['appeal_until'])} at the portal; an appeal stops the clock until decided.",
-    ):
+        f"Appeal by {format_day(dates['appeal_until'])} at the portal; an appeal stops the clock until "
+        "decided.",
+    ]
+    if half == challan.fine:  # no discount period in this schedule
+        amounts.pop(0)
+    for text in amounts:
         pdf.drawString(left, y, text)
         y -= 5.5 * mm
 
@@ -96,7 +144,7 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
         pdf.setFont("Helvetica", 8)
         pdf.drawString(x, photo_top - box_h - 4 * mm, "Evidence photo" if index == 0 else "Number plate")
 
-    code_text = f"{rules.delivery.portal_url}?verify={challan.verification_code}"
+    code_text = f"{portal}?verify={challan.verification_code}"
     pdf.drawImage(_qr(code_text), width - 48 * mm, 18 * mm, width=30 * mm, height=30 * mm)
     raast = slips.raast_qr(rules.payments, challan)
     if raast is not None:
@@ -107,9 +155,7 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
     pdf.drawString(left, 42 * mm, f"PSID (payment slip id): {challan.psid or challan.number}")
     pdf.drawString(left, 36 * mm, f"Verification code: {challan.verification_code}")
     pdf.setFont("Helvetica", 9)
-    pdf.drawString(
-        left, 30 * mm, f"Check this notice, see the evidence or appeal at {rules.delivery.portal_url}"
-    )
+    pdf.drawString(left, 30 * mm, f"Check this notice, see the evidence or appeal at {portal}")
     pdf.drawString(
         left, 25 * mm, "with your vehicle's plate and the owner's CNIC. Pay with the PSID by 1Bill in"
     )
@@ -121,10 +167,10 @@ def render_pdf(challan: Challan, rules: ChallanRules, media: MediaStore) -> byte
     return buffer.getvalue()
 
 
-def render_notice(session: Session, media: MediaStore, number: str) -> str:
+def render_notice(session: Session, media: MediaStore, number: str, *, portal: str) -> str:
     """Renders (or re-renders) a challan's notice into the media store and returns its ref."""
     challan = service.get_challan(session, number)
-    ref = media.put(render_pdf(challan, service.get_rules(session), media), "pdf")
+    ref = media.put(render_pdf(challan, service.get_rules(session), media, portal=portal), "pdf")
     challan.notice_ref = ref
     media_owners.own(session, "challan_notice", challan.id, [ref])
     return ref
@@ -159,8 +205,3 @@ def _image(media: MediaStore, ref: object) -> ImageReader | None:
         return ImageReader(io.BytesIO(data))
     except (SafeCityError, OSError, ValueError):
         return None
-
-
-def _day(moment: datetime) -> str:
-    # The clock runs by the hour of issue; printing the day before the boundary is never too late.
-    return f"{moment - timedelta(days=1):%d %b %Y}"

@@ -39,6 +39,7 @@ _POOLS_LOCK = threading.Lock()
 
 def render_due_notices(ctx: Context, limit: int = 50, *, now: datetime | None = None) -> int:
     """Renders the notice PDFs of up to `limit` challans that have none; returns how many it rendered."""
+    portal = notice.portal_address(ctx.settings)  # before claiming: a city without one claims nothing
     now = now or utcnow()
     claimant = _claimant()
     with ctx.db.session() as session:
@@ -61,7 +62,8 @@ def render_due_notices(ctx: Context, limit: int = 50, *, now: datetime | None = 
     rendered: dict[str, str] = {}
     for challan in challans:
         try:
-            rendered[challan.id] = ctx.media.put(notice.render_pdf(challan, rules, ctx.media), "pdf")
+            pdf = notice.render_pdf(challan, rules, ctx.media, portal=portal)
+            rendered[challan.id] = ctx.media.put(pdf, "pdf")
         except Exception:  # one broken notice must not hold up the batch; its claim times out
             log.exception(
                 "the notice of challan %s was not rendered; it is tried again later", challan.number
@@ -94,6 +96,7 @@ def send_due_deliveries(
     `failed` deliveries go back to the queue for the next turn; `gave_up` ones reached the
     configured number of attempts. `adapters` replaces the configured ones (tests, tools).
     """
+    portal = notice.portal_address(ctx.settings)  # before claiming: a city without one claims nothing
     now = now or utcnow()
     claimant = _claimant()
     counts = {"sent": 0, "failed": 0, "gave_up": 0}
@@ -122,7 +125,8 @@ def send_due_deliveries(
     channels = adapters if adapters is not None else _pool(ctx).adapters(rules.delivery)
     outcomes: dict[int, dict[str, Any]] = {}
     for item in sorted(claimed, key=lambda d: d.id):
-        result, outcomes[item.id] = _attempt(ctx, item, challans[item.challan_id], channels, rules, now)
+        challan = challans[item.challan_id]
+        result, outcomes[item.id] = _attempt(ctx, item, challan, channels, rules, now, portal)
         counts[result] += 1
     with ctx.db.session() as session:
         for delivery_id, outcome in outcomes.items():
@@ -148,6 +152,7 @@ def _attempt(
     channels: Mapping[str, delivery.Adapter],
     rules: ChallanRules,
     now: datetime,
+    portal: str,
 ) -> tuple[str, dict[str, Any]]:
     """Sends one claimed delivery; returns sent, failed or gave_up, and the columns to record."""
     limit = rules.delivery.max_attempts
@@ -165,7 +170,7 @@ def _attempt(
                 channel=item.channel,
                 address=item.address,
                 number=challan.number,
-                text=delivery.notice_text(challan, rules, now),
+                text=delivery.notice_text(challan, rules, now, portal=portal),
                 pdf=pdf,
                 key=delivery.delivery_key(item.id),
             )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,7 @@ from safecity.challans.models import (
     normalise_plate,
 )
 from safecity.challans.payments import slips
-from safecity.core.clock import as_utc, utcnow
+from safecity.core.clock import as_utc, end_of_day, format_day, local_day, start_of_day, utcnow
 from safecity.core.db import get_by
 from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from safecity.core.ids import new_id
@@ -372,10 +372,19 @@ def paused_seconds(challan: Challan, at: datetime) -> float:
     return challan.paused_s + max(0.0, running)
 
 
+def paused_days(challan: Challan, at: datetime) -> int:
+    """Returns the whole days appeals stopped the clock up to `at` (part of a day counts whole)."""
+    # Rounded to the millisecond first: a pause of exactly 30 days must not become 31 by float noise.
+    return math.ceil(round(paused_seconds(challan, at), 3) / 86_400)
+
+
 def clock_day(challan: Challan, at: datetime) -> int:
-    """Returns the challan's day on its clock at `at`: day 1 is the day of issue, appeals excluded."""
-    elapsed = (at - challan.issued_at).total_seconds() - paused_seconds(challan, at)
-    return math.floor(max(0.0, elapsed) / 86_400) + 1
+    """Returns the challan's day on its clock at `at`: day 1 is the local day of issue, paused days excluded.
+
+    Days are calendar days in the display zone, so "day 14" ends at local midnight, as the notice says.
+    """
+    days = (local_day(at) - local_day(challan.issued_at)).days - paused_days(challan, at)
+    return max(0, days) + 1
 
 
 def amount_due(challan: Challan, rules: ChallanRules, at: datetime) -> int:
@@ -389,12 +398,17 @@ def amount_due(challan: Challan, rules: ChallanRules, at: datetime) -> int:
 
 
 def clock_dates(challan: Challan, rules: ChallanRules, at: datetime) -> dict[str, datetime]:
-    """Returns when the discount ends, when it is due and the last moment to appeal (pauses included)."""
-    start = challan.issued_at + timedelta(seconds=paused_seconds(challan, at))
+    """Returns the last moments of the discount, of paying the fine and of appealing, as seen at `at`.
+
+    Each is the end of a calendar day in the display zone (the day `amount_due` and `file_appeal`
+    change their answer after), moved on by the whole days appeals paused the clock. Every notice,
+    message, page and API prints these, so all of them name the same day.
+    """
+    first = local_day(challan.issued_at) + timedelta(days=paused_days(challan, at) - 1)
     return {
-        "discount_until": start + rules.discount_days * DAY,
-        "due_at": start + rules.due_days * DAY,
-        "appeal_until": start + rules.appeal_days * DAY,
+        "discount_until": end_of_day(first + timedelta(days=rules.discount_days)),
+        "due_at": end_of_day(first + timedelta(days=rules.due_days)),
+        "appeal_until": end_of_day(first + timedelta(days=rules.appeal_days)),
     }
 
 
@@ -415,7 +429,7 @@ def file_appeal(
     deadline = clock_dates(challan, rules, now)["appeal_until"]
     if now > deadline:
         raise Conflict(
-            f"the appeal period of challan {challan.number} ended on {deadline:%Y-%m-%d}",
+            f"the appeal period of challan {challan.number} ended with {format_day(deadline)}",
             hint=f"appeals must be filed within {rules.appeal_days} days of issue",
         )
     appeal = Appeal(challan_id=challan.id, filed_at=now, grounds=data.grounds, contact=data.contact)
@@ -447,7 +461,7 @@ def decide_appeal(
     if appeal is None:
         raise NotFound(f"challan {challan.number} has no appeal", hint="a decision needs an appeal first")
     if appeal.status != "pending":
-        raise Conflict(f"the appeal was already decided ({appeal.status}) on {appeal.decided_at:%Y-%m-%d}")
+        raise Conflict(f"the appeal was already decided ({appeal.status}) on {format_day(appeal.decided_at)}")
     appeal.status, appeal.decided_at, appeal.decided_by = data.decision, now, actor
     appeal.committee, appeal.reason = list(data.committee), data.reason
     challan.paused_s = paused_seconds(challan, now)
@@ -517,7 +531,7 @@ def _flag_points(session: Session, cnics: Iterable[str], rules: ChallanRules, no
                 )
             )
             if open_flag is None:
-                cause = f"{total} demerit points by {now:%Y-%m-%d}"
+                cause = f"{total} demerit points by {format_day(now)}"
                 session.add(DriverFlag(cnic=cnic, kind="licence_suspension", cause=cause, raised_at=now))
 
 
@@ -529,7 +543,8 @@ def sweep_flags(session: Session, *, now: datetime | None = None) -> dict[str, i
     candidates = session.scalars(
         select(Challan).where(
             Challan.status == "unpaid",
-            Challan.issued_at <= now - rules.licence_flag_days * DAY,
+            # A day early: the clock counts local calendar days, not 24-hour periods since issue.
+            Challan.issued_at <= now - (rules.licence_flag_days - 1) * DAY,
             (Challan.licence_flagged_at.is_(None)) | (Challan.cnic_flagged_at.is_(None)),
         )
     ).all()
@@ -743,20 +758,25 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[list[str]]:
 
 
 def daily_counts(session: Session, *, days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Returns challans issued and paid per day (UTC) for the last `days` days, oldest first."""
-    now = now or utcnow()
-    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Returns challans issued and paid per local day (display zone) in the last `days` days, oldest first."""
+    today = local_day(now or utcnow())
+    windows = [
+        (day, start_of_day(day), start_of_day(day + DAY))
+        for day in (today - timedelta(days=back) for back in range(days - 1, -1, -1))
+    ]
 
-    def per_day(column: Any) -> dict[str, int]:
-        # SQLite's date() gives text and PostgreSQL's a date: compare them as ISO text.
-        rows = session.execute(
-            select(func.date(column), func.count()).where(column >= since).group_by(func.date(column))
-        )
-        return {str(day)[:10]: int(n) for day, n in rows}
+    def per_day(column: Any) -> list[int]:
+        # One query, a sum per local day: local midnights differ from UTC ones, and from day to day
+        # where clocks change, so the database's own date() cannot group them.
+        sums = [
+            func.coalesce(func.sum(case((and_(column >= lo, column < hi), 1), else_=0)), 0)
+            for _, lo, hi in windows
+        ]
+        row = session.execute(select(*sums).where(column >= windows[0][1], column < windows[-1][2])).one()
+        return [int(n) for n in row]
 
     issued, paid = per_day(Challan.issued_at), per_day(Challan.paid_at)
-    out = []
-    for offset in range(days):
-        day = (since + timedelta(days=offset)).date().isoformat()
-        out.append({"day": day, "issued": issued.get(day, 0), "paid": paid.get(day, 0)})
-    return out
+    return [
+        {"day": day.isoformat(), "issued": issued[n], "paid": paid[n]}
+        for n, (day, _, _) in enumerate(windows)
+    ]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from safecity.core import crypto, deadletters
+from safecity.core import clock, crypto, deadletters
 from safecity.core.bus import Bus, make_bus
 from safecity.core.db import Database
 from safecity.core.jobs import Jobs
@@ -49,6 +49,7 @@ class Context:
             settings.data_dir.chmod(0o700)  # the database, recordings and outbox inside are personal data
         # The data keys first: a key file others may read stops start-up, and migrations encrypt.
         cipher = crypto.bind(settings)
+        clock.use_display_zone(settings.display_timezone)
         db = Database(settings.resolved_database_url)
         if migrate:
             db.migrate()

@@ -28,6 +28,7 @@ def demo(
     from safecity.demo.run import data_dir_for, prepare, run_headless
 
     base = load_settings()
+    listen_port = port or base.port
     settings = base.model_copy(
         # The demo's key is made in its own (wiped) data folder, whatever the environment says.
         update={
@@ -35,6 +36,8 @@ def demo(
             "bus": "memory",
             "database_url": None,
             "secret_key": None,
+            # Its notices and QR codes name the address it serves on, unless one was configured.
+            "public_base_url": base.public_base_url or f"http://{base.host}:{listen_port}",
         }
     )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -61,7 +64,6 @@ def demo(
     from safecity.server import create_app
     from safecity.worker.runtime import start_pipelines_hook
 
-    listen_port = port or settings.port
     console.print(f"command centre: [bold]http://{settings.host}:{listen_port}[/]  (Ctrl-C stops)")
     uvicorn.run(
         create_app(ctx, on_started=[start_pipelines_hook()]),

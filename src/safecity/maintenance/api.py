@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
+from safecity.core.clock import display_zone
 from safecity.core.http import DbSession
 from safecity.maintenance import service
 from safecity.maintenance.models import (
@@ -19,7 +20,6 @@ from safecity.maintenance.models import (
     CameraStatus,
     CloseIn,
     FaultOut,
-    MaintenanceSettings,
     TicketActionOut,
     TicketDetail,
     TicketIn,
@@ -36,12 +36,8 @@ Worker = Annotated[Principal, Depends(require("maintenance:write"))]
 Days = Annotated[int, Query(ge=1, le=90, description="How many days back, today included.")]
 Tz = Annotated[
     str | None,
-    Query(max_length=64, description="IANA time zone the days are counted in; empty: the configured one."),
+    Query(max_length=64, description="IANA time zone the days are counted in; empty: display_timezone."),
 ]
-
-
-def _tz(tz: str | None) -> str:
-    return tz or MaintenanceSettings().timezone
 
 
 @router.get(API + "/cameras", response_model=list[CameraStatus], summary="Every camera's state and uptime")
@@ -53,7 +49,7 @@ def camera_states(
     faulty: Annotated[bool, Query(description="Only cameras in a state other than online.")] = False,
     tz: Tz = None,
 ) -> list[CameraStatus]:
-    return service.camera_statuses(session, tz=_tz(tz), district=district, state=state, faulty_only=faulty)
+    return service.camera_statuses(session, tz=tz, district=district, state=state, faulty_only=faulty)
 
 
 @router.get(
@@ -64,7 +60,7 @@ def camera_states(
 def camera_history(
     camera_id: str, session: DbSession, _: Reader, days: Days = 7, tz: Tz = None
 ) -> CameraHistory:
-    return service.camera_history(session, camera_id, days=days, tz=_tz(tz))
+    return service.camera_history(session, camera_id, days=days, tz=tz)
 
 
 @router.get(API + "/uptime", response_model=UptimeReport, summary="Uptime per camera per day, and city-wide")
@@ -75,7 +71,7 @@ def uptime(
     tz: Tz = None,
     district: Annotated[str | None, Query(max_length=100)] = None,
 ) -> UptimeReport:
-    return service.uptime_report(session, days=days, tz=_tz(tz), district=district)
+    return service.uptime_report(session, days=days, tz=tz, district=district)
 
 
 @router.get(API + "/faults", response_model=list[FaultOut], summary="Camera faults, newest first")
@@ -87,7 +83,8 @@ def faults(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[FaultOut]:
     rows = service.list_faults(session, open_only=open, camera_id=camera_id, limit=limit)
-    return [FaultOut.model_validate(f) for f in rows]
+    tickets = service.open_tickets_by_fault(session, [f.id for f in rows])
+    return [FaultOut.model_validate(f).model_copy(update={"open_ticket_id": tickets.get(f.id)}) for f in rows]
 
 
 @router.get(API + "/team", response_model=list[Assignee], summary="Users who may work maintenance tickets")
@@ -153,7 +150,7 @@ def maintenance_page(request: Request, principal: Reader) -> Response:
         "me": {"username": principal.username, "role": principal.role, "permissions": permissions},
         "nav": nav_links(permissions),
         "path": request.url.path,
-        "tz": MaintenanceSettings().timezone,
+        "tz": display_zone().key,
         "can_act": "maintenance:write" in permissions,
     }
     return templates.TemplateResponse(request, "maintenance_index.html", context)

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.clock import display_zone, format_moment
 from safecity.maintenance import consumer, service
 from safecity.maintenance.models import FaultOut, MaintenanceSettings
 
@@ -28,9 +29,9 @@ def status(
 ) -> None:
     """Every camera's health state, since when, and its uptime today and over 7 days."""
     ctx = open_context()
-    tz = MaintenanceSettings().timezone
+    tz = display_zone().key
     with ctx.db.session() as session:
-        rows = service.camera_statuses(session, tz=tz, district=district, faulty_only=faulty)
+        rows = service.camera_statuses(session, district=district, faulty_only=faulty)
     if json_output:
         print_json([r.model_dump(mode="json") for r in rows])
         return
@@ -53,13 +54,13 @@ def status(
 @friendly_errors
 def uptime(
     days: int = typer.Option(7, min=1, max=90, help="Days back, today included"),
-    tz: str | None = typer.Option(None, help="Time zone of the days (default: the configured one)"),
+    tz: str | None = typer.Option(None, help="Time zone of the days (default: display_timezone)"),
     json_output: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """City-wide uptime per day."""
     ctx = open_context()
     with ctx.db.session() as session:
-        report = service.uptime_report(session, days=days, tz=tz or MaintenanceSettings().timezone)
+        report = service.uptime_report(session, days=days, tz=tz)
     if json_output:
         print_json(report.model_dump(mode="json"))
         return
@@ -79,12 +80,12 @@ def faults(json_output: bool = typer.Option(False, "--json", help="Print JSON"))
     if json_output:
         print_json([r.model_dump(mode="json") for r in rows])
         return
-    table = Table("camera", "state", "since (UTC)", "detail", "evidence", title=f"{len(rows)} open faults")
+    table = Table("camera", "state", "since", "detail", "evidence", title=f"{len(rows)} open faults")
     for f in rows:
         table.add_row(
             escape(f.camera_id),
             f.state,
-            f.started_at.strftime("%Y-%m-%d %H:%M"),
+            format_moment(f.started_at),
             escape(f.detail),
             f.frame_ref or "",
         )

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 HEALTH_CONSUMER = "maintenance-health"
 ALERTS_CONSUMER = "maintenance-alerts"
 
+
 def handle_health(ctx: Context, event: Event) -> None:
     """Handles one health report now, exactly once (tests and tools; the bus batches them)."""
     handle_now(ctx, HEALTH_CONSUMER, partial(record_health, ctx), [event])
@@ -86,9 +87,7 @@ def sweep(ctx: Context, settings: MaintenanceSettings) -> list[Ticket]:
     if settings.ticket_after_minutes <= 0:
         return []
     with ctx.db.session() as session:
-        opened = service.open_overdue_tickets(
-            session, after=timedelta(minutes=settings.ticket_after_minutes), tz=settings.timezone
-        )
+        opened = service.open_overdue_tickets(session, after=timedelta(minutes=settings.ticket_after_minutes))
     if opened:
         ctx.count("tickets_opened", len(opened))
     return opened
@@ -97,7 +96,6 @@ def sweep(ctx: Context, settings: MaintenanceSettings) -> list[Ticket]:
 async def register(ctx: Context) -> None:
     """Subscribes the health and alert handlers and schedules the overdue-fault sweep."""
     settings = MaintenanceSettings()
-    service.resolve_timezone(settings.timezone)
     await consume_each(ctx, HEALTH_CONSUMER, [CameraHealth.type], partial(record_health, ctx))
     await consume_each(ctx, ALERTS_CONSUMER, [AlertChanged.type], partial(reconcile_alert, ctx))
     if settings.ticket_after_minutes > 0:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
@@ -21,6 +21,8 @@ from safecity.core.db import MAX_BIGINT, Base
 
 TICKET_STATES = ("open", "assigned", "closed")
 OPEN_TICKET_STATES = ("open", "assigned")
+OPEN_FAULT_INDEX = "uq_maintenance_tickets_open_fault"
+_OPEN_SQL = "status IN ('open', 'assigned')"
 
 
 class MaintenanceSettings(BaseSettings):
@@ -28,11 +30,6 @@ class MaintenanceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SAFECITY_MAINTENANCE_", extra="ignore")
 
-    timezone: str = Field(
-        default="Asia/Karachi",
-        title="Local time zone",
-        description="IANA time zone whose days the uptime figures and the page count in (UTC also works).",
-    )
     ticket_after_minutes: float = Field(
         default=15,
         ge=0,
@@ -85,9 +82,19 @@ class CameraFault(Base):
 
 
 class Ticket(Base):
-    """A maintenance team's piece of work on one camera."""
+    """A maintenance team's piece of work on one camera; a fault has at most one open ticket."""
 
     __tablename__ = "maintenance_tickets"
+    # The database holds the rule, so two people (or a person and the sweep) pressing at once open one.
+    __table_args__ = (
+        Index(
+            OPEN_FAULT_INDEX,
+            "fault_id",
+            unique=True,
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     camera_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -154,6 +161,9 @@ class FaultOut(BaseModel):
     )
     resolution: str = Field(title="Resolution", description="How it ended, in plain words.")
     frame_ref: str | None = Field(title="Evidence", description="Media ref of the evidence frame, if any.")
+    open_ticket_id: str | None = Field(
+        default=None, title="Open ticket", description="The fault's open ticket, if it has one (at most one)."
+    )
 
 
 class DayUptime(BaseModel):

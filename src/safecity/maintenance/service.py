@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from safecity.alerts import service as alerts
 from safecity.alerts.models import OPEN_STATES, Alert
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
-from safecity.core.clock import as_utc, utcnow
+from safecity.core.clock import as_utc, display_zone, format_moment, utcnow, zone_named
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.ids import new_id
@@ -318,14 +318,14 @@ def spans_between(
 # --- uptime -------------------------------------------------------------------------------------------
 
 
-def resolve_timezone(name: str) -> ZoneInfo:
-    """Returns the time zone called `name`, or raises InvalidInput."""
+def resolve_timezone(name: str | None) -> ZoneInfo:
+    """Returns the time zone called `name` (None: the display zone), or raises InvalidInput."""
+    if not name:
+        return display_zone()
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone {name!r}", hint="use an IANA name such as Asia/Karachi or UTC"
-        ) from None
+        return zone_named(name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), hint="leave it out for the display time zone") from None
 
 
 Day = tuple[date, datetime, datetime]
@@ -402,7 +402,12 @@ def _overall(days: Sequence[DayUptime]) -> float | None:
 
 
 def uptime_report(
-    session: Session, *, days: int, tz: str, district: str | None = None, now: datetime | None = None
+    session: Session,
+    *,
+    days: int,
+    tz: str | None = None,
+    district: str | None = None,
+    now: datetime | None = None,
 ) -> UptimeReport:
     """Returns uptime per registered camera per local day over the last `days` days, and city-wide."""
     zone = resolve_timezone(tz)
@@ -464,7 +469,7 @@ def _spans_by_camera(
 def camera_statuses(
     session: Session,
     *,
-    tz: str,
+    tz: str | None = None,
     district: str | None = None,
     state: str | None = None,
     faulty_only: bool = False,
@@ -522,7 +527,7 @@ def camera_statuses(
 
 
 def camera_history(
-    session: Session, camera_id: str, *, days: int, tz: str, now: datetime | None = None
+    session: Session, camera_id: str, *, days: int, tz: str | None = None, now: datetime | None = None
 ) -> CameraHistory:
     """Returns one camera's health spans, daily uptime and faults over the last `days` local days."""
     camera = cameras.get(session, camera_id)
@@ -609,8 +614,52 @@ def _check_assignee(session: Session, username: str) -> str:
     return user.username
 
 
+class TicketAlreadyOpen(Conflict):
+    """A fault that has an open ticket already: the error names that ticket and links it."""
+
+    def __init__(self, ticket_id: str, fault_id: str) -> None:
+        super().__init__(
+            f"already open: ticket {ticket_id} for fault {fault_id}",
+            hint="work on that ticket (assign it, or close it with a note) instead of opening another",
+        )
+        self.ticket_id = ticket_id
+
+    def to_dict(self) -> dict[str, str]:
+        """Adds the open ticket's id and the page address that shows it."""
+        return {**super().to_dict(), "ticket_id": self.ticket_id, "ticket_url": ticket_url(self.ticket_id)}
+
+
+def ticket_url(ticket_id: str) -> str:
+    """Returns the address of the maintenance page showing ticket `ticket_id`."""
+    return f"/maintenance?ticket={ticket_id}"
+
+
+def open_ticket_for_fault(session: Session, fault_id: str) -> Ticket | None:
+    """Returns the open (or assigned) ticket of a fault, if it has one."""
+    return session.scalars(
+        select(Ticket).where(Ticket.fault_id == fault_id, Ticket.status.in_(OPEN_TICKET_STATES))
+    ).first()
+
+
+def open_tickets_by_fault(session: Session, fault_ids: Iterable[str]) -> dict[str, str]:
+    """Returns the open ticket id of each of `fault_ids` that has one."""
+    wanted = list(set(fault_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Ticket.fault_id, Ticket.id).where(
+            Ticket.fault_id.in_(wanted), Ticket.status.in_(OPEN_TICKET_STATES)
+        )
+    )
+    return {fault_id: ticket_id for fault_id, ticket_id in rows if fault_id}
+
+
 def open_ticket(session: Session, data: TicketIn, *, actor: str) -> Ticket:
-    """Opens a ticket for a camera or one of its faults, assigned at once if an assignee is given."""
+    """Opens a ticket for a camera or one of its faults, assigned at once if an assignee is given.
+
+    A fault with an open ticket gets no second one: the database refuses it (two people pressing at
+    once included), and the error names the ticket that is open.
+    """
     fault = None
     if data.fault_id:
         fault = session.get(CameraFault, data.fault_id)
@@ -626,13 +675,20 @@ def open_ticket(session: Session, data: TicketIn, *, actor: str) -> Ticket:
         raise InvalidInput("a ticket needs a camera or a fault", hint="send camera_id or fault_id")
     cameras.get(session, camera_id)
     assignee = _check_assignee(session, data.assignee) if data.assignee else None
-    ticket = _new_ticket(
-        session,
-        camera_id=camera_id,
-        fault_id=fault.id if fault else None,
-        description=data.description,
-        actor=actor,
-    )
+    try:
+        with session.begin_nested():
+            ticket = _new_ticket(
+                session,
+                camera_id=camera_id,
+                fault_id=fault.id if fault else None,
+                description=data.description,
+                actor=actor,
+            )
+    except IntegrityError:
+        existing = open_ticket_for_fault(session, fault.id) if fault else None
+        if existing is None:
+            raise
+        raise TicketAlreadyOpen(existing.id, existing.fault_id or "") from None
     if assignee:
         _assign(session, ticket, assignee=assignee, actor=actor)
     return ticket
@@ -733,7 +789,7 @@ def close_ticket(
 
 
 def open_overdue_tickets(
-    session: Session, *, after: timedelta, tz: str = "UTC", now: datetime | None = None
+    session: Session, *, after: timedelta, tz: str | None = None, now: datetime | None = None
 ) -> list[Ticket]:
     """Opens one ticket per outage that has lasted longer than `after` on a camera with no open ticket."""
     now = as_utc(now or utcnow())
@@ -754,7 +810,7 @@ def open_overdue_tickets(
             name = cameras.get(session, fault.camera_id).name
         except NotFound:
             continue  # the camera left the registry; nobody is to repair it
-        began = fault.outage_since.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        began = format_moment(fault.outage_since, zone=zone)
         what = fault.state.replace("_", " ")
         description = f"{name}: {what} since {began}" + (f" — {fault.detail}" if fault.detail else "")
         try:

@@ -20,6 +20,7 @@ from safecity.accounts.models import Role
 from safecity.accounts.permissions import PERMISSIONS, media_allows
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
+from safecity.core.clock import display_zone, format_moment
 from safecity.core.errors import Forbidden, SafeCityError
 from safecity.core.http import Ctx
 from safecity.evidence import service as media_owners
@@ -27,6 +28,9 @@ from safecity.evidence import service as media_owners
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
+# One time policy on the server's pages too: the zone for lib.js, and a filter for any time a template prints.
+templates.env.globals["display_timezone"] = lambda: display_zone().key
+templates.env.filters["local_time"] = format_moment
 
 router = APIRouter(include_in_schema=False)
 
