@@ -1,8 +1,8 @@
 // The account pages: users (admins), your account, choosing a new password, setting up a second factor.
 // Every request goes through lib.js's fetcher (credentials and the CSRF token).
-import { $, api, el } from "/static/lib.js";
+import { $, api, el, when as at } from "/static/lib.js";
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+const when = (iso) => at(iso);
 const post = (path, body) => api(path, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
 const ORIGINS = { login: "sign-in", session: "web session", token: "another token", cli: "command line" };
 

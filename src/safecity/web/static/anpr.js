@@ -4,7 +4,7 @@
 const root = document.getElementById("anpr");
 const canSearch = root.dataset.canSearch === "yes";
 const canWrite = root.dataset.canWrite === "yes";
-import { send } from "/static/lib.js";
+import { send, when as at, fromZoneInput } from "/static/lib.js";
 
 const SVG = "http://www.w3.org/2000/svg"; // XML namespace name, not a link: nothing is fetched from it
 
@@ -35,7 +35,7 @@ function svg(tag, attrs = {}, text) {
 }
 
 function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
+  return iso ? at(iso, "seconds") : "";
 }
 
 function row(cells) {
@@ -96,8 +96,8 @@ function drawTimeline(cameras, reads) {
   const width = Math.max(last - first, 60000);
   const x = (t) => 20 + ((t - first) / width) * 560;
   line.append(svg("line", { x1: 20, x2: 580, y1: 45, y2: 45, class: "axis" }));
-  line.append(svg("text", { x: 20, y: 80 }, when(new Date(first).toISOString())));
-  line.append(svg("text", { x: 580, y: 80, "text-anchor": "end" }, when(new Date(last).toISOString())));
+  line.append(svg("text", { x: 20, y: 80 }, when(first)));
+  line.append(svg("text", { x: 580, y: 80, "text-anchor": "end" }, when(last)));
   reads.forEach((r) => {
     const dot = svg("circle", { cx: x(Date.parse(r.at)), cy: 45, r: 6, fill: colour.get(r.camera_id) || "#888" });
     dot.append(svg("title", {}, `${r.plate} at ${r.camera_id} · ${when(r.at)}`));
@@ -116,7 +116,7 @@ function drawReads(reads) {
 }
 
 function isoOrEmpty(local) {
-  return local ? new Date(local).toISOString() : "";
+  return local ? fromZoneInput(local).toISOString() : "";
 }
 
 async function search(event) {

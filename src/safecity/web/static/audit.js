@@ -1,5 +1,5 @@
 // The audit log for auditors: newest entries, filters, and a check of the keyed chain and its checkpoints.
-import { $, api, el } from "/static/lib.js";
+import { $, api, el, when } from "/static/lib.js";
 
 async function load() {
   const params = new URLSearchParams({ limit: "200" });
@@ -7,8 +7,8 @@ async function load() {
   if ($("#action").value) params.set("action", $("#action").value);
   const rows = await api(`/api/audit?${params}`);
   $("#audit tbody").replaceChildren(...rows.map((r) => el("tr", {},
-    el("td", {}, r.seq), el("td", {}, new Date(r.at).toLocaleString()), el("td", {}, r.actor),
-    el("td", {}, r.action), el("td", {}, r.target), el("td", { class: "small muted" }, JSON.stringify(r.detail)))));
+    el("td", {}, r.seq), el("td", {}, when(r.at, "seconds")), el("td", {}, r.actor),
+    el("td", {}, r.action), el("td", {}, r.target), el("td", { class: "small muted", "data-raw": "" }, JSON.stringify(r.detail)))));
 }
 
 $("#filter").onsubmit = (e) => { e.preventDefault(); load(); };

@@ -1,10 +1,10 @@
 // Staff view of challans: list and filter, one challan's facts, its appeal and the committee's decision.
-import { $, api, el } from "/static/lib.js";
+import { $, api, el, when } from "/static/lib.js";
 
 const form = $("#chl-filter");
 const rows = $("#chl-rows");
 const detail = $("#chl-detail");
-const day = (iso) => (iso ? new Date(iso).toLocaleDateString() : "–");
+const day = (iso) => when(iso, "date");
 const rs = (n) => (n == null ? "–" : `Rs ${n.toLocaleString()}`);
 
 async function load() {
@@ -37,8 +37,9 @@ async function show(number) {
   detail.replaceChildren(el("div", { class: "chl-detail" },
     el("h2", {}, c.number),
     el("dl", {}, [["Plate", c.plate], ["Owner", `${c.owner} (${c.cnic})`], ["Address", c.address],
-      ["Offence", c.offence.replace(/_/g, " ")], ["When", new Date(c.offence_at).toLocaleString()],
-      ["Fine", rs(c.fine)], ["Due now", rs(c.amount_due)], ["Clock day", c.day], ["Points", c.points],
+      ["Offence", c.offence.replace(/_/g, " ")], ["When", when(c.offence_at, "seconds")],
+      ["Fine", rs(c.fine)], ["Due now", rs(c.amount_due)], ["Half price until", day(c.discount_until)],
+      ["Due by", day(c.due_at)], ["Appeal by", day(c.appeal_until)], ["Clock day", c.day], ["Points", c.points],
       ["Status", c.status], ["Paid", c.paid_at ? `${rs(c.paid_amount)} on ${day(c.paid_at)}` : "–"],
       ["Verification", c.verification_code]].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v ?? "–"))])),
     c.evidence.photo ? el("img", { src: `/media/${c.evidence.photo}`, alt: "evidence", style: "max-width:100%" }) : "",

@@ -1,6 +1,6 @@
 // The dashboard: alerts per hour by type, challans per day, camera health, response times and false
 // alarms, drawn as plain SVG (no charting library, nothing fetched from outside the centre).
-import { $, api, el, svg, minutes } from "/static/lib.js";
+import { $, api, el, svg, minutes, when } from "/static/lib.js";
 
 const COLORS = ["#3fa7ff", "#ff9f43", "#c77dff", "#37c978", "#ff4d4f", "#f5d547", "#4dd0e1", "#a1887f"];
 const HEALTH_COLORS = { online: "#37c978", reconnecting: "#f5d547", offline: "#ff4d4f", frozen: "#ff4d4f",
@@ -56,7 +56,7 @@ function hbars(node, rows, fmt = (v) => v) {
 
 async function alertsPerHour() {
   const data = await api("/api/alerts/stats/hourly?hours=24");
-  const labels = data.hours.map((h) => new Date(h).getHours().toString().padStart(2, "0"));
+  const labels = data.hours.map((h) => when(h, "hour"));
   const series = Object.keys(data.counts).length ? data.counts : { alerts: labels.map(() => 0) };
   bars($("#chart-alerts"), labels, series, { every: 2 });
 }
@@ -115,7 +115,7 @@ async function pipeline() {
   const workers = (cluster.workers || []).filter((w) => w.alive !== false);
   $("#pipeline-workers").querySelector("tbody").replaceChildren(...workers.map((w) => el("tr", {},
     el("td", {}, w.id), el("td", {}, w.host), el("td", {}, w.cameras.length),
-    el("td", {}, new Date(w.last_seen).toLocaleTimeString()))));
+    el("td", {}, when(w.last_seen, "time")))));
   const unassigned = (cluster.unassigned || []).length;
   $("#pipeline-summary").textContent = [
     `bus ${state.bus}`,

@@ -1,12 +1,12 @@
 // The traffic officers' review queue: list violations, show their evidence, approve or reject.
-import { $, api, el } from "/static/lib.js";
+import { $, api, el, when as at } from "/static/lib.js";
 
 const list = $("#enf-list");
 const detail = $("#enf-detail");
 const form = $("#enf-filter");
 let selected = null;
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+const when = (iso) => at(iso, "seconds");
 const measure = (v) => (v.measured == null ? "" : `${v.measured} ${v.unit || ""}${v.limit != null ? ` (limit ${v.limit})` : ""}`);
 
 function item(v, misreads = []) {

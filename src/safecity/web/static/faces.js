@@ -1,12 +1,12 @@
 // The /watchlists page: entries with photos, requests (maker), approvals (checker), match decisions,
 // officers' outcomes, rejection stats, notices to case officers and search by photo.
-import { api, el, $, send } from "/static/lib.js";
+import { api, el, $, send, when as at } from "/static/lib.js";
 
 const root = document.getElementById("faces");
 const flag = (name) => root.dataset[name] === "yes";
 const me = root.dataset.me;
 const media = (ref) => `/media/${encodeURIComponent(ref)}`;
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+const when = (iso) => (iso ? at(iso, "seconds") : "");
 const pct = (x) => `${Math.round(x * 100)}%`;
 
 function say(id, text, isError = false) {

@@ -18,7 +18,7 @@ export async function api(path, options = {}) {
   if (!res.ok) {
     const err = new Error((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText);
     err.status = res.status;
-    err.data = data;  // a 422 names each field in data.fields, for forms to show beside the field
+    err.data = data;  // the error's own fields: a 422 names each field (data.fields), a 409 the ticket it names
     throw err;
   }
   return data;
@@ -36,7 +36,63 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+/** The zone every time on a page is shown in: the server's display_timezone (the API speaks UTC). */
+export const displayZone = () => document.querySelector('meta[name="display-timezone"]')?.content || "UTC";
+
+const STYLES = {
+  datetime: { day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" },
+  seconds: { day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short" },
+  date: { day: "2-digit", month: "short", year: "numeric" },
+  time: { hour: "2-digit", minute: "2-digit", second: "2-digit" },
+  short: { day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit" },
+  hour: { hour: "2-digit" },
+};
+const formatters = new Map();
+function formatter(style) {
+  const key = `${displayZone()}|${style}`;
+  if (!formatters.has(key)) {
+    formatters.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: displayZone(), hourCycle: "h23", ...STYLES[style] }));
+  }
+  return formatters.get(key);
+}
+
+/**
+ * The one way a page shows a moment to people: in the display zone, "19 Dec 2025, 14:05 GMT+5".
+ * Styles: datetime (default), seconds, date ("19 Dec 2025"), time ("14:05:09"), short ("19 Dec, 14:05"),
+ * hour ("14"). Takes an ISO string, a Date or milliseconds; "–" for none.
+ */
+export function when(moment, style = "datetime") {
+  if (moment === null || moment === undefined || moment === "") return "–";
+  const date = moment instanceof Date ? moment : new Date(moment);
+  return Number.isNaN(date.getTime()) ? "–" : formatter(style).format(date);
+}
+
+export const time = (iso) => (iso ? when(iso, "time") : "");
+
+/** Milliseconds the display zone's wall clock is ahead of UTC at instant `ms`. */
+function zoneOffset(ms) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: displayZone(), hourCycle: "h23",
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    .formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return wall - (ms - (ms % 1000));
+}
+
+/** A date-time input's value ("2025-12-19T14:05") read as wall-clock time in the display zone. */
+export function fromZoneInput(value) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+  if (!m) return null;
+  const guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  const first = guess - zoneOffset(guess);
+  return new Date(guess - zoneOffset(first));  // again at the answer: right across a clock change
+}
+
+/** A moment as a date-time input's value, in the display zone ("2025-12-19T14:05:09"). */
+export function toZoneInput(moment) {
+  const ms = moment instanceof Date ? moment.getTime() : new Date(moment).getTime();
+  return new Date(ms + zoneOffset(ms)).toISOString().slice(0, 19);
+}
 export const minutes = (s) => (s == null ? "–" : s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
 
 /** The signed-in user with role and permissions (fetched once per page). */

@@ -1,11 +1,10 @@
 // The maintenance page: every camera's state and uptime, open faults with their evidence frames,
 // tickets (open, assign, close with a note) and a camera's health history drawn as an SVG timeline
 // (one row per local day, coloured by state) beside its daily uptime bars. No chart library.
-import { $, api, el, svg, connectLive } from "/static/lib.js";
+import { $, api, el, svg, connectLive, when as at } from "/static/lib.js";
 
 const API = "/api/maintenance";
 const root = $("#maintenance");
-const TZ = root.dataset.tz;
 const CAN_ACT = root.dataset.canAct === "yes";
 const COLOURS = {
   online: "#37c978", reconnecting: "#f5d547", offline: "#ff4d4f", frozen: "#c0392b", covered: "#8e44ad",
@@ -13,10 +12,7 @@ const COLOURS = {
 };
 const words = (state) => (state || "").replaceAll("_", " ");
 const pct = (share) => (share == null ? "–" : `${(share * 100).toFixed(1)}%`);
-const local = new Intl.DateTimeFormat(undefined, {
-  timeZone: TZ, day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit",
-});
-const when = (iso) => (iso ? local.format(new Date(iso)) : "–");
+const when = (iso) => at(iso, "short");
 const lasted = (iso) => {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
   return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
@@ -87,7 +83,10 @@ async function loadFaults() {
       el("strong", {}, names[f.camera_id] || f.camera_id), " ", badge(f.state, f.detail),
       el("div", { class: "small" }, f.detail),
       el("div", { class: "muted small" }, `since ${when(f.started_at)} (${lasted(f.outage_since)} down)`),
-      CAN_ACT ? el("button", { type: "button", class: "secondary", onclick: () => ticketFromFault(f) }, "Open ticket") : "",
+      f.open_ticket_id ? el("a", { href: ticketHref(f.open_ticket_id), class: "mnt-open-ticket", onclick: (ev) => {
+        ev.preventDefault(); focusTicket(f.open_ticket_id);
+      } }, `Ticket open: ${f.open_ticket_id}`)
+        : CAN_ACT ? el("button", { type: "button", class: "secondary", onclick: () => ticketFromFault(f) }, "Open ticket") : "",
       el("button", { type: "button", class: "link", onclick: () => showHistory(f.camera_id) }, "History")))));
   if (!faults.length) list.append(el("p", { class: "muted" }, "No open faults: every reporting camera is online."));
 }
@@ -102,18 +101,36 @@ function ticketFromFault(fault) {
   form.elements.description.focus();
 }
 
+const ticketHref = (id) => `/maintenance?ticket=${encodeURIComponent(id)}`;
+
+/** Scrolls to a ticket's card and marks it (the link a fault or a refused duplicate gives). */
+function focusTicket(id) {
+  const card = document.querySelector(`[data-ticket="${CSS.escape(id)}"]`);
+  document.querySelectorAll(".mnt-ticket.focus").forEach((c) => c.classList.remove("focus"));
+  if (!card) return;
+  card.classList.add("focus");
+  card.scrollIntoView({ block: "nearest" });
+}
+
 /** Runs a ticket action, says how it went, refreshes the page; returns whether it succeeded. */
 async function act(call, done) {
   const status = $("#mnt-ticket-status");
   let message = done;
+  let other = null;
   try {
     await call();
   } catch (err) {
     message = err.message;
+    other = err.data?.ticket_id || null;
   }
   await refresh();
   // Said after the refresh, so the words stay beside the redrawn tickets they are about.
-  status.textContent = message;
+  status.replaceChildren(message);
+  if (other) {
+    status.append(" ", el("a", { href: ticketHref(other), onclick: (ev) => { ev.preventDefault(); focusTicket(other); } },
+      `Go to ticket ${other}`));
+    focusTicket(other);
+  }
   status.classList.toggle("error", message !== done);
   return message === done;
 }
@@ -134,7 +151,7 @@ function ticketCard(t, names) {
   const card = el("article", { class: `mnt-ticket ${t.status}`, "data-ticket": t.id },
     el("header", {}, el("strong", {}, names[t.camera_id] || t.camera_id),
       el("span", { class: "badge" }, t.status), t.assignee ? el("span", { class: "muted" }, `→ ${t.assignee}`) : "",
-      el("span", { class: "muted small" }, `opened ${when(t.opened_at)} by ${t.opened_by}`)),
+      el("span", { class: "muted small" }, `ticket ${t.id} · opened ${when(t.opened_at)} by ${t.opened_by}`)),
     el("p", {}, t.description));
   if (t.status === "closed") {
     card.append(el("p", { class: "small" }, el("em", {}, `Closed ${when(t.closed_at)} by ${t.closed_by}: `), t.close_note));
@@ -253,6 +270,8 @@ async function start() {
     });
   }
   await refresh();
+  const wanted = new URLSearchParams(location.search).get("ticket");
+  if (wanted) focusTicket(wanted);
   // Health changes and closed fault alerts arrive live; a minute's timer keeps "since" and uptime fresh.
   connectLive((msg) => {
     if (msg.type === "camera_health" || (msg.type === "alert" && msg.kind === "camera_fault")) refreshSoon();

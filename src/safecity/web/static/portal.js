@@ -1,11 +1,11 @@
 // The citizens' portal: look up by plate and CNIC, see the evidence, pay, appeal, download the notice.
-import { $, el, send } from "/static/lib.js";
+import { $, el, send, when } from "/static/lib.js";
 
 let token = "";
 const status = $("#portal-status");
 const results = $("#portal-results");
 const rs = (n) => `Rs ${Number(n).toLocaleString()}`;
-const day = (iso) => new Date(iso).toLocaleDateString();
+const day = (iso) => when(iso, "date");
 
 async function call(path, options = {}) {
   const res = await send(path, { ...options,
@@ -41,7 +41,7 @@ function challanCard(c) {
   return el("article", { class: "portal-challan" },
     el("h3", {}, `${c.number} · ${c.offence_label}`),
     el("p", { class: "portal-due" }, open || c.status === "appealed" ? `Due today: ${rs(c.amount_due)}` : c.status.toUpperCase()),
-    el("dl", {}, [["Vehicle", c.plate], ["When", new Date(c.offence_at).toLocaleString()], ["Measured", measured || "–"],
+    el("dl", {}, [["Vehicle", c.plate], ["When", when(c.offence_at, "seconds")], ["Measured", measured || "–"],
       ["Fine", rs(c.fine)], ["Half price until", day(c.discount_until)], ["Due by", day(c.due_at)],
       ["Appeal by", day(c.appeal_until)], ["Status", c.status],
       ["Appeal", c.appeal ? `${c.appeal.status}${c.appeal.reason ? ": " + c.appeal.reason : ""}` : "–"]]
@@ -75,7 +75,7 @@ if (code) {
   fetch(`/api/portal/verify/${encodeURIComponent(code)}`).then(async (res) => {
     const data = await res.json();
     box.replaceChildren(el("h2", {}, res.ok ? "This notice is genuine" : "Notice not recognised"),
-      el("p", {}, res.ok ? `${data.number} · ${data.plate} · ${data.offence.replace(/_/g, " ")} · ${rs(data.fine)} · ${data.status}`
+      el("p", {}, res.ok ? `${data.number} · ${data.plate} · ${data.offence.replace(/_/g, " ")} on ${when(data.offence_at, "seconds")} · ${rs(data.fine)} · ${data.status}`
         : data.detail + (data.hint ? " — " + data.hint : "")));
   });
 }

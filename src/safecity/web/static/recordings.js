@@ -1,7 +1,7 @@
 // The recordings page: several cameras played side by side at the same moment (fragmented MP4, which
 // the browser plays natively), a timeline per camera with recorded spans, gaps and events, search
 // across the city, and audited exports. No player library: <video src> and fetch only.
-"use strict";
+import { when, fromZoneInput, toZoneInput } from "/static/lib.js";
 
 const API = "/api/recordings";
 const WINDOW_MS = 30 * 60 * 1000;  // the timeline shows half an hour either side of the moment
@@ -14,12 +14,10 @@ const el = (tag, attrs = {}, text = "") => {
   if (text) node.textContent = text;
   return node;
 };
-const toIso = (local) => new Date(local).toISOString();
-const toLocal = (date) => {
-  const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
-  return shifted.toISOString().slice(0, 19);
-};
-const clock = (date) => date.toLocaleString(undefined, { hour12: false });
+// The date-time fields and the labels are in the display zone, whatever the browser's own zone is.
+const toIso = (local) => fromZoneInput(local).toISOString();
+const toLocal = (date) => toZoneInput(date);
+const clock = (date) => when(date, "seconds");
 
 async function getJson(url, options = {}) {
   // The page's CSRF token goes with every request: the server refuses a change without it.
@@ -186,7 +184,7 @@ async function loadStates() {
 
 $("#rec-pick").addEventListener("submit", (event) => {
   event.preventDefault();
-  playAll(new Date($("#rec-at").value));
+  playAll(fromZoneInput($("#rec-at").value));
 });
 $("#rec-pause").addEventListener("click", () => tiles.forEach((t) => t.video.pause()));
 $("#rec-resume").addEventListener("click", () => tiles.forEach((t) => t.video.play().catch(() => {})));
