@@ -897,6 +897,8 @@ class CityCluster:
             "SAFECITY_DATABASE_URL": self.pg.url,
             "SAFECITY_DATA_DIR": str(self.data_dir),
             "SAFECITY_SECRET_KEY": self.secret,
+            # A city prints its public address on notices and refuses to render them without one.
+            "SAFECITY_PUBLIC_BASE_URL": "https://echallan.city.test",
             **self._audit_env(),
             "SAFECITY_HOST": "127.0.0.1",
             "SAFECITY_LOG_LEVEL": "INFO",
