@@ -97,7 +97,9 @@ def shown_text(tab: Any) -> str:
     return str(
         tab.evaluate(
             """() => { let text = document.body.innerText;
-                 for (const raw of document.querySelectorAll('[data-raw]')) text = text.split(raw.innerText).join(' ');
+                 for (const raw of document.querySelectorAll('[data-raw]')) {
+                   text = text.split(raw.innerText).join(' ');
+                 }
                  return text; }"""
         )
     )

@@ -9,6 +9,7 @@ from rich.table import Table
 from safecity.accounts import service
 from safecity.accounts.models import Role, UserIn
 from safecity.core.cliutil import console, friendly_errors, open_context
+from safecity.core.clock import format_moment
 from safecity.core.errors import InvalidInput
 
 app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
@@ -127,7 +128,7 @@ def token(
             session, user, hours=min(days or longest, longest) * 24, name=name, origin="cli", actor="cli"
         )
         expires = row.expires_at
-    console.print(f"token for [bold]{username}[/] ({name}), valid until {expires:%Y-%m-%d %H:%M} UTC:")
+    console.print(f"token for [bold]{username}[/] ({name}), valid until {format_moment(expires)}:")
     console.print(secret, highlight=False, soft_wrap=True)
 
 
@@ -147,6 +148,6 @@ def list_users() -> None:
             state = "active" if u.active else "disabled"
             if u.active and u.must_change_password:
                 state = "must change password"
-            last = f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "never"
+            last = format_moment(u.last_login_at) if u.last_login_at else "never"
             table.add_row(u.username, u.role, state, "TOTP" if u.second_factor else "none", last)
     console.print(table)

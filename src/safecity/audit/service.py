@@ -24,7 +24,7 @@ from safecity.audit.anchor import Anchor, for_session
 from safecity.audit.checkpoints import Checkpoint
 from safecity.audit.keys import AuditKey, Keyring
 from safecity.audit.models import AuditEntry, AuditHead, VerifyReport
-from safecity.core.clock import utcnow
+from safecity.core.clock import format_moment, utcnow
 from safecity.core.db import Database, after_commit
 from safecity.core.errors import SafeCityError
 
@@ -319,11 +319,11 @@ def verify(session: Session, *, anchor: Anchor | None = None, batch: int = 5000)
             continue  # the truncation below names it
         if found is None:
             problems.append(
-                f"checkpoint #{cp.n} ({cp.at:%Y-%m-%d %H:%M}) anchors row {cp.last_seq}, which is missing"
+                f"checkpoint #{cp.n} ({format_moment(cp.at)}) anchors row {cp.last_seq}, which is missing"
             )
         elif found[0] != cp.last_hash:
             problems.append(
-                f"checkpoint #{cp.n} ({cp.at:%Y-%m-%d %H:%M}) anchors row {cp.last_seq} with another hash: "
+                f"checkpoint #{cp.n} ({format_moment(cp.at)}) anchors row {cp.last_seq} with another hash: "
                 "the rows up to it were rewritten"
             )
             first_bad = cp.last_seq if first_bad is None else min(first_bad, cp.last_seq)
@@ -333,7 +333,7 @@ def verify(session: Session, *, anchor: Anchor | None = None, batch: int = 5000)
             )
     newest = checkpoints[-1] if checkpoints else None
     if newest is not None and newest.last_seq > last_seq:
-        at = f"checkpoint #{newest.n} ({newest.at:%Y-%m-%d %H:%M})"
+        at = f"checkpoint #{newest.n} ({format_moment(newest.at)})"
         if last_seq == 0:
             problems.append(f"the log is empty but {at} covers {newest.rows} rows: every row was deleted")
         else:
@@ -366,7 +366,7 @@ def verify(session: Session, *, anchor: Anchor | None = None, batch: int = 5000)
     if newest is not None and last_seq > newest.last_seq:
         notes.append(
             f"rows {newest.last_seq + 1}..{last_seq} are newer than the last checkpoint (#{newest.n}, "
-            f"{newest.at:%Y-%m-%d %H:%M:%S}); the next checkpoint anchors them"
+            f"{format_moment(newest.at, 'seconds')}); the next checkpoint anchors them"
         )
     return VerifyReport(
         ok=not problems,

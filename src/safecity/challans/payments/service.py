@@ -19,7 +19,7 @@ from safecity.challans import service as challans
 from safecity.challans.models import Challan, DriverFlag, Payment
 from safecity.challans.payments.gateways import GATEWAYS, Gateway, parse_secrets
 from safecity.challans.payments.models import CallbackOut, CounterPaymentIn, GatewayPayment, PaymentOut
-from safecity.core.clock import utcnow
+from safecity.core.clock import format_day, format_moment, utcnow
 from safecity.core.db import get_by
 from safecity.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from safecity.settings import Settings
@@ -77,10 +77,11 @@ def record(
         )
     challan = found or challan_for(session, quoted)
     if paid_at > utcnow() + _CLOCK_SKEW:
-        raise InvalidInput(f"the payment is dated in the future ({paid_at:%Y-%m-%d %H:%M} UTC)")
+        raise InvalidInput(f"the payment is dated in the future ({format_moment(paid_at)})")
     if challan.status == "paid":
         raise Conflict(
-            f"challan {challan.number} was already paid on {challan.paid_at:%Y-%m-%d}: nothing was recorded",
+            f"challan {challan.number} was already paid on {format_day(challan.paid_at)}: "
+            "nothing was recorded",
             hint="refund this payment",
         )
     if challan.status == "cancelled":
@@ -90,7 +91,7 @@ def record(
     due = challans.amount_due(challan, challans.get_rules(session), paid_at)
     if amount != due:
         raise InvalidInput(
-            f"Rs {amount} does not match the Rs {due} due on {paid_at:%Y-%m-%d}: nothing was recorded",
+            f"Rs {amount} does not match the Rs {due} due on {format_day(paid_at)}: nothing was recorded",
             hint="refund the payment; the payer pays the amount the portal shows for the day",
         )
     try:
