@@ -40,7 +40,7 @@ def issue_at(ctx: Context, issued: datetime, key: str = "v1") -> Challan:
     with ctx.db.session() as session:
         if not session.get(Vehicle, "ABC123"):
             service.import_registry(session, REGISTRY, actor="test")
-        approved_violation(session, key)
+        approved_violation(session, key, media=ctx.media)
         [number] = service.issue_pending(session, now=issued).numbers
         return service.get_challan(session, number)
 

@@ -37,6 +37,7 @@ PAGES = [
     "/violations",
     "/challans",
     "/recordings",
+    "/cameras",
     "/maintenance",
     "/audit",
     "/users",
@@ -73,7 +74,7 @@ def seed(ctx: Context) -> str:
     """A challan, a camera with a fault and its ticket, and the audit rows they leave."""
     with ctx.db.session() as session:
         challans.import_registry(session, REGISTRY, actor="test")
-        approved_violation(session, "v1")
+        approved_violation(session, "v1", media=ctx.media)
         [number] = challans.issue_pending(session, now=ISSUED).numbers
     add_camera(ctx, "cam-1", name="Saddar Empress Market")
     with ctx.db.session() as session:

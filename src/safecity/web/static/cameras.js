@@ -1,7 +1,7 @@
 // The cameras page: the registry, and one camera's configuration as a form built from the configuration's
 // JSON schema (/api/cameras/config-schema: titles, descriptions, enums, limits), saved as a new version;
 // the server's 422 names each bad field and the message is shown beside it. Its version history below.
-import { $, api, el } from "/static/lib.js";
+import { $, api, el, when } from "/static/lib.js";
 
 const root = $("#cameras");
 const CAN_WRITE = root.dataset.canWrite === "yes";
@@ -176,7 +176,7 @@ async function showHistory(cameraId) {
   const versions = await api(`/api/cameras/${encodeURIComponent(cameraId)}/versions`);
   $("#cams-history tbody").replaceChildren(...versions.map((v) => el("tr", { "data-version": v.version },
     el("td", {}, `v${v.version}`),
-    el("td", {}, v.created_at.replace("T", " ").slice(0, 19)),
+    el("td", {}, when(v.created_at)),
     el("td", {}, v.created_by),
     el("td", {}, v.note, v.changes.length
       ? el("ul", {}, ...v.changes.map((c) => el("li", {}, `${c.field}: ${shown(c.before)} → ${shown(c.after)}`)))
