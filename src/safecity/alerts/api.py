@@ -85,9 +85,7 @@ def alert_history(alert_id: str, session: DbSession, principal: Reader) -> list[
 
 
 @router.post("/{alert_id}/actions", response_model=AlertOut, summary="Acknowledge, confirm, dismiss or close")
-def act_on_alert(
-    alert_id: str, body: AlertActionIn, session: DbSession, principal: Actor
-) -> AlertOut:
+def act_on_alert(alert_id: str, body: AlertActionIn, session: DbSession, principal: Actor) -> AlertOut:
     alert = service.act(
         session,
         alert_id,
