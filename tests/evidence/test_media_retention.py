@@ -38,6 +38,7 @@ from safecity.evidence.models import MediaUnclaimed
 from safecity.server import create_app
 from safecity.settings import Settings
 from tests.conftest import auth_headers
+from tests.enforcement.court import IMAGE, prepare
 
 HOUR = timedelta(hours=1)
 
@@ -226,25 +227,40 @@ def test_an_appeal_holds_its_challans_evidence_until_the_committee_decides(tmp_p
             "House 1 Clifton,Toyota Corolla,white,03001234567,\n",
             actor="test",
         )
+        # Court-ready (calibration, survey, clock check), so the challan is issued on this frame.
+        calibration_id = prepare(session, ctx.media, "cam-1", at=issued - HOUR)
         violation, _ = enforcement.record_candidate(
             session,
             ViolationCandidate(
                 key="v1",
                 camera_id="cam-1",
                 at=issued - HOUR,
-                offence="red_light",
+                offence="speeding",
                 plate="ABC123",
+                confidence=0.99,
+                measured=92.0,
+                limit=60.0,
                 evidence_refs=[frame],
+                detail={
+                    "unit": "km/h",
+                    "frames_before": [frame],
+                    "frames_after": [frame],
+                    "calibration_id": calibration_id,
+                    "calibration": {"image_points": [list(p) for p in IMAGE]},
+                },
             ),
+            media=ctx.media,
         )
         assert evidence.owners_of(session, frame)
         violation.status = "approved"
         session.flush()
-        number = challans.issue_pending(session, now=issued).numbers[0]
+        report = challans.issue_pending(session, now=issued)
+        assert report.numbers, report.held_reasons
+        number = report.numbers[0]
         challans.file_appeal(
             session,
             number,
-            AppealIn(grounds="The light was amber when I crossed."),
+            AppealIn(grounds="I was not driving that fast."),
             actor="citizen",
             now=issued + timedelta(days=3),
         )
@@ -258,7 +274,7 @@ def test_an_appeal_holds_its_challans_evidence_until_the_committee_decides(tmp_p
         challans.decide_appeal(
             session,
             number,
-            DecisionIn(decision="dismissed", reason="The lamp reading shows red", committee=["SSP"]),
+            DecisionIn(decision="dismissed", reason="The calibrated measure stands", committee=["SSP"]),
             actor="ssp",
             now=issued + timedelta(days=20),
         )
