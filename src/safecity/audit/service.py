@@ -445,7 +445,7 @@ def rotate_key(db: Database, *, actor: str) -> tuple[AuditKey, AuditKey]:
         _take_turn(session)  # nobody appends between the new key file and its marker row
         anchor.keyring.refresh()
         old = anchor.keyring.current
-        new = anchor.keyring.rotate()
+        new = anchor.keyring.add()
         record(session, actor=actor, action="audit.key_rotated", detail={"from": old.id, "to": new.id})
     checkpoint(db)
     return old, new

@@ -16,6 +16,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -24,6 +25,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
 from safecity.core.clock import utcnow
 from safecity.core.errors import InvalidInput
@@ -51,6 +53,10 @@ class Key:
     id: str
     secret: bytes
     created: datetime | None = None
+
+    def sign(self, purpose: bytes, body: bytes) -> str:
+        """Returns the hex HMAC-SHA256 of `body` for `purpose` (two purposes never share a MAC)."""
+        return hmac.new(self.secret, purpose + b"\x00" + body, hashlib.sha256).hexdigest()
 
 
 def key_id(kind: KeyKind, secret: bytes) -> str:
@@ -122,14 +128,14 @@ class Keyring:
         return True
 
     @classmethod
-    def from_env(cls, value: str, *, kind: KeyKind) -> Keyring:
+    def from_env(cls, value: str, *, kind: KeyKind) -> Self:
         """Returns the keys given as comma-separated base64 (oldest first)."""
         parts = [p for p in value.split(",") if p.strip()]
         secrets_ = [decode(kind, p, kind.env_var) for p in parts]
         return cls([Key(key_id(kind, s), s) for s in secrets_], kind=kind, source=kind.env_var)
 
     @classmethod
-    def from_file(cls, path: Path, *, kind: KeyKind, create: bool) -> Keyring:
+    def from_file(cls, path: Path, *, kind: KeyKind, create: bool) -> Self:
         """Returns the keys of `path`; `create` makes the file with one new key when there is none."""
         if create and not path.exists():
             # Another process may make it at the same moment: then theirs is used.
