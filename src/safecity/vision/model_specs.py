@@ -1,0 +1,7 @@
+"""Every model SafeCity ships or can install, registered with `safecity.vision.registry`.
+
+Each model's spec lives beside the code that feeds it; this module only imports those modules so the
+registry sees them all. A module that adds models is listed here.
+"""
+
+from __future__ import annotations
