@@ -211,6 +211,20 @@ class Settings(BaseSettings):
         "QR codes and SMS print <address>/portal. Empty: embedded prints its own listen address with a "
         "warning; a city (bus=nats) refuses to render notices. The demo sets its own.",
     )
+    ntp_server: str | None = Field(
+        default=None,
+        max_length=253,
+        title="NTP server",
+        description="Camera clocks are measured against this NTP server (host name or address). Empty: "
+        "against this host's clock, which the kernel must report NTP-synchronised.",
+    )
+    clock_probe_every_s: float = Field(
+        default=3600,
+        ge=0,
+        title="Camera clock probe interval (s)",
+        description="How often every camera with an ONVIF service has its clock measured; 0: never "
+        "(clock checks are then recorded by hand with `safecity enforcement clock-check`).",
+    )
     plate_region: Literal["pk", "us", "eu", "br", "auto"] = Field(
         default="pk", title="Plate region", description="Default plate-format rules for ANPR reads."
     )

@@ -125,6 +125,14 @@ class AnalysisSettings(BaseModel):
         title="Recording volume",
         description="Name of the storage volume the recordings go to; empty: the default volume.",
     )
+    onvif_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        title="ONVIF address",
+        description="The camera's ONVIF device service, for measuring its clock; empty: "
+        "http://<stream host>/onvif/device_service.",
+    )
     clip_before_s: float = Field(
         default=10.0,
         ge=0,

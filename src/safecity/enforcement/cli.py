@@ -16,6 +16,7 @@ from safecity.enforcement import service
 from safecity.enforcement.calibrations import service as calibrations
 from safecity.enforcement.calibrations.models import CalibrationIn, CalibrationOut
 from safecity.enforcement.models import SpeedLimit, SpeedSectionIn, SpeedSectionOut, ViolationOut
+from safecity.enforcement.readiness import clock_jobs
 from safecity.enforcement.readiness import service as readiness
 from safecity.enforcement.readiness.models import ClockCheckIn, RoadSurveyIn, SignalSourceIn
 
@@ -158,15 +159,42 @@ def survey(
 @friendly_errors
 def clock_check(
     camera_id: str = typer.Argument(..., help="Camera whose clock was checked"),
-    offset_s: float = typer.Option(..., help="Camera clock minus NTP, seconds"),
-    method: str = typer.Option(..., help="onvif, rtcp, ntp_query or manual"),
+    probe: bool = typer.Option(
+        False, "--probe", help="Measure it now over ONVIF against NTP (SAFECITY_NTP_SERVER or this host)"
+    ),
+    url: str | None = typer.Option(None, help="With --probe: the ONVIF device service, if not the camera's"),
+    offset_s: float | None = typer.Option(None, help="Without --probe: camera clock minus NTP, seconds"),
+    uncertainty_s: float | None = typer.Option(None, help="Without --probe: ± how sure, seconds"),
+    method: str | None = typer.Option(None, help="Without --probe: onvif, rtcp, ntp_query or manual"),
     at: datetime | None = typer.Option(None, help="When it was measured (default: now)"),
 ) -> None:
-    """Record how far a camera's clock was from NTP."""
-    data = ClockCheckIn.model_validate(
-        {"offset_s": offset_s, "method": method, "measured_at": at or utcnow()}
-    )
+    """Measure (--probe) or record how far a camera's clock is from NTP."""
     ctx = open_context()
+    if probe:
+        if offset_s is not None or method is not None:
+            raise InvalidInput("--probe measures the offset itself: leave out --offset-s and --method")
+        with ctx.db.session() as session:
+            row, reading = clock_jobs.probe_camera(
+                session, camera_id, ntp_server=ctx.settings.ntp_server, url=url, actor="cli"
+            )
+            console.print(
+                f"clock check {row.id} of {camera_id}: {reading.offset_s:+.3f} s "
+                f"± {reading.uncertainty_s:.3f} s ({reading.detail})"
+            )
+        return
+    if offset_s is None or method is None:
+        raise InvalidInput(
+            "say what was measured (--offset-s and --method), or measure it now with --probe",
+            hint=f"safecity enforcement clock-check {camera_id} --probe",
+        )
+    data = ClockCheckIn.model_validate(
+        {
+            "offset_s": offset_s,
+            "uncertainty_s": uncertainty_s,
+            "method": method,
+            "measured_at": at or utcnow(),
+        }
+    )
     with ctx.db.session() as session:
         readiness.record_clock_check(session, camera_id, data, actor="cli")
     console.print(f"clock check of {camera_id} recorded: {offset_s:+.3f} s")

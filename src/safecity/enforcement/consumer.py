@@ -20,6 +20,7 @@ from safecity.core.db import after_commit
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.enforcement import service
 from safecity.enforcement.models import EnforcementPolicy
+from safecity.enforcement.readiness import clock_jobs
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def _record(
 
 
 async def register(ctx: Context) -> None:
-    """Subscribes the enforcement handlers."""
+    """Subscribes the enforcement handlers and schedules the camera clock probe."""
+    clock_jobs.schedule(ctx)
     await consume_batch(ctx, CANDIDATES, [ViolationCandidate.type], partial(record_candidates, ctx))
     await consume_batch(ctx, PLATES, [PlateRead.type], partial(judge_reads, ctx), max_batch=250)

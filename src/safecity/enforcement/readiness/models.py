@@ -56,8 +56,11 @@ class CameraClockCheck(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     camera_id: Mapped[str] = mapped_column(String(64))
     offset_s: Mapped[float]
+    # ± how sure the measurement is (an ONVIF probe knows; a hand-entered one may not: None).
+    uncertainty_s: Mapped[float | None]
     measured_at: Mapped[datetime]
     method: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(500), default="", server_default="")
     recorded_by: Mapped[str] = mapped_column(String(100), default="")
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -116,6 +119,20 @@ class ClockCheckIn(BaseModel):
         allow_inf_nan=False,
         title="Offset (s)",
         description="Camera clock minus the reference, seconds (positive: the camera is ahead).",
+    )
+    uncertainty_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=1e4,
+        allow_inf_nan=False,
+        title="Uncertainty (s)",
+        description="The true offset is within ± this; the gate adds it to the offset. Empty: not known.",
+    )
+    detail: str = Field(
+        default="",
+        max_length=500,
+        title="How measured",
+        description="E.g. the probe's requests and its reference.",
     )
     measured_at: datetime = Field(title="Measured at", description="When it was measured (reference time).")
     method: Literal["onvif", "rtcp", "ntp_query", "manual"] = Field(

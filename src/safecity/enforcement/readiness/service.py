@@ -64,8 +64,10 @@ def record_clock_check(
     row = CameraClockCheck(
         camera_id=camera_id,
         offset_s=data.offset_s,
+        uncertainty_s=data.uncertainty_s,
         measured_at=as_utc(data.measured_at),
         method=data.method,
+        detail=data.detail,
         recorded_by=actor,
     )
     session.add(row)
@@ -75,7 +77,12 @@ def record_clock_check(
         actor=actor,
         action="enforcement.clock_check",
         target=camera_id,
-        detail={"id": row.id, "offset_s": data.offset_s, "method": data.method},
+        detail={
+            "id": row.id,
+            "offset_s": data.offset_s,
+            "uncertainty_s": data.uncertainty_s,
+            "method": data.method,
+        },
     )
     return row
 
@@ -297,17 +304,21 @@ class _Context:
             )
         tolerance = self.policy.clock_tolerance_s
         when = as_utc(found.measured_at).isoformat(timespec="seconds")
-        if abs(found.offset_s) > tolerance:
+        # The worst the clock can have been: the offset plus what the measurement could not rule out.
+        margin = found.uncertainty_s or 0.0
+        known = found.uncertainty_s is not None
+        measured = f"{found.offset_s:+.3f} s" + (f" ± {margin:.3f} s" if known else "")
+        if abs(found.offset_s) + margin > tolerance:
             return Check(
                 check="camera_clock",
                 ok=False,
-                detail=f"camera {camera}'s clock was {found.offset_s:+.3f} s off NTP "
+                detail=f"camera {camera}'s clock was {measured} off NTP "
                 f"({found.method}, {when}); tolerance {tolerance:g} s",
             )
         return Check(
             check="camera_clock",
             ok=True,
-            detail=f"camera {camera} {found.offset_s:+.3f} s ({found.method}, {when})",
+            detail=f"camera {camera} {measured} ({found.method}, {when})",
         )
 
     def _road(self, camera: str, at: datetime) -> Check:
