@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from safecity.anpr import service as anpr
+from safecity.anpr.models import PlateReadRow, PlateSeen
 from safecity.audit import service as audit
 from safecity.challans import service as challans
 from safecity.challans.models import AppealIn, DecisionIn
@@ -151,6 +153,53 @@ def test_the_plate_read_purge_and_the_sweep_leave_no_crop_or_frame_past_retentio
     assert not ctx.media.path(old_crop).exists() and not ctx.media.path(old_frame).exists()
     assert ctx.media.get(new_crop) == b"new crop"
     assert sorted(deletions(ctx)) == sorted([old_crop, old_frame])
+    ctx.db.dispose()
+
+
+def reads_of(session: Session, plate: str) -> list[PlateReadRow]:
+    return list(session.scalars(select(PlateReadRow).where(PlateReadRow.plate == plate)))
+
+
+def test_a_plate_read_under_a_legal_hold_outlives_its_retention_row_and_pictures(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, media_orphan_grace_hours=0)
+    crop = aged(ctx.media, b"held crop", hours=24 * 40)
+    with ctx.db.session() as session:
+        anpr.store_reads(
+            session,
+            [
+                PlateRead(
+                    key=key,
+                    camera_id="cam-1",
+                    at=utcnow() - timedelta(days=40),
+                    plate=plate,
+                    confidence=0.9,
+                    crop_ref=crop if key == "held" else None,
+                )
+                for key, plate in (("held", "LEA4521"), ("free", "BKR778"))
+            ],
+        )
+        [held] = reads_of(session, "LEA4521")
+        hold = evidence.place_hold(
+            session,
+            kind="legal",
+            reference="FIR 212/2026 Clifton",
+            reason="the vehicle's movements are evidence in the case",
+            actor="investigator",
+            owners=[f"plate_read:{held.id}"],
+        )
+    with ctx.db.session() as session:
+        assert anpr.purge_reads(session, older_than_days=30) == 1  # only the read nobody holds
+        assert [r.id for r in reads_of(session, "LEA4521")] == [held.id]
+        assert session.get(PlateSeen, "LEA4521") is not None  # still found by a partial search
+        [entry] = audit.entries(session, action="anpr.purge")
+        assert entry.detail["kept_under_hold"] == 1
+    assert sweep(ctx).removed == 0 and ctx.media.get(crop) == b"held crop"
+    with ctx.db.session() as session:
+        evidence.release_hold(session, hold.id, reason="case closed by the court", actor="investigator")
+    with ctx.db.session() as session:
+        assert anpr.purge_reads(session, older_than_days=30) == 1
+        assert reads_of(session, "LEA4521") == []
+    assert sweep(ctx).removed == 1 and not ctx.media.path(crop).exists()
     ctx.db.dispose()
 
 

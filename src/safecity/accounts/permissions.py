@@ -118,8 +118,8 @@ MEDIA: dict[str, frozenset[str]] = {
     "clip": frozenset({"recordings:read", "evidence:read"}),
     # The files and manifest of an evidence export.
     "evidence_export": frozenset({"evidence:export", "recordings:export"}),
-    # An object under a legal hold, an appeal or a case: those who hold evidence (the hold outlives the
-    # row that first claimed it, e.g. a purged plate read).
+    # An object under a legal hold, an appeal or a case: those who hold evidence (a hold placed on an
+    # object by its ref outlives the row that first claimed it; one placed on a row keeps the row too).
     "hold": frozenset({"evidence:read", "evidence:hold"}),
 }
 

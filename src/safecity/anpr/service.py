@@ -296,10 +296,20 @@ def purge_reads(session: Session, *, older_than_days: int, actor: str = "system"
             "retention must be at least one day", hint="set plate_read_retention_days to 1 or more"
         )
     cutoff = utcnow() - timedelta(days=older_than_days)
-    reads = session.execute(delete(PlateReadRow).where(PlateReadRow.at < cutoff)).rowcount  # type: ignore[attr-defined]
-    # A plate whose newest read is past retention has no reads left: it leaves the dictionary too.
-    session.execute(delete(PlateSeen).where(PlateSeen.last_at < cutoff))
-    evidence.forget(session, "plate_read", before=cutoff)
+    # A read a legal hold, case or appeal names is evidence: it stays (row and pictures) until released.
+    held = evidence.held_rows(session, "plate_read")
+    expired = delete(PlateReadRow).where(PlateReadRow.at < cutoff)
+    if held:
+        expired = expired.where(PlateReadRow.id.not_in(sorted(held)))
+    reads = session.execute(expired).rowcount  # type: ignore[attr-defined]
+    # A plate whose newest read is past retention has no reads left (unless held): it leaves the
+    # dictionary too.
+    gone = delete(PlateSeen).where(PlateSeen.last_at < cutoff)
+    if held:
+        kept_plates = select(PlateReadRow.plate).where(PlateReadRow.id.in_(sorted(held)))
+        gone = gone.where(PlateSeen.plate.not_in(kept_plates))
+    session.execute(gone)
+    evidence.forget(session, "plate_read", before=cutoff, keep=held)
     visits = session.execute(
         delete(AreaVisit).where(AreaVisit.exited_at.is_not(None), AreaVisit.last_seen_at < cutoff)
     ).rowcount  # type: ignore[attr-defined]
@@ -308,7 +318,13 @@ def purge_reads(session: Session, *, older_than_days: int, actor: str = "system"
             session,
             actor=actor,
             action="anpr.purge",
-            detail={"older_than_days": older_than_days, "cutoff": cutoff, "reads": reads, "visits": visits},
+            detail={
+                "older_than_days": older_than_days,
+                "cutoff": cutoff,
+                "reads": reads,
+                "visits": visits,
+                "kept_under_hold": len(held),
+            },
         )
     return int(reads or 0)
 

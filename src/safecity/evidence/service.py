@@ -80,15 +80,34 @@ def owners_of(session: Session, ref: str) -> Sequence[MediaOwner]:
 
 
 def forget(
-    session: Session, kind: str, *, owners: Collection[str] | None = None, before: datetime | None = None
+    session: Session,
+    kind: str,
+    *,
+    owners: Collection[str] | None = None,
+    before: datetime | None = None,
+    keep: Collection[str] = (),
 ) -> int:
-    """Drops the claims of `kind` by `owners`, or made before `before` (their rows were purged)."""
+    """Drops the claims of `kind` by `owners`, or made before `before` (their rows were purged).
+
+    The claims of the rows in `keep` stay (rows a purge kept because a hold names them).
+    """
     stmt = delete(MediaOwner).where(MediaOwner.kind == kind)
     if owners is not None:
         stmt = stmt.where(MediaOwner.owner.in_(list(owners)))
     if before is not None:
         stmt = stmt.where(MediaOwner.at < before)
+    if keep:
+        stmt = stmt.where(MediaOwner.owner.not_in(list(keep)))
     return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def held_rows(session: Session, kind: str) -> set[str]:
+    """The ids of the rows of `kind` that a live hold names ("kind:id" targets): purges keep them."""
+    prefix = f"{kind}:"
+    held: set[str] = set()
+    for targets in session.scalars(select(MediaHold.targets).where(MediaHold.released_at.is_(None))):
+        held.update(t[len(prefix) :] for t in targets or [] if t.startswith(prefix))
+    return held
 
 
 def claimed(session: Session, refs: Collection[str]) -> dict[str, set[str]]:
