@@ -154,3 +154,39 @@ def test_the_portal_prints_the_days_the_notice_prints(
         "26 Dec 2025",
     )
     assert facts["When"] == "01 Jun 2025, 13:00:00 GMT+5"
+
+
+def test_a_watch_list_request_reads_its_times_in_the_display_zone(
+    ctx: Context, live_server: LiveServer, new_york_tab: Any
+) -> None:
+    admin = make_user(ctx, Role.admin, "admin.khan")
+    tab = new_york_tab
+    sign_in(tab, live_server.url, admin)
+    tab.goto(live_server.url + "/watchlists")
+    form = tab.locator("#entry-form")
+    assert "Expires (Asia/Karachi)" in form.inner_text()
+    form.locator("input[name=name]").fill("Test Person")
+    form.locator("select[name=category]").select_option("event")
+    form.locator("input[name=legal_basis]").fill("FIR 1/2026 PS Saddar")
+    # Midnight on 1 Jan in Karachi is 19:00 UTC on 31 Dec (and 14:00 on 31 Dec in this New York browser).
+    form.locator("input[name=expires_at]").fill("2027-01-01T00:00")
+    form.locator("input[name=event_start]").fill("2026-12-31T18:30")
+    form.locator("input[name=photos]").set_input_files(
+        {"name": "face.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff not really a face"}
+    )
+    # Keep the form fields the page sends (a multipart body's text is not visible from outside).
+    tab.evaluate(
+        """() => { const send = window.fetch; window.sentFields = [];
+             window.fetch = (url, options) => {
+               if (options && options.body instanceof FormData) {
+                 window.sentFields.push(Object.fromEntries(
+                   [...options.body.entries()].filter(([, value]) => typeof value === "string")));
+               }
+               return send(url, options);
+             }; }"""
+    )
+    form.locator("button[type=submit]").click()
+    tab.wait_for_function("() => window.sentFields.length > 0")
+    [fields] = tab.evaluate("() => window.sentFields")
+    assert fields["expires_at"] == "2026-12-31T19:00:00.000Z"
+    assert fields["event_start"] == "2026-12-31T13:30:00.000Z"

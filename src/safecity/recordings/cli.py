@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.clock import display_zone, format_moment
 from safecity.core.errors import InvalidInput
 from safecity.recordings import export, retention, service
 from safecity.recordings.export import process_due_clips
@@ -27,7 +28,8 @@ def _moment(text: str, name: str) -> datetime:
             f"{name} {text!r} is not a time", hint="use ISO 8601, e.g. 2024-05-07T21:40:00+05:00"
         ) from None
     if moment.tzinfo is None:
-        raise InvalidInput(f"{name} {text!r} has no time zone", hint="add one, e.g. +05:00 or Z")
+        # A wall-clock time is read as people read times here: in the display zone (Asia/Karachi).
+        moment = moment.replace(tzinfo=display_zone())
     return moment
 
 
@@ -35,8 +37,8 @@ def _moment(text: str, name: str) -> datetime:
 @friendly_errors
 def export_command(
     cameras: list[str] = typer.Argument(..., help="Camera id(s)"),
-    start: str = typer.Option(..., "--from", help="Start, ISO 8601 with zone"),
-    end: str = typer.Option(..., "--to", help="End, ISO 8601 with zone"),
+    start: str = typer.Option(..., "--from", help="Start, ISO 8601; without a zone, display-zone time"),
+    end: str = typer.Option(..., "--to", help="End, ISO 8601; without a zone, display-zone time"),
     out: Path = typer.Option(
         ..., "--out", file_okay=False, help="Folder to write the MP4 files and manifest"
     ),
@@ -59,12 +61,17 @@ def export_command(
     table = Table("file", "camera", "from", "to", "sha256", title=f"export {manifest.id} in {out}")
     for item in manifest.files:
         table.add_row(
-            item.name, item.camera_id, item.start.isoformat(), item.end.isoformat(), item.sha256[:16] + "…"
+            item.name,
+            item.camera_id,
+            format_moment(item.start, "seconds"),
+            format_moment(item.end, "seconds"),
+            item.sha256[:16] + "…",
         )
     console.print(table)
     for camera_id, gaps in manifest.gaps.items():
         for gap in gaps:
-            console.print(f"[yellow]gap[/] {camera_id}: {gap.start.isoformat()} – {gap.end.isoformat()}")
+            start, end = format_moment(gap.start, "seconds"), format_moment(gap.end, "seconds")
+            console.print(f"[yellow]gap[/] {camera_id}: {start} – {end}")
 
 
 @app.command("retention")
@@ -144,7 +151,7 @@ def status_command(json_output: bool = typer.Option(False, "--json", help="Print
     console.print(table)
     recorders = Table("camera", "recorder", "detail", "since")
     for camera_id, state, detail, since in states:
-        recorders.add_row(camera_id, state, detail, since.isoformat())
+        recorders.add_row(camera_id, state, detail, format_moment(since, "seconds"))
     console.print(recorders)
 
 

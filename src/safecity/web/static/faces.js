@@ -1,6 +1,6 @@
 // The /watchlists page: entries with photos, requests (maker), approvals (checker), match decisions,
 // officers' outcomes, rejection stats, notices to case officers and search by photo.
-import { api, el, $, send, when as at } from "/static/lib.js";
+import { api, el, $, send, when as at, fromZoneInput } from "/static/lib.js";
 
 const root = document.getElementById("faces");
 const flag = (name) => root.dataset[name] === "yes";
@@ -93,6 +93,11 @@ async function requestEntry(event) {
   const data = new FormData(form);
   for (const name of ["threshold", "event_start", "event_end", "event_cameras", "case_officer", "notes"]) {
     if (!data.get(name)) data.delete(name);
+  }
+  // The fields are wall-clock time in the display zone (as labelled); the API takes UTC instants.
+  for (const name of ["expires_at", "event_start", "event_end"]) {
+    const moment = data.get(name) && fromZoneInput(data.get(name));
+    if (moment) data.set(name, moment.toISOString());
   }
   say("request-status", "checking the photos…");
   try {
