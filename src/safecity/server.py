@@ -15,14 +15,23 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.params import File
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -102,17 +111,38 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     for module in domain_modules("api"):
         app.include_router(module.router)
     app.include_router(pages.router)
+    # The API documentation's scripts and styles come from the fastapi-offline package, served here:
+    # a command centre without internet gets working /docs and /redoc (FastAPI's default is a CDN).
+    app.mount("/static/apidocs", StaticFiles(directory=API_DOCS_ASSETS), name="apidocs")
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     pages.templates.env.globals["csrf_token"] = page_csrf_token
     _install_perimeter(app, ctx, key)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_docs() -> HTMLResponse:
-        return _docs_page(get_swagger_ui_html(openapi_url="/openapi.json", title="SafeCity API"))
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="SafeCity API",
+            swagger_js_url="/static/apidocs/swagger-ui-bundle.js",
+            swagger_css_url="/static/apidocs/swagger-ui.css",
+            swagger_favicon_url=FAVICON_URL,
+        )
+        return _docs_page(page)
 
     @app.get("/redoc", include_in_schema=False)
     def redoc_docs() -> HTMLResponse:
-        return _docs_page(get_redoc_html(openapi_url="/openapi.json", title="SafeCity API"))
+        page = get_redoc_html(
+            openapi_url="/openapi.json",
+            title="SafeCity API",
+            redoc_js_url="/static/apidocs/redoc.standalone.js",
+            redoc_favicon_url=FAVICON_URL,
+            with_google_fonts=False,
+        )
+        return _docs_page(page)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(pages.STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz", tags=["system"], summary="Liveness and readiness")
     def healthz() -> dict[str, Any]:
@@ -371,11 +401,17 @@ async def start_consumers(ctx: Context) -> None:
     await ctx.bus.subscribe(["*"], seen, shared="events-seen")
 
 
+API_DOCS_ASSETS = Path(fastapi_offline.__file__).with_name("static")
+FAVICON_URL = "/static/favicon.svg"
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SafeCityError)
-    async def safecity_error(request: Request, exc: SafeCityError) -> JSONResponse:
+    async def safecity_error(request: Request, exc: SafeCityError) -> Response:
         if exc.status_code == 401 and _wants_html(request):
-            return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
+            return RedirectResponse("/login", status_code=303)
+        if exc.status_code in _ERROR_PAGES and _wants_html(request):
+            return _error_page(request, exc.status_code, exc.message, exc.hint)
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -397,8 +433,41 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in _ERROR_PAGES and _wants_html(request):
+            return _error_page(request, exc.status_code, None, None)
         return JSONResponse({"error": "http_error", "detail": str(exc.detail)}, status_code=exc.status_code)
+
+
+_ERROR_PAGES: dict[int, tuple[str, str, str]] = {
+    403: (
+        "Not allowed",
+        "Your role may not open this.",
+        "Ask a supervisor or an administrator if your duties need it.",
+    ),
+    404: (
+        "Not found",
+        "There is nothing at this address.",
+        "Check the address, or start again from the command centre.",
+    ),
+    405: (
+        "Not possible here",
+        "This address does not answer that kind of request.",
+        "Open it from its page.",
+    ),
+}
+"""The errors a person's browser gets as a page (title, what happened, what to do), not as JSON."""
+
+
+def _error_page(request: Request, status: int, detail: str | None, hint: str | None) -> Response:
+    title, default_detail, default_hint = _ERROR_PAGES[status]
+    context = {
+        "status": status,
+        "title": title,
+        "detail": detail or default_detail,
+        "hint": hint or default_hint,
+    }
+    return pages.templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def _wants_html(request: Request) -> bool:
