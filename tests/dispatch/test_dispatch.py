@@ -224,3 +224,22 @@ def test_roles_decide_who_sends_units_and_who_reports_positions(
         client.post("/api/units", json={"id": "PU-9", "callsign": "x"}, headers=operator).status_code == 403
     )
     assert client.get("/api/units").status_code == 401
+
+
+def test_a_status_change_is_announced_at_its_own_time_and_a_fix_at_the_fix_time(
+    ctx: Context, city: str
+) -> None:
+    from datetime import timedelta
+
+    from safecity.core.clock import as_utc, utcnow
+
+    fix_at = utcnow() - timedelta(hours=3)
+    with ctx.db.session() as session:
+        unit = service.get_unit(session, "PU-1")
+        unit.position_at = fix_at  # its last fix, three hours ago
+        assert as_utc(service.unit_event(unit, at=unit.position_at).at) == fix_at
+        before = utcnow()
+        unit = service.set_unit_status(session, "PU-1", status="off_duty", actor="test")
+        changed = service.unit_event(unit)
+    # The unit's last fix is three hours old; its change of status happened now.
+    assert as_utc(changed.at) >= before and changed.status == "off_duty"

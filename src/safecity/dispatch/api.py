@@ -95,7 +95,7 @@ def report_position(
     unit, moved = service.report_position(
         session, unit_id, latitude=body.latitude, longitude=body.longitude, at=body.at
     )
-    _announce(session, [service.unit_event(unit)] if moved else [])
+    _announce(session, [service.unit_event(unit, at=unit.position_at)] if moved else [])
     return UnitOut.model_validate(unit)
 
 

@@ -71,8 +71,12 @@ class Sent:
     changed_alerts: list[Alert] = field(default_factory=list)
 
 
-def unit_event(unit: Unit) -> UnitChanged:
-    """Returns the live event describing a unit's current state."""
+def unit_event(unit: Unit, *, at: datetime | None = None) -> UnitChanged:
+    """Returns the live event describing a unit's current state, as of `at` (default: now).
+
+    A position report passes the time the device took the fix; a status change happens now (the
+    unit's last fix may be hours old, and the live list would show the change at that old time).
+    """
     return UnitChanged(
         key=f"unit:{unit.id}:{unit.version}:{unit.position_at.isoformat() if unit.position_at else ''}",
         unit_id=unit.id,
@@ -81,7 +85,7 @@ def unit_event(unit: Unit) -> UnitChanged:
         latitude=unit.latitude,
         longitude=unit.longitude,
         incident_id=unit.incident_id,
-        at=unit.position_at or unit.updated_at,
+        at=at or utcnow(),
     )
 
 
