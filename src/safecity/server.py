@@ -55,7 +55,7 @@ from safecity.core.http import address_in, client_address
 from safecity.core.ids import new_id
 from safecity.core.metrics import EVENTS, LIVE_CLIENTS, REGISTRY
 from safecity.domains import domain_modules
-from safecity.web import pages
+from safecity.web import alert_context, pages, recent
 from safecity.web.live import LiveHub
 from safecity.worker.watchdog import report_unheld_cameras
 
@@ -111,6 +111,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     for module in domain_modules("api"):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(alert_context.router)
+    app.include_router(recent.router)
     # The API documentation's scripts and styles come from the fastapi-offline package, served here:
     # a command centre without internet gets working /docs and /redoc (FastAPI's default is a CDN).
     app.mount("/static/apidocs", StaticFiles(directory=API_DOCS_ASSETS), name="apidocs")

@@ -211,6 +211,13 @@ class Settings(BaseSettings):
         "QR codes and SMS print <address>/portal. Empty: embedded prints its own listen address with a "
         "warning; a city (bus=nats) refuses to render notices. The demo sets its own.",
     )
+    alert_escalate_after_s: float = Field(
+        default=120,
+        ge=0,
+        title="Escalate unacknowledged alerts after (s)",
+        description="A priority-1 alert nobody acknowledged this long after it was raised is escalated to "
+        "the supervisors (their pages sound and mark it); 0: never.",
+    )
     ntp_server: str | None = Field(
         default=None,
         max_length=253,

@@ -185,3 +185,35 @@ def test_dashboard_figures_count_alerts_per_hour_and_time_to_first_decision(
     assert response["decided"] == 1
     assert 0 <= response["p50_s"] < 60
     assert client.get("/api/alerts/stats/hourly?hours=0", headers=headers).status_code == 422
+
+
+def test_a_priority_one_alert_nobody_acknowledges_is_escalated_once_and_an_acknowledged_one_never(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safecity.alerts.consumer import escalate
+    from safecity.core import outbox
+    from safecity.core.events import AlertChanged
+
+    waiting, handled = _raise(ctx, 1), _raise(ctx, 2)
+    with ctx.db.session() as session:
+        service.act(session, handled, action="acknowledge", actor="op", version=1)
+        two_minutes_ago = utcnow() - timedelta(seconds=ctx.settings.alert_escalate_after_s + 5)
+        for alert_id in (waiting, handled):
+            session.get(Alert, alert_id).created_at = two_minutes_ago  # type: ignore[union-attr]
+    staged: list[AlertChanged] = []
+    original = outbox.stage
+
+    def keep(session: object, event: object) -> None:
+        if isinstance(event, AlertChanged):
+            staged.append(event)
+        original(session, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "stage", keep)
+    assert escalate(ctx) == 1
+    assert escalate(ctx) == 0  # once
+    with ctx.db.session() as session:
+        assert session.get(Alert, waiting).escalated_at is not None  # type: ignore[union-attr]
+        assert session.get(Alert, handled).escalated_at is None  # type: ignore[union-attr]
+        [entry] = audit.entries(session, action="alert.escalate")
+        assert entry.target == waiting and entry.detail["waited_s"] >= ctx.settings.alert_escalate_after_s
+    assert [(e.alert_id, e.escalated) for e in staged] == [(waiting, True)]

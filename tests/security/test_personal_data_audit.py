@@ -98,6 +98,8 @@ PERSONAL = [
     Read("/api/alerts", "operator"),
     Read("/api/alerts/{alert_id}", "operator"),
     Read("/api/alerts/{alert_id}/history", "operator"),
+    Read("/api/alerts/{alert_id}/context", "operator"),
+    Read("/api/live/recent", "supervisor"),
     Read("/api/incidents", "operator"),
     Read("/api/incidents/{incident_id}", "operator"),
     Read("/api/audit", "auditor"),

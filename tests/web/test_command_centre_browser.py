@@ -180,3 +180,58 @@ def test_the_video_wall_and_dashboard_draw_without_errors(page: Any, live_server
     assert page.locator("#pipeline-consumers tbody tr", has_text="anpr-reads").count() == 1
     assert "dead letters" in page.locator("#pipeline-summary").inner_text()
     page.screenshot(path=f"{SHOTS}/safecity_dashboard.png", full_page=True)
+
+
+def test_the_alert_says_what_to_act_on_and_the_unit_sent_and_keys_work(page: Any, live_server: Any) -> None:
+    from datetime import timedelta
+
+    from safecity.anpr import service as anpr
+    from safecity.core.clock import utcnow
+    from safecity.core.events import PlateRead
+
+    ctx = live_server.ctx
+    _karachi(ctx)
+    _user(ctx, "operator", "amna")
+    with ctx.db.session() as session:
+        anpr.add_hotlist_entry(
+            session,
+            plate="LEA4521",
+            list_name="stolen",
+            reason="snatched at gunpoint",
+            actor="sgt.rana",
+            vehicle="white Corolla",
+            reference="FIR 212/2026 PS Clifton",
+        )
+        anpr.process_reads(
+            session,
+            [
+                PlateRead(key=key, camera_id=camera, at=utcnow() - ago, plate="LEA4521", confidence=0.9)
+                for key, camera, ago in (
+                    ("k1", "cam-korangi", timedelta(minutes=30)),
+                    ("k2", "cam-saddar", timedelta(0)),
+                )
+            ],
+        )
+        alert = next(a for a in alerts.list_alerts(session, kind="hotlist") if a.camera_id == "cam-saddar")
+    _sign_in(page, live_server.url, "amna")
+    page.wait_for_selector("body[data-ready=yes]")
+    # The live list starts with the recent past, not empty (an operator sees unit changes, not plates).
+    assert page.locator("#events li").count() >= 1
+
+    page.keyboard.press("j")  # the first alert in the queue takes the focus; Enter opens it
+    page.keyboard.press("Enter")
+    dialog = page.locator("#alert-dialog")
+    dialog.locator(
+        "h3", has_text="Stolen vehicle LEA4521 (white Corolla) at Saddar Empress Market"
+    ).wait_for()
+    text = dialog.inner_text()
+    assert "FIR 212/2026 PS Clifton" in text and "sgt.rana" in text and "Korangi Crossing" in text
+    assert dialog.locator(".mini-map .trail-point").count() == 2
+    dialog.locator(".candidate").first.wait_for()
+    page.keyboard.press("d")  # send the nearest unit
+    dialog.locator(".sent-note", has_text="Saddar-7 is on the way").wait_for()
+    assert "Saddar-7" in dialog.locator("#units-sent").inner_text() and dialog.evaluate("d => d.open")
+    with ctx.db.session() as session:
+        assert dispatch.get_unit(session, "PU-7").status == "en_route"
+        assert alerts.get(session, alert.id).status == "acknowledged"
+    page.screenshot(path=f"{SHOTS}/safecity_alert_context.png")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 
 from safecity.alerts import service
 from safecity.alerts.models import Alert
@@ -20,6 +21,8 @@ from safecity.core.context import Context
 log = logging.getLogger(__name__)
 
 WATCH_EVERY_S = 30.0
+ESCALATE_EVERY_S = 10.0
+"""How often unacknowledged priority-1 alerts are looked for (escalation is late by at most this)."""
 KIND = "pipeline"
 
 
@@ -96,3 +99,14 @@ async def register(ctx: Context) -> None:
     """Schedules the pipeline watch (one process of the city runs it)."""
     watch = PipelineWatch(ctx)
     ctx.jobs.every("alerts.pipeline_watch", WATCH_EVERY_S, watch.check)
+    if ctx.settings.alert_escalate_after_s > 0:
+        ctx.jobs.every("alerts.escalate", ESCALATE_EVERY_S, partial(escalate, ctx))
+
+
+def escalate(ctx: Context) -> int:
+    """The `alerts.escalate` job: escalates priority-1 alerts nobody acknowledged in time."""
+    with ctx.db.session() as session:
+        escalated = service.escalate_unacknowledged(session, after_s=ctx.settings.alert_escalate_after_s)
+    if escalated:
+        log.warning("%d priority-1 alert(s) unacknowledged: escalated to the supervisors", len(escalated))
+    return len(escalated)

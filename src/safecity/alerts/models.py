@@ -42,6 +42,8 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     assigned_to: Mapped[str | None] = mapped_column(String(100))
     version: Mapped[int] = mapped_column(default=1)
+    # When a priority-1 alert nobody acknowledged in time was escalated to the supervisors.
+    escalated_at: Mapped[datetime | None]
 
 
 class AlertAction(Base):
@@ -77,6 +79,7 @@ class AlertOut(BaseModel):
     updated_at: datetime
     assigned_to: str | None
     version: int
+    escalated_at: datetime | None = None
 
 
 class AlertActionIn(BaseModel):

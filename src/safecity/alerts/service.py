@@ -248,7 +248,43 @@ def changed_event(alert: Alert | AlertOut) -> AlertChanged:
         priority=alert.priority,
         status=alert.status,
         title=alert.title,
+        escalated=alert.escalated_at is not None,
     )
+
+
+def escalate_unacknowledged(session: Session, *, after_s: float, now: datetime | None = None) -> list[Alert]:
+    """Escalates priority-1 alerts still new `after_s` after they were raised; returns those escalated.
+
+    Each is escalated once: its `escalated_at` is set, the supervisors' pages are told (the changed
+    event says `escalated`), and the audit log records it.
+    """
+    moment = now or utcnow()
+    due = session.scalars(
+        select(Alert)
+        .where(
+            Alert.priority == 1,
+            Alert.status == "new",
+            Alert.escalated_at.is_(None),
+            Alert.created_at <= moment - timedelta(seconds=after_s),
+        )
+        .order_by(Alert.created_at)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for alert in due:
+        alert.escalated_at = moment
+        alert.version += 1
+        alert.updated_at = moment
+        waited = (moment - as_utc(alert.created_at)).total_seconds()
+        audit.record(
+            session,
+            actor="system",
+            action="alert.escalate",
+            target=alert.id,
+            detail={"waited_s": round(waited), "after_s": after_s, "title": alert.title},
+        )
+        outbox.stage(session, changed_event(alert))
+    return list(due)
 
 
 def announce(ctx: Context, session: Session, alert: Alert) -> None:

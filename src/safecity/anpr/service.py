@@ -46,6 +46,7 @@ from safecity.anpr.models import (
 )
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
+from safecity.cameras.models import Camera
 from safecity.core.clock import as_utc, utcnow
 from safecity.core.db import get_or_raise, insert_many
 from safecity.core.errors import Conflict, InvalidInput, NotFound
@@ -739,13 +740,24 @@ class ReadOutcome:
     hotlist_matches: list[HotlistMatchOut] = field(default_factory=list)
 
 
+def _place_name(session: Session, read: PlateReadRow) -> str:
+    """Where a read was taken, as people say it: the camera's name and district, not its id."""
+    camera = session.get(Camera, read.camera_id) if read.camera_id else None
+    if camera is None:
+        return f"camera {read.camera_id}" if read.camera_id else "an unknown camera"
+    return f"{camera.name}, {camera.district}"
+
+
 def _raise_hotlist_alert(
     session: Session, read: PlateReadRow, matches: list[HotlistMatchOut], config: AnprConfig
 ) -> tuple[Alert, bool]:
     best = matches[0]
     entry = best.entry
     how = "" if best.kind == "exact" else f" (read as {read.plate}, {best.kind} match)"
-    title = f"{entry.list_name.upper()} vehicle {entry.plate}{how} at camera {read.camera_id or 'unknown'}"
+    vehicle = f" ({entry.vehicle})" if entry.vehicle else ""
+    title = (
+        f"{entry.list_name.capitalize()} vehicle {entry.plate}{vehicle}{how} at {_place_name(session, read)}"
+    )
     return alerts.raise_alert(
         session,
         kind="hotlist",

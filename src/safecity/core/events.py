@@ -133,6 +133,11 @@ class AlertChanged(Event):
     priority: int = Field(title="Priority", description="1 (highest) to 5.")
     status: str = Field(title="Status", description="new, acknowledged, confirmed, dismissed, closed.")
     title: str = Field(title="Title", description="One line for the operator.")
+    escalated: bool = Field(
+        default=False,
+        title="Escalated",
+        description="Nobody acknowledged it in time: the supervisors are called.",
+    )
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

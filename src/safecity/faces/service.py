@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from safecity.alerts import service as alerts
 from safecity.alerts.models import Alert
 from safecity.audit import service as audit
+from safecity.cameras.models import Camera
 from safecity.core import images
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
@@ -54,6 +55,12 @@ FaceEncoder = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
 MAX_VALIDITY = timedelta(days=366)
 MAX_PHOTOS = 10
 PRIORITY = {Category.wanted: 1, Category.event: 2, Category.missing: 2}
+WHO = {
+    Category.wanted: "Wanted person",
+    Category.missing: "Missing person",
+    Category.event: "Watch-listed person",
+}
+"""How an alert's title names the person a face matched, by the entry's category."""
 
 
 # --- faces ---------------------------------------------------------------------------------------
@@ -519,11 +526,12 @@ def record_match(
         Category.missing: "missing_person",
         Category.event: "event_security",
     }[kind]
+    where = _place_name(session, event.camera_id)
     alert, _new = alerts.raise_alert(
         session,
         kind="face_match",
         priority=PRIORITY[kind],
-        title=f"Watch list ({kind.value}): {entry.name} on {event.camera_id or '?'}, {event.similarity:.0%}",
+        title=f"{WHO[kind]} {entry.name} at {where} ({event.similarity:.0%} alike)",
         source_key=event.key,
         dedup_key=f"face:{entry.id}:{event.camera_id}",
         camera_id=event.camera_id,
@@ -753,6 +761,14 @@ def acknowledge_notification(session: Session, notification_id: int, *, actor: s
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _place_name(session: Session, camera_id: str | None) -> str:
+    """Where a face was seen, as people say it: the camera's name and district, not its id."""
+    camera = session.get(Camera, camera_id) if camera_id else None
+    if camera is None:
+        return f"camera {camera_id}" if camera_id else "an unknown camera"
+    return f"{camera.name}, {camera.district}"
 
 
 def _category(value: str) -> Category:

@@ -37,6 +37,7 @@ PUBLIC = frozenset(
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/favicon.ico",
     }
 )
 # Answered by a credential that is not a staff sign-in: Prometheus's metrics token or address, a payment

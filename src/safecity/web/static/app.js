@@ -1,12 +1,16 @@
 // The command centre: the live alert queue, the city map, live events and camera health, fed by /ws/live.
-import { $, api, el, time, minutes, me, can, CityMap, placeAlert, connectLive, alertFromMessage, alarm } from "/static/lib.js";
+import { $, api, el, time, when, minutes, me, can, CityMap, placeAlert, connectLive, alertFromMessage, alarm }
+  from "/static/lib.js";
 
 const OPEN = ["new", "acknowledged", "confirmed"];
 const REASONS = [["false_match", "False match (wrong person or vehicle)"], ["misread", "Plate misread"],
   ["duplicate", "Duplicate of another alert"], ["no_action_needed", "True, but no action needed"],
   ["test", "Test or drill"], ["other", "Other"]];
-const state = { cameras: new Map(), alerts: new Map(), units: new Map(), events: 0, me: null };
+const state = { cameras: new Map(), alerts: new Map(), units: new Map(), events: 0, me: null, openId: null };
 let map;
+const RESOUND_MS = 30_000;  // an unacknowledged priority-1 alert sounds again this often
+
+const cameraName = (id) => state.cameras.get(id)?.name || id || "";
 
 function openAlerts() {
   return [...state.alerts.values()].filter((a) => OPEN.includes(a.status))
@@ -21,8 +25,9 @@ function renderAlerts() {
       onclick: () => openAlert(a.id), onkeydown: (e) => { if (e.key === "Enter") openAlert(a.id); } },
       el("span", { class: "prio" }, `P${a.priority}`),
       el("span", { class: "title" }, a.title),
-      el("span", { class: "muted" }, `${a.kind.replace("_", " ")} · ${a.camera_id || ""} · ${time(a.created_at)}`
+      el("span", { class: "muted" }, `${a.kind.replace("_", " ")} · ${cameraName(a.camera_id)} · ${time(a.created_at)}`
         + (a.occurrences > 1 ? ` · ×${a.occurrences}` : "")),
+      a.escalated_at && a.status === "new" ? el("span", { class: "badge bad escalated" }, "escalated") : "",
       el("span", { class: `status ${a.status}` }, a.status))));
   drawMap();
 }
@@ -32,7 +37,7 @@ function drawMap() {
     alerts: openAlerts().map((a) => placeAlert(a, state.cameras)) });
 }
 
-function evidence(a) {
+function evidence(a, context) {
   const ev = a.evidence || {};
   const pics = [];
   if (ev.crop_ref) pics.push(el("figure", {}, el("img", { src: `/media/${ev.crop_ref}`, alt: "crop", class: "evidence" }),
@@ -44,11 +49,31 @@ function evidence(a) {
       el("figcaption", {}, "watch list")));
   }
   const facts = [];
-  if (ev.plate) facts.push(["Plate", ev.plate]);
-  if (ev.similarity != null) facts.push(["Similarity", `${Math.round(ev.similarity * 100)} %`]);
-  if (ev.entry_id) facts.push(["Watch-list entry", ev.entry_id]);
+  const place = context?.place;
   const cam = state.cameras.get(a.camera_id);
-  if (cam) facts.push(["Camera", `${cam.name} (${cam.district})`]);
+  if (place) facts.push(["Place", `${place.name}, ${place.district}`]);
+  else if (cam) facts.push(["Camera", `${cam.name} (${cam.district})`]);
+  if (ev.plate) facts.push(["Plate read", ev.plate]);
+  const listing = context?.listing;
+  if (listing) {
+    facts.push(["Listed", `${listing.list_name} · ${listing.plate}`]);
+    if (listing.vehicle) facts.push(["Vehicle", listing.vehicle]);
+    facts.push(["Reason", listing.reason]);
+    if (listing.reference) facts.push(["Reference", listing.reference]);
+    facts.push(["Listed by", `${listing.added_by}${listing.created_at ? ", " + when(listing.created_at) : ""}`]);
+  }
+  const person = context?.watchlist;
+  if (person) {
+    facts.push(["Person", `${person.name} (${person.category})`]);
+    facts.push(["Legal basis", person.legal_basis]);
+    facts.push(["Case officer", person.case_officer]);
+    facts.push(["Approved by", person.approved_by || "–"]);
+  } else if (ev.entry_id) facts.push(["Watch-list entry", ev.entry_id]);
+  if (ev.similarity != null) facts.push(["Similarity", `${Math.round(ev.similarity * 100)} %`]);
+  const seen = (s) => `${when(s.at)} · ${s.camera_name || s.camera_id || "unknown camera"}`;
+  if (context?.first_seen) facts.push(["First seen", seen(context.first_seen)]);
+  if (context?.last_seen) facts.push(["Last seen", seen(context.last_seen)]);
+  if (context?.trail?.length > 1) facts.push(["Sightings", `${context.trail.length} in the last 24 h (on the map)`]);
   return el("div", { class: "evidence-box" },
     pics.length ? el("div", { class: "pics" }, pics) : el("p", { class: "muted" }, "No picture"),
     el("dl", {}, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
@@ -56,9 +81,12 @@ function evidence(a) {
 
 async function openAlert(id) {
   const dialog = $("#alert-dialog");
-  let a;
-  try { a = await api(`/api/alerts/${id}`); } catch (err) { console.error(err); return; }
+  let a, context;
+  try {
+    [a, context] = await Promise.all([api(`/api/alerts/${id}`), api(`/api/alerts/${id}/context`).catch(() => null)]);
+  } catch (err) { console.error(err); return; }
   state.alerts.set(id, a);
+  state.openId = id;
   const error = el("p", { class: "error", role: "alert" });
   const decide = async (action, extra = {}) => {
     try {
@@ -70,8 +98,9 @@ async function openAlert(id) {
   const mini = el("div", { class: "mini-map" });
   const miniSvg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   miniSvg.setAttribute("viewBox", "0 0 600 420"); mini.append(miniSvg);
+  const trail = (context?.trail || []).map((s) => ({ ...s, label: `${when(s.at)} · ${s.camera_name || s.camera_id}` }));
   new CityMap(miniSvg).set({ cameras: [...state.cameras.values()], units: [...state.units.values()],
-    alerts: [placeAlert(a, state.cameras)], selected: a.id });
+    alerts: [placeAlert(a, state.cameras)], selected: a.id, trail });
   const actions = el("div", { class: "actions" });
   if (can(state.me, "alerts:act") && OPEN.includes(a.status)) {
     if (a.status === "new") actions.append(el("button", { id: "act-acknowledge", onclick: () => decide("acknowledge") }, "Acknowledge"));
@@ -84,20 +113,34 @@ async function openAlert(id) {
       onclick: () => { if (!why.value.trim()) { error.textContent = "Say why you dismiss it."; return; }
         decide("dismiss", { reason: why.value, reason_code: code.value }); } }, "Dismiss")));
   }
+  const sentBox = el("div", { class: "sent-box", id: "units-sent" });
+  showSent(sentBox, context?.units || []);
   const dispatchBox = el("div", { class: "dispatch-box" });
-  if (can(state.me, "dispatch:act") && OPEN.includes(a.status)) loadCandidates(a, dispatchBox, error, dialog);
+  if (can(state.me, "dispatch:act") && OPEN.includes(a.status)) loadCandidates(a, dispatchBox, error, sentBox);
+  const live = a.camera_id ? el("a", { id: "open-live", href: `/wall?camera=${encodeURIComponent(a.camera_id)}`,
+    title: "Live view of the camera (L)" }, "Live view") : "";
   const history = el("ol", { class: "history compact" });
   api(`/api/alerts/${id}/history`).then((rows) => history.replaceChildren(...rows.map((h) =>
     el("li", {}, `${time(h.at)} ${h.actor}: ${h.from_status} → ${h.to_status}${h.reason ? " — " + h.reason : ""}`))));
   dialog.replaceChildren(
-    el("header", {}, el("h3", {}, a.title), el("button", { class: "link", onclick: () => dialog.close(), "aria-label": "close" }, "✕")),
-    el("p", { class: "muted" }, `${a.kind.replace("_", " ")} · priority ${a.priority} · ${a.status} · seen ${a.occurrences}× · ${time(a.created_at)}`),
-    el("div", { class: "split" }, evidence(a), mini), actions, dispatchBox, error,
+    el("header", {}, el("h3", {}, context?.headline || a.title), el("button", { class: "link", onclick: () => dialog.close(), "aria-label": "close" }, "✕")),
+    el("p", { class: "muted" }, `${a.kind.replace("_", " ")} · priority ${a.priority} · ${a.status} · seen ${a.occurrences}× · ${time(a.created_at)}`,
+      a.escalated_at ? ` · escalated ${time(a.escalated_at)}` : "", " · ", live),
+    el("div", { class: "split" }, evidence(a, context), mini), actions, sentBox, dispatchBox, error,
     el("details", {}, el("summary", {}, "History and detail"), history, el("pre", {}, JSON.stringify(a.detail, null, 1))));
   if (!dialog.open) dialog.showModal();
 }
 
-async function loadCandidates(a, box, error, dialog) {
+/** Which units were sent to the alert and where each stands. */
+function showSent(box, units) {
+  box.replaceChildren(...(units.length ? [el("h4", {}, "Sent"), el("ul", { class: "list compact" }, units.map((u) =>
+    el("li", { class: "sent-unit", "data-unit-id": u.unit_id }, el("strong", {}, u.callsign),
+      ` · ${u.unit_status.replace("_", " ")}`, u.eta_s != null && !u.arrived_at ? ` · ETA ${minutes(u.eta_s)}` : "",
+      u.arrived_at ? ` · arrived ${time(u.arrived_at)}` : "", u.outcome ? ` · ${u.outcome.replace("_", " ")}` : "",
+      el("span", { class: "muted" }, ` — sent by ${u.dispatched_by} ${time(u.dispatched_at)}`))))] : []));
+}
+
+async function loadCandidates(a, box, error, sentBox) {
   try {
     const found = await api(`/api/dispatch/candidates?alert_id=${a.id}`);
     box.replaceChildren(el("h4", {}, "Send the nearest unit"), found.length ? el("ol", { class: "list compact" },
@@ -106,7 +149,10 @@ async function loadCandidates(a, box, error, dialog) {
         el("button", { class: "send", "data-unit-id": c.unit.id, onclick: async () => {
           try {
             await api("/api/dispatch", { method: "POST", body: JSON.stringify({ unit_id: c.unit.id, alert_id: a.id }) });
-            dialog.close();
+            const context = await api(`/api/alerts/${a.id}/context`);
+            showSent(sentBox, context.units);
+            box.replaceChildren(el("p", { class: "sent-note", role: "status" },
+              `${c.unit.callsign} is on the way (ETA ${minutes(c.eta_s)}).`));
           } catch (err) { error.textContent = err.message; }
         } }, "Send")))) : el("p", { class: "muted" }, "No unit is available."));
   } catch (err) { box.replaceChildren(el("p", { class: "muted" }, err.message)); }
@@ -139,6 +185,8 @@ function onLive(msg) {
     state.alerts.set(alert.id, alert);
     renderAlerts();
     if (isNew && alert.priority === 1 && $("#sound").checked) alarm();
+    // An escalation calls the supervisors: their pages sound it whatever its priority sound says.
+    if (msg.escalated && alert.status === "new" && ["supervisor", "admin"].includes(state.me.role)) alarm();
     return;
   }
   addEvent(msg);
@@ -162,8 +210,38 @@ async function main() {
   for (const a of alerts) state.alerts.set(a.id, a);
   renderCameras();
   renderAlerts();
+  // The live list starts with the recent past, not empty after a reload.
+  const recent = await api("/api/live/recent?limit=50").catch(() => []);
+  for (const msg of recent.reverse()) addEvent(msg);
   connectLive(onLive);
+  setInterval(() => {
+    if ($("#sound").checked && openAlerts().some((a) => a.priority === 1 && a.status === "new")) alarm();
+  }, RESOUND_MS);
+  document.addEventListener("keydown", onKey);
   document.body.dataset.ready = "yes";
+}
+
+/** Keyboard: j/k (or arrows) move through the queue, Enter opens, a acknowledges, d sends the nearest
+ * unit, l opens the camera live, ? shows the keys. Typing in a field is never taken as a shortcut. */
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.closest?.("input, select, textarea")) return;
+  const dialog = $("#alert-dialog");
+  const items = [...document.querySelectorAll("#alerts li")];
+  const at = items.indexOf(document.activeElement);
+  const key = event.key;
+  if (key === "j" || (key === "ArrowDown" && !dialog.open)) {
+    items[Math.min(items.length - 1, at + 1)]?.focus(); event.preventDefault();
+  } else if (key === "k" || (key === "ArrowUp" && !dialog.open)) {
+    items[Math.max(0, at - 1)]?.focus(); event.preventDefault();
+  } else if (key === "a" && dialog.open) {
+    $("#act-acknowledge")?.click();
+  } else if (key === "d" && dialog.open) {
+    document.querySelector("#alert-dialog button.send")?.click();
+  } else if (key === "l" && dialog.open) {
+    $("#open-live")?.click();
+  } else if (key === "?") {
+    $("#shortcuts").hidden = !$("#shortcuts").hidden;
+  }
 }
 
 main().catch((err) => console.error(err));

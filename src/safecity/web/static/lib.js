@@ -118,13 +118,15 @@ export function svg(tag, attrs = {}, text) {
 export class CityMap {
   constructor(node, { onUnit, onAlert } = {}) {
     this.node = node; this.onUnit = onUnit; this.onAlert = onAlert;
-    this.cameras = []; this.units = []; this.alerts = []; this.selected = null;
+    this.cameras = []; this.units = []; this.alerts = []; this.selected = null; this.trail = [];
   }
 
-  set({ cameras, units, alerts, selected }) {
+  /** `trail`: sightings oldest first ({latitude, longitude, label}), drawn as a numbered path. */
+  set({ cameras, units, alerts, selected, trail }) {
     if (cameras) this.cameras = cameras;
     if (units) this.units = units;
     if (alerts) this.alerts = alerts;
+    if (trail) this.trail = trail.filter((p) => p.latitude != null && p.longitude != null);
     if (selected !== undefined) this.selected = selected;
     this.draw();
   }
@@ -165,6 +167,15 @@ export class CityMap {
         "data-camera-id": c.id });
       dot.append(svg("title", {}, `${c.name} · ${c.kind} · ${c.health_state}`));
       nodes.push(dot);
+    }
+    if (this.trail.length) {
+      const points = this.trail.map((p) => `${x(p.longitude).toFixed(1)},${y(p.latitude).toFixed(1)}`).join(" ");
+      nodes.push(svg("polyline", { points, class: "trail" }));
+      this.trail.forEach((p, i) => {
+        const g = svg("g", { class: "trail-point", transform: `translate(${x(p.longitude)},${y(p.latitude)})` });
+        g.append(svg("circle", { r: 6 }), svg("text", { y: 3 }, String(i + 1)), svg("title", {}, p.label || ""));
+        nodes.push(g);
+      });
     }
     for (const a of this.alerts) {
       if (a.lat == null) continue;
@@ -221,7 +232,7 @@ export function connectLive(onMessage, badge = $("#live-status")) {
 export function alertFromMessage(msg, known) {
   return { ...(known || { created_at: msg.at, occurrences: 1, evidence: {}, detail: {} }), id: msg.alert_id,
     kind: msg.kind, priority: msg.priority, status: msg.status, title: msg.title, camera_id: msg.camera_id,
-    updated_at: msg.at };
+    updated_at: msg.at, escalated_at: msg.escalated ? (known?.escalated_at || msg.at) : known?.escalated_at || null };
 }
 
 let audio = null;
