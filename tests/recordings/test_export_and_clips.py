@@ -132,7 +132,8 @@ def test_cli_export_with_no_footage_or_a_bad_time_says_why_and_writes_nothing(
     )
 
     assert empty.exit_code == 1 and "no footage" in empty.output and "oldest footage" in empty.output
-    assert naive.exit_code == 1 and "time zone" in naive.output
+    # A time without a zone is display-zone (Karachi) wall-clock time: 21:40 PKT, when nothing was recorded.
+    assert naive.exit_code == 1 and "no footage" in naive.output
     assert reversed_.exit_code == 1 and "not after its start" in reversed_.output
     assert not out.exists() or not list(out.iterdir())
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from safecity.cameras import service
 from safecity.cameras.models import CameraConfig, CameraOut, ConfigVersionDetail, ConfigVersionOut
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.clock import format_moment
 from safecity.core.importer import ImportLimits
 from safecity.video.cli import check
 
@@ -82,14 +83,12 @@ def versions(
     if json_output:
         print_json([r.model_dump(mode="json") for r in rows])
         return
-    table = Table(
-        "version", "when (UTC)", "by", "what", title=f"{camera_id}: {len(rows)} configuration versions"
-    )
+    table = Table("version", "when", "by", "what", title=f"{camera_id}: {len(rows)} configuration versions")
     for row in rows:
         changed = [f"{c.field}: {_shown(c.before)} → {_shown(c.after)}" for c in row.changes]
         table.add_row(
             str(row.version),
-            f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+            format_moment(row.created_at, "seconds"),
             row.created_by,
             "\n".join([row.note, *changed]),
         )

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from safecity.core.clock import utcnow
+from safecity.core.clock import format_moment, utcnow
 from safecity.core.db import Base, Database
 from safecity.core.errors import Conflict
 from safecity.core.metrics import JOB_RUNS
@@ -301,7 +301,7 @@ def exclusive(db: Database, name: str, *, lease_s: float = 120.0) -> Iterator[Ru
     if not take_lease(db, lease.name, lease.holder, lease_s):
         with db.session() as session:
             row = session.get(JobLease, lease.name)
-            who = f"{row.holder} since {row.since:%Y-%m-%d %H:%M:%S} UTC" if row else "another process"
+            who = f"{row.holder} since {format_moment(row.since, 'seconds')}" if row else "another process"
         raise Conflict(f"{name} is already running ({who})", hint="wait for it to finish, then run it again")
     try:
         yield lease

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.clock import format_moment
 from safecity.evidence import retention, service
 from safecity.evidence.models import HoldIn, HoldOut, StoreReport, SweepReport
 
@@ -79,9 +80,9 @@ def sweep_command(
 def _print_holds(holds: list[HoldOut]) -> None:
     table = Table("hold", "kind", "reference", "objects", "placed", "by", "released")
     for h in holds:
-        released = f"{h.released_at:%Y-%m-%d} by {h.released_by}" if h.released_at else ""
+        released = f"{format_moment(h.released_at, 'date')} by {h.released_by}" if h.released_at else ""
         table.add_row(
-            h.id, h.kind, h.reference, str(h.objects), f"{h.placed_at:%Y-%m-%d %H:%M}", h.placed_by, released
+            h.id, h.kind, h.reference, str(h.objects), format_moment(h.placed_at), h.placed_by, released
         )
     console.print(table)
 

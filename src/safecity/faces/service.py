@@ -21,7 +21,7 @@ from safecity.alerts.models import Alert
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera
 from safecity.core import images
-from safecity.core.clock import utcnow
+from safecity.core.clock import format_moment, utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, Forbidden, InvalidInput
 from safecity.core.events import FaceMatch
@@ -562,8 +562,8 @@ def record_match(
                 entry_id=entry.id,
                 recipient=entry.case_officer,
                 message=(
-                    f"Missing person {entry.name} ({entry.legal_basis}) was seen on camera "
-                    f"{event.camera_id} at {event.at:%Y-%m-%d %H:%M} UTC, similarity {event.similarity:.0%}. "
+                    f"Missing person {entry.name} ({entry.legal_basis}) was seen at {where} "
+                    f"on {format_moment(event.at)}, similarity {event.similarity:.0%}. "
                     f"Alert {alert.id} awaits an operator's confirmation."
                 ),
             )

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from safecity.core.cliutil import console, friendly_errors, open_context, print_json
-from safecity.core.clock import as_utc, utcnow
+from safecity.core.clock import as_utc, format_moment, utcnow
 from safecity.core.errors import InvalidInput
 from safecity.core.images import ImageLimits
 from safecity.faces import replication, service
@@ -97,7 +97,7 @@ def enroll(
         return
     console.print(
         f"entry [bold]{out.id}[/] {out.name} ({out.category}) is [bold]{out.status}[/]"
-        f" with {len(out.photos)} photo(s), expires {out.expires_at:%Y-%m-%d %H:%M} UTC"
+        f" with {len(out.photos)} photo(s), expires {format_moment(out.expires_at)}"
     )
     if out.status == "pending":
         console.print("a different officer with approval rights must approve it before it matches")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.cameras.models import Camera
-from safecity.core.clock import as_utc, utcnow
+from safecity.core.clock import as_utc, format_moment, utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.ids import new_id
 from safecity.evidence import service as media_owners
@@ -407,7 +407,7 @@ def why_unrecorded(session: Session, camera_id: str, *, since: datetime) -> str 
     if state is None:
         return f"camera {camera_id} has no recorder running (no worker records it)"
     detail = f": {state.detail}" if state.detail else ""
-    moment = f"{as_utc(since):%Y-%m-%d %H:%M:%S} UTC"
+    moment = format_moment(since, "seconds")
     return f"camera {camera_id} has recorded nothing since {moment} ({state.state}{detail})"
 
 
