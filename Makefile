@@ -28,8 +28,12 @@ demo-headless: setup
 serve: setup
 	$(VENV)/bin/safecity serve
 
+# Two workers: the suite waits on services and a browser as much as on the CPU (city-scale tests stay
+# together on one worker, see tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: setup system-deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench scripts

@@ -27,6 +27,17 @@ PASSWORD = "correct-horse-battery"
 pytest_plugins = ["tests.browser"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keeps the city-scale tests on one worker when the suite runs in parallel (`pytest -n 2`).
+
+    They share one session-wide cluster (PostgreSQL, NATS, serves, workers): one worker starts it
+    once, rather than each worker starting its own beside the other's.
+    """
+    for item in items:
+        if "/tests/city/" in str(item.path):
+            item.add_marker(pytest.mark.xdist_group("city"))
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
