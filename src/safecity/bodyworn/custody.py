@@ -57,6 +57,15 @@ def record(
     return entry
 
 
+def record_refusal(
+    session: Session, item_id: str, *, actor: str, action: str, reason: str, **detail: Any
+) -> None:
+    """Records a refused act and commits at once: the refusal that follows rolls the request back, and the
+    record of it must stay. Callers refuse before they change anything, so only the record is committed."""
+    record(session, item_id, actor=actor, action=action, reason=reason, **detail)
+    session.commit()
+
+
 def record_stream(session: Session, item_id: str, *, actor: str, reason: str = "") -> AuditEntry | None:
     """Records that `actor` streams the item, once per viewer and item every ten minutes in this process.
 

@@ -91,7 +91,7 @@ def get_for(
     if why_not is None and item.status == "deleted" and not principal.can("bodycam:manage"):
         why_not = "this recording is deleted (in its recovery window)"
     if why_not is not None:
-        custody.record(
+        custody.record_refusal(
             session, item.id, actor=principal.username, action="refused", reason=why_not, wanted=action
         )
         raise Forbidden(why_not, hint="ask a supervisor for access")

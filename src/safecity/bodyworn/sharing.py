@@ -121,7 +121,7 @@ def open_share(
     if share.bound_to is not None:
         if binding and hmac.compare_digest(_hash(binding), share.bound_to):
             return share, None
-        custody.record(
+        custody.record_refusal(
             session, share.item_id, actor=_who(share), action="share_refused", reason="another browser"
         )
         raise Forbidden(
@@ -131,23 +131,28 @@ def open_share(
     if not code:
         raise InvalidInput("enter the access code you were given with the link", hint="it came separately")
     if not hmac.compare_digest(_hash(code.strip()), share.code_hash):
-        share.failed_codes += 1
-        if share.failed_codes >= MAX_CODE_FAILURES:
-            share.revoked_at, share.revoked_by = utcnow(), "too many wrong codes"
-        custody.record(
-            session,
-            share.item_id,
-            actor=_who(share),
-            action="share_refused",
-            reason="wrong access code",
-            failures=share.failed_codes,
-        )
+        _wrong_code(session, share)
         raise Forbidden("the access code is wrong", hint=f"{MAX_CODE_FAILURES} wrong codes end the link")
     secret = secrets.token_urlsafe(24)
     share.bound_to = _hash(secret)
     share.opened += 1
     custody.record(session, share.item_id, actor=_who(share), action="share_open", reason=share.reason)
     return share, secret
+
+
+def _wrong_code(session: Session, share: BodyWornShare) -> None:
+    """Counts a wrong code and commits it at once (the refusal that follows rolls the request back)."""
+    share.failed_codes += 1
+    if share.failed_codes >= MAX_CODE_FAILURES:
+        share.revoked_at, share.revoked_by = utcnow(), "too many wrong codes"
+    custody.record_refusal(
+        session,
+        share.item_id,
+        actor=_who(share),
+        action="share_refused",
+        reason="wrong access code",
+        failures=share.failed_codes,
+    )
 
 
 def admitted(session: Session, token: str, binding: str | None) -> tuple[BodyWornShare, BodyWornItem]:
