@@ -164,3 +164,11 @@ def test_an_upload_left_unfinished_is_abandoned_and_its_part_removed(
     assert client.get(str(made["url"]), headers=officer).json()["status"] == "abandoned"
     assert not [p for p in uploads.folder(ctx).iterdir()]
     assert _items(ctx) == 0
+
+
+def test_a_chunk_may_be_as_large_as_an_upload_not_a_json_body(ctx: Context, client: TestClient) -> None:
+    officer = auth_headers(ctx, "traffic_officer", "pc.rana")
+    size = 3 * ctx.settings.max_body_bytes
+    made = _open(client, officer, b"z" * size)
+    answer = _patch(client, str(made["url"]), 0, b"z" * size, officer)
+    assert answer.status_code == 422 and "is not a video" in answer.json()["detail"]  # read whole, then judged

@@ -60,7 +60,6 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
             "bodycam:share",
             "bodycam:manage",
-            "bodycam:restricted",
         }
     ),
     Role.operator: frozenset(
@@ -93,7 +92,6 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
             "bodycam:share",
             "bodycam:manage",
-            "bodycam:restricted",
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),

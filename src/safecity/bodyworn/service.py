@@ -1,7 +1,7 @@
 """Body-worn items: finding them, who may open them, and changing what they are (all in the custody log).
 
 Access has three classes: `normal` (anyone with `bodycam:read`), `restricted` (also
-`bodycam:restricted`) and `confidential` (only the users named on the item). "Do not disclose" keeps
+`bodycam:manage`: supervisors and investigators) and `confidential` (only the users named on the item). "Do not disclose" keeps
 an item out of every share and court bundle. A refused look is in the custody log as well.
 
     item = get_for(session, item_id, principal, action="view", reason="review of FIR 112/2026")
@@ -66,7 +66,7 @@ def may_open(item: BodyWornItem, principal: Principal) -> str | None:
     """Returns why `principal` may not open the item's footage, or None when they may."""
     if not principal.can("bodycam:read"):
         return f"your role ({principal.role}) may not watch body-worn footage"
-    if item.access_class == "restricted" and not principal.can("bodycam:restricted"):
+    if item.access_class == "restricted" and not principal.can("bodycam:manage"):
         return "this recording is restricted"
     if item.access_class == "confidential" and principal.username not in item.allowed_users:
         return "this recording is confidential to the people named on it"
