@@ -171,4 +171,6 @@ def test_a_chunk_may_be_as_large_as_an_upload_not_a_json_body(ctx: Context, clie
     size = 3 * ctx.settings.max_body_bytes
     made = _open(client, officer, b"z" * size)
     answer = _patch(client, str(made["url"]), 0, b"z" * size, officer)
-    assert answer.status_code == 422 and "is not a video" in answer.json()["detail"]  # read whole, then judged
+    assert (
+        answer.status_code == 422 and "is not a video" in answer.json()["detail"]
+    )  # read whole, then judged

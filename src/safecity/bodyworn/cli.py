@@ -72,7 +72,7 @@ def import_command(
         report = ingest.import_folder(ctx, folder, meta, actor=actor, progress=step)
     if json_output:
         print_json(report.model_dump(mode="json"))
-        return
+        raise typer.Exit(2 if report.refused or report.failed else 0)
     console.print(
         f"{report.files} recordings: {report.ingested} ingested ({report.bytes / 1024**2:.1f} MiB), "
         f"{report.skipped} already in, {report.duplicates} duplicates, {report.refused} refused, "
