@@ -1,4 +1,4 @@
-"""In headless Chromium: the list, an item playing its own file with its GPS track, its custody log; an upload."""
+"""In headless Chromium: an item playing its own file, with its GPS track and custody log; an upload."""
 
 from __future__ import annotations
 

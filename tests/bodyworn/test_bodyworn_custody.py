@@ -1,4 +1,4 @@
-"""Custody: every act on an item is a row of the audit chain, a PDF report prints it, re-hashing finds tampering."""
+"""Custody: every act on an item is an audit-chain row, a PDF prints it, re-hashing finds tampering."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retention by category (the longest wins), a recovery window, holds and open cases that stop deletion; cases."""
+"""Retention by category (the longest wins), a recovery window, holds and open cases; cases."""
 
 from __future__ import annotations
 

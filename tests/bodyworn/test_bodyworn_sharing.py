@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from safecity.bodyworn import bundle, custody, sharing, watermark
-from safecity.bodyworn.models import ClassifyIn
 from safecity.bodyworn import service as items
+from safecity.bodyworn.models import ClassifyIn
 from safecity.cli import app as cli
 from safecity.core.context import Context
 from safecity.core.errors import Forbidden

@@ -1,4 +1,4 @@
-"""Resumable chunked uploads: offsets, a dropped connection resumed, the digest checked, nothing half-registered."""
+"""Resumable chunked uploads: offsets, a dropped connection resumed, the digest checked, no half items."""
 
 from __future__ import annotations
 

@@ -97,10 +97,17 @@ def disk_full(exc: OSError, what: str) -> Unavailable:
     )
 
 
-def _write_all(fd: int, block: memoryview) -> None:
+# The writer flushes to disk as it goes, every this many bytes: the disk works while the hash runs,
+# and the fsync at the end waits for the last stretch only.
+FLUSH_EVERY = 64 * 1024**2
+
+
+def _write_all(fd: int, block: memoryview, flush: bool = False) -> None:
     while block:
         written = os.write(fd, block)
         block = block[written:]
+    if flush:
+        os.fdatasync(fd)
 
 
 def stage(source: BinaryIO, store: MediaStore, ext: str, *, what: str) -> Staged:
@@ -126,7 +133,8 @@ def stage(source: BinaryIO, store: MediaStore, ext: str, *, what: str) -> Staged
                 if not n:
                     break
                 view = memoryview(buffer)[:n]
-                pending.append(writer.submit(_write_all, fd, view))
+                flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
+                pending.append(writer.submit(_write_all, fd, view, flush))
                 digest.update(view)
                 size += n
                 turn += 1

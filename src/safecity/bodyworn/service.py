@@ -1,8 +1,8 @@
 """Body-worn items: finding them, who may open them, and changing what they are (all in the custody log).
 
-Access has three classes: `normal` (anyone with `bodycam:read`), `restricted` (also
-`bodycam:manage`: supervisors and investigators) and `confidential` (only the users named on the item). "Do not disclose" keeps
-an item out of every share and court bundle. A refused look is in the custody log as well.
+Access has three classes: `normal` (anyone with `bodycam:read`), `restricted` (also `bodycam:manage`:
+supervisors and investigators) and `confidential` (only the users named on the item). "Do not
+disclose" keeps an item out of every share and court bundle. A refused look is in the custody log too.
 
     item = get_for(session, item_id, principal, action="view", reason="review of FIR 112/2026")
 """
