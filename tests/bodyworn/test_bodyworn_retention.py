@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from safecity.bodyworn import cases, custody, retention
+from safecity.bodyworn import cases, custody, ingest, retention
 from safecity.bodyworn import service as items
 from safecity.bodyworn.models import BodyWornItem, CaseIn
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import Conflict
 from safecity.evidence import service as media_owners
-from tests.bodyworn.bodyworn_support import ingest_one
+from tests.bodyworn.bodyworn_support import META, ingest_one
 from tests.conftest import auth_headers
 
 
@@ -79,6 +79,9 @@ def test_the_longest_category_wins_and_deletion_waits_out_a_recovery_window(
         assert [e.action for e in custody.entries_of(session, arrest)][-2:] == ["delete", "purge"]
         with pytest.raises(Conflict, match="only a deleted item"):
             items.restore(session, arrest, reason="too late", actor="insp.rana")
+    # The same file brought again after its purge gives the item its file back.
+    again = ingest.ingest_file(ctx, tmp_path / "d" / "C.MP4", META, actor="dock-7")
+    assert (again.outcome, again.item_id, _status(ctx, arrest)) == ("ingested", arrest, "active")
 
 
 def items_change(**change: object):  # type: ignore[no-untyped-def]

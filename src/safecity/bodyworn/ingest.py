@@ -16,7 +16,7 @@ import errno
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -262,6 +262,34 @@ def register(
     ref = f"sha256:{staged.sha256}.{staged.path.suffix.lstrip('.')}"
     with ctx.db.session() as session:
         twin = items.by_digest(session, staged.sha256)
+        if twin is not None and twin.status == "purged":
+            # The same bytes again after their item's file was released: the item gets its file back.
+            ctx.media.adopt(staged.path, twin.ref)
+            media_owners.own(session, KIND, twin.id, [twin.ref, twin.track_ref])
+            twin.status, twin.deleted_at, twin.deleted_by, twin.delete_reason, twin.purge_after = (
+                "active",
+                None,
+                None,
+                None,
+                None,
+            )
+            twin.ingested_at, twin.verified_at, twin.verified_ok = utcnow(), utcnow(), True
+            custody.record(
+                session,
+                twin.id,
+                actor=actor,
+                action="reingest",
+                reason="the file again after its purge",
+                source=source,
+            )
+            return ImportResult(
+                path=source,
+                outcome="ingested",
+                item_id=twin.id,
+                sha256=staged.sha256,
+                bytes=staged.bytes,
+                message=f"item {twin.id} had been purged; it has its file again",
+            )
         if twin is not None:
             staged.path.unlink(missing_ok=True)
             custody.record(
@@ -486,8 +514,3 @@ def _count(report: ImportReport, result: ImportResult) -> None:
         report.refused += 1
     else:
         report.failed += 1
-
-
-def iter_results(report: ImportReport, outcome: str) -> Iterator[ImportResult]:
-    """Yields the results of one outcome."""
-    return (r for r in report.results if r.outcome == outcome)
