@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from safecity.bodyworn import ingest
-from tests.bodyworn.bodyworn_support import META, gpx, make_video
+from safecity.bodyworn import ingest, sharing
+from safecity.bodyworn import service as items
+from safecity.bodyworn.models import ClassifyIn, ShareIn
+from tests.bodyworn.bodyworn_support import META, RECORDED, gpx, make_video
 from tests.browser import LiveServer, sign_in
 from tests.conftest import make_user
 
@@ -24,6 +27,17 @@ def test_an_item_plays_its_own_file_with_its_track_and_custody_and_an_upload_fro
     make_video(dock / "FILE0001.MP4", seconds=3, size=(320, 240))
     (dock / "FILE0001.gpx").write_text(gpx(5))
     item_id = ingest.import_folder(ctx, dock, META, actor="dock-7").results[0].item_id
+    with ctx.db.session() as session:  # a share: its expiry is a moment in the custody log
+        sharing.create(
+            session, item_id or "", ShareIn(recipient="Adv. S. Khan", reason="disclosure"), actor="x"
+        )
+        items.classify(
+            session,
+            ctx.settings,
+            item_id or "",
+            ClassifyIn(reason="kept for the inquiry", retain_until=RECORDED),
+            actor="insp.rana",
+        )
     make_user(ctx, "investigator", "si.khan")
     sign_in(page, live_server.url, "si.khan")
 
@@ -37,7 +51,10 @@ def test_an_item_plays_its_own_file_with_its_track_and_custody_and_an_upload_fro
     assert points is not None and len(points.split()) == 5
     assert "5 fixes" in page.inner_text("#bw-track-note")
     actions = page.locator("#bw-custody tbody tr td:nth-child(4)").all_inner_texts()
-    assert actions[:2] == ["view", "ingest"]
+    assert actions[:4] == ["view", "retention", "share", "ingest"]
+    # Every moment on the page in the display zone, none as the API sent it.
+    assert not re.findall(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", page.inner_text("main"))
+    assert "GMT+5" in page.inner_text("#bw-custody")
     assert page.inner_text("#bw-facts").count("pc.rana") == 1
 
     page.goto(live_server.url + "/evidence")

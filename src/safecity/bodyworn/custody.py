@@ -41,6 +41,17 @@ def target(item_id: str) -> str:
     return f"bodyworn:{item_id}"
 
 
+def _iso(value: Any) -> Any:
+    """Returns `value` with its moments as ISO 8601 text (the audit row's JSON would write them otherwise)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_iso(v) for v in value]
+    return value
+
+
 def record(
     session: Session, item_id: str, *, actor: str, action: str, reason: str = "", **detail: Any
 ) -> AuditEntry:
@@ -50,7 +61,7 @@ def record(
         actor=actor,
         action=PREFIX + action,
         target=target(item_id),
-        detail={"reason": reason, **detail},
+        detail=_iso({"reason": reason, **detail}),
     )
     session.add(BodyWornCustody(item_id=item_id, seq=entry.seq))
     session.flush()

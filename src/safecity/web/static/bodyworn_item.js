@@ -51,12 +51,21 @@ function drawTrack(track, error) {
   };
 }
 
+const ISO = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/;
+/** A custody detail's value for people: moments through when(), nested values flattened. */
+function shown(value) {
+  if (typeof value === "string" && ISO.test(value)) return when(value.replace(" ", "T"));
+  if (Array.isArray(value)) return value.map(shown).join(", ");
+  if (value && typeof value === "object") return Object.entries(value).map(([k, v]) => `${k} ${shown(v)}`).join("; ");
+  return String(value);
+}
+
 async function showCustody() {
   const log = await api(`${API}/items/${itemId}/custody`);
   $("#bw-custody tbody").replaceChildren(...log.slice().reverse().map((e) => el("tr", {},
     el("td", {}, e.seq), el("td", {}, when(e.at, "seconds")), el("td", {}, e.actor), el("td", {}, e.action.replaceAll("_", " ")),
     el("td", {}, [e.reason, ...Object.entries(e.detail).filter(([k, v]) => v != null && v !== "" && k !== "every_s")
-      .slice(0, 4).map(([k, v]) => ` ${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)].join(" ")))));
+      .slice(0, 4).map(([k, v]) => ` ${k}: ${shown(v)}`)].join(" ")))));
 }
 
 function showHoldsAndShares(d) {
