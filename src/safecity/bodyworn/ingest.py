@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -102,7 +103,8 @@ def disk_full(exc: OSError, what: str) -> Unavailable:
 FLUSH_EVERY = 64 * 1024**2
 
 
-def _write_all(fd: int, block: memoryview, flush: bool = False) -> None:
+def write_block(fd: int, block: memoryview, *, flush: bool = False) -> None:
+    """Writes a whole block (and, with `flush`, waits until what was written is on the disk)."""
     while block:
         written = os.write(fd, block)
         block = block[written:]
@@ -134,7 +136,7 @@ def stage(source: BinaryIO, store: MediaStore, ext: str, *, what: str) -> Staged
                     break
                 view = memoryview(buffer)[:n]
                 flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
-                pending.append(writer.submit(_write_all, fd, view, flush))
+                pending.append(writer.submit(partial(write_block, fd, view, flush=flush)))
                 digest.update(view)
                 size += n
                 turn += 1
