@@ -76,17 +76,11 @@ def make_recording(path: Path, mib: int, tag: int) -> Path:
 
 
 def plain_copy(source: Path, target: Path) -> None:
-    """Copies a file as ingest writes one, without the hash: 4 MiB blocks, flushed every 64 MiB, fsynced."""
-    buffer = bytearray(BLOCK)
-    view = memoryview(buffer)
+    """Copies a file exactly as ingest writes one (`ingest.copy_into`, then fsync), without the hash."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    size = 0
     try:
         with source.open("rb", buffering=0) as handle:
-            while n := handle.readinto(buffer):
-                flush = (size + n) // ingest.FLUSH_EVERY > size // ingest.FLUSH_EVERY
-                ingest.write_block(fd, view[:n], flush=flush)
-                size += n
+            ingest.copy_into(handle, fd)
         os.fsync(fd)
     finally:
         os.close(fd)

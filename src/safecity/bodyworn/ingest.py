@@ -20,9 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 from sqlalchemy import select
@@ -103,8 +102,7 @@ def disk_full(exc: OSError, what: str) -> Unavailable:
 FLUSH_EVERY = 64 * 1024**2
 
 
-def write_block(fd: int, block: memoryview, *, flush: bool = False) -> None:
-    """Writes a whole block (and, with `flush`, waits until what was written is on the disk)."""
+def _write_block(fd: int, block: memoryview, flush: bool) -> None:
     while block:
         written = os.write(fd, block)
         block = block[written:]
@@ -112,36 +110,47 @@ def write_block(fd: int, block: memoryview, *, flush: bool = False) -> None:
         os.fdatasync(fd)
 
 
-def stage(source: BinaryIO, store: MediaStore, ext: str, *, what: str) -> Staged:
-    """Copies `source` into the incoming folder, hashing it on the way (one read); fsynced before return.
+def copy_into(source: BinaryIO, fd: int, *, digest: Any | None = None) -> int:
+    """Copies `source` to `fd` in blocks, updating `digest` on the way (one read); returns the bytes.
 
-    The hash runs in this thread while a second one writes the previous block, so the copy goes at
-    the speed of the slower of the two rather than their sum. Any failure removes the partial file.
+    This thread reads and hashes while a second one writes the previous block and flushes it to disk
+    every `FLUSH_EVERY` bytes, so the copy goes at the pace of the slower of hashing and writing, not
+    their sum. The caller fsyncs. (Without a digest it is the disk's own pace: bench_evidence.py.)
+    """
+    size = 0
+    buffers = [bytearray(BLOCK) for _ in range(3)]
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="bodyworn-write") as writer:
+        turn = 0
+        while True:
+            buffer = buffers[turn % 3]
+            if len(pending) >= 2:  # the buffer about to be reused must be written first
+                pending.pop(0).result()
+            n = source.readinto(buffer)  # type: ignore[attr-defined]
+            if not n:
+                break
+            view = memoryview(buffer)[:n]
+            flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
+            pending.append(writer.submit(_write_block, fd, view, flush))
+            if digest is not None:
+                digest.update(view)
+            size += n
+            turn += 1
+        for future in pending:
+            future.result()
+    return size
+
+
+def stage(source: BinaryIO, store: MediaStore, ext: str, *, what: str) -> Staged:
+    """Copies `source` into the incoming folder, hashing it on the way; fsynced before it returns.
+
+    Any failure removes the partial file; a full disk is an Unavailable that says so.
     """
     path = store.incoming() / f"{new_id()}.{ext}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     digest = hashlib.sha256()
-    size = 0
-    buffers = [bytearray(BLOCK) for _ in range(3)]
-    pending: list[Future[None]] = []
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="bodyworn-write") as writer:
-            turn = 0
-            while True:
-                buffer = buffers[turn % 3]
-                if len(pending) >= 2:  # the buffer about to be reused must be written first
-                    pending.pop(0).result()
-                n = source.readinto(buffer)  # type: ignore[attr-defined]
-                if not n:
-                    break
-                view = memoryview(buffer)[:n]
-                flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
-                pending.append(writer.submit(partial(write_block, fd, view, flush=flush)))
-                digest.update(view)
-                size += n
-                turn += 1
-            for future in pending:
-                future.result()
+        size = copy_into(source, fd, digest=digest)
         os.fsync(fd)
     except OSError as exc:
         os.close(fd)
