@@ -12,6 +12,7 @@ from safecity.accounts.cli import app as users_app
 from safecity.anpr.cli import app as plates_app
 from safecity.anpr.hotlist_cli import app as hotlist_app
 from safecity.audit.cli import app as audit_app
+from safecity.bodyworn.cli import app as evidence_app
 from safecity.bus_cli import app as bus_app
 from safecity.cameras.cli import app as cameras_app
 from safecity.challans.cli import app as challans_app
@@ -52,6 +53,7 @@ app.add_typer(enforcement_app, name="enforcement")
 app.add_typer(challans_app, name="challans")
 app.add_typer(recordings_app, name="recordings")
 app.add_typer(media_app, name="media")
+app.add_typer(evidence_app, name="evidence")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(bus_app, name="bus")
 app.add_typer(cluster_app, name="cluster")

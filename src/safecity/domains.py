@@ -25,6 +25,7 @@ DOMAINS = (
     "alerts",
     "dispatch",
     "evidence",
+    "bodyworn",
     "maintenance",
 )
 

@@ -363,7 +363,7 @@ class _RouteKinds:
                     compile_path(context.path)[0],
                     frozenset(context.methods or ()),
                     not _signed_in(context.original_route.dependant),
-                    _takes_files(context.original_route.dependant),
+                    _takes_files(context.original_route.dependant) or _raw_upload(context.original_route),
                 )
                 for context in iter_route_contexts(self.app.routes)
                 if isinstance(context.original_route, APIRoute) and context.path
@@ -377,6 +377,12 @@ class _RouteKinds:
 
 def _signed_in(dependant: Dependant) -> bool:
     return any(isinstance(d.call, HTTPBearer) or _signed_in(d) for d in dependant.dependencies)
+
+
+def _raw_upload(route: APIRoute) -> bool:
+    """A route that reads its body as a byte stream (a chunk of a resumable upload) says so in its OpenAPI."""
+    content = ((route.openapi_extra or {}).get("requestBody") or {}).get("content") or {}
+    return any(kind.endswith("octet-stream") for kind in content)
 
 
 def _takes_files(dependant: Dependant) -> bool:

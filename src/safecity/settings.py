@@ -433,6 +433,36 @@ class Settings(BaseSettings):
         description="Seconds between signed checkpoints of the audit log; rows newer than the last one are "
         "anchored at the next.",
     )
+    bodyworn_retention_days: dict[str, Annotated[int, Field(ge=1, le=36500)]] = Field(
+        default_factory=lambda: {"uncategorised": 365, "routine": 90, "traffic_stop": 365, "arrest": 2555},
+        title="Body-worn retention",
+        description="Days a body-worn recording is kept by category, from when it was recorded (e.g. "
+        '{"routine": 90, "traffic_stop": 365, "arrest": 2555}); an item in several categories is kept for '
+        "the longest; categories not named here are refused at import. Items in an open case or under a "
+        "hold are never deleted automatically.",
+    )
+    bodyworn_recovery_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        title="Body-worn recovery window",
+        description="Days a deleted body-worn item can still be restored before its file is released to "
+        "the media sweep.",
+    )
+    bodyworn_verify_days: float = Field(
+        default=30.0,
+        gt=0,
+        title="Body-worn re-verification",
+        description="Each body-worn original is hashed again at least this often (days); a mismatch raises a "
+        "priority-1 alert.",
+    )
+    bodyworn_upload_hours: float = Field(
+        default=72.0,
+        gt=0,
+        title="Unfinished upload lifetime",
+        description="Hours an unfinished chunked upload waits for its next chunk before it is abandoned and "
+        "its partial file removed.",
+    )
 
     @field_validator("trusted_proxies", "metrics_addresses", mode="before")
     @classmethod

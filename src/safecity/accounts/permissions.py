@@ -38,6 +38,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "settings:write",
             "system:read",
             "evidence:hold",
+            "bodycam:read",
         }
     ),
     Role.supervisor: frozenset(
@@ -55,6 +56,10 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "plates:search",
             "challans:appeals",
             "system:read",
+            "bodycam:read",
+            "bodycam:upload",
+            "bodycam:share",
+            "bodycam:manage",
         }
     ),
     Role.operator: frozenset(
@@ -69,6 +74,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "plates:search",
             "recordings:read",
             "units:position",
+            "bodycam:upload",
         }
     ),
     Role.investigator: frozenset(
@@ -82,13 +88,18 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "evidence:read",
             "evidence:export",
             "evidence:hold",
+            "bodycam:read",
+            "bodycam:upload",
+            "bodycam:share",
+            "bodycam:manage",
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),
     # A bank or police counter's cashier: records the payments it takes, by receipt number.
     Role.cashier: frozenset({"challans:cash"}),
-    # Machines, not people: patrol units' devices report positions, signal controllers their phases.
-    Role.device: frozenset({"units:position", "signals:write"}),
+    # Machines, not people: patrol units' devices report positions, signal controllers their phases,
+    # body-camera docking stations upload what officers dock.
+    Role.device: frozenset({"units:position", "signals:write", "bodycam:upload"}),
 }
 
 # Who may see a stored picture, clip or document, by what it is (any one permission admits). An
@@ -121,6 +132,17 @@ MEDIA: dict[str, frozenset[str]] = {
     # An object under a legal hold, an appeal or a case: those who hold evidence (a hold placed on an
     # object by its ref outlives the row that first claimed it; one placed on a row keeps the row too).
     "hold": frozenset({"evidence:read", "evidence:hold"}),
+    # A body-worn camera's original, a watermarked copy made for a share, the GPS sidecar: never served
+    # here (a body-worn item has access classes and a custody log of its own), see `SERVED_ELSEWHERE`.
+    "bodyworn": frozenset(),
+    "bodyworn_copy": frozenset(),
+}
+
+# Kinds of stored object that `/media/{ref}` never serves, whatever else claims them (a hold, a case):
+# the page that does, which checks the item's access class and writes its custody log.
+SERVED_ELSEWHERE: dict[str, str] = {
+    "bodyworn": "/evidence/items/{owner}",
+    "bodyworn_copy": "the share link it was made for",
 }
 
 

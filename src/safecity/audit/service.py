@@ -468,3 +468,12 @@ def entries(
     if since:
         query = query.where(AuditEntry.at >= since)
     return session.scalars(query).all()
+
+
+def by_seqs(session: Session, seqs: Sequence[int]) -> Sequence[AuditEntry]:
+    """Returns the entries with these sequence numbers, oldest first (a domain's index into the chain)."""
+    if not seqs:
+        return []
+    return session.scalars(
+        select(AuditEntry).where(AuditEntry.seq.in_(list(seqs))).order_by(AuditEntry.seq)
+    ).all()

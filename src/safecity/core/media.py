@@ -40,9 +40,12 @@ from PIL import Image
 from safecity.core.crypto import MAGIC, CannotDecrypt, Cipher, seal_file, sealed_key_id
 from safecity.core.errors import InvalidInput, NotFound
 
-_ALLOWED_EXT = {"jpg", "png", "mp4", "ts", "m4s", "pdf", "json", "bin", "webm"}
+_ALLOWED_EXT = {"jpg", "png", "mp4", "ts", "m4s", "pdf", "json", "bin", "webm", "mov", "mkv", "avi"}
 #: Video stays plain (0600): streamed with range requests, and as sensitive as the recordings beside it.
-PLAIN_EXT = frozenset({"mp4", "ts", "m4s", "webm"})
+#: mov, mkv and avi are body-worn cameras' originals, kept in the container they came in.
+PLAIN_EXT = frozenset({"mp4", "ts", "m4s", "webm", "mov", "mkv", "avi"})
+#: Where files being received are written before they are hashed and adopted (skipped by every walk).
+INCOMING = ".incoming"
 _ORIENTATION = 0x0112
 # A file set aside by the sweep is renamed with this prefix (readers and `refs()` no longer see it).
 _ASIDE = ".aside-"
@@ -96,6 +99,31 @@ class MediaStore:
             os.chmod(tmp, 0o600)
             os.replace(tmp, path)
         return ref
+
+    def incoming(self) -> Path:
+        """Returns the folder for files being received (same file system: adopting one is a rename)."""
+        folder = self.root / INCOMING
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
+
+    def adopt(self, received: Path, ref: str, *, read_only: bool = True) -> bool:
+        """Moves a file the caller has hashed to `ref` into place; returns False when it was there already.
+
+        For originals received while being hashed in one pass (body-worn evidence): no second read and
+        no copy. The file is plain video, made read-only (0400) unless asked otherwise; when the same
+        bytes are already stored, the received file is removed and the stored one freshened.
+        """
+        _, ext = self._parse(ref)
+        if ext not in PLAIN_EXT:
+            raise InvalidInput(f"only video is adopted as it is, not .{ext}", hint="store it with put()")
+        path = self.path(ref)
+        if _freshen(path):
+            received.unlink(missing_ok=True)
+            return False
+        self._folder(path)
+        os.chmod(received, 0o400 if read_only else 0o600)
+        os.replace(received, path)
+        return True
 
     def put_image(self, image: np.ndarray, *, quality: int = 85) -> str:
         """Encodes a BGR image as JPEG and stores it."""
@@ -174,7 +202,9 @@ class MediaStore:
         """Seals `ref` under the current data key if it is not already (older key, or stored plain);
         tightens its mode to 0600 either way. Returns whether the file was rewritten."""
         path = self.path(ref)
-        _tighten(path, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o777 != 0o400:  # an adopted original stays read-only
+                _tighten(path, 0o600)
         _, ext = self._parse(ref)
         if self.cipher is None or ext in PLAIN_EXT:
             return False

@@ -290,3 +290,26 @@ def list_holds(session: Session, *, include_released: bool = False, limit: int =
     if not include_released:
         stmt = stmt.where(MediaHold.released_at.is_(None))
     return session.scalars(stmt).all()
+
+
+def open_hold(session: Session, *, kind: str, reference: str) -> MediaHold | None:
+    """Returns the open hold of a kind and reference (a case's), if there is one."""
+    return session.scalars(
+        select(MediaHold).where(
+            MediaHold.kind == kind, MediaHold.reference == reference, MediaHold.released_at.is_(None)
+        )
+    ).first()
+
+
+def holds_keeping(session: Session, ref: str) -> Sequence[MediaHold]:
+    """Returns the open holds that keep the object `ref`."""
+    held_by = select(MediaOwner.owner).where(MediaOwner.ref == ref, MediaOwner.kind == HOLD)
+    return session.scalars(
+        select(MediaHold).where(MediaHold.id.in_(held_by), MediaHold.released_at.is_(None))
+    ).all()
+
+
+def owns_any(session: Session, kind: str, owner: str) -> bool:
+    """Returns whether row `owner` of `kind` claims any stored object."""
+    found = select(MediaOwner.ref).where(MediaOwner.kind == kind, MediaOwner.owner == owner).limit(1)
+    return session.scalar(found) is not None

@@ -41,8 +41,17 @@ PUBLIC = frozenset(
     }
 )
 # Answered by a credential that is not a staff sign-in: Prometheus's metrics token or address, a payment
-# gateway's signature.
-OWN_CREDENTIAL = frozenset({"/metrics", "/api/payments/{gateway}/callback"})
+# gateway's signature, a shared recording's link (its token, access code and the browser it is bound to).
+OWN_CREDENTIAL = frozenset(
+    {
+        "/metrics",
+        "/api/payments/{gateway}/callback",
+        "/share/{token}",
+        "/api/share/{token}/open",
+        "/api/share/{token}/video",
+        "/api/share/{token}/download",
+    }
+)
 Answer = Literal["allowed", "forbidden", "signed_out", "as_anonymous"]
 
 

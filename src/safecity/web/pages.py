@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from safecity.accounts.api import SESSION_COOKIE, current_principal
 from safecity.accounts.auth import PENDING_PAGES, pending_for, principal_for
 from safecity.accounts.models import Role
-from safecity.accounts.permissions import PERMISSIONS, media_allows
+from safecity.accounts.permissions import PERMISSIONS, SERVED_ELSEWHERE, media_allows
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
 from safecity.core.clock import display_zone, format_moment
@@ -46,6 +46,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/violations", "Violations", "challans:review"),
     ("/challans", "Challans", "challans:review|challans:admin"),
     ("/recordings", "Recordings", "recordings:read"),
+    ("/evidence", "Body-worn", "bodycam:read|bodycam:upload"),
     ("/maintenance", "Maintenance", "maintenance:write"),
     ("/audit", "Audit", "audit:read"),
     ("/users", "Users", "users:admin"),
@@ -128,7 +129,10 @@ def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_pr
     gone = Response(status_code=404, content=b"not in the media store (it may have passed its retention)")
     with ctx.db.session() as session:
         owners = media_owners.owners_of(session, ref)
+        elsewhere = next((o for o in owners if o.kind in SERVED_ELSEWHERE), None)
         admitted = next((o for o in owners if media_allows(principal.role, o.kind)), None)
+        if elsewhere is not None:
+            admitted = None  # a hold on it must not open a door its own page keeps shut
         kinds = sorted({o.kind for o in owners})
         if owners and admitted is None:
             # A look at what one may not see is on record too: that is how curiosity is found.
@@ -137,6 +141,11 @@ def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_pr
             )
     if not owners:
         return gone
+    if elsewhere is not None:
+        raise Forbidden(
+            f"this {elsewhere.kind.replace('_', ' ')} object is not served here",
+            hint=f"open it from {SERVED_ELSEWHERE[elsewhere.kind].format(owner=elsewhere.owner)}",
+        )
     if admitted is None:
         raise Forbidden(
             f"your role ({principal.role}) may not see this {' or '.join(kinds).replace('_', ' ')}",

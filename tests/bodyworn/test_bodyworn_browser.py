@@ -1,0 +1,95 @@
+"""In headless Chromium: an item playing its own file, with its GPS track and custody log; an upload."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safecity.bodyworn import ingest, sharing
+from safecity.bodyworn import service as items
+from safecity.bodyworn.models import ClassifyIn, ShareIn
+from tests.bodyworn.bodyworn_support import META, RECORDED, gpx, make_video
+from tests.browser import LiveServer, sign_in
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_item_plays_its_own_file_with_its_track_and_custody_and_an_upload_from_the_page_lands(
+    live_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    ctx = live_server.ctx
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    make_video(dock / "FILE0001.MP4", seconds=3, size=(320, 240))
+    (dock / "FILE0001.gpx").write_text(gpx(5))
+    item_id = ingest.import_folder(ctx, dock, META, actor="dock-7").results[0].item_id
+    with ctx.db.session() as session:  # a share: its expiry is a moment in the custody log
+        sharing.create(
+            session, item_id or "", ShareIn(recipient="Adv. S. Khan", reason="disclosure"), actor="x"
+        )
+        items.classify(
+            session,
+            ctx.settings,
+            item_id or "",
+            ClassifyIn(reason="kept for the inquiry", retain_until=RECORDED),
+            actor="insp.rana",
+        )
+    make_user(ctx, "investigator", "si.khan")
+    sign_in(page, live_server.url, "si.khan")
+
+    page.goto(live_server.url + "/evidence")
+    page.click(f"tr[data-item='{item_id}'] a")
+    page.wait_for_url(f"**/evidence/items/{item_id}")
+    page.wait_for_function("() => document.querySelector('#bw-video').readyState >= 2")
+    page.evaluate("() => { const v = document.querySelector('#bw-video'); v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('#bw-video').currentTime > 0.3")
+    points = page.get_attribute("#bw-track polyline", "points")
+    assert points is not None and len(points.split()) == 5
+    assert "5 fixes" in page.inner_text("#bw-track-note")
+    actions = page.locator("#bw-custody tbody tr td:nth-child(4)").all_inner_texts()
+    # Newest first; the player's first range request may land before the log is read.
+    assert [a for a in actions if a != "stream"] == ["view", "retention", "share", "ingest"]
+    # Every moment on the page in the display zone, none as the API sent it.
+    assert not re.findall(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", page.inner_text("main"))
+    assert "GMT+5" in page.inner_text("#bw-custody")
+    assert page.inner_text("#bw-facts").count("pc.rana") == 1
+
+    page.goto(live_server.url + "/evidence")
+    upload = make_video(tmp_path / "PHONE.MP4", seconds=1, size=(320, 240), seed=9)
+    page.set_input_files("#bw-upload input[name=file]", str(upload))
+    page.fill("#bw-upload input[name=officer]", "pc.rana")
+    page.fill("#bw-upload input[name=device]", "PHONE-3")
+    page.click("#bw-upload button[type=submit]")
+    page.wait_for_selector("#bw-upload-status a")
+    assert page.inner_text("#bw-upload-status").startswith("received: item ")
+    page.wait_for_function("() => document.querySelectorAll('#bw-items tbody tr').length === 2")
+
+
+def test_a_recipient_opens_a_shared_recording_with_the_code_and_sees_their_name_over_it(
+    live_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    ctx = live_server.ctx
+    dock = tmp_path / "dock"
+    dock.mkdir()
+    make_video(dock / "FILE0001.MP4", seconds=3, size=(320, 240))
+    item_id = ingest.import_folder(ctx, dock, META, actor="dock-7").results[0].item_id or ""
+    with ctx.db.session() as session:
+        _, token, code = sharing.create(
+            session,
+            item_id,
+            ShareIn(recipient="Adv. S. Khan", recipient_role="defence", reason="disclosure"),
+            actor="si.khan",
+        )
+    page.goto(f"{live_server.url}/share/{token}")
+    page.wait_for_selector("text=Enter the access code")
+    page.fill("#bw-code input[name=code]", code)
+    page.click("#bw-code button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#bw-shared-video').readyState >= 2")
+    assert page.inner_text("#bw-overlay").startswith("Adv. S. Khan · defence")
+    assert page.is_hidden("#bw-shared-download")
+    page.reload()  # the same browser: no code asked again
+    page.wait_for_function("() => document.querySelector('#bw-shared-video').readyState >= 2")
