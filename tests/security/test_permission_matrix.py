@@ -119,4 +119,12 @@ def test_a_permission_checked_inside_a_route_instead_of_declared_is_found(tmp_pa
     with client:
         found = matrix.run(ctx, app, client, only="/api/hidden")
     refused = sorted(d.role or "" for d in found.differences)
-    assert refused == ["auditor", "cashier", "device", "investigator", "operator", "traffic_officer"]
+    assert refused == [
+        "auditor",
+        "cashier",
+        "device",
+        "investigator",
+        "operator",
+        "patrol_officer",
+        "traffic_officer",
+    ]

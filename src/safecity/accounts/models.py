@@ -22,6 +22,8 @@ class Role(StrEnum):
     investigator = "investigator"
     auditor = "auditor"
     cashier = "cashier"  # takes fines at a counter: records a payment by its receipt, nothing else
+    # A police officer in the field: signs in to a unit on the phone, is sent, reports arrival and outcome.
+    patrol_officer = "patrol_officer"
     device = "device"
 
 

@@ -77,6 +77,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
         }
     ),
+    # Speaks only for the unit signed in to for the shift (`dispatch.field`), and sees the pictures of
+    # the alerts that unit is sent to, nothing else: no map, no queue, no other unit's incident.
+    Role.patrol_officer: frozenset({"field:respond", "bodycam:upload"}),
     Role.investigator: frozenset(
         READ_LIVE
         | {

@@ -24,6 +24,7 @@ from safecity.core.errors import InvalidInput
 from safecity.core.events import Event
 from safecity.core.http import Ctx, DbSession
 from safecity.dispatch import service
+from safecity.dispatch.field.api import router as field_router
 from safecity.dispatch.models import (
     Candidate,
     CloseIn,
@@ -212,3 +213,7 @@ def close_incident(
     out = service.incident_out(session, incident)
     _announce(session, events)
     return out
+
+
+# The officer's phone (its page, shifts, assignment and updates) is a sub-domain with routes of its own.
+router.include_router(field_router)

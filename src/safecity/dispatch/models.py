@@ -240,3 +240,7 @@ class DispatchStats(BaseModel):
     p50_s: float | None
     p90_s: float | None
     by_outcome: dict[str, int]
+
+
+# The officer's phone keeps its tables in its sub-domain; imported here so the schema sees them.
+from safecity.dispatch.field import models as field_models  # noqa: E402, F401

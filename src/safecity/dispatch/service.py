@@ -368,8 +368,14 @@ def dispatch_unit(
     return Sent(dispatch=sent, incident=incident, unit=unit, changed_alerts=changed)
 
 
-def set_unit_status(session: Session, unit_id: str, *, status: str, actor: str, note: str = "") -> Unit:
-    """Records a status reported from the field; arriving and clearing update the unit's dispatch."""
+def set_unit_status(
+    session: Session, unit_id: str, *, status: str, actor: str, note: str = "", at: datetime | None = None
+) -> Unit:
+    """Records a status reported from the field; arriving and clearing update the unit's dispatch.
+
+    `at` is when it happened in the field (a phone that was offline reports late); it is kept between
+    the dispatch and now, so a phone's wrong clock cannot make a unit arrive before it was sent.
+    """
     try:
         new = UnitStatus(status)
     except ValueError:
@@ -386,7 +392,7 @@ def set_unit_status(session: Session, unit_id: str, *, status: str, actor: str, 
     now = utcnow()
     incident = get_incident(session, current.incident_id) if current else None
     if current is not None and new is UnitStatus.on_scene and current.arrived_at is None:
-        current.arrived_at = now
+        current.arrived_at = min(max(as_utc(at), current.dispatched_at), now) if at else now
     if current is not None and new in (UnitStatus.available, UnitStatus.off_duty):
         current.cleared_at = now
         unit.incident_id = None
@@ -450,7 +456,7 @@ def close_incident(
         freed.append(unit)
     changed = []
     reason = f"incident {incident.id}: {result.value.replace('_', ' ')}" + (f" — {note}" if note else "")
-    for alert in _alerts_of(session, incident.id):
+    for alert in alerts_of(session, incident.id):
         if alert.status not in OPEN_STATES:
             continue
         if result is Outcome.false_alarm:
@@ -486,7 +492,7 @@ def list_incidents(session: Session, *, open_only: bool = False, limit: int = 10
 
 def incident_out(session: Session, incident: Incident) -> IncidentOut:
     """Returns an incident with its alerts, dispatches and every evidence ref it gathered."""
-    linked = _alerts_of(session, incident.id)
+    linked = alerts_of(session, incident.id)
     dispatches = session.scalars(
         select(Dispatch).where(Dispatch.incident_id == incident.id).order_by(Dispatch.id)
     ).all()
@@ -537,7 +543,8 @@ def _current_dispatch(session: Session, unit: Unit) -> Dispatch | None:
     ).first()
 
 
-def _alerts_of(session: Session, incident_id: str) -> list[Alert]:
+def alerts_of(session: Session, incident_id: str) -> list[Alert]:
+    """Returns the alerts linked to an incident, oldest first."""
     ids = session.scalars(
         select(IncidentAlert.alert_id).where(IncidentAlert.incident_id == incident_id)
     ).all()

@@ -38,6 +38,8 @@ PUBLIC = frozenset(
         "/docs/oauth2-redirect",
         "/redoc",
         "/favicon.ico",
+        "/field/manifest.webmanifest",  # the officer's phone: installing and caching hold no data
+        "/field/sw.js",
     }
 )
 # Answered by a credential that is not a staff sign-in: Prometheus's metrics token or address, a payment

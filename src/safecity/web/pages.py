@@ -23,6 +23,7 @@ from safecity.audit import service as audit
 from safecity.core.clock import display_zone, format_moment
 from safecity.core.errors import Forbidden, SafeCityError
 from safecity.core.http import Ctx
+from safecity.dispatch.field import service as field
 from safecity.evidence import service as media_owners
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -47,6 +48,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/challans", "Challans", "challans:review|challans:admin"),
     ("/recordings", "Recordings", "recordings:read"),
     ("/evidence", "Body-worn", "bodycam:read|bodycam:upload"),
+    ("/field", "Officer's phone", "field:respond"),
     ("/maintenance", "Maintenance", "maintenance:write"),
     ("/audit", "Audit", "audit:read"),
     ("/users", "Users", "users:admin"),
@@ -131,6 +133,9 @@ def media(ref: str, ctx: Ctx, principal: Annotated[Principal, Depends(current_pr
         owners = media_owners.owners_of(session, ref)
         elsewhere = next((o for o in owners if o.kind in SERVED_ELSEWHERE), None)
         admitted = next((o for o in owners if media_allows(principal.role, o.kind)), None)
+        if admitted is None and principal.can("field:respond"):
+            # An officer on shift sees the pictures of the alerts their unit is sent to, and no others.
+            admitted = field.photo_owner(session, principal.username, owners)
         if elsewhere is not None:
             admitted = None  # a hold on it must not open a door its own page keeps shut
         kinds = sorted({o.kind for o in owners})
