@@ -182,7 +182,6 @@ def test_updates_queued_offline_are_applied_in_order_exactly_once(
     second = _update(
         "key-pos-2", "position", latitude=24.8608, longitude=67.0298, at=start + timedelta(seconds=0.1)
     )
-    later = start + timedelta(seconds=0.2)
     outcome = _update(
         "key-out-1",
         "outcome",
