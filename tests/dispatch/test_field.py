@@ -6,54 +6,15 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
-from safecity.alerts import service as alerts
 from safecity.audit import service as audit
-from safecity.cameras import service as cameras
-from safecity.cameras.models import CameraIn
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.dispatch import service
 from tests.conftest import auth_headers
 
 SADDAR = (24.8607, 67.0299)
-
-
-@pytest.fixture
-def alert_id(ctx: Context) -> str:
-    """A face-match alert at Saddar with a stored crop, and two available units; returns the alert id."""
-    crop = ctx.media.put_image(np.full((60, 40, 3), 120, np.uint8))
-    with ctx.db.session() as session:
-        cameras.create(
-            session,
-            CameraIn(
-                id="cam-saddar",
-                name="Empress Market",
-                kind="face",
-                district="Saddar",
-                latitude=SADDAR[0],
-                longitude=SADDAR[1],
-            ),
-            actor="test",
-        )
-        service.create_unit(
-            session, unit_id="PU-1", callsign="Clifton-1", latitude=24.8138, longitude=67.0300
-        )
-        service.create_unit(session, unit_id="PU-2", callsign="Lyari-2", latitude=24.8720, longitude=67.0120)
-        alert, _ = alerts.raise_alert(
-            session,
-            kind="face_match",
-            priority=1,
-            title="Wanted man on a motorcycle",
-            source_key="match-1",
-            dedup_key="face:entry-1",
-            camera_id="cam-saddar",
-            evidence={"crop_ref": crop},
-        )
-        return alert.id
 
 
 def _on_shift(ctx: Context, client: TestClient, name: str, unit_id: str) -> dict[str, str]:

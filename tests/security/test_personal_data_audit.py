@@ -102,6 +102,7 @@ PERSONAL = [
     Read("/api/live/recent", "supervisor"),
     Read("/api/incidents", "operator"),
     Read("/api/incidents/{incident_id}", "operator"),
+    Read("/api/field/assignment", "patrol_officer"),  # the photo and title of the incident it is sent to
     Read("/api/audit", "auditor"),
     Read("/media/{media_ref}", "traffic_officer"),
 ]

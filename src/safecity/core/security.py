@@ -227,6 +227,8 @@ HEADERS = (
     ("cross-origin-resource-policy", "same-origin"),
     ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
 )
+# The one page that may ask for the position: the officer's phone reports where its unit is.
+GEOLOCATION_POLICY = "camera=(), microphone=(), geolocation=(self), payment=()"
 HSTS = "max-age=31536000; includeSubDomains"
 
 

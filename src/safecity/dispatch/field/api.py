@@ -17,7 +17,7 @@ from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.alerts import service as alerts
 from safecity.audit import service as audit
-from safecity.core import outbox
+from safecity.core import outbox, security
 from safecity.core.events import Event
 from safecity.core.http import Ctx, DbSession
 from safecity.dispatch import service as dispatch
@@ -39,7 +39,9 @@ def field_page(request: Request, ctx: Ctx) -> Response:
     """The officer's phone: sign in to a unit, receive the dispatch, report arrival and the outcome."""
     from safecity.web.pages import render_page
 
-    return render_page(request, ctx, "field.html", PERMISSION)
+    response = render_page(request, ctx, "field.html", PERMISSION)
+    response.headers["permissions-policy"] = security.GEOLOCATION_POLICY  # its own header wins
+    return response
 
 
 @router.get("/field/manifest.webmanifest", include_in_schema=False)

@@ -1,0 +1,107 @@
+"""The officer's phone in headless Chromium on a phone-sized screen: a dispatch arrives, is closed, and
+the unit's GPS position reaches the server."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from safecity.accounts import service as accounts
+from safecity.core.context import Context
+from safecity.dispatch import service
+from tests.browser import LiveServer
+from tests.conftest import PASSWORD, make_user
+
+pytestmark = pytest.mark.browser
+
+CLOSE_BY = {"latitude": 24.8655, "longitude": 67.0205}
+
+
+def _until(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _bearer(ctx: Context, role: str) -> dict[str, str]:
+    name = make_user(ctx, role)
+    with ctx.db.session() as session:
+        token, _ = accounts.issue_token(session, accounts.get_by_username(session, name), kind="api", hours=1)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_officers_phone_receives_a_dispatch_closes_it_and_sends_its_position(
+    live_server: LiveServer, chromium: Any, alert_id: str
+) -> None:
+    ctx, url = live_server.ctx, live_server.url
+    make_user(ctx, "patrol_officer", "pc.rana")
+    phone = chromium.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        geolocation=CLOSE_BY,
+        permissions=["geolocation"],
+    )
+    tab = phone.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.set_default_timeout(20_000)
+    try:
+        tab.goto(url + "/login")
+        tab.fill("#username", "pc.rana")
+        tab.fill("#password", PASSWORD)
+        tab.click("#sign-in")
+        tab.wait_for_url(re.compile(r".*/$"))
+        tab.goto(url + "/field")
+        assert tab.evaluate("navigator.serviceWorker.ready.then((r) => !!r.active)")
+        tab.select_option("#unit-select", "PU-2")
+        tab.click("#start-shift")
+        tab.wait_for_selector("#on-shift:not([hidden])")
+        assert "Lyari-2" in tab.inner_text("#unit-name")
+
+        def at_fix() -> bool:
+            with ctx.db.session() as session:
+                unit = service.get_unit(session, "PU-2")
+                return (unit.latitude, unit.longitude) == (CLOSE_BY["latitude"], CLOSE_BY["longitude"])
+
+        _until(at_fix, "the phone's GPS fix to reach the unit")
+
+        sent = httpx.post(
+            url + "/api/dispatch",
+            json={"unit_id": "PU-2", "alert_id": alert_id},
+            headers=_bearer(ctx, "operator"),
+        )
+        assert sent.status_code == 201, sent.text
+        incident_id = sent.json()["incident_id"]
+        tab.wait_for_selector("#incident:not([hidden])")
+        assert tab.inner_text("#incident-title") == "Wanted man on a motorcycle"
+        assert "Empress Market, Saddar" in tab.inner_text("#place")
+        assert (tab.get_attribute("#navigate", "href") or "").startswith("geo:24.860700,67.029900")
+        assert "km" in tab.inner_text("#route")
+        tab.wait_for_function("document.querySelector('#photos img')?.naturalWidth > 0")
+
+        tab.click("#arrived")
+        tab.fill("#outcome-note", "stopped at the signal")
+        tab.click("button[data-outcome=suspect_confirmed]")
+
+        def closed() -> bool:
+            with ctx.db.session() as session:
+                return service.get_incident(session, incident_id).outcome == "arrest"
+
+        _until(closed, "the outcome to close the incident")
+        with ctx.db.session() as session:
+            out = service.incident_out(session, service.get_incident(session, incident_id))
+            assert out.dispatches[0].arrived_at is not None
+            assert service.get_unit(session, "PU-2").status == "available"
+        tab.wait_for_selector("#no-incident:not([hidden])")
+        _until(lambda: tab.inner_text("#queued") == "" or tab.is_hidden("#queued"), "the queue to empty")
+    finally:
+        phone.close()
+    assert not errors, f"script errors on the page: {errors}"
