@@ -36,7 +36,7 @@ WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 
 def plugin_dir() -> Path:
-    """Where optional plug-in models are installed (`SAFECITY_MODELS_DIR`, default `~/.local/share/safecity/models`)."""
+    """Where optional plug-in models go: `SAFECITY_MODELS_DIR`, else `~/.local/share/safecity/models`."""
     configured = os.environ.get("SAFECITY_MODELS_DIR")
     return Path(configured) if configured else Path.home() / ".local" / "share" / "safecity" / "models"
 
@@ -151,7 +151,9 @@ def session(name: str, *, threads: int | None = None) -> ort.InferenceSession:
         try:
             loaded = cpu_session(path, threads)
         except Exception as exc:  # ONNX Runtime's own words say what is wrong with the file
-            raise ModelUnavailable(f"model {name}: {path} cannot be loaded ({exc}); {model.restore_hint}") from exc
+            raise ModelUnavailable(
+                f"model {name}: {path} cannot be loaded ({exc}); {model.restore_hint}"
+            ) from exc
         _SESSIONS[key] = loaded
         return loaded
 
@@ -164,7 +166,7 @@ class CheckResult:
 
 
 def check(names: Iterable[str] | None = None) -> list[CheckResult]:
-    """Verifies each model's file and runs it once on a built-in image (plug-ins not installed are skipped)."""
+    """Verifies each model's file and runs it once on a built-in image (skips plug-ins not installed)."""
     results: list[CheckResult] = []
     for model in models() if names is None else [spec(n) for n in names]:
         if not model.default and not model.path.exists() and names is None:
