@@ -98,6 +98,8 @@ def test_vehicles_and_people_have_fitted_thresholds() -> None:
     thresholds = default_thresholds()
     assert thresholds[CAR] == thresholds[COCO_CLASSES.index("bus")] < 1
     assert 0 < thresholds[PERSON] < 1 and thresholds[COCO_CLASSES.index("handbag")] == thresholds[PERSON]
+    assert default_thresholds(352)[PERSON] == default_thresholds(320)[PERSON]  # the nearest size fitted
+    assert default_thresholds(416, tiled=True)[PERSON] != thresholds[PERSON]
 
 
 class OneCarSession:
@@ -127,7 +129,7 @@ class OneCarSession:
 
 def test_boxes_come_back_in_the_pixels_of_the_original_frame() -> None:
     session = OneCarSession()
-    detector = NanoDetDetector(session=session, classes=VEHICLE_CLASSES)  # type: ignore[arg-type]
+    detector = NanoDetDetector(session=session, classes=VEHICLE_CLASSES, input_size=416)  # type: ignore[arg-type]
     frame = np.zeros((480, 832, 3), np.uint8)  # scaled by 0.5 to 416 x 240, padded to 416 x 256
     found = detector.detect(frame)
     assert session.shapes == [(1, 3, 256, 416)]
@@ -138,7 +140,7 @@ def test_boxes_come_back_in_the_pixels_of_the_original_frame() -> None:
 
 def test_frames_of_one_shape_run_as_one_batch_and_tiles_add_views() -> None:
     session = OneCarSession()
-    detector = NanoDetDetector(session=session)  # type: ignore[arg-type]
+    detector = NanoDetDetector(session=session, input_size=416)  # type: ignore[arg-type]
     results = detector.detect_many([np.zeros((480, 640, 3), np.uint8)] * 3)
     assert session.shapes == [(3, 3, 320, 416)] and [len(r) for r in results] == [1, 1, 1]
     tiled = NanoDetDetector(session=session, tiles=(2, 2))  # type: ignore[arg-type]
@@ -204,3 +206,18 @@ def test_on_real_photos_the_car_holds_its_plate_and_the_mall_has_people(detector
     mall = need_shared_data("crowd", "mall", "seq_000001.jpg")
     people = detector.detect(cv2.imread(str(mall)))
     assert (people.data["class_name"] == "person").sum() >= 10
+
+
+def test_every_detector_in_a_process_shares_one_session_safely_across_threads(
+    detector: NanoDetDetector,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sensitive = NanoDetDetector(min_confidence=0.1)  # the built-in picture's faint objects, to compare
+    assert sensitive.session is detector.session
+    image = smoke_image()
+    expected = sensitive.detect(image).xyxy
+    assert len(expected) > 5
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: sensitive.detect(image).xyxy, range(8)))
+    assert all(r.shape == expected.shape and np.allclose(r, expected, atol=1e-4) for r in results)

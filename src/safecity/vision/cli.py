@@ -13,7 +13,7 @@ from rich.table import Table
 
 from safecity.core.cliutil import console, err_console, friendly_errors, print_json
 from safecity.core.errors import InvalidInput
-from safecity.vision.objects import NanoDetDetector
+from safecity.vision.objects import DEFAULT_INPUT_SIZE, NanoDetDetector
 
 app = typer.Typer(help="Run the vision models on images.", no_args_is_help=True)
 
@@ -59,7 +59,10 @@ def detect(
     min_confidence: float | None = typer.Option(
         None, help="Score an object must reach (default: the fitted per-class thresholds, see README)."
     ),
-    size: int = typer.Option(416, help="Longer side the image is scaled to (a multiple of 32)."),
+    size: int = typer.Option(
+        DEFAULT_INPUT_SIZE,
+        help="Longer side the image is scaled to (a multiple of 32; 416 finds more people).",
+    ),
     tiles: str = typer.Option(
         "1x1", help="Also look at COLSxROWS overlapping tiles, for small objects (e.g. 2x2)."
     ),
