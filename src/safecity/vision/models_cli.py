@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from safecity.core.cliutil import console, err_console, friendly_errors, print_json
 from safecity.vision import registry
@@ -20,7 +20,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON i
     if as_json:
         print_json(described)
         return
-    table = Table("name", "task", "licence", "kind", "installed", "source", "sha256")
+    table = Table(Column("name", no_wrap=True), "task", "licence", "kind", "installed", "source", "sha256")
     for m in described:
         table.add_row(
             m["name"],
