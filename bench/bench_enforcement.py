@@ -88,6 +88,8 @@ def junction_media(seconds: float, fps: float, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         media = MediaStore(Path(folder) / "media")
         if hasattr(anpr, "AnalysisSettings"):  # typed per-camera configuration (issue 17)
+            if "detector" in anpr.AnalysisSettings.model_fields:  # drawn rectangles: motion finds them
+                analysis["detector"] = "motion"
             setup = anpr.CameraSetup(
                 JUNCTION_CAMERA,
                 "anpr",

@@ -26,6 +26,8 @@ from safecity.keys_cli import app as keys_app
 from safecity.maintenance.cli import app as maintenance_app
 from safecity.recordings.cli import app as recordings_app
 from safecity.settings import Settings, load_settings
+from safecity.vision.cli import app as vision_app
+from safecity.vision.models_cli import app as models_app
 from safecity.worker.cli import app as cluster_app
 
 app = typer.Typer(
@@ -57,6 +59,8 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(bus_app, name="bus")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(models_app, name="models")
+app.add_typer(vision_app, name="vision")
 app.command("demo")(demo)
 
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)

@@ -28,6 +28,7 @@ def run_junction(media: MediaStore, seconds: float, passes: list[scenes.Pass]) -
         "junction",
         "anpr",
         AnalysisSettings(
+            detector="motion",  # the drawn vehicles are rectangles, which no COCO detector calls a car
             junction="J1",
             signal_head_box=tuple(scenes.SIGNAL_BOX),
             approach_point=(scenes.WIDTH / 2, 40),

@@ -71,6 +71,7 @@ async def test_file_camera_yields_plate_reads_speeding_and_footage(ctx: Context,
                     "analysis": {
                         "analysis_fps": 5.0,
                         "motion_gate": False,
+                        "detector": "motion",  # drawn rectangles: no COCO detector calls them cars
                         "speed_limit_kmh": 60.0,
                     },
                 }

@@ -25,7 +25,9 @@ def plates_seen(settings: Settings, zones: list[Zone]) -> set[str]:
         5: Pass(0.5, "BKR294", 80.0, (200, 200, 200)),
         15: Pass(1.5, "AFR771", 40.0, (40, 40, 160), lane=1),
     }
-    setup = CameraSetup("zone-cam", "anpr", AnalysisSettings(motion_gate=False), zones=zones)
+    setup = CameraSetup(
+        "zone-cam", "anpr", AnalysisSettings(motion_gate=False, detector="motion"), zones=zones
+    )
     pipeline = AnprPipeline(setup, MediaStore(settings.media_dir), reader=PlateReader(region="pk"), fps=FPS)
     start = utcnow()
     events: list[Event] = []
@@ -54,7 +56,10 @@ def test_the_stop_line_rule_reads_the_typed_line_and_approach_point(tmp_path) ->
     line = Line(name="lane 1-2", points=[(ROAD_X[0], 200), (ROAD_X[1], 200)], purpose="stop_line")
     counting = Line(name="count", points=[(0, 50), (600, 50)])
     setup = CameraSetup(
-        "j-cam", "anpr", AnalysisSettings(junction="J-1", approach_point=(320, 20)), lines=[counting, line]
+        "j-cam",
+        "anpr",
+        AnalysisSettings(junction="J-1", approach_point=(320, 20), detector="motion"),
+        lines=[counting, line],
     )
     pipeline = AnprPipeline(setup, MediaStore(tmp_path), reader=PlateReader(region="pk"))
     rule = pipeline.stop_rule

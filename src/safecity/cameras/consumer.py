@@ -21,6 +21,7 @@ FAULT_PRIORITY = {
     "out_of_focus": 4,
     "too_dark": 4,
     "low_fps": 5,
+    "degraded": 4,
 }
 
 

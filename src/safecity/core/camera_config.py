@@ -33,6 +33,13 @@ class Decode(StrEnum):
     keyframes = "keyframes"
 
 
+class VehicleDetector(StrEnum):
+    """How an ANPR camera finds vehicles."""
+
+    motion = "motion"
+    nanodet = "nanodet"
+
+
 class ZonePurpose(StrEnum):
     """What a zone is for; `docs/architecture.md` says which pipeline uses which."""
 
@@ -76,6 +83,13 @@ class AnalysisSettings(BaseModel):
         default=Decode.all,
         title="Decoding",
         description="all frames, nonref (skips non-reference frames) or keyframes: less CPU, fewer frames.",
+    )
+    detector: VehicleDetector = Field(
+        default=VehicleDetector.nanodet,
+        title="Vehicle detector",
+        description="nanodet: the NanoDet-m COCO model (shipped) finds cars, motorcycles, buses, trucks and "
+        "bicycles on frames where something moved, and keeps those that moved; motion: moving blobs only "
+        "(no model; anything that moves is a vehicle).",
     )
     motion_gate: bool = Field(
         default=True,

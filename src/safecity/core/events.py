@@ -95,6 +95,7 @@ HealthState = Literal[
     "too_dark",
     "moved",
     "low_fps",
+    "degraded",  # analysed, but with less than its settings ask for (a model file missing or corrupt)
 ]
 
 

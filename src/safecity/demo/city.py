@@ -141,7 +141,8 @@ def _camera_rows(fps: float) -> list[CameraIn]:
     }
     rows: list[CameraIn] = []
     for cam_id, (scene, district, lat, lon, name) in analysed.items():
-        analysis: dict[str, object] = {"analysis_fps": 5.0, "motion_gate": False}
+        # The rendered vehicles are coloured rectangles, which no COCO detector calls cars: motion finds them.
+        analysis: dict[str, object] = {"analysis_fps": 5.0, "motion_gate": False, "detector": "motion"}
         lines = []
         if cam_id == JUNCTION:
             analysis |= {

@@ -36,7 +36,7 @@ WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 
 def plugin_dir() -> Path:
-    """Where optional plug-in models go: `SAFECITY_MODELS_DIR`, or ~/.local/share/safecity/models."""
+    """Where optional plug-in models go: `SAFECITY_MODELS_DIR`, else `~/.local/share/safecity/models`."""
     configured = os.environ.get("SAFECITY_MODELS_DIR")
     return Path(configured) if configured else Path.home() / ".local" / "share" / "safecity" / "models"
 

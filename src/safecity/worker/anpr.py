@@ -1,6 +1,7 @@
 """The ANPR camera pipeline: vehicles found and tracked, plates read and voted, traffic rules applied.
 
-Per analysed frame: moving vehicles are detected and tracked; each tracked vehicle's crop is read a
+Per analysed frame: moving vehicles are detected (the camera's `detector` setting: NanoDet on frames
+where something moved, or motion blobs alone) and tracked; each tracked vehicle's crop is read a
 few times while it is well in view; its positions and times feed the stop-line and spot-speed
 rules. When a track ends, its reads are voted into one `PlateRead` (best crop, direction, speed) and
 any violation candidates it raised are completed with that plate. Only events leave the pipeline.
@@ -25,12 +26,27 @@ import numpy.typing as npt
 import supervision as sv
 
 from safecity.core import keys
-from safecity.core.camera_config import AnalysisSettings, Line, LinePurpose, Zone, ZonePurpose
+from safecity.core.camera_config import (
+    AnalysisSettings,
+    Line,
+    LinePurpose,
+    VehicleDetector,
+    Zone,
+    ZonePurpose,
+)
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.core.media import MediaStore
 from safecity.video.sources import Frame
-from safecity.vision.objects import MotionObjectDetector, ObjectDetector, ObjectTracker
+from safecity.vision.objects import (
+    VEHICLE_CLASSES,
+    MotionGatedDetector,
+    MotionObjectDetector,
+    NanoDetDetector,
+    ObjectDetector,
+    ObjectTracker,
+)
 from safecity.vision.plates import PlateReader, PlateVoter, VotedPlate
+from safecity.vision.registry import ModelUnavailable
 from safecity.vision.traffic import SignalPhases, SpeedLimit, SpotSpeed, StopLineRule
 from safecity.vision.zones import RegionOfInterest
 
@@ -72,6 +88,25 @@ class CameraSetup:
         )
 
 
+def vehicle_detector(analysis: AnalysisSettings) -> tuple[ObjectDetector, str | None]:
+    """The vehicle detector a camera's settings ask for, and why it had to fall back to motion (else None).
+
+    A missing or corrupt model must not stop the camera: it runs on motion blobs alone, and the reason
+    (naming the file and how to restore it) goes into the camera's health.
+    """
+    if analysis.detector == VehicleDetector.motion:
+        return MotionObjectDetector(), None
+    try:
+        model = NanoDetDetector(classes=VEHICLE_CLASSES)
+    except ModelUnavailable as exc:
+        log.error("vehicle detector unavailable, falling back to motion: %s", exc)
+        return (
+            MotionObjectDetector(),
+            f"vehicles found by motion only (the vehicle detector is unavailable): {exc}",
+        )
+    return MotionGatedDetector(model), None
+
+
 class AnprPipeline:
     """Turns an ANPR camera's frames into plate reads and violation candidates."""
 
@@ -92,7 +127,11 @@ class AnprPipeline:
         self.camera = camera
         self.media = media
         self.reader = reader or PlateReader(region=camera.region)
-        self.detector = detector or MotionObjectDetector()
+        # Why the pipeline runs with less than its settings ask for (reported in the camera's health).
+        self.degraded: str | None = None
+        if detector is None:
+            detector, self.degraded = vehicle_detector(camera.analysis)
+        self.detector = detector
         self.tracker = ObjectTracker(fps=fps, lost_seconds=track_timeout_s)
         self.voter = PlateVoter(timeout_s=track_timeout_s)
         self.max_reads = max_reads_per_track

@@ -6,8 +6,10 @@ enabled cameras, or the cameras it is pinned to), opens each camera it is given 
 over, runs the pipelines of the camera's type on each analysed frame, and publishes what they return
 through the local spool (`worker/spool.py`), so nothing is lost while the bus is down. Embedded, the
 one process holds every camera through the same code. Health changes become `CameraHealth` events
-with their evidence frame, and so does a pipeline that stalls or fails on every frame. Only events
-leave: never raw frames, except the latest picture per camera kept in memory for the video wall.
+with their evidence frame, and so does a pipeline that stalls or fails on every frame, or that runs
+with less than its settings ask for (`degraded`: a model file missing or corrupt, named with its fix).
+Only events leave: never raw frames, except the latest picture per camera kept in memory for the
+video wall.
 """
 
 from __future__ import annotations
@@ -159,6 +161,9 @@ class _Running:
     failures: int = 0
     last_error: str = ""
     fault: tuple[HealthState, datetime] | None = None
+    # Why the pipelines run with less than the camera's settings ask for: the camera's health says so
+    # whenever its picture is fine.
+    degraded: str | None = None
 
 
 def worker_identity(ctx: Context) -> tuple[str, str, int]:
@@ -381,6 +386,10 @@ class WorkerRuntime:
             detail = f"analysis cannot start: {type(exc).__name__}: {exc}"
             self._report(camera_id, "offline", detail[:480], utcnow())
             return False
+        degraded = "; ".join(d for p in pipes if (d := getattr(p, "degraded", None))) or None
+        if degraded is not None:
+            log.error("camera %s: analysing with less than its settings ask for: %s", camera_id, degraded)
+            self._report(camera_id, "degraded", degraded[:480], utcnow())
         analysis_fps = setup.analysis.analysis_fps if pipes else None
         # Synthetic cameras too: their source encodes what it renders when a recorder asks for packets.
         recorder = self.recorders.for_camera(camera_id) if self.recorders is not None else None
@@ -397,7 +406,7 @@ class WorkerRuntime:
             password=entry.password,
         )
         with self._running_lock:
-            self.running[camera_id] = _Running(entry, stream, pipes)
+            self.running[camera_id] = _Running(entry, stream, pipes, degraded=degraded)
         self.group.add(stream, start=True)
         return True
 
@@ -478,7 +487,19 @@ class WorkerRuntime:
         ref = None
         if change.evidence is not None and change.state != "online":
             ref = self.ctx.media.put_image(change.evidence)
-        self._publish([change.to_event(ref)])
+        event = change.to_event(ref)
+        if change.state == "online" and running is not None and running.degraded is not None:
+            # The picture is fine, the analysis is not: "online" would hide what the operator must fix.
+            event = CameraHealth(
+                key=keys.camera_health(change.camera_id, "degraded", change.since),
+                camera_id=change.camera_id,
+                at=change.since,
+                state="degraded",
+                detail=running.degraded[:480],
+                since=change.since,
+                fps=change.fps,
+            )
+        self._publish([event])
 
     def _report(self, camera_id: str, state: HealthState, detail: str, since: datetime) -> None:
         event = CameraHealth(
@@ -548,8 +569,12 @@ class WorkerRuntime:
             log.warning("camera %s: pipeline analysing again", camera_id)
             # Back to what the camera's own picture says (online, or a fault such as covered).
             health = camera.stream.health
-            detail = "pipeline analysing again" if health.state == "online" else health.detail
-            self._report(camera_id, health.state, detail, utcnow())
+            state, detail = health.state, health.detail
+            if state == "online" and camera.degraded is not None:
+                state, detail = "degraded", camera.degraded[:480]
+            elif state == "online":
+                detail = "pipeline analysing again"
+            self._report(camera_id, state, detail, utcnow())
 
 
 def start_pipelines_hook(camera_ids: list[str] | None = None) -> Callable[[Context], Awaitable[None]]:

@@ -4,7 +4,7 @@ import { $, api, el, svg, minutes, when } from "/static/lib.js";
 
 const COLORS = ["#3fa7ff", "#ff9f43", "#c77dff", "#37c978", "#ff4d4f", "#f5d547", "#4dd0e1", "#a1887f"];
 const HEALTH_COLORS = { online: "#37c978", reconnecting: "#f5d547", offline: "#ff4d4f", frozen: "#ff4d4f",
-  covered: "#ff4d4f", out_of_focus: "#ff9f43", too_dark: "#ff9f43", moved: "#ff9f43", low_fps: "#f5d547", unknown: "#667" };
+  covered: "#ff4d4f", out_of_focus: "#ff9f43", too_dark: "#ff9f43", moved: "#ff9f43", low_fps: "#f5d547", degraded: "#ff9f43", unknown: "#667" };
 
 /** Stacked bar chart: `labels` along x, `series` {name: [values]} stacked per label. */
 function bars(node, labels, series, { every = 1 } = {}) {

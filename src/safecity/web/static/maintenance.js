@@ -9,6 +9,7 @@ const CAN_ACT = root.dataset.canAct === "yes";
 const COLOURS = {
   online: "#37c978", reconnecting: "#f5d547", offline: "#ff4d4f", frozen: "#c0392b", covered: "#8e44ad",
   out_of_focus: "#ff9f43", too_dark: "#34495e", moved: "#e67e22", low_fps: "#3fa7ff",
+  degraded: "#ff9f43",
 };
 const words = (state) => (state || "").replaceAll("_", " ");
 const pct = (share) => (share == null ? "–" : `${(share * 100).toFixed(1)}%`);
