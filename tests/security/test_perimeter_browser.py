@@ -128,8 +128,9 @@ def test_every_page_runs_under_the_csp_without_a_violation(page: Any, live_serve
     page.wait_for_load_state("networkidle")
     sign_in(page, live_server.url, "admin.csp")
     page.wait_for_selector("#live-status.on")  # the live socket opened with its ticket under the CSP
-    # Every page of the navigation (new ones included) and the account pages.
-    for path in [p for p, _, _ in NAV if p != "/portal"] + [
+    # Every page of the navigation (new ones included) and the account pages; the officer's phone
+    # page is an officer's, checked as one below.
+    for path in [p for p, _, _ in NAV if p not in ("/portal", "/field")] + [
         "/account",
         "/account/password",
         "/account/second-factor",
@@ -138,4 +139,11 @@ def test_every_page_runs_under_the_csp_without_a_violation(page: Any, live_serve
         assert response is not None and response.status == 200, path
         assert "default-src 'self'" in response.headers["content-security-policy"]
         page.wait_for_load_state("networkidle")
+    page.context.clear_cookies()
+    make_user(live_server.ctx, "patrol_officer", "officer.csp")
+    sign_in(page, live_server.url, "officer.csp")
+    response = page.goto(live_server.url + "/field")
+    assert response is not None and response.status == 200
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_load_state("networkidle")
     assert violations == []
