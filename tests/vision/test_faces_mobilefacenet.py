@@ -84,9 +84,9 @@ def test_embeddings_are_unit_192_d_and_the_same_face_moved_stays_the_same_person
 
 def test_each_setting_that_changes_embeddings_changes_the_encoder_id(encoder: MobileFaceNetEncoder) -> None:
     assert encoder.id == encoder_id() == configured_id("mobilefacenet")
-    assert encoder.id.name == "mobilefacenet-192" and encoder.id.version == "1+lr40"
-    assert MobileFaceNetEncoder(flip=True, session=encoder._session).id.version == "1+lr40+flip"
-    assert MobileFaceNetEncoder(low_res_px=None, session=encoder._session).id.version == "1"
+    assert encoder.id.name == "mobilefacenet-192" and encoder.id.version == "1+lr40+flip"
+    assert MobileFaceNetEncoder(flip=False, session=encoder._session).id.version == "1+lr40"
+    assert MobileFaceNetEncoder(low_res_px=None, flip=False, session=encoder._session).id.version == "1"
     assert DlibResnetEncoder().id == DLIB_ID == configured_id("dlib")
     assert DlibResnetEncoder(jitters=2).id != DLIB_ID
 

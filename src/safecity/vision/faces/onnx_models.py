@@ -52,7 +52,7 @@ def _smoke_detector(session: Any) -> str:
 def _smoke_encoder(session: Any) -> str:
     from safecity.vision.faces.mobilefacenet import MobileFaceNetEncoder
 
-    encoder = MobileFaceNetEncoder(session=session, low_res_px=None)
+    encoder = MobileFaceNetEncoder(session=session, low_res_px=None, flip=False)
     crop = np.asarray(
         cv2.resize(drawn_face()[40:168, 32:160], (112, 112), interpolation=cv2.INTER_AREA), dtype=np.uint8
     )
