@@ -85,10 +85,13 @@ def test_large_faces_are_found_by_the_coarse_passes_beside_small_ones(detector: 
     assert all(found_at(faces, *t) for t in truth), [f.box for f in faces]
 
 
-def test_keypoints_and_landmarks_sit_on_the_eyes_nose_and_mouth(detector: BlazeFaceDetector) -> None:
+@pytest.mark.parametrize("refine", [False, True])
+def test_keypoints_and_landmarks_sit_on_the_eyes_nose_and_mouth(
+    detector: BlazeFaceDetector, refine: bool
+) -> None:
     frame = street(seed=9)
     ((_, _, size),) = paste(frame, [(600, 300, 120)])
-    (face,) = detector.detect(frame)
+    (face,) = BlazeFaceDetector(refine=refine, session=detector._session).detect(frame)
     scale = size / FACE_WIDTH_IN_DRAWING
     left, top = 600, 300
     eyes = sorted(face.keypoints[0:2].tolist()) if face.keypoints is not None else []

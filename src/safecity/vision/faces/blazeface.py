@@ -126,10 +126,10 @@ class BlazeFaceDetector:
 
     With `refine`, each face found is looked at again, alone on a 192 px canvas at 96 px wide, and
     takes the box and keypoints of that second look (a face found at 14 px of input has keypoints a
-    few input pixels off). It is off by default: on the shared CCTV pairs it changed nothing that the
-    data can tell apart (MobileFaceNet AUC 0.9984 without, 0.9988 with; with the threshold chosen
-    by cross-validation, TAR on held-out people 0.89 either way) and it costs one more 192 px run per
-    face (`bench/bench_vision_faces.py`).
+    few input pixels off). It is off by default: on the shared CCTV pairs it did not help (MobileFaceNet
+    AUC 0.9985 with, 0.9992 without; with the threshold chosen by cross-validation, TAR on held-out
+    people 0.85 with, 0.90 without) and it costs one more 192 px run per face (a 1280×720 frame with
+    18 faces: 163 ms against 75 on one core; `bench/bench_vision_faces.py`).
 
     >>> BlazeFaceDetector(min_face_px=20).detect(frame_rgb)
     [FaceBox(box=(412, 96, 31, 31), score=0.93, ...)]

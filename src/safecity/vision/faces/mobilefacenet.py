@@ -10,13 +10,14 @@ watch-list photos against 40 px, blurred, JPEG-35 copies; "held-out" figures are
 threshold was not fitted to, the threshold chosen by cross-validation with margin, see `pipeline.py`):
 - the ArcFace template is what the model expects: a square crop of the detector's box gives AUC 0.87;
 - comparing every face at street resolution removes the detail only the sharp side has: held-out
-  FAR 0.85% against 1.8% at full resolution in the worst tenth of splits, held-out TAR 0.89 against
-  0.82 (both without the mirror image);
+  FAR 0.63% against 3.1% at full resolution in the worst tenth of splits, held-out TAR 0.90 against
+  0.84;
 - adding the mirror image's embedding: AUC 0.9992 against 0.9984, held-out FAR 0.63% against 0.85%,
-  TAR 0.90 against 0.89, for twice the encoding time. On 77 same-person pairs these differences are a
-  few pairs (with BlazeFace's refined keypoints the mirror did slightly worse), but they agree in
-  direction with what mirror averaging is known to do, so it is on by default (`flip=False` halves
-  the time).
+  TAR 0.90 against 0.89, CCTV TAR at the chosen threshold 0.870 against 0.844, for twice the encoding
+  time (16 ms a face against 8 on one core). On 77 same-person pairs these differences are two or
+  three pairs (in a run with BlazeFace's refined keypoints the mirror did slightly worse), but they
+  agree with what mirror averaging is known to do, so it is on by default (`flip=False` halves the
+  time).
 
     encoder = MobileFaceNetEncoder()
     embedding, crop = encoder.encode(image_rgb, face_box)
