@@ -257,7 +257,21 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         title="Face threshold",
-        description="Default face-match similarity threshold; empty uses the pipeline's measured default.",
+        description="Default face-match similarity threshold; empty uses the encoder's measured default "
+        "(each encoder has its own scale: set it again when you change face_encoder).",
+    )
+    face_encoder: Literal["mobilefacenet", "dlib"] = Field(
+        default="mobilefacenet",
+        title="Face encoder",
+        description="'mobilefacenet' (MobileFaceNet 192-d, shipped, the measured default) or 'dlib' (dlib's "
+        "ResNet 128-d). Changing it re-encodes the watch-list photos (`safecity faces reencode`); "
+        "embeddings of two encoders are never compared.",
+    )
+    face_detector: Literal["blazeface", "dlib"] = Field(
+        default="blazeface",
+        title="Face detector",
+        description="'blazeface' (BlazeFace full-range, shipped: faces from 20 px in whole frames) or "
+        "'dlib' (dlib's HOG with small-face fallbacks).",
     )
     image_max_megapixels: float = Field(
         default=40,

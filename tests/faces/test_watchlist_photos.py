@@ -122,7 +122,7 @@ def test_cli_enrolls_and_searches_with_json(settings: Settings, monkeypatch: pyt
     assert found.exit_code == 0, found.output
     (candidate,) = json.loads(found.stdout)
     assert candidate["entry_id"] == entry["id"] and candidate["match"] is True
-    assert 0.8 <= candidate["similarity"] <= 1.0
+    assert service.default_threshold(settings) <= candidate["similarity"] <= 1.0
     own = runner.invoke(
         app,
         [

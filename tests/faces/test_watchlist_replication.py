@@ -18,6 +18,7 @@ from safecity.core.context import Context
 from safecity.core.events import decode_event
 from safecity.faces import replication, service
 from safecity.faces.replication import WatchlistChanged, WorkerWatchlist
+from safecity.vision.faces.encoders import DLIB_ID
 
 
 def face_of(shade: int) -> npt.NDArray[np.float32]:
@@ -133,7 +134,9 @@ def test_a_stricter_nearer_entry_does_not_hide_a_match_of_another(ctx: Context) 
     other = face_of(200)
     live = nearest * 0.9 + other * 0.8
     live /= np.linalg.norm(live)
-    watchlist = WorkerWatchlist(default_threshold=0.6)
+    # Changes written by hand name no encoder: they are taken for dlib's, as every change before
+    # encoders were named was.
+    watchlist = WorkerWatchlist(default_threshold=0.6, encoder=DLIB_ID)
     for entry_id, vector, threshold in (("strict", nearest, 0.95), ("plain", other, None)):
         watchlist.apply(
             WatchlistChanged(

@@ -17,6 +17,7 @@ from safecity.vision.faces import (
     quality_check,
     similarity,
 )
+from safecity.vision.faces.pipeline import THRESHOLDS
 from tests.conftest import SHARED_DATA
 
 FACES = SHARED_DATA / "faces"
@@ -49,7 +50,8 @@ def test_similarity_is_the_cosine_clipped_to_0_1() -> None:
     assert similarity(a, -a) == 0.0
     assert similarity(a, np.array([0.6, 0.8])) == pytest.approx(0.6)
     assert similarity(3 * a, a) == pytest.approx(1.0)  # length does not matter
-    assert 0.8 < DEFAULT_THRESHOLD < 1.0
+    assert THRESHOLDS["mobilefacenet"] == DEFAULT_THRESHOLD and 0 < DEFAULT_THRESHOLD < 1
+    assert 0.8 < THRESHOLDS["dlib"] < 1.0  # dlib's embeddings lie in a narrow cone
 
 
 def test_quality_check_names_the_reason_to_refuse() -> None:
@@ -96,18 +98,24 @@ def test_voter_waits_while_a_track_flips_between_entries() -> None:
 
 @needs_faces
 @pytest.mark.shared_data
-def test_same_person_matches_and_different_people_do_not() -> None:
-    pipeline = default_pipeline()
+@pytest.mark.parametrize(
+    ("detector", "encoder", "dim", "crop"),
+    [("blazeface", "mobilefacenet", 192, 112), ("dlib", "dlib", 128, 150)],
+)
+def test_same_person_matches_and_different_people_do_not(
+    detector: str, encoder: str, dim: int, crop: int
+) -> None:
+    pipeline = default_pipeline(detector=detector, encoder=encoder)
     obama_1 = pipeline.faces(photo("images/face_recognition/obama_1.jpg"))
     obama_2 = pipeline.faces(photo("images/face_recognition/obama_2.jpg"))
     biden = pipeline.faces(photo("images/face_recognition/biden_2.jpg"))
     assert len(obama_1) == len(obama_2) == len(biden) == 1
     face = obama_1[0]
-    assert face.embedding.dtype == np.float32 and face.embedding.shape == (128,)
+    assert face.embedding.dtype == np.float32 and face.embedding.shape == (dim,)
     assert np.linalg.norm(face.embedding) == pytest.approx(1.0, abs=1e-5)
-    assert face.crop.shape == (150, 150, 3)
-    assert similarity(face, obama_2[0]) >= DEFAULT_THRESHOLD
-    assert similarity(face, biden[0]) < DEFAULT_THRESHOLD
+    assert face.crop.shape == (crop, crop, 3)
+    assert similarity(face, obama_2[0]) >= pipeline.threshold
+    assert similarity(face, biden[0]) < pipeline.threshold
 
 
 @needs_faces

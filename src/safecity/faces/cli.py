@@ -13,7 +13,7 @@ from rich.table import Table
 from safecity.core.errors import InvalidInput, SafeCityError
 from safecity.core.images import ImageLimits, read_image
 from safecity.core.importer import CsvRows
-from safecity.faces.watchlist_cli import enroll
+from safecity.faces.watchlist_cli import enroll, reencode
 from safecity.faces.watchlist_cli import search as watchlist_search
 from safecity.settings import load_settings
 
@@ -222,3 +222,4 @@ def search(
 
 
 app.command("enroll")(enroll)
+app.command("reencode")(reencode)

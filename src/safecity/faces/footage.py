@@ -21,11 +21,11 @@ from safecity.core.errors import InvalidInput, SafeCityError
 from safecity.core.images import ImageLimits
 from safecity.core.media import MediaStore
 from safecity.faces.models import RecordingHit
-from safecity.faces.service import encode_photo, pipeline_encoder
+from safecity.faces.service import NamedEncoder, encode_photo
 from safecity.recordings import service as recordings
 from safecity.settings import Settings
 from safecity.video.sources import open_source
-from safecity.vision.faces import DlibHogDetector, FacePipeline
+from safecity.vision.faces import FacePipeline, default_pipeline, enrolment_face
 
 MAX_CAMERA_HOURS = 2.0
 MAX_HITS = 200
@@ -65,9 +65,14 @@ def search_recordings(
     for camera_id in camera_ids:
         cameras.get(session, camera_id)
     limits = ImageLimits.from_settings(settings)
-    query = encode_photo(photo, pipeline_encoder(), label="search photo", limits=limits)[0]
+    pipe = pipeline or default_pipeline(
+        detector=settings.face_detector, encoder=settings.face_encoder, video=True
+    )
+    # The searched photo goes through the enrolment rules with the frames' own encoder: a similarity
+    # between two encoders' embeddings would mean nothing.
+    encoder = NamedEncoder(lambda image: enrolment_face(image, pipe).embedding[None, :], pipe.encoder_id)
+    query = encode_photo(photo, encoder, label="search photo", limits=limits)[0]
     query = query / np.linalg.norm(query)
-    pipe = pipeline or FacePipeline(detector=DlibHogDetector(upsample=1))
     hits: list[RecordingHit] = []
     frames_searched = 0
     for camera_id in camera_ids:

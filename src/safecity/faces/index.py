@@ -6,7 +6,11 @@ embeddings (several photos, or one photo seen at several resolutions); search re
 similarity per entry. Both replicate to the workers either as a snapshot (`to_bytes`/`index_from_bytes`)
 or as `IndexDelta` add/remove messages that are applied without a rebuild.
 
-    index = make_index(n_expected=500)
+An index holds the embeddings of one encoder (`encoder`, its name and version): adding embeddings
+that name another encoder raises `EncoderMismatch`, because a similarity between two encoders'
+embeddings means nothing (the shapes may even agree: two 128-d encoders are still strangers).
+
+    index = make_index(n_expected=500, dim=192, encoder=EncoderId("mobilefacenet-192", "1+flip"))
     index.add("entry-1", embeddings)          # (n, d) or (d,) float32
     index.search(live_embedding, k=5)         # [("entry-1", 0.93), ...]
 """
@@ -25,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput, NotFound
+from safecity.vision.faces.encoders import EncoderId
 
 Vectors = npt.NDArray[np.float32]
 
@@ -41,6 +46,35 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 
 _SNAPSHOT_MAGIC = b"SCFIDX1\n"
+
+
+class EncoderMismatch(InvalidInput):
+    """Embeddings made by one encoder were offered to an index (or a watch list) of another."""
+
+    code = "encoder_mismatch"
+
+
+def check_encoder(held: EncoderId | None, offered: EncoderId | None, what: str = "index") -> None:
+    """Raises EncoderMismatch when `offered` names an encoder other than the `held` one.
+
+    None on either side means "not named": an index made without an encoder takes what it is given,
+    and embeddings offered without one are taken to be the index's own.
+    """
+    if held is not None and offered is not None and held != offered:
+        raise EncoderMismatch(
+            f"embeddings made by encoder {offered} cannot join a face {what} of encoder {held}: "
+            "similarities between two encoders' embeddings mean nothing",
+            hint="re-encode the enrolment photos with the configured encoder: safecity faces reencode",
+        )
+
+
+def _encoder_header(encoder: EncoderId | None) -> list[str] | None:
+    return None if encoder is None else [encoder.name, encoder.version]
+
+
+def _encoder_from(header: dict[str, Any]) -> EncoderId | None:
+    named = header.get("encoder")
+    return None if named is None else EncoderId(str(named[0]), str(named[1]))
 
 
 def _as_unit_rows(embeddings: npt.ArrayLike, dim: int | None) -> Vectors:
@@ -80,9 +114,13 @@ class FaceIndex(Protocol):
     """What the watch-list service and the workers need from a 1:N face index."""
 
     dim: int
+    encoder: EncoderId | None
 
-    def add(self, entry_id: str, embeddings: npt.ArrayLike) -> None:
-        """Adds embeddings to an entry (creating it); the entry's best embedding wins at search."""
+    def add(self, entry_id: str, embeddings: npt.ArrayLike, *, encoder: EncoderId | None = None) -> None:
+        """Adds embeddings to an entry (creating it); the entry's best embedding wins at search.
+
+        `encoder` names the encoder that made them; one other than the index's raises EncoderMismatch.
+        """
         ...
 
     def remove(self, entry_id: str) -> None:
@@ -121,15 +159,17 @@ class ExactIndex:
 
     kind = "exact"
 
-    def __init__(self, dim: int = 128) -> None:
+    def __init__(self, dim: int = 128, *, encoder: EncoderId | None = None) -> None:
         self.dim = dim
+        self.encoder = encoder
         self._rows: Vectors = np.zeros((0, dim), dtype=np.float32)
         self._owners: list[str] = []
         self._per_entry: dict[str, int] = {}
         self._most_rows = 0  # rows held by the biggest entry: bounds the candidates search must keep
 
-    def add(self, entry_id: str, embeddings: npt.ArrayLike) -> None:
+    def add(self, entry_id: str, embeddings: npt.ArrayLike, *, encoder: EncoderId | None = None) -> None:
         """Adds embeddings to an entry (creating it); the entry's best embedding wins at search."""
+        check_encoder(self.encoder, encoder)
         rows = _as_unit_rows(embeddings, self.dim)
         self._rows = np.concatenate([self._rows, rows])
         self._owners.extend([entry_id] * len(rows))
@@ -173,12 +213,17 @@ class ExactIndex:
 
     def to_bytes(self) -> bytes:
         """Returns a snapshot that `index_from_bytes` turns back into an equal index."""
-        header = {"kind": self.kind, "dim": self.dim, "owners": self._owners}
+        header = {
+            "kind": self.kind,
+            "dim": self.dim,
+            "encoder": _encoder_header(self.encoder),
+            "owners": self._owners,
+        }
         return _pack(header, self._rows.tobytes())
 
     @classmethod
     def _from_snapshot(cls, header: dict[str, Any], payload: bytes) -> ExactIndex:
-        index = cls(dim=int(header["dim"]))
+        index = cls(dim=int(header["dim"]), encoder=_encoder_from(header))
         owners: list[str] = header["owners"]
         index._rows = np.frombuffer(payload, dtype=np.float32).reshape(len(owners), index.dim).copy()
         index._owners = list(owners)
@@ -220,10 +265,12 @@ class HnswIndex:
         m: int = HNSW_M,
         ef_construction: int = HNSW_EF_CONSTRUCTION,
         ef: int = 256,
+        encoder: EncoderId | None = None,
     ) -> None:
         import hnswlib  # imported here: exact-only deployments never load it
 
         self.dim = dim
+        self.encoder = encoder
         self.ef = ef
         self._m = m
         self._ef_construction = ef_construction
@@ -238,8 +285,9 @@ class HnswIndex:
         """Sets the threads hnswlib uses for adding and searching (default 1: one core per worker)."""
         self._graph.set_num_threads(threads)
 
-    def add(self, entry_id: str, embeddings: npt.ArrayLike) -> None:
+    def add(self, entry_id: str, embeddings: npt.ArrayLike, *, encoder: EncoderId | None = None) -> None:
         """Adds embeddings to an entry (creating it); the entry's best embedding wins at search."""
+        check_encoder(self.encoder, encoder)
         rows = _as_unit_rows(embeddings, self.dim)
         labels = np.arange(self._next_label, self._next_label + len(rows), dtype=np.int64)
         needed = self._next_label + len(rows)
@@ -251,8 +299,11 @@ class HnswIndex:
         for label in labels.tolist():
             self._owner_of[label] = entry_id
 
-    def add_many(self, entry_ids: list[str], embeddings: npt.ArrayLike) -> None:
+    def add_many(
+        self, entry_ids: list[str], embeddings: npt.ArrayLike, *, encoder: EncoderId | None = None
+    ) -> None:
         """Adds one embedding per entry id in one call (fast bulk load, uses the set threads)."""
+        check_encoder(self.encoder, encoder)
         rows = _as_unit_rows(embeddings, self.dim)
         if len(entry_ids) != len(rows):
             raise InvalidInput(
@@ -307,6 +358,7 @@ class HnswIndex:
         header = {
             "kind": self.kind,
             "dim": self.dim,
+            "encoder": _encoder_header(self.encoder),
             "ef": self.ef,
             "m": self._m,
             "ef_construction": self._ef_construction,
@@ -326,6 +378,7 @@ class HnswIndex:
             m=int(header["m"]),
             ef_construction=int(header["ef_construction"]),
             ef=int(header["ef"]),
+            encoder=_encoder_from(header),
         )
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "graph.bin")
@@ -345,11 +398,13 @@ class HnswIndex:
         return entry_id in self._labels
 
 
-def make_index(n_expected: int, dim: int = 128) -> ExactIndex | HnswIndex:
+def make_index(
+    n_expected: int, dim: int = 128, *, encoder: EncoderId | None = None
+) -> ExactIndex | HnswIndex:
     """Returns exact search up to EXACT_SEARCH_LIMIT expected embeddings, HNSW above (see there)."""
     if n_expected <= EXACT_SEARCH_LIMIT:
-        return ExactIndex(dim=dim)
-    return HnswIndex(dim=dim, capacity=n_expected)
+        return ExactIndex(dim=dim, encoder=encoder)
+    return HnswIndex(dim=dim, capacity=n_expected, encoder=encoder)
 
 
 def _pack(header: dict[str, Any], payload: bytes) -> bytes:
@@ -379,18 +434,19 @@ def index_from_bytes(data: bytes) -> ExactIndex | HnswIndex:
 class IndexDelta:
     """One change to a watch-list index, small enough to publish on the bus to every worker.
 
-    >>> delta = IndexDelta.add("entry-1", np.ones((1, 128)))
+    >>> delta = IndexDelta.add("entry-1", np.ones((1, 128)), encoder=EncoderId("dlib-resnet-v1", "1+flip"))
     >>> delta.apply(index)  # on the centre and, after IndexDelta.from_dict(message), on each worker
     """
 
     op: Literal["add", "remove"]
     entry_id: str
     embeddings: Vectors | None = None
+    encoder: EncoderId | None = None
 
     @classmethod
-    def add(cls, entry_id: str, embeddings: npt.ArrayLike) -> IndexDelta:
-        """Returns the delta that adds embeddings to an entry."""
-        return cls("add", entry_id, _as_unit_rows(embeddings, None))
+    def add(cls, entry_id: str, embeddings: npt.ArrayLike, *, encoder: EncoderId | None = None) -> IndexDelta:
+        """Returns the delta that adds embeddings (made by `encoder`) to an entry."""
+        return cls("add", entry_id, _as_unit_rows(embeddings, None), encoder)
 
     @classmethod
     def remove(cls, entry_id: str) -> IndexDelta:
@@ -400,7 +456,7 @@ class IndexDelta:
     def apply(self, index: FaceIndex) -> None:
         """Applies this change to an index; removing an absent entry is a no-op (deltas may repeat)."""
         if self.op == "add" and self.embeddings is not None:
-            index.add(self.entry_id, self.embeddings)
+            index.add(self.entry_id, self.embeddings, encoder=self.encoder)
         elif self.op == "remove" and self.entry_id in index:
             index.remove(self.entry_id)
 
@@ -410,6 +466,8 @@ class IndexDelta:
         if self.embeddings is not None:
             body["shape"] = list(self.embeddings.shape)
             body["embeddings"] = base64.b64encode(self.embeddings.astype(np.float32).tobytes()).decode()
+        if self.encoder is not None:
+            body["encoder"] = _encoder_header(self.encoder)
         return body
 
     @classmethod
@@ -426,6 +484,7 @@ class IndexDelta:
         try:
             shape = tuple(int(n) for n in body["shape"])
             rows = np.frombuffer(base64.b64decode(body["embeddings"]), dtype=np.float32).reshape(shape)
-        except (KeyError, ValueError, TypeError) as exc:
+            encoder = _encoder_from(body)
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
             raise InvalidInput(f"face-index delta for {entry_id!r} has unreadable embeddings: {exc}") from exc
-        return cls.add(entry_id, rows)
+        return cls.add(entry_id, rows, encoder=encoder)

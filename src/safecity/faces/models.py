@@ -75,6 +75,8 @@ class WatchlistPhoto(Base):
     """One enrolment photo of an entry, with the face embeddings the pipeline drew from it.
 
     A photo may give several embeddings (the face also encoded shrunk, as a street camera sees it).
+    `encoder` and `encoder_version` name the encoder that made them: a search compares a face only
+    with embeddings of its own encoder, and `safecity faces reencode` brings photos to a new one.
     """
 
     __tablename__ = "watchlist_photos"
@@ -84,6 +86,8 @@ class WatchlistPhoto(Base):
     media_ref: Mapped[str] = mapped_column(String(100))
     # Sealed under the data key (float32 rows, AES-256-GCM): a face template is biometric data.
     embeddings: Mapped[list[list[float]]] = mapped_column(EncryptedVectors("faces.embeddings"))
+    encoder: Mapped[str] = mapped_column(String(64), index=True)
+    encoder_version: Mapped[str] = mapped_column(String(32))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

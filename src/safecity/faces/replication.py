@@ -5,7 +5,11 @@ removed, refused after approval, expired). A worker keeps a `WorkerWatchlist` an
 every voted face; only a face that clears the camera's threshold against an entry in scope comes
 back, so a face that matches nothing never leaves the worker's memory.
 
-    watchlist = WorkerWatchlist(default_threshold=0.8)
+A worker's copy holds the embeddings of one encoder, the one its face pipeline runs: every change
+carries the encoder that made its embeddings, and a change from another encoder is refused with a
+warning (the entry then does not match on that worker until its photos are re-encoded).
+
+    watchlist = WorkerWatchlist(default_threshold=0.5, encoder=pipeline.encoder_id)
     await watchlist.follow(ctx.bus)           # subscribe first, so nothing published meanwhile is lost
     with ctx.db.session() as session:
         watchlist.load(session)               # full sync
@@ -31,6 +35,7 @@ from safecity.core.events import Event, register_event
 from safecity.faces import service
 from safecity.faces.index import FaceIndex, make_index
 from safecity.faces.models import WatchlistEntry
+from safecity.vision.faces.encoders import DLIB_ID, EncoderId
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,15 @@ class WatchlistChanged(Event):
         default_factory=list,
         title="Full-resolution embeddings",
         description="One per photo, without the street-camera views: for comparing large, sharp faces.",
+    )
+    encoder: str = Field(
+        default=DLIB_ID.name,
+        title="Encoder",
+        description="Name of the face encoder that made the embeddings (changes from before encoders "
+        "were named carry dlib's, the only one there was).",
+    )
+    encoder_version: str = Field(
+        default=DLIB_ID.version, title="Encoder version", description="Its version (weights, preprocessing)."
     )
     category: str = Field(default="", title="Category", description="wanted, missing or event.")
     threshold: float | None = Field(
@@ -115,8 +129,13 @@ class EntryScope:
         return max(camera_threshold, self.threshold or 0.0)
 
 
-def change_event(session: Session, entry_id: str) -> WatchlistChanged:
-    """Returns the event that brings every worker's copy of `entry_id` up to date."""
+def change_event(session: Session, entry_id: str, *, encoder: EncoderId | None = None) -> WatchlistChanged:
+    """Returns the event that brings every worker's copy of `entry_id` up to date.
+
+    It carries the embeddings of the photos `encoder` (default: the configured one) made, the
+    encoder every worker runs; photos not yet re-encoded to it are left out.
+    """
+    made_by = encoder or service.configured_encoder()
     entry = service.get_entry(session, entry_id)
     active = service.is_active(entry)
     base = WatchlistChanged(
@@ -128,9 +147,11 @@ def change_event(session: Session, entry_id: str) -> WatchlistChanged:
     if not active:
         return base
     scope = EntryScope.of(entry)
-    photos = service.photos_of(session, entry.id)
+    photos = service.photos_encoded_by(session, made_by, [entry.id])
     return base.model_copy(
         update={
+            "encoder": made_by.name,
+            "encoder_version": made_by.version,
             "embeddings": [row for p in photos for row in p.embeddings],
             "main_embeddings": [p.embeddings[0] for p in photos],
             "category": entry.category,
@@ -143,44 +164,64 @@ def change_event(session: Session, entry_id: str) -> WatchlistChanged:
     )
 
 
-def stage_change(session: Session, entry_id: str) -> WatchlistChanged:
+def stage_change(session: Session, entry_id: str, *, encoder: EncoderId | None = None) -> WatchlistChanged:
     """Tells every worker an entry's current state once this transaction commits (the outbox)."""
-    event = change_event(session, entry_id)
+    event = change_event(session, entry_id, encoder=encoder)
     outbox.stage(session, event)
     return event
 
 
 @dataclass
 class WorkerWatchlist:
-    """A worker's copy of the active watch list: 1:N index plus each entry's scope and threshold."""
+    """A worker's copy of the active watch list: 1:N index plus each entry's scope and threshold.
+
+    `encoder` is the encoder of the faces it will be asked to match (default: the configured one);
+    only embeddings that encoder made are held.
+    """
 
     default_threshold: float
     camera_thresholds: dict[str, float] = field(default_factory=dict)
     n_expected: int = 1000
+    encoder: EncoderId | None = None
     _index: FaceIndex | None = None  # every view of every photo, for street-camera faces
     _sharp: FaceIndex | None = None  # one full-resolution embedding per photo, for large faces
     _scopes: dict[str, EntryScope] = field(default_factory=dict)
     _versions: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        if self.encoder is None:
+            self.encoder = service.configured_encoder()
+
     def load(self, session: Session) -> int:
-        """Replaces the copy with every active entry and each face camera's threshold; returns entries."""
+        """Replaces the copy with every active entry and each face camera's threshold; returns entries.
+
+        Photos another encoder made are left out (and counted in the log): they match again once
+        `safecity faces reencode` has brought them to this worker's encoder.
+        """
         from safecity.cameras import service as cameras
 
+        assert self.encoder is not None
         rows = service.active_entries(session)
         index: FaceIndex | None = None
         sharp: FaceIndex | None = None
         scopes: dict[str, EntryScope] = {}
         versions = dict(self._versions)
+        stale = 0
         for entry in rows:
-            photos = service.photos_of(session, entry.id)
+            photos = service.photos_encoded_by(session, self.encoder, [entry.id])
+            stale += len(service.photos_of(session, entry.id)) - len(photos)
             if not photos:
                 continue
             vectors = np.asarray([row for p in photos for row in p.embeddings], dtype=np.float32)
             if index is None or sharp is None:
-                index = make_index(max(self.n_expected, len(rows)), dim=vectors.shape[1])
-                sharp = make_index(max(self.n_expected, len(rows)), dim=vectors.shape[1])
-            index.add(entry.id, vectors)
+                index = make_index(
+                    max(self.n_expected, len(rows)), dim=vectors.shape[1], encoder=self.encoder
+                )
+                sharp = make_index(
+                    max(self.n_expected, len(rows)), dim=vectors.shape[1], encoder=self.encoder
+                )
+            index.add(entry.id, vectors, encoder=self.encoder)
             sharp.add(entry.id, np.asarray([p.embeddings[0] for p in photos], dtype=np.float32))
             scopes[entry.id] = EntryScope.of(entry)
             versions[entry.id] = max(versions.get(entry.id, 0), entry.version)
@@ -192,10 +233,22 @@ class WorkerWatchlist:
         with self._lock:
             self._index, self._sharp, self._scopes, self._versions = index, sharp, scopes, versions
             self.camera_thresholds.update(thresholds)
+        if stale:
+            log.warning(
+                "watch list: %d photo(s) were encoded by another encoder than this worker's (%s) and "
+                "cannot be matched; run `safecity faces reencode`",
+                stale,
+                self.encoder,
+            )
         return len(scopes)
 
     def apply(self, event: WatchlistChanged) -> bool:
-        """Applies one change; returns False when it is older than what the copy holds (a repeat)."""
+        """Applies one change; returns False when it is older than what the copy holds (a repeat).
+
+        A change whose embeddings another encoder made takes the entry off this copy (its old
+        embeddings are out of date) and logs why, rather than mixing two encoders' embeddings.
+        """
+        made_by = EncoderId(event.encoder, event.encoder_version)
         with self._lock:
             if event.entry_version <= self._versions.get(event.entry_id, 0):
                 return False
@@ -204,14 +257,25 @@ class WorkerWatchlist:
                 if held is not None and event.entry_id in held:
                     held.remove(event.entry_id)
             self._scopes.pop(event.entry_id, None)
-            if event.action == "add" and event.embeddings:
+            if event.action == "add" and event.embeddings and made_by != self.encoder:
+                log.warning(
+                    "watch list entry %s (v%d) ignored: its embeddings were made by encoder %s, this "
+                    "worker encodes faces with %s; run `safecity faces reencode`",
+                    event.entry_id,
+                    event.entry_version,
+                    made_by,
+                    self.encoder,
+                )
+            elif event.action == "add" and event.embeddings:
                 vectors = np.asarray(event.embeddings, dtype=np.float32)
                 if self._index is None or self._sharp is None:
-                    self._index = make_index(self.n_expected, dim=vectors.shape[1])
-                    self._sharp = make_index(self.n_expected, dim=vectors.shape[1])
-                self._index.add(event.entry_id, vectors)
+                    self._index = make_index(self.n_expected, dim=vectors.shape[1], encoder=self.encoder)
+                    self._sharp = make_index(self.n_expected, dim=vectors.shape[1], encoder=self.encoder)
+                self._index.add(event.entry_id, vectors, encoder=made_by)
                 self._sharp.add(
-                    event.entry_id, np.asarray(event.main_embeddings or event.embeddings, np.float32)
+                    event.entry_id,
+                    np.asarray(event.main_embeddings or event.embeddings, np.float32),
+                    encoder=made_by,
                 )
                 self._scopes[event.entry_id] = EntryScope(
                     category=event.category,

@@ -8,8 +8,9 @@ caller stages the change for the workers in the same transaction (`faces.replica
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,9 +47,14 @@ from safecity.faces.models import (
     WatchlistPhoto,
     entry_out,
 )
-from safecity.settings import Settings
+from safecity.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from safecity.vision.faces.encoders import EncoderId
 
 #: Turns one enrolment photo (BGR) into its face's embeddings (rows), or raises InvalidInput saying why not.
+#: A callable with an `id` attribute (an `EncoderId`) names its encoder; one without stands for the
+#: configured encoder (`face_encoder`), as stand-ins in tests do.
 FaceEncoder = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
 
 #: The longest an entry may stay on a list before someone must renew it: authorisations are time-limited.
@@ -66,17 +72,48 @@ WHO = {
 # --- faces ---------------------------------------------------------------------------------------
 
 
-def pipeline_encoder() -> FaceEncoder:
-    """Returns the face pipeline's enrolment encoder: one clear, large, frontal face per photo."""
-    from safecity.vision.faces import enrolment_face
+@dataclass(frozen=True)
+class NamedEncoder:
+    """A photo encoder that says which face encoder made its embeddings (stored with every photo)."""
+
+    encode: FaceEncoder
+    id: EncoderId
+
+    def __call__(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        return self.encode(image)
+
+
+def configured_encoder(settings: Settings | None = None) -> EncoderId:
+    """Returns the id of the encoder the settings choose (`face_encoder`), without loading it."""
+    from safecity.vision.faces.pipeline import encoder_id
+
+    return encoder_id((settings or load_settings()).face_encoder)
+
+
+def encoder_of(encoder: FaceEncoder) -> EncoderId:
+    """Returns the id of the encoder a photo encoder stands for (see `FaceEncoder`)."""
+    from safecity.vision.faces.encoders import EncoderId
+
+    named = getattr(encoder, "id", None)
+    return named if isinstance(named, EncoderId) else configured_encoder()
+
+
+def pipeline_encoder(encoder: str | None = None) -> NamedEncoder:
+    """Returns the face pipeline's enrolment encoder: one clear, large, frontal face per photo.
+
+    `encoder` names one of the pipeline's encoders ("mobilefacenet", "dlib"); default: the configured one.
+    """
+    from safecity.vision.faces import default_pipeline, enrolment_face
+
+    pipeline = default_pipeline(encoder=encoder)
 
     def encode(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        return enrolment_face(image).embedding[None, :]
+        return enrolment_face(image, pipeline).embedding[None, :]
 
-    return encode
+    return NamedEncoder(encode, pipeline.encoder_id)
 
 
-def live_encoder() -> FaceEncoder:
+def live_encoder() -> NamedEncoder:
     """Returns an encoder for stored live crops: the whole pipeline (small faces allowed), largest face."""
     from safecity.vision.faces import default_pipeline
 
@@ -88,16 +125,16 @@ def live_encoder() -> FaceEncoder:
             raise InvalidInput("no usable face in the image")
         return faces[0].embedding  # largest first
 
-    return encode
+    return NamedEncoder(encode, pipeline.encoder_id)
 
 
 def default_threshold(settings: Settings) -> float:
-    """Returns the operating threshold: the configured one, else the pipeline's measured default."""
+    """Returns the operating threshold: the configured one, else the configured encoder's measured one."""
     if settings.face_threshold is not None:
         return settings.face_threshold
-    from safecity.vision.faces import DEFAULT_THRESHOLD
+    from safecity.vision.faces.pipeline import THRESHOLDS
 
-    return float(DEFAULT_THRESHOLD)
+    return float(THRESHOLDS[settings.face_encoder])
 
 
 def decode_photo(
@@ -185,6 +222,7 @@ def enroll(
     if len(photos) > MAX_PHOTOS:
         raise InvalidInput(f"at most {MAX_PHOTOS} photos per entry", hint="choose the clearest ones")
     encode = encoder or pipeline_encoder()
+    made_by = encoder_of(encode)
     # Every photo is checked before anything is written: a refused photo leaves no half-made entry.
     embeddings = [
         encode_photo(data, encode, label=f"photo {i + 1}", limits=limits) for i, data in enumerate(photos)
@@ -212,7 +250,15 @@ def enroll(
         image, ext = decode_photo(data, limits=limits)
         # Stored without its EXIF (where and when it was taken, by which phone), encrypted at rest.
         ref = media.put_photo(data, ext, image) if ext else media.put_image(image, quality=95)
-        session.add(WatchlistPhoto(entry_id=entry.id, media_ref=ref, embeddings=embedding.tolist()))
+        session.add(
+            WatchlistPhoto(
+                entry_id=entry.id,
+                media_ref=ref,
+                embeddings=embedding.tolist(),
+                encoder=made_by.name,
+                encoder_version=made_by.version,
+            )
+        )
         media_owners.own(session, "watchlist_photo", entry.id, [ref])
     session.flush()
     audit.record(
@@ -367,19 +413,42 @@ def view(session: Session, entry: WatchlistEntry) -> EntryOut:
 # --- searching -----------------------------------------------------------------------------------
 
 
+def photos_encoded_by(
+    session: Session, encoder: EncoderId, entry_ids: Sequence[str]
+) -> Sequence[WatchlistPhoto]:
+    """Returns the photos of these entries whose embeddings `encoder` made (others cannot be compared)."""
+    return session.scalars(
+        select(WatchlistPhoto)
+        .where(
+            WatchlistPhoto.entry_id.in_(entry_ids),
+            WatchlistPhoto.encoder == encoder.name,
+            WatchlistPhoto.encoder_version == encoder.version,
+        )
+        .order_by(WatchlistPhoto.id)
+    ).all()
+
+
 def search(
-    session: Session, embedding: npt.ArrayLike, *, threshold: float, k: int = 5, large_face: bool = True
+    session: Session,
+    embedding: npt.ArrayLike,
+    *,
+    threshold: float,
+    k: int = 5,
+    large_face: bool = True,
+    encoder: EncoderId | None = None,
 ) -> list[Candidate]:
     """Returns the active entries nearest to a face, best first (an exact search: it is a person's query).
 
-    A large face is compared with each photo at full resolution only: the photos' street-camera views
-    would make different people look alike. A small face is compared with every view.
+    Only photos encoded by the face's own `encoder` (default: the configured one) are compared: a
+    similarity between two encoders' embeddings means nothing. A large face is compared with each
+    photo at full resolution only: the photos' street-camera views would make different people look
+    alike. A small face is compared with every view.
     """
     entries = {entry.id: entry for entry in active_entries(session)}
-    photos = session.scalars(select(WatchlistPhoto).where(WatchlistPhoto.entry_id.in_(entries))).all()
+    photos = photos_encoded_by(session, encoder or configured_encoder(), list(entries))
     if not photos:
         return []
-    index = ExactIndex(dim=len(photos[0].embeddings[0]))
+    index = ExactIndex(dim=len(photos[0].embeddings[0]), encoder=encoder or configured_encoder())
     refs: dict[str, list[str]] = {}
     for photo in photos:
         rows = photo.embeddings[:1] if large_face else photo.embeddings
@@ -412,9 +481,12 @@ def search_watchlist(
 ) -> list[Candidate]:
     """Searches the active watch list with the face in a photo; the search is audited."""
     reason = _reason(reason)
-    embedding = encode_photo(photo, encoder or pipeline_encoder(), limits=limits)
+    encode = encoder or pipeline_encoder()
+    embedding = encode_photo(photo, encode, limits=limits)
     # Search photos pass the enrolment rules (a face of at least 80 px), so they are large faces.
-    candidates = search(session, embedding[0], threshold=threshold, k=k, large_face=True)
+    candidates = search(
+        session, embedding[0], threshold=threshold, k=k, large_face=True, encoder=encoder_of(encode)
+    )
     audit.record(
         session,
         actor=actor,

@@ -140,3 +140,81 @@ def search(
     for c in candidates:
         table.add_row(c.entry_id, c.name, c.category.value, f"{c.similarity:.3f}", "yes" if c.match else "no")
     console.print(table)
+
+
+@friendly_errors
+def reencode(
+    encoder: str | None = typer.Option(
+        None, "--encoder", help="mobilefacenet or dlib (default: the configured face_encoder)."
+    ),
+    actor: str | None = typer.Option(
+        None, help="Who re-encodes, for the audit log (default: the system user)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Encode the watch list's photos again with the face encoder, after it changed.
+
+    Each open entry is done in its own transaction and told to the workers; a photo in which the new
+    encoder's pipeline finds no usable face keeps its old embeddings (never compared by the new
+    encoder) and is listed, so that someone replaces it.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from safecity.faces import reencode as reencoding
+
+    ctx = open_context()
+    limits = ImageLimits.from_settings(ctx.settings)
+    who = actor or f"cli:{getpass.getuser()}"
+    results: list[reencoding.EntryResult] = []
+    try:
+        photo_encoder = service.pipeline_encoder(encoder or ctx.settings.face_encoder)
+        if photo_encoder.id != service.configured_encoder(ctx.settings):
+            console.print(
+                f"[yellow]warning:[/] face_encoder is {ctx.settings.face_encoder!r}: workers will not match "
+                f"these entries until it names the encoder you re-encode to ({photo_encoder.id})"
+            )
+        with ctx.db.session() as session:
+            pending = reencoding.stale_entries(session, photo_encoder.id)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=as_json,
+        ) as bar:
+            task = bar.add_task(f"re-encoding with {photo_encoder.id}", total=len(pending))
+            for entry_id in pending:
+                with ctx.db.session() as session:
+                    results.append(
+                        reencoding.reencode_entry(
+                            session, ctx.media, entry_id, encoder=photo_encoder, actor=who, limits=limits
+                        )
+                    )
+                bar.advance(task)
+    finally:
+        ctx.db.dispose()
+    refused = [r for result in results for r in result.refused]
+    lost = [result for result in results if not result.usable]
+    if as_json:
+        print_json(
+            {
+                "encoder": {"name": photo_encoder.id.name, "version": photo_encoder.id.version},
+                "entries": len(results),
+                "photos_reencoded": sum(r.reencoded for r in results),
+                "photos_refused": [vars(r) for r in refused],
+                "entries_without_usable_photo": [r.entry_id for r in lost],
+            }
+        )
+        return
+    entries = f"{len(results)} entr{'y' if len(results) == 1 else 'ies'}"
+    console.print(
+        f"{sum(r.reencoded for r in results)} photo(s) of {entries} re-encoded with {photo_encoder.id}"
+    )
+    for r in refused:
+        console.print(f"  [red]•[/] {r.reason}")
+    for result in lost:
+        console.print(
+            f"  [red]•[/] entry {result.entry_id} ({result.name}) has no photo the new encoder can use: "
+            "it matches nowhere until a new photo is added"
+        )

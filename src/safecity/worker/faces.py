@@ -22,7 +22,7 @@ from safecity.core.context import Context
 from safecity.core.events import Event, FaceMatch
 from safecity.faces.replication import WorkerWatchlist
 from safecity.video.sources import Frame
-from safecity.vision.faces import DEFAULT_THRESHOLD, DlibHogDetector, FacePipeline, FaceVoter, quality_check
+from safecity.vision.faces import FaceVoter, default_pipeline, quality_check
 from safecity.vision.objects import ObjectTracker
 from safecity.worker.anpr import CameraSetup
 
@@ -35,12 +35,17 @@ class FacePipelineRunner:
     def __init__(self, ctx: Context, camera: CameraSetup, *, fps: float = 5.0) -> None:
         self.ctx = ctx
         self.camera = camera
-        # One fixed detection pass per frame: predictable time, and a large face cannot hide a small one.
-        self.pipeline = FacePipeline(detector=DlibHogDetector(upsample=1))
-        threshold = camera.analysis.face_threshold or ctx.settings.face_threshold or DEFAULT_THRESHOLD
+        # The configured detector and encoder, shared by every camera of the process. The video
+        # variant runs a fixed set of passes per frame: predictable time, and a large face cannot hide
+        # a small one.
+        self.pipeline = default_pipeline(
+            detector=ctx.settings.face_detector, encoder=ctx.settings.face_encoder, video=True
+        )
+        threshold = camera.analysis.face_threshold or ctx.settings.face_threshold or self.pipeline.threshold
         # A face outside the roi zones is never matched (nor kept): judged by the centre of its box.
         self.roi = camera.roi(sv.Position.CENTER)
-        self.watchlist = WorkerWatchlist(default_threshold=float(threshold))
+        # The copy holds only embeddings this pipeline's encoder made.
+        self.watchlist = WorkerWatchlist(default_threshold=float(threshold), encoder=self.pipeline.encoder_id)
         # Follow the changes first, then load: a change made in between is applied, never missed.
         self._following: Subscription | None = None
         if ctx.bus.loop is not None:

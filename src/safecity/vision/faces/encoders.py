@@ -1,11 +1,15 @@
-"""Face encoders: an aligned face in, a unit-norm embedding out. dlib's ResNet by default, or ONNX.
+"""Face encoders: an aligned face in, a unit-norm embedding out. MobileFaceNet by default (see
+`mobilefacenet.py`), dlib's ResNet as the alternative, or any ArcFace-style ONNX file.
 
 An encoder also carries its own operating threshold (`threshold`, on the 0..1 similarity scale),
-because a similarity means different things to different models.
+because a similarity means different things to different models, and its `id` (name and version),
+stored with every embedding it makes: embeddings of two encoders are never compared.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,8 +24,28 @@ from safecity.vision.faces.face import FaceBox, Points
 ImageRGB = npt.NDArray[np.uint8]
 Embedding = npt.NDArray[np.float32]
 
-#: Operating threshold of the dlib encoder on the 0..1 similarity scale (why 0.907: see pipeline).
-DLIB_THRESHOLD = 0.907
+#: Operating threshold of the dlib encoder on the 0..1 similarity scale (why 0.922: see pipeline).
+DLIB_THRESHOLD = 0.922
+
+
+@dataclass(frozen=True)
+class EncoderId:
+    """Which encoder made an embedding: its name and version (weights and preprocessing).
+
+    Two embeddings are comparable only when their ids are equal; watch lists store it with every
+    photo's embeddings and re-encode the photos when the configured encoder's id changes.
+    """
+
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+DLIB_ID = EncoderId("dlib-resnet-v1", "1+flip")
+"""The id of the dlib encoder as configured by default (mirror averaging, no jitter): the encoder of
+every embedding stored before ids were recorded."""
 
 
 @runtime_checkable
@@ -30,6 +54,11 @@ class FaceEncoder(Protocol):
 
     dim: int
     threshold: float
+
+    @property
+    def id(self) -> EncoderId:
+        """Name and version stored with every embedding it makes."""
+        ...
 
     def encode(self, image_rgb: ImageRGB, face: FaceBox) -> tuple[Embedding, ImageRGB]:
         """Returns the face's unit-norm float32 embedding and the aligned RGB crop it was computed from."""
@@ -71,11 +100,24 @@ class DlibResnetEncoder:
         self.jitters = jitters
         self.threshold = DLIB_THRESHOLD if threshold is None else threshold
 
+    @property
+    def id(self) -> EncoderId:
+        """Name and version stored with every embedding it makes (mirror and jitter change them)."""
+        return EncoderId(
+            DLIB_ID.name,
+            "1" + ("+flip" if self.flip else "") + (f"+jitter{self.jitters}" if self.jitters else ""),
+        )
+
     def chip(self, image_rgb: ImageRGB, face: FaceBox) -> ImageRGB:
-        """Returns dlib's aligned 150×150 RGB face chip (25% padding) for the face's landmarks."""
+        """Returns dlib's aligned 150×150 RGB face chip (25% padding) for the face's landmarks.
+
+        dlib's chip needs its own 5 landmarks (eye corners, nose base): a face from another detector
+        (which gives its own points in `keypoints`) gets them from dlib's predictor inside its box.
+        """
         import dlib
 
-        landmarks = face.landmarks if face.landmarks is not None else _landmarks(image_rgb, face)
+        own = face.landmarks is not None and face.keypoints is None
+        landmarks = face.landmarks if own and face.landmarks is not None else _landmarks(image_rgb, face)
         x, y, w, h = face.box
         shape = dlib.full_object_detection(
             dlib.rectangle(x, y, x + w - 1, y + h - 1), [dlib.point(int(px), int(py)) for px, py in landmarks]
@@ -128,8 +170,14 @@ class OnnxFaceEncoder:
         self._input = self._session.get_inputs()[0].name
         self.input_size = input_size
         self.threshold = threshold
+        self._id = EncoderId(f"onnx:{path.name}", hashlib.sha256(path.read_bytes()).hexdigest()[:16])
         probe = self._run(np.zeros((input_size, input_size, 3), dtype=np.uint8))
         self.dim = int(probe.size)
+
+    @property
+    def id(self) -> EncoderId:
+        """The file's name and the start of its sha256: another file is another encoder."""
+        return self._id
 
     def align(self, image_rgb: ImageRGB, face: FaceBox) -> ImageRGB:
         """Returns the input_size² RGB crop with eyes and nose on the ArcFace template."""

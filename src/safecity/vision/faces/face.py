@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 Box = tuple[int, int, int, int]  # x, y, width, height in image pixels
-Points = npt.NDArray[np.float32]  # (5, 2) landmarks in dlib's 5-point order, image pixels
+Points = npt.NDArray[np.float32]  # (n, 2) points in image pixels
 
 
 @dataclass(frozen=True)
@@ -16,13 +16,17 @@ class FaceBox:
     """A face a detector found: its box, confidence and, when the detector gives them, 5 landmarks.
 
     Landmarks follow dlib's 5-point order: the two corners of the subject's right eye (image left),
-    the two corners of the left eye, then the base of the nose.
+    the two corners of the left eye, then the base of the nose; the quality rules (yaw) read them. A
+    detector that finds other points gives them in `keypoints` too, in its own order (BlazeFace: eye
+    centres, nose tip, mouth centre, ear tragions), and fills `landmarks` from them as best it can.
+    Encoders align on `keypoints` when they know the layout named by `source`.
     """
 
     box: Box
     score: float
     landmarks: Points | None = None
     source: str = "hog"  # which detector or fallback produced it
+    keypoints: Points | None = None  # the detector's own points, in its own order (see `source`)
 
     @property
     def width(self) -> int:
