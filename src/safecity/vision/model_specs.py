@@ -6,5 +6,5 @@ registry sees them all. A module that adds models is listed here.
 
 from __future__ import annotations
 
-import safecity.vision.faces.onnx_models  # noqa: F401  (BlazeFace full-range, MobileFaceNet)
+import safecity.vision.faces.onnx_models
 import safecity.vision.objects  # noqa: F401  (nanodet-m-416)
