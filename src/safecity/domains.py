@@ -26,6 +26,7 @@ DOMAINS = (
     "dispatch",
     "evidence",
     "maintenance",
+    "live",
 )
 
 
