@@ -61,6 +61,24 @@ def test_mp4_files_length_prefixed_h264_is_relayed_as_it_is(tmp_path: Path) -> N
     assert len(decode(sink.messages)) == 20
 
 
+def test_b_frames_keep_their_display_order(tmp_path: Path) -> None:
+    path = tmp_path / "bframes.mp4"
+    write_footage(path, [("normal", 2.0)], fps=10, gop=10, bframes=2)
+    sink = Sink()
+    channel = LiveChannel("cam-b", "main", sink)
+    channel.want(start=True)
+    source = open_source(str(path), decode="keyframes", on_packet=channel.feed)
+    for _ in source.frames():
+        pass
+    source.close()
+    with av.open(str(path)) as original:
+        expected = [f.pts * f.time_base for f in original.decode(video=0)]
+    frames = decode(sink.messages)
+    shown = [f.pts * f.time_base for f in frames]
+    assert len(frames) == len(expected) == 20
+    assert [t - shown[0] for t in shown] == [t - expected[0] for t in expected]
+
+
 def test_each_frame_goes_out_as_it_arrives_and_the_timeline_runs_on_across_a_reconnection() -> None:
     sink = Sink()
     channel = LiveChannel("cam-1", "main", sink)

@@ -153,7 +153,12 @@ class LiveChannel:
         assert dts_raw is not None and pts_raw is not None
         dts = round(dts_raw * time_base * TIMESCALE) + self._offset
         cts = round((pts_raw - dts_raw) * time_base * TIMESCALE)
-        if self._last_dts is not None:
+        if self._last_dts is None:
+            # The channel's timeline starts at 1 s, whatever the camera's clock says (B-frames start
+            # below zero in MP4; an RTSP camera's clock is anywhere): MP4 decode times are unsigned.
+            self._offset += TIMESCALE - dts
+            dts = TIMESCALE
+        else:
             step = dts - self._last_dts
             if step <= 0 or step > _MAX_JUMP_TICKS:
                 # A reconnection or a clock jump: carry on one frame after the last on our own timeline.
