@@ -246,13 +246,14 @@ export class LivePlayer {
 /** Why a tile has no picture, in words, from what the socket said and the camera's health. */
 export function reasonText(/** @type {LiveState} */ s, /** @type {(iso: string|null|undefined) => string} */ at) {
   const since = s.health_since ? ` since ${at(s.health_since)}` : "";
-  const detail = s.health_detail || s.detail || "";
   switch (s.state) {
     case "no_stream": return s.detail || "no stream configured";
     case "unplayable": return s.detail || "codec not playable in the browser";
     case "waiting": {
-      const health = s.health_state && s.health_state !== "online" ? s.health_state.replaceAll("_", " ") : "no picture";
-      return `${health}${since}${detail ? ` — ${detail}` : ""}`;
+      const health = s.health_state || "unknown";
+      if (health === "unknown") return "no picture: no worker has reported this camera yet";
+      if (health === "online") return "no picture for a few seconds, though the camera was last reported online";
+      return `${health.replaceAll("_", " ")}${since}${s.health_detail ? ` — ${s.health_detail}` : ""}`;
     }
     case "stalled": return `no new picture since ${at(new Date(s.last_frame_ms || Date.now()).toISOString())}`;
     case "reconnecting": return s.detail || "reconnecting";
