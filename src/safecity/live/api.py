@@ -64,11 +64,10 @@ def _watcher(ctx: Context, token: str) -> Principal:
         return accounts.principal_for_token(session, token)
 
 
-def _camera_intro(ctx: Context, camera_id: str, actor: str, variant: str) -> dict[str, Any]:
-    """Returns what the tile shows before the first picture (health, stream), and audits the watching."""
+def _camera_intro(ctx: Context, camera_id: str, variant: str) -> dict[str, Any]:
+    """Returns what the tile shows before the first picture: the camera's health and streams."""
     with ctx.db.session() as session:
         camera = cameras.get(session, camera_id)
-        audit.record_viewing(session, actor=actor, action="camera.watch", target=camera_id)
         has_sub = bool(camera.substream_url)
         return {
             "name": camera.name,
@@ -80,6 +79,11 @@ def _camera_intro(ctx: Context, camera_id: str, actor: str, variant: str) -> dic
             "health_detail": camera.health_detail,
             "health_since": camera.health_since.isoformat() if camera.health_since else None,
         }
+
+
+def _audit_watching(ctx: Context, camera_id: str, actor: str) -> None:
+    with ctx.db.session() as session:
+        audit.record_viewing(session, actor=actor, action="camera.watch", target=camera_id)
 
 
 def _health(ctx: Context, camera_id: str) -> dict[str, Any]:
@@ -112,7 +116,7 @@ async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "mai
         await websocket.close(code=4403, reason="your role may not watch cameras")
         return
     try:
-        intro = await asyncio.to_thread(_camera_intro, ctx, camera_id, principal.username, variant)
+        intro = await asyncio.to_thread(_camera_intro, ctx, camera_id, variant)
     except NotFound as exc:
         await websocket.close(code=4404, reason=exc.message.encode()[:120].decode(errors="ignore"))
         return
@@ -123,8 +127,18 @@ async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "mai
         await websocket.close(code=1000)
         return
     await websocket.send_bytes(protocol.state_message("connecting", "", **intro))
+    # Written while the worker is asked for the camera (a database write must not delay the picture),
+    # and before any of it is sent.
+    audited = asyncio.create_task(asyncio.to_thread(_audit_watching, ctx, camera_id, principal.username))
     feeds = feeds_of(ctx)
     viewer = await feeds.watch(camera_id, intro["variant"])
+    try:
+        await audited
+    except Exception:
+        await feeds.leave(viewer)
+        log.exception("watching camera %s not audited: refused", camera_id)
+        await websocket.close(code=1011, reason="the watching could not be audited; try again")
+        return
     tasks = [
         asyncio.create_task(_pump(websocket, viewer)),
         asyncio.create_task(_drain(websocket)),

@@ -7,8 +7,8 @@
 const INIT = 1, FRAGMENT = 2, PICTURE = 3, STATE = 4;
 const HEADER = 18;
 const KEEP_S = 8;             // seconds of video kept behind the playhead
-const CATCH_UP_S = 0.35;      // further behind the live edge than this: play a little faster
-const JUMP_S = 1.5;           // further behind than this: jump to the edge
+const CATCH_UP_S = 0.25;      // further behind the live edge than this: play a little faster
+const JUMP_S = 1.0;           // further behind than this: jump to the edge
 const STALL_MS = 3000;        // no frame for this long while connected: say so
 
 /**
@@ -189,9 +189,15 @@ export class LivePlayer {
     const v = this.video, ranges = v.buffered;
     if (!ranges.length) return;
     const end = ranges.end(ranges.length - 1), start = ranges.start(ranges.length - 1);
-    const behind = end - v.currentTime;
-    if (v.currentTime < start || behind > JUMP_S) v.currentTime = Math.max(start, end - 0.1);
-    else v.playbackRate = behind > CATCH_UP_S ? 1.15 : 1.0;
+    if (this.firstFrameMs === null && !this.video.seeking) {
+      // The first picture is the key-frame itself (one frame to decode, not a whole group of them);
+      // the jump to the newest frame comes once it shows.
+      if (v.currentTime < start || v.currentTime > start + 0.5) v.currentTime = start;
+    } else {
+      const behind = end - v.currentTime;
+      if (v.currentTime < start || behind > JUMP_S) v.currentTime = Math.max(start, end - 0.1);
+      else v.playbackRate = behind > CATCH_UP_S ? 1.25 : 1.0;
+    }
     if (v.paused) v.play().catch(() => {});
   }
 
@@ -207,6 +213,7 @@ export class LivePlayer {
     }
     this.host.dataset.playing = "yes";
     if (first || this.stalled) { this.stalled = false; this.say({ state: "playing" }); }
+    if (first) this.followEdge();  // the key-frame shows: now on to the newest frame
     this.video.requestVideoFrameCallback(this.onFrame);
   }
 
