@@ -72,6 +72,7 @@ def serving(app: Any) -> Iterator[str]:
         log_level="warning",
         ws="websockets",
         proxy_headers=False,  # as `safecity serve`: forwarded headers are SafeCity's to judge
+        ws_per_message_deflate=False,  # as `safecity serve`: live video is compressed already
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

@@ -147,3 +147,27 @@ async def test_relay_and_feeds_in_two_processes_over_nats(nats_url: str) -> None
             await connection.jetstream().delete_stream(stream)
         finally:
             await connection.close()
+
+
+async def test_transient_messages_reach_exact_and_wildcard_listeners_until_they_close() -> None:
+    bus = MemoryBus()
+    await bus.start()
+    got: list[tuple[str, str]] = []
+    exact = await bus.listen_transient("video.cam-1.main", lambda s, d: got.append(("exact", s)))
+    star = await bus.listen_transient("video.*.main", lambda s, d: got.append(("star", s)))
+    rest = await bus.listen_transient("video.>", lambda s, d: got.append(("rest", s)))
+    await bus.send_transient("video.cam-1.main", b"x")
+    await bus.send_transient("video.cam-2.sub", b"x")
+    await exact.close()
+    await star.close()
+    await bus.send_transient("video.cam-1.main", b"x")
+    await rest.close()
+    await bus.send_transient("video.cam-1.main", b"x")
+    await bus.close()
+    assert got == [
+        ("exact", "video.cam-1.main"),
+        ("star", "video.cam-1.main"),
+        ("rest", "video.cam-1.main"),
+        ("rest", "video.cam-2.sub"),
+        ("rest", "video.cam-1.main"),
+    ]
