@@ -171,3 +171,17 @@ async def test_transient_messages_reach_exact_and_wildcard_listeners_until_they_
         ("rest", "video.cam-2.sub"),
         ("rest", "video.cam-1.main"),
     ]
+
+
+def test_a_camera_that_moved_to_another_worker_starts_its_viewers_afresh() -> None:
+    feed = Feed("cam-1", "main")
+    viewer = Viewer("cam-1", "main")
+    feed.join(viewer)
+    for message in messages_of(25):  # the first worker's channel
+        feed.on_message(feed.subject, message)
+    drain(viewer)
+    for message in messages_of(25):  # the camera's new holder: same track, a timeline of its own
+        feed.on_message(feed.subject, message)
+    got = drain(viewer)
+    assert kinds(got)[0] == protocol.INIT  # the page rebuilds its player rather than append out of time
+    assert len(decode(got)) == 25

@@ -182,7 +182,7 @@ async def _watch(websocket: WebSocket, ctx: Context, token: str, viewer: Viewer)
     while True:
         await asyncio.sleep(1.0)
         now = time.monotonic()
-        if not told and viewer.sent <= 1 and now - started >= WAITING_S:
+        if not told and viewer.media_sent == 0 and now - started >= WAITING_S:
             told = True
             health = await asyncio.to_thread(_health, ctx, viewer.camera_id)
             detail = f"no picture from the camera for {WAITING_S:.0f} s"

@@ -41,6 +41,7 @@ class Viewer:
     need_key: bool = True
     dropped: int = 0
     sent: int = 0
+    media_sent: int = 0  # init segments, fragments and pictures: what makes a picture
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     joined: float = field(default_factory=time.monotonic)
 
@@ -83,6 +84,8 @@ class Viewer:
         message = self.queue.popleft()
         self.queued_bytes -= len(message)
         self.sent += 1
+        if message[0] != protocol.STATE:
+            self.media_sent += 1
         return message
 
 

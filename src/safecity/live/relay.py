@@ -98,6 +98,9 @@ class LiveChannel:
         # Numbered from the clock in microseconds: a channel made afresh (the camera moved to another
         # worker) continues above the old numbers, so a serve never takes its frames for duplicates.
         self.seq = int(time.time() * 1_000_000)
+        # Names this channel's timeline in its init segment: a viewer that gets another channel's init
+        # (the camera moved to another worker) starts afresh rather than append to a timeline it lost.
+        self.timeline = self.seq
         self.fragments_sent = 0
         self.fragments_dropped = 0
         self.health: bytes | None = None  # the camera's last health change, as a STATE message
@@ -203,6 +206,7 @@ class LiveChannel:
             "source_codec": self.codec,
             "camera": self.camera_id,
             "variant": self.variant,
+            "timeline": self.timeline,
         }
         self.init = protocol.init_message(meta, track.init_segment(), seq=self.seq + 1, wall_ms=_now_ms())
         self.gop, self.gop_bytes = [], 0
