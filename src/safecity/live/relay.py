@@ -67,8 +67,10 @@ def _now_ms() -> int:
 class LiveChannel:
     """One camera stream (main or sub) in the relay: its last group of pictures, sent while watched.
 
-    `feed` runs on the camera's thread and never raises or blocks; `want`, `state` and `tick` run on
-    any thread. `emit(message)` is given every message to send and returns False when it was dropped.
+    `feed` runs on the camera's thread and never raises; it waits only for the channel's own lock, which
+    `want` holds while it packages a joining viewer's replay (a millisecond or two for a group of
+    pictures). `want` and `state` run on any thread. `emit(message)` is given every message to send and
+    returns False when it was dropped.
     """
 
     def __init__(
