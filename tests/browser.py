@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,22 @@ def live_server(ctx: Context) -> Iterator[LiveServer]:
     """Serves the real app (bus, consumers, live hub) on a free loopback port for one test."""
     from safecity.server import create_app
 
+    with serving(create_app(ctx)) as url:
+        yield LiveServer(url=url, ctx=ctx)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serves `app` on a free loopback port in a background thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(ctx),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         ws="websockets",
         proxy_headers=False,  # as `safecity serve`: forwarded headers are SafeCity's to judge
+        ws_per_message_deflate=False,  # as `safecity serve`: live video is compressed already
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -74,7 +83,7 @@ def live_server(ctx: Context) -> Iterator[LiveServer]:
             raise RuntimeError("the app did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", ctx=ctx)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(15)

@@ -27,6 +27,7 @@ DOMAINS = (
     "evidence",
     "bodyworn",
     "maintenance",
+    "live",
 )
 
 

@@ -82,6 +82,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
         for hook in on_started or []:
             await hook(ctx)
         yield
+        if ctx.video is not None:
+            await ctx.video.close()
         if ctx.runtime is not None:
             await asyncio.to_thread(ctx.runtime.stop)
         await ctx.jobs.stop()

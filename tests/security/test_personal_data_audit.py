@@ -46,6 +46,7 @@ SUBJECT_FIELDS = frozenset(
 EXEMPT = {
     ("GET", "/api/me"): "the caller's own account",
     ("GET", "/api/tokens"): "the caller's own tokens",
+    ("GET", "/api/wall/layouts"): "the caller's wall layouts and those shared with a room, by owner (staff)",
 }
 
 

@@ -130,6 +130,8 @@ MEDIA: dict[str, frozenset[str]] = {
     "camera_fault": frozenset({"maintenance:write", "cameras:write"}),
     # A clip cut from recordings around an alert.
     "clip": frozenset({"recordings:read", "evidence:read"}),
+    # A still an operator took from live video into evidence.
+    "live_snapshot": frozenset({"recordings:read", "evidence:read"}),
     # The files and manifest of an evidence export.
     "evidence_export": frozenset({"evidence:export", "recordings:export"}),
     # An object under a legal hold, an appeal or a case: those who hold evidence (a hold placed on an

@@ -58,6 +58,8 @@ class Camera(Base):
     latitude: Mapped[float]
     longitude: Mapped[float]
     stream_url: Mapped[str] = mapped_column(String(1000), default="")
+    # A second, smaller stream of the same camera (same credentials), for the video wall's tiles.
+    substream_url: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     username: Mapped[str | None] = mapped_column(String(200))
     # Sealed under the data key, and loaded only where a stream is opened (`list_cameras(with_credentials=
     # True)`); never shown: `CameraOut` says only whether there is one.
@@ -147,6 +149,13 @@ class CameraIn(BaseModel):
     stream_url: str = Field(
         default="", max_length=1000, title="Stream", description="rtsp://, http(s)://, file."
     )
+    substream_url: str = Field(
+        default="",
+        max_length=1000,
+        title="Sub-stream",
+        description="The camera's second, smaller stream (same user and password), shown on the video wall; "
+        "empty: the wall shows the main stream.",
+    )
     username: str | None = Field(default=None, title="User", description="Stream user name.")
     password: str | None = Field(default=None, title="Password", description="Stream password (never shown).")
     enabled: bool = Field(default=True, title="Enabled", description="Whether the camera is analysed.")
@@ -167,6 +176,14 @@ class CameraIn(BaseModel):
         known = ("rtsp://", "rtsps://", "http://", "https://", "file://", "synthetic://", "/", "./")
         if value and not value.startswith(known) and not value.endswith((".mp4", ".mkv", ".ts", ".avi")):
             raise ValueError("stream URL must be rtsp://, http(s)://, file:// or a video file path")
+        return value
+
+    @field_validator("substream_url")
+    @classmethod
+    def _substream(cls, value: str) -> str:
+        value = cls._known_scheme(value)
+        if value and split_credentials(value)[1] is not None:
+            raise ValueError("the sub-stream uses the camera's user and password: give its URL without them")
         return value
 
     @model_validator(mode="after")
@@ -192,6 +209,7 @@ class CameraPatch(Patch):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     stream_url: str | None = Field(default=None, max_length=1000)
+    substream_url: str | None = Field(default=None, max_length=1000)
     username: str | None = None
     password: str | None = None
     enabled: bool | None = None
@@ -203,6 +221,11 @@ class CameraPatch(Patch):
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
         return CameraIn._known_scheme(value) if value else value
+
+    @field_validator("substream_url")
+    @classmethod
+    def _substream(cls, value: str | None) -> str | None:
+        return CameraIn._substream(value) if value else value
 
     @model_validator(mode="after")
     def _credentials_out_of_the_url(self) -> CameraPatch:
@@ -240,6 +263,7 @@ class CameraOut(BaseModel):
     stream_url: str = Field(
         description="The stream with its user name; a password shows as ••• (`rtsp://admin:•••@host/…`)."
     )
+    substream_url: str = Field(description="The second, smaller stream the wall shows; empty: none.")
     password: None = Field(default=None, description="Always null: a camera's password is never shown.")
     has_password: bool = Field(description="Whether a password is stored (encrypted) for the stream.")
     enabled: bool

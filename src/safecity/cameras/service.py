@@ -32,6 +32,7 @@ def _apply(camera: Camera, data: CameraIn) -> None:
     camera.name, camera.kind, camera.district = data.name, data.kind.value, data.district
     camera.latitude, camera.longitude = data.latitude, data.longitude
     camera.stream_url, camera.username, camera.password = data.stream_url, data.username, data.password
+    camera.substream_url = data.substream_url
     camera.enabled = data.enabled
 
 

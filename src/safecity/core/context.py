@@ -17,6 +17,7 @@ from safecity.core.outbox import OutboxRelay
 from safecity.settings import Settings
 
 if TYPE_CHECKING:
+    from safecity.live.feed import LiveFeeds
     from safecity.web.live import LiveHub
 
 
@@ -29,6 +30,8 @@ class Context:
     bus: Bus
     media: MediaStore
     live: LiveHub | None = None
+    # Live video followed by this process for its viewers (live/feed.py), made on the first viewer.
+    video: LiveFeeds | None = None
     runtime: Any = None
     counters: dict[str, int] = field(default_factory=dict)
     # Called when the process stops (pooled connections of the domains).

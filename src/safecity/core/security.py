@@ -214,7 +214,9 @@ async def send_json(
 # --- security headers -------------------------------------------------------------------------------
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    # blob: for live video: Media Source Extensions play from a blob URL, and pictures come as blobs.
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; "
+    "connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS = (

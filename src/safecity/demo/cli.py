@@ -71,4 +71,5 @@ def demo(
         port=listen_port,
         log_level="warning",
         proxy_headers=False,
+        ws_per_message_deflate=False,  # live video is compressed already (see `safecity serve`)
     )

@@ -12,6 +12,9 @@ city) gets `SteadyTraffic`: vehicles computed from the wall clock, so every proc
 vehicle at the same camera at the same moment, and a camera that moves to another worker carries on
 with the same traffic.
 
+`fault=drop@20` makes the camera drop its stream after 20 s and refuse to reconnect (a dead camera);
+`stamp=1` draws the wall-clock time into each frame (`live/stamp.py`) to measure live video latency.
+
 A synthetic camera has no compressed stream of its own; when the recorder asks for packets
 (`on_packet`), its frames are encoded to H.264 as they are rendered, so the demo's cameras are
 recorded, played back and exported like real ones.
@@ -39,7 +42,15 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.clock import utcnow
-from safecity.video.sources import Frame, PacketCallback, SourceInfo, SourceOptions, register_scheme
+from safecity.live.stamp import stamp
+from safecity.video.sources import (
+    CameraUnreachable,
+    Frame,
+    PacketCallback,
+    SourceInfo,
+    SourceOptions,
+    register_scheme,
+)
 
 WIDTH, HEIGHT = 640, 360
 PIXELS_PER_METRE = 12.0
@@ -320,6 +331,7 @@ class SyntheticSource:
         fault = query.get("fault", [""])[0]
         self.fault, _, at = fault.partition("@")
         self.fault_at = float(at) if at else None
+        self.stamp = query.get("stamp", ["0"])[0] == "1"
         self.renderer = SceneRenderer(self.camera_id, junction=self.scene == "junction", seed=seed)
         self._closed = threading.Event()
         self.on_packet = options.on_packet
@@ -354,8 +366,14 @@ class SyntheticSource:
         while not self._closed.is_set():
             t = plan.elapsed()
             if self.fault_at is not None and t - origin >= self.fault_at:
+                if self.fault == "drop":
+                    raise CameraUnreachable(
+                        f"synthetic camera {self.camera_id} dropped its stream", hint="it is a demo fault"
+                    )
                 self.renderer.fault = self.fault
             image = self.renderer.render(t, plan.due(self.camera_id, t))
+            if self.stamp:
+                stamp(image, int(time.time() * 1000))
             wall: datetime = utcnow()
             if encoder is not None:
                 encoder.encode(image, index / self.fps)

@@ -203,7 +203,9 @@ class SegmentRecorder:
         folder = self.root / self.camera_id / moment.strftime("%Y%m%d") / moment.strftime("%H")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{round(wall * 1000)}.ts.part"
-        self._out = av.open(str(path), "w", format="mpegts")
+        # Each packet reaches the file as it is muxed (FFmpeg would otherwise hold 32 KiB, seconds of a
+        # small stream): a crash keeps all but the last packet, and instant replay reads up to a moment ago.
+        self._out = av.open(str(path), "w", format="mpegts", options={"flush_packets": "1"})
         self._path, self._seg_start, self._seg_packets = path, wall, 0
         self._out_stream = self._out.add_stream_from_template(self._in_stream)
         self._set_state("recording", "")

@@ -8,8 +8,8 @@ through the local spool (`worker/spool.py`), so nothing is lost while the bus is
 one process holds every camera through the same code. Health changes become `CameraHealth` events
 with their evidence frame, and so does a pipeline that stalls or fails on every frame, or that runs
 with less than its settings ask for (`degraded`: a model file missing or corrupt, named with its fix).
-Only events leave: never raw frames, except the latest picture per camera kept in memory for the
-video wall.
+Only events leave: never raw frames, except the latest picture per camera kept in memory, and the
+camera's own compressed packets relayed to the video wall while someone watches (`live/relay.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import cv2
+from av import Packet
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
@@ -44,9 +45,10 @@ from safecity.core.metrics import FRAMES, PIPELINE_FAULTS, REGISTRY
 from safecity.enforcement.calibrations.models import CalibrationChanged
 from safecity.enforcement.calibrations.replication import WorkerCalibrations
 from safecity.enforcement.models import SignalPhaseChanged
-from safecity.recordings.recorder import RecorderPool
+from safecity.live.relay import LiveRelay, Substream
+from safecity.recordings.recorder import RecorderPool, SegmentRecorder
 from safecity.video.health import HealthChange
-from safecity.video.sources import Frame
+from safecity.video.sources import Frame, PacketCallback
 from safecity.video.stream import CameraStream, StreamGroup
 from safecity.vision.plates import PlateReader
 from safecity.worker.anpr import AnprPipeline, CameraSetup
@@ -132,6 +134,7 @@ class CameraEntry:
     password: str | None
     # Why the stored configuration cannot be used (edited outside SafeCity): the camera is reported, not run.
     problem: str | None = None
+    substream_url: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -139,7 +142,16 @@ class CameraEntry:
         s = self.setup
         config = CameraConfig(analysis=s.analysis, zones=s.zones, lines=s.lines).stored()
         return json.dumps(
-            [self.url, self.username, self.password, s.kind, config, s.region, self.problem],
+            [
+                self.url,
+                self.username,
+                self.password,
+                s.kind,
+                config,
+                s.region,
+                self.problem,
+                self.substream_url,
+            ],
             sort_keys=True,
             default=str,
         )
@@ -184,6 +196,7 @@ class WorkerRuntime:
         snapshot_every_s: float = 1.0,
         record: bool = True,
         registry_refresh_s: float = 5.0,
+        live: bool = True,
     ) -> None:
         """`camera_ids` pins this worker to those cameras (still leased); None takes a fair share."""
         self.ctx = ctx
@@ -194,6 +207,8 @@ class WorkerRuntime:
         self.group = StreamGroup()
         # Recording remuxes the packets analysis already receives: no second connection to a camera.
         self.recorders = RecorderPool(ctx) if record else None
+        # Live video from the same packets again, sent only while some serve has a viewer.
+        self.relay = LiveRelay(ctx.bus) if live else None
         self.registry: dict[str, CameraEntry] = {}
         self._known: set[str] = set()
         self.running: dict[str, _Running] = {}
@@ -234,6 +249,8 @@ class WorkerRuntime:
         if loop is None:
             raise RuntimeError("start the bus before the worker runtime")
         self.publisher.start()
+        if self.relay is not None:
+            asyncio.run_coroutine_threadsafe(self.relay.start(), loop).result(10)
         self._load_registry()
         if self.camera_ids is not None:
             self._check_pinned(self.camera_ids)
@@ -283,6 +300,9 @@ class WorkerRuntime:
                 log.warning("worker could not hand its cameras back cleanly: %s", exc)
         for camera_id in list(self.running):
             self.close_camera(camera_id)
+        if self.relay is not None and loop is not None and loop.is_running():
+            with contextlib.suppress(Exception):  # stopping: the subscriptions go with the bus anyway
+                asyncio.run_coroutine_threadsafe(self.relay.stop(), loop).result(10)
         if self._ticker is not None:
             self._ticker.join(5)
         if self.recorders is not None:
@@ -320,7 +340,9 @@ class WorkerRuntime:
                     self.ctx.settings.plate_region,
                     config_version=c.config_version,
                 )
-                entries[c.id] = CameraEntry(setup, c.stream_url, c.username, c.password, problem)
+                entries[c.id] = CameraEntry(
+                    setup, c.stream_url, c.username, c.password, problem, c.substream_url or ""
+                )
             self._known = {c.id for c in rows}
         self.registry = entries
         self._registry_read = time.monotonic()
@@ -401,10 +423,17 @@ class WorkerRuntime:
             motion_gate=setup.analysis.motion_gate,
             on_frame=self._on_frame(camera_id),
             on_health=self._on_health,
-            on_packet=recorder.feed if recorder is not None else None,
+            on_packet=self._packets(camera_id, recorder),
             username=entry.username,
             password=entry.password,
         )
+        if self.relay is not None:
+            substream = (
+                Substream(entry.substream_url, entry.username, entry.password)
+                if entry.substream_url
+                else None
+            )
+            self.relay.hold(camera_id, substream=substream)
         with self._running_lock:
             self.running[camera_id] = _Running(entry, stream, pipes, degraded=degraded)
         self.group.add(stream, start=True)
@@ -417,6 +446,8 @@ class WorkerRuntime:
         if running is None:
             return
         self.group.remove(camera_id)
+        if self.relay is not None:
+            self.relay.release(camera_id)
         far_future = utcnow() + timedelta(days=366)
         # A pipeline stuck in a frame keeps its lock: do not wait for it for ever.
         if running.lock.acquire(timeout=5):
@@ -434,6 +465,19 @@ class WorkerRuntime:
                 close()  # its subscriptions end with it: a camera that moves away leaves nothing behind
 
     # -- frames, health, events -----------------------------------------------------------------
+
+    def _packets(self, camera_id: str, recorder: SegmentRecorder | None) -> PacketCallback | None:
+        """Returns what each demuxed packet goes to: the recorder first, then the live relay."""
+        live = self.relay.tap(camera_id) if self.relay is not None else None
+        if recorder is None or live is None:
+            return recorder.feed if recorder is not None else live
+        record = recorder.feed
+
+        def both(packet: Packet) -> None:
+            record(packet)
+            live(packet)
+
+        return both
 
     def _on_frame(self, camera_id: str) -> Callable[[Frame], None]:
         def handle(frame: Frame) -> None:
@@ -480,6 +524,8 @@ class WorkerRuntime:
                 _snapshots[camera_id] = buf.tobytes()
 
     def _on_health(self, change: HealthChange) -> None:
+        if self.relay is not None:
+            self.relay.on_health(change.camera_id, change.state, change.detail)
         running = self.running.get(change.camera_id)
         if running is not None:
             running.stream_state = change.state

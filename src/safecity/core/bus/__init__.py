@@ -12,6 +12,11 @@ event (for JetStream: stored durably). Two kinds of subscription:
   that still fails goes to the dead letters with its error (`Bus.dead_letter_sink`), as does a
   message that cannot be decoded or comes in a version this process does not know.
 - `subscribe(types, handler)`: every process sees every new event (live pages, watch-list copies).
+
+Beside events, a transient channel carries what is worth something only now and to whoever listens
+now (live video fragments, a viewer's "I am still watching"): `send_transient(subject, data)` and
+`listen_transient(pattern, handler)`, at most once, stored nowhere (on NATS: core subjects outside the
+durable stream), with NATS's `*` and `>` wildcards in both implementations.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ log = logging.getLogger(__name__)
 
 LiveHandler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
 BatchHandler = Callable[[list[Event]], None]
+# Called on the bus's loop with the subject (as sent) and the bytes; it must not block.
+TransientHandler = Callable[[str, bytes], None]
 
 
 @dataclass
@@ -150,6 +157,18 @@ class Bus(ABC):
     async def lag(self) -> dict[str, int]:
         """Returns, per consumer group of this process, how many events wait to be handled."""
         return {}
+
+    @abstractmethod
+    async def send_transient(self, subject: str, data: bytes) -> None:
+        """Sends `data` to whoever listens on `subject` now; nothing is stored, nothing is retried.
+
+        Returns at once (the bytes are queued for the network); raises `Unavailable` when the bus
+        cannot take them now (disconnected with its buffer full), and the caller drops them.
+        """
+
+    @abstractmethod
+    async def listen_transient(self, pattern: str, handler: TransientHandler) -> Subscription:
+        """Calls `handler(subject, data)` on the bus's loop for each transient message matching `pattern`."""
 
     def publish_threadsafe(self, event: Event, timeout: float = 10.0) -> None:
         """Publishes from a worker thread; blocks until the bus accepted the event (or raises)."""
@@ -303,6 +322,17 @@ def _peek_type(data: bytes) -> str | None:
         return None
     kind = value.get("type") if isinstance(value, dict) else None
     return str(kind)[:64] if kind is not None else None
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Returns whether a subject matches a NATS-style pattern (`*` one token, `>` the rest)."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(have) == len(want)
 
 
 async def call_live(handler: LiveHandler, event: Event) -> None:

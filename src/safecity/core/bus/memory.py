@@ -12,7 +12,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, Subscription, call_live
+from safecity.core.bus import (
+    BatchHandler,
+    Bus,
+    Consumer,
+    Delivery,
+    LiveHandler,
+    Subscription,
+    TransientHandler,
+    call_live,
+    subject_matches,
+)
 from safecity.core.events import Event, EventDecodeError, decode_event
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,27 @@ class _Live:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
+@dataclass(eq=False)
+class _Listener:
+    pattern: str
+    handler: TransientHandler
+    owner: list[_Listener]
+    exact: dict[str, list[_Listener]]
+    wildcard: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wildcard = "*" in self.pattern or ">" in self.pattern
+
+    async def close(self) -> None:
+        if self in self.owner:
+            self.owner.remove(self)
+        same = self.exact.get(self.pattern, [])
+        if self in same:
+            same.remove(self)
+            if not same:
+                del self.exact[self.pattern]
+
+
 class MemoryBus(Bus):
     """Delivers events to handlers in this process, with the same retry and dead-letter rules as NATS."""
 
@@ -52,6 +83,8 @@ class MemoryBus(Bus):
         self.retry_base = retry_delay
         self._groups: dict[str, _Group] = {}
         self._live: list[_Live] = []
+        self._listeners: list[_Listener] = []
+        self._exact: dict[str, list[_Listener]] = {}
         self.published = 0
 
     async def publish(self, event: Event, *, msg_id: str | None = None) -> None:
@@ -84,6 +117,24 @@ class MemoryBus(Bus):
         self._live.append(live)
         return live
 
+    async def send_transient(self, subject: str, data: bytes) -> None:
+        # Handed over on the loop, as NATS's callbacks are; a failing listener is its own problem.
+        # Exact subjects by look-up: a video fragment must not be matched against every camera's listener.
+        exact = self._exact.get(subject, ())
+        wild = [w for w in self._listeners if w.wildcard and subject_matches(w.pattern, subject)]
+        for listener in [*exact, *wild]:
+            try:
+                listener.handler(subject, data)
+            except Exception:
+                log.exception("transient listener on %s failed", listener.pattern)
+
+    async def listen_transient(self, pattern: str, handler: TransientHandler) -> Subscription:
+        listener = _Listener(pattern, handler, self._listeners, self._exact)
+        self._listeners.append(listener)
+        if not listener.wildcard:
+            self._exact.setdefault(pattern, []).append(listener)
+        return listener
+
     async def consume(
         self, types: Sequence[str], durable: str, handler: BatchHandler, *, max_batch: int = 200
     ) -> None:
@@ -115,6 +166,8 @@ class MemoryBus(Bus):
         await asyncio.gather(*tasks, return_exceptions=True)
         self._groups.clear()
         self._live.clear()
+        self._listeners.clear()
+        self._exact.clear()
         self.consumers.clear()
 
     async def _run_group(self, group: _Group) -> None:

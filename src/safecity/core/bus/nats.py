@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as Subscription_
@@ -28,13 +29,24 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
-from safecity.core.bus import BatchHandler, Bus, Consumer, Delivery, LiveHandler, Subscription, call_live
+from safecity.core.bus import (
+    BatchHandler,
+    Bus,
+    Consumer,
+    Delivery,
+    LiveHandler,
+    Subscription,
+    TransientHandler,
+    call_live,
+)
 from safecity.core.errors import Unavailable
 from safecity.core.events import Event, EventDecodeError, decode_event
 
 log = logging.getLogger(__name__)
 
 DAY_S = 86_400.0
+# Transient subjects live outside the stream's `safecity.>`: JetStream must not store live video.
+TRANSIENT_PREFIX = "safecity-now."
 IDLE_WAIT_S = 5.0
 BUSY_WAIT_S = 0.05
 
@@ -142,6 +154,35 @@ class NatsBus(Bus):
         callback = self._live_callback(handler)
         subs = [await self._nc.subscribe(s, queue=queue, cb=callback) for s in self._subjects(types)]
         return _LiveSubscription(subs)
+
+    async def send_transient(self, subject: str, data: bytes) -> None:
+        if self._nc is None:
+            raise Unavailable("the NATS bus is not started", hint="start the bus first")
+        try:
+            await self._nc.publish(TRANSIENT_PREFIX + subject, data)
+        except nats.errors.MaxPayloadError as exc:
+            raise Unavailable(
+                f"a {len(data)}-byte message is over the NATS server's max_payload",
+                hint="raise max_payload in nats-server.conf (8 MB holds a 4K camera's key-frames)",
+            ) from exc
+        except (nats.errors.OutboundBufferLimitError, nats.errors.ConnectionClosedError) as exc:
+            raise Unavailable(f"NATS cannot take a message now: {exc}", hint="it is reconnecting") from exc
+
+    async def listen_transient(self, pattern: str, handler: TransientHandler) -> Subscription:
+        assert self._nc is not None
+        cut = len(TRANSIENT_PREFIX)
+
+        async def callback(msg: Msg) -> None:
+            try:
+                handler(msg.subject[cut:], msg.data)
+            except Exception:
+                log.exception("transient listener on %s failed", pattern)
+
+        # Video is large and bursty: let a busy listener fall behind by 64 MiB before NATS drops for it.
+        sub = await self._nc.subscribe(
+            TRANSIENT_PREFIX + pattern, cb=callback, pending_msgs_limit=20_000, pending_bytes_limit=64 << 20
+        )
+        return _LiveSubscription([sub])
 
     async def consume(
         self, types: Sequence[str], durable: str, handler: BatchHandler, *, max_batch: int = 200

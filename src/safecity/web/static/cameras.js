@@ -148,7 +148,9 @@ function drawList() {
   const rows = cameras.filter((c) => !find || [c.id, c.name, c.district].some((v) => v.toLowerCase().includes(find)));
   $("#cams-table tbody").replaceChildren(...rows.map((c) => el("tr", {
     "data-camera": c.id, class: current && current.id === c.id ? "selected" : "", onclick: () => select(c.id) },
-  el("td", {}, el("strong", {}, c.name), el("div", { class: "muted small" }, c.id)),
+  el("td", {}, el("strong", {}, c.name), " ",
+    el("a", { href: `/live/${encodeURIComponent(c.id)}`, title: `watch ${c.name} live`, onclick: (e) => e.stopPropagation() }, "▶ live"),
+    el("div", { class: "muted small" }, c.id)),
   el("td", {}, c.kind), el("td", {}, c.district),
   el("td", {}, el("span", { class: `health ${c.health_state}` }, c.health_state.replaceAll("_", " "))),
   el("td", {}, `v${c.config_version}`))));

@@ -1,0 +1,306 @@
+"""Live video over HTTP: the video socket, the last moments as MP4, snapshots to evidence, wall layouts.
+
+`/ws/video/{camera_id}?variant=sub|main` opens with the session cookie (or a bearer token, for tools)
+from SafeCity's own pages only, admits `cameras:read`, audits the watching, and sends the camera's
+live messages (`protocol.py`) as binary frames: the init segment and one fMP4 fragment per frame, a
+JPEG now and then for a codec the browser cannot play, and STATE messages that say why there is no
+picture. The wall asks for `sub` (the camera's sub-stream when it has one, else its main stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from starlette.websockets import WebSocketState
+
+from safecity.accounts import service as accounts
+from safecity.accounts.api import SESSION_COOKIE, require
+from safecity.accounts.permissions import page
+from safecity.accounts.service import Principal
+from safecity.audit import service as audit
+from safecity.cameras import service as cameras
+from safecity.core import security
+from safecity.core.clock import utcnow
+from safecity.core.context import Context
+from safecity.core.errors import NotFound, SafeCityError, Unavailable
+from safecity.core.http import Ctx, DbSession
+from safecity.live import protocol, service
+from safecity.live.feed import LiveFeeds, Viewer
+from safecity.live.models import LayoutIn, LayoutOut
+from safecity.recordings.playback import PlaybackStream
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["live video"])
+Watcher = Annotated[Principal, Depends(require("cameras:read"))]
+Replayer = Annotated[Principal, Depends(require("recordings:read"))]
+LIVE_PAGE = page("/live/{camera_id}", "cameras:read")
+
+RECHECK_S = 30.0
+WAITING_S = 5.0
+MAX_REPLAY_S = 300.0
+
+
+def feeds_of(ctx: Context) -> LiveFeeds:
+    """Returns this process's live feeds (made on first use)."""
+    if ctx.video is None:
+        ctx.video = LiveFeeds(ctx.bus)
+    feeds: LiveFeeds = ctx.video
+    return feeds
+
+
+# --- the video socket -----------------------------------------------------------------------------------
+
+
+def _watcher(ctx: Context, token: str) -> Principal:
+    with ctx.db.session() as session:
+        return accounts.principal_for_token(session, token)
+
+
+def _camera_intro(ctx: Context, camera_id: str, variant: str) -> dict[str, Any]:
+    """Returns what the tile shows before the first picture: the camera's health and streams."""
+    with ctx.db.session() as session:
+        camera = cameras.get(session, camera_id)
+        has_sub = bool(camera.substream_url)
+        return {
+            "name": camera.name,
+            "enabled": camera.enabled,
+            "has_stream": bool(camera.stream_url),
+            "variant": "sub" if variant == "sub" and has_sub else "main",
+            "substream": has_sub,
+            "health_state": camera.health_state,
+            "health_detail": camera.health_detail,
+            "health_since": camera.health_since.isoformat() if camera.health_since else None,
+        }
+
+
+def _audit_watching(ctx: Context, camera_id: str, actor: str) -> None:
+    with ctx.db.session() as session:
+        audit.record_viewing(session, actor=actor, action="camera.watch", target=camera_id)
+
+
+def _health(ctx: Context, camera_id: str) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        camera = cameras.get(session, camera_id)
+        return {
+            "health_state": camera.health_state,
+            "health_detail": camera.health_detail,
+            "health_since": camera.health_since.isoformat() if camera.health_since else None,
+        }
+
+
+@router.websocket("/ws/video/{camera_id}")
+async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "main") -> None:
+    """One camera's live video for one tile (see the module's description for what it sends)."""
+    ctx: Context = websocket.app.state.ctx
+    if security.foreign_origin(websocket) is not None:
+        await websocket.close(code=4403, reason="live video is for SafeCity's own pages")
+        return
+    token = security.bearer_token(websocket) or websocket.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        await websocket.close(code=4401, reason="sign in first")
+        return
+    try:
+        principal = await asyncio.to_thread(_watcher, ctx, token)
+    except SafeCityError as exc:
+        await websocket.close(code=4401, reason=exc.message.encode()[:120].decode(errors="ignore"))
+        return
+    if not principal.can("cameras:read"):
+        await websocket.close(code=4403, reason="your role may not watch cameras")
+        return
+    try:
+        intro = await asyncio.to_thread(_camera_intro, ctx, camera_id, variant)
+    except NotFound as exc:
+        await websocket.close(code=4404, reason=exc.message.encode()[:120].decode(errors="ignore"))
+        return
+    await websocket.accept()
+    if not intro["enabled"] or not intro["has_stream"]:
+        why = "the camera is disabled" if not intro["enabled"] else "the camera has no stream configured"
+        await websocket.send_bytes(protocol.state_message("no_stream", why, **intro))
+        await websocket.close(code=1000)
+        return
+    await websocket.send_bytes(protocol.state_message("connecting", "", **intro))
+    # Written while the worker is asked for the camera (a database write must not delay the picture),
+    # and before any of it is sent.
+    audited = asyncio.create_task(asyncio.to_thread(_audit_watching, ctx, camera_id, principal.username))
+    feeds = feeds_of(ctx)
+    viewer = await feeds.watch(camera_id, intro["variant"])
+    try:
+        await audited
+    except Exception:
+        await feeds.leave(viewer)
+        log.exception("watching camera %s not audited: refused", camera_id)
+        await websocket.close(code=1011, reason="the watching could not be audited; try again")
+        return
+    tasks = [
+        asyncio.create_task(_pump(websocket, viewer)),
+        asyncio.create_task(_drain(websocket)),
+        asyncio.create_task(_watch(websocket, ctx, token, viewer)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await feeds.leave(viewer)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+
+async def _pump(websocket: WebSocket, viewer: Viewer) -> None:
+    """Sends the viewer's messages; a stalled network blocks this socket only (its queue drops its own)."""
+    with contextlib.suppress(Exception):
+        while True:
+            await viewer.wake.wait()
+            while (message := viewer.take()) is not None:
+                await websocket.send_bytes(message)
+
+
+async def _drain(websocket: WebSocket) -> None:
+    with contextlib.suppress(Exception):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+async def _watch(websocket: WebSocket, ctx: Context, token: str, viewer: Viewer) -> None:
+    """Says why when no picture comes, and closes the socket when its session ends."""
+    started = checked = time.monotonic()
+    told = False
+    while True:
+        await asyncio.sleep(1.0)
+        now = time.monotonic()
+        if not told and viewer.media_sent == 0 and now - started >= WAITING_S:
+            told = True
+            health = await asyncio.to_thread(_health, ctx, viewer.camera_id)
+            detail = f"no picture from the camera for {WAITING_S:.0f} s"
+            viewer.offer(protocol.state_message("waiting", detail, **health))
+        if now - checked >= RECHECK_S:
+            checked = now
+            try:
+                await asyncio.to_thread(_watcher, ctx, token)
+            except SafeCityError as exc:
+                await websocket.close(code=4401, reason=f"signed out: {exc.message}"[:120])
+                return
+            except Exception:  # the database is away: the session was good a moment ago, look again
+                log.warning("video socket of camera %s: session re-check failed", viewer.camera_id)
+
+
+# --- the single camera view -----------------------------------------------------------------------------
+
+
+@router.get("/live/{camera_id}", response_class=HTMLResponse, include_in_schema=False)
+def live_page(request: Request, ctx: Ctx, camera_id: str) -> Response:
+    """One camera: live main stream, instant replay, the recording at any time, snapshot to evidence."""
+    from safecity.web.pages import render_page
+
+    return render_page(request, ctx, "live.html", LIVE_PAGE)
+
+
+@router.get(
+    "/api/live/cameras/{camera_id}/replay.mp4",
+    summary="The camera's last moments, up to now (fragmented MP4; video time 0 is X-Recording-Start)",
+    response_class=StreamingResponse,
+)
+def replay(
+    camera_id: str,
+    session: DbSession,
+    ctx: Ctx,
+    principal: Replayer,
+    seconds: Annotated[float, Query(gt=0, le=MAX_REPLAY_S)] = 30,
+) -> StreamingResponse:
+    """Instant replay: the recorded segments and the one still being written, from `seconds` ago."""
+    camera = cameras.get(session, camera_id)
+    now = utcnow()
+    at = now - timedelta(seconds=seconds)
+    pieces = service.recent_pieces(session, camera, ctx.settings, since=at)
+    stream = PlaybackStream(pieces, at=max(at, pieces[0].start) if pieces else at, until=now)
+    if stream.run_end is None:
+        raise NotFound(
+            f"camera {camera_id} recorded nothing in the last {seconds:g} s",
+            hint="is its recording on? the recordings page shows what each recorder is doing",
+        )
+    first = stream.start()
+    audit.record(
+        session,
+        actor=principal.username,
+        action="recordings.play",
+        target=camera_id,
+        detail={"at": stream.origin, "seconds": seconds, "replay": True},
+    )
+    headers = {"X-Recording-Start": stream.origin.isoformat(), "Cache-Control": "no-store"}
+    return StreamingResponse(stream.chunks(first), media_type="video/mp4", headers=headers)
+
+
+@router.post(
+    "/api/live/cameras/{camera_id}/snapshots",
+    status_code=201,
+    summary="Keep the camera's live picture now as evidence (stored, owned, audited)",
+)
+async def snapshot(camera_id: str, request: Request, principal: Replayer) -> dict[str, object]:
+    """Stores the newest frame of the camera's main stream; 503 when no picture comes within a few seconds."""
+    ctx: Context = request.app.state.ctx
+
+    def camera_exists() -> None:
+        with ctx.db.session() as session:
+            cameras.get(session, camera_id)
+
+    await asyncio.to_thread(camera_exists)
+    feed = await feeds_of(ctx).grab(camera_id, "main")
+    found = await asyncio.to_thread(service.latest_frame, feed)
+    if found is None:
+        raise Unavailable(
+            f"no picture from camera {camera_id} to keep",
+            hint="the camera is offline or not held by any worker; its health on the wall says why",
+        )
+    picture, ext, frame_ms = found
+
+    def keep() -> dict[str, object]:
+        with ctx.db.session() as session:
+            camera = cameras.get(session, camera_id)
+            return service.take_snapshot(
+                session,
+                ctx.media,
+                camera=camera,
+                picture=picture,
+                ext=ext,
+                frame_ms=frame_ms,
+                actor=principal.username,
+            )
+
+    return await asyncio.to_thread(keep)
+
+
+# --- wall layouts ----------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/api/wall/layouts", response_model=list[LayoutOut], summary="Your wall layouts and the shared ones"
+)
+def layouts(session: DbSession, principal: Watcher, room: str | None = None) -> list[LayoutOut]:
+    rows = service.layouts_for(session, principal.username, room=room)
+    return [LayoutOut.model_validate(r) for r in rows]
+
+
+@router.put("/api/wall/layouts/{name}", response_model=LayoutOut, summary="Save one of your wall layouts")
+def save_layout(name: str, body: LayoutIn, session: DbSession, principal: Watcher) -> LayoutOut:
+    row = service.save_layout(session, owner=principal.username, name=name, data=body)
+    return LayoutOut.model_validate(row)
+
+
+@router.delete("/api/wall/layouts/{name}", status_code=204, summary="Remove one of your wall layouts")
+def delete_layout(name: str, session: DbSession, principal: Watcher) -> Response:
+    service.delete_layout(session, owner=principal.username, name=name)
+    return Response(status_code=204)
