@@ -117,7 +117,7 @@ async function openAlert(id) {
   showSent(sentBox, context?.units || []);
   const dispatchBox = el("div", { class: "dispatch-box" });
   if (can(state.me, "dispatch:act") && OPEN.includes(a.status)) loadCandidates(a, dispatchBox, error, sentBox);
-  const live = a.camera_id ? el("a", { id: "open-live", href: `/wall?camera=${encodeURIComponent(a.camera_id)}`,
+  const live = a.camera_id ? el("a", { id: "open-live", href: `/live/${encodeURIComponent(a.camera_id)}`,
     title: "Live view of the camera (L)" }, "Live view") : "";
   const history = el("ol", { class: "history compact" });
   api(`/api/alerts/${id}/history`).then((rows) => history.replaceChildren(...rows.map((h) =>
