@@ -273,6 +273,14 @@ class Settings(BaseSettings):
         description="'blazeface' (BlazeFace full-range, shipped: faces from 20 px in whole frames) or "
         "'dlib' (dlib's HOG with small-face fallbacks).",
     )
+    watchlist_closed_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        title="Closed watch-list entries: biometric data kept (days)",
+        description="Days after a watch-list entry is refused, removed or expired before its photos and "
+        "face embeddings are deleted (the entry's record and its matches stay; a hold keeps them).",
+    )
     image_max_megapixels: float = Field(
         default=40,
         gt=0,

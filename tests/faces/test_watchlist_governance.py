@@ -217,5 +217,11 @@ def test_governance_holds_on_every_database(any_db_url: str, tmp_path) -> None: 
             (active,) = service.active_entries(session)
             assert (active.category, active.case_officer) == ("missing", "si.nadia")
             assert len(service.photos_of(session, active.id)[0].embeddings[0]) == 128
+            service.remove(session, active.id, actor="supervisor.sana", reason="found safe")
+        with db.session() as session:
+            later = utcnow() + timedelta(days=31)
+            assert service.purge_closed(session, keep_days=30, now=later) == [entry.id]
+            assert service.purge_closed(session, keep_days=30, now=later) == []
+            assert service.photos_of(session, entry.id) == []
     finally:
         db.dispose()

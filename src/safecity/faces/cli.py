@@ -13,7 +13,7 @@ from rich.table import Table
 from safecity.core.errors import InvalidInput, SafeCityError
 from safecity.core.images import ImageLimits, read_image
 from safecity.core.importer import CsvRows
-from safecity.faces.watchlist_cli import enroll, reencode
+from safecity.faces.watchlist_cli import enroll, purge_closed, reencode
 from safecity.faces.watchlist_cli import search as watchlist_search
 from safecity.settings import load_settings
 
@@ -223,3 +223,4 @@ def search(
 
 app.command("enroll")(enroll)
 app.command("reencode")(reencode)
+app.command("purge-closed")(purge_closed)

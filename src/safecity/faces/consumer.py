@@ -86,11 +86,17 @@ def sync_alert(session: Session, event: Event) -> None:
 
 
 def expire_entries(ctx: Context) -> list[str]:
-    """Expires the entries past their date and tells every worker to drop them; returns their ids."""
+    """Expires the entries past their date and tells every worker to drop them; returns their ids.
+
+    Then deletes the photos and embeddings of entries closed longer than
+    `watchlist_closed_retention_days` (a batch a run; the rest go on the next runs).
+    """
     with ctx.db.session() as session:
         expired = service.expire_due(session)
         for entry_id in expired:
             replication.stage_change(session, entry_id)
+    with ctx.db.session() as session:
+        service.purge_closed(session, keep_days=ctx.settings.watchlist_closed_retention_days)
     return expired
 
 

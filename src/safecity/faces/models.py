@@ -69,6 +69,8 @@ class WatchlistEntry(Base):
     closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str] = mapped_column(String(500), default="")
     version: Mapped[int] = mapped_column(default=1)
+    # When the biometric data of a closed entry (photos, embeddings) was deleted; the entry stays.
+    purged_at: Mapped[datetime | None]
 
 
 class WatchlistPhoto(Base):
@@ -168,6 +170,12 @@ class EntryOut(BaseModel):
     closed_at: datetime | None = Field(title="Closed", description="When it was refused, removed or expired.")
     closed_reason: str = Field(title="Reason", description="Why it was refused or removed.")
     version: int = Field(title="Version", description="Bumped on every change (replication order).")
+    purged_at: datetime | None = Field(
+        default=None,
+        title="Biometric data deleted",
+        description="When the photos and embeddings of this closed entry were deleted (the entry, who "
+        "asked, approved and closed it, and why, are kept).",
+    )
     photos: list[PhotoOut] = Field(title="Photos", description="Enrolment photos.")
 
 

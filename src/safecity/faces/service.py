@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from safecity.alerts import service as alerts
@@ -361,6 +361,67 @@ def expire_due(session: Session, *, now: datetime | None = None) -> list[str]:
             session, actor="system", action="faces.expire", target=entry_id, detail={"at": expires_at}
         )
     return [entry_id for _, entry_id in expired]
+
+
+#: Closed entries whose biometric data a purge takes at once (the rest wait for the next run).
+PURGE_BATCH = 500
+
+
+def purge_closed(
+    session: Session, *, keep_days: int, now: datetime | None = None, dry_run: bool = False
+) -> list[str]:
+    """Deletes the photos and embeddings of entries closed more than `keep_days` ago; returns their ids.
+
+    A refused, removed or expired entry never matches again, so the face of a person no longer sought
+    is kept only as long as a complaint or an audit of the decision may need it. The entry itself
+    (who asked, who approved, who closed it and why) and its matches stay; an entry a live hold names
+    (``watchlist_photo:ENTRY``, e.g. a case) keeps its photos until the hold is released. The photos'
+    claims go, so the media sweep removes the images no other row claims. A compare-and-set like
+    `expire_due`: runs in several processes purge and audit each entry once.
+    """
+    moment = now or utcnow()
+    closed = (
+        WatchlistEntry.status.in_(
+            [EntryStatus.refused.value, EntryStatus.removed.value, EntryStatus.expired.value]
+        ),
+        WatchlistEntry.closed_at < moment - timedelta(days=keep_days),
+        WatchlistEntry.purged_at.is_(None),
+    )
+    held = media_owners.held_rows(session, "watchlist_photo")
+    query = select(WatchlistEntry.id).where(*closed).order_by(WatchlistEntry.closed_at)
+    if held:
+        query = query.where(WatchlistEntry.id.not_in(sorted(held)))
+    if dry_run:
+        return list(session.scalars(query.limit(PURGE_BATCH)))
+    due = (
+        query.limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    purged = list(
+        session.scalars(
+            update(WatchlistEntry)
+            .where(WatchlistEntry.id.in_(select(due.c.id)), *closed)
+            .values(purged_at=moment, version=WatchlistEntry.version + 1)
+            .returning(WatchlistEntry.id)
+            .execution_options(synchronize_session="fetch")
+        )
+    )
+    if not purged:
+        return []
+    photos = session.execute(
+        delete(WatchlistPhoto).where(WatchlistPhoto.entry_id.in_(purged)).returning(WatchlistPhoto.id)
+    ).all()
+    media_owners.forget(session, "watchlist_photo", owners=purged)
+    audit.record(
+        session,
+        actor="system",
+        action="faces.purge",
+        target=f"{len(purged)} closed entries",
+        detail={"entries": sorted(purged), "photos": len(photos), "closed_more_than_days": keep_days},
+    )
+    return sorted(purged)
 
 
 def get_entry(session: Session, entry_id: str) -> WatchlistEntry:

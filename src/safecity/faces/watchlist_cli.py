@@ -1,4 +1,4 @@
-"""`safecity faces enroll` and `safecity faces search`: watch-list work from the command line.
+"""`safecity faces enroll`, `search`, `reencode` and `purge-closed`: watch-list work from the command line.
 
 Plain functions; the `faces` command group mounts them:
 
@@ -218,3 +218,46 @@ def reencode(
             f"  [red]•[/] entry {result.entry_id} ({result.name}) has no photo the new encoder can use: "
             "it matches nowhere until a new photo is added"
         )
+
+
+@friendly_errors
+def purge_closed(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the entries that would be purged; change nothing."
+    ),
+    days: int | None = typer.Option(
+        None,
+        "--days",
+        min=1,
+        help="Days after closing (default: the watchlist_closed_retention_days setting).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the entry ids as JSON."),
+) -> None:
+    """Delete the photos and face embeddings of watch-list entries closed longer than the retention.
+
+    The centre does this every minute on its own; this runs it now (or, with --dry-run, shows what it
+    would delete). The entries themselves and their matches stay; an entry a live hold names keeps its
+    photos.
+    """
+    ctx = open_context()
+    keep = days or ctx.settings.watchlist_closed_retention_days
+    purged: list[str] = []
+    try:
+        while True:
+            with ctx.db.session() as session:
+                batch = service.purge_closed(session, keep_days=keep, dry_run=dry_run)
+            purged += batch
+            if dry_run or len(batch) < service.PURGE_BATCH:
+                break
+    finally:
+        ctx.db.dispose()
+    if as_json:
+        print_json({"dry_run": dry_run, "closed_more_than_days": keep, "entries": purged})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"{verb} the photos and embeddings of {len(purged)} entr{'y' if len(purged) == 1 else 'ies'} "
+        f"closed more than {keep} days ago" + (":" if purged else "")
+    )
+    for entry_id in purged:
+        console.print(f"  • {entry_id}")

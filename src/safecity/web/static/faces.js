@@ -58,7 +58,9 @@ function entryRow(entry) {
   const scope = entry.category === "event"
     ? ` · ${entry.event_cameras.join(", ")} · ${when(entry.event_start)} – ${when(entry.event_end)}` : "";
   return el("tr", { id: `entry-${entry.id}` },
-    el("td", {}, entry.photos.map((p) => el("img", { class: "face", src: media(p.media_ref), alt: `photo of ${entry.name}` }))),
+    el("td", {}, entry.purged_at
+      ? el("div", { class: "muted" }, `photos and face data deleted ${when(entry.purged_at)} (closed entry past its retention)`)
+      : entry.photos.map((p) => el("img", { class: "face", src: media(p.media_ref), alt: `photo of ${entry.name}` }))),
     el("td", {}, entry.name, el("div", { class: "muted" }, entry.notes)),
     el("td", {}, entry.category + scope),
     el("td", { class: `status-${entry.status}` }, entry.active ? "active" : entry.status,
