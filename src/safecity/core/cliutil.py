@@ -6,14 +6,16 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from safecity.core.clock import display_zone
 from safecity.core.context import Context
-from safecity.core.errors import SafeCityError
+from safecity.core.errors import InvalidInput, SafeCityError
 from safecity.settings import load_settings
 
 P = ParamSpec("P")
@@ -52,3 +54,17 @@ def open_context(*, migrate: bool = True) -> Context:
 def print_json(data: Any) -> None:
     """Prints JSON to stdout (for --json output that scripts read)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def parse_moment(text: str, name: str) -> datetime:
+    """Reads a time given on the command line (ISO 8601); without a zone, in the display zone."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{name} {text!r} is not a time", hint="use ISO 8601, e.g. 2024-05-07T21:40:00+05:00"
+        ) from None
+    if moment.tzinfo is None:
+        # A wall-clock time is read as people read times here: in the display zone (Asia/Karachi).
+        moment = moment.replace(tzinfo=display_zone())
+    return moment

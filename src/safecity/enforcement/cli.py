@@ -9,12 +9,12 @@ from pathlib import Path
 import typer
 import yaml
 
-from safecity.core.cliutil import console, friendly_errors, open_context, print_json
+from safecity.core.cliutil import console, friendly_errors, open_context, parse_moment, print_json
 from safecity.core.clock import utcnow
 from safecity.core.errors import InvalidInput
 from safecity.enforcement import service
 from safecity.enforcement.calibrations import service as calibrations
-from safecity.enforcement.calibrations.models import CalibrationIn, CalibrationOut
+from safecity.enforcement.calibrations.models import CalibrationIn, CalibrationOut, CalibrationRevokeOut
 from safecity.enforcement.models import SpeedLimit, SpeedSectionIn, SpeedSectionOut, ViolationOut
 from safecity.enforcement.readiness import clock_jobs
 from safecity.enforcement.readiness import service as readiness
@@ -124,6 +124,35 @@ def list_calibrations(camera_id: str = typer.Argument(..., help="Camera id")) ->
                 CalibrationOut.model_validate(c).model_dump(mode="json")
                 for c in calibrations.list_for(session, camera_id)
             ]
+        )
+
+
+@app.command("revoke-calibration")
+@friendly_errors
+def revoke_calibration(
+    calibration_id: int = typer.Argument(
+        ..., help="Calibration id (see `safecity enforcement calibrations`)"
+    ),
+    effective_from: str = typer.Option(
+        ..., "--from", help="First moment it no longer holds (ISO time; without a zone: the display zone)"
+    ),
+    reason: str = typer.Option(
+        ..., "--reason", help="Why it is revoked (faulty device, certificate withdrawn…)"
+    ),
+) -> None:
+    """Revoke a calibration from a moment on: speeds it measured from then are not evidence."""
+    ctx = open_context()
+    moment = parse_moment(effective_from, "--from")
+    with ctx.db.session() as session:
+        row, held, challans = calibrations.revoke(
+            session, calibration_id, effective_from=moment, reason=reason, actor="cli"
+        )
+        print_json(
+            CalibrationRevokeOut(
+                calibration=CalibrationOut.model_validate(row),
+                violations_held=held,
+                challans_to_review=challans,
+            ).model_dump(mode="json")
         )
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from safecity.core.cliutil import console, friendly_errors, open_context, print_json
-from safecity.core.clock import display_zone, format_moment
-from safecity.core.errors import InvalidInput
+from safecity.core.cliutil import console, friendly_errors, open_context, parse_moment, print_json
+from safecity.core.clock import format_moment
 from safecity.recordings import export, retention, service
 from safecity.recordings.export import process_due_clips
 from safecity.recordings.models import PolicyIn, VolumeIn
@@ -18,19 +16,6 @@ from safecity.recordings.models import PolicyIn, VolumeIn
 app = typer.Typer(
     help="Recordings: export, retention, storage volumes, recorder states.", no_args_is_help=True
 )
-
-
-def _moment(text: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{name} {text!r} is not a time", hint="use ISO 8601, e.g. 2024-05-07T21:40:00+05:00"
-        ) from None
-    if moment.tzinfo is None:
-        # A wall-clock time is read as people read times here: in the display zone (Asia/Karachi).
-        moment = moment.replace(tzinfo=display_zone())
-    return moment
 
 
 @app.command("export")
@@ -52,8 +37,8 @@ def export_command(
             session,
             settings=ctx.settings,
             camera_ids=cameras,
-            start=_moment(start, "--from"),
-            end=_moment(end, "--to"),
+            start=parse_moment(start, "--from"),
+            end=parse_moment(end, "--to"),
             out_dir=out,
             actor=actor,
             reason=reason,

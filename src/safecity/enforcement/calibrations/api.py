@@ -1,4 +1,4 @@
-"""Calibrations over HTTP: upload a certificate, record a calibration, list a camera's calibrations."""
+"""Calibrations over HTTP: upload a certificate, record, list and revoke a camera's calibrations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from safecity.accounts.service import Principal
 from safecity.core.errors import InvalidInput
 from safecity.core.http import Ctx, DbSession
 from safecity.enforcement.calibrations import service
-from safecity.enforcement.calibrations.models import CalibrationIn, CalibrationOut
+from safecity.enforcement.calibrations.models import (
+    CalibrationIn,
+    CalibrationOut,
+    CalibrationRevokeIn,
+    CalibrationRevokeOut,
+)
 
 router = APIRouter(prefix="/api/enforcement", tags=["enforcement"])
 
@@ -61,3 +66,23 @@ def add_calibration(
 )
 def list_calibrations(camera_id: str, session: DbSession, _: Reviewer) -> list[CalibrationOut]:
     return [CalibrationOut.model_validate(row) for row in service.list_for(session, camera_id)]
+
+
+@router.post(
+    "/calibrations/{calibration_id}/revoke",
+    response_model=CalibrationRevokeOut,
+    summary="Revoke a calibration from a moment on (faulty device, withdrawn certificate)",
+)
+def revoke_calibration(
+    calibration_id: int, body: CalibrationRevokeIn, session: DbSession, principal: Admin
+) -> CalibrationRevokeOut:
+    row, held, challans = service.revoke(
+        session,
+        calibration_id,
+        effective_from=body.effective_from,
+        reason=body.reason,
+        actor=principal.username,
+    )
+    return CalibrationRevokeOut(
+        calibration=CalibrationOut.model_validate(row), violations_held=held, challans_to_review=challans
+    )

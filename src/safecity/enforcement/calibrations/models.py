@@ -48,6 +48,11 @@ class CameraCalibration(Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Revoked (a faulty device, a withdrawn certificate): not in force from `revoked_from` on.
+    revoked_from: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    revoked_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
 
 class CalibrationChanged(Event):
@@ -143,3 +148,36 @@ class CalibrationOut(BaseModel):
     note: str
     created_by: str
     created_at: datetime
+    revoked_from: datetime | None = Field(
+        default=None, title="Revoked from", description="Not in force from this moment on (revoked)."
+    )
+    revoked_at: datetime | None = Field(default=None, title="Revoked", description="When it was revoked.")
+    revoked_by: str | None = Field(default=None, title="Revoked by", description="Who revoked it.")
+    revoked_reason: str = Field(default="", title="Why revoked", description="The reason given.")
+
+
+class CalibrationRevokeIn(BaseModel):
+    """Revokes a calibration from a moment on: speeds measured with it from then are not evidence."""
+
+    effective_from: datetime = Field(
+        title="Revoked from",
+        description="The first moment the calibration no longer holds (e.g. when the device was found "
+        "faulty or the certificate withdrawn); within its period, not in the future beyond its end.",
+    )
+    reason: str = Field(min_length=3, max_length=500, title="Reason", description="Why it is revoked.")
+
+
+class CalibrationRevokeOut(BaseModel):
+    """What a revocation changed and what people must now look at."""
+
+    calibration: CalibrationOut = Field(title="Calibration", description="The calibration as it now stands.")
+    violations_held: list[str] = Field(
+        title="Violations held",
+        description="Pending or approved violations measured with it from the revocation on: now held "
+        "with the reason (the gate refuses their challans).",
+    )
+    challans_to_review: list[str] = Field(
+        title="Challans to review",
+        description="Numbers of challans already issued on speeds it measured from the revocation on: "
+        "the authority should withdraw or re-examine them.",
+    )

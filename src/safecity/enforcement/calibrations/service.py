@@ -113,6 +113,90 @@ def record(
     return row
 
 
+def revoke(
+    session: Session,
+    calibration_id: int,
+    *,
+    effective_from: datetime,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> tuple[CameraCalibration, list[str], list[str]]:
+    """Revokes a calibration from `effective_from` on (a faulty device, a withdrawn certificate).
+
+    Its period ends then, so workers stop measuring with it and the court-readiness gate refuses every
+    speed measured with it from that moment, naming the revocation. Pending violations it measured from
+    then on are held with the reason and approved ones become unissuable; challans already issued on
+    them are returned by number for the authority to withdraw. Returns the calibration, the violations
+    held and the challan numbers. Refused: an unknown calibration, one already revoked from that moment
+    or earlier, or a moment outside its period.
+    """
+    from safecity.challans.models import Challan
+    from safecity.enforcement import service as enforcement
+    from safecity.enforcement.models import Violation
+
+    now = now or utcnow()
+    row = session.get(CameraCalibration, calibration_id, with_for_update=True) or get(session, calibration_id)
+    moment = as_utc(effective_from)
+    start = as_utc(row.valid_from or row.created_at)
+    end = as_utc(row.valid_until or row.created_at)
+    why = reason.strip()
+    if len(why) < 3:
+        raise InvalidInput("a revocation needs a reason", hint="say why the calibration no longer holds")
+    if row.revoked_from is not None and as_utc(row.revoked_from) <= moment:
+        raise Conflict(
+            f"calibration {row.id} is already revoked from {as_utc(row.revoked_from).isoformat()}",
+            hint="an earlier moment may still be given",
+        )
+    if not start <= moment < max(end, as_utc(row.revoked_from) if row.revoked_from else end):
+        raise InvalidInput(
+            f"calibration {row.id} is in force from {start.isoformat()} to {end.isoformat()}; "
+            f"{moment.isoformat()} is outside that period",
+            hint="give a moment within its period",
+        )
+    row.valid_until = moment
+    row.revoked_from, row.revoked_at, row.revoked_by, row.revoked_reason = moment, now, actor, why[:500]
+    line = f"calibration {row.id} was revoked from {moment.isoformat()} by {actor}: {why}"
+    measured = [
+        v
+        for v in session.scalars(
+            select(Violation).where(
+                Violation.camera_id == row.camera_id,
+                Violation.offence == "speeding",
+                Violation.at >= moment,
+            )
+        )
+        if ((v.evidence or {}).get("calibration") or {}).get("id") == row.id
+    ]
+    held: list[str] = []
+    unissuable: dict[str, str] = {}
+    for violation in measured:
+        if violation.status == "pending":
+            violation.hold_reason = "; ".join(filter(None, [violation.hold_reason, line]))
+            held.append(violation.id)
+        elif violation.status == "approved":
+            unissuable[violation.id] = line
+    session.flush()
+    enforcement.mark_unissuable(session, unissuable)
+    issued = [v.challan_id for v in measured if v.status == "issued" and v.challan_id]
+    numbers = sorted(session.scalars(select(Challan.number).where(Challan.id.in_(issued)))) if issued else []
+    audit.record(
+        session,
+        actor=actor,
+        action="enforcement.calibration_revoke",
+        target=row.camera_id,
+        detail={
+            "id": row.id,
+            "from": moment.isoformat(),
+            "reason": why,
+            "violations_held": len(held) + len(unissuable),
+            "challans_to_review": numbers,
+        },
+    )
+    outbox.stage(session, change_event(row))
+    return row, sorted([*held, *unissuable]), numbers
+
+
 def change_event(row: CameraCalibration) -> CalibrationChanged:
     """Returns the event that brings every worker's copy of a calibration up to date."""
     until = as_utc(row.valid_until or row.created_at)

@@ -367,15 +367,25 @@ class _Context:
         if row is not None and row.valid_from is not None and row.valid_until is not None:
             in_force = as_utc(row.valid_from) <= at < as_utc(row.valid_until)
         same = row is None or points is None or points == row.image_points  # 170 == 170.0 as JSON reads
-        key = ("calibration", calibration_id, in_force, same)
+        revoked = row is not None and row.revoked_from is not None and at >= as_utc(row.revoked_from)
+        key = ("calibration", calibration_id, in_force, same, revoked)
         if key not in self._memo:
-            self._memo[key] = self._calibration_check(calibration_id, row, in_force, same)
+            self._memo[key] = self._calibration_check(calibration_id, row, in_force, same, revoked)
         return self._memo[key]
 
-    def _calibration_check(self, calibration_id: int, row: Any, in_force: bool, same: bool) -> Check:
+    def _calibration_check(
+        self, calibration_id: int, row: Any, in_force: bool, same: bool, revoked: bool
+    ) -> Check:
         if row is None:
             return Check(
                 check="calibration", ok=False, detail=f"calibration {calibration_id} is not on record"
+            )
+        if revoked:
+            return Check(
+                check="calibration",
+                ok=False,
+                detail=f"calibration {calibration_id} was revoked from "
+                f"{as_utc(row.revoked_from).isoformat()} by {row.revoked_by}: {row.revoked_reason}",
             )
         if not in_force:
             start = as_utc(row.valid_from).isoformat() if row.valid_from else "?"
