@@ -110,3 +110,10 @@ def test_a_psid_carries_a_check_digit() -> None:
         (d * 2 - 9 if d * 2 > 9 else d * 2) if i % 2 else d for i, d in enumerate(map(int, reversed(psid)))
     )
     assert total % 10 == 0  # Luhn: a mistyped digit is caught at the bank
+
+
+def test_the_psid_check_digit_is_luhns() -> None:
+    # The textbook examples: 7992739871 → 3; 4539 1488 0343 646 → 7.
+    assert slips._luhn("7992739871") == "3"
+    assert slips._luhn("453914880343646") == "7"
+    assert slips._luhn("0") == "0"

@@ -12,11 +12,14 @@ def psid_for(config: PaymentConfig, number: str) -> str:
     return body + _luhn(body)
 
 
+# A digit's share of the Luhn sum when doubled (the doubled product's digits added up).
+_DOUBLED = {str(d): (2 * d - 9 if d > 4 else 2 * d) for d in range(10)}
+
+
 def _luhn(digits: str) -> str:
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        d = int(char) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
+    """Returns the Luhn check digit of `digits` (the rightmost digit is doubled)."""
+    reverse = digits[::-1]
+    total = sum(_DOUBLED[c] for c in reverse[0::2]) + sum(int(c) for c in reverse[1::2])
     return str((10 - total % 10) % 10)
 
 
