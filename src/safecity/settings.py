@@ -321,6 +321,14 @@ class Settings(BaseSettings):
         title="Dispatch speed",
         description="Average urban speed of patrol units, for the ETA of the nearest units.",
     )
+    field_update_keys_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        title="Officer's phone: update keys kept (days)",
+        description="Days the key of each arrival or outcome sent from an officer's phone is kept, so a "
+        "phone's offline queue sent again is applied once; older keys are deleted once a day.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", title="Log level", description="Logging verbosity."
     )

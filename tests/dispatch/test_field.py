@@ -205,3 +205,56 @@ def test_an_officer_cannot_act_for_another_unit(ctx: Context, client: TestClient
     with ctx.db.session() as session:
         assert service.get_incident(session, incident_id).status == "open"
         assert service.get_unit(session, "PU-2").status == "en_route"
+
+
+def test_the_console_sees_who_is_on_each_unit_and_a_supervisor_can_end_a_shift(
+    ctx: Context, client: TestClient, alert_id: str
+) -> None:
+    rana = _on_shift(ctx, client, "pc.rana", "PU-2")
+    operator = auth_headers(ctx, "operator")
+    units = {u["id"]: u for u in client.get("/api/units", headers=operator).json()}
+    assert units["PU-2"]["officer"] == "pc.rana" and units["PU-2"]["officer_since"]
+    assert units["PU-1"]["officer"] is None
+    assert client.get("/api/units/PU-2", headers=operator).json()["officer"] == "pc.rana"
+    # The phone was lost: an operator may not end the shift, a supervisor may (with a reason).
+    body = {"reason": "phone reported lost"}
+    assert client.post("/api/units/PU-2/shift/end", json=body, headers=operator).status_code == 403
+    supervisor = auth_headers(ctx, "supervisor", "insp.sana")
+    short = client.post("/api/units/PU-2/shift/end", json={"reason": "x"}, headers=supervisor)
+    assert short.status_code == 422
+    ended = client.post("/api/units/PU-2/shift/end", json=body, headers=supervisor)
+    assert ended.status_code == 200 and ended.json()["officer"] is None
+    again = client.post("/api/units/PU-2/shift/end", json=body, headers=supervisor)
+    assert again.status_code == 404 and "no officer is signed in" in again.json()["detail"]
+    # The officer's phone is told it is no longer on the unit (and may sign in again).
+    assert client.get("/api/field/assignment", headers=rana).json()["shift"] is None
+    assert client.post("/api/field/shift", json={"unit_id": "PU-2"}, headers=rana).status_code == 200
+    with ctx.db.session() as session:
+        (override,) = [e for e in audit.entries(session, action="unit.shift.end") if e.detail.get("override")]
+    assert (override.actor, override.detail["officer"], override.detail["reason"]) == (
+        "insp.sana",
+        "pc.rana",
+        "phone reported lost",
+    )
+
+
+def test_old_update_keys_are_pruned_and_recent_ones_still_protect(
+    ctx: Context, client: TestClient, alert_id: str
+) -> None:
+    from safecity.dispatch.consumer import prune_field_keys
+    from safecity.dispatch.field.models import FieldUpdate
+
+    rana = _on_shift(ctx, client, "pc.rana", "PU-2")
+    incident_id = _sent(ctx, client, alert_id)
+    arrived = _update("key-arr-old", "arrived", incident_id=incident_id)
+    assert client.post("/api/field/updates", json={"updates": [arrived]}, headers=rana).is_success
+    assert prune_field_keys(ctx) == 0  # a fresh key stays: a resent queue is still applied once
+    replay = client.post("/api/field/updates", json={"updates": [arrived]}, headers=rana)
+    assert replay.json()["results"][0]["status"] == "duplicate"
+    with ctx.db.session() as session:
+        row = session.get(FieldUpdate, ("pc.rana", "key-arr-old"))
+        assert row is not None
+        row.received_at = utcnow() - timedelta(days=ctx.settings.field_update_keys_days + 1)
+    assert prune_field_keys(ctx) == 1
+    with ctx.db.session() as session:
+        assert session.get(FieldUpdate, ("pc.rana", "key-arr-old")) is None

@@ -24,6 +24,7 @@ from safecity.core.errors import InvalidInput
 from safecity.core.events import Event
 from safecity.core.http import Ctx, DbSession
 from safecity.dispatch import service
+from safecity.dispatch.field import service as field_service
 from safecity.dispatch.field.api import router as field_router
 from safecity.dispatch.models import (
     Candidate,
@@ -35,7 +36,9 @@ from safecity.dispatch.models import (
     IncidentOut,
     NoteIn,
     PositionIn,
+    ShiftEndIn,
     StatusIn,
+    Unit,
     UnitIn,
     UnitOut,
 )
@@ -60,9 +63,22 @@ def _announce(session: Session, events: Sequence[Event]) -> None:
         outbox.stage(session, event)
 
 
+def _with_officers(session: Session, units: Sequence[Unit]) -> list[UnitOut]:
+    """Units as shown, each with the officer signed in to it on the phone (if any)."""
+    shifts = field_service.officers(session, [u.id for u in units])
+    out = []
+    for unit in units:
+        shift = shifts.get(unit.id)
+        view = UnitOut.model_validate(unit)
+        if shift is not None:
+            view.officer, view.officer_since = shift.username, shift.started_at
+        out.append(view)
+    return out
+
+
 @router.get("/api/units", response_model=list[UnitOut], summary="Patrol units and officers with positions")
 def list_units(session: DbSession, _: MapReader, status: str | None = None) -> list[UnitOut]:
-    return [UnitOut.model_validate(u) for u in service.list_units(session, status=status)]
+    return _with_officers(session, service.list_units(session, status=status))
 
 
 @router.post("/api/units", response_model=UnitOut, status_code=201, summary="Register a unit")
@@ -84,7 +100,17 @@ def create_unit(body: UnitIn, session: DbSession, ctx: Ctx, principal: UnitWrite
 
 @router.get("/api/units/{unit_id}", response_model=UnitOut, summary="One unit")
 def get_unit(unit_id: str, session: DbSession, _: MapReader) -> UnitOut:
-    return UnitOut.model_validate(service.get_unit(session, unit_id))
+    return _with_officers(session, [service.get_unit(session, unit_id)])[0]
+
+
+@router.post(
+    "/api/units/{unit_id}/shift/end",
+    response_model=UnitOut,
+    summary="End the shift of the officer signed in to a unit (a supervisor's override)",
+)
+def end_unit_shift(unit_id: str, body: ShiftEndIn, session: DbSession, principal: UnitWriter) -> UnitOut:
+    field_service.end_shift_of_unit(session, unit_id, actor=principal.username, reason=body.reason)
+    return _with_officers(session, [service.get_unit(session, unit_id)])[0]
 
 
 @router.post(

@@ -125,6 +125,20 @@ class UnitOut(BaseModel):
     incident_id: str | None
     updated_at: datetime
     version: int
+    officer: str | None = Field(
+        default=None, title="Officer", description="Who is signed in to the unit on the officer's phone."
+    )
+    officer_since: datetime | None = Field(
+        default=None, title="Signed in", description="When that officer's shift on the unit began."
+    )
+
+
+class ShiftEndIn(BaseModel):
+    """A supervisor ends the shift open on a unit (a lost phone, an officer off duty not signed out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500, title="Reason", description="Why the shift is ended.")
 
 
 class PositionIn(BaseModel):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from safecity.alerts.models import Alert
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera
 from safecity.core.clock import as_utc, utcnow
-from safecity.core.errors import Conflict, NotFound, SafeCityError
+from safecity.core.errors import Conflict, InvalidInput, NotFound, SafeCityError
 from safecity.core.geo import distance_m
 from safecity.dispatch import service as dispatch
 from safecity.dispatch.field.models import (
@@ -100,6 +101,46 @@ def end_shift(session: Session, *, username: str) -> UnitShift:
     )
     session.flush()
     return shift
+
+
+def end_shift_of_unit(session: Session, unit_id: str, *, actor: str, reason: str) -> UnitShift:
+    """Ends the shift open on a unit for its officer (a supervisor's override: a lost phone, an officer
+    who went off duty without signing out); the unit keeps its status and incident."""
+    unit = dispatch.get_unit(session, unit_id)
+    why = reason.strip()
+    if len(why) < 3:
+        raise InvalidInput("say why the shift is ended", hint="e.g. 'phone lost', 'off duty, not signed out'")
+    shift = session.scalars(select(UnitShift).where(UnitShift.open_unit == unit.id)).first()
+    if shift is None:
+        raise NotFound(f"no officer is signed in to unit {unit.callsign} ({unit.id})", hint="nothing to end")
+    shift.ended_at, shift.ended_by, shift.open_unit, shift.open_officer = utcnow(), actor, None, None
+    audit.record(
+        session,
+        actor=actor,
+        action="unit.shift.end",
+        target=unit.id,
+        detail={"shift": shift.id, "officer": shift.username, "override": True, "reason": why[:500]},
+    )
+    session.flush()
+    return shift
+
+
+def officers(session: Session, unit_ids: Sequence[str] | None = None) -> dict[str, UnitShift]:
+    """Returns the open shift of each unit someone is signed in to (all units, or those named)."""
+    query = select(UnitShift).where(UnitShift.open_unit.is_not(None))
+    if unit_ids is not None:
+        query = query.where(UnitShift.open_unit.in_(list(unit_ids)))
+    return {shift.unit_id: shift for shift in session.scalars(query)}
+
+
+def prune_update_keys(session: Session, *, older_than: datetime) -> int:
+    """Deletes the keys of field updates received before `older_than`; returns how many.
+
+    A phone's queue resends within hours, not weeks: a key kept a month past its update protects
+    nothing, and the table would otherwise grow by every arrival and outcome ever sent.
+    """
+    result = session.execute(delete(FieldUpdate).where(FieldUpdate.received_at < older_than))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def units(session: Session) -> list[FieldUnit]:
