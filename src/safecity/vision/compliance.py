@@ -81,6 +81,15 @@ def missing_model_statement(task: str) -> str:
     )
 
 
+def undetected_notes() -> dict[str, str]:
+    """For each task with no installed model, its statement (the camera page lists them under the form)."""
+    return {
+        f"{task} check": missing_model_statement(task)
+        for task in TASKS
+        if registry.installed_for(task) is None
+    }
+
+
 def pair_riders(persons: Boxes, motorcycles: Boxes, *, min_overlap: float = 0.3) -> npt.NDArray[np.int64]:
     """For each person, the index of the motorcycle it rides, or -1.
 
