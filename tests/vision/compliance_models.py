@@ -30,9 +30,13 @@ RED = (0, 0, 255)
 GREY = (150, 150, 150)
 
 
-def classifier_onnx(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
-    """Writes a 2-label classifier: scores = [4 - 8d, 8d - 4], d = the crop's mean red minus mean green."""
-    weights = np.array([[-8.0, 8.0], [8.0, -8.0], [0.0, 0.0]], np.float32)  # rows: R, G, B
+def classifier_onnx(path: Path, size: tuple[int, int] = (64, 64), *, scores: int = 2) -> Path:
+    """Writes a 2-label classifier: scores = [4 - 8d, 8d - 4], d = the crop's mean red minus mean green
+    (`scores=3` adds a third, constant score: a classifier of the wrong shape)."""
+    weights = np.zeros((3, scores), np.float32)
+    weights[:, :2] = [[-8.0, 8.0], [8.0, -8.0], [0.0, 0.0]]  # rows: R, G, B
+    bias = np.zeros(scores, np.float32)
+    bias[:2] = [4.0, -4.0]
     graph = helper.make_graph(
         [
             helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
@@ -42,11 +46,8 @@ def classifier_onnx(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
         ],
         "tiny-compliance",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, size[1], size[0]])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 2])],
-        initializer=[
-            numpy_helper.from_array(weights, "w"),
-            numpy_helper.from_array(np.array([4.0, -4.0], np.float32), "b"),
-        ],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, scores])],
+        initializer=[numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
