@@ -279,10 +279,10 @@ def person_figures(
         (found[:half], found[half:], "fit first half"),
         (found[half:], found[:half], "fit second half"),
     ):
-        threshold = fit_threshold(fit)
-        scores = person_scores(test, threshold)
+        fitted = fit_threshold(fit)
+        scores = person_scores(test, fitted)
         held = [a + b for a, b in zip(held, scores, strict=True)]
-        folds.append({"fold": label, "threshold": threshold, **summary(*scores)})
+        folds.append({"fold": label, "threshold": fitted, **summary(*scores)})
     return {
         "frames": len(found),
         "folds": folds,
