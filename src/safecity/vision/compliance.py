@@ -63,6 +63,8 @@ CAR_CLASSES = ("car",)
 CAB_CLASSES = ("bus", "truck")
 """Vehicles whose windscreen sits higher in the box (the seat-belt check looks at them on request)."""
 
+OWN_LICENCE = plugins.OWN_LICENCE
+
 HEAD_TOP, HEAD_BOTTOM, HEAD_WIDTH = 0.0, 0.30, 0.70
 RIDER_BOTTOM = 0.60
 CAR_SCREEN = (0.15, 0.50)
@@ -72,13 +74,18 @@ SCREEN_WIDTH = 0.80
 
 def missing_model_statement(task: str) -> str:
     """The plain statement shown wherever a camera enforces `task` and no model for it is installed."""
-    known = [m.name for m in registry.models() if m.task == task]
-    name = known[0] if known else f"{task}-classifier"
-    how = f"safecity models install {name} --accept-licence --onnx FILE"
-    return (
-        f"{WHAT[task]} offences are not detected: no {task} model is installed ({how}); "
-        f"none ships with SafeCity"
+    known = [m for m in registry.models() if m.task == task]
+    packaged = [m.name for m in known if m.licence != OWN_LICENCE]
+    own = [m.name for m in known if m.licence == OWN_LICENCE]
+    how = " or ".join(
+        [f"safecity models install {n} --accept-licence --onnx FILE" for n in packaged]
+        + [
+            f"your own classifier: safecity models install {n} --onnx FILE --licence ID --accept-licence"
+            for n in own
+        ]
     )
+    what = f"{WHAT[task]} offences are not detected: no {task} model is installed"
+    return f"{what} ({how}); none ships with SafeCity"
 
 
 def undetected_notes() -> dict[str, str]:
@@ -490,7 +497,7 @@ def _own_classifier(name: str, task: str, labels: tuple[str, str]) -> None:
             task=task,
             version="operator-supplied",
             source="the operator's own ONNX file (`--onnx FILE`)",
-            licence="named at install",
+            licence=OWN_LICENCE,
             filename=f"{name}.onnx",
             sha256="",
             input_size=(64, 64) if task == "helmet" else (128, 64),

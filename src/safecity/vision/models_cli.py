@@ -98,7 +98,7 @@ def install(
     console.print(
         Panel(
             escape(source.terms),
-            title=f"{name}: licence {model.licence if model.licence != 'named at install' else licence}",
+            title=f"{name}: licence {licence if model.licence == plugins.OWN_LICENCE else model.licence}",
             border_style="yellow",
         )
     )

@@ -37,6 +37,9 @@ from safecity.vision import registry
 from safecity.vision.onnx_session import cpu_session
 from safecity.vision.registry import ModelSpec, ModelUnavailable
 
+OWN_LICENCE = "named at install"
+"""The licence of a slot for the operator's own model: whatever they name when installing it."""
+
 
 @dataclass(frozen=True)
 class PluginSource:
@@ -195,7 +198,7 @@ def install(
             hint=f"read the terms, then run `safecity models install {name} --accept-licence`",
         )
     named = licence or model.licence
-    if model.licence == "named at install" and not licence:
+    if model.licence == OWN_LICENCE and not licence:
         raise InvalidInput(
             f"{name} is your own model: SafeCity cannot know its licence",
             hint=f"say it: `safecity models install {name} --onnx FILE --licence SPDX-ID --accept-licence`",
