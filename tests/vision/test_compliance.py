@@ -209,3 +209,20 @@ def test_a_detector_plug_in_finds_the_head_itself_on_the_rider_crop(tmp_path: Pa
     bare_p, helmet_p = judge.offence_probability([bare, helmet])
     # The letterbox's grey border dilutes the crop's colour: red reads ~0.8, black ~0.15.
     assert bare_p > 0.7 and helmet_p < 0.3
+
+
+def test_a_yolo_layout_detector_returns_named_classes_in_frame_pixels(tmp_path: Path) -> None:
+    from safecity.vision.objects import YoloDetector
+
+    plugins.install("helmet-yolov12", accept_licence=True, onnx=detector_onnx(tmp_path / "helmet.onnx"))
+    detector = YoloDetector("helmet-yolov12", min_confidence=0.5)
+    # A 320x320 frame is scaled 2x into the 640 input: the model's box (centre 320, 200; 120 square)
+    # comes back at half size, centred at (160, 100).
+    red = np.zeros((320, 320, 3), np.uint8)
+    red[..., 2] = 255
+    found = detector.detect(red)
+    assert found.data["class_name"].tolist() == ["Without Helmet"]
+    assert found.xyxy.tolist() == [pytest.approx([130.0, 70.0, 190.0, 130.0])]
+    assert detector.detect(np.zeros((320, 320, 3), np.uint8)).data["class_name"].tolist() == ["With Helmet"]
+    with pytest.raises(InvalidInput, match="has no class bicycle"):
+        YoloDetector("helmet-yolov12", classes=["bicycle"])
