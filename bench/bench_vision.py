@@ -22,7 +22,12 @@ A configuration is `<input size>` (the frame's longer side scaled to it) or `<si
 (also that many overlapping tiles of the frame, merged with the whole frame by NMS), e.g. `416`,
 `640`, `416t2x2`. The first is the default detector's.
 
+`--detector yolo11n` measures the optional YOLO11n plug-in instead (AGPL-3.0 weights; install it first
+with `safecity models install yolo11n --accept-licence`): the same figures, with one threshold (0.25) for
+`at_default_threshold`, no tiles, no batch and no memory probe.
+
     .venv/bin/python bench/bench_vision.py [--quick] [--speed-only] [--configs 320,416,512,640,416t2x2]
+    .venv/bin/python bench/bench_vision.py --detector yolo11n --configs 640,416 --no-faces
 """
 
 from __future__ import annotations
@@ -47,7 +52,14 @@ import supervision as sv
 from rich.console import Console
 from scipy.optimize import linear_sum_assignment
 
-from safecity.vision.objects import COCO_CLASSES, VEHICLE_CLASSES, NanoDetDetector, default_thresholds
+from safecity.vision.objects import (
+    COCO_CLASSES,
+    VEHICLE_CLASSES,
+    YOLO11N,
+    NanoDetDetector,
+    YoloDetector,
+    default_thresholds,
+)
 
 console = Console(stderr=True)
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -84,12 +96,25 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def detector_for(config: str, *, threads: int | None = None, floor: bool = True) -> NanoDetDetector:
+DETECTOR = "nanodet"
+"""Which detector is measured (`--detector`): the shipped NanoDet, or the yolo11n plug-in."""
+YOLO_THRESHOLD = 0.25
+
+
+def detector_for(
+    config: str, *, threads: int | None = None, floor: bool = True
+) -> NanoDetDetector | YoloDetector:
     """The detector of a configuration: collecting every object over FLOOR, or with the fitted thresholds."""
     match = re.fullmatch(r"(\d+)(?:t(\d+)x(\d+))?", config)
     if match is None:
         raise SystemExit(f"bad configuration {config!r}: use e.g. 416 or 416t2x2")
     size, cols, rows = int(match[1]), int(match[2] or 1), int(match[3] or 1)
+    if DETECTOR == YOLO11N:
+        if cols * rows > 1:
+            raise SystemExit(f"{config}: tiles are NanoDet's; measure yolo11n at whole-frame sizes")
+        return YoloDetector(
+            YOLO11N, min_confidence=FLOOR if floor else YOLO_THRESHOLD, input_size=size, threads=threads
+        )
     return NanoDetDetector(
         min_confidence=FLOOR if floor else None, input_size=size, tiles=(cols, rows), threads=threads
     )
@@ -254,10 +279,10 @@ def person_figures(
         (found[:half], found[half:], "fit first half"),
         (found[half:], found[:half], "fit second half"),
     ):
-        threshold = fit_threshold(fit)
-        scores = person_scores(test, threshold)
+        fitted = fit_threshold(fit)
+        scores = person_scores(test, fitted)
         held = [a + b for a, b in zip(held, scores, strict=True)]
-        folds.append({"fold": label, "threshold": threshold, **summary(*scores)})
+        folds.append({"fold": label, "threshold": fitted, **summary(*scores)})
     return {
         "frames": len(found),
         "folds": folds,
@@ -291,6 +316,8 @@ def speed_figures(configs: list[str], frames: dict[str, Image], repeat: int) -> 
             name: timed(lambda d=detector, f=frame: d.detect(f), repeat) for name, frame in frames.items()
         }
     detector = detector_for(configs[0], threads=1, floor=False)
+    if not isinstance(detector, NanoDetDetector):
+        return result
     four = [next(iter(frames.values()))] * 4
     one_by_one = timed(lambda: [detector.detect(f) for f in four], repeat)
     batched = timed(lambda: detector.detect_many(four), repeat)
@@ -344,7 +371,12 @@ def main() -> None:
     ap.add_argument(
         "--configs", default="320,416,512,640,416t2x2", help="comma-separated; the first is the default"
     )
+    ap.add_argument(
+        "--detector", choices=["nanodet", YOLO11N], default="nanodet", help="nanodet, or the yolo11n plug-in"
+    )
     args = ap.parse_args()
+    global DETECTOR
+    DETECTOR = args.detector
     if not DATA.is_dir():
         print(json.dumps({"error": f"{DATA} not found"}))
         sys.exit(1)
@@ -352,12 +384,16 @@ def main() -> None:
     limit = 10 if args.quick else None
     photos = plate_photos(limit)
     frames = mall_frames(4 if args.quick else None)
-    result: dict[str, Any] = {"model": "nanodet-m-416", "default_config": configs[0], "configs": {}}
+    model = YOLO11N if args.detector == YOLO11N else "nanodet-m-416"
+    result: dict[str, Any] = {"model": model, "default_config": configs[0], "configs": {}}
     for config in [] if args.speed_only else configs:
         console.print(f"[dim]{config}: {len(photos)} plate photos, {len(frames)} Mall frames[/dim]")
         detector = detector_for(config)
-        thresholds = default_thresholds(detector.input_size, tiled=detector.tiles != (1, 1))
-        fitted = {"person": float(thresholds[0]), "vehicle": float(thresholds[COCO_CLASSES.index("car")])}
+        if isinstance(detector, NanoDetDetector):
+            thresholds = default_thresholds(detector.input_size, tiled=detector.tiles != (1, 1))
+            fitted = {"person": float(thresholds[0]), "vehicle": float(thresholds[COCO_CLASSES.index("car")])}
+        else:
+            fitted = {"person": YOLO_THRESHOLD, "vehicle": YOLO_THRESHOLD}
         vehicles: list[VehiclePhoto] = []
         for region, path, plate in photos:
             image = cv2.imread(str(path))
@@ -381,7 +417,8 @@ def main() -> None:
     if photo is not None:
         sample[f"photo_{photo.shape[1]}x{photo.shape[0]}"] = photo
     result["speed"] = speed_figures(configs, sample, 5 if args.quick else 20)
-    result["memory"] = memory_figures(DATA / "crowd" / "mall" / frames[0][0])
+    if args.detector == "nanodet":
+        result["memory"] = memory_figures(DATA / "crowd" / "mall" / frames[0][0])
     result["faces"] = {} if args.no_faces else face_figures(args.quick)
     print(json.dumps(result, indent=1))
 

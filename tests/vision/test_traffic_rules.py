@@ -1,9 +1,8 @@
-"""Worker-side rules: stop line during red, signal head colour, calibrated spot speed, ONNX classifier."""
+"""Worker-side rules: stop line during red, signal head colour, calibrated spot speed."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 
 from safecity.core.errors import InvalidInput
 from safecity.vision.traffic import (
-    HelmetSeatbeltClassifier,
     SignalPhases,
     SpeedLimit,
     SpotSpeed,
@@ -154,49 +152,3 @@ def test_a_reference_measurement_the_calibration_does_not_reproduce_refutes_it()
 def test_times_not_advancing_give_no_speed() -> None:
     with pytest.raises(InvalidInput, match="do not advance"):
         SpotSpeed(IMAGE, GROUND).speed_kmh([(300, 600), (300, 500)], [T0, T0])
-
-
-def build_classifier(path: Path) -> Path:
-    """Writes a tiny ONNX model: mean colour per channel → scores for ok, no_helmet, no_seat_belt."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = np.array([[0, 4, 0], [4, 0, 0], [0, 0, 4]], np.float32)  # R→no_helmet, G→ok, B→no_seat_belt
-    graph = helper.make_graph(
-        [
-            helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
-            helper.make_node("Flatten", ["pooled"], ["flat"]),
-            helper.make_node("MatMul", ["flat", "w"], ["scores"]),
-        ],
-        "tiny",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3])],
-        initializer=[numpy_helper.from_array(weights.T.copy(), "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.helper.set_model_props(model, {"labels": "ok,no_helmet,no_seat_belt"})
-    onnx.save(model, path)
-    return path
-
-
-def test_the_onnx_classifier_flags_a_rider_without_a_helmet(tmp_path: Path) -> None:
-    classifier = HelmetSeatbeltClassifier(build_classifier(tmp_path / "tiny.onnx"), threshold=0.8)
-    assert classifier.labels == ["ok", "no_helmet", "no_seat_belt"]
-    red = np.zeros((48, 40, 3), np.uint8)
-    red[..., 2] = 255
-    green = np.zeros((48, 40, 3), np.uint8)
-    green[..., 1] = 255
-    label, prob = classifier.classify(red)
-    assert label == "no_helmet" and prob > 0.9
-    candidate = classifier.check(4, red, T0, camera_id="cam-3", plate="KHB123")
-    assert candidate is not None and candidate.offence == "no_helmet" and candidate.confidence > 0.9
-    assert classifier.check(5, green, T0, camera_id="cam-3") is None
-
-
-def test_a_missing_or_broken_model_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="does not exist"):
-        HelmetSeatbeltClassifier(tmp_path / "nope.onnx")
-    (tmp_path / "bad.onnx").write_bytes(b"not a model")
-    with pytest.raises(InvalidInput, match="cannot be loaded"):
-        HelmetSeatbeltClassifier(tmp_path / "bad.onnx")

@@ -23,6 +23,7 @@ from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.http import Ctx, DbSession
 from safecity.core.importer import ImportLimits
 from safecity.core.params import Offset
+from safecity.vision import compliance
 from safecity.worker.runtime import latest_snapshot
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -54,8 +55,13 @@ def create_camera(body: CameraIn, session: DbSession, principal: Writer) -> Came
 
 @router.get("/config-schema", summary="The JSON schema of a camera's configuration (settings, zones, lines)")
 def config_schema(_: Reader) -> dict[str, Any]:
-    """Titles, descriptions, enums and limits of every setting: what the camera page builds its form from."""
-    return CameraConfig.model_json_schema()
+    """Titles, descriptions, enums and limits of every setting: what the camera page builds its form from.
+
+    `used_by` also says, in plain words, which offence checks cannot run on this host for want of a model.
+    """
+    schema = CameraConfig.model_json_schema()
+    schema["used_by"] = {**schema.get("used_by", {}), **compliance.undetected_notes()}
+    return schema
 
 
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera")

@@ -38,6 +38,7 @@ class VehicleDetector(StrEnum):
 
     motion = "motion"
     nanodet = "nanodet"
+    yolo11n = "yolo11n"
 
 
 class ZonePurpose(StrEnum):
@@ -62,6 +63,7 @@ class LinePurpose(StrEnum):
 USED_BY: dict[str, str] = {
     "zone roi": "ANPR and face pipelines: a vehicle or face outside every roi zone is ignored",
     "line stop_line": "ANPR pipeline: the red-light rule's stop line (one per camera)",
+    "helmet and seat-belt checks": "ANPR pipeline, when a helmet or seat-belt model is installed",
     "other purposes": "stored and shown; no pipeline acts on them yet",
 }
 
@@ -89,7 +91,30 @@ class AnalysisSettings(BaseModel):
         title="Vehicle detector",
         description="nanodet: the NanoDet-m COCO model (shipped) finds cars, motorcycles, buses, trucks and "
         "bicycles on frames where something moved, and keeps those that moved; motion: moving blobs only "
-        "(no model; anything that moves is a vehicle).",
+        "(no model; anything that moves is a vehicle); yolo11n: the optional YOLO11n plug-in (AGPL-3.0 "
+        "weights, stronger on people), used like nanodet once installed with `safecity models install "
+        "yolo11n --accept-licence`; until then the camera runs nanodet and its health says why.",
+    )
+    helmet_enforcement: bool = Field(
+        default=False,
+        title="Helmet check",
+        description="Raise no_helmet for motorcycle riders seen without a helmet (needs the nanodet or "
+        "yolo11n detector). No helmet model ships with SafeCity: until one is installed (safecity "
+        "models install …) helmet offences are not detected, and the camera's health says so. An "
+        "officer reviews every one.",
+    )
+    seat_belt_enforcement: bool = Field(
+        default=False,
+        title="Seat-belt check",
+        description="Raise no_seat_belt for cars whose windscreen shows a driver without a seat belt. No "
+        "seat-belt model ships with SafeCity: until one is installed (safecity models install "
+        "seat-belt-classifier --onnx FILE …) seat-belt offences are not detected, and the camera's "
+        "health says so. An officer reviews every one.",
+    )
+    seat_belt_buses_trucks: bool = Field(
+        default=False,
+        title="Seat belts in buses and trucks",
+        description="Also judge the windscreens of buses and trucks (their cab sits higher in the box).",
     )
     motion_gate: bool = Field(
         default=True,

@@ -18,6 +18,8 @@ from safecity.core.http import DbSession
 from safecity.core.params import Offset
 from safecity.enforcement import service
 from safecity.enforcement.calibrations import api as calibrations_api
+from safecity.enforcement.detection import api as detection_api
+from safecity.enforcement.detection import service as detection
 from safecity.enforcement.models import (
     OFFENCES,
     EnforcementPolicy,
@@ -153,15 +155,18 @@ def post_phase(junction: str, body: PhaseIn, session: DbSession, _: SignalFeed) 
 
 
 @pages.get("/violations", response_class=HTMLResponse)
-def violations_page(request: Request, _: Reviewer) -> Response:
+def violations_page(request: Request, session: DbSession, _: Reviewer) -> Response:
     from safecity.web.pages import templates
 
-    return templates.TemplateResponse(request, "enforcement_violations.html", {})
+    # Said plainly on the page: an offence no installed model can see is not in this queue at all.
+    undetected = [d for d in detection.offence_detection(session) if not d.detected]
+    return templates.TemplateResponse(request, "enforcement_violations.html", {"undetected": undetected})
 
 
 # The server mounts `router`: the JSON API under /api and the page at /violations.
 router = APIRouter()
 router.include_router(api)
 router.include_router(calibrations_api.router)
+router.include_router(detection_api.router)
 router.include_router(readiness_api.router)
 router.include_router(pages)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,6 +19,9 @@ from safecity.core.events import Event, register_event
 from safecity.vision.traffic import SpeedLimit
 
 OFFENCES = ("red_light", "speeding", "section_speeding", "unregistered", "no_seat_belt", "no_helmet")
+REVIEW_ONLY_OFFENCES = ("no_seat_belt", "no_helmet")
+"""Offences an officer always reviews, whatever the policy says: a model's judgement of a helmet or a seat
+belt through a windscreen is never enough on its own to fine anyone."""
 VIOLATION_STATES = ("pending", "approved", "rejected", "issued", "unissuable")
 
 
@@ -223,7 +226,8 @@ class EnforcementPolicy(BaseModel):
     auto_issue_offences: list[str] = Field(
         default_factory=lambda: ["red_light", "speeding", "section_speeding"],
         title="Auto-issue offences",
-        description="Offences that may skip review (by default seat belt and helmet go to an officer).",
+        description="Offences that may skip review. Seat belt and helmet (no_seat_belt, no_helmet) may not: "
+        "an officer always reviews them.",
     )
     min_plate_confidence: float = Field(
         default=0.8,
@@ -271,6 +275,17 @@ class EnforcementPolicy(BaseModel):
         title="Signal check age (days)",
         description="A red light needs its junction's signal source checked at most this long before.",
     )
+
+    @field_validator("auto_issue_offences")
+    @classmethod
+    def _reviewed_offences_stay_reviewed(cls, value: list[str]) -> list[str]:
+        refused = [o for o in value if o in REVIEW_ONLY_OFFENCES]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} cannot skip review: an officer always reviews helmet and seat-belt "
+                "offences (a model's judgement alone never issues a challan); remove them from the list"
+            )
+        return value
 
 
 class ViolationOut(BaseModel):

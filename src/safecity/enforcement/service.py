@@ -24,6 +24,7 @@ from safecity.core.ids import new_id
 from safecity.core.media import MediaStore
 from safecity.enforcement.models import (
     OFFENCES,
+    REVIEW_ONLY_OFFENCES,
     VIOLATION_STATES,
     EnforcementPolicy,
     EnforcementPolicySetting,
@@ -48,7 +49,11 @@ SPEED_OFFENCES = ("speeding", "section_speeding")
 def get_policy(session: Session) -> EnforcementPolicy:
     """Returns the enforcement policy in force (the defaults until someone changes it)."""
     row = session.get(EnforcementPolicySetting, 1)
-    return EnforcementPolicy.model_validate(row.data) if row else EnforcementPolicy()
+    if row is None:
+        return EnforcementPolicy()
+    # A policy stored before helmet and seat belt became review-only keeps them out of auto-issue.
+    offences = [o for o in row.data.get("auto_issue_offences", []) if o not in REVIEW_ONLY_OFFENCES]
+    return EnforcementPolicy.model_validate({**row.data, "auto_issue_offences": offences})
 
 
 def set_policy(session: Session, policy: EnforcementPolicy, *, actor: str) -> EnforcementPolicy:
@@ -501,6 +506,7 @@ def _judge(session: Session, created: Sequence[Violation], policy: EnforcementPo
             policy.auto_issue_confidence is not None
             and violation.confidence >= policy.auto_issue_confidence
             and violation.offence in policy.auto_issue_offences
+            and violation.offence not in REVIEW_ONLY_OFFENCES
             and violation.plate
         ):
             violation.status, violation.auto_approved, violation.reviewed_at = "approved", True, utcnow()

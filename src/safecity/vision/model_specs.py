@@ -6,5 +6,6 @@ registry sees them all. A module that adds models is listed here.
 
 from __future__ import annotations
 
+import safecity.vision.compliance
 import safecity.vision.faces.onnx_models
-import safecity.vision.objects  # noqa: F401  (nanodet-m-416)
+import safecity.vision.objects  # noqa: F401  (nanodet-m-416, yolo11n)

