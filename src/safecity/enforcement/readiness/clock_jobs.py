@@ -25,9 +25,9 @@ from safecity.enforcement.readiness.clock_probe import (
     Reference,
     host_reference,
     measure,
-    onvif_url_for,
 )
 from safecity.enforcement.readiness.models import CameraClockCheck, ClockCheckIn
+from safecity.video.onvif import onvif_url_for
 
 log = logging.getLogger(__name__)
 
