@@ -29,6 +29,9 @@ from defusedxml import ElementTree
 
 from safecity.video.onvif import DEVICE, MEDIA, PTZ, SCHEMA, SOAP, attribute, find, local_name, text_of
 
+_simulated: dict[str, SimulatedPtzCamera] = {}
+"""The simulated cameras of this process by the camera id whose synthetic picture they steer."""
+
 PAN_SPEED = 0.5
 """Generic units a second at full velocity: a full pan (-1 to 1) takes 4 s."""
 _MAX_SKEW_S = 10.0
@@ -341,3 +344,14 @@ class SimulatedPtzCamera:
         if self.presets.pop(text_of(request, "PresetToken") or "", None) is None:
             return 400, _fault("env:Sender", "ter:NoToken", "no preset with that token")
         return 200, _answer("<tptz:RemovePresetResponse/>")
+
+
+def steer(camera_id: str, camera: SimulatedPtzCamera) -> None:
+    """Makes `camera`'s pan, tilt and zoom choose what the synthetic camera `camera_id` shows."""
+    _simulated[camera_id] = camera
+
+
+def view_of(camera_id: str) -> tuple[float, float, float] | None:
+    """Where the simulated PTZ steering `camera_id` points (pan, tilt, zoom), if one does."""
+    camera = _simulated.get(camera_id)
+    return camera.view() if camera is not None else None
