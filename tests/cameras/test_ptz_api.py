@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from safecity.audit import anchor
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
+from safecity.cameras.ptz import service as ptz
+from safecity.cameras.ptz.models import LEASE_S, PtzLease
 from safecity.core.context import Context
+from safecity.core.db import Database
 from safecity.demo.ptz import SimulatedPtzCamera
 from tests.browser import free_port
-from tests.conftest import auth_headers
+from tests.conftest import audit_anchor_env, auth_headers
 
 
 @pytest.fixture
@@ -208,3 +214,34 @@ def test_camera_failures_come_back_in_plain_words(
     assert away.status_code == 503 and "did not answer" in away.json()["detail"]
     state = client.get("/api/cameras/away/ptz", headers=operator).json()
     assert state["ptz"] == "unknown" and "could not be asked" in state["detail"]
+
+
+def test_control_sessions_are_one_audited_row_each_and_a_lapsed_lease_starts_a_new_one_on_both_databases(
+    any_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit_anchor_env(tmp_path, monkeypatch)
+    anchor.forget(any_db_url)
+    db = Database(any_db_url)
+    db.migrate()
+    try:
+        for actor in ("asif", "asif", "bilal", "bilal"):
+            with db.session() as session:
+                ptz.take_control(session, "gate", actor=actor, action="move")
+        with db.session() as session:
+            seen = ptz.controller(session, "gate", you="asif")
+            assert seen is not None and seen.username == "bilal" and seen.you is False
+            lease = session.get(PtzLease, "gate")
+            assert lease is not None
+            lease.renewed_at -= timedelta(seconds=LEASE_S + 1)
+        with db.session() as session:
+            assert ptz.controller(session, "gate", you="bilal") is None
+            ptz.take_control(session, "gate", actor="bilal", action="stop")
+        with db.session() as session:
+            rows = audit.entries(session, action="camera.ptz_control")
+            assert sorted((e.actor, e.detail["first"], e.detail["taken_from"]) for e in rows) == [
+                ("asif", "move", None),
+                ("bilal", "move", "asif"),
+                ("bilal", "stop", None),
+            ]
+    finally:
+        db.dispose()

@@ -54,22 +54,23 @@ def test_holding_an_arrow_moves_the_camera_and_letting_go_stops_it(
     page.wait_for_selector("#ptz-presets li[data-token='1']")
 
     seen = len(ptz_camera.received)
-    page.locator("[data-ptz=right]").hover()
-    page.mouse.down()
-    move = wait_for(after(ptz_camera, seen, "ContinuousMove"), "ContinuousMove on pressing")
-    assert (move.values["Velocity.PanTilt.x"], move.values["Velocity.PanTilt.y"]) == ("0.5", "0")
-    assert after(ptz_camera, seen, "Stop")() is None  # still held: no stop yet
-    page.mouse.up()
-    wait_for(after(ptz_camera, seen, "Stop"), "Stop on releasing")
-    page.wait_for_selector("#ptz-controller:has-text('You are controlling')")
-
-    seen = len(ptz_camera.received)
     page.focus("#stage")
     page.keyboard.down("ArrowUp")
     move = wait_for(after(ptz_camera, seen, "ContinuousMove"), "ContinuousMove on the up arrow key")
     assert move.values["Velocity.PanTilt.y"] == "0.5"
     page.keyboard.up("ArrowUp")
     wait_for(after(ptz_camera, seen, "Stop"), "Stop on releasing the key")
+
+    seen = len(ptz_camera.received)
+    page.locator("[data-ptz=right]").hover()
+    page.mouse.down()  # the picture had focus: pressing a button takes it, and must not stop the move
+    move = wait_for(after(ptz_camera, seen, "ContinuousMove"), "ContinuousMove on pressing")
+    assert (move.values["Velocity.PanTilt.x"], move.values["Velocity.PanTilt.y"]) == ("0.5", "0")
+    time.sleep(0.5)
+    assert after(ptz_camera, seen, "Stop")() is None  # still held: no stop yet
+    page.mouse.up()
+    wait_for(after(ptz_camera, seen, "Stop"), "Stop on releasing")
+    page.wait_for_selector("#ptz-controller:has-text('You are controlling')")
 
     page.fill("#preset-name", "Gate 3")
     page.click("#preset-save")

@@ -26,6 +26,7 @@ from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
 
 from safecity.video.onvif import DEVICE, MEDIA, PTZ, SCHEMA, SOAP, attribute, find, local_name, text_of
 
@@ -175,7 +176,7 @@ class SimulatedPtzCamera:
         """Answers one SOAP request: (HTTP status, reply)."""
         try:
             root = ElementTree.fromstring(body)
-        except Exception:
+        except (ElementTree.ParseError, DefusedXmlException):
             return 400, _fault("env:Sender", "ter:WellFormed", "the request is not well-formed XML")
         soap_body = find(root, "Body")
         if soap_body is None or len(soap_body) == 0:

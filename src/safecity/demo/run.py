@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 from collections import Counter
@@ -45,7 +46,7 @@ def prepare(settings: Settings, *, seconds: float, fresh: bool = True) -> tuple[
     city, plan = build_city(ctx, seconds=seconds)
     SyntheticSource.plans["default"] = plan
     add_ptz_camera(ctx)
-    return ctx, city
+    return ctx, dataclasses.replace(city, cameras=city.cameras + 1, streaming=city.streaming + 1)
 
 
 PTZ_CAMERA = "khi-s-ptz-saddar"

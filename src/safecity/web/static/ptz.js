@@ -26,6 +26,7 @@ export class PtzPanel {
     this.base = `/api/cameras/${encodeURIComponent(cameraId)}/ptz`;
     /** @type {Promise<unknown>} */ this.queue = Promise.resolve();
     /** @type {string|null} */ this.held = null;
+    this.byKey = false;
     this.resend = 0;
     this.status = $("#ptz-status");
   }
@@ -52,7 +53,7 @@ export class PtzPanel {
       const direction = button.getAttribute("data-ptz") || "";
       button.addEventListener("pointerdown", (ev) => {
         /** @type {HTMLElement} */ (button).setPointerCapture(/** @type {PointerEvent} */ (ev).pointerId);
-        this.press(direction);
+        this.press(direction, false);
       });
       for (const release of ["pointerup", "pointercancel", "lostpointercapture"]) button.addEventListener(release, () => this.release());
     }
@@ -61,19 +62,21 @@ export class PtzPanel {
       const direction = KEYS[/** @type {KeyboardEvent} */ (ev).key];
       if (!direction) return;
       ev.preventDefault();
-      if (!/** @type {KeyboardEvent} */ (ev).repeat) this.press(direction);
+      if (!/** @type {KeyboardEvent} */ (ev).repeat) this.press(direction, true);
     });
     stage.addEventListener("keyup", (ev) => { if (KEYS[/** @type {KeyboardEvent} */ (ev).key]) this.release(); });
-    stage.addEventListener("blur", () => this.release());
+    // A key held while the picture loses focus never sends its keyup here; a pointer keeps its capture.
+    stage.addEventListener("blur", () => { if (this.byKey) this.release(); });
     window.addEventListener("pagehide", () => this.release(true));
     $("#preset-save").addEventListener("click", () => this.save());
     await this.loadPresets();
   }
 
-  /** @param {string} direction */
-  press(direction) {
+  /** @param {string} direction @param {boolean} byKey */
+  press(direction, byKey) {
     if (this.held === direction) return;
     this.held = direction;
+    this.byKey = byKey;
     for (const b of document.querySelectorAll("[data-ptz]")) b.classList.toggle("held", b.getAttribute("data-ptz") === direction);
     this.move();
     clearInterval(this.resend);
