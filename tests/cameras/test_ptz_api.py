@@ -98,6 +98,9 @@ def test_a_second_operator_takes_control_and_the_first_sees_who(
     assert ptz_camera.last("ContinuousMove").values["Velocity.PanTilt.x"] == "-1"  # type: ignore[union-attr]
     sessions = actions(ctx, "camera.ptz_control")
     assert {(e.actor, e.detail["taken_from"]) for e in sessions} == {("asif", None), ("bilal", "asif")}
+    assert client.delete("/api/cameras/gate", headers=auth_headers(ctx, "admin")).status_code == 204
+    with ctx.db.session() as session:
+        assert session.get(PtzLease, "gate") is None  # a camera registered again under the id starts free
 
 
 def test_presets_are_listed_saved_gone_to_and_removed_and_saving_and_removing_are_audited(
