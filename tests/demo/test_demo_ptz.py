@@ -10,6 +10,9 @@ from fastapi.testclient import TestClient
 from safecity.core.context import Context
 from safecity.demo.run import PTZ_CAMERA, add_ptz_camera
 from safecity.demo.scenes import HEIGHT, WIDTH, ptz_view
+from safecity.video.onvif import OnvifDevice
+from safecity.video.ptz import PtzCamera
+from safecity.video.sources import open_source
 from tests.conftest import auth_headers
 
 
@@ -46,4 +49,19 @@ def test_the_demo_ptz_camera_is_moved_through_the_api(ctx: Context, client: Test
         finally:
             again.close()
     finally:
+        device.close()
+
+
+def test_the_demo_ptz_cameras_stream_follows_where_it_points(ctx: Context) -> None:
+    device = add_ptz_camera(ctx)
+    source = open_source(f"synthetic://road/{PTZ_CAMERA}?fps=10&ptz=1")
+    try:
+        frames = iter(source.frames())
+        first, second = next(frames).image.astype(int), next(frames).image.astype(int)
+        PtzCamera.of(OnvifDevice(device.url)).relative_move(pan=1, tilt=0, zoom=1)
+        turned = next(frames).image.astype(int)
+        still = np.abs(second - first).mean()
+        assert np.abs(turned - second).mean() > 3 * still + 5, still  # the street moved, not just traffic
+    finally:
+        source.close()
         device.close()
