@@ -181,9 +181,9 @@ def camera_utc(root: Element, url: str) -> int:
     return int(when.timestamp())
 
 
-def _soap_action(namespace: str, body: str) -> str:
-    operation = body.split(">", 1)[0].lstrip("<").split()[0].split(":")[-1].rstrip("/")
-    return f"{namespace}/{operation}"
+def _operation(body: str) -> str:
+    """The operation a request body asks for: `<tptz:Stop>…` → `Stop`."""
+    return body.split(">", 1)[0].lstrip("<").split()[0].split(":")[-1].rstrip("/")
 
 
 @dataclass
@@ -217,7 +217,7 @@ class OnvifDevice:
         if secured and self.username:
             created = datetime.fromtimestamp(self.clock() + self.clock_offset_s, UTC)
             header = username_token(self.username, self.password or "", created=created, nonce=os.urandom(16))
-        action = _soap_action(namespace, body)
+        action = f"{namespace}/{_operation(body)}"
         try:
             reply = self._http().post(
                 url,
@@ -255,7 +255,7 @@ class OnvifDevice:
         return True
 
     def _answer(self, url: str, request: str, status: int, content: bytes) -> Element:
-        operation = _soap_action("", request).lstrip("/")
+        operation = _operation(request)
         if status == 401 or status == 403:
             raise OnvifAuthRefused(
                 f"camera ONVIF service {url} refused {operation}: HTTP {status}",

@@ -32,7 +32,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.db import get_or_raise, insert_many
 from safecity.core.errors import Conflict
-from safecity.video.onvif import OnvifDevice, OnvifError
+from safecity.video.onvif import OnvifDevice, OnvifError, OnvifFault
 from safecity.video.ptz import PtzCamera, PtzEndpoint, PtzUnsupported
 
 T = TypeVar("T")
@@ -103,6 +103,7 @@ def connect(ctx: Context, target: Target, *, fresh: bool = False) -> PtzCamera:
     try:
         ptz = PtzCamera.of(device)
     except PtzUnsupported as exc:
+        device.close()
         with ctx.db.session() as session:
             record_discovery(session, target.camera_id, url=target.url, found=False, detail=exc.message)
         raise NoPtz(f"camera {target.camera_id} has no PTZ: {exc.message}", hint=exc.hint) from exc
@@ -118,11 +119,10 @@ def connect(ctx: Context, target: Target, *, fresh: bool = False) -> PtzCamera:
     return ptz
 
 
-def forget(camera_id: str) -> None:
+def forget(target: Target) -> None:
     """Drops what this process knows of the camera's PTZ service (it is asked again next time)."""
     with _endpoints_lock:
-        for key in [k for k in _endpoints if k[0] == camera_id]:
-            del _endpoints[key]
+        _endpoints.pop(target.key, None)
 
 
 # --- the control lease ---------------------------------------------------------------------------------
@@ -224,6 +224,9 @@ def _run(ctx: Context, wanted: Target, act: Callable[[PtzCamera], T]) -> T:
     ptz = connect(ctx, wanted)
     try:
         return act(ptz)
+    except OnvifFault:
+        forget(wanted)  # the camera may have been set up again (another profile): ask it afresh next time
+        raise
     finally:
         ptz.device.close()
 
