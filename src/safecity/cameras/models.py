@@ -107,15 +107,15 @@ class Camera(Base):
     @property
     def ptz(self) -> tuple[str, str]:
         """Returns whether the camera can pan, tilt and zoom (`yes`, `no`, `unknown`) and why, in words."""
-        setting = self.settings.ptz
-        if setting is PtzControl.off:
+        settings = self.settings
+        if settings.ptz is PtzControl.off:
             return "no", "PTZ is switched off in the camera's settings (analysis.ptz)"
-        url = self.onvif_url
+        url = onvif_url_for(self.stream_url, settings.onvif_url)
         if url is None:
             return "no", "the camera has no ONVIF address: set analysis.onvif_url"
         if self.ptz_found is not None and self.ptz_checked_url == url:
             return ("yes" if self.ptz_found else "no"), self.ptz_detail
-        if setting is PtzControl.on:
+        if settings.ptz is PtzControl.on:
             return "yes", "its settings say it has PTZ (analysis.ptz); the camera has not been asked yet"
         return "unknown", "the camera has not been asked yet"
 
