@@ -80,6 +80,17 @@ def test_a_wrong_password_and_missing_credentials_say_the_camera_refused_them(
     assert none.value.hint and "needs a user name and password" in none.value.hint
 
 
+def test_a_camera_that_asks_for_http_digest_gets_it() -> None:
+    digest = SimulatedPtzCamera(username="ptz", password="s3cret", http_digest=True)
+    try:
+        PtzCamera.of(OnvifDevice(digest.url, username="ptz", password="s3cret")).stop()
+        assert digest.operations()[-1] == "Stop"
+        with pytest.raises(OnvifAuthRefused, match="HTTP 401"):
+            PtzCamera.of(OnvifDevice(digest.url, username="ptz", password="guess"))
+    finally:
+        digest.close()
+
+
 def test_a_fixed_camera_says_it_has_no_ptz() -> None:
     fixed = SimulatedPtzCamera(ptz=False)
     try:

@@ -3,8 +3,9 @@
 The demo gives one synthetic camera this device, whose pan, tilt and zoom move the synthetic
 picture's crop (`view`), so an operator can try the controls; the tests start one per test to check
 what SafeCity sends. It keeps every request it received (`received`), checks WS-Security password
-digests as a camera does (against its own clock, which may be set off), and can be told to answer a
-fault instead (`faults`), to have no PTZ at all, or to be an ONVIF 1.0 camera without GetServices.
+digests as a camera does (against its own clock, which may be set off) or asks for HTTP digest
+authentication instead, and can be told to answer a fault instead (`faults`), to have no PTZ at all,
+or to be an ONVIF 1.0 camera without GetServices.
 
     camera = SimulatedPtzCamera(username="ptz", password="secret")
     camera.url                         # http://127.0.0.1:<port>/onvif/device_service
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ _simulated: dict[str, SimulatedPtzCamera] = {}
 PAN_SPEED = 0.5
 """Generic units a second at full velocity: a full pan (-1 to 1) takes 4 s."""
 _MAX_SKEW_S = 10.0
+_REALM = "simulated-ptz"
 
 
 @dataclass
@@ -91,10 +94,14 @@ class SimulatedPtzCamera:
         password: str | None = None,
         clock_offset_s: float = 0.0,
         legacy: bool = False,
+        http_digest: bool = False,
         host: str = "127.0.0.1",
     ) -> None:
         self.ptz, self.username, self.password = ptz, username, password
         self.clock_offset_s, self.legacy = clock_offset_s, legacy
+        self.http_digest = http_digest
+        """Ask for HTTP digest authentication instead of checking WS-Security tokens (as some cameras do)."""
+        self.nonce = secrets.token_hex(16)
         self.faults: dict[str, tuple[str, str]] = {}
         """Operation → (subcode, reason) to answer as a SOAP fault instead."""
         self.received: list[Received] = []
@@ -112,7 +119,18 @@ class SimulatedPtzCamera:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 size = min(int(self.headers.get("Content-Length") or 0), 256 * 1024)
-                status, reply = camera.handle(self.rfile.read(size))
+                body = self.rfile.read(size)
+                if camera.http_digest and not camera.digest_valid(
+                    self.headers.get("Authorization", ""), self.path
+                ):
+                    self.send_response(401)
+                    self.send_header(
+                        "WWW-Authenticate", f'Digest realm="{_REALM}", qop="auth", nonce="{camera.nonce}"'
+                    )
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status, reply = camera.handle(body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/soap+xml; charset=utf-8")
                 self.send_header("Content-Length", str(len(reply)))
@@ -186,7 +204,8 @@ class SimulatedPtzCamera:
         user = text_of(root, "Username")
         with self._lock:
             self.received.append(Received(operation, _values(request), user))
-        if operation != "GetSystemDateAndTime" and self.username and not self._authorised(root):
+        secured = self.username and not self.http_digest
+        if operation != "GetSystemDateAndTime" and secured and not self._authorised(root):
             return 400, _fault("env:Sender", "ter:NotAuthorized", "Sender not Authorized")
         if operation in self.faults:
             subcode, reason = self.faults[operation]
@@ -213,6 +232,20 @@ class SimulatedPtzCamera:
             hashlib.sha1(raw + created.encode() + (self.password or "").encode()).digest()
         ).decode()
         return text_of(token, "Username") == self.username and text_of(token, "Password") == expected
+
+    def digest_valid(self, header: str, uri: str) -> bool:
+        """Whether an Authorization header answers this camera's HTTP digest challenge (RFC 7616, MD5)."""
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() != "digest":
+            return False
+        fields = {k.strip(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in rest.split(","))}
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+
+        known, asked = md5(f"{self.username}:{_REALM}:{self.password}"), md5(f"POST:{uri}")
+        expected = md5(f"{known}:{self.nonce}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{asked}")
+        return fields.get("username") == self.username and fields.get("response") == expected
 
     def _op_GetSystemDateAndTime(self, _: Element) -> tuple[int, bytes]:
         t = datetime.fromtimestamp(time.time() + self.clock_offset_s, UTC)
