@@ -27,10 +27,10 @@ from safecity.enforcement.readiness.clock_probe import (
     measure,
     ntp_reference,
     onvif_offset,
-    onvif_url_for,
     parse_camera_utc,
 )
 from safecity.enforcement.readiness.models import CameraClockCheck, ClockCheckIn
+from safecity.video.onvif import onvif_url_for
 from tests.enforcement.court import register_camera
 
 HOST = Reference(0.0, 0.0, "test host")
@@ -171,7 +171,7 @@ def test_the_host_clock_is_corrected_by_an_ntp_server_and_an_unsynchronised_one_
             soap_time(0).replace(b"<tt:Month>1</tt:Month>", b"<tt:Month>13</tt:Month>"),
             "unreadable UTCDateTime",
         ),
-        (b"<x>" + b"a" * 100_000 + b"</x>", "not an ONVIF time reply"),
+        (b"<x>" + b"a" * 100_000 + b"</x>", "not an ONVIF reply"),
     ],
 )
 def test_a_hostile_or_broken_camera_answer_is_a_clear_error(

@@ -47,6 +47,8 @@ EXEMPT = {
     ("GET", "/api/me"): "the caller's own account",
     ("GET", "/api/tokens"): "the caller's own tokens",
     ("GET", "/api/wall/layouts"): "the caller's wall layouts and those shared with a room, by owner (staff)",
+    ("GET", "/api/cameras/{camera_id}/ptz"): "which colleague is moving the camera now (staff), shown to "
+    "those watching it; taking control is itself audited (camera.ptz_control)",
 }
 
 

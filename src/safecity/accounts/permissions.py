@@ -20,6 +20,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         READ_LIVE
         | {
             "cameras:write",
+            "cameras:ptz",
             "users:admin",
             "audit:read",
             "alerts:act",
@@ -44,6 +45,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.supervisor: frozenset(
         READ_LIVE
         | {
+            "cameras:ptz",
             "alerts:act",
             "dispatch:act",
             "units:write",
@@ -63,7 +65,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         }
     ),
     Role.operator: frozenset(
-        READ_LIVE | {"alerts:act", "dispatch:act", "maintenance:write", "recordings:read", "system:read"}
+        READ_LIVE
+        | {"cameras:ptz", "alerts:act", "dispatch:act", "maintenance:write", "recordings:read", "system:read"}
     ),
     Role.traffic_officer: frozenset(
         {

@@ -19,6 +19,7 @@ from safecity.cameras.models import (
     ConfigVersionOut,
     ImportReport,
 )
+from safecity.cameras.ptz.api import router as ptz_router
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.http import Ctx, DbSession
 from safecity.core.importer import ImportLimits
@@ -133,3 +134,6 @@ def import_cameras(
             hint="fix the rows named and import the file again",
         )
     return report
+
+
+router.include_router(ptz_router)

@@ -18,6 +18,7 @@ from safecity.core.camera_config import (
     Line,
     LinePurpose,
     Lines,
+    PtzControl,
     Zone,
     ZonePurpose,
     Zones,
@@ -26,6 +27,7 @@ from safecity.core.clock import utcnow
 from safecity.core.crypto import EncryptedString
 from safecity.core.db import Base
 from safecity.core.patch import Patch
+from safecity.video.onvif import onvif_url_for
 
 # The configuration's models live in core/ so the worker reads them without importing this domain.
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "Line",
     "LinePurpose",
     "Lines",
+    "PtzControl",
     "Zone",
     "ZonePurpose",
     "Zones",
@@ -75,6 +78,12 @@ class Camera(Base):
     health_state: Mapped[str] = mapped_column(String(20), default="unknown", index=True)
     health_detail: Mapped[str] = mapped_column(String(500), default="")
     health_since: Mapped[datetime | None]
+    # What the camera's ONVIF service said about PTZ when last asked, and at which address (asked again
+    # when the address changes): cameras/ptz/service.py keeps these.
+    ptz_found: Mapped[bool | None]
+    ptz_checked_url: Mapped[str | None] = mapped_column(String(500))
+    ptz_checked_at: Mapped[datetime | None]
+    ptz_detail: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -89,6 +98,26 @@ class Camera(Base):
     def settings(self) -> AnalysisSettings:
         """Returns the camera's typed analysis settings."""
         return AnalysisSettings.model_validate(self.analysis or {})
+
+    @property
+    def onvif_url(self) -> str | None:
+        """Returns the camera's ONVIF device service: its setting, or the standard path on its stream host."""
+        return onvif_url_for(self.stream_url, self.settings.onvif_url)
+
+    @property
+    def ptz(self) -> tuple[str, str]:
+        """Returns whether the camera can pan, tilt and zoom (`yes`, `no`, `unknown`) and why, in words."""
+        settings = self.settings
+        if settings.ptz is PtzControl.off:
+            return "no", "PTZ is switched off in the camera's settings (analysis.ptz)"
+        url = onvif_url_for(self.stream_url, settings.onvif_url)
+        if url is None:
+            return "no", "the camera has no ONVIF address: set analysis.onvif_url"
+        if self.ptz_found is not None and self.ptz_checked_url == url:
+            return ("yes" if self.ptz_found else "no"), self.ptz_detail
+        if settings.ptz is PtzControl.on:
+            return "yes", "its settings say it has PTZ (analysis.ptz); the camera has not been asked yet"
+        return "unknown", "the camera has not been asked yet"
 
 
 class CameraConfigVersion(Base):
@@ -274,12 +303,19 @@ class CameraOut(BaseModel):
     health_state: str
     health_detail: str
     health_since: datetime | None
+    ptz: str = Field(
+        description="Whether the camera can pan, tilt and zoom: yes, no or unknown (not asked yet)."
+    )
+    ptz_detail: str = Field(description="Why, in words (what its ONVIF service said, or its settings).")
 
     @classmethod
     def of(cls, camera: Camera) -> CameraOut:
         """Returns a registered camera as shown to users (the session must still be open)."""
         # Field by field, never the password: reading it would load and decrypt it for nothing.
-        shown = {name: getattr(camera, name) for name in cls.model_fields if name != "password"}
+        shown = {
+            name: getattr(camera, name) for name in cls.model_fields if name not in ("password", "ptz_detail")
+        }
+        shown["ptz"], shown["ptz_detail"] = camera.ptz
         shown["stream_url"] = masked_url(camera.stream_url, camera.username, camera.has_password)
         return cls.model_validate(shown)
 
@@ -319,3 +355,6 @@ class ImportReport(BaseModel):
     created: int = 0
     updated: int = 0
     errors: list[str] = Field(default_factory=list)
+
+
+from safecity.cameras.ptz import models as _ptz  # noqa: E402, F401

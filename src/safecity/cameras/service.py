@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
@@ -22,6 +23,7 @@ from safecity.cameras.models import (
     ConfigChange,
     ImportReport,
 )
+from safecity.cameras.ptz.models import PtzLease
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput, NotFound
@@ -226,8 +228,9 @@ def version_at(session: Session, camera_id: str, at: datetime) -> CameraConfigVe
 
 
 def delete(session: Session, camera_id: str, *, actor: str) -> None:
-    """Removes a camera from the registry."""
+    """Removes a camera from the registry (and who was moving it)."""
     session.delete(get(session, camera_id))
+    session.execute(sql_delete(PtzLease).where(PtzLease.camera_id == camera_id))
     audit.record(session, actor=actor, action="camera.delete", target=camera_id)
 
 

@@ -41,6 +41,14 @@ class VehicleDetector(StrEnum):
     yolo11n = "yolo11n"
 
 
+class PtzControl(StrEnum):
+    """Whether the single camera view offers pan, tilt and zoom for a camera."""
+
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 class ZonePurpose(StrEnum):
     """What a zone is for; `docs/architecture.md` says which pipeline uses which."""
 
@@ -169,8 +177,15 @@ class AnalysisSettings(BaseModel):
         max_length=500,
         pattern=r"^https?://[^\s/]+(/\S*)?$",
         title="ONVIF address",
-        description="The camera's ONVIF device service, for measuring its clock; empty: "
+        description="The camera's ONVIF device service, for measuring its clock and PTZ; empty: "
         "http://<stream host>/onvif/device_service.",
+    )
+    ptz: PtzControl = Field(
+        default=PtzControl.auto,
+        title="PTZ",
+        description="auto: ask the camera's ONVIF service whether it can pan, tilt and zoom (asked once, "
+        "again when its address changes); on: it can (the controls show before it is asked); off: never "
+        "move it from SafeCity (an enforcement view whose zones and stop line must stay put).",
     )
     clip_before_s: float = Field(
         default=10.0,

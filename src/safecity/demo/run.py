@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 from collections import Counter
@@ -12,9 +13,11 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from safecity.cameras import service as cameras
+from safecity.cameras.models import Camera, CameraIn, CameraPatch
 from safecity.core.cliutil import console
 from safecity.core.context import Context
 from safecity.demo.city import CityPlan, build_city
+from safecity.demo.ptz import SimulatedPtzCamera, steer
 from safecity.demo.scenes import SyntheticSource
 from safecity.settings import Settings
 from safecity.worker.runtime import WorkerRuntime
@@ -42,7 +45,38 @@ def prepare(settings: Settings, *, seconds: float, fresh: bool = True) -> tuple[
     ctx = Context.create(settings)
     city, plan = build_city(ctx, seconds=seconds)
     SyntheticSource.plans["default"] = plan
-    return ctx, city
+    add_ptz_camera(ctx)
+    return ctx, dataclasses.replace(city, cameras=city.cameras + 1, streaming=city.streaming + 1)
+
+
+PTZ_CAMERA = "khi-s-ptz-saddar"
+
+
+def add_ptz_camera(ctx: Context) -> SimulatedPtzCamera:
+    """Starts a simulated ONVIF PTZ camera steering the synthetic camera `PTZ_CAMERA`, and points it there.
+
+    Its port is new each run, so a kept data folder has the camera's ONVIF address changed to it.
+    """
+    device = SimulatedPtzCamera()
+    steer(PTZ_CAMERA, device)
+    analysis = {"analysis_fps": 1.0, "onvif_url": device.url, "ptz": "on"}
+    with ctx.db.session() as session:
+        if session.get(Camera, PTZ_CAMERA) is None:
+            row = {
+                "id": PTZ_CAMERA,
+                "name": "Saddar, Zainab Market (PTZ)",
+                "kind": "fixed",
+                "district": "South",
+                "latitude": 24.8560,
+                "longitude": 67.0285,
+                "stream_url": f"synthetic://road/{PTZ_CAMERA}?fps=5&ptz=1",
+                "analysis": analysis,
+            }
+            cameras.create(session, CameraIn.model_validate(row), actor="demo")
+        else:
+            patch = CameraPatch.model_validate({"analysis": analysis})
+            cameras.update(session, PTZ_CAMERA, patch, actor="demo")
+    return device
 
 
 def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict[str, Any]:

@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.clock import utcnow
+from safecity.demo.ptz import view_of
 from safecity.live.stamp import stamp
 from safecity.video.sources import (
     CameraUnreachable,
@@ -314,8 +315,28 @@ class H264Encoder:
             self._container.close()
 
 
+def ptz_view(image: Image, view: tuple[float, float, float] | None) -> Image:
+    """The part of `image` a PTZ camera pointing at `view` (pan, tilt, zoom) sees, at full size.
+
+    Zoom 0 already shows two thirds of the scene, so panning and tilting move the picture at any zoom;
+    zoom 1 shows a quarter of its width.
+    """
+    if view is None:
+        return image
+    pan, tilt, zoom = view
+    scale = 1.5 + 2.5 * zoom
+    width, height = int(WIDTH / scale), int(HEIGHT / scale)
+    left = int((WIDTH - width) * (pan + 1) / 2)
+    top = int((HEIGHT - height) * (1 - tilt) / 2)
+    crop = image[top : top + height, left : left + width]
+    return np.asarray(cv2.resize(crop, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR), np.uint8)
+
+
 class SyntheticSource:
-    """A `FrameSource` for `synthetic://<scene>/<camera_id>?fps=10&seed=1[&fault=covered@20]`."""
+    """A `FrameSource` for `synthetic://<scene>/<camera_id>?fps=10&seed=1[&fault=covered@20][&ptz=1]`.
+
+    `ptz=1`: the picture is what the simulated PTZ camera steering `camera_id` (`demo/ptz.py`) points at.
+    """
 
     plans: dict[str, TrafficPlan] = {}
     _plans_lock = threading.Lock()
@@ -332,6 +353,7 @@ class SyntheticSource:
         self.fault, _, at = fault.partition("@")
         self.fault_at = float(at) if at else None
         self.stamp = query.get("stamp", ["0"])[0] == "1"
+        self.ptz = query.get("ptz", ["0"])[0] == "1"
         self.renderer = SceneRenderer(self.camera_id, junction=self.scene == "junction", seed=seed)
         self._closed = threading.Event()
         self.on_packet = options.on_packet
@@ -372,6 +394,8 @@ class SyntheticSource:
                     )
                 self.renderer.fault = self.fault
             image = self.renderer.render(t, plan.due(self.camera_id, t))
+            if self.ptz:
+                image = ptz_view(image, view_of(self.camera_id))
             if self.stamp:
                 stamp(image, int(time.time() * 1000))
             wall: datetime = utcnow()

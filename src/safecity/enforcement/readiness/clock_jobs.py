@@ -16,7 +16,6 @@ import httpx
 from sqlalchemy.orm import Session
 
 from safecity.cameras import service as cameras
-from safecity.cameras.models import Camera
 from safecity.core.context import Context
 from safecity.enforcement.readiness import service as readiness
 from safecity.enforcement.readiness.clock_probe import (
@@ -25,7 +24,6 @@ from safecity.enforcement.readiness.clock_probe import (
     Reference,
     host_reference,
     measure,
-    onvif_url_for,
 )
 from safecity.enforcement.readiness.models import CameraClockCheck, ClockCheckIn
 
@@ -40,11 +38,6 @@ class ProbeOutcome:
     camera_id: str
     reading: ClockReading | None
     error: str | None
-
-
-def camera_onvif_url(camera: Camera) -> str | None:
-    """The camera's ONVIF device service: its `onvif_url` setting, or the standard path on its stream host."""
-    return onvif_url_for(camera.stream_url, camera.config.analysis.onvif_url)
 
 
 def record_reading(
@@ -65,7 +58,7 @@ def probe_camera(
 ) -> tuple[CameraClockCheck, ClockReading]:
     """Measures one camera's clock now and records it; raises ClockProbeError saying why it could not."""
     camera = cameras.get(session, camera_id)
-    address = url or camera_onvif_url(camera)
+    address = url or camera.onvif_url
     if address is None:
         raise ClockProbeError(
             f"camera {camera_id} has no ONVIF address "
@@ -99,7 +92,7 @@ def probe_cameras(ctx: Context) -> list[ProbeOutcome]:
         targets = {
             camera.id: url
             for camera in cameras.list_cameras(session, limit=100_000)
-            if camera.enabled and (url := camera_onvif_url(camera)) is not None
+            if camera.enabled and (url := camera.onvif_url) is not None
         }
     if not targets:
         return []

@@ -30,21 +30,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import httpx
-from defusedxml import ElementTree
-from defusedxml.common import DefusedXmlException
 
 from safecity.core.errors import SafeCityError
+from safecity.video.onvif import OnvifError, camera_utc, envelope, parse_xml
 
 SOAP_ACTION = "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime"
-_REQUEST = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
-    '<s:Body xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><tds:GetSystemDateAndTime/></s:Body>'
-    "</s:Envelope>"
-)
+_REQUEST = envelope("<tds:GetSystemDateAndTime/>")
 _MAX_REPLY_BYTES = 64 * 1024
 """A GetSystemDateAndTime answer is under 2 KB; anything far bigger is not a camera talking."""
 
@@ -81,51 +74,12 @@ class Reference:
     source: str
 
 
-def onvif_url_for(stream_url: str, configured: str | None = None) -> str | None:
-    """The camera's ONVIF device service: the configured one, or the standard path on its stream's host."""
-    if configured:
-        return configured
-    parts = urlsplit(stream_url or "")
-    if parts.scheme not in ("rtsp", "rtsps", "http", "https") or not parts.hostname:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"http://{host}/onvif/device_service"
-
-
-def _local_name(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def parse_camera_utc(body: bytes, url: str) -> int:
     """The camera's UTC time (whole seconds since the epoch) from a GetSystemDateAndTime answer."""
-    if len(body) > _MAX_REPLY_BYTES:
-        raise ClockProbeError(f"{url} answered {len(body):,} bytes, not an ONVIF time reply")
     try:
-        root = ElementTree.fromstring(body)
-    except (ElementTree.ParseError, DefusedXmlException) as exc:
-        raise ClockProbeError(f"{url} did not answer ONVIF XML ({exc})") from exc
-    utc = next((el for el in root.iter() if _local_name(el.tag) == "UTCDateTime"), None)
-    if utc is None:
-        fault = next((el for el in root.iter() if _local_name(el.tag) == "Text"), None)
-        why = f": {fault.text.strip()}" if fault is not None and fault.text else ""
-        raise ClockProbeError(
-            f"{url} sent no UTCDateTime in its GetSystemDateAndTime answer{why}",
-            hint="check the address is the camera's ONVIF device service and ONVIF is enabled on it",
-        )
-    fields = {_local_name(el.tag): (el.text or "").strip() for el in utc.iter()}
-    try:
-        when = datetime(
-            int(fields["Year"]),
-            int(fields["Month"]),
-            int(fields["Day"]),
-            int(fields["Hour"]),
-            int(fields["Minute"]),
-            int(fields["Second"]),
-            tzinfo=UTC,
-        )
-    except (KeyError, ValueError) as exc:
-        raise ClockProbeError(f"{url} sent an unreadable UTCDateTime ({exc}): {fields}") from exc
-    return int(when.timestamp())
+        return camera_utc(parse_xml(body, url, max_bytes=_MAX_REPLY_BYTES), url)
+    except OnvifError as exc:
+        raise ClockProbeError(exc.message, hint=exc.hint) from exc
 
 
 @dataclass
@@ -201,7 +155,7 @@ def _ask(http: httpx.Client, url: str) -> int:
     try:
         reply = http.post(
             url,
-            content=_REQUEST.encode(),
+            content=_REQUEST,
             headers={"Content-Type": f'application/soap+xml; charset=utf-8; action="{SOAP_ACTION}"'},
         )
     except httpx.HTTPError as exc:

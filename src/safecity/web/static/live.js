@@ -1,8 +1,9 @@
 // @ts-check
 // One camera's own view: its main stream live, the last 30 s again at a click, its recording at any
-// moment, and a snapshot of what is on screen kept as evidence.
+// moment, a snapshot of what is on screen kept as evidence, and pan, tilt and zoom where it has them.
 import { $, api, el, me, can, when, fromZoneInput, toZoneInput } from "/static/lib.js";
 import { LivePlayer, reasonText } from "/static/liveplayer.js";
+import { PtzPanel } from "/static/ptz.js";
 
 const cameraId = decodeURIComponent(location.pathname.split("/").pop() || "");
 const at = (/** @type {string|null|undefined} */ iso) => (iso ? when(iso, "seconds") : "–");
@@ -93,6 +94,7 @@ async function main() {
   });
   $("#snapshot").addEventListener("click", snapshot);
   goLive();
+  new PtzPanel(cameraId).start(can(who, "cameras:ptz")).catch((err) => { status.textContent = String(err.message || err); });
   document.body.dataset.ready = "yes";
 }
 

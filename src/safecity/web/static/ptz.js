@@ -1,0 +1,163 @@
+// @ts-check
+// Pan, tilt and zoom on the single camera view, for cameras that have it: hold an arrow (or an arrow key
+// while the picture has focus) to move, let go to stop; + and − zoom; presets to go to and save. Commands
+// go one after another, so a quick press never stops before it started; a held move is sent again every
+// few seconds because each carries a timeout after which the camera stops by itself (a closed tab).
+import { $, api, el, when, send } from "/static/lib.js";
+
+const TIMEOUT_S = 5;
+const RESEND_MS = 3000;
+const POLL_MS = 5000;
+/** @type {Record<string, [number, number, number]>} pan, tilt, zoom */
+const DIRECTIONS = { up: [0, 1, 0], down: [0, -1, 0], left: [-1, 0, 0], right: [1, 0, 0], in: [0, 0, 1], out: [0, 0, -1] };
+/** @type {Record<string, string>} */
+const KEYS = { ArrowUp: "up", ArrowDown: "down", ArrowLeft: "left", ArrowRight: "right", "+": "in", "=": "in", "-": "out", _: "out" };
+
+/**
+ * @typedef {{username: string, since: string, renewed_at: string, you: boolean}} Controller
+ * @typedef {{camera_id: string, ptz: string, setting: string, detail: string, checked_at: string|null,
+ *   controller: Controller|null, lease_s: number}} PtzState
+ */
+
+export class PtzPanel {
+  /** @param {string} cameraId */
+  constructor(cameraId) {
+    this.cameraId = cameraId;
+    this.base = `/api/cameras/${encodeURIComponent(cameraId)}/ptz`;
+    /** @type {Promise<unknown>} */ this.queue = Promise.resolve();
+    /** @type {string|null} */ this.held = null;
+    this.byKey = false;
+    this.resend = 0;
+    this.status = $("#ptz-status");
+  }
+
+  /** Asks whether the camera can move; shows the controls when it can (and the user may). */
+  async start(/** @type {boolean} */ mayMove) {
+    /** @type {PtzState} */ const state = await api(this.base);
+    if (state.ptz !== "yes") {
+      const none = $("#ptz-none");
+      none.textContent = state.ptz === "no" ? `No PTZ: ${state.detail}` : `PTZ unknown: ${state.detail}`;
+      none.hidden = false;
+      return;
+    }
+    const panel = $("#ptz");
+    panel.hidden = false;
+    this.showController(state.controller);
+    setInterval(() => this.poll(), POLL_MS);
+    if (!mayMove) {
+      for (const node of panel.querySelectorAll("button, input, select")) /** @type {HTMLButtonElement} */ (node).disabled = true;
+      this.say("your role may watch this camera but not move it");
+      return;
+    }
+    for (const button of panel.querySelectorAll("[data-ptz]")) {
+      const direction = button.getAttribute("data-ptz") || "";
+      button.addEventListener("pointerdown", (ev) => {
+        /** @type {HTMLElement} */ (button).setPointerCapture(/** @type {PointerEvent} */ (ev).pointerId);
+        this.press(direction, false);
+      });
+      for (const release of ["pointerup", "pointercancel", "lostpointercapture"]) button.addEventListener(release, () => this.release());
+    }
+    const stage = $("#stage");
+    stage.addEventListener("keydown", (ev) => {
+      const direction = KEYS[/** @type {KeyboardEvent} */ (ev).key];
+      if (!direction) return;
+      ev.preventDefault();
+      if (!/** @type {KeyboardEvent} */ (ev).repeat) this.press(direction, true);
+    });
+    stage.addEventListener("keyup", (ev) => { if (KEYS[/** @type {KeyboardEvent} */ (ev).key]) this.release(); });
+    // A key held while the picture loses focus never sends its keyup here; a pointer keeps its capture.
+    stage.addEventListener("blur", () => { if (this.byKey) this.release(); });
+    window.addEventListener("pagehide", () => this.release(true));
+    $("#preset-save").addEventListener("click", () => this.save());
+    await this.loadPresets();
+  }
+
+  /** @param {string} direction @param {boolean} byKey */
+  press(direction, byKey) {
+    if (this.held === direction) return;
+    this.held = direction;
+    this.byKey = byKey;
+    for (const b of document.querySelectorAll("[data-ptz]")) b.classList.toggle("held", b.getAttribute("data-ptz") === direction);
+    this.move();
+    clearInterval(this.resend);
+    this.resend = window.setInterval(() => this.move(), RESEND_MS);
+  }
+
+  move() {
+    if (!this.held) return;
+    const speed = Number(/** @type {HTMLSelectElement} */ ($("#ptz-speed")).value) || 0.5;
+    const [pan, tilt, zoom] = DIRECTIONS[this.held].map((v) => v * speed);
+    this.command(`${this.base}/move`, { pan, tilt, zoom, timeout_s: TIMEOUT_S });
+  }
+
+  /** Stops the camera if a move is held (`leaving`: the page is going, the request must outlive it). */
+  release(leaving = false) {
+    if (!this.held) return;
+    this.held = null;
+    clearInterval(this.resend);
+    for (const b of document.querySelectorAll("[data-ptz].held")) b.classList.remove("held");
+    if (leaving) { send(`${this.base}/stop`, { method: "POST", keepalive: true }); return; }
+    this.command(`${this.base}/stop`);
+  }
+
+  /** Sends one command after those before it; shows who controls the camera, or why it failed. */
+  command(/** @type {string} */ url, /** @type {object|undefined} */ body = undefined) {
+    this.queue = this.queue.then(async () => {
+      try {
+        const options = body ? { method: "POST", body: JSON.stringify(body) } : { method: "POST" };
+        /** @type {PtzState} */ const state = await api(url, options);
+        this.showController(state.controller);
+        this.say("");
+      } catch (err) {
+        this.say(String(/** @type {Error} */ (err).message), true);
+      }
+    });
+    return this.queue;
+  }
+
+  async poll() {
+    try { this.showController((/** @type {PtzState} */ (await api(this.base))).controller); } catch (_) { /* shown on the next command */ }
+  }
+
+  /** @param {Controller|null} controller */
+  showController(controller) {
+    const line = $("#ptz-controller");
+    line.hidden = !controller;
+    if (!controller) return;
+    line.textContent = controller.you
+      ? "You are controlling this camera"
+      : `${controller.username} is controlling this camera (since ${when(controller.since, "time")}); your commands take it over`;
+    line.dataset.controller = controller.username;
+  }
+
+  async loadPresets() {
+    const list = $("#ptz-presets");
+    try {
+      /** @type {{token: string, name: string}[]} */ const presets = await api(`${this.base}/presets`);
+      list.replaceChildren(...presets.map((p) => el("li", { "data-token": p.token }, el("span", { class: "name" }, p.name),
+        el("button", { type: "button", onclick: () => this.command(`${this.base}/presets/${encodeURIComponent(p.token)}/goto`) }, "Go"))));
+      if (!presets.length) list.replaceChildren(el("li", { class: "muted" }, "no presets yet"));
+    } catch (err) {
+      this.say(String(/** @type {Error} */ (err).message), true);
+    }
+  }
+
+  async save() {
+    const input = /** @type {HTMLInputElement} */ ($("#preset-name"));
+    const name = input.value.trim();
+    if (!name) { this.say("give the preset a name first", true); return; }
+    try {
+      await api(`${this.base}/presets`, { method: "POST", body: JSON.stringify({ name }) });
+      input.value = "";
+      this.say(`saved “${name}”`);
+      await this.loadPresets();
+    } catch (err) {
+      this.say(String(/** @type {Error} */ (err).message), true);
+    }
+  }
+
+  say(/** @type {string} */ text, error = false) {
+    this.status.textContent = text;
+    this.status.classList.toggle("error", error);
+  }
+}

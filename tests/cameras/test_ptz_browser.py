@@ -1,0 +1,100 @@
+"""PTZ on the single camera view in Chromium, against a simulated ONVIF camera: holding an arrow moves
+the camera, letting go stops it; arrow keys do the same when the picture has focus; presets go and save;
+a fixed camera shows no controls and says why."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from safecity.demo.ptz import Received, SimulatedPtzCamera
+from tests.browser import LiveServer, sign_in
+from tests.cameras.test_ptz_api import ptz_at, register
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def ptz_camera() -> Iterator[SimulatedPtzCamera]:
+    fake = SimulatedPtzCamera(username="ptz", password="s3cret")
+    yield fake
+    fake.close()
+
+
+def wait_for(check: Callable[[], Received | None], what: str, timeout_s: float = 10) -> Received:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"the camera never received {what}")
+
+
+def after(camera: SimulatedPtzCamera, count: int, operation: str) -> Callable[[], Received | None]:
+    """A check for the first `operation` the camera received after its first `count` requests."""
+
+    def check() -> Received | None:
+        return next((r for r in camera.received[count:] if r.operation == operation), None)
+
+    return check
+
+
+def test_holding_an_arrow_moves_the_camera_and_letting_go_stops_it(
+    live_server: LiveServer, page: Any, ptz_camera: SimulatedPtzCamera
+) -> None:
+    register(live_server.ctx, "gate", **ptz_at(ptz_camera))
+    sign_in(page, live_server.url, make_user(live_server.ctx, "operator", "asif"))
+    page.goto(live_server.url + "/live/gate")
+    page.wait_for_selector("#ptz:not([hidden])")
+    page.wait_for_selector("#ptz-presets li[data-token='1']")
+
+    seen = len(ptz_camera.received)
+    page.focus("#stage")
+    page.keyboard.down("ArrowUp")
+    move = wait_for(after(ptz_camera, seen, "ContinuousMove"), "ContinuousMove on the up arrow key")
+    assert move.values["Velocity.PanTilt.y"] == "0.5"
+    page.keyboard.up("ArrowUp")
+    wait_for(after(ptz_camera, seen, "Stop"), "Stop on releasing the key")
+
+    seen = len(ptz_camera.received)
+    page.locator("[data-ptz=right]").hover()
+    page.mouse.down()  # the picture had focus: pressing a button takes it, and must not stop the move
+    move = wait_for(after(ptz_camera, seen, "ContinuousMove"), "ContinuousMove on pressing")
+    assert (move.values["Velocity.PanTilt.x"], move.values["Velocity.PanTilt.y"]) == ("0.5", "0")
+    time.sleep(0.5)
+    assert after(ptz_camera, seen, "Stop")() is None  # still held: no stop yet
+    page.mouse.up()
+    wait_for(after(ptz_camera, seen, "Stop"), "Stop on releasing")
+    page.wait_for_selector("#ptz-controller:has-text('You are controlling')")
+
+    page.fill("#preset-name", "Gate 3")
+    page.click("#preset-save")
+    page.wait_for_selector("#ptz-presets li:has-text('Gate 3')")
+    seen = len(ptz_camera.received)
+    page.locator("#ptz-presets li", has_text="Home").locator("button").click()
+    goto = wait_for(after(ptz_camera, seen, "GotoPreset"), "GotoPreset")
+    assert goto.values["PresetToken"] == "1"
+
+
+def test_a_failing_command_says_why_and_a_fixed_camera_shows_no_controls(
+    live_server: LiveServer, page: Any, ptz_camera: SimulatedPtzCamera
+) -> None:
+    register(live_server.ctx, "gate", **ptz_at(ptz_camera))
+    register(live_server.ctx, "fixed", stream_url="synthetic://road/f")
+    sign_in(page, live_server.url, make_user(live_server.ctx, "operator"))
+    page.goto(live_server.url + "/live/fixed")
+    page.wait_for_selector("#ptz-none:not([hidden])")
+    assert "no ONVIF address" in page.inner_text("#ptz-none") and page.locator("#ptz").is_hidden()
+
+    ptz_camera.faults["ContinuousMove"] = ("ter:Locked", "PTZ is locked by the local keyboard")
+    page.goto(live_server.url + "/live/gate")
+    page.wait_for_selector("#ptz:not([hidden])")
+    page.locator("[data-ptz=in]").hover()
+    page.mouse.down()
+    page.wait_for_selector("#ptz-status.error:has-text('PTZ is locked by the local keyboard')")
+    page.mouse.up()
