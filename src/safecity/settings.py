@@ -313,6 +313,13 @@ class Settings(BaseSettings):
         title="Dispatch speed",
         description="Average urban speed of patrol units, for the ETA of the nearest units.",
     )
+    map_tiles: Path | None = Field(
+        default=None,
+        title="Map tiles",
+        description="A raster .mbtiles or .pmtiles file of the city (e.g. rendered from an OpenStreetMap "
+        "extract) that the app serves to its maps; empty: the packaged coast and neighbourhood names. "
+        "Check a file with `safecity map check FILE`.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", title="Log level", description="Logging verbosity."
     )
