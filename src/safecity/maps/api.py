@@ -23,7 +23,7 @@ router = APIRouter(tags=["map"])
 SignedIn = Annotated[Principal, Depends(current_principal)]
 TILE_NAME = re.compile(r"^(\d{1,8})\.(png|jpg|webp)$")
 CACHE = "private, max-age=86400"
-BASE_ATTRIBUTION = f"Coast: Natural Earth (public domain) · neighbourhoods: {basemap.NEIGHBOURHOOD_SOURCE}"
+BASE_ATTRIBUTION = f"Coast: Natural Earth · places: {basemap.NEIGHBOURHOOD_SOURCE}"
 
 
 @router.get("/api/map", summary="Where the maps' tiles and base layer are and what they cover")

@@ -17,7 +17,7 @@ import pak_geodata
 
 CITY = "karachi"
 LAND = "karachi_land.geojson"
-NEIGHBOURHOOD_SOURCE = f"pak-geodata {pak_geodata.__version__} (MIT)"
+NEIGHBOURHOOD_SOURCE = f"pak-geodata {pak_geodata.__version__}"
 
 
 @lru_cache(maxsize=1)

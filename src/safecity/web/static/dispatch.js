@@ -1,6 +1,7 @@
 // The dispatch board: open alerts, the nearest available units with ETA, one-click dispatch, field
 // status updates, incidents and their outcome — all kept live from /ws/live.
-import { $, api, el, time, minutes, me, can, CityMap, placeAlert, connectLive, alertFromMessage } from "/static/lib.js";
+import { $, api, el, time, minutes, me, can, placeAlert, connectLive, alertFromMessage } from "/static/lib.js";
+import { CityMap } from "/static/citymap.js";
 
 const OPEN = ["new", "acknowledged", "confirmed"];
 const STATUSES = ["available", "en_route", "on_scene", "off_duty"];

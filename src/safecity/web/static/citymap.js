@@ -1,0 +1,179 @@
+// The city map of every console page: Leaflet (vendored from npm, served by the app) over the operator's
+// tiles file, or over the packaged coast and neighbourhood names where none is given; cameras, units,
+// alerts and a sighting trail on top. Nothing is fetched from outside this server.
+import "/static/vendor/leaflet/leaflet.js";
+import { api, el } from "/static/lib.js";
+
+const L = globalThis.L;
+const KARACHI = [[24.75, 66.85], [25.1, 67.35]];  // until /api/map answers
+const LABELS_FROM_ZOOM = 11;  // further out the city is a blur of names
+const MIN_SPAN = 0.01;  // degrees (~1 km): a single camera does not fill the map
+
+let described = null;
+/** What the server says about its map (one request per page): tiles, base layer, bounds. */
+export function mapDescription() {
+  described = described || api("/api/map").catch((err) => ({ tiles: null, problem: err.message, base_url: null,
+    base_attribution: "", bounds: [66.85, 24.75, 67.35, 25.1] }));
+  return described;
+}
+
+let base = null;
+function baseLayer(url) {
+  base = base || fetch(url, { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  return base;
+}
+
+const toBounds = ([west, south, east, north]) => L.latLngBounds([south, west], [north, east]);
+const placed = (p) => p && typeof p.latitude === "number" && typeof p.longitude === "number";
+
+/** A Leaflet map on `node` with the city's tiles or base layer under it; `ready` settles when drawn. */
+export function cityBase(node, { fitTo } = {}) {
+  const map = L.map(node, { zoomControl: true, attributionControl: true, minZoom: 3, maxZoom: 19, zoomSnap: 0.5 });
+  map.attributionControl.setPrefix("Leaflet");  // plain text: no link, no flag
+  map.fitBounds(KARACHI);
+  node.classList.add("city-map");
+  const labels = () => { node.classList.toggle("far", map.getZoom() < LABELS_FROM_ZOOM); declutter(node); };
+  map.on("zoomend moveend", labels); labels();
+  // A map drawn inside a closed dialog or a hidden panel has no size yet: take it when it comes.
+  new ResizeObserver(() => { map.invalidateSize(); }).observe(node);
+  const ready = mapDescription().then(async (d) => {
+    if (!fitTo) map.fitBounds(toBounds(d.bounds));
+    if (d.tiles) {
+      L.tileLayer(d.tiles.url, { minNativeZoom: d.tiles.minzoom, maxNativeZoom: d.tiles.maxzoom,
+        bounds: toBounds(d.tiles.bounds), attribution: el("span", {}, d.tiles.attribution).innerHTML,
+        errorTileUrl: "/static/map-blank.png", className: "tiles" }).addTo(map);
+    } else if (d.problem) {
+      node.append(el("p", { class: "map-problem", role: "status" }, `Map tiles not used: ${d.problem}`));
+    }
+    const layer = d.base_url ? await baseLayer(d.base_url) : null;
+    if (!layer) return map;
+    const land = layer.features.filter((f) => f.properties.kind === "land");
+    L.geoJSON(land, { interactive: false, style: { className: "land" }, attribution: d.base_attribution })
+      .addTo(map).bringToBack();
+    if (!d.tiles) {
+      for (const f of layer.features.filter((f) => f.properties.kind === "neighbourhood")) {
+        const [lon, lat] = f.geometry.coordinates;
+        L.marker([lat, lon], { interactive: false, keyboard: false, icon: L.divIcon({ className: "place-label",
+          html: el("span", {}, f.properties.name), iconSize: null }) }).addTo(map);
+      }
+      declutter(node);
+    }
+    return map;
+  });
+  return { map, ready };
+}
+
+/** Hides each neighbourhood name that would overlap one already shown (the package's order: a city's
+ * main areas first). */
+function declutter(node) {
+  const shown = [];
+  for (const label of node.querySelectorAll(".place-label")) {
+    label.classList.remove("crowded");
+    const box = label.firstElementChild?.getBoundingClientRect();
+    if (!box || !box.width) continue;
+    const overlaps = shown.some((b) => box.left < b.right + 4 && box.right + 4 > b.left && box.top < b.bottom
+      && box.bottom > b.top);
+    if (overlaps) label.classList.add("crowded"); else shown.push(box);
+  }
+}
+
+/** One marker per key, moved or redrawn only when its place or look changed. */
+class Markers {
+  constructor(map, zIndexOffset) { this.map = map; this.z = zIndexOffset; this.known = new Map(); }
+
+  sync(items, key, draw, onClick) {
+    const seen = new Set();
+    for (const item of items) {
+      const id = key(item);
+      seen.add(id);
+      const { html, className, look } = draw(item);
+      const at = [item.lat, item.lon];
+      const known = this.known.get(id);
+      if (known && known.look === look) { known.marker.setLatLng(at); continue; }
+      const icon = L.divIcon({ className, html, iconSize: null });
+      if (known) { known.marker.setIcon(icon); known.marker.setLatLng(at); known.look = look; continue; }
+      const marker = L.marker(at, { icon, zIndexOffset: this.z, keyboard: false, riseOnHover: true });
+      if (onClick) marker.on("click", () => onClick(id));
+      this.known.set(id, { marker: marker.addTo(this.map), look });
+    }
+    for (const [id, { marker }] of this.known) {
+      if (!seen.has(id)) { marker.remove(); this.known.delete(id); }
+    }
+  }
+
+  points() { return [...this.known.values()].map(({ marker }) => marker.getLatLng()); }
+}
+
+/**
+ * Cameras (one click opens the camera's live view), units and alerts on the city map, with a numbered
+ * trail of sightings; `fit` "once" frames the map on the first things it gets, "always" on every set.
+ */
+export class CityMap {
+  constructor(node, { onUnit, onAlert, fit = "once" } = {}) {
+    this.onUnit = onUnit; this.onAlert = onAlert; this.fitMode = fit;
+    this.cameras = []; this.units = []; this.alerts = []; this.selected = null; this.trail = [];
+    const { map, ready } = cityBase(node, { fitTo: true });
+    this.map = map; this.ready = ready;
+    this.layers = { cameras: new Markers(map, 0), trail: new Markers(map, 1000), alerts: new Markers(map, 2000),
+      units: new Markers(map, 3000) };
+    this.trailLine = null;
+    this.framed = false;
+    ready.then((m) => { if (!this.framed) this.frame(true); return m; });
+    new ResizeObserver(() => { if (this.fitMode === "always" || !this.framed) this.frame(); }).observe(node);
+  }
+
+  /** `trail`: sightings oldest first ({latitude, longitude, label}), drawn as a numbered path. */
+  set({ cameras, units, alerts, selected, trail }) {
+    if (cameras) this.cameras = cameras;
+    if (units) this.units = units;
+    if (alerts) this.alerts = alerts;
+    if (trail) this.trail = trail.filter(placed);
+    if (selected !== undefined) this.selected = selected;
+    this.draw();
+    if (this.fitMode === "always" || !this.framed) this.frame();
+  }
+
+  draw() {
+    const { cameras, units, alerts, trail } = this.layers;
+    cameras.sync(this.cameras.filter(placed).map((c) => ({ ...c, lat: c.latitude, lon: c.longitude })), (c) => c.id,
+      (c) => {
+        const title = `${c.name} · ${c.kind} · ${(c.health_state || "").replace("_", " ")} — click for the live view`;
+        return { className: "map-mark", look: `${c.name}|${c.kind}|${c.health_state}`,
+          html: el("a", { class: `cam ${c.kind} ${c.health_state}`, href: `/live/${encodeURIComponent(c.id)}`,
+            "data-camera-id": c.id, title, "aria-label": `${c.name}: live view` }) };
+      });
+    units.sync(this.units.filter(placed).map((u) => ({ ...u, lat: u.latitude, lon: u.longitude })), (u) => u.id,
+      (u) => ({ className: "map-mark", look: `${u.callsign}|${u.status}`,
+        html: el("span", { class: `unit ${u.status}`, "data-unit-id": u.id,
+          title: `${u.callsign} · ${u.status.replace("_", " ")}` }, el("i"), el("b", {}, u.callsign)) }),
+      this.onUnit);
+    alerts.sync(this.alerts.filter((a) => a.lat != null && a.lon != null), (a) => a.id,
+      (a) => ({ className: "map-mark", look: `${a.priority}|${this.selected === a.id}|${a.title}`,
+        html: el("span", { class: `alert-mark p${a.priority}${this.selected === a.id ? " selected" : ""}`,
+          "data-alert-id": a.id, title: a.title }, "!") }),
+      this.onAlert);
+    const steps = this.trail.map((p, i) => ({ ...p, id: String(i), lat: p.latitude, lon: p.longitude }));
+    trail.sync(steps, (p) => p.id, (p) => ({ className: "map-mark", look: `${p.label}|${p.lat}|${p.lon}`,
+      html: el("span", { class: "trail-point", title: p.label || "" }, String(Number(p.id) + 1)) }));
+    this.trailLine?.remove();
+    this.trailLine = steps.length > 1
+      ? L.polyline(steps.map((p) => [p.lat, p.lon]), { className: "trail", interactive: false }).addTo(this.map) : null;
+  }
+
+  /** Frames the map on what it shows (cameras, units, trail, alerts); the city when it shows nothing. */
+  frame(force = false) {
+    const size = this.map.getSize();
+    if (!size.x || !size.y) return;  // not laid out yet: the resize observer comes back
+    const points = Object.values(this.layers).flatMap((layer) => layer.points());
+    if (!points.length) {
+      if (force) mapDescription().then((d) => this.map.fitBounds(toBounds(d.bounds)));
+      return;
+    }
+    let bounds = L.latLngBounds(points);
+    const centre = bounds.getCenter();
+    bounds = bounds.extend([centre.lat - MIN_SPAN / 2, centre.lng - MIN_SPAN / 2])
+      .extend([centre.lat + MIN_SPAN / 2, centre.lng + MIN_SPAN / 2]);
+    this.map.fitBounds(bounds, { padding: [24, 24], maxZoom: 17 });
+    this.framed = true;
+  }
+}
