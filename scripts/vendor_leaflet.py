@@ -65,8 +65,12 @@ def extract(tarball: Path, into: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tarball", type=Path, help="the output of `npm pack leaflet@1.9.4` (default: run it)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tarball", type=Path, help="the output of `npm pack leaflet@1.9.4` (default: run it)"
+    )
     parser.add_argument("--out", type=Path, default=VENDOR, help="where the files go")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
