@@ -48,8 +48,10 @@ export function cityBase(node, { fitTo } = {}) {
     const layer = d.base_url ? await baseLayer(d.base_url) : null;
     if (!layer) return map;
     const land = layer.features.filter((f) => f.properties.kind === "land");
-    L.geoJSON(land, { interactive: false, style: { className: "land" }, attribution: d.base_attribution })
-      .addTo(map).bringToBack();
+    // Under the tiles (their pane is at z-index 200): the coast shows only beyond the operator's tiles.
+    map.createPane("land").style.zIndex = "150";
+    L.geoJSON(land, { pane: "land", interactive: false, style: { className: "land" },
+      attribution: d.base_attribution }).addTo(map);
     if (!d.tiles) {
       for (const f of layer.features.filter((f) => f.properties.kind === "neighbourhood")) {
         const [lon, lat] = f.geometry.coordinates;
