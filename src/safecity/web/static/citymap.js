@@ -88,15 +88,16 @@ class Markers {
     for (const item of items) {
       const id = key(item);
       seen.add(id);
-      const { html, className, look } = draw(item);
-      const at = [item.lat, item.lon];
       const known = this.known.get(id);
-      if (known && known.look === look) { known.marker.setLatLng(at); continue; }
-      const icon = L.divIcon({ className, html, iconSize: null });
-      if (known) { known.marker.setIcon(icon); known.marker.setLatLng(at); known.look = look; continue; }
-      const marker = L.marker(at, { icon, zIndexOffset: this.z, keyboard: false, riseOnHover: true });
+      const place = `${item.lat},${item.lon}`;
+      if (known && known.place !== place) { known.marker.setLatLng([item.lat, item.lon]); known.place = place; }
+      const { look, html } = draw(item);
+      if (known && known.look === look) continue;  // a city's cameras: most redraws change nothing
+      const icon = L.divIcon({ className: "map-mark", html: html(), iconSize: null });
+      if (known) { known.marker.setIcon(icon); known.look = look; continue; }
+      const marker = L.marker([item.lat, item.lon], { icon, zIndexOffset: this.z, keyboard: false, riseOnHover: true });
       if (onClick) marker.on("click", () => onClick(id));
-      this.known.set(id, { marker: marker.addTo(this.map), look });
+      this.known.set(id, { marker: marker.addTo(this.map), look, place });
     }
     for (const [id, { marker }] of this.known) {
       if (!seen.has(id)) { marker.remove(); this.known.delete(id); }
@@ -140,23 +141,23 @@ export class CityMap {
     cameras.sync(this.cameras.filter(placed).map((c) => ({ ...c, lat: c.latitude, lon: c.longitude })), (c) => c.id,
       (c) => {
         const title = `${c.name} · ${c.kind} · ${(c.health_state || "").replace("_", " ")} — click for the live view`;
-        return { className: "map-mark", look: `${c.name}|${c.kind}|${c.health_state}`,
-          html: el("a", { class: `cam ${c.kind} ${c.health_state}`, href: `/live/${encodeURIComponent(c.id)}`,
+        return { look: `${c.name}|${c.kind}|${c.health_state}`,
+          html: () => el("a", { class: `cam ${c.kind} ${c.health_state}`, href: `/live/${encodeURIComponent(c.id)}`,
             "data-camera-id": c.id, title, "aria-label": `${c.name}: live view` }) };
       });
     units.sync(this.units.filter(placed).map((u) => ({ ...u, lat: u.latitude, lon: u.longitude })), (u) => u.id,
-      (u) => ({ className: "map-mark", look: `${u.callsign}|${u.status}`,
-        html: el("span", { class: `unit ${u.status}`, "data-unit-id": u.id,
+      (u) => ({ look: `${u.callsign}|${u.status}`,
+        html: () => el("span", { class: `unit ${u.status}`, "data-unit-id": u.id,
           title: `${u.callsign} · ${u.status.replace("_", " ")}` }, el("i"), el("b", {}, u.callsign)) }),
       this.onUnit);
     alerts.sync(this.alerts.filter((a) => a.lat != null && a.lon != null), (a) => a.id,
-      (a) => ({ className: "map-mark", look: `${a.priority}|${this.selected === a.id}|${a.title}`,
-        html: el("span", { class: `alert-mark p${a.priority}${this.selected === a.id ? " selected" : ""}`,
+      (a) => ({ look: `${a.priority}|${this.selected === a.id}|${a.title}`,
+        html: () => el("span", { class: `alert-mark p${a.priority}${this.selected === a.id ? " selected" : ""}`,
           "data-alert-id": a.id, title: a.title }, "!") }),
       this.onAlert);
     const steps = this.trail.map((p, i) => ({ ...p, id: String(i), lat: p.latitude, lon: p.longitude }));
-    trail.sync(steps, (p) => p.id, (p) => ({ className: "map-mark", look: `${p.label}|${p.lat}|${p.lon}`,
-      html: el("span", { class: "trail-point", title: p.label || "" }, String(Number(p.id) + 1)) }));
+    trail.sync(steps, (p) => p.id, (p) => ({ look: `${p.label}`,
+      html: () => el("span", { class: "trail-point", title: p.label || "" }, String(Number(p.id) + 1)) }));
     this.trailLine?.remove();
     this.trailLine = steps.length > 1
       ? L.polyline(steps.map((p) => [p.lat, p.lon]), { className: "trail", interactive: false }).addTo(this.map) : null;
