@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from safecity.cameras import service as cameras
-from safecity.cameras.models import CameraIn
+from safecity.cameras.models import Camera, CameraIn
 from safecity.core.context import Context
 from safecity.dispatch import service as dispatch
 from safecity.settings import Settings
@@ -97,3 +97,33 @@ def test_without_tiles_the_map_shows_the_coast_and_neighbourhood_names(
     assert "neither MBTiles" in page.inner_text("#map .map-problem")
     assert page.locator("#map img.leaflet-tile").count() == 0
     page.screenshot(path="/tmp/safecity_map_base.png")
+
+
+def test_a_city_of_cameras_is_drawn_as_dots_and_one_click_opens_a_cameras_live_view(
+    live_server: LiveServer, page: Any
+) -> None:
+    ctx = live_server.ctx
+    with ctx.db.session() as session:  # a 41 x 41 grid over central Karachi: 1,681 cameras
+        for row in range(41):
+            for column in range(41):
+                centre = row == column == 20
+                session.add(
+                    Camera(
+                        id="cam-centre" if centre else f"khi-{row:02d}-{column:02d}",
+                        name="Tower Chowk" if centre else f"Camera {row}/{column}",
+                        kind="anpr",
+                        district="South",
+                        latitude=24.80 + row * 0.005,
+                        longitude=66.98 + column * 0.005,
+                    )
+                )
+    make_user(ctx, "operator", "sana")
+    sign_in(page, live_server.url, "sana")
+    page.wait_for_selector("body[data-ready=yes]")
+    page.locator("#map canvas").wait_for()
+    assert page.locator("#map [data-camera-id]").count() == 0  # no link per camera: dots on a canvas
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.wait_for_timeout(500)  # the map frames the cameras: the grid's centre at the map's centre
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(f"{live_server.url}/live/cam-centre")

@@ -206,7 +206,7 @@ function onLive(msg) {
 async function main() {
   map = new CityMap($("#map"), { onAlert: openAlert });
   state.me = await me();
-  const [cameras, alerts, units] = await Promise.all([api("/api/cameras"), api("/api/alerts?open_only=true"),
+  const [cameras, alerts, units] = await Promise.all([api("/api/cameras?limit=20000"), api("/api/alerts?open_only=true"),
     api("/api/units").catch(() => [])]);
   for (const c of cameras) state.cameras.set(c.id, c);
   for (const u of units) state.units.set(u.id, u);

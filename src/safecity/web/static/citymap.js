@@ -8,6 +8,13 @@ const L = globalThis.L;
 const KARACHI = [[24.75, 66.85], [25.1, 67.35]];  // until /api/map answers
 const LABELS_FROM_ZOOM = 11;  // further out the city is a blur of names
 const MIN_SPAN = 0.01;  // degrees (~1 km): a single camera does not fill the map
+// Up to this many cameras each is a link of its own (keyboard, middle-click); past it they are dots on one
+// canvas, as a page of 4,000 links spends two seconds on every zoom step (bench/bench_map.py).
+const LINKED_CAMERAS = 1500;
+const DOT_COLOURS = { fixed: "#37c978", anpr: "#3fa7ff", face: "#c77dff", unhealthy: "#ff4d4f" };
+const UNHEALTHY = new Set(["offline", "frozen", "covered", "reconnecting"]);
+const liveUrl = (id) => `/live/${encodeURIComponent(id)}`;
+const cameraTitle = (c) => `${c.name} · ${c.kind} · ${(c.health_state || "").replace("_", " ")} — click for the live view`;
 
 let described = null;
 /** What the server says about its map (one request per page): tiles, base layer, bounds. */
@@ -28,7 +35,8 @@ const placed = (p) => p && typeof p.latitude === "number" && typeof p.longitude 
 
 /** A Leaflet map on `node` with the city's tiles or base layer under it; `ready` settles when drawn. */
 export function cityBase(node, { fitTo } = {}) {
-  const map = L.map(node, { zoomControl: true, attributionControl: true, minZoom: 3, maxZoom: 19, zoomSnap: 0.5 });
+  const map = L.map(node, { zoomControl: true, attributionControl: true, minZoom: 3, maxZoom: 19, zoomSnap: 0.5,
+    markerZoomAnimation: false });
   map.attributionControl.setPrefix("Leaflet");  // plain text: no link, no flag
   map.fitBounds(KARACHI);
   node.classList.add("city-map");
@@ -105,6 +113,45 @@ class Markers {
   }
 
   points() { return [...this.known.values()].map(({ marker }) => marker.getLatLng()); }
+
+  clear() { for (const { marker } of this.known.values()) marker.remove(); this.known.clear(); }
+}
+
+/** A city's cameras as dots on one canvas; a click opens the camera's live view (ctrl-click: a new tab). */
+class CameraDots {
+  constructor(map) { this.map = map; this.renderer = L.canvas({ padding: 0.3 }); this.known = new Map(); }
+
+  sync(cameras) {
+    const seen = new Set();
+    for (const c of cameras) {
+      seen.add(c.id);
+      const fillColor = UNHEALTHY.has(c.health_state) ? DOT_COLOURS.unhealthy : DOT_COLOURS[c.kind] || DOT_COLOURS.fixed;
+      const known = this.known.get(c.id);
+      if (known) {
+        known.camera = c;
+        const at = known.getLatLng();
+        if (at.lat !== c.latitude || at.lng !== c.longitude) known.setLatLng([c.latitude, c.longitude]);
+        if (known.options.fillColor !== fillColor) known.setStyle({ fillColor });
+        continue;
+      }
+      const dot = L.circleMarker([c.latitude, c.longitude], { renderer: this.renderer, radius: 5, weight: 1,
+        color: "#000", fillColor, fillOpacity: 1, bubblingMouseEvents: false });
+      dot.camera = c;
+      dot.bindTooltip(() => el("span", {}, cameraTitle(dot.camera)), { direction: "top", offset: [0, -4] });
+      dot.on("click", (e) => {
+        const url = liveUrl(dot.camera.id);
+        if (e.originalEvent.ctrlKey || e.originalEvent.metaKey) window.open(url, "_blank"); else location.href = url;
+      });
+      this.known.set(c.id, dot.addTo(this.map));
+    }
+    for (const [id, dot] of this.known) {
+      if (!seen.has(id)) { dot.remove(); this.known.delete(id); }
+    }
+  }
+
+  points() { return [...this.known.values()].map((dot) => dot.getLatLng()); }
+
+  clear() { for (const dot of this.known.values()) dot.remove(); this.known.clear(); }
 }
 
 /**
@@ -137,14 +184,20 @@ export class CityMap {
   }
 
   draw() {
+    const placedCameras = this.cameras.filter(placed);
+    const dots = placedCameras.length > LINKED_CAMERAS;
+    if (dots !== this.layers.cameras instanceof CameraDots) {
+      this.layers.cameras.clear();
+      this.layers.cameras = dots ? new CameraDots(this.map) : new Markers(this.map, 0);
+    }
     const { cameras, units, alerts, trail } = this.layers;
-    cameras.sync(this.cameras.filter(placed).map((c) => ({ ...c, lat: c.latitude, lon: c.longitude })), (c) => c.id,
-      (c) => {
-        const title = `${c.name} · ${c.kind} · ${(c.health_state || "").replace("_", " ")} — click for the live view`;
-        return { look: `${c.name}|${c.kind}|${c.health_state}`,
-          html: () => el("a", { class: `cam ${c.kind} ${c.health_state}`, href: `/live/${encodeURIComponent(c.id)}`,
-            "data-camera-id": c.id, title, "aria-label": `${c.name}: live view` }) };
-      });
+    if (dots) cameras.sync(placedCameras);
+    else {
+      cameras.sync(placedCameras.map((c) => ({ ...c, lat: c.latitude, lon: c.longitude })), (c) => c.id,
+        (c) => ({ look: `${c.name}|${c.kind}|${c.health_state}`,
+          html: () => el("a", { class: `cam ${c.kind} ${c.health_state}`, href: liveUrl(c.id), "data-camera-id": c.id,
+            title: cameraTitle(c), "aria-label": `${c.name}: live view` }) }));
+    }
     units.sync(this.units.filter(placed).map((u) => ({ ...u, lat: u.latitude, lon: u.longitude })), (u) => u.id,
       (u) => ({ look: `${u.callsign}|${u.status}`,
         html: () => el("span", { class: `unit ${u.status}`, "data-unit-id": u.id,

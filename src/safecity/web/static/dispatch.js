@@ -104,7 +104,7 @@ function onLive(msg) {
 async function main() {
   map = new CityMap($("#map"), { onAlert: select });
   state.me = await me();
-  const [cameras, alerts] = await Promise.all([api("/api/cameras"), api("/api/alerts?open_only=true")]);
+  const [cameras, alerts] = await Promise.all([api("/api/cameras?limit=20000"), api("/api/alerts?open_only=true")]);
   state.cameras = new Map(cameras.map((c) => [c.id, c]));
   state.alerts = new Map(alerts.map((a) => [a.id, a]));
   await refresh();
