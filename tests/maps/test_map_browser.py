@@ -51,15 +51,23 @@ def test_the_dashboard_map_draws_the_operators_tiles_and_reaches_nothing_outside
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     refused: list[str] = []
-    page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text else None)
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security" in message.text else None,
+    )
     tiles: list[tuple[str, int]] = []
     page.on("response", lambda r: tiles.append((r.url, r.status)) if "/map/tiles/" in r.url else None)
 
     sign_in(page, live_server.url, "amna")
     page.wait_for_selector("body[data-ready=yes]")
     page.locator("#map.leaflet-container img.leaflet-tile-loaded").first.wait_for()
-    assert (f"{live_server.url}/map/tiles/2/2/1.png", 200) in tiles  # Karachi's tile, y counted from the north
-    assert page.locator("#map .leaflet-land-pane path.land").count() == 1  # the packaged coast, under the tiles
+    assert (
+        f"{live_server.url}/map/tiles/2/2/1.png",
+        200,
+    ) in tiles  # Karachi's tile, y counted from the north
+    assert (
+        page.locator("#map .leaflet-land-pane path.land").count() == 1
+    )  # the packaged coast, under the tiles
     under = page.evaluate(
         "() => Number(getComputedStyle(document.querySelector('#map .leaflet-land-pane')).zIndex)"
         " < Number(getComputedStyle(document.querySelector('#map .leaflet-tile-pane')).zIndex)"

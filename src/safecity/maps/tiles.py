@@ -304,8 +304,7 @@ def configured(path: Path | None) -> tuple[TileSet | None, str | None]:
     with _opening:
         known = _opened.get(str(path))
         if known is None or known.key != key:
-            if known is not None and known.tiles is not None:
-                known.tiles.close()
+            # The old file is not closed here: a request may still be reading it; it closes when dropped.
             try:
                 known = _Opened(key, open_tiles(path), None)
             except InvalidInput as exc:
