@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from safecity.alerts import service as alerts
 from safecity.cameras import service as cameras
 from safecity.cameras.models import Camera, CameraIn
 from safecity.core.context import Context
@@ -92,6 +93,18 @@ def test_without_tiles_the_map_shows_the_coast_and_neighbourhood_names(
 ) -> None:
     (tmp_path / "karachi.mbtiles").write_text("an error page saved as the map")  # the operator's mistake
     _city(live_server.ctx)
+    with live_server.ctx.db.session() as session:
+        alert, _ = alerts.raise_alert(
+            session,
+            kind="hotlist",
+            priority=1,
+            title="Stolen vehicle LEA4521 at Saddar Empress Market",
+            source_key="read-1",
+            dedup_key="hotlist:LEA4521",
+            camera_id="cam-saddar",
+            evidence={"plate": "LEA4521"},
+            detail={},
+        )
     make_user(live_server.ctx, "operator", "bilal")
     sign_in(page, live_server.url, "bilal")
     page.goto(live_server.url + "/dispatch")
@@ -104,6 +117,9 @@ def test_without_tiles_the_map_shows_the_coast_and_neighbourhood_names(
     assert "Map tiles not used" in page.inner_text("#map .map-problem")
     assert "neither MBTiles" in page.inner_text("#map .map-problem")
     assert page.locator("#map img.leaflet-tile").count() == 0
+    page.click(f"#map [data-alert-id='{alert.id}']")  # the alert on the map is chosen for dispatch
+    page.locator("#candidates-for", has_text="Stolen vehicle LEA4521").wait_for()
+    page.locator("#candidates .candidate[data-unit-id='PU-7']").wait_for()
     page.screenshot(path="/tmp/safecity_map_base.png")
 
 
