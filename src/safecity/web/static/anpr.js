@@ -69,7 +69,7 @@ function drawMap(cameras, reads) {
   const node = document.getElementById("anpr-map");
   const placed = cameras.filter((c) => c.latitude !== null && c.longitude !== null);
   document.getElementById("anpr-map-note").textContent = placed.length ? "" : "no camera positions to show";
-  if (!trailMap) trailMap = { ...cityBase(node, { fitTo: true }), layer: null };
+  if (!trailMap) trailMap = { ...cityBase(node), layer: null };
   trailMap.layer?.remove();
   const layer = L.featureGroup().addTo(trailMap.map);
   trailMap.layer = layer;

@@ -37,7 +37,7 @@ function drawTrack(track, error) {
       "no GPS track came with this recording";
   $("#bw-track").hidden = !track.length;
   if (!track.length) return null;
-  trackMap = trackMap || cityBase($("#bw-track"), { fitTo: true });
+  trackMap = trackMap || cityBase($("#bw-track"));
   const points = track.map((p) => [p[1], p[2]]);
   const spot = (className, at, radius) => L.circleMarker(at, { className, radius, interactive: false });
   // Every fix drawn (evidence): Leaflet would otherwise merge fixes that fall in line on the screen.

@@ -5,7 +5,7 @@ import "/static/vendor/leaflet/leaflet.js";
 import { api, el } from "/static/lib.js";
 
 const L = globalThis.L;
-const KARACHI = [[24.75, 66.85], [25.1, 67.35]];  // until /api/map answers
+const KARACHI = [66.85, 24.75, 67.35, 25.1];  // west, south, east, north: until /api/map answers
 const LABELS_FROM_ZOOM = 11;  // further out the city is a blur of names
 const MIN_SPAN = 0.01;  // degrees (~1 km): a single camera does not fill the map
 // Up to this many cameras each is a link of its own (keyboard, middle-click); past it they are dots on one
@@ -20,7 +20,7 @@ let described = null;
 /** What the server says about its map (one request per page): tiles, base layer, bounds. */
 export function mapDescription() {
   described = described || api("/api/map").catch((err) => ({ tiles: null, problem: err.message, base_url: null,
-    base_attribution: "", bounds: [66.85, 24.75, 67.35, 25.1] }));
+    base_attribution: "", bounds: KARACHI }));
   return described;
 }
 
@@ -33,19 +33,19 @@ function baseLayer(url) {
 const toBounds = ([west, south, east, north]) => L.latLngBounds([south, west], [north, east]);
 const placed = (p) => p && typeof p.latitude === "number" && typeof p.longitude === "number";
 
-/** A Leaflet map on `node` with the city's tiles or base layer under it; `ready` settles when drawn. */
-export function cityBase(node, { fitTo } = {}) {
+/** A Leaflet map on `node` with the city's tiles or base layer under it (the caller frames what it shows);
+ * `ready` settles when the base is drawn. */
+export function cityBase(node) {
   const map = L.map(node, { zoomControl: true, attributionControl: true, minZoom: 3, maxZoom: 19, zoomSnap: 0.5,
     markerZoomAnimation: false });
   map.attributionControl.setPrefix("Leaflet");  // plain text: no link, no flag
-  map.fitBounds(KARACHI);
+  map.fitBounds(toBounds(KARACHI));
   node.classList.add("city-map");
   const labels = () => { node.classList.toggle("far", map.getZoom() < LABELS_FROM_ZOOM); declutter(node); };
   map.on("zoomend moveend", labels); labels();
   // A map drawn inside a closed dialog or a hidden panel has no size yet: take it when it comes.
   new ResizeObserver(() => { map.invalidateSize(); }).observe(node);
   const ready = mapDescription().then(async (d) => {
-    if (!fitTo) map.fitBounds(toBounds(d.bounds));
     if (d.tiles) {
       L.tileLayer(d.tiles.url, { minNativeZoom: d.tiles.minzoom, maxNativeZoom: d.tiles.maxzoom,
         bounds: toBounds(d.tiles.bounds), attribution: el("span", {}, d.tiles.attribution).innerHTML,
@@ -162,7 +162,7 @@ export class CityMap {
   constructor(node, { onUnit, onAlert, fit = "once" } = {}) {
     this.onUnit = onUnit; this.onAlert = onAlert; this.fitMode = fit;
     this.cameras = []; this.units = []; this.alerts = []; this.selected = null; this.trail = [];
-    const { map, ready } = cityBase(node, { fitTo: true });
+    const { map, ready } = cityBase(node);
     this.map = map; this.ready = ready;
     this.layers = { cameras: new Markers(map, 0), trail: new Markers(map, 1000), alerts: new Markers(map, 2000),
       units: new Markers(map, 3000) };
