@@ -24,6 +24,7 @@ from safecity.evidence.cli import app as media_app
 from safecity.faces.cli import app as faces_app
 from safecity.keys_cli import app as keys_app
 from safecity.maintenance.cli import app as maintenance_app
+from safecity.maps.cli import app as map_app
 from safecity.recordings.cli import app as recordings_app
 from safecity.settings import Settings, load_settings
 from safecity.vision.cli import app as vision_app
@@ -61,6 +62,7 @@ app.add_typer(bus_app, name="bus")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(models_app, name="models")
 app.add_typer(vision_app, name="vision")
+app.add_typer(map_app, name="map")
 app.command("demo")(demo)
 
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)

@@ -28,6 +28,7 @@ DOMAINS = (
     "bodyworn",
     "maintenance",
     "live",
+    "maps",
 )
 
 

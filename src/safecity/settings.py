@@ -329,6 +329,13 @@ class Settings(BaseSettings):
         description="Days the key of each arrival or outcome sent from an officer's phone is kept, so a "
         "phone's offline queue sent again is applied once; older keys are deleted once a day.",
     )
+    map_tiles: Path | None = Field(
+        default=None,
+        title="Map tiles",
+        description="A raster .mbtiles or .pmtiles file of the city (e.g. rendered from an OpenStreetMap "
+        "extract) that the app serves to its maps; empty: the packaged coast and neighbourhood names. "
+        "Check a file with `safecity map check FILE`.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", title="Log level", description="Logging verbosity."
     )

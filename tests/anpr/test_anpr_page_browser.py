@@ -68,8 +68,9 @@ def test_a_supervisor_searches_a_plate_and_lists_a_vehicle_from_the_page(
     tab.click("#plate-search button[type=submit]")
     tab.wait_for_selector("#anpr-reads tbody tr")
     assert tab.locator("#anpr-reads tbody tr").count() == 2
-    assert tab.locator("#anpr-map circle").count() == 2
-    assert tab.locator("#anpr-map polyline.route").count() == 1
+    assert tab.locator("#anpr-map path.anpr-camera").count() == 2
+    assert tab.locator("#anpr-map path.route").count() == 1
+    assert tab.locator("#anpr-map .anpr-label", has_text="Saddar Empress Market").count() == 1
     assert tab.locator("#anpr-timeline circle").count() == 2
     assert "2 read(s) at 2 camera(s)" in tab.inner_text("#search-status")
 

@@ -47,8 +47,12 @@ def test_an_item_plays_its_own_file_with_its_track_and_custody_and_an_upload_fro
     page.wait_for_function("() => document.querySelector('#bw-video').readyState >= 2")
     page.evaluate("() => { const v = document.querySelector('#bw-video'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#bw-video').currentTime > 0.3")
-    points = page.get_attribute("#bw-track polyline", "points")
-    assert points is not None and len(points.split()) == 5
+    path = page.get_attribute("#bw-track path.bw-path", "d")  # the five fixes as one line on the map
+    assert path is not None and len(re.findall(r"[ML]", path)) == 5
+    here = page.get_attribute("#bw-track path.bw-here", "d")
+    page.wait_for_function(
+        "(d) => document.querySelector('#bw-track path.bw-here').getAttribute('d') !== d", arg=here
+    )  # the officer's place follows the playing video
     assert "5 fixes" in page.inner_text("#bw-track-note")
     actions = page.locator("#bw-custody tbody tr td:nth-child(4)").all_inner_texts()
     # Newest first; the player's first range request may land before the log is read.

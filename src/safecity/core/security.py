@@ -215,7 +215,9 @@ async def send_json(
 
 CSP = (
     # blob: for live video: Media Source Extensions play from a blob URL, and pictures come as blobs.
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; "
+    # data: images for the map: Leaflet empties a tile it stops loading with a 1-pixel data: GIF.
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; "
     "connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )

@@ -1,10 +1,13 @@
 // The /plates page: plate-history search with a map and a timeline, hot-list upkeep, sensitive areas.
-// Plain DOM, no libraries, no network beyond this server (air-gapped command centres).
+// Plain DOM and the console's city map (Leaflet, served by this server): nothing beyond it (air-gapped centres).
 
 const root = document.getElementById("anpr");
 const canSearch = root.dataset.canSearch === "yes";
 const canWrite = root.dataset.canWrite === "yes";
 import { send, when as at, fromZoneInput } from "/static/lib.js";
+import { cityBase } from "/static/citymap.js";
+
+const L = globalThis.L;
 
 const SVG = "http://www.w3.org/2000/svg"; // XML namespace name, not a link: nothing is fetched from it
 
@@ -59,31 +62,34 @@ function say(id, text, isError = false) {
 
 const palette = ["#3fa7ff", "#ff9f43", "#37c978", "#c77dff", "#f5d547", "#ff4d4f", "#5ee7df", "#b8b8b8"];
 
+let trailMap = null;  // the plate's cameras on the city map, made at the first search
+
+/** The cameras that read the plate (a dot per camera, larger for more reads) and the route between them. */
 function drawMap(cameras, reads) {
-  const map = document.getElementById("anpr-map");
-  map.replaceChildren();
+  const node = document.getElementById("anpr-map");
   const placed = cameras.filter((c) => c.latitude !== null && c.longitude !== null);
-  if (!placed.length) {
-    map.append(svg("text", { x: 20, y: 30 }, "no camera positions to show"));
-    return;
-  }
-  const lats = placed.map((c) => c.latitude);
-  const lons = placed.map((c) => c.longitude);
-  const [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const span = Math.max(maxLat - minLat, maxLon - minLon, 0.002);
-  const x = (lon) => 40 + ((lon - minLon) / span) * 520;
-  const y = (lat) => 290 - ((lat - minLat) / span) * 260;
-  const position = new Map(placed.map((c) => [c.camera_id, [x(c.longitude), y(c.latitude)]]));
+  document.getElementById("anpr-map-note").textContent = placed.length ? "" : "no camera positions to show";
+  if (!trailMap) trailMap = { ...cityBase(node), layer: null };
+  trailMap.layer?.remove();
+  const layer = L.featureGroup().addTo(trailMap.map);
+  trailMap.layer = layer;
+  const position = new Map(placed.map((c) => [c.camera_id, [c.latitude, c.longitude]]));
   const path = [...reads].reverse().map((r) => position.get(r.camera_id)).filter(Boolean);
-  if (path.length > 1) {
-    map.append(svg("polyline", { points: path.map((p) => p.join(",")).join(" "), class: "route" }));
-  }
+  if (path.length > 1) L.polyline(path, { className: "route", interactive: false }).addTo(layer);
   placed.forEach((camera, i) => {
-    const [cx, cy] = position.get(camera.camera_id);
-    const circle = svg("circle", { cx, cy, r: 5 + Math.min(10, camera.reads * 1.5), fill: palette[i % palette.length] });
-    circle.append(svg("title", {}, `${camera.name || camera.camera_id}: ${camera.reads} read(s), ${when(camera.first_at)} – ${when(camera.last_at)}`));
-    map.append(circle, svg("text", { x: cx + 12, y: cy + 4 }, camera.name || camera.camera_id));
+    const colour = palette[i % palette.length];
+    const detail = `${camera.name || camera.camera_id}: ${camera.reads} read(s), ${when(camera.first_at)} – ${when(camera.last_at)}`;
+    L.circleMarker([camera.latitude, camera.longitude], { className: "anpr-camera", radius: 5 + Math.min(10, camera.reads * 1.5),
+      color: "#000", weight: 1, fillColor: colour, fillOpacity: 0.9 })
+      .bindTooltip(el("span", camera.name || camera.camera_id, { title: detail }),
+        { permanent: true, direction: "right", offset: [8, 0], className: "anpr-label", interactive: true })
+      .addTo(layer);
   });
+  if (placed.length) {
+    const fit = () => trailMap.map.fitBounds(layer.getBounds().pad(0.2), { maxZoom: 16 });
+    fit();
+    trailMap.ready.then(fit);
+  }
 }
 
 function drawTimeline(cameras, reads) {

@@ -1,12 +1,14 @@
 // The command centre: the live alert queue, the city map, live events and camera health, fed by /ws/live.
-import { $, api, el, time, when, minutes, me, can, CityMap, placeAlert, connectLive, alertFromMessage, alarm }
+import { $, api, el, time, when, minutes, me, can, placeAlert, connectLive, alertFromMessage, alarm }
   from "/static/lib.js";
+import { CityMap } from "/static/citymap.js";
 
 const OPEN = ["new", "acknowledged", "confirmed"];
 const REASONS = [["false_match", "False match (wrong person or vehicle)"], ["misread", "Plate misread"],
   ["duplicate", "Duplicate of another alert"], ["no_action_needed", "True, but no action needed"],
   ["test", "Test or drill"], ["other", "Other"]];
-const state = { cameras: new Map(), alerts: new Map(), units: new Map(), events: 0, me: null, openId: null };
+const state = { cameras: new Map(), alerts: new Map(), units: new Map(), events: 0, me: null, openId: null,
+  miniMap: null };
 let map;
 const RESOUND_MS = 30_000;  // an unacknowledged priority-1 alert sounds again this often
 
@@ -95,12 +97,10 @@ async function openAlert(id) {
       state.alerts.set(id, updated); renderAlerts(); dialog.close();
     } catch (err) { error.textContent = err.message; }
   };
-  const mini = el("div", { class: "mini-map" });
-  const miniSvg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  miniSvg.setAttribute("viewBox", "0 0 600 420"); mini.append(miniSvg);
+  const mini = el("div", { class: "mini-map", role: "img", "aria-label": "Where the alert is, with the sightings" });
   const trail = (context?.trail || []).map((s) => ({ ...s, label: `${when(s.at)} · ${s.camera_name || s.camera_id}` }));
-  new CityMap(miniSvg).set({ cameras: [...state.cameras.values()], units: [...state.units.values()],
-    alerts: [placeAlert(a, state.cameras)], selected: a.id, trail });
+  state.miniMap?.map.remove();  // the previous alert's map
+  const miniMap = state.miniMap = new CityMap(mini, { fit: "always" });
   const actions = el("div", { class: "actions" });
   if (can(state.me, "alerts:act") && OPEN.includes(a.status)) {
     if (a.status === "new") actions.append(el("button", { id: "act-acknowledge", onclick: () => decide("acknowledge") }, "Acknowledge"));
@@ -129,6 +129,9 @@ async function openAlert(id) {
     el("div", { class: "split" }, evidence(a, context), mini), actions, sentBox, dispatchBox, error,
     el("details", {}, el("summary", {}, "History and detail"), history, el("pre", {}, JSON.stringify(a.detail, null, 1))));
   if (!dialog.open) dialog.showModal();
+  // Drawn once the dialog is open: the map frames the alert and its trail in the space it has.
+  miniMap.set({ cameras: [...state.cameras.values()], units: [...state.units.values()],
+    alerts: [placeAlert(a, state.cameras)], selected: a.id, trail });
 }
 
 /** Which units were sent to the alert and where each stands. */
@@ -203,7 +206,7 @@ function onLive(msg) {
 async function main() {
   map = new CityMap($("#map"), { onAlert: openAlert });
   state.me = await me();
-  const [cameras, alerts, units] = await Promise.all([api("/api/cameras"), api("/api/alerts?open_only=true"),
+  const [cameras, alerts, units] = await Promise.all([api("/api/cameras?limit=20000"), api("/api/alerts?open_only=true"),
     api("/api/units").catch(() => [])]);
   for (const c of cameras) state.cameras.set(c.id, c);
   for (const u of units) state.units.set(u.id, u);

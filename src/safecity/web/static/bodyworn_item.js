@@ -1,7 +1,10 @@
-// One body-worn recording: its own file played in the browser, the GPS track as an SVG line with the
+// One body-worn recording: its own file played in the browser, the GPS track on the city map with the
 // officer's place at the playing moment, the custody log, holds, cases and shares, and the actions.
-import { $, api, el, svg, when } from "/static/lib.js";
+import { $, api, el, when } from "/static/lib.js";
+import { cityBase } from "/static/citymap.js";
 import { showAllowed } from "/static/bodyworn.js";
+
+const L = globalThis.L;
 
 const API = "/api/bodyworn";
 const itemId = decodeURIComponent(location.pathname.split("/").pop());
@@ -25,29 +28,29 @@ function facts(d) {
   $("#bw-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 }
 
-/** The track as a polyline in its own box (no map tiles reach an air-gapped centre). */
+let trackMap = null;  // made with the first track shown
+
+/** The track on the city map, with where the officer was at the playing moment (returned: `follow(ms)`). */
 function drawTrack(track, error) {
-  const box = $("#bw-track");
   $("#bw-track-note").textContent = error ? `GPS sidecar not used: ${error}` :
     track.length ? `${track.length} fixes, ${when(track[0][0], "time")}–${when(track[track.length - 1][0], "time")}` :
       "no GPS track came with this recording";
-  if (!track.length) { box.replaceChildren(); return null; }
-  const lats = track.map((p) => p[1]), lons = track.map((p) => p[2]);
-  const [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
-  const spanX = Math.max((maxLon - minLon) * k, 1e-4), spanY = Math.max(maxLat - minLat, 1e-4);
-  const scale = Math.min(360 / spanX, 260 / spanY);
-  const x = (lon) => 20 + ((lon - minLon) * k) * scale, y = (lat) => 280 - (lat - minLat) * scale;
-  const points = track.map((p) => `${x(p[2]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
-  const here = svg("circle", { r: 6, class: "bw-here", cx: x(track[0][2]), cy: y(track[0][1]) });
-  box.replaceChildren(svg("rect", { x: 0, y: 0, width: 400, height: 300, class: "land" }),
-    svg("polyline", { points, class: "bw-path" }),
-    svg("circle", { r: 4, class: "bw-start", cx: x(track[0][2]), cy: y(track[0][1]) }),
-    svg("circle", { r: 4, class: "bw-end", cx: x(track.at(-1)[2]), cy: y(track.at(-1)[1]) }), here);
+  $("#bw-track").hidden = !track.length;
+  if (!track.length) return null;
+  trackMap = trackMap || cityBase($("#bw-track"));
+  const points = track.map((p) => [p[1], p[2]]);
+  const spot = (className, at, radius) => L.circleMarker(at, { className, radius, interactive: false });
+  // Every fix drawn (evidence): Leaflet would otherwise merge fixes that fall in line on the screen.
+  const layer = L.featureGroup([L.polyline(points, { className: "bw-path", interactive: false, smoothFactor: 0 }),
+    spot("bw-start", points[0], 4), spot("bw-end", points.at(-1), 4)]).addTo(trackMap.map);
+  const here = spot("bw-here", points[0], 6).addTo(layer);
+  const fit = () => trackMap.map.fitBounds(layer.getBounds().pad(0.2), { maxZoom: 17 });
+  fit();
+  trackMap.ready.then(fit);
   const times = track.map((p) => new Date(p[0]).getTime());
   return (ms) => {
     let i = times.findIndex((t) => t > ms); i = i < 0 ? times.length - 1 : Math.max(0, i - 1);
-    here.setAttribute("cx", x(track[i][2])); here.setAttribute("cy", y(track[i][1]));
+    here.setLatLng(points[i]);
   };
 }
 

@@ -1,6 +1,7 @@
 // The dispatch board: open alerts, the nearest available units with ETA, one-click dispatch, field
 // status updates, incidents and their outcome — all kept live from /ws/live.
-import { $, api, el, time, minutes, me, can, CityMap, placeAlert, connectLive, alertFromMessage } from "/static/lib.js";
+import { $, api, el, time, minutes, me, can, placeAlert, connectLive, alertFromMessage } from "/static/lib.js";
+import { CityMap } from "/static/citymap.js";
 
 const OPEN = ["new", "acknowledged", "confirmed"];
 const STATUSES = ["available", "en_route", "on_scene", "off_duty"];
@@ -103,7 +104,7 @@ function onLive(msg) {
 async function main() {
   map = new CityMap($("#map"), { onAlert: select });
   state.me = await me();
-  const [cameras, alerts] = await Promise.all([api("/api/cameras"), api("/api/alerts?open_only=true")]);
+  const [cameras, alerts] = await Promise.all([api("/api/cameras?limit=20000"), api("/api/alerts?open_only=true")]);
   state.cameras = new Map(cameras.map((c) => [c.id, c]));
   state.alerts = new Map(alerts.map((a) => [a.id, a]));
   await refresh();

@@ -1,4 +1,5 @@
-// Shared helpers of the command-centre pages: API calls, DOM building, the SVG city map, the live feed.
+// Shared helpers of the command-centre pages: API calls, DOM building, times, the live feed (the city map
+// is citymap.js).
 export const $ = (sel, root = document) => root.querySelector(sel);
 
 /** The page's CSRF token (its <meta name="csrf-token">): the server refuses a change without it. */
@@ -109,93 +110,6 @@ export function svg(tag, attrs = {}, text) {
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (text !== undefined) node.textContent = text;
   return node;
-}
-
-/**
- * The city drawn from coordinates alone (no map tiles reach an air-gapped centre): cameras, units and
- * alerts projected into the SVG's box, with district names at the centre of their cameras.
- */
-export class CityMap {
-  constructor(node, { onUnit, onAlert } = {}) {
-    this.node = node; this.onUnit = onUnit; this.onAlert = onAlert;
-    this.cameras = []; this.units = []; this.alerts = []; this.selected = null; this.trail = [];
-  }
-
-  /** `trail`: sightings oldest first ({latitude, longitude, label}), drawn as a numbered path. */
-  set({ cameras, units, alerts, selected, trail }) {
-    if (cameras) this.cameras = cameras;
-    if (units) this.units = units;
-    if (alerts) this.alerts = alerts;
-    if (trail) this.trail = trail.filter((p) => p.latitude != null && p.longitude != null);
-    if (selected !== undefined) this.selected = selected;
-    this.draw();
-  }
-
-  bounds() {
-    const pts = [...this.cameras.map((c) => [c.latitude, c.longitude]),
-      ...this.units.filter((u) => u.latitude != null).map((u) => [u.latitude, u.longitude])];
-    if (!pts.length) return null;
-    const lats = pts.map((p) => p[0]), lons = pts.map((p) => p[1]);
-    let [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-    // Keep at least ~1 km of view so a single camera does not fill the map.
-    const padLat = Math.max(0.005, (maxLat - minLat) * 0.08), padLon = Math.max(0.005, (maxLon - minLon) * 0.08);
-    return [minLat - padLat, maxLat + padLat, minLon - padLon, maxLon + padLon];
-  }
-
-  draw() {
-    const box = this.bounds();
-    const [W, H] = [600, 420];
-    if (!box) { this.node.replaceChildren(svg("text", { x: 20, y: 30, class: "empty" }, "No cameras or units yet")); return; }
-    const [minLat, maxLat, minLon, maxLon] = box;
-    // Equal metres per pixel both ways (longitude degrees shrink with latitude).
-    const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
-    const scale = Math.min(W / ((maxLon - minLon) * k), H / (maxLat - minLat));
-    const ox = (W - (maxLon - minLon) * k * scale) / 2, oy = (H - (maxLat - minLat) * scale) / 2;
-    const x = (lon) => ox + (lon - minLon) * k * scale, y = (lat) => H - oy - (lat - minLat) * scale;
-    this.project = { x, y };
-    const nodes = [svg("rect", { x: 0, y: 0, width: W, height: H, class: "land" })];
-    const districts = new Map();
-    for (const c of this.cameras) {
-      const d = districts.get(c.district) || { lat: 0, lon: 0, n: 0 };
-      d.lat += c.latitude; d.lon += c.longitude; d.n += 1; districts.set(c.district, d);
-    }
-    for (const [name, d] of districts) {
-      nodes.push(svg("text", { x: x(d.lon / d.n), y: y(d.lat / d.n) - 10, class: "district" }, name));
-    }
-    for (const c of this.cameras) {
-      const dot = svg("circle", { cx: x(c.longitude), cy: y(c.latitude), r: 4, class: `cam ${c.kind} ${c.health_state}`,
-        "data-camera-id": c.id });
-      dot.append(svg("title", {}, `${c.name} · ${c.kind} · ${c.health_state}`));
-      nodes.push(dot);
-    }
-    if (this.trail.length) {
-      const points = this.trail.map((p) => `${x(p.longitude).toFixed(1)},${y(p.latitude).toFixed(1)}`).join(" ");
-      nodes.push(svg("polyline", { points, class: "trail" }));
-      this.trail.forEach((p, i) => {
-        const g = svg("g", { class: "trail-point", transform: `translate(${x(p.longitude)},${y(p.latitude)})` });
-        g.append(svg("circle", { r: 6 }), svg("text", { y: 3 }, String(i + 1)), svg("title", {}, p.label || ""));
-        nodes.push(g);
-      });
-    }
-    for (const a of this.alerts) {
-      if (a.lat == null) continue;
-      const g = svg("g", { class: `alert-mark p${a.priority}${this.selected === a.id ? " selected" : ""}`,
-        transform: `translate(${x(a.lon)},${y(a.lat)})`, "data-alert-id": a.id });
-      g.append(svg("circle", { r: 9 }), svg("text", { y: 4 }, "!"), svg("title", {}, a.title));
-      if (this.onAlert) g.addEventListener("click", () => this.onAlert(a.id));
-      nodes.push(g);
-    }
-    for (const u of this.units) {
-      if (u.latitude == null) continue;
-      const g = svg("g", { class: `unit ${u.status}`, transform: `translate(${x(u.longitude)},${y(u.latitude)})`,
-        "data-unit-id": u.id });
-      g.append(svg("rect", { x: -5, y: -5, width: 10, height: 10, rx: 2 }),
-        svg("text", { x: 8, y: 4 }, u.callsign), svg("title", {}, `${u.callsign} · ${u.status.replace("_", " ")}`));
-      if (this.onUnit) g.addEventListener("click", () => this.onUnit(u.id));
-      nodes.push(g);
-    }
-    this.node.replaceChildren(...nodes);
-  }
 }
 
 /** Adds where an alert happened (its evidence's lat/lon, else its camera's) for the map. */

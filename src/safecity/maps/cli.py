@@ -1,0 +1,59 @@
+"""`safecity map check FILE`: what a tiles file holds before the console is pointed at it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from safecity.core.cliutil import console, friendly_errors, print_json
+from safecity.maps.tiles import open_tiles
+
+app = typer.Typer(help="The console's map: check a tiles file.", no_args_is_help=True)
+
+
+@app.command("check")
+@friendly_errors
+def check_command(
+    path: Path = typer.Argument(..., help="A raster .mbtiles or .pmtiles file"),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Say what a tiles file holds (format, zooms, bounds) and read a tile, or why it cannot serve."""
+    tiles = open_tiles(path)
+    try:
+        info = tiles.info
+        west, south, east, north = info.bounds
+        centre = ((west + east) / 2, (south + north) / 2)
+        probe = _tile_at(info.minzoom, *centre)
+        readable = tiles.tile(info.minzoom, *probe) is not None
+    finally:
+        tiles.close()
+    if json_output:
+        print_json({**info.model_dump(mode="json"), "centre_tile_found": readable})
+        return
+    console.print(f"{path}: {info.container}, {info.format} tiles", soft_wrap=True)
+    table = Table(show_header=False)
+    table.add_row("name", info.name or "–")
+    table.add_row("zoom levels", f"{info.minzoom} to {info.maxzoom}")
+    table.add_row("south-west", f"{south:.5f}, {west:.5f}")
+    table.add_row("north-east", f"{north:.5f}, {east:.5f}")
+    table.add_row("tiles", "–" if info.tiles is None else f"{info.tiles:,}")
+    table.add_row(
+        "attribution", info.attribution or "none: say whose map it is (© OpenStreetMap contributors)"
+    )
+    table.add_row(
+        "centre tile", f"{info.minzoom}/{probe[0]}/{probe[1]} " + ("found" if readable else "missing")
+    )
+    console.print(table)
+    console.print(f"serve it: SAFECITY_MAP_TILES={path.resolve()} safecity serve", soft_wrap=True)
+
+
+def _tile_at(z: int, lon: float, lat: float) -> tuple[int, int]:
+    """Returns the XYZ column and row of the tile holding a point at zoom z."""
+    n = 2**z
+    x = min(n - 1, max(0, int((lon + 180.0) / 360.0 * n)))
+    rad = math.radians(lat)
+    y = min(n - 1, max(0, int((1.0 - math.asinh(math.tan(rad)) / math.pi) / 2.0 * n)))
+    return x, y
