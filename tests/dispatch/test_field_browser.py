@@ -65,6 +65,18 @@ def test_the_officers_phone_receives_a_dispatch_closes_it_and_sends_its_position
         tab.click("#start-shift")
         tab.wait_for_selector("#on-shift:not([hidden])")
         assert "Lyari-2" in tab.inner_text("#unit-name")
+        # The command centre's dispatch page names the officer now on the unit.
+        make_user(ctx, "operator", "op.sara")
+        console = chromium.new_context().new_page()
+        console.goto(url + "/login")
+        console.fill("#username", "op.sara")
+        console.fill("#password", PASSWORD)
+        console.click("#sign-in")
+        console.wait_for_url(re.compile(r".*/$"))
+        console.goto(url + "/dispatch")
+        console.wait_for_selector("#units tr[data-unit-id='PU-2'] .officer")
+        assert "officer pc.rana" in console.inner_text("#units tr[data-unit-id='PU-2'] .officer")
+        console.context.close()
 
         def at_fix() -> bool:
             with ctx.db.session() as session:

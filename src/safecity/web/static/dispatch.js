@@ -27,7 +27,8 @@ function render() {
   $("#unit-count").textContent = `${units.filter((u) => u.status === "available").length} of ${units.length} available`;
   const mayAct = can(state.me, "dispatch:act");
   $("#units tbody").replaceChildren(...units.map((u) => el("tr", { "data-unit-id": u.id },
-    el("td", {}, el("strong", {}, u.callsign), el("div", { class: "muted small" }, `${u.kind || ""} ${u.district || ""}`)),
+    el("td", {}, el("strong", {}, u.callsign), el("div", { class: "muted small" }, `${u.kind || ""} ${u.district || ""}`),
+      el("div", { class: "muted small officer" }, u.officer ? `officer ${u.officer} since ${time(u.officer_since)}` : "no officer signed in")),
     el("td", {}, el("span", { class: `unit-status ${u.status}` }, u.status.replace("_", " "))),
     el("td", { class: "small", title: u.latitude != null ? `at ${u.latitude.toFixed(4)}, ${u.longitude.toFixed(4)}` : "position unknown" },
       u.incident_id ? (state.incidents.find((i) => i.id === u.incident_id)?.title || u.incident_id) : ""),
