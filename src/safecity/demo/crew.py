@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ class Officer:
     latitude: float
     longitude: float
     arrived_at: float | None = None  # monotonic time of arrival on the current incident
+    last_fix: float | None = None  # monotonic time of the last position sent on the way there
     next_poll: float = 0.0
 
 
@@ -215,14 +215,19 @@ class CrewAtWork:
         lat, lon = incident.get("latitude"), incident.get("longitude")
         if lat is None or lon is None:
             return
+        now = time.monotonic()
+        # Driven by the clock, not by ticks: a busy machine sends fewer fixes, not a slower car.
+        elapsed = now - officer.last_fix if officer.last_fix is not None else self.tick_s
+        officer.last_fix = now
         left = distance_m(officer.latitude, officer.longitude, lat, lon)
         speed = max(self.speed_kmh / 3.6, (incident.get("distance_m") or left) / self.max_drive_s)
-        step = min(1.0, speed * self.tick_s / left) if left > 0 else 1.0
+        step = min(1.0, speed * elapsed / left) if left > 0 else 1.0
         officer.latitude += (lat - officer.latitude) * step
         officer.longitude += (lon - officer.longitude) * step
         updates = [_update("position", latitude=officer.latitude, longitude=officer.longitude)]
-        if math.isclose(step, 1.0):
+        if step >= 1.0:
             updates.append(_update("arrived", incident_id=incident["id"]))
+            officer.last_fix = None
         await self._call(officer.token, "POST", "/api/field/updates", json={"updates": updates})
 
     def _confirmable(self, incident_id: str) -> bool:

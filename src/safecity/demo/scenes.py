@@ -65,6 +65,7 @@ SIGNAL_CYCLE = (("green", 14.0), ("amber", 3.0), ("red", 12.0))
 # Time zero of steady traffic (2026-01-01 UTC): every process counts the same seconds from it.
 STEADY_EPOCH = 1_767_225_600.0
 PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+ENTRY_ROW = -170  # a vehicle enters the picture with its top this far above it
 COLOURS = ((200, 200, 200), (40, 40, 160), (150, 60, 30), (30, 30, 30), (60, 140, 200), (90, 90, 90))
 
 Image = npt.NDArray[np.uint8]
@@ -82,6 +83,18 @@ class Pass:
     lane: int = field(compare=False, default=0)
     note: str = field(compare=False, default="")
     face: str = field(compare=False, default="")  # a rider's head, by its name in `SyntheticSource.faces`
+    # Where the vehicle's top waits (picture row) and for how long: a rider stopped at the chowk.
+    halt: tuple[float, float] | None = field(compare=False, default=None)
+
+    def top_at(self, seconds: float) -> float:
+        """Returns the picture row of the vehicle's top `seconds` after it entered the picture."""
+        speed_px = self.speed_kmh / 3.6 * PIXELS_PER_METRE
+        if self.halt is not None:
+            row, wait = self.halt
+            reached = (row - ENTRY_ROW) / speed_px
+            if seconds > reached:
+                seconds = max(reached, seconds - wait)
+        return ENTRY_ROW + seconds * speed_px
 
 
 @dataclass(frozen=True)
@@ -238,7 +251,7 @@ class SceneRenderer:
             self._signal(frame, signal_phase(t))
         keep = []
         for car in self.on_road:
-            y = -170 + (t - car.entered) * car.vehicle.speed_kmh / 3.6 * PIXELS_PER_METRE
+            y = car.vehicle.top_at(t - car.entered)
             if y > HEIGHT + 5:
                 continue
             keep.append(car)
