@@ -15,7 +15,9 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event, FaceMatch
 from safecity.demo import story
+from safecity.demo.city import build_city
 from safecity.demo.scenes import Pass, SceneRenderer
+from safecity.settings import Settings
 from safecity.video.sources import Frame
 from safecity.worker.anpr import CameraSetup
 from safecity.worker.faces import FacePipelineRunner
@@ -98,3 +100,43 @@ async def test_the_face_camera_matches_the_wanted_rider_to_his_entry(ctx: Contex
     await ctx.bus.close()
     assert len(events) == 1 and isinstance(events[0], FaceMatch)
     assert events[0].entry_id == entry_id and events[0].similarity >= runner.voter.threshold
+
+
+def test_a_labels_file_without_its_columns_is_named(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("name,picture\nbiden,biden.jpg\n")
+    with pytest.raises(story.StoryUnavailable, match="has no column file, person_id, role"):
+        story.find_wanted(tmp_path)
+
+
+def test_a_city_whose_face_photos_show_no_face_runs_without_the_story(tmp_path: Path) -> None:
+    folder = _face_set(
+        tmp_path / "faces", [("images/b_1.jpg", "x_pair", "gallery"), ("images/b_2.jpg", "x_pair", "probe")]
+    )
+    ctx = Context.create(Settings(data_dir=tmp_path / "city"))
+    try:
+        city, plan = build_city(ctx, seconds=60, faces_dir=folder)
+    finally:
+        ctx.db.dispose()
+    assert city.face_story.startswith("no face story: no face found") and city.wanted_entry_id is None
+    assert city.rider_head is None and city.story_unit == "mobile-01"
+    # The face camera still streams riders and cars, none of them the wanted man.
+    passes = plan.due(story.FACE_CAM, 3600)
+    assert passes and not any(p.face for p in passes)
+
+
+@pytest.mark.shared_data
+def test_a_watchlist_photo_the_list_refuses_leaves_the_story_out(tmp_path: Path) -> None:
+    street = need_shared_data("faces", "images", "deepface", "p05_img17.jpg")
+    folder = _face_set(tmp_path / "faces", [("images/blank.jpg", "x_pair", "gallery")])
+    # The street photo is read in place from the shared set; the watch-list photo shows nobody.
+    (folder / "labels.csv").write_text(
+        LABELS + f"images/blank.jpg,x_pair,r,,gallery,1,,\n{street},x_pair,r,,probe,1,,\n"
+    )
+    ctx = Context.create(Settings(data_dir=tmp_path / "city"))
+    try:
+        city, plan = build_city(ctx, seconds=60, faces_dir=folder)
+    finally:
+        ctx.db.dispose()
+    assert city.face_story.startswith(f"no face story: the watch list refused {folder / 'images/blank.jpg'}")
+    assert city.wanted_entry_id is None and city.rider_head is None
+    assert not any(p.face for p in plan.due(story.FACE_CAM, 3600))

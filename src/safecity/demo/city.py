@@ -328,8 +328,18 @@ def build_city(
                 actor="demo",
             )
         crew = enlist(session)
-        entry_id = story.enrol_wanted(session, ctx.media, wanted) if wanted is not None else None
         story_unit = story.nearest_unit(session)
+    entry_id = None
+    if wanted is not None:
+        try:
+            with ctx.db.session() as session:
+                entry_id = story.enrol_wanted(session, ctx.media, wanted)
+        except SafeCityError as exc:  # a photo the watch list refuses (no face, two faces, too small)
+            head = None
+            face_story = (
+                f"no face story: the watch list refused {wanted.watchlist_photo} ({exc.message}); "
+                "the rest of the city runs without it"
+            )
     plan = TrafficPlan()
     _schedule(plan, rng, registry, stolen=stolen, cloned=cloned, seconds=seconds)
     _schedule_riders(plan, rng, seconds=seconds, wanted=head is not None)

@@ -74,7 +74,11 @@ def find_wanted(folder: Path) -> WantedPerson:
         raise StoryUnavailable(f"no face photos at {folder} (labels.csv is missing)")
     photos: dict[str, dict[str, list[Path]]] = {}
     with labels.open(newline="") as rows:
-        for row in csv.DictReader(rows):
+        reader = csv.DictReader(rows)
+        missing = {"file", "person_id", "role"} - set(reader.fieldnames or [])
+        if missing:
+            raise StoryUnavailable(f"{labels} has no column {', '.join(sorted(missing))}")
+        for row in reader:
             if row.get("role") in ("gallery", "probe") and (folder / row["file"]).is_file():
                 photos.setdefault(row["person_id"], {}).setdefault(row["role"], []).append(
                     folder / row["file"]
