@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from safecity.cameras import service as cameras
 from safecity.cli import app
 from safecity.core.context import Context
 from safecity.recordings.models import RecordingSegment
@@ -55,6 +56,13 @@ def test_headless_demo_reports_what_the_city_saw(tmp_path: Path, monkeypatch: py
     # What the demo recorded exports like any camera's footage: MP4 files and a manifest of hashes.
     ctx = Context.create(Settings(data_dir=tmp_path / "city"))
     with ctx.db.session() as session:
+        # Every streaming camera records, the face cameras too; only the dead link has nothing.
+        recorded = set(session.scalars(select(RecordingSegment.camera_id)).all())
+        streaming = {c.id for c in cameras.list_cameras(session) if c.stream_url}
+        assert (
+            recorded == streaming - {"khi-k-fixed-landhi"}
+            and {"khi-so-face-03", "khi-ma-face-01"} <= recorded
+        )
         segment = session.scalars(select(RecordingSegment).order_by(RecordingSegment.start)).first()
         assert segment is not None
         camera_id, start, end = segment.camera_id, segment.start, segment.end
