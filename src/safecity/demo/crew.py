@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from safecity.accounts import service as accounts
 from safecity.accounts.models import Role, UserIn
+from safecity.core.bus import Subscription
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import AlertChanged, Event
@@ -141,16 +142,22 @@ class CrewAtWork:
         self.tick_s = tick_s
         self.problems: list[str] = []
         self.waiting: dict[str, float] = {}  # new face alerts nobody acted on: id -> when seen
+        self._following: Subscription | None = None
 
     async def sign_in(self) -> None:
-        """Signs every officer in to their unit for a shift (the app's first requests: call it before
-        the cameras start, since FastAPI builds its route table on the first request, on the loop)."""
+        """Signs every officer in to their unit for a shift and reads the face alerts already waiting
+        (the app's first requests: call it before the cameras start, since FastAPI builds its route
+        table on the first request, on the loop)."""
         for officer in self.crew.officers:
             await self._call(officer.token, "POST", "/api/field/shift", json={"unit_id": officer.unit_id})
+        # Follow the queue first, then read what waits already: no alert raised in between is missed.
+        self._following = await self.ctx.bus.subscribe([AlertChanged.type], self._on_alert)
+        params = {"kind": "face_match", "status": "new"}
+        for alert in await self._call(self.crew.dispatcher_token, "GET", "/api/alerts", params=params) or []:
+            self.waiting.setdefault(alert["id"], time.monotonic())
 
     async def run(self) -> None:
         """Acts every tick until cancelled: the dispatcher on waiting face alerts, the officers on calls."""
-        following = await self.ctx.bus.subscribe([AlertChanged.type], self._on_alert)
         try:
             while True:
                 started = time.monotonic()
@@ -160,8 +167,9 @@ class CrewAtWork:
                         await self._work(officer)
                 await asyncio.sleep(max(0.05, self.tick_s - (time.monotonic() - started)))
         finally:
-            with contextlib.suppress(Exception):  # the app is shutting down: the bus may be gone already
-                await following.close()
+            if self._following is not None:
+                with contextlib.suppress(Exception):  # the app is shutting down: the bus may be gone already
+                    await self._following.close()
             await self.client.aclose()
 
     # -- the duty dispatcher ------------------------------------------------------------------------
