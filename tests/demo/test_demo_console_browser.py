@@ -3,6 +3,7 @@ the watch-list photo, and the demo's crew sends the unit and makes the arrest wh
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -81,9 +82,12 @@ def test_the_console_sees_the_face_alert_the_unit_and_the_arrest(
         page.wait_for_selector("#alert-dialog figure img[alt='watch-list photo']")
         captions = page.locator("#alert-dialog figcaption").all_inner_texts()
         assert captions[:2] == ["crop", "watch list"]  # the face beside the photo it matched
-        page.wait_for_function(
-            "[...document.querySelectorAll('#alert-dialog figure img')].every((i) => i.naturalWidth > 0)"
-        )
+        # Polled from here: a page function that waits would be evaluated in the page, which its CSP forbids.
+        loaded = "[...document.querySelectorAll('#alert-dialog figure img')].every((i) => i.naturalWidth > 0)"
+        deadline = time.monotonic() + 15
+        while not page.evaluate(loaded):
+            assert time.monotonic() < deadline, "the crop and the watch-list photo did not load"
+            time.sleep(0.2)
         page.click("#alert-dialog header button")
         # Nobody at the console sends a unit: the duty dispatcher does, the officer drives, arrives and
         # confirms; the console hears the unit move and the alert close, without a reload.
