@@ -217,7 +217,7 @@ class CrewAtWork:
                     outcome="suspect_confirmed",
                     note="stopped at the scene, identity confirmed against his CNIC; arrested",
                 )
-                await self._call(officer.token, "POST", "/api/field/updates", json={"updates": [update]})
+                await self._send(officer, [update])
 
     async def _drive(self, officer: Officer, incident: dict[str, Any]) -> None:
         lat, lon = incident.get("latitude"), incident.get("longitude")
@@ -236,7 +236,14 @@ class CrewAtWork:
         if step >= 1.0:
             updates.append(_update("arrived", incident_id=incident["id"]))
             officer.last_fix = None
-        await self._call(officer.token, "POST", "/api/field/updates", json={"updates": updates})
+        await self._send(officer, updates)
+
+    async def _send(self, officer: Officer, updates: list[dict[str, Any]]) -> None:
+        """Sends updates as the phone does; one the server rejects is a problem (it says why)."""
+        answer = await self._call(officer.token, "POST", "/api/field/updates", json={"updates": updates})
+        for result in (answer or {}).get("results", []):
+            if result["status"] == "rejected":
+                self._problem(f"{officer.callsign}: {result['detail']}", serious=True)
 
     def _confirmable(self, incident_id: str) -> bool:
         with self.ctx.db.session() as session:
@@ -249,15 +256,18 @@ class CrewAtWork:
                 method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
         except httpx.HTTPError as exc:
-            self._problem(f"{method} {path}: {exc}")
+            self._problem(f"{method} {path}: {exc}", serious=True)
             return None
         if response.status_code >= 400:
-            self._problem(f"{method} {path}: {response.status_code} {response.text[:200]}")
+            # A conflict is the city moving on (an operator sent that unit first); anything else means the
+            # crew cannot act (its token expired, the server fails) and the story stops: say so.
+            text = f"{method} {path}: {response.status_code} {response.text[:200]}"
+            self._problem(text, serious=response.status_code != 409)
             return None
         return response.json()
 
-    def _problem(self, text: str) -> None:
-        log.info("demo crew: %s", text)
+    def _problem(self, text: str, *, serious: bool) -> None:
+        log.log(logging.WARNING if serious else logging.INFO, "demo crew: %s", text)
         self.problems = [*self.problems[-19:], text]
 
 
