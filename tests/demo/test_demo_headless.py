@@ -15,6 +15,7 @@ from safecity.cli import app
 from safecity.core.context import Context
 from safecity.recordings.models import RecordingSegment
 from safecity.settings import Settings
+from safecity.vision.faces.pipeline import DEFAULT_THRESHOLD
 from tests.conftest import need_shared_data
 
 
@@ -97,7 +98,7 @@ def test_headless_demo_tells_the_seed_story(tmp_path: Path) -> None:
     assert story["entry_id"] and story["alerts"], story
     first = story["alerts"][0]
     # The wanted man was matched at the face camera, shown beside his watch-list photo ...
-    assert first["camera_id"] == "khi-so-face-03" and first["similarity"] >= 0.408
+    assert first["camera_id"] == "khi-so-face-03" and first["similarity"] >= DEFAULT_THRESHOLD
     assert first["crop"] and first["watchlist_photos"] == 1
     # ... the nearest unit (Madadgar-01, 150 m from Regal Chowk) was sent, arrived, and its officer
     # confirmed the suspect from the field API: an arrest, which closed the alert.
