@@ -1,5 +1,6 @@
 """The synthetic Karachi: cameras at real places in every district, a vehicle registry, a hot list,
-a signalised junction, a speed section, patrol units, and the traffic that will pass them.
+a signalised junction, a speed section, patrol units with their officers, a watch list, and the
+traffic that will pass them (`demo/story.py`: the wanted man on a motorcycle at a face camera).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,8 @@ from safecity.challans import service as challans
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import SafeCityError
+from safecity.demo import story
+from safecity.demo.crew import Crew, enlist
 from safecity.demo.scenes import (
     HEIGHT,
     PIXELS_PER_METRE,
@@ -27,6 +31,7 @@ from safecity.demo.scenes import (
     SIGNAL_CYCLE,
     STOP_LINE_Y,
     WIDTH,
+    Head,
     Pass,
     TrafficPlan,
     time_to_cross,
@@ -86,6 +91,7 @@ JUNCTION = "khi-e-anpr-nursery"
 HOTLIST_CAM = "khi-c-anpr-nazimabad"
 SPOT_SPEED_CAM = "khi-k-anpr-korangi"
 FAR_CAM = "khi-w-anpr-orangi"
+AIRPORT_FACE_CAM = "khi-ma-face-01"
 
 ROAD_CALIBRATION = {
     "image_points": [[ROAD_X[0], 0], [ROAD_X[1], 0], [ROAD_X[1], HEIGHT], [ROAD_X[0], HEIGHT]],
@@ -116,13 +122,20 @@ MAKES = ("Suzuki Mehran", "Toyota Corolla", "Honda City", "Suzuki Alto", "Toyota
 
 @dataclass
 class CityPlan:
-    """What the demo set up: the admin's one-time password and the vehicles of interest."""
+    """What the demo set up: the admin's one-time password, the vehicles and the man of interest."""
 
     admin_password: str
     stolen_plate: str
     cloned_plate: str
     cameras: int
     streaming: int
+    crew: Crew
+    # The seed story: what the face camera will see, or why it will not be told (no shared photos).
+    face_story: str
+    wanted_entry_id: str | None = None
+    rider_head: Head | None = None
+    # The unit nearest the face camera when the city was built: the one that will be sent.
+    story_unit: str | None = None
 
 
 def _plate(rng: random.Random) -> str:
@@ -209,8 +222,11 @@ def _camera_rows(fps: float) -> list[CameraIn]:
                 continue
             kind = "face" if place in {"Regal Chowk", "Jinnah International Airport"} else "fixed"
             cam_id = f"khi-{district[:2].lower()}-{kind}-{n:02d}"
-            # Fixed cameras stream a quiet street at 2 fps for health monitoring (and the video wall).
-            url = f"synthetic://road/{cam_id}?fps=2&seed={n}" if kind == "fixed" else ""
+            # Fixed cameras stream a quiet street at 2 fps for health monitoring (and the video wall);
+            # face cameras 4 fps, analysed once a second (a face costs ~0.1 s of a core to find and encode;
+            # the wanted man waits at the chowk long enough for the three frames his match needs).
+            fps_here = 4 if kind == "face" else 2
+            url = f"synthetic://road/{cam_id}?fps={fps_here}&seed={n}"
             rows.append(
                 CameraIn.model_validate(
                     {
@@ -221,7 +237,8 @@ def _camera_rows(fps: float) -> list[CameraIn]:
                         "latitude": lat,
                         "longitude": lon,
                         "stream_url": url,
-                        "analysis": {"analysis_fps": 1.0},
+                        # The story's face camera analyses even a still picture (a rider waiting).
+                        "analysis": {"analysis_fps": 1.0, "motion_gate": cam_id != story.FACE_CAM},
                     }
                 )
             )
@@ -229,10 +246,26 @@ def _camera_rows(fps: float) -> list[CameraIn]:
 
 
 def build_city(
-    ctx: Context, *, seconds: float, fps: float = 10.0, seed: int = 7
+    ctx: Context, *, seconds: float, fps: float = 10.0, seed: int = 7, faces_dir: Path | None = None
 ) -> tuple[CityPlan, TrafficPlan]:
-    """Registers the synthetic city in `ctx` and returns it with the traffic that will pass its cameras."""
+    """Registers the synthetic city in `ctx` and returns it with the traffic that will pass its cameras.
+
+    `faces_dir` is the shared face set (default: ../shared/data/faces beside the project); without it
+    the city runs without the face story.
+    """
     rng = random.Random(seed)
+    folder = faces_dir or story.default_faces_dir()
+    wanted: story.WantedPerson | None = None
+    head: Head | None = None
+    try:
+        wanted = story.find_wanted(folder)
+        head = story.rider_head(wanted.street_photo.read_bytes())
+        face_story = (
+            f"a wanted man ({wanted.person_id} of {folder}) rides past {story.FACE_CAM} about once a minute"
+        )
+    except (story.StoryUnavailable, SafeCityError, OSError) as exc:
+        wanted, head = None, None
+        face_story = f"no face story: {exc}; the rest of the city runs without it"
     password = accounts.generate_password()
     stolen, cloned = "BKR294", "AFR771"
     registry = list(dict.fromkeys([stolen, cloned] + [_plate(rng) for _ in range(400)]))
@@ -294,10 +327,27 @@ def build_city(
                 longitude=lon - 0.004,
                 actor="demo",
             )
+        crew = enlist(session)
+        story_unit = story.nearest_unit(session)
+    entry_id = None
+    if wanted is not None:
+        try:
+            with ctx.db.session() as session:
+                entry_id = story.enrol_wanted(session, ctx.media, wanted)
+        except SafeCityError as exc:  # a photo the watch list refuses (no face, two faces, too small)
+            head = None
+            face_story = (
+                f"no face story: the watch list refused {wanted.watchlist_photo} ({exc.message}); "
+                "the rest of the city runs without it"
+            )
     plan = TrafficPlan()
     _schedule(plan, rng, registry, stolen=stolen, cloned=cloned, seconds=seconds)
+    _schedule_riders(plan, rng, seconds=seconds, wanted=head is not None)
     streaming = sum(1 for r in rows if r.stream_url)
-    return CityPlan(password, stolen, cloned, len(rows), streaming), plan
+    city = CityPlan(
+        password, stolen, cloned, len(rows), streaming, crew, face_story, entry_id, head, story_unit
+    )
+    return city, plan
 
 
 def _court_ready(session: Session, ctx: Context, camera_ids: list[str]) -> None:
@@ -394,6 +444,27 @@ def _schedule(
         plan.add(SPOT_SPEED_CAM, vehicle(start + 0.0, cloned, 50, lane=1, note="clone A"))
         plan.add(FAR_CAM, vehicle(start + 8.0, cloned, 50, note="clone B"))
         plan.add(FAR_CAM, vehicle(start + 25.0, plates[-1], 45, note="unregistered"))
+
+
+def _schedule_riders(plan: TrafficPlan, rng: random.Random, *, seconds: float, wanted: bool) -> None:
+    """Fills the face cameras' roads: riders in helmets, cars, and (`wanted`) the wanted man each minute."""
+    horizon = max(seconds, 60.0)
+    if wanted:
+        for start in range(2, int(horizon), 60):
+            # He waits at the chowk for 8 s, face to the camera: seen on several frames however busy the
+            # machine (the face vote needs three frames of one tracked face).
+            rider = Pass(
+                start, "", 15.0, (40, 90, 150), "motorcycle", 0, "wanted", story.RIDER_FACE, (90.0, 8.0)
+            )
+            plan.add(story.FACE_CAM, rider)
+    for camera_id in (story.FACE_CAM, AIRPORT_FACE_CAM):
+        t = 20.0 if camera_id == story.FACE_CAM else 3.0
+        while t < horizon:
+            if rng.random() < 0.5:
+                plan.add(camera_id, Pass(t, "", rng.uniform(20, 35), _colour(rng), "motorcycle", 1))
+            else:
+                plan.add(camera_id, Pass(t, _plate(rng), rng.uniform(25, 45), _colour(rng), lane=1))
+            t += rng.uniform(12.0, 20.0)
 
 
 def signal_phase_at(t: float, cycle: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -17,8 +18,10 @@ from safecity.cameras.models import Camera, CameraIn, CameraPatch
 from safecity.core.cliutil import console
 from safecity.core.context import Context
 from safecity.demo.city import CityPlan, build_city
+from safecity.demo.crew import CrewAtWork
 from safecity.demo.ptz import SimulatedPtzCamera, steer
 from safecity.demo.scenes import SyntheticSource
+from safecity.demo.story import RIDER_FACE, story_report
 from safecity.settings import Settings
 from safecity.worker.runtime import WorkerRuntime
 
@@ -38,13 +41,17 @@ REPORT_COUNTERS = (
 )
 
 
-def prepare(settings: Settings, *, seconds: float, fresh: bool = True) -> tuple[Context, CityPlan]:
+def prepare(
+    settings: Settings, *, seconds: float, fresh: bool = True, faces_dir: Path | None = None
+) -> tuple[Context, CityPlan]:
     """Creates the data folder and the synthetic city; returns the context and what was set up."""
     if fresh and settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
     ctx = Context.create(settings)
-    city, plan = build_city(ctx, seconds=seconds)
+    city, plan = build_city(ctx, seconds=seconds, faces_dir=faces_dir)
     SyntheticSource.plans["default"] = plan
+    if city.rider_head is not None:
+        SyntheticSource.faces[RIDER_FACE] = city.rider_head
     add_ptz_camera(ctx)
     return ctx, dataclasses.replace(city, cameras=city.cameras + 1, streaming=city.streaming + 1)
 
@@ -79,6 +86,23 @@ def add_ptz_camera(ctx: Context) -> SimulatedPtzCamera:
     return device
 
 
+async def start_crew(
+    ctx: Context, city: CityPlan, app: Any, *, dispatch_after_s: float
+) -> asyncio.Task[None]:
+    """Signs the demo's officers in to their units and sets them and the duty dispatcher to work on
+    `app` (before the cameras start: see `CrewAtWork.sign_in`); returns their task."""
+    crew = CrewAtWork(ctx, city.crew, app, dispatch_after_s=dispatch_after_s)
+    await crew.sign_in()
+    return asyncio.get_running_loop().create_task(crew.run(), name="demo-crew")
+
+
+async def stop_crew(task: asyncio.Task[None]) -> None:
+    """Stops the demo's crew (whatever they were doing is left as it stands)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict[str, Any]:
     """Returns the demo report: what the city's cameras saw and what the centre made of it."""
     events = {k.removeprefix("event:"): v for k, v in sorted(ctx.counters.items()) if k.startswith("event:")}
@@ -91,6 +115,7 @@ def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict
         from safecity.recordings import service as recordings
 
         footage = recordings.footage_counts(session)
+        told = story_report(session)
     out: dict[str, Any] = {
         "seconds": round(seconds, 1),
         "cameras": city.cameras,
@@ -102,6 +127,8 @@ def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict
         "camera_health": health,
         # What the streaming cameras recorded and what alerts keep of it (clips_not_recorded: none kept).
         "footage": footage,
+        # The seed story: each face alert, the unit sent to it and how it ended.
+        "face_story": {"plan": city.face_story, "entry_id": city.wanted_entry_id, "alerts": told},
     }
     for name in REPORT_COUNTERS:
         out[name] = ctx.counters.get(name, 0)
@@ -115,6 +142,7 @@ async def run_headless(ctx: Context, city: CityPlan, *, seconds: float) -> dict[
     app = create_app(ctx)
     started = time.monotonic()
     async with app.router.lifespan_context(app):
+        crew = await start_crew(ctx, city, app, dispatch_after_s=2.0)
         runtime = WorkerRuntime(ctx)
         await asyncio.to_thread(runtime.start)
         with Progress(
@@ -127,12 +155,15 @@ async def run_headless(ctx: Context, city: CityPlan, *, seconds: float) -> dict[
         ) as progress:
             task = progress.add_task("run", total=seconds, status="")
             while (elapsed := time.monotonic() - started) < seconds:
+                count = ctx.counters.get
                 status = (
-                    f"frames {runtime.frames} · reads {ctx.counters.get('plate_reads', 0)} · "
-                    f"violations {ctx.counters.get('violations', 0)} · alerts {ctx.counters.get('alerts', 0)}"
+                    f"frames {runtime.frames} · reads {count('plate_reads', 0)} · "
+                    f"violations {count('violations', 0)} · alerts {count('alerts', 0)} · "
+                    f"face matches {count('face_matches', 0)} · dispatches {count('dispatches', 0)}"
                 )
                 progress.update(task, completed=elapsed, status=status)
                 await asyncio.sleep(0.5)
+        await stop_crew(crew)
         await asyncio.to_thread(runtime.stop)
         await ctx.settle(timeout=60)
         return report(ctx, seconds=time.monotonic() - started, frames=runtime.frames, city=city)

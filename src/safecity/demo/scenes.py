@@ -12,6 +12,10 @@ city) gets `SteadyTraffic`: vehicles computed from the wall clock, so every proc
 vehicle at the same camera at the same moment, and a camera that moves to another worker carries on
 with the same traffic.
 
+A pass in the `motorcycle` style is a rider coming towards the camera; one that names a `face` wears
+that head (`SyntheticSource.faces`: a person's photo cut to an oval, put there by the demo), so a face
+camera's pipeline has a real face to find and match, other riders wear helmets.
+
 `fault=drop@20` makes the camera drop its stream after 20 s and refuse to reconnect (a dead camera);
 `stamp=1` draws the wall-clock time into each frame (`live/stamp.py`) to measure live video latency.
 
@@ -62,6 +66,7 @@ SIGNAL_CYCLE = (("green", 14.0), ("amber", 3.0), ("red", 12.0))
 # Time zero of steady traffic (2026-01-01 UTC): every process counts the same seconds from it.
 STEADY_EPOCH = 1_767_225_600.0
 PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+ENTRY_ROW = -170  # a vehicle enters the picture with its top this far above it
 COLOURS = ((200, 200, 200), (40, 40, 160), (150, 60, 30), (30, 30, 30), (60, 140, 200), (90, 90, 90))
 
 Image = npt.NDArray[np.uint8]
@@ -78,6 +83,27 @@ class Pass:
     style: str = field(compare=False, default="sindh")
     lane: int = field(compare=False, default=0)
     note: str = field(compare=False, default="")
+    face: str = field(compare=False, default="")  # a rider's head, by its name in `SyntheticSource.faces`
+    # Where the vehicle's top waits (picture row) and for how long: a rider stopped at the chowk.
+    halt: tuple[float, float] | None = field(compare=False, default=None)
+
+    def top_at(self, seconds: float) -> float:
+        """Returns the picture row of the vehicle's top `seconds` after it entered the picture."""
+        speed_px = self.speed_kmh / 3.6 * PIXELS_PER_METRE
+        if self.halt is not None:
+            row, wait = self.halt
+            reached = (row - ENTRY_ROW) / speed_px
+            if seconds > reached:
+                seconds = max(reached, seconds - wait)
+        return ENTRY_ROW + seconds * speed_px
+
+
+@dataclass(frozen=True)
+class Head:
+    """A rider's head as a camera sees it: a BGR picture and the oval mask that cuts it out."""
+
+    image: Image
+    mask: npt.NDArray[np.bool_]
 
 
 def display_plate(plate: str) -> str:
@@ -187,9 +213,12 @@ class _OnRoad:
 class SceneRenderer:
     """Draws one camera's view: road, lane marks, stop line and signal (junctions), vehicles."""
 
-    def __init__(self, camera_id: str, *, junction: bool, seed: int) -> None:
+    def __init__(
+        self, camera_id: str, *, junction: bool, seed: int, faces: dict[str, Head] | None = None
+    ) -> None:
         self.camera_id = camera_id
         self.junction = junction
+        self.faces = faces if faces is not None else {}
         self.rng = random.Random(seed)
         self.background = self._background()
         self.on_road: list[_OnRoad] = []
@@ -223,11 +252,14 @@ class SceneRenderer:
             self._signal(frame, signal_phase(t))
         keep = []
         for car in self.on_road:
-            y = -170 + (t - car.entered) * car.vehicle.speed_kmh / 3.6 * PIXELS_PER_METRE
+            y = car.vehicle.top_at(t - car.entered)
             if y > HEIGHT + 5:
                 continue
             keep.append(car)
-            self._vehicle(frame, car.vehicle, int(y))
+            if car.vehicle.style == "motorcycle":
+                self._rider(frame, car.vehicle, int(y))
+            else:
+                self._vehicle(frame, car.vehicle, int(y))
         self.on_road = keep
         self.frame_no += 1
         cv2.add(frame, self.grain[self.frame_no % len(self.grain)], dst=frame)
@@ -263,6 +295,33 @@ class SceneRenderer:
             2,
             cv2.LINE_AA,
         )
+
+    def _rider(self, frame: Image, vehicle: Pass, top: int) -> None:
+        """Draws a motorcyclist riding towards the camera: head, shoulders, handlebar, front wheel."""
+        centre = ROAD_X[0] + 75 + vehicle.lane * 150
+        head = self.faces.get(vehicle.face)
+        head_h, head_w = head.image.shape[:2] if head is not None else (70, 56)
+        neck = top + head_h
+        cv2.rectangle(frame, (centre - 55, neck - 4), (centre + 55, neck + 95), vehicle.colour, -1)  # torso
+        cv2.line(frame, (centre - 85, neck + 100), (centre + 85, neck + 100), (25, 25, 25), 7)  # handlebar
+        cv2.rectangle(frame, (centre - 30, neck + 95), (centre + 30, neck + 150), (30, 30, 30), -1)  # fairing
+        cv2.circle(frame, (centre, neck + 125), 13, (200, 240, 255), -1)  # headlamp
+        cv2.ellipse(frame, (centre, neck + 180), (16, 34), 0, 0, 360, (15, 15, 15), -1)  # front wheel
+        x0, y0 = centre - head_w // 2, top
+        if head is None:
+            cv2.ellipse(
+                frame, (centre, top + head_h // 2), (head_w // 2, head_h // 2), 0, 0, 360, (20, 20, 160), -1
+            )
+            cv2.rectangle(frame, (centre - 20, top + 22), (centre + 20, top + 40), (40, 40, 40), -1)  # visor
+            return
+        # Only the part of the head inside the picture is drawn: it rides in from the top edge.
+        ya, yb = max(0, -y0), min(head_h, HEIGHT - y0)
+        xa, xb = max(0, -x0), min(head_w, WIDTH - x0)
+        if ya >= yb or xa >= xb:
+            return
+        region = frame[y0 + ya : y0 + yb, x0 + xa : x0 + xb]
+        mask = head.mask[ya:yb, xa:xb]
+        region[mask] = head.image[ya:yb, xa:xb][mask]
 
     def _apply_fault(self, frame: Image) -> Image:
         if self.fault == "covered":
@@ -339,6 +398,8 @@ class SyntheticSource:
     """
 
     plans: dict[str, TrafficPlan] = {}
+    # The riders' heads a plan's passes name (`Pass.face`), set by the demo in this process.
+    faces: dict[str, Head] = {}
     _plans_lock = threading.Lock()
 
     def __init__(self, url: str, options: SourceOptions) -> None:
@@ -354,7 +415,9 @@ class SyntheticSource:
         self.fault_at = float(at) if at else None
         self.stamp = query.get("stamp", ["0"])[0] == "1"
         self.ptz = query.get("ptz", ["0"])[0] == "1"
-        self.renderer = SceneRenderer(self.camera_id, junction=self.scene == "junction", seed=seed)
+        self.renderer = SceneRenderer(
+            self.camera_id, junction=self.scene == "junction", seed=seed, faces=self.faces
+        )
         self._closed = threading.Event()
         self.on_packet = options.on_packet
         codec = "h264" if self.on_packet is not None else "synthetic"

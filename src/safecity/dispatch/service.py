@@ -284,6 +284,16 @@ def open_incident_for_alert(session: Session, alert_id: str) -> Incident | None:
     ).first()
 
 
+def incidents_of_alert(session: Session, alert_id: str) -> Sequence[Incident]:
+    """Returns the incidents an alert is linked to, open or closed, oldest first."""
+    return session.scalars(
+        select(Incident)
+        .join(IncidentAlert, IncidentAlert.incident_id == Incident.id)
+        .where(IncidentAlert.alert_id == alert_id)
+        .order_by(Incident.created_at)
+    ).all()
+
+
 def dispatch_unit(
     session: Session,
     *,
