@@ -60,6 +60,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
             "bodycam:share",
             "bodycam:manage",
+            "bodycam:redact",
         }
     ),
     Role.operator: frozenset(
@@ -95,6 +96,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
             "bodycam:share",
             "bodycam:manage",
+            "bodycam:redact",
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),
