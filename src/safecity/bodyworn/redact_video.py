@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +26,14 @@ import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput
 from safecity.vision.objects import ObjectTracker
-from safecity.vision.redaction import BoxFollower, FaceFinder, PlateFinder, RegionTimeline, pixelate
+from safecity.vision.redaction import (
+    Boxes,
+    BoxFollower,
+    FaceFinder,
+    PlateFinder,
+    RegionTimeline,
+    pixelate,
+)
 
 HOLD_S = 0.4
 """How long a face or plate stays hidden before its first detection and after its last."""
@@ -35,6 +43,9 @@ FACE_PAD = 1.6
 
 PLATE_PAD = 1.3
 """Plates: the text detector's box is tight on the characters."""
+
+PRESET = "ultrafast"
+"""x264's speed: the copy is made at least as fast as it plays (bench_evidence.py); it is larger for it."""
 
 COPY_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac"}
 """Sound codecs an MP4 takes as they are; others (PCM from AVI) are encoded again as AAC."""
@@ -111,6 +122,33 @@ class _Followers:
                 follower = self.live[i] = BoxFollower(timed.box, follow=timed.follow)
             found.append(follower.update(image))
         return found
+
+
+class _Writer:
+    """Encodes and muxes in a thread of its own, in order, while the caller decodes and detects.
+
+    ONNX Runtime and x264 both let go of the interpreter, so detection and encoding share two cores.
+    At most `ahead` calls wait; the first failure is raised to the caller at its next call or at close.
+    """
+
+    def __init__(self, ahead: int = 8) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="redact-write")
+        self._waiting: deque[Future[Any]] = deque()
+        self.ahead = ahead
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._waiting.append(self._pool.submit(fn, *args))
+        while len(self._waiting) > self.ahead or (self._waiting and self._waiting[0].done()):
+            self._waiting.popleft().result()
+
+    def close(self) -> None:
+        try:
+            while self._waiting:
+                self._waiting.popleft().result()
+        finally:
+            for future in self._waiting:
+                future.cancel()
+            self._pool.shutdown(wait=True)
 
 
 @dataclass
@@ -194,7 +232,7 @@ def _rewrite(inp: Any, target: Path, plan: Plan, progress: Progress | None, crf:
         time_base = video_in.time_base or Fraction(1, 90000)
         video_out.time_base = time_base
         if codec == "libx264":
-            video_out.options = {"preset": "veryfast", "crf": str(crf)}
+            video_out.options = {"preset": PRESET, "crf": str(crf)}
         audio_in = inp.streams.audio[0] if inp.streams.audio else None
         audio_out: Any = None
         audio_mode = "none"
@@ -213,6 +251,29 @@ def _rewrite(inp: Any, target: Path, plan: Plan, progress: Progress | None, crf:
         )
         pending: deque[_Pending] = deque()
         state = {"written": 0, "last_pts": -1}
+        writer = _Writer()
+
+        def encode(image: npt.NDArray[np.uint8], hidden: Boxes, pts: int) -> None:
+            picture = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(
+                    pixelate(image, hidden, cells=plan.cells)[: video_out.height, : video_out.width]
+                ),
+                format="rgb24",
+            )
+            picture.pts, picture.time_base = pts, time_base
+            for packet in video_out.encode(picture):
+                out.mux(packet)
+            state["written"] += 1
+            if progress is not None:
+                progress(state["written"], max(total, state["written"]))
+
+        def encode_rest() -> None:
+            for packet in video_out.encode():
+                out.mux(packet)
+
+        def encode_sound(frame: av.AudioFrame | None) -> None:
+            for packet in audio_out.encode(frame):
+                out.mux(packet)
 
         def write(item: _Pending) -> None:
             boxes = [faces.boxes(item.index), plates.boxes(item.index)]
@@ -222,54 +283,45 @@ def _rewrite(inp: Any, target: Path, plan: Plan, progress: Progress | None, crf:
             counts["faces"] += len(boxes[0])
             counts["plates"] += len(boxes[1])
             counts["boxes"] += len(item.drawn)
-            image = pixelate(item.image, hidden, cells=plan.cells)
-            picture = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(image[: video_out.height, : video_out.width]), format="rgb24"
-            )
             pts = item.pts if item.pts is not None else round(item.t / float(time_base))
             pts = max(pts, state["last_pts"] + 1)
             state["last_pts"] = pts
-            picture.pts, picture.time_base = pts, video_out.time_base
-            for packet in video_out.encode(picture):
-                out.mux(packet)
-            state["written"] += 1
-            if progress is not None:
-                progress(state["written"], max(total, state["written"]))
+            writer.submit(encode, item.image, hidden, pts)
 
         index = 0
-        for packet in inp.demux(*[s for s in (video_in, audio_in) if s is not None]):
-            if packet.stream.type == "audio":
-                if audio_mode == "copied":
-                    if packet.dts is not None:
-                        packet.stream = audio_out
-                        out.mux(packet)
-                elif audio_out is not None:
-                    for frame in packet.decode():
-                        t = _seconds(frame.pts, audio_start, frame.time_base, 0.0)
-                        frame.pts = None  # the encoder's own clock, from its first sample
-                        for encoded in audio_out.encode(_silence(frame, t, plan.mutes)):
-                            out.mux(encoded)
-                continue
-            for frame in packet.decode():
-                t = _seconds(frame.pts, video_start, frame.time_base, index / fps)
-                image = frame.to_ndarray(format="rgb24")
-                if plan.faces is not None:
-                    faces.add(index, face_tracker.update(plan.faces.find(index, image)))
-                if plan.plates is not None and plan.plates.due(index):
-                    plates.add(index, plate_tracker.update(plan.plates.find(index, image)))
-                pending.append(_Pending(index, t, frame.pts, image, followers.at(t, image)))
-                if len(pending) > hold:
-                    write(pending.popleft())
-                    faces.forget(pending[0].index)
-                    plates.forget(pending[0].index)
-                index += 1
-        while pending:
-            write(pending.popleft())
-        for packet in video_out.encode():
-            out.mux(packet)
-        if audio_out is not None and audio_mode != "copied":
-            for packet in audio_out.encode():
-                out.mux(packet)
+        try:
+            for packet in inp.demux(*[s for s in (video_in, audio_in) if s is not None]):
+                if packet.stream.type == "audio":
+                    if audio_mode == "copied":
+                        if packet.dts is not None:
+                            packet.stream = audio_out
+                            writer.submit(out.mux, packet)
+                    elif audio_out is not None:
+                        for frame in packet.decode():
+                            t = _seconds(frame.pts, audio_start, frame.time_base, 0.0)
+                            frame.pts = None  # the encoder's own clock, from its first sample
+                            writer.submit(encode_sound, _silence(frame, t, plan.mutes))
+                    continue
+                for frame in packet.decode():
+                    t = _seconds(frame.pts, video_start, frame.time_base, index / fps)
+                    image = frame.to_ndarray(format="rgb24")
+                    if plan.faces is not None:
+                        faces.add(index, face_tracker.update(plan.faces.find(index, image)))
+                    if plan.plates is not None and plan.plates.due(index):
+                        plates.add(index, plate_tracker.update(plan.plates.find(index, image)))
+                    pending.append(_Pending(index, t, frame.pts, image, followers.at(t, image)))
+                    if len(pending) > hold:
+                        write(pending.popleft())
+                        faces.forget(pending[0].index)
+                        plates.forget(pending[0].index)
+                    index += 1
+            while pending:
+                write(pending.popleft())
+            writer.submit(encode_rest)
+            if audio_out is not None and audio_mode != "copied":
+                writer.submit(encode_sound, None)
+        finally:
+            writer.close()
     if state["written"] == 0:
         raise InvalidInput(
             f"{Path(inp.name).name} has a video stream but no frame could be decoded", hint="damaged?"
