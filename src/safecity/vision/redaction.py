@@ -17,10 +17,12 @@ frames before a track's first detection and after its last, and padded generousl
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +30,7 @@ import supervision as sv
 
 from safecity.vision.faces.blazeface import MODEL as FACE_MODEL
 from safecity.vision.faces.blazeface import BlazeFaceDetector
+from safecity.vision.faces.detectors import FaceDetector
 from safecity.vision.registry import session as shared_session
 
 ImageRGB = npt.NDArray[np.uint8]
@@ -41,7 +44,7 @@ def _empty() -> sv.Detections:
     return sv.Detections(xyxy=np.zeros((0, 4), dtype=np.float32), confidence=np.zeros(0, dtype=np.float32))
 
 
-def pixelate(image: ImageRGB, boxes: Boxes, *, cells: int = 6, min_block: int = 8) -> ImageRGB:
+def pixelate(image: ImageRGB, boxes: Boxes, *, cells: int = 3, min_block: int = 8) -> ImageRGB:
     """Replaces each box of `image` (in place) with solid blocks, about `cells` across its longer side.
 
     Each block is the mean of the pixels under it, so nothing of the detail inside survives: it cannot
@@ -187,7 +190,7 @@ class FaceFinder:
         self,
         *,
         min_face_px: float = 20.0,
-        min_score: float = 0.4,
+        min_score: float = 0.3,
         fine_every: int = 3,
         coarse_min_face_px: float = 80.0,
     ) -> None:
@@ -297,3 +300,25 @@ class BoxFollower:
             return self.box
         self._lost += 1
         return grow(self.box[None], 1 + 0.05 * min(self._lost, 20))[0]
+
+
+def frames_with_faces(
+    path: Path, detectors: dict[str, FaceDetector], *, progress: Callable[[int], None] | None = None
+) -> dict[str, list[int]]:
+    """Returns, for each named detector, the frames of a video where it finds a face (checks a redaction).
+
+    >>> frames_with_faces(Path("redacted.mp4"), {"hog": DlibHogDetector(upsample=1)})
+    {'hog': []}
+    """
+    found: dict[str, list[int]] = {name: [] for name in detectors}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            image = frame.to_ndarray(format="rgb24")
+            for name, detector in detectors.items():
+                if detector.detect(image):
+                    found[name].append(index)
+            if progress is not None:
+                progress(index + 1)
+    return found
