@@ -315,7 +315,7 @@ def frames_with_faces(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
-            image = frame.to_ndarray(format="rgb24")
+            image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
             for name, detector in detectors.items():
                 if detector.detect(image):
                     found[name].append(index)
