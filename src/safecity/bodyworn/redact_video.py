@@ -52,7 +52,7 @@ PLATE_PAD = 1.3
 PRESET = "ultrafast"
 """x264's speed: the copy is made at least as fast as it plays (bench_evidence.py); it is larger for it."""
 
-COPY_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac"}
+COPY_AUDIO = {"aac", "mp3", "mp3float", "ac3", "eac3", "opus", "alac"}
 """Sound codecs an MP4 takes as they are; others (PCM from AVI) are encoded again as AAC."""
 
 
