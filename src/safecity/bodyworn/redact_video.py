@@ -95,6 +95,7 @@ class Result:
 
 
 Progress = Callable[[int, int], None]
+Hidden = Callable[[int, Boxes], None]
 
 
 def video_encoder() -> str:
@@ -191,10 +192,17 @@ def _silence(frame: av.AudioFrame, t: float, mutes: list[tuple[float, float]]) -
 
 
 def redact(
-    source: Path, target: Path, plan: Plan, *, progress: Progress | None = None, crf: int = 23
+    source: Path,
+    target: Path,
+    plan: Plan,
+    *,
+    progress: Progress | None = None,
+    hidden: Hidden | None = None,
+    crf: int = 23,
 ) -> Result:
     """Writes `source` with what `plan` hides pixelated to `target` (MP4, H.264); returns what it did.
 
+    `hidden(frame, boxes)`, if given, is told the boxes pixelated in each frame (a check of the copy).
     Raises InvalidInput for a source PyAV cannot read as video; OSError (a full disk) passes through.
     """
     try:
@@ -207,14 +215,16 @@ def redact(
         if not inp.streams.video:
             raise InvalidInput(f"{source.name} holds no video stream", hint="is it an audio file or a photo?")
         try:
-            return _rewrite(inp, target, plan, progress, crf)
+            return _rewrite(inp, target, plan, progress, hidden, crf)
         except av.FFmpegError as exc:
             raise InvalidInput(
                 f"{source.name} could not be redacted ({exc})", hint="is the original damaged?"
             ) from None
 
 
-def _rewrite(inp: Any, target: Path, plan: Plan, progress: Progress | None, crf: int) -> Result:
+def _rewrite(
+    inp: Any, target: Path, plan: Plan, progress: Progress | None, hidden: Hidden | None, crf: int
+) -> Result:
     video_in = inp.streams.video[0]
     video_in.thread_type = "AUTO"
     rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
@@ -286,14 +296,16 @@ def _rewrite(inp: Any, target: Path, plan: Plan, progress: Progress | None, crf:
             boxes = [faces.boxes(item.index), plates.boxes(item.index)]
             if item.drawn:
                 boxes.append(np.stack(item.drawn).astype(np.float32))
-            hidden = np.concatenate(boxes) if any(len(b) for b in boxes) else np.zeros((0, 4), np.float32)
+            hide = np.concatenate(boxes) if any(len(b) for b in boxes) else np.zeros((0, 4), np.float32)
+            if hidden is not None:
+                hidden(item.index, hide)
             counts["faces"] += len(boxes[0])
             counts["plates"] += len(boxes[1])
             counts["boxes"] += len(item.drawn)
             pts = item.pts if item.pts is not None else round(item.t / float(time_base))
             pts = max(pts, state["last_pts"] + 1)
             state["last_pts"] = pts
-            writer.submit(encode, item.image, hidden, pts)
+            writer.submit(encode, item.image, hide, pts)
 
         index = 0
         try:
