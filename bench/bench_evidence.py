@@ -363,6 +363,9 @@ def redaction_figures(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         totals["any"] += len(
             set(found["hog"]["face_left_frames"]) | set(found["blazeface"]["face_left_frames"])
         )
+        totals["only_on_blocks"] += len(
+            set(found["hog"]["on_blocks_frames"]) | set(found["blazeface"]["on_blocks_frames"])
+        )
         err.print(f"  {json.dumps(clips[source.name])}")
     return {
         "speed": speed,
