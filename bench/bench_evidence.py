@@ -1,5 +1,5 @@
 """Body-worn evidence benchmark: ingest speed beside the disk's own write speed, SHA-256 verification speed,
-and what burning a recipient's name into a 720p copy costs.
+what burning a recipient's name into a 720p copy costs, and redaction (speed; faces left visible).
 
 Both speeds are measured the same way on the same files: recordings of the same size, read in 4 MiB
 blocks from the same source folder and written into the same media folder, flushed to disk every
@@ -12,7 +12,23 @@ after (the media store's `put_file`, which leaves the copy in the page cache: no
 comparable). Goal: ingest at least 80% of the disk's speed; where SHA-256 is slower than the disk,
 the hash sets the pace.
 
+Redaction (`--redaction-only` runs this part alone): frames/s of a face redaction at 720p and 1080p
+(the first seconds of a shared drone clip, scaled; wall clock and process CPU per frame, from which
+`fps_on_2_free_cores` = 2 / CPU per frame: what two otherwise idle cores would give, since the shared
+benchmark machine rarely has them idle), and faces left visible: every frame of the face-redacted
+copy of each shared face video and moving-camera clip is searched by two reference detectors, dlib's
+HOG (upsampled once on frames whose longer side is at most 640 px: faces from ~40 px; at its own scale
+on larger ones: from ~80 px) and BlazeFace full-range at the recogniser's settings (faces from 20 px,
+score 0.5). `frames_with_detection` counts every frame where a reference fires; a detection is a face
+left visible (`frames_with_face_left`) only where the same reference also finds a face at that place
+(IoU ≥ 0.3) in the original's same frame, so a car's tail light that scores as a face only after
+re-encoding is not one, and its centre is not on a box the redaction pixelated; a hit on such a box
+(`frames_with_face_only_on_blocks`) is the reference scoring solid blocks where a head was as a face,
+with no detail of the face left. Goal: no frame with a face left; redaction at least real time at
+720p.
+
     .venv/bin/python bench/bench_evidence.py [--quick] [--mib 1024] [--files 3]
+    .venv/bin/python bench/bench_evidence.py --redaction-only [--speed-seconds 8] [--clips a.mp4 b.mp4]
 
 Prints one JSON object on stdout; progress goes to stderr.
 """
@@ -100,7 +116,18 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="Size of each recording in MiB")
     parser.add_argument("--files", type=int, default=3, help="How many recordings (runs of each kind)")
     parser.add_argument("--dir", type=Path, default=None, help="Where to work (default: a temporary folder)")
+    parser.add_argument("--redaction-only", action="store_true", help="Only the redaction figures")
+    parser.add_argument("--no-redaction", action="store_true", help="Leave the redaction figures out")
+    parser.add_argument("--speed-seconds", type=float, default=8.0, help="Seconds of video timed per size")
+    parser.add_argument("--clips", type=Path, nargs="*", default=None, help="Clips for the faces-left check")
+    parser.add_argument("--no-speed", action="store_true", help="Leave the redaction speed figures out")
     args = parser.parse_args()
+    if args.redaction_only:
+        with tempfile.TemporaryDirectory(prefix="bench-redaction-", dir=args.dir) as tmp:
+            print(
+                json.dumps({"machine": machine(), "redaction": redaction_figures(Path(tmp), args)}, indent=2)
+            )
+        return
     mib, files = (128, 3) if args.quick else (args.mib, args.files)
     with tempfile.TemporaryDirectory(prefix="bench-evidence-", dir=args.dir) as tmp:
         root = Path(tmp)
@@ -152,11 +179,7 @@ def main() -> None:
     best_disk, best_ingest = max(disk), max(ingested)
     ratios = sorted(i / d for i, d in zip(ingested, disk, strict=True))
     report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_1m": os.getloadavg()[0],
-        },
+        "machine": machine(),
         "files": files,
         "mib_each": mib,
         "disk_write_mb_s": round(best_disk, 1),
@@ -174,7 +197,188 @@ def main() -> None:
         "watermark_720p_fps": round(frames[0] / burn_s, 1),
         "watermark_note": "download shares only; a view-only share draws the name over the player (free)",
     }
+    if not args.no_redaction:
+        with tempfile.TemporaryDirectory(prefix="bench-redaction-", dir=args.dir) as tmp:
+            report["redaction"] = redaction_figures(Path(tmp), args)
     print(json.dumps(report, indent=2))
+
+
+def machine() -> dict[str, Any]:
+    """Returns what the figures were measured on."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load_1m": os.getloadavg()[0]}
+
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SPEED_SOURCE = SHARED / "analytics" / "car-park-drone.mp4"
+FACE_CLIPS = [
+    *sorted((SHARED / "videos").glob("*.mp4")),
+    SHARED / "analytics" / "handheld-fog-pileup.mp4",
+    SHARED / "analytics" / "dashcam-highway.mp4",
+]
+
+
+def scaled_clip(source: Path, target: Path, size: tuple[int, int], seconds: float) -> Path:
+    """Writes the first `seconds` of `source` scaled to `size` (H.264, near lossless), to time a redaction."""
+    with av.open(str(source)) as inp, av.open(str(target), "w", format="mp4") as out:
+        video_in = inp.streams.video[0]
+        rate = video_in.average_rate or 25
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "16"}
+        for n, frame in enumerate(inp.decode(video_in)):
+            if n >= seconds * float(rate):
+                break
+            picture = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            picture.pts, picture.time_base = n, Fraction(1) / rate
+            for packet in stream.encode(picture):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return target
+
+
+def time_redaction(source: Path, target: Path, plan: Any, hidden: Any = None) -> dict[str, Any]:
+    """Redacts `source` once; returns frames/s by the wall clock and the process's CPU per frame."""
+    from safecity.bodyworn import redact_video
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = redact_video.redact(source, target, plan, hidden=hidden)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    clip_fps = result.fps
+    per_frame = cpu / result.frames
+    return {
+        "frames": result.frames,
+        "size": f"{result.width}x{result.height}",
+        "clip_fps": clip_fps,
+        "fps": round(result.frames / wall, 1),
+        "cpu_ms_per_frame": round(per_frame * 1000, 1),
+        "fps_on_2_free_cores": round(2 / per_frame, 1),
+        "real_time_on_2_free_cores": 2 / per_frame >= clip_fps,
+    }
+
+
+def _matches(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> bool:
+    x, y, w, h = box
+    for ox, oy, ow, oh in others:
+        inter = max(0, min(x + w, ox + ow) - max(x, ox)) * max(0, min(y + h, oy + oh) - max(y, oy))
+        if inter / (w * h + ow * oh - inter + 1e-9) >= 0.3:
+            return True
+    return False
+
+
+def _keep(into: dict[int, Any], index: int, boxes: Any) -> None:
+    into[index] = boxes.tolist()
+
+
+def _on_blocks(box: tuple[int, int, int, int], blocks: Any) -> bool:
+    """Returns whether a detection's centre lies on a pixelated box (solid blocks: no face detail there)."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    return any(x1 <= cx <= x2 and y1 <= cy <= y2 for x1, y1, x2, y2 in blocks)
+
+
+def faces_left(
+    redacted: Path, original: Path, references: dict[str, Any], blocks: dict[int, Any]
+) -> dict[str, Any]:
+    """Searches every frame of a redacted copy with each reference; checks each hit against the original.
+
+    A hit where the original shows a face too is a face left, unless its centre lies on a box the
+    redaction pixelated: then it is the reference scoring solid blocks in a head's place as a face.
+    """
+    hits: dict[str, dict[int, list[tuple[int, int, int, int]]]] = {name: {} for name in references}
+    with av.open(str(redacted)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            image = frame.to_ndarray(format="rgb24")
+            for name, detector in references.items():
+                boxes = [face.box for face in detector.detect(image)]
+                if boxes:
+                    hits[name][index] = boxes
+    left: dict[str, list[int]] = {name: [] for name in references}
+    on_blocks: dict[str, list[int]] = {name: [] for name in references}
+    before: dict[str, int] = {name: 0 for name in references}
+    with av.open(str(original)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            image = frame.to_ndarray(format="rgb24")
+            for name, detector in references.items():
+                boxes = [face.box for face in detector.detect(image)]
+                before[name] += bool(boxes)
+                faces = [b for b in hits[name].get(index, []) if _matches(b, boxes)]
+                if any(not _on_blocks(b, blocks.get(index, ())) for b in faces):
+                    left[name].append(index)
+                elif faces:
+                    on_blocks[name].append(index)
+    return {
+        name: {
+            "frames_with_face_in_original": before[name],
+            "frames_with_detection": len(hits[name]),
+            "frames_with_face_left": len(left[name]),
+            "face_left_frames": left[name],
+            "frames_with_face_only_on_blocks": len(on_blocks[name]),
+            "on_blocks_frames": on_blocks[name],
+        }
+        for name in references
+    }
+
+
+def redaction_figures(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Times face redaction at 720p and 1080p, and counts the faces reference detectors still find."""
+    from safecity.bodyworn import redact_video
+    from safecity.vision.faces import BlazeFaceDetector, DlibHogDetector
+    from safecity.vision.faces.blazeface import MODEL
+    from safecity.vision.redaction import FaceFinder, PlateFinder
+    from safecity.vision.registry import session
+
+    speed: dict[str, Any] = {}
+    for name, size in () if args.no_speed else (("720p", (1280, 720)), ("1080p", (1920, 1080))):
+        err.print(f"redaction speed at {name}…")
+        clip = scaled_clip(SPEED_SOURCE, root / f"speed-{name}.mp4", size, args.speed_seconds)
+        speed[f"faces_{name}"] = time_redaction(clip, root / "out.mp4", redact_video.Plan(faces=FaceFinder()))
+        if name == "720p":
+            plan = redact_video.Plan(faces=FaceFinder(), plates=PlateFinder())
+            speed[f"faces_and_plates_{name}"] = time_redaction(clip, root / "out.mp4", plan)
+    one = session(MODEL, threads=1)
+    blaze = BlazeFaceDetector(min_face_px=20, min_score=0.5, session=one)
+    hog_small, hog_large = DlibHogDetector(upsample=1), DlibHogDetector(upsample=0)
+    clips: dict[str, Any] = {}
+    totals = {"frames": 0, "hog": 0, "blazeface": 0, "any": 0, "only_on_blocks": 0}
+    for source in args.clips or FACE_CLIPS:
+        err.print(f"faces left after redaction: {source.name}…")
+        target = root / f"redacted-{source.stem}.mp4"
+        blocks: dict[int, Any] = {}
+        timed = time_redaction(
+            source,
+            target,
+            redact_video.Plan(faces=FaceFinder()),
+            hidden=partial(_keep, blocks),
+        )
+        with av.open(str(source)) as probe:
+            ctxv = probe.streams.video[0].codec_context
+            longer = max(ctxv.width, ctxv.height)
+        references = {"hog": hog_small if longer <= 640 else hog_large, "blazeface": blaze}
+        found = faces_left(target, source, references, blocks)
+        clips[source.name] = {"frames": timed["frames"], "redaction_fps": timed["fps"], **found}
+        totals["frames"] += timed["frames"]
+        totals["hog"] += found["hog"]["frames_with_face_left"]
+        totals["blazeface"] += found["blazeface"]["frames_with_face_left"]
+        totals["any"] += len(
+            set(found["hog"]["face_left_frames"]) | set(found["blazeface"]["face_left_frames"])
+        )
+        totals["only_on_blocks"] += len(
+            set(found["hog"]["on_blocks_frames"]) | set(found["blazeface"]["on_blocks_frames"])
+        )
+        err.print(f"  {json.dumps(clips[source.name])}")
+    return {
+        "speed": speed,
+        "goal_real_time_720p": True,
+        "faces_left": {"clips": clips, "totals": totals, "goal_frames_with_face_left": 0},
+        "settings": {
+            "face": FaceFinder().describe(),
+            "face_pad": redact_video.FACE_PAD,
+            "hold_s": redact_video.HOLD_S,
+            "cells": redact_video.Plan().cells,
+            "x264_preset": redact_video.PRESET,
+        },
+    }
 
 
 def make_small_720p(path: Path, seconds: float = 2.0) -> Path:

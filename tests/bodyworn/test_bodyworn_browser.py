@@ -97,3 +97,46 @@ def test_a_recipient_opens_a_shared_recording_with_the_code_and_sees_their_name_
     assert page.is_hidden("#bw-shared-download")
     page.reload()  # the same browser: no code asked again
     page.wait_for_function("() => document.querySelector('#bw-shared-video').readyState >= 2")
+
+
+def test_an_investigator_draws_a_box_on_a_paused_frame_and_opens_the_redacted_copy(
+    live_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    from safecity.bodyworn import redaction
+    from tests.bodyworn.redaction_support import make_clip
+
+    ctx = live_server.ctx
+    source = make_clip(tmp_path / "FILE0001.MP4", seconds=2.0)
+    item_id = ingest.ingest_file(ctx, source, META, actor="dock-7").item_id or ""
+    make_user(ctx, "investigator", "si.khan")
+    sign_in(page, live_server.url, "si.khan")
+
+    page.goto(f"{live_server.url}/evidence/items/{item_id}")
+    page.click("#bw-redact")
+    page.wait_for_url(f"**/evidence/items/{item_id}/redact")
+    page.wait_for_function("() => document.querySelector('#rd-video').readyState >= 2")
+    frame = page.locator("#rd-canvas").bounding_box()
+    assert frame is not None
+    page.mouse.move(frame["x"] + frame["width"] * 0.1, frame["y"] + frame["height"] * 0.35)
+    page.mouse.down()
+    page.mouse.move(frame["x"] + frame["width"] * 0.3, frame["y"] + frame["height"] * 0.65, steps=5)
+    page.mouse.up()
+    assert page.locator("#rd-boxes tbody tr").count() == 1
+    page.fill("#rd-form input[name=reason]", "disclosure to the complainant")
+    page.click("#rd-start")
+    page.wait_for_function(
+        "() => /waiting|redacting|done/.test(document.querySelector('#rd-status').textContent)"
+    )
+    redaction.run_pending(ctx)  # the domain's job does this every few seconds in a running centre
+    page.wait_for_selector("#rd-status a", timeout=30_000)
+    page.click("#rd-status a")
+    page.wait_for_function("() => document.querySelector('#bw-video').readyState >= 2")
+    assert "Derived from" in page.inner_text("#bw-facts") and "box" in page.inner_text("#bw-facts")
+    with ctx.db.session() as session:
+        [job] = redaction.of_item(session, item_id)
+        box = job.request["boxes"][0]
+    # Drawn at the start, in the recording's own pixels whatever the player's size on the page.
+    scale = min(frame["width"] / 320, frame["height"] / 240)
+    assert box["t0"] == 0
+    assert abs(box["w"] - 0.2 * frame["width"] / scale) <= 3
+    assert abs(box["h"] - 0.3 * frame["height"] / scale) <= 3

@@ -62,6 +62,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
             "bodycam:share",
             "bodycam:manage",
+            "bodycam:redact",
         }
     ),
     Role.operator: frozenset(
@@ -98,6 +99,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "bodycam:upload",
             "bodycam:share",
             "bodycam:manage",
+            "bodycam:redact",
         }
     ),
     Role.auditor: frozenset({"audit:read", "cameras:read", "alerts:read", "events:read", "map:read"}),

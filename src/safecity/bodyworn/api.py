@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from safecity.accounts.api import require, require_any
 from safecity.accounts.permissions import page
 from safecity.accounts.service import Principal
-from safecity.bodyworn import cases, custody, integrity, retention, sharing, uploads
+from safecity.bodyworn import cases, custody, integrity, redaction, retention, sharing, uploads
 from safecity.bodyworn import service as items
 from safecity.bodyworn.models import (
     CaseIn,
@@ -30,6 +30,8 @@ from safecity.bodyworn.models import (
     ItemDetail,
     ItemOut,
     ReasonIn,
+    RedactionIn,
+    RedactionOut,
     RetentionOut,
     ShareIn,
     ShareOut,
@@ -51,6 +53,7 @@ Uploader = Annotated[Principal, Depends(require("bodycam:upload"))]
 Sharer = Annotated[Principal, Depends(require("bodycam:share"))]
 Manager = Annotated[Principal, Depends(require("bodycam:manage"))]
 Holder = Annotated[Principal, Depends(require("evidence:hold"))]
+Redactor = Annotated[Principal, Depends(require("bodycam:redact"))]
 VIDEO_TYPES = {
     ".mp4": "video/mp4",
     ".webm": "video/webm",
@@ -60,6 +63,7 @@ VIDEO_TYPES = {
     ".ts": "video/mp2t",
 }
 ITEM_PAGE = page("/evidence/items/{item_id}", "bodycam:read")
+REDACT_PAGE = page("/evidence/items/{item_id}/redact", "bodycam:redact")
 CASE_PAGE = page("/evidence/cases/{number}", "bodycam:read")
 
 
@@ -206,6 +210,38 @@ def restore(item_id: str, body: ReasonIn, session: DbSession, ctx: Ctx, principa
 @router.post(API + "/retention/run", response_model=RetentionOut, summary="Apply body-worn retention now")
 def run_retention(ctx: Ctx, _: Manager) -> RetentionOut:
     return retention.apply(ctx)
+
+
+# --- redaction -----------------------------------------------------------------------------------------
+
+
+@router.post(
+    API + "/items/{item_id}/redactions",
+    response_model=RedactionOut,
+    status_code=202,
+    summary="Ask for a redacted copy (a background job; the result is a new item)",
+)
+def request_redaction(
+    item_id: str, body: RedactionIn, session: DbSession, principal: Redactor
+) -> RedactionOut:
+    """Faces, plates, drawn boxes (following their object), muted sound; poll the redaction for progress."""
+    item = items.get_for(session, item_id, principal, action="")
+    return RedactionOut.model_validate(redaction.request(session, item.id, body, actor=principal.username))
+
+
+@router.get(
+    API + "/items/{item_id}/redactions", response_model=list[RedactionOut], summary="An item's redactions"
+)
+def item_redactions(item_id: str, session: DbSession, principal: Reader) -> list[RedactionOut]:
+    item = items.get_for(session, item_id, principal, action="")
+    return [RedactionOut.model_validate(r) for r in redaction.of_item(session, item.id)]
+
+
+@router.get(API + "/redactions/{job_id}", response_model=RedactionOut, summary="Where a redaction stands")
+def get_redaction(job_id: str, session: DbSession, principal: Reader) -> RedactionOut:
+    job = redaction.get(session, job_id)
+    items.get_for(session, job.item_id, principal, action="")
+    return RedactionOut.model_validate(job)
 
 
 # --- shares --------------------------------------------------------------------------------------------
@@ -446,3 +482,10 @@ def case_page(number: str, request: Request, ctx: Ctx) -> Response:
     from safecity.web.pages import render_page
 
     return render_page(request, ctx, "bodyworn_case.html", CASE_PAGE)
+
+
+@router.get("/evidence/items/{item_id}/redact", response_class=HTMLResponse, include_in_schema=False)
+def redact_page(item_id: str, request: Request, ctx: Ctx) -> Response:
+    from safecity.web.pages import render_page
+
+    return render_page(request, ctx, "bodyworn_redact.html", REDACT_PAGE)

@@ -6,6 +6,7 @@ classify, delete and restore, cases, shares, court bundles and `verify-bundle`.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -21,10 +23,21 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from safecity.bodyworn import bundle, cases, custody, ingest, integrity, retention, sharing, verify_bundle
+from safecity.bodyworn import (
+    bundle,
+    cases,
+    custody,
+    ingest,
+    integrity,
+    redaction,
+    retention,
+    sharing,
+    verify_bundle,
+)
 from safecity.bodyworn import service as items
-from safecity.bodyworn.models import CaseIn, ClassifyIn, ImportResult, ItemMeta
+from safecity.bodyworn.models import CaseIn, ClassifyIn, ImportResult, ItemMeta, RedactionIn
 from safecity.core.cliutil import console, err_console, friendly_errors, open_context, print_json
+from safecity.core.errors import InvalidInput
 
 app = typer.Typer(
     help="Body-worn camera evidence: import, custody, verification, retention, cases, sharing, bundles.",
@@ -347,6 +360,88 @@ def share_command(
     console.print(f"link:        {base}/share/{token}")
     console.print(f"access code: {code}   (give it separately: phone or in person)")
     console.print(f"expires:     {expires:%Y-%m-%d %H:%M} UTC; opens in the first browser that uses it only")
+
+
+def _numbers(text: str, count: int, what: str, form: str) -> list[float]:
+    """Returns the `count` comma-separated numbers of an option's value, or says what is wrong."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise InvalidInput(f"{what} {text!r} is not {form}", hint=f"e.g. {what} " + ",".join(["1"] * count))
+    return values
+
+
+@app.command("redact")
+@friendly_errors
+def redact_command(
+    item_id: str,
+    faces: bool = typer.Option(
+        False, "--faces", help="Pixelate every face (detected on every frame, tracked)"
+    ),
+    plates: bool = typer.Option(False, "--plates", help="Pixelate every number plate"),
+    box: list[str] = typer.Option(
+        [], "--box", help="T0,T1,X,Y,W,H: a box (pixels at T0) to hide from T0 to T1 s, following its object"
+    ),
+    still: bool = typer.Option(False, "--still", help="Keep drawn boxes still instead of following"),
+    mute: list[str] = typer.Option([], "--mute", help="T0,T1: seconds of sound to silence (repeat)"),
+    reason: str = typer.Option("redacted copy for disclosure", "--reason", help="Why (custody log)"),
+    out: Path | None = typer.Option(None, "--out", help="Also write the redacted copy to this file"),
+    actor: str = ACTOR,
+    json_output: bool = JSON,
+) -> None:
+    """Make a redacted copy of an item, a new item: faces, plates, boxes, muted sound; the original stays."""
+    boxes = []
+    for text in box:
+        t0, t1, x, y, w, h = _numbers(text, 6, "--box", "T0,T1,X,Y,W,H")
+        boxes.append({"t0": t0, "t1": t1, "x": x, "y": y, "w": w, "h": h, "follow": not still})
+    mutes = []
+    for text in mute:
+        t0, t1 = _numbers(text, 2, "--mute", "T0,T1")
+        mutes.append({"t0": t0, "t1": t1})
+    body = RedactionIn.model_validate(
+        {"faces": faces, "plates": plates, "boxes": boxes, "mutes": mutes, "reason": reason}
+    )
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        raise InvalidInput(
+            f"--out {out} is not a file in an existing folder", hint="e.g. --out ./redacted.mp4"
+        )
+    ctx = open_context()
+    with Progress(
+        TextColumn("[bold]redacting {task.fields[item]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=json_output or not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("redact", total=None, item=item_id)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        job = redaction.redact_now(ctx, item_id, body, actor=actor, progress=step)
+    with ctx.db.session() as session:
+        made = items.get(session, job.result_item_id or "")
+        path, made_id, digest = ctx.media.path(made.ref), made.id, made.sha256
+    if out is not None:
+        shutil.copyfile(path, out)
+    if json_output:
+        print_json(
+            {
+                "item_id": made_id,
+                "sha256": digest,
+                "redaction": job.id,
+                "frames": job.frames_done,
+                "out": str(out) if out else None,
+            }
+        )
+        return
+    console.print(f"item {made_id} made from {item_id}: {job.frames_done} frames, sha256 {digest}")
+    if out is not None:
+        console.print(f"copy written to {out}")
 
 
 @app.command("bundle")

@@ -1,10 +1,10 @@
-"""The body-worn domain's periodic work: re-verification, retention, watermarked copies, stale uploads."""
+"""The body-worn domain's periodic work: re-verification, retention, copies, redactions, stale uploads."""
 
 from __future__ import annotations
 
 import logging
 
-from safecity.bodyworn import integrity, retention, sharing, uploads
+from safecity.bodyworn import integrity, redaction, retention, sharing, uploads
 from safecity.core.context import Context
 
 log = logging.getLogger(__name__)
@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 VERIFY_EVERY_S = 3600.0
 RETENTION_EVERY_S = 3600.0
 COPIES_EVERY_S = 15.0
+REDACTIONS_EVERY_S = 5.0
 UPLOADS_EVERY_S = 900.0
 
 
@@ -35,4 +36,5 @@ async def register(ctx: Context) -> None:
     ctx.jobs.every("bodyworn.verify", VERIFY_EVERY_S, lambda: verify_due(ctx))
     ctx.jobs.every("bodyworn.retention", RETENTION_EVERY_S, lambda: apply_retention(ctx))
     ctx.jobs.every("bodyworn.copies", COPIES_EVERY_S, lambda: sharing.make_pending_copies(ctx))
+    ctx.jobs.every("bodyworn.redactions", REDACTIONS_EVERY_S, lambda: redaction.run_pending(ctx))
     ctx.jobs.every("bodyworn.uploads", UPLOADS_EVERY_S, lambda: uploads.expire(ctx))

@@ -1,7 +1,7 @@
 """Body-worn camera evidence: items (one original recording each), uploads, custody links, shares, cases.
 
 An item is one original file, stored once in the media store under its SHA-256 and never changed. A
-derived item (a redacted copy, later) is a new item whose `derived_from` and `operations` say which
+derived item (a redacted copy) is a new item whose `derived_from` and `operations` say which
 original it was made from and how. Everything done to an item is an entry of the audit chain;
 `bodyworn_custody` only indexes those entries by item.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,6 +74,27 @@ class BodyWornItem(Base):
     # Provenance of a derived item (a redacted copy): the original and the operations applied, by whom.
     derived_from: Mapped[str | None] = mapped_column(String(32), index=True)
     operations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class BodyWornRedaction(Base):
+    """A redaction asked for: what to hide in which item, where its job stands, and the item it made."""
+
+    __tablename__ = "bodyworn_redactions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(32), index=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The request as validated (RedactionIn): faces, plates, boxes, mutes, reason.
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # "queued", "running", "done" (an item made), "failed" (nothing registered; `error` says why).
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    frames_done: Mapped[int] = mapped_column(default=0)
+    frames_total: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    result_item_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(500))
 
 
 class BodyWornCustody(Base):
@@ -257,6 +278,9 @@ class ItemDetail(ItemOut):
     track: list[list[Any]] = Field(default_factory=list)
     allowed_users: list[str] = Field(default_factory=list)
     operations: list[dict[str, Any]] = Field(default_factory=list)
+    derived: list[dict[str, Any]] = Field(
+        default_factory=list, description="Items made from this one (redacted copies): id, digest, when, by."
+    )
     holds: list[dict[str, Any]] = Field(default_factory=list)
     shares: list[ShareOut] = Field(default_factory=list)
 
@@ -321,6 +345,81 @@ class HoldItemIn(ReasonIn):
     """A legal hold on one item."""
 
     reference: str = Field(min_length=3, max_length=100, description="Court order or request number.")
+
+
+class RedactBox(BaseModel):
+    """A box a person drew over something to hide, from T0 to T1, following its object by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t0: float = Field(ge=0, title="From (s)", description="Seconds from the recording's start.")
+    t1: float = Field(ge=0, title="To (s)", description="Seconds from the recording's start; not before t0.")
+    x: float = Field(ge=0, title="Left", description="Pixels from the frame's left edge at t0.")
+    y: float = Field(ge=0, title="Top", description="Pixels from the frame's top edge at t0.")
+    w: float = Field(gt=0, title="Width", description="Pixels.")
+    h: float = Field(gt=0, title="Height", description="Pixels.")
+    follow: bool = Field(
+        default=True,
+        title="Follow",
+        description="Carry the box with its object (a tracker), or keep it still.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RedactBox:
+        if self.t1 < self.t0:
+            raise ValueError(f"a box ends (t1={self.t1:g} s) before it starts (t0={self.t0:g} s): swap them")
+        return self
+
+
+class MuteRange(BaseModel):
+    """A stretch of the sound to replace with silence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t0: float = Field(ge=0, title="From (s)", description="Seconds from the recording's start.")
+    t1: float = Field(ge=0, title="To (s)", description="Seconds from the recording's start; after t0.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MuteRange:
+        if self.t1 <= self.t0:
+            raise ValueError(f"a mute range ends (t1={self.t1:g} s) before it starts (t0={self.t0:g} s)")
+        return self
+
+
+class RedactionIn(ReasonIn):
+    """What to hide in a recording: every face, every plate, boxes a person drew, stretches of sound."""
+
+    faces: bool = Field(
+        default=False, title="Faces", description="Pixelate every face (detected and tracked)."
+    )
+    plates: bool = Field(default=False, title="Plates", description="Pixelate every number plate.")
+    boxes: list[RedactBox] = Field(default_factory=list, max_length=50, title="Boxes")
+    mutes: list[MuteRange] = Field(default_factory=list, max_length=50, title="Mute ranges")
+
+    @model_validator(mode="after")
+    def _something(self) -> RedactionIn:
+        if not (self.faces or self.plates or self.boxes or self.mutes):
+            raise ValueError("nothing to redact: ask for faces, plates, a box or a mute range")
+        return self
+
+
+class RedactionOut(BaseModel):
+    """A redaction and where its job stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    item_id: str
+    requested_by: str
+    requested_at: datetime
+    request: dict[str, Any]
+    status: str
+    frames_done: int
+    frames_total: int
+    updated_at: datetime
+    finished_at: datetime | None
+    result_item_id: str | None
+    error: str | None
 
 
 class ShareIn(ReasonIn):

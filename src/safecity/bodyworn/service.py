@@ -160,6 +160,17 @@ def cases_of(session: Session, item_ids: Sequence[str]) -> dict[str, list[tuple[
     return found
 
 
+def derived_of(session: Session, item_id: str) -> list[dict[str, Any]]:
+    """Returns the items made from an item: id, digest, when and by whom."""
+    rows = session.scalars(
+        select(BodyWornItem).where(BodyWornItem.derived_from == item_id).order_by(BodyWornItem.ingested_at)
+    )
+    return [
+        {"id": r.id, "sha256": r.sha256, "at": r.ingested_at, "by": r.uploaded_by, "status": r.status}
+        for r in rows
+    ]
+
+
 def holds_of(session: Session, item: BodyWornItem) -> list[dict[str, Any]]:
     """Returns the open holds that keep the item's original (legal holds, cases)."""
     return [
@@ -210,6 +221,7 @@ def detail(session: Session, settings: Settings, item: BodyWornItem) -> ItemDeta
     shown = ItemDetail.model_validate({**out(session, settings, [item])[0].model_dump(), "track": item.track})
     shown.allowed_users = list(item.allowed_users or [])
     shown.operations = list(item.operations or [])
+    shown.derived = derived_of(session, item.id)
     holds = holds_of(session, item)
     shown.holds = holds
     if holds:

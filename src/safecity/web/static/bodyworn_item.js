@@ -24,8 +24,14 @@ function facts(d) {
       d.delete_due ? `deleted on ${when(d.delete_due, "date")}` : "kept (case or hold)"],
     ["Verified", d.verified_at ? `${when(d.verified_at)} — ${d.verified_ok ? "matches" : "DOES NOT MATCH"}` : "not yet"],
   ];
-  if (d.derived_from) rows.push(["Derived from", d.derived_from]);
+  if (d.derived_from) {
+    rows.push(["Derived from", el("a", { href: `/evidence/items/${d.derived_from}` }, d.derived_from)]);
+    rows.push(["Redaction", d.operations.filter((op) => op.op !== "encode").map((op) => op.op).join(", ")]);
+  }
   $("#bw-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("#bw-derived").replaceChildren(...d.derived.map((c) => el("li", {},
+    el("a", { href: `/evidence/items/${c.id}` }, c.id), ` by ${c.by}, ${when(c.at)} (${c.status})`)));
+  if (!d.derived.length) $("#bw-derived").replaceChildren(el("li", { class: "muted" }, "none"));
 }
 
 let trackMap = null;  // made with the first track shown
@@ -90,6 +96,7 @@ async function load() {
   $("#bw-title").textContent = `${item.officer} · ${item.device} · ${when(item.recorded_at || item.ingested_at)}`;
   facts(item); showHoldsAndShares(item);
   $("#bw-report").href = `${API}/items/${itemId}/custody.pdf`;
+  $("#bw-redact").href = `/evidence/items/${itemId}/redact`;
   const video = $("#bw-video");
   if (!video.src) video.src = `${API}/items/${itemId}/video`;
   const follow = drawTrack(item.track, item.track_error);

@@ -1,0 +1,324 @@
+"""What a redaction hides in each frame of a video: faces, plates and boxes a person drew, and how.
+
+Redaction is offline (a recording, not a live feed), so each region may look ahead: frames are
+decided a few frames after they are decoded (`lookahead`), which lets a face be hidden a while
+before its first detection as well as after its last. The finders feed `RegionTimeline`, which keeps
+each tracked object's detections (faces and plates tracked by `objects.ObjectTracker`, IoU matching:
+supervision dropped ByteTrack after 0.26) and answers, for any frame, the boxes to hide:
+interpolated between two detections of a track, held (and grown, since the object moves) for some
+frames before a track's first detection and after its last, and padded generously.
+
+    faces = FaceFinder()
+    timeline = RegionTimeline(hold_before=12, hold_after=12)
+    timeline.add(index, faces.find(index, frame_rgb))
+    pixelate(frame_rgb, timeline.boxes(index - 12))     # once that frame's future is known
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+import supervision as sv
+
+from safecity.vision.faces.blazeface import MODEL as FACE_MODEL
+from safecity.vision.faces.blazeface import BlazeFaceDetector
+from safecity.vision.faces.detectors import FaceDetector
+from safecity.vision.registry import session as shared_session
+
+ImageRGB = npt.NDArray[np.uint8]
+Boxes = npt.NDArray[np.float32]
+
+PLATE_MODEL = "PP-OCRv6_det_small"
+"""The ANPR domain's text-line detector, grouped into plate-shaped regions (`TextPlateDetector`)."""
+
+
+def _empty() -> sv.Detections:
+    return sv.Detections(xyxy=np.zeros((0, 4), dtype=np.float32), confidence=np.zeros(0, dtype=np.float32))
+
+
+def pixelate(image: ImageRGB, boxes: Boxes, *, cells: int = 3, min_block: int = 8) -> ImageRGB:
+    """Replaces each box of `image` (in place) with solid blocks, about `cells` across its longer side.
+
+    Each block is the mean of the pixels under it, so nothing of the detail inside survives: it cannot
+    be undone the way a light blur can. Boxes are clipped to the image; empty ones are skipped.
+    """
+    height, width = image.shape[:2]
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float32).reshape(-1, 4).tolist():
+        left, top = max(0, math.floor(x1)), max(0, math.floor(y1))
+        right, bottom = min(width, math.ceil(x2)), min(height, math.ceil(y2))
+        if right - left < 1 or bottom - top < 1:
+            continue
+        block = max(min_block, math.ceil(max(right - left, bottom - top) / cells))
+        region = image[top:bottom, left:right]
+        small = cv2.resize(
+            region,
+            (max(1, math.ceil((right - left) / block)), max(1, math.ceil((bottom - top) / block))),
+            interpolation=cv2.INTER_AREA,
+        )
+        image[top:bottom, left:right] = cv2.resize(
+            small, (right - left, bottom - top), interpolation=cv2.INTER_NEAREST
+        )
+    return image
+
+
+def grow(boxes: Boxes, factor: npt.NDArray[np.float32] | float, *, up: float = 0.0) -> Boxes:
+    """Returns the boxes widened about their centres by `factor` (1.5: half as wide again), and shifted
+    up by `up` of their height (a face's box from the detector leaves out the forehead and hair)."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * np.asarray(factor, dtype=np.float32).reshape(-1, 1)
+    centre[:, 1] -= up * (boxes[:, 3] - boxes[:, 1])
+    return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
+
+
+@dataclass
+class _Track:
+    frames: list[int] = field(default_factory=list)
+    boxes: list[npt.NDArray[np.float32]] = field(default_factory=list)
+
+
+class RegionTimeline:
+    """Sparse detections of tracked objects, spread over the frames around them.
+
+    `add(frame, detections)` takes one frame's detections (`tracker_id` set; one without an id is an
+    object of its own); `boxes(frame)` returns the padded boxes to hide in that frame, which is final
+    once `hold_before` later frames have been added. Between two detections of a track at most
+    `max_gap` frames apart the box is interpolated; past a track's ends (or across a longer gap) the
+    nearest detection's box is held for `hold_before` frames before and `hold_after` after, growing by
+    `grow_per_frame` of its size each frame away from the detection, because the object moves.
+
+    >>> timeline = RegionTimeline(hold_before=8, hold_after=8, pad=1.6)
+    >>> timeline.add(0, tracked)
+    >>> timeline.boxes(0)
+    """
+
+    def __init__(
+        self,
+        *,
+        hold_before: int = 8,
+        hold_after: int = 8,
+        max_gap: int = 8,
+        pad: float = 1.5,
+        up: float = 0.0,
+        grow_per_frame: float = 0.03,
+    ) -> None:
+        self.hold_before = hold_before
+        self.hold_after = hold_after
+        self.max_gap = max_gap
+        self.pad = pad
+        self.up = up
+        self.grow_per_frame = grow_per_frame
+        self._tracks: dict[int, _Track] = {}
+        self._own = -1
+
+    def add(self, frame: int, detections: sv.Detections) -> None:
+        """Records one frame's detections (frames in increasing order)."""
+        ids = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
+        for box, tracker_id in zip(np.asarray(detections.xyxy, dtype=np.float32), ids, strict=True):
+            if tracker_id is None or int(tracker_id) < 0:
+                key, self._own = self._own, self._own - 1
+            else:
+                key = int(tracker_id)
+            track = self._tracks.setdefault(key, _Track())
+            if track.frames and track.frames[-1] == frame:
+                track.boxes[-1] = np.concatenate(
+                    [np.minimum(track.boxes[-1][:2], box[:2]), np.maximum(track.boxes[-1][2:], box[2:])]
+                )
+                continue
+            track.frames.append(frame)
+            track.boxes.append(box.copy())
+
+    def boxes(self, frame: int) -> Boxes:
+        """Returns the boxes to hide in `frame` (x1, y1, x2, y2), padded."""
+        found: list[npt.NDArray[np.float32]] = []
+        factors: list[float] = []
+        for track in self._tracks.values():
+            frames = track.frames
+            after = int(np.searchsorted(frames, frame, side="left"))  # first detection at or after
+            if after < len(frames) and frames[after] == frame:
+                found.append(track.boxes[after])
+                factors.append(self.pad)
+                continue
+            before = after - 1
+            if before >= 0 and after < len(frames) and frames[after] - frames[before] <= self.max_gap:
+                share = (frame - frames[before]) / (frames[after] - frames[before])
+                found.append(track.boxes[before] * (1 - share) + track.boxes[after] * share)
+                nearest = min(frame - frames[before], frames[after] - frame)
+                factors.append(self.pad + self.grow_per_frame * nearest)
+                continue
+            if before >= 0 and frame - frames[before] <= self.hold_after:
+                found.append(track.boxes[before])
+                factors.append(self.pad + self.grow_per_frame * (frame - frames[before]))
+            if after < len(frames) and frames[after] - frame <= self.hold_before:
+                found.append(track.boxes[after])
+                factors.append(self.pad + self.grow_per_frame * (frames[after] - frame))
+        if not found:
+            return np.zeros((0, 4), dtype=np.float32)
+        return grow(np.stack(found), np.asarray(factors, dtype=np.float32), up=self.up)
+
+    def forget(self, before: int) -> None:
+        """Drops what no frame from `before` on can need (tracks whose last detection is long past)."""
+        horizon = before - max(self.hold_after, self.max_gap)
+        for key in [k for k, t in self._tracks.items() if t.frames[-1] < horizon]:
+            del self._tracks[key]
+        for track in self._tracks.values():
+            cut = int(np.searchsorted(track.frames, horizon, side="left")) - 1
+            if cut > 0:
+                del track.frames[:cut], track.boxes[:cut]
+
+
+class FaceFinder:
+    """BlazeFace on every frame for faces from `coarse_min_face_px` up, and every `fine_every` frames
+    for faces down to `min_face_px`, with a lower score than the recogniser's (a false face costs a
+    few pixelated pixels, a missed one a person's privacy).
+
+    The fine pass costs about four times the coarse ones on a 720p frame; small faces are far from the
+    camera and move few pixels a frame, so the timeline's interpolation carries them between passes.
+
+    >>> FaceFinder(min_face_px=20).find(index, frame_rgb)   # sv.Detections, xyxy in frame pixels
+    """
+
+    def __init__(
+        self,
+        *,
+        min_face_px: float = 20.0,
+        min_score: float = 0.3,
+        fine_every: int = 3,
+        coarse_min_face_px: float = 80.0,
+    ) -> None:
+        # One thread: a redaction encodes on the other core meanwhile, and ONNX Runtime's threads spin
+        # (a second thread here measured twice the CPU time for the same frames).
+        session = shared_session(FACE_MODEL, threads=1)
+        self.fine = BlazeFaceDetector(min_face_px=min_face_px, min_score=min_score, session=session)
+        self.coarse = BlazeFaceDetector(
+            min_face_px=max(coarse_min_face_px, min_face_px), min_score=min_score, session=session
+        )
+        self.fine_every = max(1, fine_every)
+        self.min_face_px = min_face_px
+        self.min_score = min_score
+
+    def find(self, index: int, image_rgb: ImageRGB) -> sv.Detections:
+        """Returns the faces of one frame (the fine pass on every `fine_every`-th frame)."""
+        detector = self.fine if index % self.fine_every == 0 else self.coarse
+        faces = detector.detect(image_rgb)
+        if not faces:
+            return _empty()
+        return sv.Detections(
+            xyxy=np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)], dtype=np.float32),
+            confidence=np.array([f.score for f in faces], dtype=np.float32),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Returns the model and settings, for a redaction's provenance."""
+        return {
+            "model": FACE_MODEL,
+            "min_face_px": self.min_face_px,
+            "min_score": self.min_score,
+            "fine_every": self.fine_every,
+        }
+
+
+class PlateFinder:
+    """The ANPR domain's plate localiser (PP-OCR text lines grouped into plate shapes) every `every`
+    frames; the timeline holds each plate's box between passes.
+
+    >>> PlateFinder().find(index, frame_rgb)
+    """
+
+    def __init__(self, *, every: int = 3, max_side: int = 640) -> None:
+        from safecity.vision.plates.detectors import TextLineDetector, TextPlateDetector
+
+        self.detector = TextPlateDetector(TextLineDetector(max_side=max_side, threads=1))
+        self.every = max(1, every)
+        self.max_side = max_side
+
+    def due(self, index: int) -> bool:
+        """Returns whether frame `index` gets a detection pass."""
+        return index % self.every == 0
+
+    def find(self, index: int, image_rgb: ImageRGB) -> sv.Detections:
+        """Returns the plate-shaped regions of one frame (empty between passes)."""
+        if not self.due(index):
+            return _empty()
+        boxes = self.detector.detect(np.ascontiguousarray(image_rgb[:, :, ::-1]))
+        if not boxes:
+            return _empty()
+        return sv.Detections(
+            xyxy=np.array([[x, y, x + w, y + h] for x, y, w, h in boxes], dtype=np.float32),
+            confidence=np.ones(len(boxes), dtype=np.float32),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Returns the model and settings, for a redaction's provenance."""
+        return {"model": PLATE_MODEL, "max_side": self.max_side, "every": self.every}
+
+
+class BoxFollower:
+    """A box a person drew on one frame, carried to later frames by OpenCV's MIL tracker.
+
+    The tracker runs on a copy of the frame scaled to at most `work_side` pixels (MIL's cost grows
+    with the area it searches). A frame where the tracker loses the object keeps the last box, grown
+    a little each frame, so the object stays hidden while it is found again or the range ends.
+
+    >>> follower = BoxFollower((100, 80, 60, 60))
+    >>> follower.update(frame_rgb)     # the box (x1, y1, x2, y2) in this frame
+    """
+
+    def __init__(self, box: Sequence[float], *, follow: bool = True, work_side: int = 640) -> None:
+        x, y, w, h = (float(v) for v in box)
+        self.box = np.array([x, y, x + w, y + h], dtype=np.float32)
+        self.follow = follow
+        self.work_side = work_side
+        self._tracker: Any = None
+        self._scale = 1.0
+        self._lost = 0
+
+    def update(self, image_rgb: ImageRGB) -> npt.NDArray[np.float32]:
+        """Returns the box in this frame (the first call: the box as drawn)."""
+        if not self.follow:
+            return self.box
+        height, width = image_rgb.shape[:2]
+        self._scale = min(1.0, self.work_side / max(height, width))
+        small = cv2.resize(image_rgb, (round(width * self._scale), round(height * self._scale)))
+        if self._tracker is None:
+            self._tracker = cv2.TrackerMIL_create()  # type: ignore[attr-defined]
+            x1, y1, x2, y2 = (self.box * self._scale).tolist()
+            self._tracker.init(small, (round(x1), round(y1), max(2, round(x2 - x1)), max(2, round(y2 - y1))))
+            return self.box
+        ok, (x, y, w, h) = self._tracker.update(small)
+        if ok and w > 0 and h > 0:
+            self._lost = 0
+            self.box = np.array([x, y, x + w, y + h], dtype=np.float32) / np.float32(self._scale)
+            return self.box
+        self._lost += 1
+        return grow(self.box[None], 1 + 0.05 * min(self._lost, 20))[0]
+
+
+def frames_with_faces(
+    path: Path, detectors: dict[str, FaceDetector], *, progress: Callable[[int], None] | None = None
+) -> dict[str, list[int]]:
+    """Returns, for each named detector, the frames of a video where it finds a face (checks a redaction).
+
+    >>> frames_with_faces(Path("redacted.mp4"), {"hog": DlibHogDetector(upsample=1)})
+    {'hog': []}
+    """
+    found: dict[str, list[int]] = {name: [] for name in detectors}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            for name, detector in detectors.items():
+                if detector.detect(image):
+                    found[name].append(index)
+            if progress is not None:
+                progress(index + 1)
+    return found

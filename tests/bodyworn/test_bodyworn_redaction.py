@@ -1,0 +1,230 @@
+"""Redacting body-worn footage: what is hidden stays hidden in every frame, muted sound is silent, and the
+copy is a new item with its own digest, its provenance and both custody logs; bad requests change nothing."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import supervision as sv
+from pydantic import ValidationError
+
+from safecity.bodyworn import custody, ingest, redact_video, redaction
+from safecity.bodyworn import service as items
+from safecity.bodyworn.models import BodyWornItem, ItemMeta, RedactionIn
+from safecity.core.context import Context
+from safecity.core.errors import InvalidInput, NotFound, Unavailable
+from safecity.vision.redaction import RegionTimeline, pixelate
+from tests.bodyworn.redaction_support import (
+    FPS,
+    SQUARE,
+    checkerboard,
+    detail,
+    frames_of,
+    make_clip,
+    rms,
+    sound_of,
+    square_at,
+)
+
+META = ItemMeta(officer="pc.rana", device="BC-17", categories=["arrest"])
+
+
+def _ingest_clip(ctx: Context, tmp_path: Path, **clip: object) -> BodyWornItem:
+    path = make_clip(tmp_path / "FILE0001.MP4", **clip)  # type: ignore[arg-type]
+    result = ingest.ingest_file(ctx, path, META, actor="dock-7")
+    with ctx.db.session() as session:
+        item = items.get(session, result.item_id or "")
+        session.expunge(item)
+    return item
+
+
+def _box_at(t0: float, t1: float, index: int) -> dict[str, float]:
+    x, y = square_at(index)
+    return {"t0": t0, "t1": t1, "x": x - 2, "y": y - 2, "w": SQUARE + 4, "h": SQUARE + 4}
+
+
+def test_pixelation_leaves_solid_blocks_that_keep_none_of_the_detail() -> None:
+    image = np.zeros((96, 96, 3), np.uint8)
+    image[:48, :48] = checkerboard(48)
+    pixelate(image, np.array([[0, 0, 48, 48]], np.float32))
+    assert detail(image, 0, 0, inset=0) < 1.0  # the checkerboard (detail ~64) is gone
+    assert len(np.unique(image[:8, :8].reshape(-1, 3), axis=0)) == 1  # each block one colour
+
+
+def test_the_timeline_interpolates_between_detections_and_holds_before_and_after_a_track() -> None:
+    timeline = RegionTimeline(hold_before=3, hold_after=3, max_gap=5, pad=1.0, grow_per_frame=0.0)
+    for frame, x in ((10, 100.0), (14, 140.0)):
+        found = sv.Detections(xyxy=np.array([[x, 50, x + 20, 70]], np.float32), tracker_id=np.array([7]))
+        timeline.add(frame, found)
+    assert timeline.boxes(12)[0].tolist() == [120.0, 50.0, 140.0, 70.0]  # halfway between
+    assert timeline.boxes(7)[0].tolist() == [100.0, 50.0, 120.0, 70.0]  # held before the first
+    assert timeline.boxes(17)[0].tolist() == [140.0, 50.0, 160.0, 70.0]  # held after the last
+    assert len(timeline.boxes(6)) == 0 and len(timeline.boxes(18)) == 0
+
+
+def test_a_drawn_box_follows_its_moving_object_and_hides_it_in_every_frame_from_t0_to_t1(
+    tmp_path: Path,
+) -> None:
+    source = make_clip(tmp_path / "clip.mp4", audio=False)
+    t0, t1 = 0.6, 2.2
+    box = _box_at(t0, t1, round(t0 * FPS))
+    plan = redact_video.Plan(boxes=[redact_video.TimedBox(t0, t1, (box["x"], box["y"], box["w"], box["h"]))])
+    result = redact_video.redact(source, tmp_path / "out.mp4", plan)
+    assert result.frames == 45 and result.boxes_hidden > 0
+    inside = before = 0
+    for index, (t, image) in enumerate(frames_of(tmp_path / "out.mp4")):
+        x, y = square_at(index)
+        if t0 - 1e-3 <= t <= t1 + 1e-3:
+            # 4 px a frame, 64 px over the range: only a box that follows keeps covering it.
+            assert detail(image, x, y) < 8, f"frame {index} at {t:.2f} s shows the square"
+            inside += 1
+        elif t < t0 - 0.1:
+            assert detail(image, x, y) > 30, f"frame {index} before the range was touched"
+            before += 1
+    assert inside == round((t1 - t0) * FPS) + 1 and before > 5
+
+
+def test_a_still_box_stays_where_it_was_drawn(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "clip.mp4", audio=False)
+    plan = redact_video.Plan(boxes=[redact_video.TimedBox(0.0, 3.0, (20, 88, 52, 60), follow=False)])
+    redact_video.redact(source, tmp_path / "out.mp4", plan)
+    shown = frames_of(tmp_path / "out.mp4")
+    assert detail(shown[0][1], *square_at(0)) < 8  # under the box at first
+    assert detail(shown[30][1], *square_at(30)) > 30  # the square moved out from under it
+
+
+def test_mute_ranges_are_silent_and_the_rest_of_the_sound_is_kept(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "clip.mp4")
+    plan = redact_video.Plan(mutes=[(0.5, 1.2), (2.0, 2.5)])
+    result = redact_video.redact(source, tmp_path / "out.mp4", plan)
+    assert result.audio == "muted"
+    samples, rate = sound_of(tmp_path / "out.mp4")
+    loud = rms(*sound_of(source), 0.1, 0.4)
+    assert loud > 0.3
+    assert rms(samples, rate, 0.55, 1.15) < 0.01 * loud
+    assert rms(samples, rate, 2.05, 2.45) < 0.01 * loud
+    for a, b in ((0.1, 0.4), (1.3, 1.9), (2.6, 2.9)):
+        assert rms(samples, rate, a, b) > 0.8 * loud, (a, b)
+
+
+def test_a_redacted_copy_is_a_new_item_with_its_own_digest_provenance_and_both_custody_logs(
+    ctx: Context, tmp_path: Path
+) -> None:
+    original = _ingest_clip(ctx, tmp_path)
+    stored = ctx.media.path(original.ref)
+    before = hashlib.sha256(stored.read_bytes()).hexdigest()
+    body = RedactionIn(
+        faces=True,
+        boxes=[_box_at(0.0, 1.0, 0)],  # type: ignore[list-item]
+        mutes=[{"t0": 0.5, "t1": 1.0}],  # type: ignore[list-item]
+        reason="disclosure to the complainant",
+    )
+    job = redaction.redact_now(ctx, original.id, body, actor="si.khan")
+    assert job.status == "done" and job.frames_done == 45
+    with ctx.db.session() as session:
+        made = items.get(session, job.result_item_id or "")
+        copy = ctx.media.path(made.ref)
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == made.sha256 != original.sha256
+        assert made.bytes == copy.stat().st_size
+        assert (made.derived_from, made.categories, made.access_class) == (original.id, ["arrest"], "normal")
+        assert [op["op"] for op in made.operations] == ["faces", "box", "mute", "encode"]
+        assert made.operations[0]["model"] == "blazeface-full-range"
+        assert "TrackerMIL" in made.operations[1]["tracker"]
+        assert (
+            items.detail(session, ctx.settings, items.get(session, original.id)).derived[0]["id"] == made.id
+        )
+        on_original = custody.entries_of(session, original.id)
+        on_copy = custody.entries_of(session, made.id)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == before == original.sha256
+    assert [e.action for e in on_original] == ["ingest", "redact_request", "redact"]
+    assert on_original[-1].detail["result"] == made.id and on_original[-1].actor == "si.khan"
+    assert [e.action for e in on_copy] == ["derive"]
+    assert on_copy[0].detail["original_sha256"] == original.sha256
+    assert on_copy[0].detail["operations"][2] == {"op": "mute", "t0": 0.5, "t1": 1.0}
+
+
+def test_the_copy_of_an_item_in_an_open_case_joins_the_case_and_keeps_its_access_class(
+    ctx: Context, tmp_path: Path
+) -> None:
+    from safecity.bodyworn import cases
+    from safecity.bodyworn.models import CaseIn, ClassifyIn
+
+    original = _ingest_clip(ctx, tmp_path, audio=False)
+    with ctx.db.session() as session:
+        cases.create(session, CaseIn(number="CASE-7", title="Assault"), actor="si.khan")
+        cases.add_item(session, "CASE-7", kind="bodyworn", ref_id=original.id, actor="si.khan")
+        change = ClassifyIn(access_class="restricted", reason="a minor is visible")
+        items.classify(session, ctx.settings, original.id, change, actor="insp.rana")
+    body = RedactionIn(mutes=[{"t0": 0.0, "t1": 1.0}], reason="for the court")  # type: ignore[list-item]
+    job = redaction.redact_now(ctx, original.id, body, actor="si.khan")
+    with ctx.db.session() as session:
+        made = items.get(session, job.result_item_id or "")
+        assert made.access_class == "restricted"
+        assert [n for n, _ in items.cases_of(session, [made.id])[made.id]] == ["CASE-7"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"boxes": [{"t0": 0, "t1": 1, "x": 300, "y": 10, "w": 40, "h": 40}]},
+            "lies outside the 320×240 frame",
+        ),
+        ({"boxes": [{"t0": 9, "t1": 10, "x": 0, "y": 0, "w": 40, "h": 40}]}, "after the recording ends"),
+        ({"mutes": [{"t0": 2, "t1": 7.5}]}, "mute range 1 ends at 7.5 s, after the recording ends"),
+    ],
+)
+def test_a_redaction_that_does_not_fit_the_item_is_refused_and_the_refusal_recorded(
+    ctx: Context, tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    original = _ingest_clip(ctx, tmp_path, audio=False)
+    body = RedactionIn.model_validate({"reason": "for the press", **change})
+    with pytest.raises(InvalidInput, match=message), ctx.db.session() as session:
+        redaction.request(session, original.id, body, actor="si.khan")
+    with ctx.db.session() as session:
+        assert [e.action for e in custody.entries_of(session, original.id)] == ["ingest", "redact_refused"]
+        assert session.query(BodyWornItem).count() == 1
+
+
+def test_requests_that_make_no_sense_say_what_to_fix(ctx: Context) -> None:
+    with pytest.raises(ValidationError, match=r"ends .* before it starts"):
+        RedactionIn.model_validate(
+            {"reason": "press", "boxes": [{"t0": 2, "t1": 1, "x": 0, "y": 0, "w": 9, "h": 9}]}
+        )
+    with pytest.raises(ValidationError, match="nothing to redact"):
+        RedactionIn.model_validate({"reason": "press"})
+    with pytest.raises(NotFound, match="no body-worn item NOPE"), ctx.db.session() as session:
+        redaction.request(session, "NOPE", RedactionIn(faces=True, reason="press"), actor="si.khan")
+
+
+def test_a_file_that_is_not_video_is_refused_in_plain_words(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("minutes of the meeting")
+    with pytest.raises(InvalidInput, match="not a video PyAV can read"):
+        redact_video.redact(fake, tmp_path / "out.mp4", redact_video.Plan(mutes=[(0, 1)]))
+
+
+def test_a_full_disk_while_writing_registers_nothing_and_the_failure_is_in_custody(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _ingest_clip(ctx, tmp_path, audio=False)
+    real = redact_video.redact
+
+    def filling(source: Path, target: Path, plan: redact_video.Plan, **kw: object) -> redact_video.Result:
+        real(source, target, plan)  # the copy is written, then the disk fills before it is closed
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(redaction.redact_video, "redact", filling)
+    body = RedactionIn(mutes=[{"t0": 0.0, "t1": 1.0}], reason="for the court")  # type: ignore[list-item]
+    with pytest.raises(Unavailable, match="the evidence store is full"):
+        redaction.redact_now(ctx, original.id, body, actor="si.khan")
+    assert not list(ctx.media.incoming().iterdir())
+    with ctx.db.session() as session:
+        assert session.query(BodyWornItem).count() == 1
+        [job] = redaction.of_item(session, original.id)
+        assert job.status == "failed" and "full" in (job.error or "")
+        assert [e.action for e in custody.entries_of(session, original.id)][-1] == "redact_failed"
