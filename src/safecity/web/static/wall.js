@@ -246,7 +246,7 @@ function onLive(/** @type {any} */ msg) {
 }
 
 async function main() {
-  const [cameras, who] = await Promise.all([api("/api/cameras"), api("/api/ui/me")]);
+  const [cameras, who] = await Promise.all([api("/api/cameras?limit=20000"), api("/api/ui/me")]);
   state.me = who.username;
   // Cameras with a stream first: an operator fills a wall with pictures, not with "no stream" tiles.
   state.cameras = cameras.sort((/** @type {Camera} */ a, /** @type {Camera} */ b) =>
