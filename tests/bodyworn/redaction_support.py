@@ -85,6 +85,13 @@ def detail(image: npt.NDArray[np.uint8], x: int, y: int, side: int = SQUARE, ins
     return float(np.abs(np.diff(region, axis=1)).mean())
 
 
+def checker_edges(image: npt.NDArray[np.uint8], x: int, y: int, side: int = SQUARE, inset: int = 6) -> int:
+    """Returns how many sharp black-white steps (over 120 levels) lie inside the square: a checkerboard
+    has hundreds; solid pixelation blocks, whose neighbours differ less, none."""
+    region = image[y + inset : y + side - inset, x + inset : x + side - inset].astype(np.int16)
+    return int((np.abs(np.diff(region, axis=1)) > 120).sum())
+
+
 def sound_of(path: Path) -> tuple[npt.NDArray[np.float32], int]:
     """Returns the first audio channel as float samples from the stream's start, and the sample rate."""
     with av.open(str(path)) as container:

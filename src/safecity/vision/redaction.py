@@ -261,12 +261,23 @@ class PlateFinder:
         return {"model": PLATE_MODEL, "max_side": self.max_side, "every": self.every}
 
 
+#: How much wider a followed box is hidden than the tracker's own box (trailing and jitter).
+FOLLOW_MARGIN = 1.2
+#: How many frames of its last movement a followed box is stretched ahead (a tracker lags a few).
+LEAD_FRAMES = 3
+#: MIL samples at random: seeded, the same clip and box give the same redaction every time.
+TRACKER_SEED = 20_24
+
+
 class BoxFollower:
     """A box a person drew on one frame, carried to later frames by OpenCV's MIL tracker.
 
     The tracker runs on a copy of the frame scaled to at most `work_side` pixels (MIL's cost grows
-    with the area it searches). A frame where the tracker loses the object keeps the last box, grown
-    a little each frame, so the object stays hidden while it is found again or the range ends.
+    with the area it searches), seeded so that a redaction can be made again the same. Each frame
+    hides where the object was, where it is and `LEAD_FRAMES` of its movement ahead, a fifth wider
+    (`FOLLOW_MARGIN`), since the tracker trails a moving object. A frame where
+    the tracker loses the object keeps the last box, grown a little each frame, so the object stays
+    hidden while it is found again or the range ends.
 
     >>> follower = BoxFollower((100, 80, 60, 60))
     >>> follower.update(frame_rgb)     # the box (x1, y1, x2, y2) in this frame
@@ -289,6 +300,7 @@ class BoxFollower:
         self._scale = min(1.0, self.work_side / max(height, width))
         small = cv2.resize(image_rgb, (round(width * self._scale), round(height * self._scale)))
         if self._tracker is None:
+            cv2.setRNGSeed(TRACKER_SEED)
             self._tracker = cv2.TrackerMIL_create()  # type: ignore[attr-defined]
             x1, y1, x2, y2 = (self.box * self._scale).tolist()
             self._tracker.init(small, (round(x1), round(y1), max(2, round(x2 - x1)), max(2, round(y2 - y1))))
@@ -296,8 +308,14 @@ class BoxFollower:
         ok, (x, y, w, h) = self._tracker.update(small)
         if ok and w > 0 and h > 0:
             self._lost = 0
-            self.box = np.array([x, y, x + w, y + h], dtype=np.float32) / np.float32(self._scale)
-            return self.box
+            found = np.array([x, y, x + w, y + h], dtype=np.float32) / np.float32(self._scale)
+            # The tracker's box trails a moving object by a few pixels, and jitters: hide where it was,
+            # where it is and where it is heading (as far again), with a margin, so no edge shows.
+            ahead = found + LEAD_FRAMES * (found - self.box)
+            corners = np.stack([self.box, found, ahead])
+            shown = np.concatenate([corners[:, :2].min(axis=0), corners[:, 2:].max(axis=0)])
+            self.box = found
+            return grow(shown[None], FOLLOW_MARGIN)[0]
         self._lost += 1
         return grow(self.box[None], 1 + 0.05 * min(self._lost, 20))[0]
 
