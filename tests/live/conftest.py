@@ -29,7 +29,9 @@ class VideoCity:
     def cookie(self, role: str = "operator") -> tuple[str, str]:
         """Signs a new user with `role` in; returns (user name, Cookie header)."""
         name = make_user(self.ctx, role)
-        with httpx.Client(base_url=self.url) as client:
+        # Generous: the app answers its first request while six cameras start beside it (CI runs two
+        # test processes on two cores).
+        with httpx.Client(base_url=self.url, timeout=60) as client:
             client.post("/api/login", json={"username": name, "password": PASSWORD}).raise_for_status()
             return name, "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
