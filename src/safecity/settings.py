@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         title="Batches in flight",
         description="Batches each consumer group fetches and handles at once in one process.",
     )
+    consumer_linger_ms: int = Field(
+        default=200,
+        ge=0,
+        le=2000,
+        title="Batch gathering time",
+        description="Once its backlog is drained, a process fetches for each consumer group at most "
+        "this often (ms), so a moderate flow is handled in batches (most of a batch's cost is per "
+        "batch) at the price of up to this much latency; 0 handles each event as it comes.",
+    )
     notices_in_serve: bool = Field(
         default=True,
         title="Notices in serve",

@@ -354,6 +354,7 @@ def make_bus(settings: Settings) -> Bus:
             max_age_days=settings.nats_max_age_days,
             max_bytes=settings.nats_max_bytes,
             in_flight=settings.consumer_in_flight,
+            linger=settings.consumer_linger_ms / 1000,
         )
     from safecity.core.bus.memory import MemoryBus
 

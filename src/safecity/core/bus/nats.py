@@ -7,9 +7,12 @@ unhandled when it ages out is lost, so size these above the longest outage you p
 
 A consumer group is one durable pull consumer per subject, shared by every process that names it.
 Each process runs `in_flight` fetch loops per consumer, each handing batches of up to `max_batch`
-messages to the handler. Redelivery is unlimited (`max_deliver=-1`): the delivery rules in
-`core.bus.Bus` decide when an event is given up on (dead letters), never a delivery count on the
-server, so an outage of any length loses nothing.
+messages to the handler. Once the backlog is drained, a process fetches for a consumer at most once
+every `linger` seconds, so a moderate flow arrives in batches of some size rather than one by one
+(most of a batch's cost is per batch: its transaction, its claims, its reads of settings).
+Redelivery is unlimited (`max_deliver=-1`): the delivery rules in `core.bus.Bus` decide when an
+event is given up on (dead letters), never a delivery count on the server, so an outage of any
+length loses nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ DAY_S = 86_400.0
 TRANSIENT_PREFIX = "safecity-now."
 IDLE_WAIT_S = 5.0
 BUSY_WAIT_S = 0.05
+TAKE_WAIT_S = 0.02
 
 
 class NatsBus(Bus):
@@ -64,6 +68,7 @@ class NatsBus(Bus):
         max_age_days: float = 7.0,
         max_bytes: int = 20 * 1024**3,
         in_flight: int = 2,
+        linger: float = 0.2,
     ) -> None:
         super().__init__()
         self.servers = [s.strip() for s in servers.split(",") if s.strip()]
@@ -73,6 +78,8 @@ class NatsBus(Bus):
         self.max_age_days = max_age_days
         self.max_bytes = max_bytes
         self.in_flight = in_flight
+        self.linger = linger
+        self._last_fetch: dict[str, float] = {}  # per consumer group: when this process last fetched
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -225,12 +232,25 @@ class NatsBus(Bus):
     async def _pull(self, sub: JetStreamContext.PullSubscription, consumer: Consumer) -> None:
         # A fetch for a full batch waits until the batch is full or its time is up, so a quiet moment
         # would hold the first event back for the whole wait. Once the backlog is drained, wait for
-        # one event (returned the moment it comes), then take whatever else is there at once.
+        # one event (returned the moment it comes), let `linger` seconds gather what follows it, then
+        # take whatever is there at once. Between batches that were not full, this process's loops
+        # for the consumer fetch at most once every `linger` seconds: a batch of a handful of events
+        # costs the same transaction, claims and reads of settings as a batch of one.
+        loop = asyncio.get_running_loop()
         idle = True
         while not self._stopping.is_set():
-            batch, wait = (1, IDLE_WAIT_S) if idle else (consumer.max_batch, BUSY_WAIT_S)
             try:
-                messages = await sub.fetch(batch=batch, timeout=wait)
+                if idle:
+                    messages = await sub.fetch(batch=1, timeout=IDLE_WAIT_S)
+                    if self.linger and consumer.max_batch > 1:
+                        await self._sleep(self.linger)
+                        messages += await self._take(sub, consumer.max_batch - 1)
+                else:
+                    pause = self._last_fetch.get(consumer.name, 0.0) + self.linger - loop.time()
+                    if pause > 0:
+                        await self._sleep(pause)
+                    self._last_fetch[consumer.name] = loop.time()
+                    messages = await sub.fetch(batch=consumer.max_batch, timeout=BUSY_WAIT_S)
             except TimeoutError:
                 idle = True
                 continue
@@ -240,7 +260,9 @@ class NatsBus(Bus):
                 log.debug("consumer %s fetch failed: %s", consumer.name, exc)
                 await self._sleep(1.0)
                 continue
-            idle = len(messages) < batch
+            idle = False
+            if len(messages) >= consumer.max_batch:
+                self._last_fetch[consumer.name] = 0.0  # a backlog: the next fetch goes at once
             items = [
                 self._decode(
                     msg.data,
@@ -256,6 +278,14 @@ class NatsBus(Bus):
                 return  # stopping: what was not acknowledged is redelivered to another member
             except Exception:  # delivery itself must never stop the loop
                 log.exception("consumer %s failed on a batch", consumer.name)
+
+    @staticmethod
+    async def _take(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+        """Whatever the consumer holds now, up to `batch` messages, without waiting for more."""
+        try:
+            return list(await sub.fetch(batch=batch, timeout=TAKE_WAIT_S))
+        except TimeoutError:
+            return []
 
     async def lag(self) -> dict[str, int]:
         """Returns, per consumer group on the stream (of any process), the events not yet acknowledged."""
