@@ -76,6 +76,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
         security.redact_access_log()
         await ctx.bus.start()
         await ctx.outbox.start()
+        if ctx.settings.bus == "nats":  # city mode: settings read by every batch kept in memory
+            ctx.db.memo.start()
         if consumers:
             await start_consumers(ctx)
             await ctx.jobs.start()
@@ -88,6 +90,7 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
             await asyncio.to_thread(ctx.runtime.stop)
         await ctx.jobs.stop()
         await ctx.outbox.stop()
+        await asyncio.to_thread(ctx.db.memo.stop)
         await ctx.bus.close()
         for close in ctx.on_close:
             try:

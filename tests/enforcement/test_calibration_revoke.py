@@ -189,3 +189,42 @@ def test_revocation_over_http_and_the_cli(
         ["enforcement", "revoke-calibration", str(calibration), "--from", "yesterday", "--reason", "x y z"],
     )
     assert bad.exit_code == 1 and "is not a time" in bad.output
+
+
+def test_a_revocation_by_another_serve_reaches_this_ones_gate_at_once(tmp_path: Path, pg_url: str) -> None:
+    # City mode: each serve keeps the calibrations and road surveys the gate reads in memory. A
+    # revocation committed by another serve must reach this one's gate before its next violation.
+    import time
+
+    from safecity.core.db import Database
+    from safecity.settings import Settings
+
+    ctx = Context.create(Settings(data_dir=tmp_path / "data", database_url=pg_url))
+    other = Database(pg_url)
+    try:
+        ctx.db.memo.start()
+        deadline = time.monotonic() + 10
+        while not ctx.db.memo.listening:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        calibration = court_ready(ctx, "cam-1", at=T0 - timedelta(hours=1))
+        first = _record(ctx, "first", T0 + timedelta(minutes=10), calibration)
+        assert first.status == "approved"
+        assert ctx.db.memo.holds("enforcement.calibrations")  # the gate read it from memory from now on
+        with other.session() as session:
+            calibrations.revoke(
+                session,
+                calibration,
+                effective_from=T0 + timedelta(minutes=5),
+                reason="radar found out of tolerance",
+                actor="inspector.rana",
+            )
+        while ctx.db.memo.holds("enforcement.calibrations"):
+            assert time.monotonic() < deadline + 10, "the revocation was never heard"
+            time.sleep(0.02)
+        late = _record(ctx, "late", T0 + timedelta(minutes=40), calibration)
+        assert late.status == "pending"
+        assert f"calibration {calibration} was revoked from" in late.hold_reason
+    finally:
+        other.dispose()
+        ctx.db.dispose()

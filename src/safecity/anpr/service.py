@@ -47,6 +47,7 @@ from safecity.anpr.models import (
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.cameras.models import Camera
+from safecity.core import memo
 from safecity.core.clock import as_utc, utcnow
 from safecity.core.db import get_or_raise, insert_many
 from safecity.core.errors import Conflict, InvalidInput, NotFound
@@ -63,8 +64,15 @@ _index_cache = IndexCache()
 # --- settings -------------------------------------------------------------------------------------
 
 
+memo.watch(AnprConfigRow, "anpr.config")
+
+
 def get_config(session: Session) -> AnprConfig:
     """Returns the installation's ANPR settings (defaults until someone changes them)."""
+    return memo.remember(session, "anpr.config", lambda: _load_config(session)).model_copy()
+
+
+def _load_config(session: Session) -> AnprConfig:
     row = session.get(AnprConfigRow, 1)
     return AnprConfig.model_validate(row.values) if row else AnprConfig()
 
@@ -571,13 +579,20 @@ def import_hotlist_csv(
     return report
 
 
+memo.watch(HotlistRevision, "anpr.hotlist")
+
+
+def _hotlist_token(session: Session) -> str:
+    revision = session.get(HotlistRevision, 1)
+    return revision.token if revision else "empty"
+
+
 def hotlist_index(session: Session) -> HotlistIndex:
     """Returns the match index of the current hot list, rebuilt only when the list has changed."""
     bind = session.get_bind()
     database = bind.engine.url.render_as_string(hide_password=True)
     # Read the token before the entries: a change landing in between only causes one extra rebuild.
-    revision = session.get(HotlistRevision, 1)
-    token = revision.token if revision else "empty"
+    token = memo.remember(session, "anpr.hotlist", lambda: _hotlist_token(session))
     index = _index_cache.get(database, token)
     if index is None:
         index = HotlistIndex(session.execute(select(HotlistEntry.id, HotlistEntry.plate)).tuples())

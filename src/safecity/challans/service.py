@@ -43,6 +43,7 @@ from safecity.challans.models import (
     normalise_plate,
 )
 from safecity.challans.payments import slips
+from safecity.core import memo
 from safecity.core.clock import as_utc, end_of_day, format_day, local_day, start_of_day, utcnow
 from safecity.core.db import Base, get_by
 from safecity.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
@@ -59,8 +60,15 @@ _CHUNK = 500
 # --- rules -----------------------------------------------------------------------------------------
 
 
+memo.watch(ChallanRulesSetting, "challans.rules")
+
+
 def get_rules(session: Session) -> ChallanRules:
     """Returns the fine schedule in force (Karachi's defaults until someone changes it)."""
+    return memo.remember(session, "challans.rules", lambda: _load_rules(session)).model_copy()
+
+
+def _load_rules(session: Session) -> ChallanRules:
     row = session.get(ChallanRulesSetting, 1)
     return ChallanRules.model_validate(row.data) if row else ChallanRules()
 
@@ -320,22 +328,22 @@ def _table(model: type[Base]) -> Table:
 
 def _allocate_numbers(session: Session, year: int, count: int) -> int:
     """Reserves `count` consecutive challan numbers for `year`; returns the first."""
-    # Update first so the row lock (PostgreSQL) or write lock (SQLite) is held before reading.
-    result = session.execute(
+    # One statement takes the row lock (PostgreSQL) or write lock (SQLite) and reads the new last.
+    last = session.scalar(
         update(ChallanCounter)
         .where(ChallanCounter.year == year)
         .values(last=ChallanCounter.last + count)
+        .returning(ChallanCounter.last)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if last is None:
         try:
             with session.begin_nested():
                 session.add(ChallanCounter(year=year, last=count))
         except IntegrityError:
             return _allocate_numbers(session, year, count)
         return 1
-    last = session.scalar(select(ChallanCounter.last).where(ChallanCounter.year == year)) or count
-    return last - count + 1
+    return int(last) - count + 1
 
 
 def get_challan(session: Session, number: str) -> Challan:

@@ -119,6 +119,10 @@ class Database:
         # Set by the running outbox relay: called after a transaction that staged events commits.
         self.outbox_wakeup: Callable[[], None] | None = None
         self._migrate_lock = threading.Lock()
+        from safecity.core.memo import Memo  # memo hooks into sessions made here
+
+        # Rarely changed tables kept in memory while `memo.start()` hears their changes (serve).
+        self.memo = Memo(url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -157,7 +161,8 @@ class Database:
             command.upgrade(config, "heads")
 
     def dispose(self) -> None:
-        """Closes every pooled connection."""
+        """Stops listening for changes and closes every pooled connection."""
+        self.memo.stop()
         self.engine.dispose()
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from safecity.anpr.hotlist import class_key
 from safecity.audit import service as audit
+from safecity.core import memo
 from safecity.core.clock import utcnow
 from safecity.core.db import get_or_raise
 from safecity.core.errors import Conflict, InvalidInput
@@ -46,8 +47,15 @@ SPEED_OFFENCES = ("speeding", "section_speeding")
 # --- policy ----------------------------------------------------------------------------------------
 
 
+memo.watch(EnforcementPolicySetting, "enforcement.policy")
+
+
 def get_policy(session: Session) -> EnforcementPolicy:
     """Returns the enforcement policy in force (the defaults until someone changes it)."""
+    return memo.remember(session, "enforcement.policy", lambda: _load_policy(session)).model_copy()
+
+
+def _load_policy(session: Session) -> EnforcementPolicy:
     row = session.get(EnforcementPolicySetting, 1)
     if row is None:
         return EnforcementPolicy()

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
+from safecity.core import memo
 from safecity.core.clock import as_utc
 from safecity.core.errors import InvalidInput
 from safecity.core.media import MediaStore
 from safecity.enforcement.calibrations import service as calibrations
+from safecity.enforcement.calibrations.models import CameraCalibration
 from safecity.enforcement.models import EnforcementPolicy
 from safecity.enforcement.readiness.models import (
     CameraClockCheck,
@@ -226,12 +228,15 @@ class _Context:
             .order_by(CameraClockCheck.measured_at)
         )
         context.clock = _index(checks, lambda c: c.camera_id, lambda c: c.measured_at)
-        surveys = session.scalars(
-            select(RoadSurvey)
-            .where(RoadSurvey.camera_id.in_(cams), RoadSurvey.surveyed_at <= newest)
-            .order_by(RoadSurvey.surveyed_at)
-        )
-        context.surveys = _index(surveys, lambda s: s.camera_id, lambda s: s.surveyed_at)
+        if memo.active(session):  # city mode: every survey, kept until one changes
+            context.surveys = memo.remember(session, "enforcement.surveys", lambda: _survey_index(session))
+        else:
+            surveys = session.scalars(
+                select(RoadSurvey)
+                .where(RoadSurvey.camera_id.in_(cams), RoadSurvey.surveyed_at <= newest)
+                .order_by(RoadSurvey.surveyed_at)
+            )
+            context.surveys = _index(surveys, lambda s: s.camera_id, lambda s: s.surveyed_at)
         junctions = sorted(
             {
                 str(j)
@@ -251,7 +256,11 @@ class _Context:
             for row in rows
             if isinstance(cid := ((row.get("evidence") or {}).get("calibration") or {}).get("id"), int)
         }
-        context.calibrations = calibrations.by_ids(session, ids)
+        if memo.active(session):
+            kept = memo.remember(session, "enforcement.calibrations", lambda: _all_calibrations(session))
+            context.calibrations = {i: kept[i] for i in ids if i in kept}
+        else:
+            context.calibrations = calibrations.by_ids(session, ids)
         return context
 
     def checks(self, row: Mapping[str, Any]) -> list[Check]:
@@ -456,6 +465,27 @@ class _Context:
         return Check(
             check="signal", ok=True, detail=f"{source.kind} {source.device}, drift {source.offset_ms:+g} ms"
         )
+
+
+memo.watch(RoadSurvey, "enforcement.surveys")
+memo.watch(CameraCalibration, "enforcement.calibrations")
+
+
+def _detached(session: Session, rows: Iterable[Any]) -> list[Any]:
+    """The rows, out of the session: kept in memory, they must never see this transaction's changes."""
+    out = list(rows)
+    for row in out:
+        session.expunge(row)
+    return out
+
+
+def _survey_index(session: Session) -> dict[str, tuple[list[datetime], list[RoadSurvey]]]:
+    rows = _detached(session, session.scalars(select(RoadSurvey).order_by(RoadSurvey.surveyed_at)))
+    return _index(rows, lambda s: s.camera_id, lambda s: s.surveyed_at)
+
+
+def _all_calibrations(session: Session) -> dict[int, CameraCalibration]:
+    return {row.id: row for row in _detached(session, session.scalars(select(CameraCalibration)))}
 
 
 def _index(rows: Iterable[Any], key: Any, when: Any) -> dict[str, tuple[list[datetime], list[Any]]]:
