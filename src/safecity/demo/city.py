@@ -327,7 +327,10 @@ def build_city(
                 longitude=lon - 0.004,
                 actor="demo",
             )
-        crew = enlist(session)
+        # Idle units patrol the city's named places near their bases (the cameras' places among them).
+        crew = enlist(
+            session, places=[(lat, lon) for places in DISTRICT_PLACES.values() for _, lat, lon in places]
+        )
         story_unit = story.nearest_unit(session)
     entry_id = None
     if wanted is not None:
