@@ -248,3 +248,83 @@ def test_control_sessions_are_one_audited_row_each_and_a_lapsed_lease_starts_a_n
             ]
     finally:
         db.dispose()
+
+
+def test_an_operator_sends_a_camera_to_a_position_within_its_ranges_and_each_move_is_audited(
+    ctx: Context, client: TestClient
+) -> None:
+    camera = SimulatedPtzCamera(username="ptz", password="s3cret", pan_tilt_limits=(-0.5, 0.5, -1.0, 1.0))
+    try:
+        register(ctx, "gate", **ptz_at(camera))
+        operator = auth_headers(ctx, "operator", "asif")
+        where = client.get("/api/cameras/gate/ptz/position", headers=operator).json()
+        assert where["absolute"] is True and (where["pan"], where["tilt"], where["zoom"]) == (0, 0, 0)
+        assert where["pan_range"] == {"min": -0.5, "max": 0.5} and where["zoom_range"] == {"min": 0, "max": 1}
+        assert "AbsoluteMove" not in camera.operations() and actions(ctx, "camera.ptz_control") == []
+
+        sent = client.post(
+            "/api/cameras/gate/ptz/absolute", headers=operator, json={"pan": 0.4, "tilt": -0.2}
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["controller"]["username"] == "asif"
+        assert camera.view() == pytest.approx((0.4, -0.2, 0.0))
+        client.post("/api/cameras/gate/ptz/absolute", headers=operator, json={"zoom": 0.5}).raise_for_status()
+        assert camera.view() == pytest.approx((0.4, -0.2, 0.5))
+        now = client.get("/api/cameras/gate/ptz/position", headers=operator).json()
+        assert (now["pan"], now["tilt"], now["zoom"]) == pytest.approx((0.4, -0.2, 0.5))
+        moves = actions(ctx, "camera.ptz_absolute_move")  # newest first
+        assert [e.detail for e in reversed(moves)] == [
+            {"pan": 0.4, "tilt": -0.2, "zoom": None},
+            {"pan": None, "tilt": None, "zoom": 0.5},
+        ]
+        assert [e.detail["first"] for e in actions(ctx, "camera.ptz_control")] == ["absolute_move"]
+    finally:
+        camera.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"pan": 0.9, "tilt": 0}, 422, "pan 0.9 is outside this camera's range -0.5 to 0.5"),
+        ({"zoom": 1.5}, 422, "zoom 1.5 is outside this camera's range 0 to 1"),
+        ({"pan": 0.1}, 422, "pan and tilt go together"),
+        ({}, 422, "nothing to move to"),
+        ({"pan": "left", "tilt": 0}, 422, "pan"),
+        ({"zoom": 0.5, "speed": 1}, 422, "speed"),
+    ],
+)
+def test_a_position_the_camera_cannot_reach_is_refused_naming_its_range_and_nothing_moves(
+    ctx: Context, client: TestClient, body: dict[str, Any], status: int, says: str
+) -> None:
+    camera = SimulatedPtzCamera(pan_tilt_limits=(-0.5, 0.5, -1.0, 1.0))
+    try:
+        register(ctx, "gate", stream_url="synthetic://road/g", analysis={"onvif_url": camera.url})
+        answer = client.post(
+            "/api/cameras/gate/ptz/absolute", headers=auth_headers(ctx, "operator"), json=body
+        )
+        assert answer.status_code == status and says in answer.text, answer.text
+        assert "AbsoluteMove" not in camera.operations() and actions(ctx, "camera.ptz_control") == []
+    finally:
+        camera.close()
+
+
+def test_a_camera_without_absolute_positions_answers_409_and_its_position_says_why(
+    ctx: Context, client: TestClient
+) -> None:
+    camera = SimulatedPtzCamera(absolute=False)
+    try:
+        register(ctx, "gate", stream_url="synthetic://road/g", analysis={"onvif_url": camera.url})
+        operator = auth_headers(ctx, "operator")
+        where = client.get("/api/cameras/gate/ptz/position", headers=operator).json()
+        assert where["absolute"] is False and "no absolute position space" in where["detail"]
+        assert where["pan_range"] is None and where["zoom_range"] is None
+        refused = client.post("/api/cameras/gate/ptz/absolute", headers=operator, json={"pan": 0, "tilt": 0})
+        assert refused.status_code == 409 and refused.json()["error"] == "no_absolute_ptz"
+        assert "AbsoluteMove" not in camera.operations()
+        viewer = auth_headers(ctx, "auditor")
+        assert client.get("/api/cameras/gate/ptz/position", headers=viewer).status_code == 403
+        assert (
+            client.post("/api/cameras/gate/ptz/absolute", headers=viewer, json={"zoom": 0}).status_code == 403
+        )
+    finally:
+        camera.close()

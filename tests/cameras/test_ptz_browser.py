@@ -76,7 +76,7 @@ def test_holding_an_arrow_moves_the_camera_and_letting_go_stops_it(
     page.click("#preset-save")
     page.wait_for_selector("#ptz-presets li:has-text('Gate 3')")
     seen = len(ptz_camera.received)
-    page.locator("#ptz-presets li", has_text="Home").locator("button").click()
+    page.locator("#ptz-presets li", has_text="Home").locator("button", has_text="Go").click()
     goto = wait_for(after(ptz_camera, seen, "GotoPreset"), "GotoPreset")
     assert goto.values["PresetToken"] == "1"
 
@@ -98,3 +98,37 @@ def test_a_failing_command_says_why_and_a_fixed_camera_shows_no_controls(
     page.mouse.down()
     page.wait_for_selector("#ptz-status.error:has-text('PTZ is locked by the local keyboard')")
     page.mouse.up()
+
+
+def test_an_operator_sends_the_camera_to_a_position_by_numbers_and_removes_a_preset(
+    live_server: LiveServer, page: Any
+) -> None:
+    camera = SimulatedPtzCamera(pan_tilt_limits=(-0.5, 0.5, -1.0, 1.0))
+    try:
+        register(live_server.ctx, "gate", stream_url="synthetic://road/g", analysis={"onvif_url": camera.url})
+        sign_in(page, live_server.url, make_user(live_server.ctx, "operator", "asif"))
+        page.goto(live_server.url + "/live/gate")
+        page.wait_for_selector("#ptz-position:not([hidden])")
+        assert page.get_attribute("#ptz-pan", "max") == "0.5" and page.input_value("#ptz-zoom") == "0"
+        assert "pan -0.5 to 0.5" in page.inner_text("#ptz-ranges")
+
+        page.fill("#ptz-pan", "0.3")
+        page.fill("#ptz-tilt", "-0.4")
+        page.fill("#ptz-zoom", "0.6")
+        page.click("#ptz-go")
+        wait_for(lambda: camera.last("AbsoluteMove"), "AbsoluteMove on Go to")
+        page.wait_for_selector("#ptz-controller:has-text('You are controlling')")
+        assert camera.view() == pytest.approx((0.3, -0.4, 0.6))
+
+        page.fill("#ptz-pan", "0.8")
+        page.click("#ptz-go")
+        page.wait_for_selector("#ptz-status.error:has-text('outside this camera\\'s range -0.5 to 0.5')")
+        assert len([r for r in camera.received if r.operation == "AbsoluteMove"]) == 1
+
+        page.wait_for_selector("#ptz-presets li[data-token='1']")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#ptz-presets li", has_text="Home").locator("button.remove").click()
+        page.wait_for_selector("#ptz-presets li:has-text('no presets yet')")
+        assert camera.presets == {} and camera.last("RemovePreset") is not None
+    finally:
+        camera.close()

@@ -12,9 +12,11 @@ from safecity.alerts import service as alerts
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.cameras.models import CameraIn
+from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.events import Event
-from safecity.demo.crew import DISPATCHER, CrewAtWork, enlist
+from safecity.core.geo import distance_m
+from safecity.demo.crew import DISPATCHER, CrewAtWork, beat_for, enlist
 from safecity.dispatch import service as dispatch
 from safecity.server import create_app
 
@@ -135,3 +137,47 @@ async def test_an_alert_an_operator_already_took_is_left_to_them(ctx: Context) -
         await asyncio.gather(task, return_exceptions=True)
     with ctx.db.session() as session:
         assert dispatch.incidents_of_alert(session, alert_id) == []
+
+
+def test_a_beat_runs_through_the_named_places_near_the_base_or_round_a_square_where_there_are_none() -> None:
+    base = (24.8618, 67.0256)
+    saddar, regal, far_away = (24.8578, 67.0296), REGAL, (24.9411, 67.2058)
+    assert beat_for(base, [saddar, far_away, regal, base]) == [base, regal, saddar]
+    square = beat_for(base, [far_away])
+    assert square[0] == base and len(square) == 4
+    assert all(300 < distance_m(*base, *p) < 600 for p in square[1:])
+
+
+async def test_idle_units_patrol_their_beats_posting_positions_as_a_device_would(ctx: Context) -> None:
+    _city(ctx)
+    with ctx.db.session() as session:
+        crew = enlist(session, places=[REGAL, (24.8578, 67.0296)])
+        bases = {u.id: (u.latitude, u.longitude) for u in dispatch.list_units(session)}
+    started = utcnow()
+    app = create_app(ctx)
+    heard: list[Event] = []
+    async with app.router.lifespan_context(app):
+        await ctx.bus.subscribe(["unit"], heard.append)
+        work = CrewAtWork(ctx, crew, app, tick_s=0.1, patrol_kmh=1800.0, patrol_fix_s=0.1, patrol_pause_s=0.0)
+        await work.sign_in()
+        task = asyncio.create_task(work.run())
+
+        def moved_twice() -> bool:
+            seen: dict[str, set[tuple[float, float]]] = {}
+            for e in heard:
+                where = (getattr(e, "latitude", None), getattr(e, "longitude", None))
+                if None not in where:
+                    seen.setdefault(getattr(e, "unit_id", ""), set()).add(where)  # type: ignore[arg-type]
+            return all(len(seen.get(unit, set())) >= 3 for unit in ("near", "far"))
+
+        await _until(moved_twice, seconds=20)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert work.problems == []
+    with ctx.db.session() as session:
+        for unit_id in ("near", "far"):
+            unit = dispatch.get_unit(session, unit_id)
+            # It moved, as the field API's position fixes, and stayed on its beat, still available.
+            assert (unit.latitude, unit.longitude) != bases[unit_id] and unit.status == "available"
+            assert distance_m(unit.latitude, unit.longitude, *bases[unit_id]) <= 700  # type: ignore[arg-type]
+            assert unit.position_at is not None and unit.position_at >= started  # a fix of this run

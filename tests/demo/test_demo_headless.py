@@ -43,6 +43,7 @@ def test_headless_demo_reports_what_the_city_saw(tmp_path: Path, monkeypatch: py
     assert {"seconds", "cameras", "frames", "events", "alerts"} <= data.keys()
     assert data["cameras"] == 27 and data["frames"] > 100  # 26 in the city, and the simulated PTZ one
     assert data["face_story"]["entry_id"] is None and data["face_story"]["alerts"] == []
+    assert data["stranger"]["plan"].startswith("no stranger") and data["stranger"]["face_matches"] == 0
     assert data["events"]["plate_read"] >= 3 and data["plate_reads"] >= 3
     # The stolen car passes Nazimabad at 5 s; the dead link and the covered lens are faults.
     assert data["alerts_by_kind"].get("hotlist", 0) >= 1
@@ -94,7 +95,8 @@ def test_headless_demo_tells_the_seed_story(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rides past khi-so-face-03" in result.output
-    story = json.loads(report.read_text())["face_story"]
+    data = json.loads(report.read_text())
+    story = data["face_story"]
     assert story["entry_id"] and story["alerts"], story
     first = story["alerts"][0]
     # The wanted man was matched at the face camera, shown beside his watch-list photo ...
@@ -105,3 +107,9 @@ def test_headless_demo_tells_the_seed_story(tmp_path: Path) -> None:
     assert first["units_sent"] == ["mobile-01"] and first["dispatched_by"] == ["demo.dispatcher"]
     assert first["arrived"] and first["outcome"] == "arrest" and first["alert_status"] == "closed"
     assert first["closing_note"].startswith("closed: arrest — suspect confirmed")
+    # A man on no watch list rode past the airport's face camera: examined, matched to no one, nothing kept.
+    stranger = data["stranger"]
+    assert stranger["passes"] >= 1 and stranger["face_frames_examined"] >= 1, stranger
+    assert stranger["face_frames_matched_to_no_one"] == stranger["face_frames_examined"]
+    assert (stranger["face_matches"], stranger["alerts"], stranger["face_images_kept"]) == (0, 0, 0)
+    assert stranger["kept"].startswith("nothing")

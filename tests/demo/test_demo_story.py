@@ -140,3 +140,59 @@ def test_a_watchlist_photo_the_list_refuses_leaves_the_story_out(tmp_path: Path)
     assert city.face_story.startswith(f"no face story: the watch list refused {folder / 'images/blank.jpg'}")
     assert city.wanted_entry_id is None and city.rider_head is None
     assert not any(p.face for p in plan.due(story.FACE_CAM, 3600))
+
+
+def test_the_stranger_is_another_person_preferring_one_the_set_enrolls_nowhere(tmp_path: Path) -> None:
+    folder = _face_set(
+        tmp_path,
+        [
+            ("images/b_1.jpg", "x_pair", "gallery"),
+            ("images/b_2.jpg", "x_pair", "probe"),
+            ("images/g_1.jpg", "x_group", "multi"),  # several faces: not one man's
+            ("images/d_1.jpg", "x_other", "gallery"),
+            ("images/c_1.jpg", "x_stranger", "unknown_probe"),
+        ],
+    )
+    assert story.find_stranger(folder, besides="x_pair") == story.Stranger(
+        "x_stranger", folder / "images/c_1.jpg"
+    )
+    _face_set(tmp_path, [("images/b_1.jpg", "x_pair", "gallery"), ("images/d_1.jpg", "x_other", "probe")])
+    assert story.find_stranger(folder, besides="x_pair").person_id == "x_other"
+    with pytest.raises(story.StoryUnavailable, match="no other person than x_other"):
+        story.find_stranger(_face_set(tmp_path / "one", [("a.jpg", "x_other", "gallery")]), besides="x_other")
+
+
+@pytest.mark.shared_data
+async def test_a_man_on_no_watch_list_is_examined_matched_to_no_one_and_nothing_of_him_is_kept(
+    ctx: Context,
+) -> None:
+    folder = need_shared_data("faces", "labels.csv").parent
+    wanted = story.find_wanted(folder)
+    stranger = story.find_stranger(folder, besides=wanted.person_id)
+    with ctx.db.session() as session:
+        story.enrol_wanted(session, ctx.media, wanted)
+    kept_before = sorted(p for p in ctx.media.root.rglob("*") if p.is_file())
+    head = story.rider_head(stranger.photo.read_bytes())
+    scene = SceneRenderer(story.STRANGER_CAM, junction=False, seed=3, faces={story.STRANGER_FACE: head})
+    rider = Pass(0.0, "", 15.0, (120, 60, 40), "motorcycle", face=story.STRANGER_FACE, halt=(90.0, 8.0))
+    await ctx.bus.start()
+    camera = CameraSetup(story.STRANGER_CAM, "face", AnalysisSettings(analysis_fps=1.0))
+    runner = await asyncio.to_thread(FacePipelineRunner, ctx, camera, fps=1.0)
+    start = utcnow()
+    events: list[Event] = []
+    for second in range(16):
+        image = scene.render(float(second), [rider] if second == 0 else [])
+        frame = Frame(
+            image=image, pts_seconds=second, wall_time=start + timedelta(seconds=second), index=second
+        )
+        events += await asyncio.to_thread(runner.process, frame)
+    runner.close()
+    await ctx.bus.close()
+    examined = ctx.counters.get(f"faces_examined:{story.STRANGER_CAM}", 0)
+    assert events == [] and examined >= 3  # seen on several frames, matched to no one
+    assert ctx.counters.get(f"faces_matched_no_one:{story.STRANGER_CAM}", 0) == examined
+    assert sorted(p for p in ctx.media.root.rglob("*") if p.is_file()) == kept_before  # no crop of him
+    with ctx.db.session() as session:
+        told = story.stranger_report(session, ctx.counters, plan="test", passes=1)
+    assert (told["face_matches"], told["alerts"], told["face_images_kept"]) == (0, 0, 0)
+    assert told["face_frames_examined"] == examined and told["kept"].startswith("nothing")

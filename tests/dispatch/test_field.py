@@ -77,6 +77,9 @@ def test_the_officer_receives_the_dispatch_with_photo_place_and_route(
     khan = _on_shift(ctx, client, "pc.khan", "PU-1")
     idle = client.get("/api/field/assignment", headers=rana)
     assert idle.json()["incident"] is None and idle.json()["callsign"] == "Lyari-2"
+    # Where the unit was last known: the map's "you" before the phone has a fix of its own.
+    where = idle.json()["position"]
+    assert (where["latitude"], where["longitude"]) == (24.8720, 67.0120) and where["at"] is not None
     incident_id = _sent(ctx, client, alert_id)
     got = client.get("/api/field/assignment", headers=rana)
     incident = got.json()["incident"]

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from safecity.accounts import service as accounts
+from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.dispatch import service
 from tests.browser import LiveServer
@@ -117,3 +118,86 @@ def test_the_officers_phone_receives_a_dispatch_closes_it_and_sends_its_position
     finally:
         phone.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_kept_for_a_poor_connection(
+    live_server: LiveServer, chromium: Any, alert_id: str
+) -> None:
+    ctx, url = live_server.ctx, live_server.url
+    make_user(ctx, "patrol_officer", "pc.rana")
+    phone = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    tab = phone.new_page()  # no GPS permission: "you" is where the server last knew the unit to be
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.set_default_timeout(20_000)
+    outside: list[str] = []
+    phone.on("request", lambda r: None if r.url.startswith(url) else outside.append(r.url))
+    try:
+        tab.goto(url + "/login")
+        tab.fill("#username", "pc.rana")
+        tab.fill("#password", PASSWORD)
+        tab.click("#sign-in")
+        tab.wait_for_url(re.compile(r".*/$"))
+        tab.goto(url + "/field")
+        tab.evaluate("navigator.serviceWorker.ready")
+        tab.reload()  # now the service worker controls the page and sees what it fetches
+        assert tab.evaluate("!!navigator.serviceWorker.controller")
+        tab.select_option("#unit-select", "PU-2")
+        tab.click("#start-shift")
+        tab.wait_for_selector("#on-shift:not([hidden])")
+        sent = httpx.post(
+            url + "/api/dispatch",
+            json={"unit_id": "PU-2", "alert_id": alert_id},
+            headers=_bearer(ctx, "operator"),
+        )
+        assert sent.status_code == 201, sent.text
+
+        tab.wait_for_selector("#incident-map.leaflet-container .field-incident")
+        tab.wait_for_selector("#incident-map .field-me[title^='Your unit, as of']")
+        tab.wait_for_selector("#incident-map path.field-route")
+        tab.wait_for_selector("#incident-map path.land")  # the packaged coast: no tiles file here
+        me_at = tab.locator("#incident-map .field-me").bounding_box()
+        place_at = tab.locator("#incident-map .field-incident").bounding_box()
+        assert me_at and place_at and place_at["y"] > me_at["y"]  # Saddar lies south of Lyari's base
+
+        # The unit's tracker (here: the officer's own token) moves it; the map follows on the next poll.
+        with ctx.db.session() as session:
+            token, _ = accounts.issue_token(
+                session, accounts.get_by_username(session, "pc.rana"), kind="api", hours=1
+            )
+        fix = {"key": "fix-00000001", "kind": "position", "at": utcnow().isoformat(), **CLOSE_BY}
+        moved = httpx.post(
+            url + "/api/field/updates", json={"updates": [fix]}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert moved.status_code == 200 and moved.json()["results"][0]["status"] == "applied", moved.text
+        _until(lambda: tab.locator("#incident-map .field-me").bounding_box() != me_at, "the unit to move")
+
+        kept = tab.evaluate(
+            """async () => {
+                const names = async (name) =>
+                    (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname);
+                return [...await names("safecity-field-v2"), ...await names("safecity-field-map-v1")];
+            }"""
+        )
+        for path in (
+            "/field",
+            "/static/vendor/leaflet/leaflet.js",
+            "/static/fieldmap.js",
+            "/api/map",
+            "/map/base.geojson",
+        ):
+            assert path in kept, (path, kept)
+
+        phone.set_offline(True)
+        tab.reload()
+        try:
+            tab.wait_for_selector("#incident:not([hidden])")  # the last assignment, kept on the phone
+        except Exception as exc:
+            raise AssertionError(f"offline, the page showed no incident: {tab.content()[:2000]}") from exc
+        tab.wait_for_selector("#incident-map path.land")
+        tab.wait_for_selector("#incident-map .field-incident")
+        assert tab.inner_text("#net") == "offline"
+    finally:
+        phone.close()
+    assert not errors, f"script errors on the page: {errors}"
+    assert not outside, f"the page reached outside this server: {outside}"

@@ -7,9 +7,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from safecity.core.errors import InvalidInput
 from safecity.demo.ptz import SimulatedPtzCamera
 from safecity.video.onvif import OnvifAuthRefused, OnvifDevice, OnvifFault, OnvifUnreachable
-from safecity.video.ptz import PresetNotFound, PtzCamera, PtzUnsupported
+from safecity.video.ptz import (
+    GENERIC_PAN_TILT,
+    GENERIC_ZOOM,
+    AbsoluteUnsupported,
+    Position,
+    PositionOutOfRange,
+    PresetNotFound,
+    PtzCamera,
+    PtzUnsupported,
+    Range,
+)
 from tests.browser import free_port
 
 
@@ -123,3 +134,50 @@ def test_a_camera_that_does_not_answer_is_unreachable_quickly() -> None:
     with pytest.raises(OnvifUnreachable, match="did not answer"):
         PtzCamera.of(OnvifDevice(f"http://127.0.0.1:{free_port()}/onvif/device_service", timeout_s=1))
     assert time.monotonic() - started < 3
+
+
+def test_absolute_spaces_are_read_from_the_node_and_narrowed_by_the_configurations_limits() -> None:
+    camera = SimulatedPtzCamera(pan_tilt_limits=(-0.5, 0.5, -1.0, 0.2), zoom_limits=(0.0, 0.6))
+    try:
+        spaces = PtzCamera.of(OnvifDevice(camera.url)).absolute_spaces()
+    finally:
+        camera.close()
+    # The node lists a degrees space first: the generic one is chosen, within the configuration's limits.
+    assert spaces.pan_tilt_space == GENERIC_PAN_TILT and spaces.zoom_space == GENERIC_ZOOM
+    assert (spaces.pan, spaces.tilt, spaces.zoom) == (Range(-0.5, 0.5), Range(-1.0, 0.2), Range(0.0, 0.6))
+
+
+def test_an_absolute_move_sends_the_camera_to_the_position_and_reads_it_back(
+    camera: SimulatedPtzCamera,
+) -> None:
+    ptz = PtzCamera.of(OnvifDevice(camera.url, username="ptz", password="s3cret"))
+    ptz.absolute_move(Position(pan=0.25, tilt=-0.5, zoom=0.75))
+    sent = camera.last("AbsoluteMove")
+    assert sent is not None and sent.values["Position.PanTilt.x"] == "0.25"
+    assert sent.values["Position.PanTilt.space"] == GENERIC_PAN_TILT
+    assert camera.view() == pytest.approx((0.25, -0.5, 0.75))
+    assert ptz.position() == Position(pan=0.25, tilt=-0.5, zoom=0.75)
+    ptz.absolute_move(Position(zoom=0.1))  # the zoom alone: pan and tilt stay
+    assert camera.view() == pytest.approx((0.25, -0.5, 0.1))
+
+
+def test_an_absolute_move_out_of_range_or_to_a_camera_without_absolute_spaces_is_refused_before_sending(
+    camera: SimulatedPtzCamera,
+) -> None:
+    ptz = PtzCamera.of(OnvifDevice(camera.url, username="ptz", password="s3cret"))
+    with pytest.raises(PositionOutOfRange, match=r"pan 1\.5 is outside this camera's range -1 to 1"):
+        ptz.absolute_move(Position(pan=1.5, tilt=0, zoom=0.5))
+    with pytest.raises(PositionOutOfRange, match=r"zoom -0\.2 is outside"):
+        ptz.absolute_move(Position(zoom=-0.2))
+    with pytest.raises(InvalidInput, match="pan and tilt go together"):
+        ptz.absolute_move(Position(pan=0.2))
+    assert "AbsoluteMove" not in camera.operations()
+    flat = SimulatedPtzCamera(absolute=False)
+    try:
+        fixed_spaces = PtzCamera.of(OnvifDevice(flat.url))
+        assert not fixed_spaces.absolute_spaces().any
+        with pytest.raises(AbsoluteUnsupported, match="no absolute pan/tilt space"):
+            fixed_spaces.absolute_move(Position(pan=0, tilt=0))
+        assert "AbsoluteMove" not in flat.operations()
+    finally:
+        flat.close()

@@ -91,7 +91,7 @@ JUNCTION = "khi-e-anpr-nursery"
 HOTLIST_CAM = "khi-c-anpr-nazimabad"
 SPOT_SPEED_CAM = "khi-k-anpr-korangi"
 FAR_CAM = "khi-w-anpr-orangi"
-AIRPORT_FACE_CAM = "khi-ma-face-01"
+AIRPORT_FACE_CAM = story.STRANGER_CAM  # where the unlisted man rides past
 
 ROAD_CALIBRATION = {
     "image_points": [[ROAD_X[0], 0], [ROAD_X[1], 0], [ROAD_X[1], HEIGHT], [ROAD_X[0], HEIGHT]],
@@ -136,6 +136,10 @@ class CityPlan:
     rider_head: Head | None = None
     # The unit nearest the face camera when the city was built: the one that will be sent.
     story_unit: str | None = None
+    # The unlisted man who rides past the airport's face camera, or why he does not.
+    stranger_plan: str = "no stranger"
+    stranger_head: Head | None = None
+    stranger_starts: tuple[float, ...] = ()
 
 
 def _plate(rng: random.Random) -> str:
@@ -237,8 +241,8 @@ def _camera_rows(fps: float) -> list[CameraIn]:
                         "latitude": lat,
                         "longitude": lon,
                         "stream_url": url,
-                        # The story's face camera analyses even a still picture (a rider waiting).
-                        "analysis": {"analysis_fps": 1.0, "motion_gate": cam_id != story.FACE_CAM},
+                        # The face cameras analyse even a still picture (a rider waiting at the chowk).
+                        "analysis": {"analysis_fps": 1.0, "motion_gate": kind != "face"},
                     }
                 )
             )
@@ -266,6 +270,16 @@ def build_city(
     except (story.StoryUnavailable, SafeCityError, OSError) as exc:
         wanted, head = None, None
         face_story = f"no face story: {exc}; the rest of the city runs without it"
+    stranger_head: Head | None = None
+    try:
+        stranger = story.find_stranger(folder, besides=wanted.person_id if wanted else None)
+        stranger_head = story.rider_head(stranger.photo.read_bytes())
+        stranger_plan = (
+            f"a man on no watch list ({stranger.person_id} of {folder}) rides past {story.STRANGER_CAM} "
+            "about once a minute"
+        )
+    except (story.StoryUnavailable, SafeCityError, OSError) as exc:
+        stranger_plan = f"no stranger: {exc}"
     password = accounts.generate_password()
     stolen, cloned = "BKR294", "AFR771"
     registry = list(dict.fromkeys([stolen, cloned] + [_plate(rng) for _ in range(400)]))
@@ -327,7 +341,10 @@ def build_city(
                 longitude=lon - 0.004,
                 actor="demo",
             )
-        crew = enlist(session)
+        # Idle units patrol the city's named places near their bases (the cameras' places among them).
+        crew = enlist(
+            session, places=[(lat, lon) for places in DISTRICT_PLACES.values() for _, lat, lon in places]
+        )
         story_unit = story.nearest_unit(session)
     entry_id = None
     if wanted is not None:
@@ -342,10 +359,24 @@ def build_city(
             )
     plan = TrafficPlan()
     _schedule(plan, rng, registry, stolen=stolen, cloned=cloned, seconds=seconds)
-    _schedule_riders(plan, rng, seconds=seconds, wanted=head is not None)
+    stranger_starts = _schedule_riders(
+        plan, rng, seconds=seconds, wanted=head is not None, stranger=stranger_head is not None
+    )
     streaming = sum(1 for r in rows if r.stream_url)
     city = CityPlan(
-        password, stolen, cloned, len(rows), streaming, crew, face_story, entry_id, head, story_unit
+        password,
+        stolen,
+        cloned,
+        len(rows),
+        streaming,
+        crew,
+        face_story,
+        entry_id,
+        head,
+        story_unit,
+        stranger_plan,
+        stranger_head,
+        stranger_starts,
     )
     return city, plan
 
@@ -446,9 +477,21 @@ def _schedule(
         plan.add(FAR_CAM, vehicle(start + 25.0, plates[-1], 45, note="unregistered"))
 
 
-def _schedule_riders(plan: TrafficPlan, rng: random.Random, *, seconds: float, wanted: bool) -> None:
-    """Fills the face cameras' roads: riders in helmets, cars, and (`wanted`) the wanted man each minute."""
+def _schedule_riders(
+    plan: TrafficPlan, rng: random.Random, *, seconds: float, wanted: bool, stranger: bool
+) -> tuple[float, ...]:
+    """Fills the face cameras' roads: riders in helmets, cars, (`wanted`) the wanted man each minute at
+    Regal Chowk and (`stranger`) an unlisted man each minute at the airport; returns the stranger's starts."""
     horizon = max(seconds, 60.0)
+    starts: tuple[float, ...] = ()
+    if stranger:
+        # He waits as long as the wanted man, face to the camera: the pipeline sees him on several frames.
+        starts = tuple(float(t) for t in range(15, int(horizon), 60))
+        for start in starts:
+            rider = Pass(
+                start, "", 15.0, (120, 60, 40), "motorcycle", 0, "stranger", story.STRANGER_FACE, (90.0, 8.0)
+            )
+            plan.add(story.STRANGER_CAM, rider)
     if wanted:
         for start in range(2, int(horizon), 60):
             # He waits at the chowk for 8 s, face to the camera: seen on several frames however busy the
@@ -465,6 +508,7 @@ def _schedule_riders(plan: TrafficPlan, rng: random.Random, *, seconds: float, w
             else:
                 plan.add(camera_id, Pass(t, _plate(rng), rng.uniform(25, 45), _colour(rng), lane=1))
             t += rng.uniform(12.0, 20.0)
+    return starts
 
 
 def signal_phase_at(t: float, cycle: float) -> str:

@@ -58,6 +58,7 @@ def demo(
             f"data folder: {settings.data_dir}\n"
             f"cameras: {city.cameras} registered, {city.streaming} streaming (each one recorded)\n"
             f"face story: {city.face_story}\n"
+            f"stranger: {city.stranger_plan}\n"
             f"sign in as [bold]admin[/] with one-time password [bold yellow]{city.admin_password}[/]",
             title="SafeCity demo",
         )
@@ -97,7 +98,7 @@ def demo(
 
 def _what_to_watch(city: CityPlan, base_url: str) -> Panel:
     """Returns what a newcomer watches for in the seed story, and which pages show it."""
-    from safecity.demo.story import FACE_CAM
+    from safecity.demo.story import FACE_CAM, STRANGER_CAM
 
     officer = city.crew.officer_of(city.story_unit or "")
     phone = (
@@ -114,6 +115,8 @@ def _what_to_watch(city: CityPlan, base_url: str) -> Panel:
         f" then driving there on the map (and on {base_url}/dispatch)\n"
         f"  3. the officer's phone: arrival, then 'suspect confirmed': {phone}\n"
         f"  4. the incident closed as an arrest, the camera live at {base_url}/live/{FACE_CAM} and its "
-        f"recording at {base_url}/recordings",
+        f"recording at {base_url}/recordings\n"
+        f"  5. a man on no watch list waiting at the airport each minute ({base_url}/live/{STRANGER_CAM}): "
+        "no alert, nothing kept of him (the headless --report counts what the pipeline examined)",
         title="The seed story: the first arrest by facial recognition",
     )

@@ -7,6 +7,11 @@ polls the unit's assignment, drives there sending position fixes, reports arriva
 match or hot-list incident, answers "suspect confirmed" (an arrest), which closes the incident. The
 requests go through the app itself (`httpx.ASGITransport`), so the console sees every step live, from
 the same events a real phone and a real dispatcher cause.
+
+Between calls the officers patrol: each drives a beat — its base and the named places of the city
+within `BEAT_RADIUS_M` of it (or a small square round the base where there are none) — posting a
+position every few seconds as the car's device would, so the command centre's map is alive. After a
+call an officer stays on the scene a while (`patrol_pause_s`) before going back on the beat.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +44,27 @@ DISPATCHER = "demo.dispatcher"
 #: Incidents the officers close themselves: the person or vehicle is there, as the demo planned it.
 CONFIRMED_KINDS = frozenset({"face_match", "hotlist"})
 TOKEN_HOURS = 48.0
+BEAT_RADIUS_M = 2500.0
+"""How far from its base a unit's beat reaches: it stays the nearest unit to what happens there."""
+SQUARE_M = 400.0
+"""The side of the square a unit with no named place near its base patrols."""
+
+Point = tuple[float, float]
+
+
+def beat_for(base: Point, places: Sequence[Point]) -> list[Point]:
+    """Returns a unit's beat: its base, then the places within `BEAT_RADIUS_M` of it, nearest first (a
+    square round the base where there are none); the car drives it round and round."""
+    near = sorted(
+        (p for p in places if 30.0 < distance_m(*base, *p) <= BEAT_RADIUS_M),
+        key=lambda p: distance_m(*base, *p),
+    )
+    if near:
+        return [base, *near]
+    lat, lon = base
+    d_lat = SQUARE_M / 111_320.0
+    d_lon = d_lat / max(0.1, math.cos(math.radians(lat)))
+    return [base, (lat + d_lat, lon), (lat + d_lat, lon + d_lon), (lat, lon + d_lon)]
 
 
 @dataclass
@@ -53,6 +81,12 @@ class Officer:
     arrived_at: float | None = None  # monotonic time of arrival on the current incident
     last_fix: float | None = None  # monotonic time of the last position sent on the way there
     next_poll: float = 0.0
+    beat: list[Point] = field(default_factory=list)
+    waypoint: int = 0  # the beat's point the car drives to next
+    patrolled_at: float | None = None  # monotonic time of the last patrol step
+    patrol_fix_at: float = 0.0  # monotonic time of the last patrol position sent
+    on_call: bool = False
+    patrol_after: float = 0.0  # monotonic time the officer goes back on the beat after a call
 
 
 @dataclass
@@ -67,8 +101,9 @@ class Crew:
         return next((o for o in self.officers if o.unit_id == unit_id), None)
 
 
-def enlist(session: Session) -> Crew:
-    """Creates the duty dispatcher and one patrol officer per unit, with API tokens to act with."""
+def enlist(session: Session, *, places: Sequence[Point] = ()) -> Crew:
+    """Creates the duty dispatcher and one patrol officer per unit, with API tokens to act with; each
+    officer's beat runs through the `places` near the unit's base (see `beat_for`)."""
     dispatcher = accounts.create_user(
         session,
         UserIn(
@@ -104,6 +139,7 @@ def enlist(session: Session) -> Crew:
                 token=secret,
                 latitude=float(unit.latitude or 0.0),
                 longitude=float(unit.longitude or 0.0),
+                beat=beat_for((float(unit.latitude or 0.0), float(unit.longitude or 0.0)), places),
             )
         )
     return crew
@@ -115,7 +151,8 @@ class CrewAtWork:
     `dispatch_after_s`: how long a new face alert waits for a person at the console before the duty
     dispatcher sends the nearest unit. `speed_kmh`: how fast the officers drive (a drive never takes
     longer than `max_drive_s`: the demo speeds up long ones). `confirm_after_s`: how long an officer
-    takes on the scene to stop and confirm the suspect.
+    takes on the scene to stop and confirm the suspect. `patrol`: whether idle officers drive their beat
+    at `patrol_kmh`, posting a position every `patrol_fix_s`, `patrol_pause_s` after their last call.
     """
 
     def __init__(
@@ -129,6 +166,10 @@ class CrewAtWork:
         max_drive_s: float = 60.0,
         confirm_after_s: float = 4.0,
         tick_s: float = 1.0,
+        patrol: bool = True,
+        patrol_kmh: float = 25.0,
+        patrol_fix_s: float = 5.0,
+        patrol_pause_s: float = 30.0,
     ) -> None:
         self.ctx = ctx
         self.crew = crew
@@ -140,6 +181,8 @@ class CrewAtWork:
         self.max_drive_s = max_drive_s
         self.confirm_after_s = confirm_after_s
         self.tick_s = tick_s
+        self.patrol, self.patrol_kmh = patrol, patrol_kmh
+        self.patrol_fix_s, self.patrol_pause_s = patrol_fix_s, patrol_pause_s
         self.problems: list[str] = []
         self.waiting: dict[str, float] = {}  # new face alerts nobody acted on: id -> when seen
         self._following: Subscription | None = None
@@ -203,7 +246,13 @@ class CrewAtWork:
         incident = (found or {}).get("incident")
         if not incident or incident["status"] != "open":
             officer.arrived_at, officer.next_poll = None, time.monotonic() + 3 * self.tick_s
+            if officer.on_call:  # the call just ended: the officer stays on the scene a while
+                officer.on_call, officer.patrolled_at = False, None
+                officer.patrol_after = time.monotonic() + self.patrol_pause_s
+            if self.patrol and found and found.get("unit_status") == "available":
+                await self._patrol(officer)
             return
+        officer.on_call, officer.patrolled_at = True, None
         officer.next_poll = time.monotonic() + self.tick_s
         if found["unit_status"] == "en_route":
             await self._drive(officer, incident)
@@ -218,6 +267,34 @@ class CrewAtWork:
                     note="stopped at the scene, identity confirmed against his CNIC; arrested",
                 )
                 await self._send(officer, [update])
+
+    async def _patrol(self, officer: Officer) -> None:
+        """Drives the officer's beat by the time since the last step; posts a fix every `patrol_fix_s`."""
+        now = time.monotonic()
+        if now < officer.patrol_after or len(officer.beat) < 2:
+            return
+        travel = (
+            self.patrol_kmh / 3.6 * (now - officer.patrolled_at if officer.patrolled_at is not None else 0.0)
+        )
+        officer.patrolled_at = now
+        for _ in range(len(officer.beat)):  # a long pause covers at most one round of the beat
+            if travel <= 0:
+                break
+            lat, lon = officer.beat[officer.waypoint % len(officer.beat)]
+            left = distance_m(officer.latitude, officer.longitude, lat, lon)
+            if left <= travel:
+                officer.latitude, officer.longitude = lat, lon
+                officer.waypoint = (officer.waypoint + 1) % len(officer.beat)
+                travel -= left
+            else:
+                officer.latitude += (lat - officer.latitude) * travel / left
+                officer.longitude += (lon - officer.longitude) * travel / left
+                travel = 0.0
+        if now - officer.patrol_fix_at >= self.patrol_fix_s:
+            officer.patrol_fix_at = now
+            await self._send(
+                officer, [_update("position", latitude=officer.latitude, longitude=officer.longitude)]
+            )
 
     async def _drive(self, officer: Officer, incident: dict[str, Any]) -> None:
         lat, lon = incident.get("latitude"), incident.get("longitude")

@@ -5,7 +5,8 @@ picture's crop (`view`), so an operator can try the controls; the tests start on
 what SafeCity sends. It keeps every request it received (`received`), checks WS-Security password
 digests as a camera does (against its own clock, which may be set off) or asks for HTTP digest
 authentication instead, and can be told to answer a fault instead (`faults`), to have no PTZ at all,
-or to be an ONVIF 1.0 camera without GetServices.
+no absolute position space (`absolute=False`), configuration limits narrower than its spaces
+(`pan_tilt_limits`, `zoom_limits`), or to be an ONVIF 1.0 camera without GetServices.
 
     camera = SimulatedPtzCamera(username="ptz", password="secret")
     camera.url                         # http://127.0.0.1:<port>/onvif/device_service
@@ -31,6 +32,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from safecity.video.onvif import DEVICE, MEDIA, PTZ, SCHEMA, SOAP, attribute, find, local_name, text_of
+from safecity.video.ptz import GENERIC_PAN_TILT, GENERIC_ZOOM
 
 _simulated: dict[str, SimulatedPtzCamera] = {}
 """The simulated cameras of this process by the camera id whose synthetic picture they steer."""
@@ -66,6 +68,10 @@ def _values(request: Element) -> dict[str, str]:
     return found
 
 
+def _range(axis: str, low: float, high: float) -> str:
+    return f"<tt:{axis}Range><tt:Min>{low}</tt:Min><tt:Max>{high}</tt:Max></tt:{axis}Range>"
+
+
 def _answer(body: str) -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP}" xmlns:tds="{DEVICE}" '
@@ -95,12 +101,19 @@ class SimulatedPtzCamera:
         clock_offset_s: float = 0.0,
         legacy: bool = False,
         http_digest: bool = False,
+        absolute: bool = True,
+        pan_tilt_limits: tuple[float, float, float, float] | None = None,
+        zoom_limits: tuple[float, float] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         self.ptz, self.username, self.password = ptz, username, password
         self.clock_offset_s, self.legacy = clock_offset_s, legacy
         self.http_digest = http_digest
         """Ask for HTTP digest authentication instead of checking WS-Security tokens (as some cameras do)."""
+        self.absolute = absolute
+        """Whether its node offers absolute spaces (generic, and degrees listed first, as many cameras do)."""
+        self.pan_tilt_limits, self.zoom_limits = pan_tilt_limits, zoom_limits
+        """Its PTZ configuration's limits: (pan low, pan high, tilt low, tilt high) and (zoom low, high)."""
         self.nonce = secrets.token_hex(16)
         self.faults: dict[str, tuple[str, str]] = {}
         """Operation → (subcode, reason) to answer as a SOAP fault instead."""
@@ -278,9 +291,21 @@ class SimulatedPtzCamera:
         )
 
     def _op_GetProfiles(self, _: Element) -> tuple[int, bytes]:
+        limits = ""
+        if self.pan_tilt_limits is not None:
+            x0, x1, y0, y1 = self.pan_tilt_limits
+            limits += (
+                f"<tt:PanTiltLimits><tt:Range><tt:URI>{GENERIC_PAN_TILT}</tt:URI>{_range('X', x0, x1)}"
+                f"{_range('Y', y0, y1)}</tt:Range></tt:PanTiltLimits>"
+            )
+        if self.zoom_limits is not None:
+            limits += (
+                f"<tt:ZoomLimits><tt:Range><tt:URI>{GENERIC_ZOOM}</tt:URI>{_range('X', *self.zoom_limits)}"
+                "</tt:Range></tt:ZoomLimits>"
+            )
         ptz = (
             '<tt:PTZConfiguration token="ptz0"><tt:Name>PTZ</tt:Name><tt:NodeToken>node0</tt:NodeToken>'
-            "</tt:PTZConfiguration>"
+            f"{limits}</tt:PTZConfiguration>"
             if self.ptz
             else ""
         )
@@ -337,6 +362,65 @@ class SimulatedPtzCamera:
             max(0.0, min(1.0, zoom + dz)),
         )
         return 200, _answer("<tptz:RelativeMoveResponse/>")
+
+    def _op_GetNode(self, request: Element) -> tuple[int, bytes]:
+        if not self.ptz or text_of(request, "NodeToken") != "node0":
+            return 400, _fault("env:Sender", "ter:NoEntity", "no such PTZ node")
+        spaces = (
+            "<tt:AbsolutePanTiltPositionSpace><tt:URI>http://www.onvif.org/ver10/tptz/PanTiltSpaces/"
+            f"SphericalPositionSpaceDegrees</tt:URI>{_range('X', -180, 180)}{_range('Y', -90, 90)}"
+            f"</tt:AbsolutePanTiltPositionSpace><tt:AbsolutePanTiltPositionSpace><tt:URI>{GENERIC_PAN_TILT}"
+            f"</tt:URI>{_range('X', -1, 1)}{_range('Y', -1, 1)}</tt:AbsolutePanTiltPositionSpace>"
+            f"<tt:AbsoluteZoomPositionSpace><tt:URI>{GENERIC_ZOOM}</tt:URI>{_range('X', 0, 1)}"
+            "</tt:AbsoluteZoomPositionSpace>"
+            if self.absolute
+            else ""
+        )
+        return 200, _answer(
+            '<tptz:GetNodeResponse><tptz:PTZNode token="node0"><tt:Name>PTZ</tt:Name><tt:SupportedPTZSpaces>'
+            f"{spaces}<tt:ContinuousPanTiltVelocitySpace><tt:URI>http://www.onvif.org/ver10/tptz/PanTiltSpaces/"
+            f"VelocityGenericSpace</tt:URI>{_range('X', -1, 1)}{_range('Y', -1, 1)}"
+            "</tt:ContinuousPanTiltVelocitySpace></tt:SupportedPTZSpaces><tt:MaximumNumberOfPresets>100"
+            "</tt:MaximumNumberOfPresets><tt:HomeSupported>true</tt:HomeSupported></tptz:PTZNode>"
+            "</tptz:GetNodeResponse>"
+        )
+
+    def _op_GetStatus(self, request: Element) -> tuple[int, bytes]:
+        if not self._profile_ok(request):
+            return self._bad_profile()
+        self._advance()
+        pan, tilt, zoom = self._position
+        moving = "MOVING" if time.monotonic() < self._moving_until and any(self._velocity) else "IDLE"
+        return 200, _answer(
+            "<tptz:GetStatusResponse><tptz:PTZStatus><tt:Position>"
+            f'<tt:PanTilt x="{pan:.4f}" y="{tilt:.4f}" space="{GENERIC_PAN_TILT}"/>'
+            f'<tt:Zoom x="{zoom:.4f}" space="{GENERIC_ZOOM}"/></tt:Position><tt:MoveStatus>'
+            f"<tt:PanTilt>{moving}</tt:PanTilt><tt:Zoom>{moving}</tt:Zoom></tt:MoveStatus>"
+            "</tptz:PTZStatus></tptz:GetStatusResponse>"
+        )
+
+    def _op_AbsoluteMove(self, request: Element) -> tuple[int, bytes]:
+        if not self._profile_ok(request):
+            return self._bad_profile()
+        if not self.absolute:
+            return 400, _fault("env:Sender", "ter:InvalidArgVal", "absolute moves are not supported")
+        self._advance()
+        pan, tilt, zoom = self._position
+        pan_tilt, zoom_to = find(request, "PanTilt"), find(request, "Zoom")
+        try:
+            if pan_tilt is not None:
+                pan, tilt = float(attribute(pan_tilt, "x") or ""), float(attribute(pan_tilt, "y") or "")
+            if zoom_to is not None:
+                zoom = float(attribute(zoom_to, "x") or "")
+        except ValueError:
+            return 400, _fault("env:Sender", "ter:InvalidArgVal", "the position is not a number")
+        x0, x1, y0, y1 = self.pan_tilt_limits or (-1.0, 1.0, -1.0, 1.0)
+        z0, z1 = self.zoom_limits or (0.0, 1.0)
+        if not (x0 <= pan <= x1 and y0 <= tilt <= y1 and z0 <= zoom <= z1):
+            return 400, _fault("env:Sender", "ter:InvalidPosition", "the position is beyond the limits")
+        self._move((0.0, 0.0, 0.0), 0.0)
+        self._position = (pan, tilt, zoom)
+        return 200, _answer("<tptz:AbsoluteMoveResponse/>")
 
     def _op_GetPresets(self, request: Element) -> tuple[int, bytes]:
         if not self._profile_ok(request):

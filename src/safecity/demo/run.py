@@ -21,7 +21,7 @@ from safecity.demo.city import CityPlan, build_city
 from safecity.demo.crew import CrewAtWork
 from safecity.demo.ptz import SimulatedPtzCamera, steer
 from safecity.demo.scenes import SyntheticSource
-from safecity.demo.story import RIDER_FACE, story_report
+from safecity.demo.story import RIDER_FACE, STRANGER_FACE, story_report, stranger_report
 from safecity.settings import Settings
 from safecity.worker.runtime import WorkerRuntime
 
@@ -52,6 +52,8 @@ def prepare(
     SyntheticSource.plans["default"] = plan
     if city.rider_head is not None:
         SyntheticSource.faces[RIDER_FACE] = city.rider_head
+    if city.stranger_head is not None:
+        SyntheticSource.faces[STRANGER_FACE] = city.stranger_head
     add_ptz_camera(ctx)
     return ctx, dataclasses.replace(city, cameras=city.cameras + 1, streaming=city.streaming + 1)
 
@@ -116,6 +118,9 @@ def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict
 
         footage = recordings.footage_counts(session)
         told = story_report(session)
+        # A pass counts once he has waited at the camera (he rides in for ~5 s, then waits 8 s).
+        passes = sum(1 for t in city.stranger_starts if t + 13.0 <= seconds)
+        stranger = stranger_report(session, ctx.counters, plan=city.stranger_plan, passes=passes)
     out: dict[str, Any] = {
         "seconds": round(seconds, 1),
         "cameras": city.cameras,
@@ -129,6 +134,8 @@ def report(ctx: Context, *, seconds: float, frames: int, city: CityPlan) -> dict
         "footage": footage,
         # The seed story: each face alert, the unit sent to it and how it ended.
         "face_story": {"plan": city.face_story, "entry_id": city.wanted_entry_id, "alerts": told},
+        # The man on no watch list: what the face pipeline examined of him, and what it kept (nothing).
+        "stranger": stranger,
     }
     for name in REPORT_COUNTERS:
         out[name] = ctx.counters.get(name, 0)

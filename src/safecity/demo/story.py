@@ -7,6 +7,11 @@ about once a minute, wearing the face of one of his photos; the watch list holds
 him. The face pipeline matches him, the match reaches the alert queue beside his watch-list photo,
 and the demo's crew (`demo/crew.py`) sends the nearest unit and confirms the arrest from the field.
 Without the shared photos the city runs without this story, and says so.
+
+Its counterpart: a man on no watch list (another person of the same set) rides past the airport's
+face camera each minute, waiting there as long. The pipeline finds and examines his face and keeps
+nothing of it — no crop, no embedding, no row — which `stranger_report` shows from the pipeline's
+counters and the database.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safecity.alerts import service as alerts
@@ -30,6 +36,7 @@ from safecity.core.media import MediaStore
 from safecity.demo.scenes import Head
 from safecity.dispatch import service as dispatch
 from safecity.faces import service as faces
+from safecity.faces.models import FaceMatchRecord
 from safecity.vision.faces import default_pipeline
 
 #: The face camera the wanted man rides past, and the name his head has in the synthetic scenes.
@@ -40,6 +47,10 @@ RIDER_FACE = "wanted"
 PREFERRED_PEOPLE = ("df_p05", "fr_obama", "df_p12", "df_p10", "fr_biden")
 #: How wide his face is in the face camera's 640×360 picture: a camera at a choke point, zoomed in.
 FACE_PX = 80
+#: The face camera an unlisted man rides past, the name of his head, and the people tried for him.
+STRANGER_CAM = "khi-ma-face-01"
+STRANGER_FACE = "stranger"
+PREFERRED_STRANGERS = ("df_p01", "df_p03", "fr_alex_lacamoire", "fr_kit_harington")
 ENTRY_NAME = "Demo suspect, street snatcher on a motorcycle"
 LEGAL_BASIS = "FIR 101/2026, PS Artillery Maidan (demo)"
 
@@ -88,6 +99,36 @@ def find_wanted(folder: Path) -> WantedPerson:
         raise StoryUnavailable(f"no person with two photos in {labels}")
     person = next((p for p in PREFERRED_PEOPLE if p in usable), usable[0])
     return WantedPerson(person, photos[person]["gallery"][0], photos[person]["probe"][0])
+
+
+@dataclass(frozen=True)
+class Stranger:
+    """A man on no watch list: who he is in the shared set and the photo whose face he wears."""
+
+    person_id: str
+    photo: Path
+
+
+def find_stranger(folder: Path, *, besides: str | None) -> Stranger:
+    """Returns a person of the shared set other than `besides`, from a photo of him alone."""
+    labels = folder / "labels.csv"
+    if not labels.is_file():
+        raise StoryUnavailable(f"no face photos at {folder} (labels.csv is missing)")
+    found: dict[str, Path] = {}
+    unknown: list[str] = []  # people the set has one photo of, enrolled nowhere: strangers by design
+    with labels.open(newline="") as rows:
+        for row in csv.DictReader(rows):
+            person, role = row.get("person_id") or "", row.get("role") or ""
+            photo = folder / (row.get("file") or "")
+            usable = role in ("gallery", "probe", "unknown_probe") and ";" not in person and photo.is_file()
+            if person and person != besides and usable:
+                found.setdefault(person, photo)
+                if role == "unknown_probe":
+                    unknown.append(person)
+    if not found:
+        raise StoryUnavailable(f"no other person than {besides} with a photo of his own in {labels}")
+    person = next((p for p in (*unknown, *PREFERRED_STRANGERS) if p in found), next(iter(found)))
+    return Stranger(person, found[person])
 
 
 def rider_head(photo: bytes, *, face_px: int = FACE_PX) -> Head:
@@ -163,3 +204,32 @@ def _closing_note(notes: Sequence[dict[str, Any]]) -> str | None:
     return next(
         (str(n.get("text")) for n in reversed(notes) if str(n.get("text", "")).startswith("closed")), None
     )
+
+
+def stranger_report(session: Session, counters: dict[str, int], *, plan: str, passes: int) -> dict[str, Any]:
+    """Returns what the city kept of the unlisted man: the faces the pipeline examined at his camera,
+    and the matches, alerts and face crops there (all none, unless he was taken for someone listed)."""
+    matches = list(
+        session.scalars(select(FaceMatchRecord).where(FaceMatchRecord.camera_id == STRANGER_CAM)).all()
+    )
+    face_alerts = [a for a in alerts.list_alerts(session, kind="face_match") if a.camera_id == STRANGER_CAM]
+    crops = sum(1 for m in matches if m.crop_ref) + sum(1 for m in matches if m.frame_ref)
+    kept = (
+        "nothing: a face that matches no watch-list entry is held in the pipeline's memory for its frame "
+        "only (no crop, no embedding, no row); the camera's recording keeps the street, him in it, as "
+        "every recording does, for its retention"
+        if not matches and not face_alerts
+        else f"{len(matches)} face matches and {len(face_alerts)} alerts at {STRANGER_CAM}: he was taken "
+        "for someone on a watch list"
+    )
+    return {
+        "plan": plan,
+        "camera_id": STRANGER_CAM,
+        "passes": passes,
+        "face_frames_examined": counters.get(f"faces_examined:{STRANGER_CAM}", 0),
+        "face_frames_matched_to_no_one": counters.get(f"faces_matched_no_one:{STRANGER_CAM}", 0),
+        "face_matches": len(matches),
+        "alerts": len(face_alerts),
+        "face_images_kept": crops,
+        "kept": kept,
+    }

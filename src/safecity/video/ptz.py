@@ -1,21 +1,30 @@
-"""Moving a camera over ONVIF PTZ: continuous move, stop, relative move, presets.
+"""Moving a camera over ONVIF PTZ: continuous move, stop, relative move, absolute move, presets.
 
 Velocities and translations are in ONVIF's generic spaces: pan and tilt from -1 to 1 (right and up
 positive), zoom from -1 to 1 (in positive). A continuous move always carries a timeout, so a camera
 stops by itself when the operator's release never arrives (a closed tab, a dropped network).
+
+An absolute move sends the camera to a position in its own absolute space (GetNode's
+AbsolutePanTiltPositionSpace and AbsoluteZoomPositionSpace, the generic one where it offers several),
+narrowed by the limits of the profile's PTZ configuration; a position outside them is refused here,
+before the camera is asked, and a camera whose node has no absolute space cannot be sent anywhere.
 
     ptz = PtzCamera.of(OnvifDevice("http://10.0.0.7/onvif/device_service", username="ptz", password="…"))
     ptz.continuous_move(pan=0.5, tilt=0.0, zoom=0.0, timeout_s=5)
     ptz.stop()
     token = ptz.set_preset("Gate 3")
     ptz.goto_preset(token)
+    spaces = ptz.absolute_spaces()        # spaces.pan == Range(-1.0, 1.0)
+    ptz.absolute_move(Position(pan=0.25, tilt=-0.1, zoom=0.5), spaces)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape, quoteattr
 
+from safecity.core.errors import InvalidInput
 from safecity.video.onvif import (
     MEDIA,
     PTZ,
@@ -44,6 +53,116 @@ class PresetNotFound(OnvifError):
     code = "preset_not_found"
 
 
+class AbsoluteUnsupported(OnvifError):
+    """The camera moves, but cannot be sent to a position (its PTZ node has no absolute space for it)."""
+
+    status_code = 409
+    code = "no_absolute_ptz"
+
+
+class PositionOutOfRange(InvalidInput):
+    """A position outside what the camera's absolute space and its configuration's limits allow."""
+
+    code = "position_out_of_range"
+
+
+GENERIC_PAN_TILT = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace"
+GENERIC_ZOOM = "http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values an axis may take, both ends included."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int | float) and self.low <= value <= self.high
+
+    def narrowed(self, limit: Range | None) -> Range:
+        """This range within `limit` (a configuration's limits), or itself where they do not overlap."""
+        if limit is None or limit.high < self.low or limit.low > self.high:
+            return self
+        return Range(max(self.low, limit.low), min(self.high, limit.high))
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a camera points, in its absolute spaces; None: that axis is not given (or not known)."""
+
+    pan: float | None = None
+    tilt: float | None = None
+    zoom: float | None = None
+
+
+@dataclass(frozen=True)
+class AbsoluteSpaces:
+    """Where a camera can be sent: its absolute spaces' URIs and ranges (None: no such space)."""
+
+    pan_tilt_space: str | None = None
+    pan: Range | None = None
+    tilt: Range | None = None
+    zoom_space: str | None = None
+    zoom: Range | None = None
+
+    @property
+    def any(self) -> bool:
+        """Whether the camera can be sent anywhere at all."""
+        return self.pan_tilt_space is not None or self.zoom_space is not None
+
+    def check(self, position: Position) -> None:
+        """Raises AbsoluteUnsupported or PositionOutOfRange unless the camera can be sent to `position`."""
+        wants_pan_tilt = position.pan is not None or position.tilt is not None
+        if wants_pan_tilt and (self.pan_tilt_space is None or self.pan is None or self.tilt is None):
+            raise AbsoluteUnsupported(
+                "this camera cannot be sent to a pan and tilt position (no absolute pan/tilt space)",
+                hint="use the arrows or a preset to turn it",
+            )
+        if position.zoom is not None and (self.zoom_space is None or self.zoom is None):
+            raise AbsoluteUnsupported(
+                "this camera cannot be sent to a zoom position (no absolute zoom space)",
+                hint="use zoom + and − to zoom it",
+            )
+        for axis, value, allowed in (
+            ("pan", position.pan, self.pan),
+            ("tilt", position.tilt, self.tilt),
+            ("zoom", position.zoom, self.zoom),
+        ):
+            if value is not None and allowed is not None and value not in allowed:
+                raise PositionOutOfRange(
+                    f"{axis} {_number(value)} is outside this camera's range "
+                    f"{_number(allowed.low)} to {_number(allowed.high)}",
+                    hint=f"give a {axis} from {_number(allowed.low)} to {_number(allowed.high)}",
+                )
+
+
+def _range(holder: Element | None, name: str) -> Range | None:
+    """The `XRange` or `YRange` (Min, Max) below `holder`, if it has a readable one."""
+    found = find(holder, name) if holder is not None else None
+    low, high = (text_of(found, "Min"), text_of(found, "Max")) if found is not None else (None, None)
+    try:
+        made = Range(float(low or ""), float(high or ""))
+    except ValueError:
+        return None
+    return made if made.low <= made.high else None
+
+
+def _pick_space(node: Element, name: str) -> Element | None:
+    """The node's absolute space `name`: the generic one where it offers several, else its first."""
+    spaces = children(node, name)
+    generic = next((s for s in spaces if text_of(s, "URI") in (GENERIC_PAN_TILT, GENERIC_ZOOM)), None)
+    return generic if generic is not None else (spaces[0] if spaces else None)
+
+
+def _limits(configuration: Element | None, name: str) -> tuple[str | None, Range | None, Range | None]:
+    """A PTZ configuration's `PanTiltLimits` or `ZoomLimits`: its space's URI, X and Y ranges."""
+    holder = find(configuration, name) if configuration is not None else None
+    if holder is None:
+        return None, None, None
+    return text_of(holder, "URI"), _range(holder, "XRange"), _range(holder, "YRange")
+
+
 @dataclass(frozen=True)
 class Preset:
     """A position the camera keeps under a token, with the name people gave it."""
@@ -58,10 +177,22 @@ class PtzEndpoint:
 
     service_url: str
     profile_token: str
+    node_token: str | None = None
+    """The PTZ node of the profile's configuration: where its spaces are described."""
+    pan_tilt_limits: tuple[str | None, Range | None, Range | None] = (None, None, None)
+    zoom_limits: tuple[str | None, Range | None, Range | None] = (None, None, None)
+    """The configuration's limits (space URI, X, Y), which narrow the node's absolute spaces."""
 
 
 def _number(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def _vector(pan: float, tilt: float, zoom: float) -> str:
@@ -81,8 +212,15 @@ def discover(device: OnvifDevice) -> PtzEndpoint:
     profiles = device.call(media_url, MEDIA, "<trt:GetProfiles/>")
     for profile in children(profiles, "Profiles"):
         token = attribute(profile, "token")
-        if token and find(profile, "PTZConfiguration") is not None:
-            return PtzEndpoint(service_url, token)
+        configuration = find(profile, "PTZConfiguration")
+        if token and configuration is not None:
+            return PtzEndpoint(
+                service_url,
+                token,
+                node_token=text_of(configuration, "NodeToken") or None,
+                pan_tilt_limits=_limits(configuration, "PanTiltLimits"),
+                zoom_limits=_limits(configuration, "ZoomLimits"),
+            )
     raise PtzUnsupported(
         f"camera at {device.url} has a PTZ service but no media profile with a PTZ configuration",
         hint="give one of the camera's media profiles a PTZ configuration in its own web page",
@@ -120,6 +258,81 @@ class PtzCamera:
         self._call(
             f"<tptz:RelativeMove>{self._profile}<tptz:Translation>{_vector(pan, tilt, zoom)}"
             "</tptz:Translation></tptz:RelativeMove>"
+        )
+
+    def absolute_spaces(self) -> AbsoluteSpaces:
+        """Where the camera can be sent: its node's absolute spaces within its configuration's limits."""
+        if self.endpoint.node_token:
+            answer = self.device.call(
+                self.endpoint.service_url,
+                PTZ,
+                f"<tptz:GetNode><tptz:NodeToken>{escape(self.endpoint.node_token)}</tptz:NodeToken></tptz:GetNode>",
+            )
+        else:
+            answer = self.device.call(self.endpoint.service_url, PTZ, "<tptz:GetNodes/>")
+        node = find(answer, "PTZNode")
+        if node is None:
+            raise OnvifError(f"camera at {self.device.url} described no PTZ node")
+        pan_tilt, zoom = (
+            _pick_space(node, "AbsolutePanTiltPositionSpace"),
+            _pick_space(node, "AbsoluteZoomPositionSpace"),
+        )
+        spaces = AbsoluteSpaces()
+        if pan_tilt is not None:
+            uri = text_of(pan_tilt, "URI") or GENERIC_PAN_TILT
+            limit_uri, x_limit, y_limit = self.endpoint.pan_tilt_limits
+            applies = limit_uri in (None, "", uri)
+            pan, tilt = _range(pan_tilt, "XRange"), _range(pan_tilt, "YRange")
+            if pan is not None and tilt is not None:
+                spaces = AbsoluteSpaces(
+                    pan_tilt_space=uri,
+                    pan=pan.narrowed(x_limit if applies else None),
+                    tilt=tilt.narrowed(y_limit if applies else None),
+                )
+        if zoom is not None:
+            uri = text_of(zoom, "URI") or GENERIC_ZOOM
+            limit_uri, z_limit, _ = self.endpoint.zoom_limits
+            zoom_range = _range(zoom, "XRange")
+            if zoom_range is not None:
+                narrowed = zoom_range.narrowed(z_limit if limit_uri in (None, "", uri) else None)
+                spaces = AbsoluteSpaces(
+                    spaces.pan_tilt_space, spaces.pan, spaces.tilt, zoom_space=uri, zoom=narrowed
+                )
+        return spaces
+
+    def position(self) -> Position:
+        """Where the camera points now (GetStatus); an axis the camera does not report is None."""
+        answer = self.device.call(
+            self.endpoint.service_url, PTZ, f"<tptz:GetStatus>{self._profile}</tptz:GetStatus>"
+        )
+        where = find(answer, "Position")
+        pan_tilt = find(where, "PanTilt") if where is not None else None
+        zoom = find(where, "Zoom") if where is not None else None
+        return Position(
+            pan=_float(attribute(pan_tilt, "x")),
+            tilt=_float(attribute(pan_tilt, "y")),
+            zoom=_float(attribute(zoom, "x")),
+        )
+
+    def absolute_move(self, position: Position, spaces: AbsoluteSpaces | None = None) -> None:
+        """Sends the camera to `position` (axes left None stay); refused here when it cannot go there."""
+        if position.pan is None and position.tilt is None and position.zoom is None:
+            raise InvalidInput("nothing to move to: give pan and tilt, zoom, or all three")
+        if (position.pan is None) != (position.tilt is None):
+            raise InvalidInput("pan and tilt go together: give both, or neither to move the zoom only")
+        spaces = spaces if spaces is not None else self.absolute_spaces()
+        spaces.check(position)
+        parts = ""
+        if position.pan is not None and position.tilt is not None:
+            parts += (
+                f'<tt:PanTilt x="{_number(position.pan)}" y="{_number(position.tilt)}" '
+                f"space={quoteattr(spaces.pan_tilt_space or GENERIC_PAN_TILT)}/>"
+            )
+        if position.zoom is not None:
+            space = quoteattr(spaces.zoom_space or GENERIC_ZOOM)
+            parts += f'<tt:Zoom x="{_number(position.zoom)}" space={space}/>'
+        self._call(
+            f"<tptz:AbsoluteMove>{self._profile}<tptz:Position>{parts}</tptz:Position></tptz:AbsoluteMove>"
         )
 
     def stop(self) -> None:

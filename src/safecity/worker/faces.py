@@ -79,6 +79,10 @@ class FacePipelineRunner:
             if quality_check(face) is not None:
                 continue  # too small, blurred or turned away: this frame says nothing about who it is
             match = self.watchlist.match(face.embedding, self.camera.camera_id, frame.wall_time)
+            # Counted, never kept: how many faces were looked at and matched no one (the demo's report).
+            self.ctx.count(f"faces_examined:{self.camera.camera_id}")
+            if match is None:
+                self.ctx.count(f"faces_matched_no_one:{self.camera.camera_id}")
             decision = self.voter.update(tid, match[0] if match else None, match[1] if match else 0.0)
             if decision is not None:
                 events.append(

@@ -2,7 +2,8 @@
 
 A camera that cannot move answers 409 (`no_ptz`) saying why; a camera that does not answer 503, one
 that refuses SafeCity's credentials or a command 502, each with the camera's own words; an unknown
-preset 404.
+preset 404. A position the camera cannot be sent to is 409 (`no_absolute_ptz`: it has no absolute
+space) or 422 (`position_out_of_range`, naming the range).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from fastapi import APIRouter, Depends, Path, Response
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.cameras.ptz import service
-from safecity.cameras.ptz.models import MoveIn, PresetIn, PresetOut, PtzStateOut
+from safecity.cameras.ptz.models import AbsoluteMoveIn, MoveIn, PositionOut, PresetIn, PresetOut, PtzStateOut
 from safecity.core.http import Ctx
+from safecity.video.ptz import Position
 
 router = APIRouter(tags=["cameras"])  # mounted under /api/cameras by cameras/api.py
 
@@ -48,6 +50,28 @@ def move(camera_id: str, body: MoveIn, ctx: Ctx, principal: Pilot) -> PtzStateOu
 @router.post("/{camera_id}/ptz/stop", response_model=PtzStateOut, summary="Stop a camera moving")
 def stop(camera_id: str, ctx: Ctx, principal: Pilot) -> PtzStateOut:
     service.command(ctx, camera_id, actor=principal.username, action="stop", act=lambda ptz: ptz.stop())
+    return _state(ctx, camera_id, principal)
+
+
+@router.get(
+    "/{camera_id}/ptz/position",
+    response_model=PositionOut,
+    summary="Where a camera points and the ranges it can be sent to",
+)
+def where(camera_id: str, ctx: Ctx, _: Pilot) -> PositionOut:
+    """Asks the camera (GetNode, GetStatus); moves nothing and takes no control."""
+    return service.position(ctx, camera_id)
+
+
+@router.post(
+    "/{camera_id}/ptz/absolute",
+    response_model=PtzStateOut,
+    summary="Send a camera to a position (audited)",
+)
+def absolute(camera_id: str, body: AbsoluteMoveIn, ctx: Ctx, principal: Pilot) -> PtzStateOut:
+    """An ONVIF AbsoluteMove within the ranges GET …/ptz/position gives; takes the control lease."""
+    to = Position(pan=body.pan, tilt=body.tilt, zoom=body.zoom)
+    service.absolute_move(ctx, camera_id, actor=principal.username, to=to)
     return _state(ctx, camera_id, principal)
 
 

@@ -60,6 +60,53 @@ class MoveIn(BaseModel):
         return self
 
 
+class AbsoluteMoveIn(BaseModel):
+    """A position to send the camera to, in its absolute spaces (the ranges GET …/ptz/position gives)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pan: float | None = Field(
+        default=None, allow_inf_nan=False, title="Pan", description="Across; with tilt, or neither."
+    )
+    tilt: float | None = Field(
+        default=None, allow_inf_nan=False, title="Tilt", description="Up and down; with pan, or neither."
+    )
+    zoom: float | None = Field(
+        default=None, allow_inf_nan=False, title="Zoom", description="Empty: the zoom stays as it is."
+    )
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> AbsoluteMoveIn:
+        if self.pan is None and self.tilt is None and self.zoom is None:
+            raise ValueError("nothing to move to: give pan and tilt, zoom, or all three")
+        if (self.pan is None) != (self.tilt is None):
+            raise ValueError("pan and tilt go together: give both, or neither to move the zoom only")
+        return self
+
+
+class AxisRange(BaseModel):
+    """The values one axis may take in the camera's absolute space, both ends included."""
+
+    min: float
+    max: float
+
+
+class PositionOut(BaseModel):
+    """Where a camera points and where it can be sent (absolute moves)."""
+
+    camera_id: str
+    absolute: bool = Field(description="Whether the camera can be sent to a position at all.")
+    detail: str = Field(description="Why not, in words; empty when it can.")
+    pan: float | None = Field(description="Where it points now, as it says (null: it does not say).")
+    tilt: float | None
+    zoom: float | None
+    pan_range: AxisRange | None = Field(description="Null: it cannot be sent to a pan and tilt.")
+    tilt_range: AxisRange | None
+    zoom_range: AxisRange | None = Field(description="Null: it cannot be sent to a zoom.")
+    pan_tilt_space: str | None = Field(description="The ONVIF space URI the pan and tilt are in.")
+    zoom_space: str | None
+
+
 class PresetIn(BaseModel):
     """A preset to keep where the camera points now."""
 

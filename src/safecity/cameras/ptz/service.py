@@ -7,7 +7,9 @@ kept in this process for `ENDPOINT_TTL_S`, so a command is one request to the ca
 Every command takes the camera's control lease (`PtzLease`, last one wins). Taking it from nobody,
 from someone whose lease lapsed or from another operator starts a control session, which is
 audited (`camera.ptz_control`, naming whom it was taken from); the nudges within a session renew
-the lease without a row each. Saving and removing presets are audited each time. No database
+the lease without a row each. Saving and removing presets and sending the camera to a position
+(`camera.ptz_absolute_move`, with the position) are audited each time; a position the camera cannot
+reach is refused before anyone takes control. No database
 transaction is open while the camera is asked: a camera that takes seconds to answer holds no lock.
 """
 
@@ -26,14 +28,14 @@ from sqlalchemy.orm import Session, undefer
 
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera
-from safecity.cameras.ptz.models import LEASE_S, ControllerOut, PtzLease, PtzStateOut
+from safecity.cameras.ptz.models import LEASE_S, AxisRange, ControllerOut, PositionOut, PtzLease, PtzStateOut
 from safecity.core.camera_config import PtzControl
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.db import get_or_raise, insert_many
 from safecity.core.errors import Conflict
 from safecity.video.onvif import OnvifDevice, OnvifError, OnvifFault
-from safecity.video.ptz import PtzCamera, PtzEndpoint, PtzUnsupported
+from safecity.video.ptz import AbsoluteSpaces, Position, PtzCamera, PtzEndpoint, PtzUnsupported, Range
 
 T = TypeVar("T")
 ENDPOINT_TTL_S = 600.0
@@ -251,4 +253,53 @@ def remove_preset(ctx: Context, camera_id: str, *, actor: str, token: str) -> No
     with ctx.db.session() as session:
         audit.record(
             session, actor=actor, action="camera.ptz_preset_remove", target=camera_id, detail={"token": token}
+        )
+
+
+def _axis(found: Range | None) -> AxisRange | None:
+    return AxisRange(min=found.low, max=found.high) if found is not None else None
+
+
+def _now_at(ptz: PtzCamera) -> tuple[AbsoluteSpaces, Position]:
+    spaces = ptz.absolute_spaces()
+    try:
+        return spaces, ptz.position()
+    except OnvifFault:
+        return spaces, Position()  # a camera without GetStatus can still be sent somewhere
+
+
+def position(ctx: Context, camera_id: str) -> PositionOut:
+    """Returns where the camera points now and the ranges it can be sent to (moves nothing, no lease)."""
+    spaces, now = ask(ctx, camera_id, _now_at)
+
+    return PositionOut(
+        camera_id=camera_id,
+        absolute=spaces.any,
+        detail="" if spaces.any else "the camera's PTZ node has no absolute position space",
+        pan=now.pan,
+        tilt=now.tilt,
+        zoom=now.zoom,
+        pan_range=_axis(spaces.pan),
+        tilt_range=_axis(spaces.tilt),
+        zoom_range=_axis(spaces.zoom),
+        pan_tilt_space=spaces.pan_tilt_space,
+        zoom_space=spaces.zoom_space,
+    )
+
+
+def absolute_move(ctx: Context, camera_id: str, *, actor: str, to: Position) -> None:
+    """Sends the camera to the position `to` as `actor`; audited. Refused (409, 422) before the lease
+    is taken when the camera has no absolute space for it or it is out of the camera's range."""
+    spaces = ask(ctx, camera_id, lambda ptz: ptz.absolute_spaces())
+    spaces.check(to)
+    command(
+        ctx, camera_id, actor=actor, action="absolute_move", act=lambda ptz: ptz.absolute_move(to, spaces)
+    )
+    with ctx.db.session() as session:
+        audit.record(
+            session,
+            actor=actor,
+            action="camera.ptz_absolute_move",
+            target=camera_id,
+            detail={"pan": to.pan, "tilt": to.tilt, "zoom": to.zoom},
         )

@@ -120,6 +120,14 @@ class FieldIncident(BaseModel):
     eta_s: float | None = Field(description="At the average urban speed along streets.")
 
 
+class UnitPosition(BaseModel):
+    """Where the server last knew the unit to be: what the phone (or the car's tracker) last sent."""
+
+    latitude: float
+    longitude: float
+    at: datetime | None = Field(description="When that position was taken (or the unit placed at its base).")
+
+
 class Assignment(BaseModel):
     """The officer's shift, its unit and the incident the unit is sent to (each empty if none)."""
 
@@ -127,6 +135,9 @@ class Assignment(BaseModel):
     unit_id: str | None
     callsign: str | None
     unit_status: str | None
+    position: UnitPosition | None = Field(
+        default=None, description="The unit's last position: the map's 'you' before this phone has a fix."
+    )
     incident: FieldIncident | None
 
 

@@ -33,6 +33,7 @@ from safecity.dispatch.field.models import (
     OutcomeUpdate,
     PositionUpdate,
     ShiftOut,
+    UnitPosition,
     UnitShift,
     Update,
     UpdateResult,
@@ -166,6 +167,9 @@ def assignment(
         unit_id=unit.id,
         callsign=unit.callsign,
         unit_status=unit.status,
+        position=UnitPosition(latitude=unit.latitude, longitude=unit.longitude, at=unit.position_at)
+        if unit.latitude is not None and unit.longitude is not None
+        else None,
         incident=_field_incident(session, unit, current, speed_kmh=speed_kmh) if current else None,
     )
 

@@ -6,6 +6,7 @@
 import { $, el, send, when, minutes } from "/static/lib.js";
 
 const POLL_MS = 5000;
+const FIX_FRESH_MS = 120000;  // the phone's own fix beats the server's copy of the unit's for two minutes
 const POSITION_EVERY_MS = 15000;  // a fix every 15 s is enough to follow a unit, and spares the battery
 const BATCH = 50;
 const me = ($("#whoami")?.textContent || "").trim();
@@ -20,6 +21,10 @@ let retryMs = 2000;
 /** @type {number | null} */
 let watchId = null;
 let lastFixAt = 0;
+/** @type {{latitude: number, longitude: number, at: number} | null} */
+let ownFix = null;
+/** @type {Promise<any> | null} */
+let fieldMap = null;
 
 const newKey = () => (crypto.randomUUID ? crypto.randomUUID()
   : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`);
@@ -142,6 +147,7 @@ function render(data) {
   if (incident.navigate) nav.href = incident.navigate;
   $("#route").textContent = incident.distance_m != null
     ? `${(incident.distance_m / 1000).toFixed(1)} km, about ${minutes(incident.eta_s)}` : "";
+  drawMap();
   const photos = $("#photos");
   photos.replaceChildren(...incident.photos.map((ref) => el("img", { src: `/media/${ref}`, alt: "Alert photo" })));
   const arrived = !!incident.arrived_at;
@@ -160,10 +166,36 @@ async function loadUnits() {
     `${u.callsign} (${u.id})${u.taken ? " — taken" : ""}`)));
 }
 
+/** Where the officer is: this phone's own recent fix, else the unit's last position the server has. */
+function whereAmI() {
+  if (ownFix && Date.now() - ownFix.at < FIX_FRESH_MS) return { place: ownFix, label: "You (this phone's GPS)" };
+  const known = current?.position;
+  if (!known) return { place: null, label: "" };
+  return { place: known, label: known.at ? `Your unit, as of ${when(known.at, "time")}` : "Your unit's base" };
+}
+
+/** Draws the incident and the officer on the map (Leaflet is loaded on the first incident, not before). */
+function drawMap() {
+  const incident = current?.incident;
+  if (!incident) return;
+  const node = $("#incident-map");
+  fieldMap = fieldMap || import("/static/fieldmap.js").then(({ FieldMap }) => new FieldMap(node));
+  fieldMap.then((map) => {
+    const me = whereAmI();
+    const place = incident.latitude != null ? { latitude: incident.latitude, longitude: incident.longitude } : null;
+    map.show({ id: incident.id, title: incident.title, place, me: me.place, meLabel: me.label });
+  }).catch(() => {
+    node.hidden = true;
+    $("#map-note").textContent = "No map: it could not be loaded on this connection. Navigate still works.";
+  });
+}
+
 function startWatching() {
   if (watchId !== null || !navigator.geolocation) return;
   watchId = navigator.geolocation.watchPosition((pos) => {
     $("#gps").textContent = `${pos.coords.latitude.toFixed(5)}, ${pos.coords.longitude.toFixed(5)} ±${Math.round(pos.coords.accuracy)} m`;
+    ownFix = { latitude: pos.coords.latitude, longitude: pos.coords.longitude, at: Date.now() };
+    drawMap();
     if (Date.now() - lastFixAt < POSITION_EVERY_MS) return;
     lastFixAt = Date.now();
     enqueue({ kind: "position", latitude: pos.coords.latitude, longitude: pos.coords.longitude,

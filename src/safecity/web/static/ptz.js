@@ -1,6 +1,7 @@
 // @ts-check
 // Pan, tilt and zoom on the single camera view, for cameras that have it: hold an arrow (or an arrow key
-// while the picture has focus) to move, let go to stop; + and − zoom; presets to go to and save. Commands
+// while the picture has focus) to move, let go to stop; + and − zoom; presets to go to, save and remove;
+// pan, tilt and zoom as numbers, within the camera's own ranges, to send it to a position. Commands
 // go one after another, so a quick press never stops before it started; a held move is sent again every
 // few seconds because each carries a timeout after which the camera stops by itself (a closed tab).
 import { $, api, el, when, send } from "/static/lib.js";
@@ -17,7 +18,13 @@ const KEYS = { ArrowUp: "up", ArrowDown: "down", ArrowLeft: "left", ArrowRight: 
  * @typedef {{username: string, since: string, renewed_at: string, you: boolean}} Controller
  * @typedef {{camera_id: string, ptz: string, setting: string, detail: string, checked_at: string|null,
  *   controller: Controller|null, lease_s: number}} PtzState
+ * @typedef {{min: number, max: number}} AxisRange
+ * @typedef {{camera_id: string, absolute: boolean, detail: string, pan: number|null, tilt: number|null,
+ *   zoom: number|null, pan_range: AxisRange|null, tilt_range: AxisRange|null, zoom_range: AxisRange|null}} PtzPosition
  */
+/** @type {[string, "pan"|"tilt"|"zoom"][]} */
+const AXES = [["#ptz-pan", "pan"], ["#ptz-tilt", "tilt"], ["#ptz-zoom", "zoom"]];
+const shown = (/** @type {number} */ v) => String(Math.round(v * 10000) / 10000);
 
 export class PtzPanel {
   /** @param {string} cameraId */
@@ -69,7 +76,59 @@ export class PtzPanel {
     stage.addEventListener("blur", () => { if (this.byKey) this.release(); });
     window.addEventListener("pagehide", () => this.release(true));
     $("#preset-save").addEventListener("click", () => this.save());
-    await this.loadPresets();
+    $("#ptz-position").addEventListener("submit", (ev) => { ev.preventDefault(); this.goTo(); });
+    $("#ptz-where").addEventListener("click", () => this.loadPosition());
+    await Promise.all([this.loadPresets(), this.loadPosition()]);
+  }
+
+  /** Reads where the camera points and its ranges into the position fields. */
+  async loadPosition() {
+    try {
+      /** @type {PtzPosition} */ const where = await api(`${this.base}/position`);
+      if (!where.absolute) {
+        const none = $("#ptz-no-position");
+        none.textContent = `Cannot be sent to a position: ${where.detail}`;
+        none.hidden = false;
+        return;
+      }
+      const form = $("#ptz-position");
+      form.hidden = false;
+      /** @type {string[]} */ const ranges = [];
+      for (const [selector, axis] of AXES) {
+        const input = /** @type {HTMLInputElement} */ ($(selector));
+        const range = where[/** @type {"pan_range"|"tilt_range"|"zoom_range"} */ (`${axis}_range`)];
+        input.disabled = !range;
+        if (!range) { input.value = ""; continue; }
+        input.min = String(range.min);
+        input.max = String(range.max);
+        input.step = String(Math.max(0.0001, (range.max - range.min) / 200));
+        ranges.push(`${axis} ${shown(range.min)} to ${shown(range.max)}`);
+        const now = where[axis];
+        if (now !== null) input.value = shown(now);
+      }
+      $("#ptz-ranges").textContent = `This camera's ranges: ${ranges.join(", ")}`;
+    } catch (err) {
+      this.say(String(/** @type {Error} */ (err).message), true);
+    }
+  }
+
+  /** Reads the position again after the camera moved, where the fields are shown. */
+  refreshPosition() {
+    if (!$("#ptz-position").hidden) return this.loadPosition();
+    return Promise.resolve();
+  }
+
+  /** Sends the camera to the pan, tilt and zoom in the fields (an empty field: that axis stays). */
+  async goTo() {
+    /** @type {Record<string, number>} */ const body = {};
+    for (const [selector, axis] of AXES) {
+      const input = /** @type {HTMLInputElement} */ ($(selector));
+      if (input.disabled || input.value.trim() === "") continue;
+      const value = Number(input.value);
+      if (!Number.isFinite(value)) { this.say(`${axis} is not a number`, true); return; }
+      body[axis] = value;
+    }
+    await this.command(`${this.base}/absolute`, body);
   }
 
   /** @param {string} direction @param {boolean} byKey */
@@ -97,7 +156,7 @@ export class PtzPanel {
     clearInterval(this.resend);
     for (const b of document.querySelectorAll("[data-ptz].held")) b.classList.remove("held");
     if (leaving) { send(`${this.base}/stop`, { method: "POST", keepalive: true }); return; }
-    this.command(`${this.base}/stop`);
+    this.command(`${this.base}/stop`).then(() => this.refreshPosition());
   }
 
   /** Sends one command after those before it; shows who controls the camera, or why it failed. */
@@ -134,8 +193,11 @@ export class PtzPanel {
     const list = $("#ptz-presets");
     try {
       /** @type {{token: string, name: string}[]} */ const presets = await api(`${this.base}/presets`);
+      const at = (/** @type {string} */ token) => `${this.base}/presets/${encodeURIComponent(token)}`;
       list.replaceChildren(...presets.map((p) => el("li", { "data-token": p.token }, el("span", { class: "name" }, p.name),
-        el("button", { type: "button", onclick: () => this.command(`${this.base}/presets/${encodeURIComponent(p.token)}/goto`) }, "Go"))));
+        el("button", { type: "button", onclick: () => this.command(`${at(p.token)}/goto`).then(() => this.refreshPosition()) }, "Go"),
+        el("button", { type: "button", class: "remove", title: `Remove the preset “${p.name}” from the camera (audited)`,
+          "aria-label": `Remove preset ${p.name}`, onclick: () => this.remove(p.token, p.name) }, "✕"))));
       if (!presets.length) list.replaceChildren(el("li", { class: "muted" }, "no presets yet"));
     } catch (err) {
       this.say(String(/** @type {Error} */ (err).message), true);
@@ -154,6 +216,18 @@ export class PtzPanel {
     } catch (err) {
       this.say(String(/** @type {Error} */ (err).message), true);
     }
+  }
+
+  /** Removes a preset from the camera, once the operator confirms (other operators lose it too). */
+  async remove(/** @type {string} */ token, /** @type {string} */ name) {
+    if (!window.confirm(`Remove the preset “${name}” from the camera? Every operator loses it.`)) return;
+    try {
+      await api(`${this.base}/presets/${encodeURIComponent(token)}`, { method: "DELETE" });
+      this.say(`removed “${name}”`);
+    } catch (err) {
+      this.say(String(/** @type {Error} */ (err).message), true);
+    }
+    await this.loadPresets();
   }
 
   say(/** @type {string} */ text, error = false) {
