@@ -510,7 +510,7 @@ LATENCY_JS = """(seconds) => new Promise((resolve) => {
 })"""
 
 
-def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, Any]:
+def bench_browser(folder: Path, *, seconds: float, switches: int, latency: bool = True) -> dict[str, Any]:
     """Latency, first frame after a switch and a 4x4 wall, in Chromium against the app with its worker."""
     from playwright.sync_api import sync_playwright
 
@@ -544,19 +544,20 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         page.wait_for_url(f"http://{host}/")
         time.sleep(4)  # the worker opens every camera
 
-        # Glass-to-glass: the stamped camera's own view.
-        page.goto(f"http://{host}/live/stamp")
-        page.wait_for_selector("#live-screen[data-playing=yes]", timeout=30_000)
-        time.sleep(2)
-        lags = page.evaluate(LATENCY_JS, seconds)
-        result["glass_to_glass_ms"] = {
-            "frames_read": len(lags),
-            "p50": percentile(lags, 50),
-            "p95": percentile(lags, 95),
-            "max": max(lags) if lags else None,
-            "camera": f"synthetic 640x360 {FPS} fps, x264 ultrafast/zerolatency, stamped when rendered",
-        }
-        err.print(f"browser: latency {result['glass_to_glass_ms']}")
+        if latency:
+            # Glass-to-glass: the stamped camera's own view.
+            page.goto(f"http://{host}/live/stamp")
+            page.wait_for_selector("#live-screen[data-playing=yes]", timeout=30_000)
+            time.sleep(2)
+            lags = page.evaluate(LATENCY_JS, seconds)
+            result["glass_to_glass_ms"] = {
+                "frames_read": len(lags),
+                "p50": percentile(lags, 50),
+                "p95": percentile(lags, 95),
+                "max": max(lags) if lags else None,
+                "camera": f"synthetic 640x360 {FPS} fps, x264 ultrafast/zerolatency, stamped when rendered",
+            }
+            err.print(f"browser: latency {result['glass_to_glass_ms']}")
         # The stamped camera renders and encodes 25 fps in this process: switched off for what follows.
         with ctx.db.session() as session:
             cameras.update(session, "stamp", CameraPatch(enabled=False), actor="bench")
@@ -597,19 +598,26 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         # First frame after a switch: a camera nobody watches dragged onto a tile of the playing wall,
         # on the full 4x4 wall and again on a 2x2 one.
         def switch(cameras: range, tiles: int, note: str) -> dict[str, Any]:
-            firsts = []
+            firsts: list[float] = []
+            steps: dict[str, list[float]] = {}
             for i in cameras:
                 target = page.locator(".tile").nth(i % tiles)
                 page.locator("#camera-list li", has_text=f"B switch {i:02d}").drag_to(target)
                 screen = page.locator(f'.tile[data-camera-id="switch-{i:02d}"] .screen[data-playing=yes]')
                 screen.wait_for(timeout=30_000)
                 firsts.append(float(screen.get_attribute("data-first-frame-ms") or "nan"))
+                row = json.loads(screen.get_attribute("data-first-frame-steps") or "{}")
+                err.print(f"switch {i}: first frame {firsts[-1]} ms after {row}")
+                for step, ms in row.items():
+                    steps.setdefault(step, []).append(float(ms))
                 time.sleep(0.5)
             return {
                 "switches": len(firsts),
                 "p50": percentile(firsts, 50),
                 "p95": percentile(firsts, 95),
                 "max": max(firsts) if firsts else None,
+                "steps_ms_p50": {step: percentile(v, 50) for step, v in steps.items()},
+                "steps_ms_max": {step: max(v) for step, v in steps.items()},
                 "while": note,
             }
 
@@ -645,7 +653,11 @@ def main() -> None:
     parser.add_argument("--streams", default="25,50,100,150,200", help="relay rounds: streams per round")
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring window per round")
     parser.add_argument("--switches", type=int, default=8, help="tile switches timed per wall size")
-    parser.add_argument("--only", choices=["relay", "nats", "browser"], help="one part only")
+    parser.add_argument(
+        "--only",
+        choices=["relay", "nats", "browser", "wall"],
+        help="one part only (wall: the browser part without glass-to-glass latency)",
+    )
     args = parser.parse_args()
     steps = [int(s) for s in args.streams.split(",")]
     if args.quick:
@@ -658,8 +670,10 @@ def main() -> None:
         if args.only in (None, "nats"):
             report["nats"] = bench_nats(folder, max(steps), args.seconds)
             err.print(f"nats: {report['nats']}")
-        if args.only in (None, "browser"):
-            report["browser"] = bench_browser(folder, seconds=args.seconds, switches=args.switches)
+        if args.only in (None, "browser", "wall"):
+            report["browser"] = bench_browser(
+                folder, seconds=args.seconds, switches=args.switches, latency=args.only != "wall"
+            )
     print(json.dumps(report, indent=2))
 
 

@@ -41,10 +41,14 @@ export class LivePlayer {
     /** @type {SourceBuffer|null} */ this.sb = null;
     /** @type {ArrayBuffer[]} */ this.pending = [];
     this.mime = "";
+    this.timescale = 0;
+    this.offsetSet = false;
+    this.startTime = /** @type {number|null} */ (null);
     this.stopped = true;
     this.retries = 0;
     this.startedAt = 0;
     this.firstFrameMs = /** @type {number|null} */ (null);
+    /** @type {Record<string, number>} */ this.steps = {};  // ms since start() of each step to the first frame
     this.lastFrameAt = 0;        // performance.now() of the last frame shown
     this.lastFrameWall = 0;      // wall ms the relay received the newest frame appended
     this.frames = 0;
@@ -54,6 +58,9 @@ export class LivePlayer {
     this.pictureUrl = "";
     this.trimmedAt = 0;
     this.onFrame = this.onFrame.bind(this);
+    for (const event of ["loadedmetadata", "seeking", "seeked", "loadeddata", "canplay", "playing"]) {
+      this.video.addEventListener(event, () => this.mark(event));
+    }
   }
 
   /** Opens the socket (again); a player that is running is left alone. */
@@ -62,7 +69,9 @@ export class LivePlayer {
     this.stopped = false;
     this.startedAt = performance.now();
     this.firstFrameMs = null;
+    this.steps = {};
     this.connect();
+    this.attachMedia();  // while the socket opens: a MediaSource takes a while to open
     this.timer = window.setInterval(() => this.tick(), 500);
     if ("requestVideoFrameCallback" in this.video) this.video.requestVideoFrameCallback(this.onFrame);
   }
@@ -82,7 +91,7 @@ export class LivePlayer {
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     ws.onmessage = (event) => this.receive(event.data);
-    ws.onopen = () => { this.retries = 0; };
+    ws.onopen = () => { this.retries = 0; this.mark("open"); };
     ws.onclose = (event) => {
       if (this.stopped) return;
       if (event.code === 4401) { this.say({ state: "signed_out", detail: event.reason || "sign in again" }); return; }
@@ -90,15 +99,21 @@ export class LivePlayer {
       if (this.reason && this.reason.state === "no_stream") return;
       this.say({ state: "reconnecting", detail: "connection to the server lost; trying again" });
       this.retries += 1;
-      window.setTimeout(() => { if (!this.stopped) { this.resetMedia(); this.connect(); } },
+      window.setTimeout(() => { if (!this.stopped) { this.connect(); this.attachMedia(); } },
         Math.min(10_000, 500 * 2 ** Math.min(this.retries, 5)));
     };
     this.ws = ws;
   }
 
+  /** Notes when a step towards the first frame first happened (read by bench/bench_live.py). */
+  mark(/** @type {string} */ step) {
+    if (this.firstFrameMs === null && !(step in this.steps)) this.steps[step] = Math.round(performance.now() - this.startedAt);
+  }
+
   /** @param {ArrayBuffer} data */
   receive(data) {
     if (!(data instanceof ArrayBuffer) || data.byteLength < HEADER) return;
+    this.mark("message");
     const view = new DataView(data);
     const kind = view.getUint8(0);
     const wallMs = Number(view.getBigUint64(10));
@@ -106,48 +121,72 @@ export class LivePlayer {
       const state = JSON.parse(new TextDecoder().decode(new Uint8Array(data, HEADER)));
       this.say(state);
     } else if (kind === INIT) {
+      this.mark("init");
       const length = view.getUint16(HEADER);
       const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(data, HEADER + 2, length)));
       this.init(meta, data.slice(HEADER + 2 + length));
     } else if (kind === FRAGMENT) {
-      if (!this.ms) return;
+      if (!this.ms || !this.mime) return;
+      this.mark("fragment");
       this.lastFrameWall = wallMs;
-      this.pending.push(data.slice(HEADER));
+      const fragment = data.slice(HEADER);
+      if (this.startTime === null) this.startTime = decodeTime(fragment);
+      this.pending.push(fragment);
       this.pump();
     } else if (kind === PICTURE) {
       this.showPicture(new Blob([data.slice(HEADER)], { type: "image/jpeg" }), wallMs);
     }
   }
 
-  /** @param {{codec: string, width: number, height: number}} meta @param {ArrayBuffer} segment */
+  /** @param {{codec: string, width: number, height: number, timescale?: number}} meta @param {ArrayBuffer} segment */
   init(meta, segment) {
     const mime = `video/mp4; codecs="${meta.codec}"`;
     if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+      this.resetMedia();
       this.say({ state: "unplayable", detail: `this browser cannot play ${meta.codec}` });
       return;
     }
-    this.resetMedia();
+    // A new track (or the first one) on a MediaSource that already took one: start afresh.
+    if (!this.ms || this.mime) this.attachMedia();
     this.mime = mime;
+    this.timescale = meta.timescale || 0;
+    this.startTime = /** @type {number|null} */ (null);
     this.video.hidden = false;
     this.img.hidden = true;
+    this.pending = [segment];
+    if (this.ms && this.ms.readyState === "open") this.addSourceBuffer(this.ms);
+  }
+
+  /** Gives the <video> a fresh MediaSource; its SourceBuffer comes with the track's INIT. */
+  attachMedia() {
+    this.resetMedia();
+    if (!window.MediaSource) return;
     const ms = new MediaSource();
     this.ms = ms;
-    this.pending = [segment];
     ms.addEventListener("sourceopen", () => {
       if (this.ms !== ms) return;
-      const sb = ms.addSourceBuffer(mime);
-      sb.mode = "segments";
-      sb.addEventListener("updateend", () => this.pump());
-      sb.addEventListener("error", () => this.say({ state: "error", detail: "the browser could not decode the video" }));
-      this.sb = sb;
-      this.pump();
+      this.mark("sourceopen");
+      if (this.mime) this.addSourceBuffer(ms);
     }, { once: true });
     this.video.src = URL.createObjectURL(ms);
+  }
+
+  /** @param {MediaSource} ms */
+  addSourceBuffer(ms) {
+    if (this.sb) return;
+    const sb = ms.addSourceBuffer(this.mime);
+    sb.mode = "segments";
+    sb.addEventListener("updateend", () => { this.mark("appended"); this.pump(); });
+    sb.addEventListener("error", () => this.say({ state: "error", detail: "the browser could not decode the video" }));
+    this.sb = sb;
+    this.offsetSet = false;
+    this.pump();
   }
 
   resetMedia() {
     this.sb = null;
     this.pending = [];
+    this.mime = "";
     if (this.ms) {
       const old = this.video.src;
       this.ms = null;
@@ -167,6 +206,12 @@ export class LivePlayer {
       return;
     }
     if (!this.pending.length) return;
+    if (!this.offsetSet && this.startTime !== null) {
+      // The first fragment's decode time becomes time 0: the key-frame then plays where the element
+      // already stands, with no seek (a pipeline flush and restart) before the first picture.
+      if (this.timescale) sb.timestampOffset = -this.startTime / this.timescale;
+      this.offsetSet = true;
+    }
     // Frames are small: append what has arrived in one go.
     const parts = this.pending.splice(0, this.pending.length);
     const size = parts.reduce((n, p) => n + p.byteLength, 0);
@@ -210,6 +255,7 @@ export class LivePlayer {
     if (first) {
       this.firstFrameMs = this.lastFrameAt - this.startedAt;
       this.host.dataset.firstFrameMs = String(Math.round(this.firstFrameMs));
+      this.host.dataset.firstFrameSteps = JSON.stringify(this.steps);
     }
     this.host.dataset.playing = "yes";
     if (first || this.stalled) { this.stalled = false; this.say({ state: "playing" }); }
@@ -235,7 +281,7 @@ export class LivePlayer {
     if (this.stopped) return;
     this.followEdge();
     const quiet = performance.now() - this.lastFrameAt;
-    const expectsVideo = this.ms !== null;
+    const expectsVideo = this.sb !== null;
     if (expectsVideo && this.lastFrameAt && quiet > STALL_MS && !this.stalled) {
       this.stalled = true;
       this.host.dataset.playing = "stalled";
@@ -248,6 +294,21 @@ export class LivePlayer {
     if (!state.health && state.state !== "playing") this.reason = state;
     this.onState(state);
   }
+}
+
+/**
+ * Returns a fragment's decode time (its tfdt, in the track's timescale), or null where it has none.
+ * @param {ArrayBuffer} fragment  moof+mdat
+ */
+export function decodeTime(fragment) {
+  const bytes = new Uint8Array(fragment, 0, Math.min(fragment.byteLength, 256));
+  const view = new DataView(fragment);
+  for (let i = 4; i + 16 <= bytes.length; i++) {
+    if (bytes[i] === 0x74 && bytes[i + 1] === 0x66 && bytes[i + 2] === 0x64 && bytes[i + 3] === 0x74) {  // "tfdt"
+      return bytes[i + 4] === 1 ? Number(view.getBigUint64(i + 8)) : view.getUint32(i + 8);
+    }
+  }
+  return null;
 }
 
 /** Why a tile has no picture, in words, from what the socket said and the camera's health. */
