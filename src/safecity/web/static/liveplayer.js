@@ -1,7 +1,8 @@
 // @ts-check
 // Live video of one camera in a <video>: fragmented MP4 from /ws/video/{id} appended to Media Source
 // Extensions, kept near the live edge; JPEG pictures for a codec the browser cannot play; and, when there
-// is no picture, a state that says why (the caller shows it). One socket per player; it reconnects.
+// is no picture, a state that says why (the caller shows it). A page of many players (the wall) shares
+// one socket, a VideoLink, with a channel per player; a player alone opens its own. Both reconnect.
 // Message layout (safecity/live/protocol.py): kind, flags, seq (u64), wall ms (u64), payload.
 
 const INIT = 1, FRAGMENT = 2, PICTURE = 3, STATE = 4;
@@ -20,10 +21,13 @@ const STALL_MS = 3000;        // no frame for this long while connected: say so
 export class LivePlayer {
   /**
    * @param {HTMLElement} host  where the <video> and <img> go (emptied)
-   * @param {{cameraId: string, variant?: string, onState?: (s: LiveState) => void}} options
+   * @param {{cameraId: string, variant?: string, onState?: (s: LiveState) => void, link?: VideoLink|null}} options
+   *   link: the page's one socket for all its players (a socket of its own without one)
    */
-  constructor(host, { cameraId, variant = "main", onState = () => {} }) {
+  constructor(host, { cameraId, variant = "main", onState = () => {}, link = null }) {
     this.host = host;
+    this.link = link;
+    this.channel = 0;
     this.cameraId = cameraId;
     this.variant = variant;
     this.onState = onState;
@@ -81,11 +85,16 @@ export class LivePlayer {
     this.stopped = true;
     window.clearInterval(this.timer);
     if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; }
+    if (this.link && this.channel) { this.link.remove(this.channel); this.channel = 0; }
     this.resetMedia();
     if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
   }
 
   connect() {
+    if (this.link) {
+      this.channel = this.link.add(this);
+      return;
+    }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const url = `${scheme}://${location.host}/ws/video/${encodeURIComponent(this.cameraId)}?variant=${this.variant}`;
     const ws = new WebSocket(url);
@@ -93,16 +102,22 @@ export class LivePlayer {
     ws.onmessage = (event) => this.receive(event.data);
     ws.onopen = () => { this.retries = 0; this.mark("open"); };
     ws.onclose = (event) => {
-      if (this.stopped) return;
-      if (event.code === 4401) { this.say({ state: "signed_out", detail: event.reason || "sign in again" }); return; }
-      if (event.code === 4403 || event.code === 4404) { this.say({ state: "refused", detail: event.reason }); return; }
-      if (this.reason && this.reason.state === "no_stream") return;
-      this.say({ state: "reconnecting", detail: "connection to the server lost; trying again" });
+      if (!this.lost(event.code, event.reason)) return;
       this.retries += 1;
       window.setTimeout(() => { if (!this.stopped) { this.connect(); this.attachMedia(); } },
         Math.min(10_000, 500 * 2 ** Math.min(this.retries, 5)));
     };
     this.ws = ws;
+  }
+
+  /** The socket closed: says why; returns whether to connect again. */
+  lost(/** @type {number} */ code, /** @type {string} */ reason) {
+    if (this.stopped) return false;
+    if (code === 4401) { this.say({ state: "signed_out", detail: reason || "sign in again" }); return false; }
+    if (code === 4403 || code === 4404) { this.say({ state: "refused", detail: reason }); return false; }
+    if (this.reason && this.reason.state === "no_stream") return false;
+    this.say({ state: "reconnecting", detail: "connection to the server lost; trying again" });
+    return true;
   }
 
   /** Notes when a step towards the first frame first happened (read by bench/bench_live.py). */
@@ -257,7 +272,8 @@ export class LivePlayer {
       this.host.dataset.firstFrameMs = String(Math.round(this.firstFrameMs));
       this.host.dataset.firstFrameSteps = JSON.stringify(this.steps);
     }
-    this.host.dataset.playing = "yes";
+    // Once per change, not per frame: sixteen tiles at 25 fps would restyle the page 400 times a second.
+    if (this.host.dataset.playing !== "yes") this.host.dataset.playing = "yes";
     if (first || this.stalled) { this.stalled = false; this.say({ state: "playing" }); }
     if (first) this.followEdge();  // the key-frame shows: now on to the newest frame
     this.video.requestVideoFrameCallback(this.onFrame);
@@ -293,6 +309,75 @@ export class LivePlayer {
   say(state) {
     if (!state.health && state.state !== "playing") this.reason = state;
     this.onState(state);
+  }
+}
+
+/**
+ * A page's one video socket (`/ws/video`, live/sockets.py): each player watches its camera on a channel
+ * of its own, so a tile switched to another camera starts without a new connection. Text commands go
+ * up (`{"watch": n, "camera": id, "variant": v}`, `{"leave": n}`); each binary message comes down
+ * behind the 4-byte number of its channel.
+ */
+export class VideoLink {
+  constructor() {
+    /** @type {WebSocket|null} */ this.ws = null;
+    /** @type {Map<number, LivePlayer>} */ this.players = new Map();
+    this.next = 1;
+    this.open = false;
+    this.retries = 0;
+  }
+
+  /** Starts a channel for the player; returns its number. @param {LivePlayer} player */
+  add(player) {
+    const channel = this.next++;
+    this.players.set(channel, player);
+    if (this.open) this.watch(channel, player); else this.connect();
+    return channel;
+  }
+
+  /** Ends a channel. @param {number} channel */
+  remove(channel) {
+    if (this.players.delete(channel) && this.open && this.ws) this.ws.send(JSON.stringify({ leave: channel }));
+  }
+
+  /** @param {number} channel @param {LivePlayer} player */
+  watch(channel, player) {
+    if (!this.ws) return;
+    this.ws.send(JSON.stringify({ watch: channel, camera: player.cameraId, variant: player.variant }));
+    player.mark("open");
+  }
+
+  connect() {
+    if (this.ws) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/video`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      this.open = true;
+      this.retries = 0;
+      for (const [channel, player] of this.players) this.watch(channel, player);
+    };
+    ws.onmessage = (event) => {
+      const data = event.data;
+      if (typeof data === "string") { console.warn("video link:", data); return; }
+      if (!(data instanceof ArrayBuffer) || data.byteLength < 4) return;
+      const player = this.players.get(new DataView(data).getUint32(0));
+      if (player) player.receive(data.slice(4));
+    };
+    ws.onclose = (event) => {
+      this.ws = null;
+      this.open = false;
+      let again = false;
+      for (const player of this.players.values()) again = player.lost(event.code, event.reason) || again;
+      if (!again) return;
+      this.retries += 1;
+      window.setTimeout(() => {
+        if (!this.players.size || this.ws) return;
+        for (const player of this.players.values()) player.attachMedia();
+        this.connect();
+      }, Math.min(10_000, 500 * 2 ** Math.min(this.retries, 5)));
+    };
+    this.ws = ws;
   }
 }
 
