@@ -14,7 +14,7 @@ from websockets.sync.client import ClientConnection, connect
 from safecity.audit import service as audit
 from safecity.core.context import Context
 from safecity.live import protocol
-from safecity.live.sockets import CHANNEL, BadCommand, Command, parse_command
+from safecity.live.sockets import CHANNEL, MAX_CHANNELS, BadCommand, Command, parse_command
 from tests.live.conftest import VideoCity, add_cameras
 from tests.live.live_support import decode
 from tests.live.test_video_socket import refusal, signed_in
@@ -141,3 +141,23 @@ def test_bad_commands_and_cameras_without_video_are_answered_and_the_link_plays_
         ("no_stream", "the camera has no stream configured")
     ]
     assert len(decode(got[4])) >= 20
+
+
+def test_a_page_watches_at_most_64_cameras_at_once(ctx: Context, client: TestClient, tmp_path: Any) -> None:
+    add_cameras(ctx, tmp_path)  # no worker: the channels say "connecting" and wait
+    signed_in(client, ctx, "operator")
+    with client.websocket_connect("/ws/video") as ws:
+        for channel in range(MAX_CHANNELS + 1):
+            ws.send_text(json.dumps({"watch": channel, "camera": "cam-a"}))
+        errors, connecting = [], set()
+        while not errors or len(connecting) < MAX_CHANNELS:
+            message = ws.receive()
+            if message.get("text"):
+                errors.append(json.loads(message["text"])["error"])
+            else:
+                data = message["bytes"]
+                (channel,) = CHANNEL.unpack_from(data)
+                assert protocol.state_of(data[CHANNEL.size :])["state"] == "connecting"
+                connecting.add(channel)
+    assert errors == ["at most 64 cameras at once on one page"]
+    assert connecting == set(range(MAX_CHANNELS))

@@ -160,7 +160,8 @@ class VideoLink:
         self.principal, self.token = principal, token
         self.channels: dict[int, _Channel] = {}
         self.wake = asyncio.Event()  # shared by every channel's viewer: something is waiting to be sent
-        self.own: deque[bytes] = deque()  # the link's own messages (states), sent before any video
+        # The link's own messages, sent before any video: states on a channel, errors as text.
+        self.own: deque[bytes | str] = deque()
         self.starting: set[asyncio.Task[None]] = set()  # channels being started (held while they run)
 
     async def run(self) -> None:
@@ -192,12 +193,12 @@ class VideoLink:
                 return
             text = message.get("text")
             if text is None:
-                await self._error("send commands as text, not binary")
+                self._error("send commands as text, not binary")
                 continue
             try:
                 command = parse_command(text)
             except BadCommand as exc:
-                await self._error(str(exc))
+                self._error(str(exc))
                 continue
             if command.camera_id is None:
                 await self.leave(command.channel)
@@ -209,7 +210,7 @@ class VideoLink:
         assert command.camera_id is not None
         await self.leave(command.channel)
         if len(self.channels) >= MAX_CHANNELS:
-            await self._error(f"at most {MAX_CHANNELS} cameras at once on one page")
+            self._error(f"at most {MAX_CHANNELS} cameras at once on one page")
             return
         channel = _Channel(command.channel, command.camera_id, CHANNEL.pack(command.channel))
         self.channels[command.channel] = channel
@@ -270,8 +271,10 @@ class VideoLink:
         if self.channels.get(channel.number) is channel:
             del self.channels[channel.number]
 
-    async def _error(self, text: str) -> None:
-        await self.websocket.send_text(json.dumps({"error": text}))
+    def _error(self, text: str) -> None:
+        """Tells the page a command was not understood (one sender: never two sends at once)."""
+        self.own.append(json.dumps({"error": text}))
+        self.wake.set()
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -284,7 +287,11 @@ class VideoLink:
             while sent:  # until a whole round finds nothing: no wake-up can be missed in between
                 sent = False
                 while self.own:
-                    await self.websocket.send_bytes(self.own.popleft())
+                    own = self.own.popleft()
+                    if isinstance(own, str):
+                        await self.websocket.send_text(own)
+                    else:
+                        await self.websocket.send_bytes(own)
                     sent = True
                 for channel in list(self.channels.values()):
                     viewer = channel.viewer
