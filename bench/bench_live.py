@@ -13,10 +13,15 @@ nats      The city path: fragments of the same size over a private nats-server o
 browser   The real app with its worker (embedded), in Debian's Chromium: glass-to-glass latency (a
           synthetic camera stamps the wall-clock time into each frame, `live/stamp.py`; the page reads it
           back from the video drawn to a canvas at each presented frame), time to the first frame after
-          dragging a camera onto a wall tile, frames presented per tile on a 4x4 wall of 25 fps cameras,
-          Chromium's CPU and memory per tile.
+          dragging a camera onto a wall tile (with the steps to it: the watch sent, the first message,
+          the init segment, MediaSource open, first append, first frame), frames presented per tile on
+          a 4x4 wall of 25 fps cameras, Chromium's CPU per process kind and per presented frame, the
+          page's own main-thread work (Chromium's counters), the app's CPU beside it, and one HTTP
+          round trip from the page meanwhile (what low-latency HLS would pay three times per switch).
+wall      The browser part without the glass-to-glass latency (`--only wall`).
 
     .venv/bin/python bench/bench_live.py [--quick] [--streams 25,50,100,150] [--seconds 10]
+    .venv/bin/python bench/bench_live.py --only wall [--gpu] [--chromium-arg=--flag]
 
 Prints one JSON object on stdout; progress goes to stderr. Goals: a 16-tile wall at full frame rate in one
 Chromium; latency p95 <= 1 s; first frame <= 1 s after a switch; >= 100 streams relayed per 2 cores.
@@ -479,6 +484,17 @@ FRAMES_JS = """() => {
   }
 }"""
 
+ROUND_TRIPS_JS = """async (n) => {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`/static/liveplayer.js?trip=${i}`, { cache: 'no-store' });
+    await res.arrayBuffer();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}"""
+
 QUALITY_JS = """() => [...document.querySelectorAll('.tile video')].map((v) => {
   const q = v.getVideoPlaybackQuality(); return [q.totalVideoFrames, q.droppedVideoFrames];
 })"""
@@ -510,7 +526,9 @@ LATENCY_JS = """(seconds) => new Promise((resolve) => {
 })"""
 
 
-def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, Any]:
+def bench_browser(
+    folder: Path, *, seconds: float, switches: int, latency: bool = True, flags: list[str] | None = None
+) -> dict[str, Any]:
     """Latency, first frame after a switch and a 4x4 wall, in Chromium against the app with its worker."""
     from playwright.sync_api import sync_playwright
 
@@ -529,9 +547,10 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         add_camera(ctx, f"switch-{i:02d}", f"B switch {i:02d}", source, record=False)
     add_camera(ctx, "stamp", "C stamp", f"synthetic://road/stamp?fps={FPS}&stamp=1")
     tag = f"--safecity-bench={uuid.uuid4().hex}"
-    result: dict[str, Any] = {}
+    flags = CHROMIUM_ARGS if flags is None else flags
+    result: dict[str, Any] = {"chromium_flags": flags}
     with serve(create_app(ctx, on_started=[start_pipelines_hook()])) as host, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, tag])
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*flags, tag])
         root = next(
             int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and tag.encode() in _cmdline(p)
         )
@@ -544,19 +563,20 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         page.wait_for_url(f"http://{host}/")
         time.sleep(4)  # the worker opens every camera
 
-        # Glass-to-glass: the stamped camera's own view.
-        page.goto(f"http://{host}/live/stamp")
-        page.wait_for_selector("#live-screen[data-playing=yes]", timeout=30_000)
-        time.sleep(2)
-        lags = page.evaluate(LATENCY_JS, seconds)
-        result["glass_to_glass_ms"] = {
-            "frames_read": len(lags),
-            "p50": percentile(lags, 50),
-            "p95": percentile(lags, 95),
-            "max": max(lags) if lags else None,
-            "camera": f"synthetic 640x360 {FPS} fps, x264 ultrafast/zerolatency, stamped when rendered",
-        }
-        err.print(f"browser: latency {result['glass_to_glass_ms']}")
+        if latency:
+            # Glass-to-glass: the stamped camera's own view.
+            page.goto(f"http://{host}/live/stamp")
+            page.wait_for_selector("#live-screen[data-playing=yes]", timeout=30_000)
+            time.sleep(2)
+            lags = page.evaluate(LATENCY_JS, seconds)
+            result["glass_to_glass_ms"] = {
+                "frames_read": len(lags),
+                "p50": percentile(lags, 50),
+                "p95": percentile(lags, 95),
+                "max": max(lags) if lags else None,
+                "camera": f"synthetic 640x360 {FPS} fps, x264 ultrafast/zerolatency, stamped when rendered",
+            }
+            err.print(f"browser: latency {result['glass_to_glass_ms']}")
         # The stamped camera renders and encodes 25 fps in this process: switched off for what follows.
         with ctx.db.session() as session:
             cameras.update(session, "stamp", CameraPatch(enabled=False), actor="bench")
@@ -574,15 +594,43 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         page.evaluate(FRAMES_JS)
         quality0 = page.evaluate(QUALITY_JS)
         pids = descendants(root)
+        kinds = {pid: _process_kind(pid) for pid in pids}
         cpu0, wall0 = cpu_seconds(pids), time.monotonic()
+        by_kind0 = {pid: cpu_seconds([pid]) for pid in pids}
+        app0 = cpu_seconds([os.getpid()])
+        load0 = os.getloadavg()[0]
+        # The page's own work on the renderer's main thread (script, style and layout), from Chromium.
+        cdp = context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        metrics0 = _metrics(cdp)
         time.sleep(seconds)
+        metrics1 = _metrics(cdp)
         took = time.monotonic() - wall0
         counts = page.evaluate("() => Object.values(window.__frames).map((s) => s.n)")
         chromium_cores = (cpu_seconds(pids) - cpu0) / took
+        app_cores = (cpu_seconds([os.getpid()]) - app0) / took
+        cores_by_kind: dict[str, float] = {}
+        for pid, kind in kinds.items():
+            used = (cpu_seconds([pid]) - by_kind0[pid]) / took
+            cores_by_kind[kind] = round(cores_by_kind.get(kind, 0.0) + used, 2)
         quality1 = page.evaluate(QUALITY_JS)
         dropped = sum(b[1] - a[1] for a, b in zip(quality0, quality1, strict=False))
         decoded = sum(b[0] - a[0] for a, b in zip(quality0, quality1, strict=False))
         per_tile = [n / took for n in counts]
+        presented = sum(counts) / took
+
+        def busy(name: str) -> float:
+            return round(1000 * (metrics1.get(name, 0.0) - metrics0.get(name, 0.0)) / took, 1)
+
+        # What one HTTP request costs the page meanwhile: low-latency HLS needs at least three in a row
+        # (playlist, init segment, first part) before a switched tile has anything to decode.
+        trips = page.evaluate(ROUND_TRIPS_JS, 20)
+        result["http_round_trip_ms"] = {
+            "requests": len(trips),
+            "p50": round(percentile(trips, 50), 1),
+            "p95": round(percentile(trips, 95), 1),
+            "while": "16 tiles play at 25 fps",
+        }
         result["wall_4x4"] = {
             "tiles": len(counts),
             "source_fps": FPS,
@@ -590,6 +638,18 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
             "presented_fps_median": round(statistics.median(per_tile), 1) if per_tile else 0,
             "dropped_frames_share": round(dropped / max(1, decoded), 4),
             "chromium_cores": round(chromium_cores, 2),
+            "chromium_cores_by_process": cores_by_kind,
+            "chromium_cpu_ms_per_presented_frame": round(1000 * chromium_cores / max(presented, 1e-3), 2),
+            # What 16 tiles x 25 fps would take at that cost, were the cores Chromium's alone.
+            "chromium_cores_for_full_rate": round(chromium_cores / max(presented, 1e-3) * 16 * FPS, 2),
+            "page_main_thread_ms_per_s": {
+                "tasks": busy("TaskDuration"),
+                "script": busy("ScriptDuration"),
+                "style_and_layout": round(busy("RecalcStyleDuration") + busy("LayoutDuration"), 1),
+            },
+            # The app and its worker (16 cameras read and analysed at 25 fps) share the 2 cores.
+            "app_and_worker_cores": round(app_cores, 2),
+            "load_average": round((load0 + os.getloadavg()[0]) / 2, 1),
             "chromium_memory_per_tile_mib": round((rss_bytes(pids) - rss_idle) / 16 / 2**20, 1),
         }
         err.print(f"browser: wall {result['wall_4x4']}")
@@ -597,19 +657,26 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         # First frame after a switch: a camera nobody watches dragged onto a tile of the playing wall,
         # on the full 4x4 wall and again on a 2x2 one.
         def switch(cameras: range, tiles: int, note: str) -> dict[str, Any]:
-            firsts = []
+            firsts: list[float] = []
+            steps: dict[str, list[float]] = {}
             for i in cameras:
                 target = page.locator(".tile").nth(i % tiles)
                 page.locator("#camera-list li", has_text=f"B switch {i:02d}").drag_to(target)
                 screen = page.locator(f'.tile[data-camera-id="switch-{i:02d}"] .screen[data-playing=yes]')
                 screen.wait_for(timeout=30_000)
                 firsts.append(float(screen.get_attribute("data-first-frame-ms") or "nan"))
+                row = json.loads(screen.get_attribute("data-first-frame-steps") or "{}")
+                err.print(f"switch {i}: first frame {firsts[-1]} ms after {row}")
+                for step, ms in row.items():
+                    steps.setdefault(step, []).append(float(ms))
                 time.sleep(0.5)
             return {
                 "switches": len(firsts),
                 "p50": percentile(firsts, 50),
                 "p95": percentile(firsts, 95),
                 "max": max(firsts) if firsts else None,
+                "steps_ms_p50": {step: percentile(v, 50) for step, v in steps.items()},
+                "steps_ms_max": {step: max(v) for step, v in steps.items()},
                 "while": note,
             }
 
@@ -624,6 +691,20 @@ def bench_browser(folder: Path, *, seconds: float, switches: int) -> dict[str, A
         err.print(f"browser: first frame {result['first_frame_after_switch_ms']}")
         browser.close()
     return result
+
+
+def _metrics(cdp: Any) -> dict[str, float]:
+    """Returns Chromium's performance counters of the page (durations in seconds)."""
+    return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def _process_kind(pid: int) -> str:
+    """Returns what a Chromium process does: browser, renderer, gpu-process, utility, …."""
+    # Zygote children rewrite their command line as one string (setproctitle): split on spaces too.
+    for arg in _cmdline(Path(f"/proc/{pid}")).replace(b"\0", b" ").split():
+        if arg.startswith(b"--type="):
+            return arg[7:].decode(errors="replace")
+    return "browser"
 
 
 def _cmdline(proc: Path) -> bytes:
@@ -645,8 +726,17 @@ def main() -> None:
     parser.add_argument("--streams", default="25,50,100,150,200", help="relay rounds: streams per round")
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring window per round")
     parser.add_argument("--switches", type=int, default=8, help="tile switches timed per wall size")
-    parser.add_argument("--only", choices=["relay", "nats", "browser"], help="one part only")
+    parser.add_argument(
+        "--only",
+        choices=["relay", "nats", "browser", "wall"],
+        help="one part only (wall: the browser part without glass-to-glass latency)",
+    )
+    parser.add_argument(
+        "--gpu", action="store_true", help="without --disable-gpu (Chromium's own software GL where no GPU)"
+    )
+    parser.add_argument("--chromium-arg", action="append", default=[], help="one more Chromium flag")
     args = parser.parse_args()
+    flags = [f for f in CHROMIUM_ARGS if not (args.gpu and f == "--disable-gpu")] + args.chromium_arg
     steps = [int(s) for s in args.streams.split(",")]
     if args.quick:
         steps, args.seconds, args.switches = [25, 50], 5.0, 3
@@ -658,8 +748,14 @@ def main() -> None:
         if args.only in (None, "nats"):
             report["nats"] = bench_nats(folder, max(steps), args.seconds)
             err.print(f"nats: {report['nats']}")
-        if args.only in (None, "browser"):
-            report["browser"] = bench_browser(folder, seconds=args.seconds, switches=args.switches)
+        if args.only in (None, "browser", "wall"):
+            report["browser"] = bench_browser(
+                folder,
+                seconds=args.seconds,
+                switches=args.switches,
+                latency=args.only != "wall",
+                flags=flags,
+            )
     print(json.dumps(report, indent=2))
 
 

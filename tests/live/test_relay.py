@@ -13,6 +13,7 @@ import numpy as np
 
 from safecity.demo.scenes import H264Encoder
 from safecity.live import protocol, stamp
+from safecity.live.fmp4 import TIMESCALE
 from safecity.live.relay import LiveChannel
 from safecity.video.footage import write_footage
 from safecity.video.sources import open_source
@@ -45,7 +46,10 @@ def test_a_joining_viewer_gets_the_init_and_the_frames_since_the_key_frame_and_t
     feed_h264(channel.feed, 10, start=25)
     frames = decode(sink.messages)
     assert len(frames) >= 14  # the encoder's last frames are flushed at its close
-    assert protocol.init_meta(sink.messages[0])["codec"].startswith("avc1.")
+    meta = protocol.init_meta(sink.messages[0])
+    assert meta["codec"].startswith("avc1.")
+    # The page places the first fragment's decode time (ticks of this timescale) at time 0.
+    assert meta["timescale"] == TIMESCALE
 
 
 def test_mp4_files_length_prefixed_h264_is_relayed_as_it_is(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ def test_a_2x2_wall_plays_on_every_tile_and_a_tile_without_picture_says_why(
     video_city: VideoCity, page: Any
 ) -> None:
     sign_in(page, video_city.url, make_user(video_city.ctx, "operator"))
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(video_city.url + "/wall")
     page.wait_for_selector("body[data-ready=yes]")
     page.select_option("#grid", "2x2")
@@ -48,6 +50,11 @@ def test_a_2x2_wall_plays_on_every_tile_and_a_tile_without_picture_says_why(
         ".tile .screen", "(s) => s.map((n) => Number(n.dataset.firstFrameMs))"
     )
     assert all(ms < 5000 for ms in first_frames), first_frames
+    steps = page.eval_on_selector_all(
+        ".tile .screen", "(s) => s.map((n) => JSON.parse(n.dataset.firstFrameSteps))"
+    )
+    # The key-frame plays where the element stands: no seek (a pipeline restart) before the first picture.
+    assert all("appended" in s and "seeking" not in s for s in steps), steps
 
     page.click("#next")  # page 2: the H.265 camera, the one without a stream, the one that drops
     h265 = tile(page, "cam-h265")
@@ -60,6 +67,8 @@ def test_a_2x2_wall_plays_on_every_tile_and_a_tile_without_picture_says_why(
     dropped = page.locator(f'.tile[data-slot="{slot}"]')
     assert dropped.get_attribute("data-camera-id") == "cam-a"
     dropped.locator(".screen[data-playing=yes]").wait_for(timeout=20_000)
+    # Every tile, and the tile switched to another camera, on the page's one video socket.
+    assert [url.split("/", 3)[3] for url in sockets if "/ws/video" in url] == ["ws/video"]
 
 
 def test_layouts_saved_on_the_wall_come_back(video_city: VideoCity, page: Any) -> None:

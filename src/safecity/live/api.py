@@ -5,6 +5,8 @@ from SafeCity's own pages only, admits `cameras:read`, audits the watching, and 
 live messages (`protocol.py`) as binary frames: the init segment and one fMP4 fragment per frame, a
 JPEG now and then for a codec the browser cannot play, and STATE messages that say why there is no
 picture. The wall asks for `sub` (the camera's sub-stream when it has one, else its main stream).
+`/ws/video` (no camera) is a page's one socket for all its tiles, a channel per camera
+(`sockets.py`): the wall uses it, so a tile switched to another camera starts at once.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ import contextlib
 import logging
 import time
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketState
 
-from safecity.accounts import service as accounts
 from safecity.accounts.api import SESSION_COOKIE, require
 from safecity.accounts.permissions import page
 from safecity.accounts.service import Principal
@@ -31,7 +32,7 @@ from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.core.errors import NotFound, SafeCityError, Unavailable
 from safecity.core.http import Ctx, DbSession
-from safecity.live import protocol, service
+from safecity.live import protocol, service, sockets
 from safecity.live.feed import LiveFeeds, Viewer
 from safecity.live.models import LayoutIn, LayoutOut
 from safecity.recordings.playback import PlaybackStream
@@ -43,8 +44,8 @@ Watcher = Annotated[Principal, Depends(require("cameras:read"))]
 Replayer = Annotated[Principal, Depends(require("recordings:read"))]
 LIVE_PAGE = page("/live/{camera_id}", "cameras:read")
 
-RECHECK_S = 30.0
-WAITING_S = 5.0
+RECHECK_S = sockets.RECHECK_S
+WAITING_S = sockets.WAITING_S
 MAX_REPLAY_S = 300.0
 
 
@@ -59,77 +60,68 @@ def feeds_of(ctx: Context) -> LiveFeeds:
 # --- the video socket -----------------------------------------------------------------------------------
 
 
-def _watcher(ctx: Context, token: str) -> Principal:
-    with ctx.db.session() as session:
-        return accounts.principal_for_token(session, token)
+async def _admit(websocket: WebSocket, ctx: Context) -> tuple[Principal, str] | None:
+    """Returns who opens a video socket and their token; closes the socket (and returns None) if refused."""
+    if security.foreign_origin(websocket) is not None:
+        await websocket.close(code=4403, reason="live video is for SafeCity's own pages")
+        return None
+    token = security.bearer_token(websocket) or websocket.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        await websocket.close(code=4401, reason="sign in first")
+        return None
+    try:
+        principal = await asyncio.to_thread(sockets.watcher, ctx, token)
+    except SafeCityError as exc:
+        await websocket.close(code=4401, reason=exc.message.encode()[:120].decode(errors="ignore"))
+        return None
+    if not principal.can("cameras:read"):
+        await websocket.close(code=4403, reason="your role may not watch cameras")
+        return None
+    return principal, token
 
 
-def _camera_intro(ctx: Context, camera_id: str, variant: str) -> dict[str, Any]:
-    """Returns what the tile shows before the first picture: the camera's health and streams."""
-    with ctx.db.session() as session:
-        camera = cameras.get(session, camera_id)
-        has_sub = bool(camera.substream_url)
-        return {
-            "name": camera.name,
-            "enabled": camera.enabled,
-            "has_stream": bool(camera.stream_url),
-            "variant": "sub" if variant == "sub" and has_sub else "main",
-            "substream": has_sub,
-            "health_state": camera.health_state,
-            "health_detail": camera.health_detail,
-            "health_since": camera.health_since.isoformat() if camera.health_since else None,
-        }
-
-
-def _audit_watching(ctx: Context, camera_id: str, actor: str) -> None:
-    with ctx.db.session() as session:
-        audit.record_viewing(session, actor=actor, action="camera.watch", target=camera_id)
-
-
-def _health(ctx: Context, camera_id: str) -> dict[str, Any]:
-    with ctx.db.session() as session:
-        camera = cameras.get(session, camera_id)
-        return {
-            "health_state": camera.health_state,
-            "health_detail": camera.health_detail,
-            "health_since": camera.health_since.isoformat() if camera.health_since else None,
-        }
+@router.websocket("/ws/video")
+async def video_link(websocket: WebSocket) -> None:
+    """A page's one socket for all its tiles: a channel per camera watched (`live/sockets.py`)."""
+    ctx: Context = websocket.app.state.ctx
+    admitted = await _admit(websocket, ctx)
+    if admitted is None:
+        return
+    await websocket.accept()
+    principal, token = admitted
+    try:
+        await sockets.VideoLink(websocket, ctx, feeds_of(ctx), principal, token).run()
+    finally:
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close()
 
 
 @router.websocket("/ws/video/{camera_id}")
 async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "main") -> None:
     """One camera's live video for one tile (see the module's description for what it sends)."""
     ctx: Context = websocket.app.state.ctx
-    if security.foreign_origin(websocket) is not None:
-        await websocket.close(code=4403, reason="live video is for SafeCity's own pages")
+    admitted = await _admit(websocket, ctx)
+    if admitted is None:
         return
-    token = security.bearer_token(websocket) or websocket.cookies.get(SESSION_COOKIE, "")
-    if not token:
-        await websocket.close(code=4401, reason="sign in first")
-        return
+    principal, token = admitted
     try:
-        principal = await asyncio.to_thread(_watcher, ctx, token)
-    except SafeCityError as exc:
-        await websocket.close(code=4401, reason=exc.message.encode()[:120].decode(errors="ignore"))
-        return
-    if not principal.can("cameras:read"):
-        await websocket.close(code=4403, reason="your role may not watch cameras")
-        return
-    try:
-        intro = await asyncio.to_thread(_camera_intro, ctx, camera_id, variant)
+        intro = await asyncio.to_thread(sockets.camera_intro, ctx, camera_id, variant)
     except NotFound as exc:
         await websocket.close(code=4404, reason=exc.message.encode()[:120].decode(errors="ignore"))
         return
     await websocket.accept()
-    if not intro["enabled"] or not intro["has_stream"]:
-        why = "the camera is disabled" if not intro["enabled"] else "the camera has no stream configured"
+    why = sockets.no_stream_reason(intro)
+    if why is not None:
         await websocket.send_bytes(protocol.state_message("no_stream", why, **intro))
         await websocket.close(code=1000)
         return
     await websocket.send_bytes(protocol.state_message("connecting", "", **intro))
     # Written while the worker is asked for the camera (a database write must not delay the picture),
     # and before any of it is sent.
-    audited = asyncio.create_task(asyncio.to_thread(_audit_watching, ctx, camera_id, principal.username))
+    audited = asyncio.create_task(
+        asyncio.to_thread(sockets.audit_watching, ctx, camera_id, principal.username)
+    )
     feeds = feeds_of(ctx)
     viewer = await feeds.watch(camera_id, intro["variant"])
     try:
@@ -184,13 +176,13 @@ async def _watch(websocket: WebSocket, ctx: Context, token: str, viewer: Viewer)
         now = time.monotonic()
         if not told and viewer.media_sent == 0 and now - started >= WAITING_S:
             told = True
-            health = await asyncio.to_thread(_health, ctx, viewer.camera_id)
+            health = await asyncio.to_thread(sockets.camera_health, ctx, viewer.camera_id)
             detail = f"no picture from the camera for {WAITING_S:.0f} s"
             viewer.offer(protocol.state_message("waiting", detail, **health))
         if now - checked >= RECHECK_S:
             checked = now
             try:
-                await asyncio.to_thread(_watcher, ctx, token)
+                await asyncio.to_thread(sockets.watcher, ctx, token)
             except SafeCityError as exc:
                 await websocket.close(code=4401, reason=f"signed out: {exc.message}"[:120])
                 return

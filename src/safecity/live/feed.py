@@ -212,9 +212,17 @@ class LiveFeeds:
         """Returns how many viewers are connected to this process."""
         return sum(len(feed.viewers) for feed in self.feeds.values())
 
-    async def watch(self, camera_id: str, variant: str = "main") -> Viewer:
-        """Adds a viewer of a camera stream; follows it (and asks the worker for it) if nobody did."""
+    async def watch(
+        self, camera_id: str, variant: str = "main", *, wake: asyncio.Event | None = None
+    ) -> Viewer:
+        """Adds a viewer of a camera stream; follows it (and asks the worker for it) if nobody did.
+
+        `wake` is set whenever the viewer has a message to send (one event for all the channels of a
+        page's link); without it the viewer has its own.
+        """
         viewer = Viewer(camera_id, variant, self.viewer_max_bytes, self.viewer_max_messages)
+        if wake is not None:
+            viewer.wake = wake
         async with self._lock:
             feed = self.feeds.get((camera_id, variant))
             if feed is None:

@@ -8,7 +8,7 @@ media, and a page reads the header with a DataView:
     byte 1     flags: KEY (the fragment is a key-frame), REPLAY (re-sent for a viewer that joined)
     bytes 2-9  sequence number of the channel's fragments (an INIT carries the next one)
     bytes 10-17 wall-clock milliseconds when the relay received the frame
-    INIT payload: 2 bytes of length, JSON {codec, width, height, source_codec}, then ftyp+moov
+    INIT payload: 2 bytes of length, JSON {codec, width, height, source_codec, timescale, …}, then ftyp+moov
 """
 
 from __future__ import annotations

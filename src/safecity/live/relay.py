@@ -209,6 +209,7 @@ class LiveChannel:
             "camera": self.camera_id,
             "variant": self.variant,
             "timeline": self.timeline,
+            "timescale": TIMESCALE,
         }
         self.init = protocol.init_message(meta, track.init_segment(), seq=self.seq + 1, wall_ms=_now_ms())
         self.gop, self.gop_bytes = [], 0

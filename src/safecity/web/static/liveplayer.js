@@ -1,7 +1,8 @@
 // @ts-check
 // Live video of one camera in a <video>: fragmented MP4 from /ws/video/{id} appended to Media Source
 // Extensions, kept near the live edge; JPEG pictures for a codec the browser cannot play; and, when there
-// is no picture, a state that says why (the caller shows it). One socket per player; it reconnects.
+// is no picture, a state that says why (the caller shows it). A page of many players (the wall) shares
+// one socket, a VideoLink, with a channel per player; a player alone opens its own. Both reconnect.
 // Message layout (safecity/live/protocol.py): kind, flags, seq (u64), wall ms (u64), payload.
 
 const INIT = 1, FRAGMENT = 2, PICTURE = 3, STATE = 4;
@@ -20,10 +21,13 @@ const STALL_MS = 3000;        // no frame for this long while connected: say so
 export class LivePlayer {
   /**
    * @param {HTMLElement} host  where the <video> and <img> go (emptied)
-   * @param {{cameraId: string, variant?: string, onState?: (s: LiveState) => void}} options
+   * @param {{cameraId: string, variant?: string, onState?: (s: LiveState) => void, link?: VideoLink|null}} options
+   *   link: the page's one socket for all its players (a socket of its own without one)
    */
-  constructor(host, { cameraId, variant = "main", onState = () => {} }) {
+  constructor(host, { cameraId, variant = "main", onState = () => {}, link = null }) {
     this.host = host;
+    this.link = link;
+    this.channel = 0;
     this.cameraId = cameraId;
     this.variant = variant;
     this.onState = onState;
@@ -41,10 +45,14 @@ export class LivePlayer {
     /** @type {SourceBuffer|null} */ this.sb = null;
     /** @type {ArrayBuffer[]} */ this.pending = [];
     this.mime = "";
+    this.timescale = 0;
+    this.offsetSet = false;
+    this.startTime = /** @type {number|null} */ (null);
     this.stopped = true;
     this.retries = 0;
     this.startedAt = 0;
     this.firstFrameMs = /** @type {number|null} */ (null);
+    /** @type {Record<string, number>} */ this.steps = {};  // ms since start() of each step to the first frame
     this.lastFrameAt = 0;        // performance.now() of the last frame shown
     this.lastFrameWall = 0;      // wall ms the relay received the newest frame appended
     this.frames = 0;
@@ -54,6 +62,9 @@ export class LivePlayer {
     this.pictureUrl = "";
     this.trimmedAt = 0;
     this.onFrame = this.onFrame.bind(this);
+    for (const event of ["loadedmetadata", "seeking", "seeked", "loadeddata", "canplay", "playing"]) {
+      this.video.addEventListener(event, () => this.mark(event));
+    }
   }
 
   /** Opens the socket (again); a player that is running is left alone. */
@@ -62,7 +73,9 @@ export class LivePlayer {
     this.stopped = false;
     this.startedAt = performance.now();
     this.firstFrameMs = null;
+    this.steps = {};
     this.connect();
+    this.attachMedia();  // while the socket opens: a MediaSource takes a while to open
     this.timer = window.setInterval(() => this.tick(), 500);
     if ("requestVideoFrameCallback" in this.video) this.video.requestVideoFrameCallback(this.onFrame);
   }
@@ -72,33 +85,50 @@ export class LivePlayer {
     this.stopped = true;
     window.clearInterval(this.timer);
     if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; }
+    if (this.link && this.channel) { this.link.remove(this.channel); this.channel = 0; }
     this.resetMedia();
     if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
   }
 
   connect() {
+    if (this.link) {
+      this.channel = this.link.add(this);
+      return;
+    }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const url = `${scheme}://${location.host}/ws/video/${encodeURIComponent(this.cameraId)}?variant=${this.variant}`;
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     ws.onmessage = (event) => this.receive(event.data);
-    ws.onopen = () => { this.retries = 0; };
+    ws.onopen = () => { this.retries = 0; this.mark("open"); };
     ws.onclose = (event) => {
-      if (this.stopped) return;
-      if (event.code === 4401) { this.say({ state: "signed_out", detail: event.reason || "sign in again" }); return; }
-      if (event.code === 4403 || event.code === 4404) { this.say({ state: "refused", detail: event.reason }); return; }
-      if (this.reason && this.reason.state === "no_stream") return;
-      this.say({ state: "reconnecting", detail: "connection to the server lost; trying again" });
+      if (!this.lost(event.code, event.reason)) return;
       this.retries += 1;
-      window.setTimeout(() => { if (!this.stopped) { this.resetMedia(); this.connect(); } },
+      window.setTimeout(() => { if (!this.stopped) { this.connect(); this.attachMedia(); } },
         Math.min(10_000, 500 * 2 ** Math.min(this.retries, 5)));
     };
     this.ws = ws;
   }
 
+  /** The socket closed: says why; returns whether to connect again. */
+  lost(/** @type {number} */ code, /** @type {string} */ reason) {
+    if (this.stopped) return false;
+    if (code === 4401) { this.say({ state: "signed_out", detail: reason || "sign in again" }); return false; }
+    if (code === 4403 || code === 4404) { this.say({ state: "refused", detail: reason }); return false; }
+    if (this.reason && this.reason.state === "no_stream") return false;
+    this.say({ state: "reconnecting", detail: "connection to the server lost; trying again" });
+    return true;
+  }
+
+  /** Notes when a step towards the first frame first happened (read by bench/bench_live.py). */
+  mark(/** @type {string} */ step) {
+    if (this.firstFrameMs === null && !(step in this.steps)) this.steps[step] = Math.round(performance.now() - this.startedAt);
+  }
+
   /** @param {ArrayBuffer} data */
   receive(data) {
     if (!(data instanceof ArrayBuffer) || data.byteLength < HEADER) return;
+    this.mark("message");
     const view = new DataView(data);
     const kind = view.getUint8(0);
     const wallMs = Number(view.getBigUint64(10));
@@ -106,48 +136,72 @@ export class LivePlayer {
       const state = JSON.parse(new TextDecoder().decode(new Uint8Array(data, HEADER)));
       this.say(state);
     } else if (kind === INIT) {
+      this.mark("init");
       const length = view.getUint16(HEADER);
       const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(data, HEADER + 2, length)));
       this.init(meta, data.slice(HEADER + 2 + length));
     } else if (kind === FRAGMENT) {
-      if (!this.ms) return;
+      if (!this.ms || !this.mime) return;
+      this.mark("fragment");
       this.lastFrameWall = wallMs;
-      this.pending.push(data.slice(HEADER));
+      const fragment = data.slice(HEADER);
+      if (this.startTime === null) this.startTime = decodeTime(fragment);
+      this.pending.push(fragment);
       this.pump();
     } else if (kind === PICTURE) {
       this.showPicture(new Blob([data.slice(HEADER)], { type: "image/jpeg" }), wallMs);
     }
   }
 
-  /** @param {{codec: string, width: number, height: number}} meta @param {ArrayBuffer} segment */
+  /** @param {{codec: string, width: number, height: number, timescale?: number}} meta @param {ArrayBuffer} segment */
   init(meta, segment) {
     const mime = `video/mp4; codecs="${meta.codec}"`;
     if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+      this.resetMedia();
       this.say({ state: "unplayable", detail: `this browser cannot play ${meta.codec}` });
       return;
     }
-    this.resetMedia();
+    // A new track (or the first one) on a MediaSource that already took one: start afresh.
+    if (!this.ms || this.mime) this.attachMedia();
     this.mime = mime;
+    this.timescale = meta.timescale || 0;
+    this.startTime = /** @type {number|null} */ (null);
     this.video.hidden = false;
     this.img.hidden = true;
+    this.pending = [segment];
+    if (this.ms && this.ms.readyState === "open") this.addSourceBuffer(this.ms);
+  }
+
+  /** Gives the <video> a fresh MediaSource; its SourceBuffer comes with the track's INIT. */
+  attachMedia() {
+    this.resetMedia();
+    if (!window.MediaSource) return;
     const ms = new MediaSource();
     this.ms = ms;
-    this.pending = [segment];
     ms.addEventListener("sourceopen", () => {
       if (this.ms !== ms) return;
-      const sb = ms.addSourceBuffer(mime);
-      sb.mode = "segments";
-      sb.addEventListener("updateend", () => this.pump());
-      sb.addEventListener("error", () => this.say({ state: "error", detail: "the browser could not decode the video" }));
-      this.sb = sb;
-      this.pump();
+      this.mark("sourceopen");
+      if (this.mime) this.addSourceBuffer(ms);
     }, { once: true });
     this.video.src = URL.createObjectURL(ms);
+  }
+
+  /** @param {MediaSource} ms */
+  addSourceBuffer(ms) {
+    if (this.sb) return;
+    const sb = ms.addSourceBuffer(this.mime);
+    sb.mode = "segments";
+    sb.addEventListener("updateend", () => { this.mark("appended"); this.pump(); });
+    sb.addEventListener("error", () => this.say({ state: "error", detail: "the browser could not decode the video" }));
+    this.sb = sb;
+    this.offsetSet = false;
+    this.pump();
   }
 
   resetMedia() {
     this.sb = null;
     this.pending = [];
+    this.mime = "";
     if (this.ms) {
       const old = this.video.src;
       this.ms = null;
@@ -167,6 +221,12 @@ export class LivePlayer {
       return;
     }
     if (!this.pending.length) return;
+    if (!this.offsetSet && this.startTime !== null) {
+      // The first fragment's decode time becomes time 0: the key-frame then plays where the element
+      // already stands, with no seek (a pipeline flush and restart) before the first picture.
+      if (this.timescale) sb.timestampOffset = -this.startTime / this.timescale;
+      this.offsetSet = true;
+    }
     // Frames are small: append what has arrived in one go.
     const parts = this.pending.splice(0, this.pending.length);
     const size = parts.reduce((n, p) => n + p.byteLength, 0);
@@ -210,8 +270,10 @@ export class LivePlayer {
     if (first) {
       this.firstFrameMs = this.lastFrameAt - this.startedAt;
       this.host.dataset.firstFrameMs = String(Math.round(this.firstFrameMs));
+      this.host.dataset.firstFrameSteps = JSON.stringify(this.steps);
     }
-    this.host.dataset.playing = "yes";
+    // Once per change, not per frame: sixteen tiles at 25 fps would restyle the page 400 times a second.
+    if (this.host.dataset.playing !== "yes") this.host.dataset.playing = "yes";
     if (first || this.stalled) { this.stalled = false; this.say({ state: "playing" }); }
     if (first) this.followEdge();  // the key-frame shows: now on to the newest frame
     this.video.requestVideoFrameCallback(this.onFrame);
@@ -235,7 +297,7 @@ export class LivePlayer {
     if (this.stopped) return;
     this.followEdge();
     const quiet = performance.now() - this.lastFrameAt;
-    const expectsVideo = this.ms !== null;
+    const expectsVideo = this.sb !== null;
     if (expectsVideo && this.lastFrameAt && quiet > STALL_MS && !this.stalled) {
       this.stalled = true;
       this.host.dataset.playing = "stalled";
@@ -248,6 +310,90 @@ export class LivePlayer {
     if (!state.health && state.state !== "playing") this.reason = state;
     this.onState(state);
   }
+}
+
+/**
+ * A page's one video socket (`/ws/video`, live/sockets.py): each player watches its camera on a channel
+ * of its own, so a tile switched to another camera starts without a new connection. Text commands go
+ * up (`{"watch": n, "camera": id, "variant": v}`, `{"leave": n}`); each binary message comes down
+ * behind the 4-byte number of its channel.
+ */
+export class VideoLink {
+  constructor() {
+    /** @type {WebSocket|null} */ this.ws = null;
+    /** @type {Map<number, LivePlayer>} */ this.players = new Map();
+    this.next = 1;
+    this.open = false;
+    this.retries = 0;
+  }
+
+  /** Starts a channel for the player; returns its number. @param {LivePlayer} player */
+  add(player) {
+    const channel = this.next++;
+    this.players.set(channel, player);
+    if (this.open) this.watch(channel, player); else this.connect();
+    return channel;
+  }
+
+  /** Ends a channel. @param {number} channel */
+  remove(channel) {
+    if (this.players.delete(channel) && this.open && this.ws) this.ws.send(JSON.stringify({ leave: channel }));
+  }
+
+  /** @param {number} channel @param {LivePlayer} player */
+  watch(channel, player) {
+    if (!this.ws) return;
+    this.ws.send(JSON.stringify({ watch: channel, camera: player.cameraId, variant: player.variant }));
+    player.mark("open");
+  }
+
+  connect() {
+    if (this.ws) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/video`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      this.open = true;
+      this.retries = 0;
+      for (const [channel, player] of this.players) this.watch(channel, player);
+    };
+    ws.onmessage = (event) => {
+      const data = event.data;
+      if (typeof data === "string") { console.warn("video link:", data); return; }
+      if (!(data instanceof ArrayBuffer) || data.byteLength < 4) return;
+      const player = this.players.get(new DataView(data).getUint32(0));
+      if (player) player.receive(data.slice(4));
+    };
+    ws.onclose = (event) => {
+      this.ws = null;
+      this.open = false;
+      let again = false;
+      for (const player of this.players.values()) again = player.lost(event.code, event.reason) || again;
+      if (!again) return;
+      this.retries += 1;
+      window.setTimeout(() => {
+        if (!this.players.size || this.ws) return;
+        for (const player of this.players.values()) player.attachMedia();
+        this.connect();
+      }, Math.min(10_000, 500 * 2 ** Math.min(this.retries, 5)));
+    };
+    this.ws = ws;
+  }
+}
+
+/**
+ * Returns a fragment's decode time (its tfdt, in the track's timescale), or null where it has none.
+ * @param {ArrayBuffer} fragment  moof+mdat
+ */
+export function decodeTime(fragment) {
+  const bytes = new Uint8Array(fragment, 0, Math.min(fragment.byteLength, 256));
+  const view = new DataView(fragment);
+  for (let i = 4; i + 16 <= bytes.length; i++) {
+    if (bytes[i] === 0x74 && bytes[i + 1] === 0x66 && bytes[i + 2] === 0x64 && bytes[i + 3] === 0x74) {  // "tfdt"
+      return bytes[i + 4] === 1 ? Number(view.getBigUint64(i + 8)) : view.getUint32(i + 8);
+    }
+  }
+  return null;
 }
 
 /** Why a tile has no picture, in words, from what the socket said and the camera's health. */

@@ -3,13 +3,15 @@
 // cameras dragged from the list onto tiles, layouts saved per operator or shared with a control room.
 // Each tile plays the camera's sub-stream (liveplayer.js) and says why when it has no picture.
 import { $, api, el, connectLive, when } from "/static/lib.js";
-import { LivePlayer, reasonText } from "/static/liveplayer.js";
+import { LivePlayer, VideoLink, reasonText } from "/static/liveplayer.js";
 
 /** @type {Record<string, number>} */
 const TILES = { "1": 1, "2x2": 4, "3x3": 9, "4x4": 16, "1+5": 6 };
 /** @type {Record<string, number>} */
 const COLS = { "1": 1, "2x2": 2, "3x3": 3, "4x4": 4, "1+5": 3 };
 const REMEMBER = "safecity.wall.layout";
+// Every tile's video on one socket: a tile switched to another camera starts without a new connection.
+const link = new VideoLink();
 
 /**
  * @typedef {{id: string, name: string, district: string, kind: string, health_state: string,
@@ -111,7 +113,7 @@ function makeTile(/** @type {string|null} */ id, /** @type {number} */ slot) {
   /** @type {Tile} */
   const tile = { cameraId: id, node, player: null, reason, note, badge };
   if (id && cam) {
-    tile.player = new LivePlayer(screen, { cameraId: id, variant: "sub", onState: (s) => onTileState(tile, s) });
+    tile.player = new LivePlayer(screen, { cameraId: id, variant: "sub", link, onState: (s) => onTileState(tile, s) });
     tile.player.start();
   }
   return tile;
