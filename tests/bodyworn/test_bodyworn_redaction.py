@@ -16,7 +16,7 @@ from safecity.bodyworn import custody, ingest, redact_video, redaction
 from safecity.bodyworn import service as items
 from safecity.bodyworn.models import BodyWornItem, ItemMeta, RedactionIn
 from safecity.core.context import Context
-from safecity.core.errors import InvalidInput, NotFound, Unavailable
+from safecity.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from safecity.video.display import set_rotation
 from safecity.vision.redaction import RegionTimeline, pixelate
 from tests.bodyworn.redaction_support import (
@@ -209,6 +209,40 @@ def test_the_copy_of_an_item_in_an_open_case_joins_the_case_and_keeps_its_access
         made = items.get(session, job.result_item_id or "")
         assert made.access_class == "restricted"
         assert [n for n, _ in items.cases_of(session, [made.id])[made.id]] == ["CASE-7"]
+
+
+def test_a_copy_of_an_item_marked_do_not_disclose_stays_marked_until_a_manager_lifts_it_with_a_reason(
+    ctx: Context, tmp_path: Path
+) -> None:
+    from safecity.bodyworn import sharing
+    from safecity.bodyworn.models import ClassifyIn, ShareIn
+
+    original = _ingest_clip(ctx, tmp_path, audio=False)
+    with ctx.db.session() as session:
+        change = ClassifyIn(do_not_disclose=True, reason="a witness at risk")
+        items.classify(session, ctx.settings, original.id, change, actor="insp.rana")
+    body = RedactionIn(boxes=[_box_at(0.0, 1.0, 0)], reason="for the press")  # type: ignore[list-item]
+    made_id = redaction.redact_now(ctx, original.id, body, actor="si.khan").result_item_id or ""
+    share = ShareIn(recipient="Adv. S. Khan", recipient_role="defence", reason="trial")
+    with ctx.db.session() as session:
+        assert items.get(session, made_id).do_not_disclose
+        assert custody.entries_of(session, made_id)[0].detail["do_not_disclose"] is True
+        with pytest.raises(Forbidden, match="marked do not disclose"):
+            sharing.create(session, made_id, share, actor="si.khan")
+    with ctx.db.session() as session:
+        lift = ClassifyIn(do_not_disclose=False, reason="faces hidden, cleared for the defence")
+        items.classify(session, ctx.settings, made_id, lift, actor="insp.rana")
+    with ctx.db.session() as session:
+        sharing.create(session, made_id, share, actor="si.khan")  # the copy may go out now
+        assert items.get(session, original.id).do_not_disclose  # the original keeps its mark
+        with pytest.raises(Forbidden, match="marked do not disclose"):
+            sharing.create(session, original.id, share, actor="si.khan")
+        lifted = [e for e in custody.entries_of(session, made_id) if e.action == "classify"]
+    assert [(e.actor, e.reason) for e in lifted] == [("insp.rana", "faces hidden, cleared for the defence")]
+    assert (lifted[0].detail["before"], lifted[0].detail["after"]) == (
+        {"do_not_disclose": True},
+        {"do_not_disclose": False},
+    )
 
 
 @pytest.mark.parametrize(
