@@ -167,6 +167,7 @@ def operations(
             "video": result.video_codec,
             "audio": result.audio,
             "frames": result.frames,
+            "rotation": result.rotation,
             "software": f"SafeCity {__version__}",
         }
     )
