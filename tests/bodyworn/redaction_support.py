@@ -27,8 +27,9 @@ def checkerboard(side: int, cell: int = 4) -> npt.NDArray[np.uint8]:
     return np.dstack([board, board, board])
 
 
-def make_clip(path: Path, *, seconds: float = 3.0, audio: bool = True) -> Path:
-    """Encodes an MP4 (H.264; AAC, a 440 Hz tone): a checkerboard square moving over a smooth ground."""
+def make_clip(path: Path, *, seconds: float = 3.0, audio: bool = True, sound_from: float = 0.0) -> Path:
+    """Encodes an MP4 (H.264; AAC, a 440 Hz tone from `sound_from` seconds after the first picture to the
+    end): a checkerboard square moving over a smooth ground."""
     width, height = SIZE
     ground = np.dstack(
         [
@@ -53,12 +54,12 @@ def make_clip(path: Path, *, seconds: float = 3.0, audio: bool = True) -> Path:
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)
         if sound is not None:
-            t = np.arange(round(seconds * RATE)) / RATE
+            t = np.arange(round((seconds - sound_from) * RATE)) / RATE
             tone = (0.5 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
             for start in range(0, len(tone), 1024):
                 chunk = tone[start : start + 1024][None, :]
                 frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = RATE, start
+                frame.sample_rate, frame.pts = RATE, start + round(sound_from * RATE)
                 for packet in sound.encode(frame):
                     out.mux(packet)
             for packet in sound.encode():
@@ -104,3 +105,26 @@ def rms(samples: npt.NDArray[np.float32], rate: int, t0: float, t1: float) -> fl
     """Returns the loudness of the sound from t0 to t1 seconds."""
     part = samples[round(t0 * rate) : round(t1 * rate)]
     return float(np.sqrt(np.mean(part.astype(np.float64) ** 2)))
+
+
+def sound_on_picture_clock(path: Path) -> tuple[npt.NDArray[np.float32], int, float]:
+    """Returns the first audio channel, its sample rate, and when its first sample plays in seconds from
+    the first picture (as a player lines them up)."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        origin = float((video.start_time or 0) * video.time_base)
+        frames = list(container.decode(container.streams.audio[0]))
+        samples = np.concatenate([frame.to_ndarray()[0].astype(np.float32) for frame in frames])
+        return samples, frames[0].sample_rate, float(frames[0].time or 0.0) - origin
+
+
+def sound_onset(path: Path, level: float = 0.1) -> float:
+    """Returns when the sound first gets louder than `level`, in seconds from the first picture."""
+    samples, rate, start = sound_on_picture_clock(path)
+    return start + int(np.flatnonzero(np.abs(samples) > level)[0]) / rate
+
+
+def rotation_of(path: Path) -> float:
+    """Returns the turn FFmpeg reads from a video's display matrix (degrees, as VideoFrame.rotation)."""
+    with av.open(str(path)) as container:
+        return float(next(container.decode(video=0)).rotation or 0)

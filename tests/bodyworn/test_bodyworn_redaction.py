@@ -16,7 +16,8 @@ from safecity.bodyworn import custody, ingest, redact_video, redaction
 from safecity.bodyworn import service as items
 from safecity.bodyworn.models import BodyWornItem, ItemMeta, RedactionIn
 from safecity.core.context import Context
-from safecity.core.errors import InvalidInput, NotFound, Unavailable
+from safecity.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from safecity.video.display import set_rotation
 from safecity.vision.redaction import RegionTimeline, pixelate
 from tests.bodyworn.redaction_support import (
     FPS,
@@ -27,7 +28,10 @@ from tests.bodyworn.redaction_support import (
     frames_of,
     make_clip,
     rms,
+    rotation_of,
     sound_of,
+    sound_on_picture_clock,
+    sound_onset,
     square_at,
 )
 
@@ -113,6 +117,44 @@ def test_mute_ranges_are_silent_and_the_rest_of_the_sound_is_kept(tmp_path: Path
         assert rms(samples, rate, a, b) > 0.8 * loud, (a, b)
 
 
+@pytest.mark.parametrize(("mutes", "audio"), [([], "copied"), ([(1.5, 2.0)], "muted")])
+def test_sound_that_starts_after_the_picture_starts_as_late_in_the_copy(
+    tmp_path: Path, mutes: list[tuple[float, float]], audio: str
+) -> None:
+    source = make_clip(tmp_path / "clip.mp4", sound_from=1.0)
+    assert abs(sound_onset(source) - 1.0) < 0.01
+    result = redact_video.redact(source, tmp_path / "out.mp4", redact_video.Plan(mutes=mutes))
+    assert result.audio == audio
+    assert abs(sound_onset(tmp_path / "out.mp4") - sound_onset(source)) < 0.005
+    samples, rate, start = sound_on_picture_clock(tmp_path / "out.mp4")
+    loud = rms(samples, rate, 1.1 - start, 1.4 - start)
+    assert loud > 0.3
+    if mutes:  # the range is on the picture's clock, as the editor shows it, not the sound's own
+        assert rms(samples, rate, 1.55 - start, 1.95 - start) < 0.01 * loud
+        assert rms(samples, rate, 2.1 - start, 2.9 - start) > 0.8 * loud
+
+
+@pytest.mark.parametrize("turn", [90.0, -90.0, 180.0])
+def test_a_recording_made_on_its_side_keeps_its_rotation_in_the_copy(tmp_path: Path, turn: float) -> None:
+    source = make_clip(tmp_path / "clip.mp4", seconds=1.0)
+    set_rotation(source, turn)
+    assert rotation_of(source) % 360 == turn % 360  # FFmpeg reads the turn back from the original
+    plan = redact_video.Plan(boxes=[redact_video.TimedBox(0.0, 1.0, (20, 88, 52, 60), follow=False)])
+    result = redact_video.redact(source, tmp_path / "out.mp4", plan)
+    assert result.rotation % 360 == turn % 360
+    assert rotation_of(tmp_path / "out.mp4") % 360 == turn % 360
+    assert detail(frames_of(tmp_path / "out.mp4")[0][1], *square_at(0)) < 8  # boxes on the stored picture
+
+
+def test_an_upright_recording_gets_no_rotation_and_only_an_mp4_takes_one(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "clip.mp4", seconds=1.0, audio=False)
+    result = redact_video.redact(source, tmp_path / "out.mp4", redact_video.Plan())
+    assert result.rotation == 0 and rotation_of(tmp_path / "out.mp4") == 0
+    (tmp_path / "notes.txt").write_bytes(b"not a video at all" * 10)
+    with pytest.raises(InvalidInput, match="no MP4 video track header"):
+        set_rotation(tmp_path / "notes.txt", 90)
+
+
 def test_a_redacted_copy_is_a_new_item_with_its_own_digest_provenance_and_both_custody_logs(
     ctx: Context, tmp_path: Path
 ) -> None:
@@ -167,6 +209,40 @@ def test_the_copy_of_an_item_in_an_open_case_joins_the_case_and_keeps_its_access
         made = items.get(session, job.result_item_id or "")
         assert made.access_class == "restricted"
         assert [n for n, _ in items.cases_of(session, [made.id])[made.id]] == ["CASE-7"]
+
+
+def test_a_copy_of_an_item_marked_do_not_disclose_stays_marked_until_a_manager_lifts_it_with_a_reason(
+    ctx: Context, tmp_path: Path
+) -> None:
+    from safecity.bodyworn import sharing
+    from safecity.bodyworn.models import ClassifyIn, ShareIn
+
+    original = _ingest_clip(ctx, tmp_path, audio=False)
+    with ctx.db.session() as session:
+        change = ClassifyIn(do_not_disclose=True, reason="a witness at risk")
+        items.classify(session, ctx.settings, original.id, change, actor="insp.rana")
+    body = RedactionIn(boxes=[_box_at(0.0, 1.0, 0)], reason="for the press")  # type: ignore[list-item]
+    made_id = redaction.redact_now(ctx, original.id, body, actor="si.khan").result_item_id or ""
+    share = ShareIn(recipient="Adv. S. Khan", recipient_role="defence", reason="trial")
+    with ctx.db.session() as session:
+        assert items.get(session, made_id).do_not_disclose
+        assert custody.entries_of(session, made_id)[0].detail["do_not_disclose"] is True
+        with pytest.raises(Forbidden, match="marked do not disclose"):
+            sharing.create(session, made_id, share, actor="si.khan")
+    with ctx.db.session() as session:
+        lift = ClassifyIn(do_not_disclose=False, reason="faces hidden, cleared for the defence")
+        items.classify(session, ctx.settings, made_id, lift, actor="insp.rana")
+    with ctx.db.session() as session:
+        sharing.create(session, made_id, share, actor="si.khan")  # the copy may go out now
+        assert items.get(session, original.id).do_not_disclose  # the original keeps its mark
+        with pytest.raises(Forbidden, match="marked do not disclose"):
+            sharing.create(session, original.id, share, actor="si.khan")
+        lifted = [e for e in custody.entries_of(session, made_id) if e.action == "classify"]
+    assert [(e.actor, e.reason) for e in lifted] == [("insp.rana", "faces hidden, cleared for the defence")]
+    assert (lifted[0].detail["before"], lifted[0].detail["after"]) == (
+        {"do_not_disclose": True},
+        {"do_not_disclose": False},
+    )
 
 
 @pytest.mark.parametrize(

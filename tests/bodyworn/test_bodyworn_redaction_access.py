@@ -62,6 +62,27 @@ def test_a_script_redacts_an_item_into_a_new_item_and_a_file(
     ]
 
 
+def test_the_command_says_when_the_copy_is_marked_do_not_disclose_and_who_lifts_it(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFECITY_DATA_DIR", str(ctx.settings.data_dir))
+    item_id = _ingest(ctx, tmp_path)
+    marked = CliRunner().invoke(
+        app, ["evidence", "classify", item_id, "--do-not-disclose", "--reason", "a witness at risk"]
+    )
+    assert marked.exit_code == 0, marked.output
+    done = CliRunner().invoke(app, ["evidence", "redact", item_id, "--mute", "0,1", "--as", "si.khan"])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert f"the copy is marked do not disclose, as {item_id} is" in said
+    made_id = said.split("item ", 1)[1].split(" ", 1)[0]
+    assert f"safecity evidence classify {made_id} --disclose --reason" in said
+    lifted = CliRunner().invoke(
+        app, ["evidence", "classify", made_id, "--disclose", "--reason", "cleared for the defence"]
+    )
+    assert lifted.exit_code == 0 and "do not disclose" not in lifted.output, lifted.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

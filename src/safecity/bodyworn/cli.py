@@ -426,6 +426,7 @@ def redact_command(
     with ctx.db.session() as session:
         made = items.get(session, job.result_item_id or "")
         path, made_id, digest = ctx.media.path(made.ref), made.id, made.sha256
+        withheld = made.do_not_disclose
     if out is not None:
         shutil.copyfile(path, out)
     if json_output:
@@ -436,12 +437,18 @@ def redact_command(
                 "redaction": job.id,
                 "frames": job.frames_done,
                 "out": str(out) if out else None,
+                "do_not_disclose": withheld,
             }
         )
         return
     console.print(f"item {made_id} made from {item_id}: {job.frames_done} frames, sha256 {digest}")
     if out is not None:
         console.print(f"copy written to {out}")
+    if withheld:
+        console.print(
+            f"[yellow]the copy is marked do not disclose, as {item_id} is[/]: someone with bodycam:manage "
+            f"lifts it once the copy may go out: safecity evidence classify {made_id} --disclose --reason …"
+        )
 
 
 @app.command("bundle")

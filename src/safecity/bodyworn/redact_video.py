@@ -3,8 +3,10 @@
 Frames are decided `lookahead` frames after they are decoded, so a face is hidden from a while before
 the detector first finds it (`vision/redaction.RegionTimeline`). Boxes a person drew follow their
 object from T0 to T1 (OpenCV's MIL tracker). The sound is copied as it is, or, where ranges are to
-be muted, decoded, silenced over those ranges (to the sample) and encoded again as AAC. The source
-is only read; the copy is written to `target`, which the caller puts into the store.
+be muted, decoded, silenced over those ranges (to the sample) and encoded again as AAC; either way it
+keeps its place beside the picture (sound that starts after the first frame still does). A recording
+made on its side keeps its rotation (the track header's display matrix). The source is only read;
+the copy is written to `target`, which the caller puts into the store.
 
     result = redact(Path("original.mp4"), Path("redacted.mp4"), Plan(faces=FaceFinder()), progress=print)
 """
@@ -25,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput
+from safecity.video.display import set_rotation
 from safecity.vision.objects import ObjectTracker
 from safecity.vision.redaction import (
     Boxes,
@@ -92,6 +95,7 @@ class Result:
     boxes_hidden: int
     video_codec: str
     audio: str
+    rotation: float = 0.0
 
 
 Progress = Callable[[int, int], None]
@@ -241,6 +245,7 @@ def _rewrite(
     followers = _Followers(plan.boxes)
     codec = video_encoder()
     counts = {"faces": 0, "plates": 0, "boxes": 0}
+    rotation = 0.0
     with av.open(str(target), "w", format="mp4") as out:
         video_out: Any = out.add_stream(codec, rate=rate)
         video_out.width = video_in.codec_context.width // 2 * 2
@@ -263,9 +268,7 @@ def _rewrite(
                 )
                 audio_mode = "muted" if plan.mutes else "aac"
         video_start = video_in.start_time if video_in.start_time is not None else 0
-        audio_start = (
-            audio_in.start_time if audio_in is not None and audio_in.start_time is not None else video_start
-        )
+        origin = float(video_start * time_base)  # the first picture: where the recording's clock starts
         pending: deque[_Pending] = deque()
         state = {"written": 0, "last_pts": -1}
         writer = _Writer()
@@ -308,6 +311,11 @@ def _rewrite(
             writer.submit(encode, item.image, hide, pts)
 
         index = 0
+        sound_at = (
+            _seconds(audio_in.start_time, 0, audio_in.time_base, origin) - origin
+            if audio_in is not None
+            else 0.0
+        )
         try:
             for packet in inp.demux(*[s for s in (video_in, audio_in) if s is not None]):
                 if packet.stream.type == "audio":
@@ -317,12 +325,16 @@ def _rewrite(
                             writer.submit(out.mux, packet)
                     elif audio_out is not None:
                         for frame in packet.decode():
-                            t = _seconds(frame.pts, audio_start, frame.time_base, 0.0)
-                            frame.pts = None  # the encoder's own clock, from its first sample
+                            # Mute ranges are on the picture's clock, as boxes are; the frame keeps its
+                            # own time, so sound that starts later than the picture still does.
+                            t = _seconds(frame.pts, 0, frame.time_base, sound_at + origin) - origin
+                            sound_at = t + frame.samples / frame.sample_rate
                             writer.submit(encode_sound, _silence(frame, t, plan.mutes))
                     continue
                 for frame in packet.decode():
                     t = _seconds(frame.pts, video_start, frame.time_base, index / fps)
+                    if index == 0:
+                        rotation = float(frame.rotation or 0.0)
                     image = frame.to_ndarray(format="rgb24")
                     if plan.faces is not None:
                         faces.add(index, face_tracker.update(plan.faces.find(index, image)))
@@ -345,6 +357,8 @@ def _rewrite(
         raise InvalidInput(
             f"{Path(inp.name).name} has a video stream but no frame could be decoded", hint="damaged?"
         )
+    if rotation:
+        set_rotation(target, rotation)
     return Result(
         frames=state["written"],
         width=video_out.width,
@@ -355,4 +369,5 @@ def _rewrite(
         boxes_hidden=counts["boxes"],
         video_codec=codec,
         audio=audio_mode,
+        rotation=rotation,
     )

@@ -3,8 +3,12 @@
 A redaction is asked for (`request`: checked against the item, recorded in its custody log, queued),
 then run (`run`, by the domain's job or at once from the command line): the copy is written into the
 store's incoming folder, hashed, and only then registered as a new item with its own SHA-256, the
-original's categories, access class and cases, and its provenance (`derived_from`, `operations`:
-what was hidden, with which models and settings, by whom, when). Both items' custody logs record it.
+original's categories, access class, "do not disclose" mark and cases, and its provenance
+(`derived_from`, `operations`: what was hidden, with which models and settings, by whom, when). Both
+items' custody logs record it. A copy of an item marked "do not disclose" is marked too: the mark is a
+decision about the recording (an operation still running, a witness at risk) that hiding faces does
+not answer, and the redactor is not who lifts it; someone with `bodycam:manage` does, on the copy,
+with a reason (`service.classify`, in the copy's custody log), and the original keeps its mark.
 A refused request, a failed run (not video, a full disk) leaves no item and is in the original's
 custody log.
 
@@ -163,6 +167,7 @@ def operations(
             "video": result.video_codec,
             "audio": result.audio,
             "frames": result.frames,
+            "rotation": result.rotation,
             "software": f"SafeCity {__version__}",
         }
     )
@@ -301,7 +306,7 @@ def _register(
                 track=list(original.track or []),
                 access_class=original.access_class,
                 allowed_users=list(original.allowed_users or []),
-                do_not_disclose=original.do_not_disclose,
+                do_not_disclose=original.do_not_disclose,  # lifted on the copy only by a classify
                 retain_until=original.retain_until,
                 status="active",
                 verified_at=utcnow(),
@@ -322,6 +327,7 @@ def _register(
             redaction=job.id,
             sha256=digest,
             bytes=size,
+            do_not_disclose=made.do_not_disclose,
             **provenance,
         )
         custody.record(

@@ -176,12 +176,19 @@ class RegionTimeline:
 
 
 class FaceFinder:
-    """BlazeFace on every frame for faces from `coarse_min_face_px` up, and every `fine_every` frames
-    for faces down to `min_face_px`, with a lower score than the recogniser's (a false face costs a
-    few pixelated pixels, a missed one a person's privacy).
+    """BlazeFace over whole frames for faces from `coarse_min_face_px` up on every frame, and every
+    `fine_every` frames down to `min_face_px`; in the frames between, the small candidates of the last
+    fine pass are looked at again, each alone (`BlazeFaceDetector.look_around`). The score is lower than
+    the recogniser's: a false face costs a few pixelated pixels, a missed one a person's privacy.
 
-    The fine pass costs about four times the coarse ones on a 720p frame; small faces are far from the
-    camera and move few pixels a frame, so the timeline's interpolation carries them between passes.
+    The whole-frame fine pass costs about four times the coarse ones on a 720p frame, and small faces
+    are far from the camera and move few pixels a frame, so the timeline's interpolation carries them
+    between passes. But a face can score under `min_score` on the fine frames and over it between them
+    (a head turning, motion blur, fog): so everything the fine pass scores from `watch_score` up and
+    smaller than the coarse passes can find is a candidate, looked for again on each frame until the
+    next fine pass, in a square four times its width at the fine pass's own scale. A mid-size face that
+    appears between fine passes (turning round, stepping out from behind a car) is found by the coarse
+    passes, which reach down to `coarse_min_face_px`.
 
     >>> FaceFinder(min_face_px=20).find(index, frame_rgb)   # sv.Detections, xyxy in frame pixels
     """
@@ -192,29 +199,46 @@ class FaceFinder:
         min_face_px: float = 20.0,
         min_score: float = 0.3,
         fine_every: int = 3,
-        coarse_min_face_px: float = 80.0,
+        coarse_min_face_px: float = 40.0,
+        watch_score: float = 0.15,
+        max_watched: int = 24,
     ) -> None:
         # One thread: a redaction encodes on the other core meanwhile, and ONNX Runtime's threads spin
         # (a second thread here measured twice the CPU time for the same frames).
         session = shared_session(FACE_MODEL, threads=1)
-        self.fine = BlazeFaceDetector(min_face_px=min_face_px, min_score=min_score, session=session)
+        self.fine = BlazeFaceDetector(
+            min_face_px=min_face_px, min_score=min(watch_score, min_score), session=session
+        )
+        self.near = BlazeFaceDetector(min_face_px=min_face_px, min_score=min_score, session=session)
         self.coarse = BlazeFaceDetector(
             min_face_px=max(coarse_min_face_px, min_face_px), min_score=min_score, session=session
         )
         self.fine_every = max(1, fine_every)
         self.min_face_px = min_face_px
         self.min_score = min_score
+        self.coarse_min_face_px = max(coarse_min_face_px, min_face_px)
+        self.watch_score = watch_score
+        self.max_watched = max_watched
+        self._watched: Boxes = np.zeros((0, 4), dtype=np.float32)
 
     def find(self, index: int, image_rgb: ImageRGB) -> sv.Detections:
         """Returns the faces of one frame (the fine pass on every `fine_every`-th frame)."""
-        detector = self.fine if index % self.fine_every == 0 else self.coarse
-        faces = detector.detect(image_rgb)
+        if index % self.fine_every == 0:
+            candidates = self.fine.detect(image_rgb)
+            small = [f.box for f in candidates if max(f.box[2], f.box[3]) < 1.25 * self.coarse_min_face_px]
+            self._watched = np.array(
+                [[x, y, x + w, y + h] for x, y, w, h in small[: self.max_watched]], dtype=np.float32
+            ).reshape(-1, 4)
+            faces = [f for f in candidates if f.score >= self.min_score]
+        else:
+            faces = self.coarse.detect(image_rgb) + self.near.look_around(image_rgb, self._watched)
         if not faces:
             return _empty()
-        return sv.Detections(
+        found = sv.Detections(
             xyxy=np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)], dtype=np.float32),
             confidence=np.array([f.score for f in faces], dtype=np.float32),
         )
+        return found.with_nms(threshold=0.3, class_agnostic=True)  # a face both looks found: once
 
     def describe(self) -> dict[str, Any]:
         """Returns the model and settings, for a redaction's provenance."""
@@ -223,6 +247,9 @@ class FaceFinder:
             "min_face_px": self.min_face_px,
             "min_score": self.min_score,
             "fine_every": self.fine_every,
+            "coarse_min_face_px": self.coarse_min_face_px,
+            "watch_score": self.watch_score,
+            "max_watched": self.max_watched,
         }
 
 
@@ -340,3 +367,43 @@ def frames_with_faces(
             if progress is not None:
                 progress(index + 1)
     return found
+
+
+def _overlaps(
+    box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]], min_iou: float
+) -> bool:
+    x, y, w, h = box
+    for ox, oy, ow, oh in others:
+        inter = max(0, min(x + w, ox + ow) - max(x, ox)) * max(0, min(y + h, oy + oh) - max(y, oy))
+        if inter / (w * h + ow * oh - inter + 1e-9) >= min_iou:
+            return True
+    return False
+
+
+def frames_with_faces_left(
+    copy: Path, original: Path, detectors: dict[str, FaceDetector], *, min_iou: float = 0.3
+) -> dict[str, list[int]]:
+    """Returns, for each named detector, the frames of a redacted copy where it finds a face at a place
+    where it finds one in the same frame of the original: a face the redaction left visible. (A hit in
+    the copy alone is the detector reading the solid blocks' new surroundings, a hand or a sign, as a
+    face: no face of the original is there.)
+
+    >>> frames_with_faces_left(Path("redacted.mp4"), Path("original.mp4"), {"hog": DlibHogDetector()})
+    {'hog': []}
+    """
+    left: dict[str, list[int]] = {name: [] for name in detectors}
+    with av.open(str(copy)) as redacted, av.open(str(original)) as source:
+        pairs = zip(redacted.decode(video=0), source.decode(video=0), strict=False)
+        for index, (shown, recorded) in enumerate(pairs):
+            shown_rgb = np.asarray(shown.to_ndarray(format="rgb24"), dtype=np.uint8)
+            recorded_rgb: ImageRGB | None = None
+            for name, detector in detectors.items():
+                hits = [face.box for face in detector.detect(shown_rgb)]
+                if not hits:
+                    continue
+                if recorded_rgb is None:
+                    recorded_rgb = np.asarray(recorded.to_ndarray(format="rgb24"), dtype=np.uint8)
+                faces = [face.box for face in detector.detect(recorded_rgb)]
+                if any(_overlaps(hit, faces, min_iou) for hit in hits):
+                    left[name].append(index)
+    return left

@@ -176,6 +176,39 @@ class BlazeFaceDetector:
         boxes = [self._face(row, width, height) for row in faces]
         return [face for face in boxes if face.box[2] >= 8 and face.box[3] >= 8]
 
+    def look_around(
+        self, image_rgb: ImageRGB, boxes: npt.NDArray[np.float32], *, face_px: float = 16.0, side: int = 64
+    ) -> list[FaceBox]:
+        """Returns the faces found near given boxes (x1, y1, x2, y2): each looked at alone, scaled so that
+        its width is `face_px` on a `side`-pixel canvas (the squares around all boxes in one model call).
+
+        Far cheaper than a whole-frame pass at the scale of the smallest box, and as sensitive there: a
+        face that was scored just under the threshold in one frame is looked for again in the next.
+        """
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return []
+        height, width = image_rgb.shape[:2]
+        canvases, frames = [], []
+        for x1, y1, x2, y2 in boxes.tolist():
+            half = max(x2 - x1, y2 - y1, 1.0) * side / face_px / 2
+            canvas, left, top, step = _square(image_rgb, (x1 + x2) / 2, (y1 + y2) / 2, half, side)
+            canvases.append(canvas)
+            frames.append((left, top, step))
+        batch = np.stack(canvases).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+        regression, logits = self._session.run(None, {self._input: batch})
+        found = []
+        for i, (left, top, step) in enumerate(frames):
+            rows = _decode(regression[i], logits[i], side // STRIDE, self.min_score)
+            points = rows[:, :16].reshape(-1, 8, 2) * np.float32(step)
+            points[:, 0] += (left, top)  # slot 1 holds width and height: scaled, not moved
+            points[:, 2:] += (left, top)
+            rows[:, :16] = points.reshape(-1, 16)
+            found.append(rows)
+        faces = _merge(np.concatenate(found), self.nms_iou)
+        shown = [self._face(row, width, height) for row in faces]
+        return [face for face in shown if face.box[2] >= 8 and face.box[3] >= 8]
+
     def _pass(self, image_rgb: ImageRGB, scale: float) -> npt.NDArray[np.float32]:
         """Returns (n, 17) rows for one pass: cx, cy, w, h, 6 keypoints (x, y), score; frame pixels."""
         tensor, scale = _letterbox(image_rgb, scale)
