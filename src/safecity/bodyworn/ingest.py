@@ -75,6 +75,42 @@ class Probe:
     height: int
     duration_s: float | None
     recorded_at: datetime | None
+    location: str | None = None
+    nmea: bytes = b""
+    nmea_stream: int | None = None
+
+
+# A data or subtitle stream whose first packets hold no NMEA sentence is not read further (a timecode
+# track, say): reading it to its end would read the whole recording again.
+NMEA_PROBE_PACKETS = 20
+
+
+def _location(*metadata: dict[str, str]) -> str | None:
+    for meta in metadata:
+        for key in gps.LOCATION_KEYS:
+            if meta.get(key, "").strip():
+                return meta[key].strip()
+    return None
+
+
+def _embedded_nmea(container: Any) -> tuple[bytes, int | None]:
+    """Returns the NMEA sentences of the first subtitle or data stream that carries them, and its index."""
+    for stream in container.streams:
+        if stream.type not in ("subtitle", "data"):
+            continue
+        container.seek(0)
+        sentences: list[bytes] = []
+        size = 0
+        for count, packet in enumerate(container.demux(stream), start=1):
+            found = gps.nmea_sentences(bytes(packet)) if packet.size else b""
+            if found:
+                sentences.append(found)
+                size += len(found)
+            if (count >= NMEA_PROBE_PACKETS and not sentences) or size > gps.MAX_SIDECAR_BYTES:
+                break
+        if sentences:
+            return b"\n".join(sentences), stream.index
+    return b"", None
 
 
 def container_of(name: str) -> str:
@@ -196,6 +232,7 @@ def probe(path: Path, name: str) -> Probe:
                 duration = container.duration / 1_000_000
             elif video.duration and video.time_base:
                 duration = float(video.duration * video.time_base)
+            nmea, nmea_stream = _embedded_nmea(container)
             return Probe(
                 container=(container.format.name or "").split(",")[0],
                 codec=video.codec_context.name,
@@ -203,6 +240,9 @@ def probe(path: Path, name: str) -> Probe:
                 height=int(video.codec_context.height),
                 duration_s=round(duration, 3) if duration else None,
                 recorded_at=_creation_time(dict(container.metadata), dict(video.metadata)),
+                location=_location(dict(container.metadata), dict(video.metadata)),
+                nmea=nmea,
+                nmea_stream=nmea_stream,
             )
     except av.FFmpegError as exc:
         raise InvalidInput(
@@ -213,7 +253,7 @@ def probe(path: Path, name: str) -> Probe:
 
 @dataclass
 class Track:
-    """A recording's GPS track from its sidecar, or why the sidecar was not used."""
+    """A recording's GPS track from its sidecar or the file itself, or why it was not used."""
 
     fixes: list[gps.Fix]
     raw: bytes | None = None
@@ -229,6 +269,30 @@ def read_sidecar(path: Path | None) -> Track:
         return Track(gps.parse_track(path), raw=path.read_bytes(), name=path.name)
     except gps.TrackError as exc:
         return Track([], raw=path.read_bytes(), error=str(exc), name=path.name)
+
+
+def embedded_track(found: Probe, name: str) -> Track:
+    """Returns the track the file itself carries: NMEA sentences in a stream, else its ISO 6709 location
+    (a place held from the recording's start); an error message instead when it does not parse."""
+    if found.nmea:
+        where = f"stream #{found.nmea_stream} of {name}"
+        try:
+            fixes = sorted(gps.parse_nmea(found.nmea, where), key=lambda fix: fix[0])
+            return Track(gps.thin(fixes), name=f"{where} (NMEA)")
+        except gps.TrackError as exc:
+            return Track([], error=str(exc), name=f"{where} (NMEA)")
+    if found.location:
+        where = f"the location written in {name}"
+        try:
+            lat, lon = gps.parse_iso6709(found.location, where)
+        except gps.TrackError as exc:
+            return Track([], error=str(exc), name=where)
+        if found.recorded_at is None:
+            return Track(
+                [], error=f"{where}: the recording's time is unknown, so it cannot be placed", name=where
+            )
+        return Track([(found.recorded_at, lat, lon)], name=f"{where} (ISO 6709)")
+    return Track([])
 
 
 def refuse(ctx: Context, *, actor: str, what: str, reason: str, source: str) -> None:
@@ -270,6 +334,8 @@ def register(
         staged.path.unlink(missing_ok=True)
         refuse(ctx, actor=actor, what=filename, reason=exc.message, source=source)
         raise
+    if track.raw is None and not track.fixes and track.error is None:  # no sidecar: what the file carries
+        track = embedded_track(found, filename)
     ref = f"sha256:{staged.sha256}.{staged.path.suffix.lstrip('.')}"
     with ctx.db.session() as session:
         twin = items.by_digest(session, staged.sha256)
@@ -366,7 +432,8 @@ def register(
                 officer=meta.officer,
                 device=meta.device,
                 categories=item.categories,
-                sidecar=track.name,
+                sidecar=track.name if track.raw is not None else None,
+                gps_in_file=track.name if track.raw is None else None,
                 track_points=len(track.fixes),
                 track_error=track.error,
                 **(custody_detail or {}),
@@ -389,7 +456,8 @@ def register(
             bytes=staged.bytes,
             message=f"already in as item {twin.id}",
         )
-    message = f"GPS sidecar not used: {track.error}" if track.error else ""
+    kind = "sidecar" if track.raw is not None else "track in the file"
+    message = f"GPS {kind} not used: {track.error}" if track.error else ""
     return ImportResult(
         path=source,
         outcome="ingested",

@@ -50,7 +50,7 @@ function placeCameras(cameras) {
 
 /** The track on the city map, with where the officer was at the playing moment (returned: `follow(ms)`). */
 function drawTrack(track, error) {
-  $("#bw-track-note").textContent = error ? `GPS sidecar not used: ${error}` :
+  $("#bw-track-note").textContent = error ? `GPS track not used: ${error}` :
     track.length ? `${track.length} fixes, ${when(track[0][0], "time")}–${when(track[track.length - 1][0], "time")}` :
       "no GPS track came with this recording";
   $("#bw-track").hidden = !track.length;
