@@ -16,6 +16,7 @@ import errno
 import hashlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ def disk_full(exc: OSError, what: str) -> Unavailable:
 # The writer flushes to disk as it goes, every this many bytes: the disk works while the hash runs,
 # and the fsync at the end waits for the last stretch only.
 FLUSH_EVERY = 64 * 1024**2
+# Blocks in flight between the reader and the writer and hasher.
+DEPTH = 4
 
 
 def _write_block(fd: int, block: memoryview, flush: bool) -> None:
@@ -149,31 +152,44 @@ def _write_block(fd: int, block: memoryview, flush: bool) -> None:
 def copy_into(source: BinaryIO, fd: int, *, digest: Any | None = None) -> int:
     """Copies `source` to `fd` in blocks, updating `digest` on the way (one read); returns the bytes.
 
-    This thread reads and hashes while a second one writes the previous block and flushes it to disk
-    every `FLUSH_EVERY` bytes, so the copy goes at the pace of the slower of hashing and writing, not
-    their sum. The caller fsyncs. (Without a digest it is the disk's own pace: bench_evidence.py.)
+    Three threads share each block: this one reads the next while one writes it (flushing to disk every
+    `FLUSH_EVERY` bytes) and one hashes it, all three outside the GIL (hashlib lets go of it for large
+    buffers), so the copy goes at the pace of the slowest of reading, hashing and writing, not of their
+    sum. A block is read into again only when both are done with it. The caller fsyncs. (Without a
+    digest it is the disk's own pace: bench_evidence.py.)
     """
     size = 0
-    buffers = [bytearray(BLOCK) for _ in range(3)]
-    pending: list[Future[None]] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="bodyworn-write") as writer:
-        turn = 0
-        while True:
-            buffer = buffers[turn % 3]
-            if len(pending) >= 2:  # the buffer about to be reused must be written first
-                pending.pop(0).result()
-            n = source.readinto(buffer)  # type: ignore[attr-defined]
-            if not n:
-                break
-            view = memoryview(buffer)[:n]
-            flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
-            pending.append(writer.submit(_write_block, fd, view, flush))
-            if digest is not None:
-                digest.update(view)
-            size += n
-            turn += 1
-        for future in pending:
-            future.result()
+    buffers = [bytearray(BLOCK) for _ in range(DEPTH)]
+    pending: deque[list[Future[None]]] = deque()
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="bodyworn-write") as writer,
+        ThreadPoolExecutor(1, thread_name_prefix="bodyworn-hash") as hasher,
+    ):
+        try:
+            turn = 0
+            while True:
+                if len(pending) >= DEPTH:  # the buffer about to be reused must be written and hashed first
+                    for future in pending.popleft():
+                        future.result()
+                buffer = buffers[turn % DEPTH]
+                n = source.readinto(buffer)  # type: ignore[attr-defined]
+                if not n:
+                    break
+                view = memoryview(buffer)[:n]
+                flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
+                jobs = [writer.submit(_write_block, fd, view, flush)]
+                if digest is not None:
+                    jobs.append(hasher.submit(digest.update, view))
+                pending.append(jobs)
+                size += n
+                turn += 1
+            while pending:
+                for future in pending.popleft():
+                    future.result()
+        finally:
+            for jobs in pending:  # a failure: let the others stop with the buffers still theirs
+                for future in jobs:
+                    future.cancel()
     return size
 
 
