@@ -1,10 +1,11 @@
 """Bringing body-worn recordings in: from a docking-station folder or a finished upload.
 
-Each original is read once: hashed (SHA-256) while it is written into the media store's incoming
-folder, then checked to be video (PyAV), then renamed into place under its digest, read-only. Only
-then is the item registered, in one transaction with its media claim and its first custody entry, so
-a file cut off, a file that is not video, a full disk or a crash leaves no item behind (at worst an
-unclaimed file that the media sweep removes). The same bytes brought twice are one item.
+Each original is read once whole: hashed (SHA-256) while it is written into the media store's
+incoming folder, and checked to be video (PyAV, reading the source's start beside the copy), then
+renamed into place under its digest, read-only. Only then is the item registered, in one transaction
+with its media claim and its first custody entry, so a file cut off, a file that is not video, a full
+disk or a crash leaves no item behind (at worst an unclaimed file that the media sweep removes).
+The same bytes brought twice are one item.
 
     report = import_folder(ctx, Path("/mnt/dock/BC-17"), ItemMeta(officer="pc.rana", device="BC-17"),
                            actor="dock-7")
@@ -338,14 +339,16 @@ def register(
     source_size: int | None = None,
     source_mtime_ns: int | None = None,
     custody_detail: dict[str, object] | None = None,
+    probed: Probe | None = None,
 ) -> ImportResult:
     """Checks a staged file is video, puts it in place and registers its item (or finds its twin).
 
     A file that is not video is removed and refused (audited). The same digest as an item already in is
     a duplicate: the staged copy is removed and the existing item's custody log notes who brought it again.
+    `probed` is what the same bytes were found to be already (the source, probed while it was copied).
     """
     try:
-        found = probe(staged.path, filename)
+        found = probed or probe(staged.path, filename)
     except InvalidInput as exc:
         staged.path.unlink(missing_ok=True)
         refuse(ctx, actor=actor, what=filename, reason=exc.message, source=source)
@@ -496,13 +499,29 @@ def check_meta(ctx: Context, session: Session, meta: ItemMeta) -> None:
 def ingest_file(
     ctx: Context, path: Path, meta: ItemMeta, *, actor: str, source: str | None = None
 ) -> ImportResult:
-    """Ingests one recording (and its GPS sidecar, if one lies beside it)."""
+    """Ingests one recording (and its GPS sidecar, if one lies beside it).
+
+    The source is probed while it is copied, off the copy's path; when it changed meanwhile (its size or
+    time) or was found not to be video, the staged copy itself is probed (and refused) instead.
+    """
     name = source or path.name
     ext = container_of(path.name)
     stat = path.stat()
     track = read_sidecar(gps.sidecar_for(path))
-    with path.open("rb", buffering=0) as handle:
-        staged = stage(handle, ctx.media, ext, what=name)
+    with ThreadPoolExecutor(1, thread_name_prefix="bodyworn-probe") as prober:
+        probing = prober.submit(probe, path, path.name)
+        with path.open("rb", buffering=0) as handle:
+            staged = stage(handle, ctx.media, ext, what=name)
+        try:
+            probed: Probe | None = probing.result()
+        except (InvalidInput, OSError):
+            probed = None
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (
+        stat.st_size,
+        stat.st_mtime_ns,
+    ) or after.st_size != staged.bytes:
+        probed = None
     return register(
         ctx,
         staged,
@@ -513,6 +532,7 @@ def ingest_file(
         track=track,
         source_size=stat.st_size,
         source_mtime_ns=stat.st_mtime_ns,
+        probed=probed,
     )
 
 
