@@ -195,3 +195,15 @@ def test_iso6709_points_in_degrees_minutes_and_seconds(text: str, place: tuple[f
 def test_iso6709_refuses_what_is_not_a_place(text: str) -> None:
     with pytest.raises(gps.TrackError):
         gps.parse_iso6709(text)
+
+
+def test_a_data_stream_without_nmea_is_no_track_and_no_error(ctx: Context, tmp_path: Path) -> None:
+    plain = make_video(tmp_path / "plain.mp4", seconds=2, fps=5)
+    with_data = with_nmea_data(
+        plain, tmp_path / "FILE0009.TS", ["TIMECODE 00:00:00:00", "TIMECODE 00:00:01:00"]
+    )
+
+    result = ingest.ingest_file(ctx, with_data, META, actor="dock-7")
+
+    assert result.outcome == "ingested" and result.message == ""
+    assert _item(ctx, result).track == []

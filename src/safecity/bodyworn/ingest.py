@@ -82,9 +82,9 @@ class Probe:
     nmea_stream: int | None = None
 
 
-# A data or subtitle stream whose first packets hold no NMEA sentence is not read further (a timecode
-# track, say): reading it to its end would read the whole recording again.
-NMEA_PROBE_PACKETS = 20
+# A file whose first this many packets (some seconds of a recording) hold no NMEA sentence in a
+# subtitle or data stream (a timecode track, say) is not read further: that would read it all again.
+NMEA_SEARCH_PACKETS = 600
 
 
 def _location(*metadata: dict[str, str]) -> str | None:
@@ -96,23 +96,31 @@ def _location(*metadata: dict[str, str]) -> str | None:
 
 
 def _embedded_nmea(container: Any) -> tuple[bytes, int | None]:
-    """Returns the NMEA sentences of the first subtitle or data stream that carries them, and its index."""
-    for stream in container.streams:
-        if stream.type not in ("subtitle", "data"):
-            continue
+    """Returns the NMEA sentences of the first subtitle or data stream that carries them, and its index.
+
+    A stream that cannot be read to its end gives what was read of it: the video is evidence still.
+    """
+    candidates = {s.index for s in container.streams if s.type in ("subtitle", "data")}
+    if not candidates:
+        return b"", None
+    found: dict[int, list[bytes]] = {}
+    size = 0
+    try:
         container.seek(0)
-        sentences: list[bytes] = []
-        size = 0
-        for count, packet in enumerate(container.demux(stream), start=1):
-            found = gps.nmea_sentences(bytes(packet)) if packet.size else b""
-            if found:
-                sentences.append(found)
-                size += len(found)
-            if (count >= NMEA_PROBE_PACKETS and not sentences) or size > gps.MAX_SIDECAR_BYTES:
+        for count, packet in enumerate(container.demux(), start=1):
+            if packet.stream.index in candidates and packet.size:
+                sentences = gps.nmea_sentences(bytes(packet))
+                if sentences:
+                    found.setdefault(packet.stream.index, []).append(sentences)
+                    size += len(sentences)
+            if (not found and count >= NMEA_SEARCH_PACKETS) or size > gps.MAX_SIDECAR_BYTES:
                 break
-        if sentences:
-            return b"\n".join(sentences), stream.index
-    return b"", None
+    except av.FFmpegError:
+        pass
+    if not found:
+        return b"", None
+    first = min(found)
+    return b"\n".join(found[first]), first
 
 
 def container_of(name: str) -> str:
