@@ -16,10 +16,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -150,6 +151,19 @@ FLUSH_EVERY = 64 * 1024**2
 DEPTH = 4
 
 
+_helpers = threading.local()
+
+
+def helper(role: str) -> ThreadPoolExecutor:
+    """Returns the calling thread's own one-worker helper for `role`, made once and kept with the thread:
+    starting threads for every file costs milliseconds each on a loaded machine."""
+    pool: ThreadPoolExecutor | None = getattr(_helpers, role, None)
+    if pool is None:
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"bodyworn-{role}")
+        setattr(_helpers, role, pool)
+    return pool
+
+
 def _write_block(fd: int, block: memoryview, flush: bool) -> None:
     while block:
         written = os.write(fd, block)
@@ -164,41 +178,39 @@ def copy_into(source: BinaryIO, fd: int, *, digest: Any | None = None) -> int:
     Three threads share each block: this one reads the next while one writes it (flushing to disk every
     `FLUSH_EVERY` bytes) and one hashes it, all three outside the GIL (hashlib lets go of it for large
     buffers), so the copy goes at the pace of the slowest of reading, hashing and writing, not of their
-    sum. A block is read into again only when both are done with it. The caller fsyncs. (Without a
-    digest it is the disk's own pace: bench_evidence.py.)
+    sum. A block is read into again only when both are done with it; the two helpers are the calling
+    thread's own, kept from file to file. The caller fsyncs. (Without a digest it is the disk's own
+    pace: bench_evidence.py.)
     """
     size = 0
     buffers = [bytearray(BLOCK) for _ in range(DEPTH)]
     pending: deque[list[Future[None]]] = deque()
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="bodyworn-write") as writer,
-        ThreadPoolExecutor(1, thread_name_prefix="bodyworn-hash") as hasher,
-    ):
-        try:
-            turn = 0
-            while True:
-                if len(pending) >= DEPTH:  # the buffer about to be reused must be written and hashed first
-                    for future in pending.popleft():
-                        future.result()
-                buffer = buffers[turn % DEPTH]
-                n = source.readinto(buffer)  # type: ignore[attr-defined]
-                if not n:
-                    break
-                view = memoryview(buffer)[:n]
-                flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
-                jobs = [writer.submit(_write_block, fd, view, flush)]
-                if digest is not None:
-                    jobs.append(hasher.submit(digest.update, view))
-                pending.append(jobs)
-                size += n
-                turn += 1
-            while pending:
+    writer, hasher = helper("write"), helper("hash")
+    try:
+        turn = 0
+        while True:
+            if len(pending) >= DEPTH:  # the buffer about to be reused must be written and hashed first
                 for future in pending.popleft():
                     future.result()
-        finally:
-            for jobs in pending:  # a failure: let the others stop with the buffers still theirs
-                for future in jobs:
-                    future.cancel()
+            buffer = buffers[turn % DEPTH]
+            n = source.readinto(buffer)  # type: ignore[attr-defined]
+            if not n:
+                break
+            view = memoryview(buffer)[:n]
+            flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
+            jobs = [writer.submit(_write_block, fd, view, flush)]
+            if digest is not None:
+                jobs.append(hasher.submit(digest.update, view))
+            pending.append(jobs)
+            size += n
+            turn += 1
+        while pending:
+            for future in pending.popleft():
+                future.result()
+    finally:
+        # After a failure: what has not started never will, and what has is waited for (it uses `fd`).
+        left = [future for jobs in pending for future in jobs if not future.cancel()]
+        wait(left)
     return size
 
 
@@ -516,14 +528,16 @@ def ingest_file(
     ext = container_of(path.name)
     stat = path.stat()
     track = read_sidecar(gps.sidecar_for(path))
-    with ThreadPoolExecutor(1, thread_name_prefix="bodyworn-probe") as prober:
-        probing = prober.submit(probe, path, path.name)
+    probing = helper("probe").submit(probe, path, path.name)
+    try:
         with path.open("rb", buffering=0) as handle:
             staged = stage(handle, ctx.media, ext, what=name)
-        try:
-            probed: Probe | None = probing.result()
-        except (InvalidInput, OSError):
-            probed = None
+    finally:
+        wait([probing])
+    try:
+        probed: Probe | None = probing.result()
+    except (InvalidInput, OSError):
+        probed = None
     after = path.stat()
     if (after.st_size, after.st_mtime_ns) != (
         stat.st_size,
