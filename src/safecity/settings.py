@@ -509,6 +509,14 @@ class Settings(BaseSettings):
         description="Hours an unfinished chunked upload waits for its next chunk before it is abandoned and "
         "its partial file removed.",
     )
+    bodyworn_nearby_m: float = Field(
+        default=300.0,
+        gt=0,
+        le=5000,
+        title="Body-worn nearby cameras",
+        description="Metres from the officer's GPS track within which a fixed camera is shown beside a "
+        "body-worn recording, with its footage of the same moments (a request may ask for another distance).",
+    )
 
     @field_validator("trusted_proxies", "metrics_addresses", mode="before")
     @classmethod

@@ -231,3 +231,23 @@ def test_gpx_and_nmea_tracks_parse_and_their_faults_name_the_line(tmp_path: Path
     garbage.write_text(nmea_line("GPRMC,093000.00,A,2451.642,N,06700.066,E,0.0,0.0,140326,,,A") + "\nhello\n")
     with pytest.raises(gps.TrackError, match=r"d.nmea line 2: 'hello' is not an NMEA sentence"):
         gps.parse_track(garbage)
+
+
+def test_the_pipelined_copy_hashes_and_writes_every_block_in_order_through_reused_buffers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = np.random.default_rng(7).integers(0, 256, 3 * 1024**2 + 123, dtype=np.uint8).tobytes()
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    monkeypatch.setattr(ingest, "BLOCK", 4096)  # 769 blocks through 4 buffers
+    target = tmp_path / "copy.bin"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    digest = hashlib.sha256()
+    try:
+        with source.open("rb", buffering=0) as handle:
+            size = ingest.copy_into(handle, fd, digest=digest)
+    finally:
+        os.close(fd)
+    assert size == len(data)
+    assert target.read_bytes() == data
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()

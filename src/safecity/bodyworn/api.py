@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from safecity.accounts.api import require, require_any
 from safecity.accounts.permissions import page
 from safecity.accounts.service import Principal
-from safecity.bodyworn import cases, custody, integrity, redaction, retention, sharing, uploads
+from safecity.bodyworn import cases, custody, integrity, nearby, redaction, retention, sharing, uploads
 from safecity.bodyworn import service as items
 from safecity.bodyworn.models import (
     CaseIn,
@@ -29,6 +29,7 @@ from safecity.bodyworn.models import (
     HoldItemIn,
     ItemDetail,
     ItemOut,
+    NearbyOut,
     ReasonIn,
     RedactionIn,
     RedactionOut,
@@ -54,6 +55,7 @@ Sharer = Annotated[Principal, Depends(require("bodycam:share"))]
 Manager = Annotated[Principal, Depends(require("bodycam:manage"))]
 Holder = Annotated[Principal, Depends(require("evidence:hold"))]
 Redactor = Annotated[Principal, Depends(require("bodycam:redact"))]
+FootageReader = Annotated[Principal, Depends(require("recordings:read"))]
 VIDEO_TYPES = {
     ".mp4": "video/mp4",
     ".webm": "video/webm",
@@ -127,6 +129,37 @@ def play(item_id: str, session: DbSession, ctx: Ctx, principal: Reader) -> FileR
     item = items.get_for(session, item_id, principal, action="")
     custody.record_stream(session, item.id, actor=principal.username)
     return _video(ctx, item.ref)
+
+
+@router.get(
+    API + "/items/{item_id}/cameras",
+    response_model=NearbyOut,
+    summary="The fixed cameras that saw the same place at the same time (in the custody log)",
+)
+def nearby_cameras(
+    item_id: str,
+    session: DbSession,
+    ctx: Ctx,
+    principal: Reader,
+    _: FootageReader,
+    within_m: Annotated[float | None, Query(gt=0, le=5000, description="Metres from the track")] = None,
+    recorded_only: bool = True,
+) -> NearbyOut:
+    """Cameras within `within_m` (default `bodyworn_nearby_m`) of the officer's track during the clip,
+    nearest first, with their recorded spans in the clip's time; `recorded_only=false` lists those that
+    recorded nothing of the moments the officer was near too. Play one with `/api/recordings/cameras/…`."""
+    item = items.get_for(session, item_id, principal, action="")
+    distance = within_m or ctx.settings.bodyworn_nearby_m
+    found = nearby.nearby_cameras(session, item, within_m=distance, recorded_only=recorded_only)
+    custody.record(
+        session,
+        item.id,
+        actor=principal.username,
+        action="nearby_cameras",
+        within_m=distance,
+        cameras=[c.camera_id for c in found.cameras][:50],
+    )
+    return found
 
 
 @router.get(API + "/items/{item_id}/download", summary="Download the original (with a reason, in custody)")

@@ -1,14 +1,17 @@
-"""GPS tracks from the sidecar a body camera writes next to its video: GPX or NMEA 0183.
+"""GPS tracks of body-worn recordings: from the sidecar a camera writes next to its video (GPX or NMEA
+0183), or from the video file itself (NMEA sentences in a subtitle or data stream; an ISO 6709 location).
 
 A sidecar is found by the video's name (`clip.mp4` → `clip.gpx`, `clip.nmea`, `clip.nmea.txt`). One
 that does not parse raises `TrackError` naming the file and line, so an import can say exactly what
 to fix; the video itself is still evidence and is ingested without a track (see `ingest`).
 
     track = parse_track(Path("FILE0001.gpx"))   # [(datetime, lat, lon), ...]
+    lat, lon = parse_iso6709("+24.8607+067.0011/")
 """
 
 from __future__ import annotations
 
+import re
 import xml.parsers.expat
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -233,6 +236,59 @@ def parse_nmea(data: bytes, name: str = "track.nmea") -> list[Fix]:
             f"{name}: no position fixes (no valid RMC sentence)", hint="is the receiver's log empty?"
         )
     return fixes
+
+
+# Where containers keep a recording's place: QuickTime's ISO 6709 key, and MP4's ©xyz (ffmpeg: `location`).
+LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
+_ISO6709 = re.compile(
+    r"^([+-][0-9]+(?:\.[0-9]*)?)([+-][0-9]+(?:\.[0-9]*)?)([+-][0-9]+(?:\.[0-9]*)?)?(?:CRS[^/]*)?/?$"
+)
+# An NMEA position sentence from any satellite system (GP, GN, GL, GA, BD…), as a camera embeds them.
+_SENTENCE = re.compile(rb"\$[A-Z]{2}(?:RMC|GGA),[\x20-\x7e]*?(?=[\r\n\x00$]|$)")
+
+
+def _iso6709_angle(part: str, degree_digits: int, limit: float, what: str, where: str) -> float:
+    """Returns one ISO 6709 coordinate: ±DD(D).D, ±DD(D)MM.M or ±DD(D)MMSS.S."""
+    whole, _, fraction = part[1:].partition(".")
+    tail = f".{fraction}" if fraction else ""
+    if len(whole) <= degree_digits:
+        value = float(part[1:])
+    elif len(whole) in (degree_digits + 2, degree_digits + 4):
+        minutes = (
+            float(whole[degree_digits:] + tail) if len(whole) == degree_digits + 2 else int(whole[-4:-2])
+        )
+        seconds = float(whole[-2:] + tail) if len(whole) == degree_digits + 4 else 0.0
+        if minutes >= 60 or seconds >= 60:
+            raise TrackError(
+                f"{where}: {what} {part!r} has minutes or seconds past 59", hint="is it a location?"
+            )
+        value = int(whole[:degree_digits]) + minutes / 60 + seconds / 3600
+    else:
+        raise TrackError(
+            f"{where}: {what} {part!r} has too many digits for ISO 6709", hint="is it a location?"
+        )
+    if value > limit:
+        raise TrackError(f"{where}: {what} {part} is outside -{limit:g}..{limit:g}", hint="is it a location?")
+    return -value if part[0] == "-" else value
+
+
+def parse_iso6709(text: str, where: str = "location") -> tuple[float, float]:
+    """Returns (latitude, longitude) of an ISO 6709 point such as `+24.8607+067.0011+012.5/`."""
+    found = _ISO6709.match(text.strip())
+    if found is None:
+        raise TrackError(
+            f"{where}: {text.strip()[:60]!r} is not an ISO 6709 location",
+            hint="expected e.g. +24.8607+067.0011/",
+        )
+    return (
+        _iso6709_angle(found[1], 2, 90, "latitude", where),
+        _iso6709_angle(found[2], 3, 180, "longitude", where),
+    )
+
+
+def nmea_sentences(data: bytes) -> bytes:
+    """Returns the NMEA position sentences (RMC, GGA) found in a stream's bytes, one a line."""
+    return b"\n".join(_SENTENCE.findall(data))
 
 
 def as_rows(fixes: list[Fix]) -> list[list[object]]:

@@ -1,10 +1,11 @@
 """Bringing body-worn recordings in: from a docking-station folder or a finished upload.
 
-Each original is read once: hashed (SHA-256) while it is written into the media store's incoming
-folder, then checked to be video (PyAV), then renamed into place under its digest, read-only. Only
-then is the item registered, in one transaction with its media claim and its first custody entry, so
-a file cut off, a file that is not video, a full disk or a crash leaves no item behind (at worst an
-unclaimed file that the media sweep removes). The same bytes brought twice are one item.
+Each original is read once whole: hashed (SHA-256) while it is written into the media store's
+incoming folder, and checked to be video (PyAV, reading the source's start beside the copy), then
+renamed into place under its digest, read-only. Only then is the item registered, in one transaction
+with its media claim and its first custody entry, so a file cut off, a file that is not video, a full
+disk or a crash leaves no item behind (at worst an unclaimed file that the media sweep removes).
+The same bytes brought twice are one item.
 
     report = import_folder(ctx, Path("/mnt/dock/BC-17"), ItemMeta(officer="pc.rana", device="BC-17"),
                            actor="dock-7")
@@ -15,9 +16,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +78,50 @@ class Probe:
     height: int
     duration_s: float | None
     recorded_at: datetime | None
+    location: str | None = None
+    nmea: bytes = b""
+    nmea_stream: int | None = None
+
+
+# A file whose first this many packets (some seconds of a recording) hold no NMEA sentence in a
+# subtitle or data stream (a timecode track, say) is not read further: that would read it all again.
+NMEA_SEARCH_PACKETS = 600
+
+
+def _location(*metadata: dict[str, str]) -> str | None:
+    for meta in metadata:
+        for key in gps.LOCATION_KEYS:
+            if meta.get(key, "").strip():
+                return meta[key].strip()
+    return None
+
+
+def _embedded_nmea(container: Any) -> tuple[bytes, int | None]:
+    """Returns the NMEA sentences of the first subtitle or data stream that carries them, and its index.
+
+    A stream that cannot be read to its end gives what was read of it: the video is evidence still.
+    """
+    candidates = {s.index for s in container.streams if s.type in ("subtitle", "data")}
+    if not candidates:
+        return b"", None
+    found: dict[int, list[bytes]] = {}
+    size = 0
+    try:
+        container.seek(0)
+        for count, packet in enumerate(container.demux(), start=1):
+            if packet.stream.index in candidates and packet.size:
+                sentences = gps.nmea_sentences(bytes(packet))
+                if sentences:
+                    found.setdefault(packet.stream.index, []).append(sentences)
+                    size += len(sentences)
+            if (not found and count >= NMEA_SEARCH_PACKETS) or size > gps.MAX_SIDECAR_BYTES:
+                break
+    except av.FFmpegError:
+        pass
+    if not found:
+        return b"", None
+    first = min(found)
+    return b"\n".join(found[first]), first
 
 
 def container_of(name: str) -> str:
@@ -100,6 +147,21 @@ def disk_full(exc: OSError, what: str) -> Unavailable:
 # The writer flushes to disk as it goes, every this many bytes: the disk works while the hash runs,
 # and the fsync at the end waits for the last stretch only.
 FLUSH_EVERY = 64 * 1024**2
+# Blocks in flight between the reader and the writer and hasher.
+DEPTH = 4
+
+
+_helpers = threading.local()
+
+
+def helper(role: str) -> ThreadPoolExecutor:
+    """Returns the calling thread's own one-worker helper for `role`, made once and kept with the thread:
+    starting threads for every file costs milliseconds each on a loaded machine."""
+    pool: ThreadPoolExecutor | None = getattr(_helpers, role, None)
+    if pool is None:
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"bodyworn-{role}")
+        setattr(_helpers, role, pool)
+    return pool
 
 
 def _write_block(fd: int, block: memoryview, flush: bool) -> None:
@@ -113,31 +175,42 @@ def _write_block(fd: int, block: memoryview, flush: bool) -> None:
 def copy_into(source: BinaryIO, fd: int, *, digest: Any | None = None) -> int:
     """Copies `source` to `fd` in blocks, updating `digest` on the way (one read); returns the bytes.
 
-    This thread reads and hashes while a second one writes the previous block and flushes it to disk
-    every `FLUSH_EVERY` bytes, so the copy goes at the pace of the slower of hashing and writing, not
-    their sum. The caller fsyncs. (Without a digest it is the disk's own pace: bench_evidence.py.)
+    Three threads share each block: this one reads the next while one writes it (flushing to disk every
+    `FLUSH_EVERY` bytes) and one hashes it, all three outside the GIL (hashlib lets go of it for large
+    buffers), so the copy goes at the pace of the slowest of reading, hashing and writing, not of their
+    sum. A block is read into again only when both are done with it; the two helpers are the calling
+    thread's own, kept from file to file. The caller fsyncs. (Without a digest it is the disk's own
+    pace: bench_evidence.py.)
     """
     size = 0
-    buffers = [bytearray(BLOCK) for _ in range(3)]
-    pending: list[Future[None]] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="bodyworn-write") as writer:
+    buffers = [bytearray(BLOCK) for _ in range(DEPTH)]
+    pending: deque[list[Future[None]]] = deque()
+    writer, hasher = helper("write"), helper("hash")
+    try:
         turn = 0
         while True:
-            buffer = buffers[turn % 3]
-            if len(pending) >= 2:  # the buffer about to be reused must be written first
-                pending.pop(0).result()
+            if len(pending) >= DEPTH:  # the buffer about to be reused must be written and hashed first
+                for future in pending.popleft():
+                    future.result()
+            buffer = buffers[turn % DEPTH]
             n = source.readinto(buffer)  # type: ignore[attr-defined]
             if not n:
                 break
             view = memoryview(buffer)[:n]
             flush = (size + n) // FLUSH_EVERY > size // FLUSH_EVERY
-            pending.append(writer.submit(_write_block, fd, view, flush))
+            jobs = [writer.submit(_write_block, fd, view, flush)]
             if digest is not None:
-                digest.update(view)
+                jobs.append(hasher.submit(digest.update, view))
+            pending.append(jobs)
             size += n
             turn += 1
-        for future in pending:
-            future.result()
+        while pending:
+            for future in pending.popleft():
+                future.result()
+    finally:
+        # After a failure: what has not started never will, and what has is waited for (it uses `fd`).
+        left = [future for jobs in pending for future in jobs if not future.cancel()]
+        wait(left)
     return size
 
 
@@ -196,6 +269,7 @@ def probe(path: Path, name: str) -> Probe:
                 duration = container.duration / 1_000_000
             elif video.duration and video.time_base:
                 duration = float(video.duration * video.time_base)
+            nmea, nmea_stream = _embedded_nmea(container)
             return Probe(
                 container=(container.format.name or "").split(",")[0],
                 codec=video.codec_context.name,
@@ -203,6 +277,9 @@ def probe(path: Path, name: str) -> Probe:
                 height=int(video.codec_context.height),
                 duration_s=round(duration, 3) if duration else None,
                 recorded_at=_creation_time(dict(container.metadata), dict(video.metadata)),
+                location=_location(dict(container.metadata), dict(video.metadata)),
+                nmea=nmea,
+                nmea_stream=nmea_stream,
             )
     except av.FFmpegError as exc:
         raise InvalidInput(
@@ -213,7 +290,7 @@ def probe(path: Path, name: str) -> Probe:
 
 @dataclass
 class Track:
-    """A recording's GPS track from its sidecar, or why the sidecar was not used."""
+    """A recording's GPS track from its sidecar or the file itself, or why it was not used."""
 
     fixes: list[gps.Fix]
     raw: bytes | None = None
@@ -229,6 +306,30 @@ def read_sidecar(path: Path | None) -> Track:
         return Track(gps.parse_track(path), raw=path.read_bytes(), name=path.name)
     except gps.TrackError as exc:
         return Track([], raw=path.read_bytes(), error=str(exc), name=path.name)
+
+
+def embedded_track(found: Probe, name: str) -> Track:
+    """Returns the track the file itself carries: NMEA sentences in a stream, else its ISO 6709 location
+    (a place held from the recording's start); an error message instead when it does not parse."""
+    if found.nmea:
+        where = f"stream #{found.nmea_stream} of {name}"
+        try:
+            fixes = sorted(gps.parse_nmea(found.nmea, where), key=lambda fix: fix[0])
+            return Track(gps.thin(fixes), name=f"{where} (NMEA)")
+        except gps.TrackError as exc:
+            return Track([], error=str(exc), name=f"{where} (NMEA)")
+    if found.location:
+        where = f"the location written in {name}"
+        try:
+            lat, lon = gps.parse_iso6709(found.location, where)
+        except gps.TrackError as exc:
+            return Track([], error=str(exc), name=where)
+        if found.recorded_at is None:
+            return Track(
+                [], error=f"{where}: the recording's time is unknown, so it cannot be placed", name=where
+            )
+        return Track([(found.recorded_at, lat, lon)], name=f"{where} (ISO 6709)")
+    return Track([])
 
 
 def refuse(ctx: Context, *, actor: str, what: str, reason: str, source: str) -> None:
@@ -258,18 +359,22 @@ def register(
     source_size: int | None = None,
     source_mtime_ns: int | None = None,
     custody_detail: dict[str, object] | None = None,
+    probed: Probe | None = None,
 ) -> ImportResult:
     """Checks a staged file is video, puts it in place and registers its item (or finds its twin).
 
     A file that is not video is removed and refused (audited). The same digest as an item already in is
     a duplicate: the staged copy is removed and the existing item's custody log notes who brought it again.
+    `probed` is what the same bytes were found to be already (the source, probed while it was copied).
     """
     try:
-        found = probe(staged.path, filename)
+        found = probed or probe(staged.path, filename)
     except InvalidInput as exc:
         staged.path.unlink(missing_ok=True)
         refuse(ctx, actor=actor, what=filename, reason=exc.message, source=source)
         raise
+    if track.raw is None and not track.fixes and track.error is None:  # no sidecar: what the file carries
+        track = embedded_track(found, filename)
     ref = f"sha256:{staged.sha256}.{staged.path.suffix.lstrip('.')}"
     with ctx.db.session() as session:
         twin = items.by_digest(session, staged.sha256)
@@ -366,7 +471,8 @@ def register(
                 officer=meta.officer,
                 device=meta.device,
                 categories=item.categories,
-                sidecar=track.name,
+                sidecar=track.name if track.raw is not None else None,
+                gps_in_file=track.name if track.raw is None else None,
                 track_points=len(track.fixes),
                 track_error=track.error,
                 **(custody_detail or {}),
@@ -389,7 +495,8 @@ def register(
             bytes=staged.bytes,
             message=f"already in as item {twin.id}",
         )
-    message = f"GPS sidecar not used: {track.error}" if track.error else ""
+    kind = "sidecar" if track.raw is not None else "track in the file"
+    message = f"GPS {kind} not used: {track.error}" if track.error else ""
     return ImportResult(
         path=source,
         outcome="ingested",
@@ -412,13 +519,31 @@ def check_meta(ctx: Context, session: Session, meta: ItemMeta) -> None:
 def ingest_file(
     ctx: Context, path: Path, meta: ItemMeta, *, actor: str, source: str | None = None
 ) -> ImportResult:
-    """Ingests one recording (and its GPS sidecar, if one lies beside it)."""
+    """Ingests one recording (and its GPS sidecar, if one lies beside it).
+
+    The source is probed while it is copied, off the copy's path; when it changed meanwhile (its size or
+    time) or was found not to be video, the staged copy itself is probed (and refused) instead.
+    """
     name = source or path.name
     ext = container_of(path.name)
     stat = path.stat()
     track = read_sidecar(gps.sidecar_for(path))
-    with path.open("rb", buffering=0) as handle:
-        staged = stage(handle, ctx.media, ext, what=name)
+    probing = helper("probe").submit(probe, path, path.name)
+    try:
+        with path.open("rb", buffering=0) as handle:
+            staged = stage(handle, ctx.media, ext, what=name)
+    finally:
+        wait([probing])
+    try:
+        probed: Probe | None = probing.result()
+    except (InvalidInput, OSError):
+        probed = None
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (
+        stat.st_size,
+        stat.st_mtime_ns,
+    ) or after.st_size != staged.bytes:
+        probed = None
     return register(
         ctx,
         staged,
@@ -429,6 +554,7 @@ def ingest_file(
         track=track,
         source_size=stat.st_size,
         source_mtime_ns=stat.st_mtime_ns,
+        probed=probed,
     )
 
 

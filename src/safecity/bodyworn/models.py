@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.clock import utcnow
 from safecity.core.db import Base
+from safecity.recordings.models import Span
 
 ACCESS_CLASSES = ("normal", "restricted", "confidential")
 ITEM_STATES = ("active", "deleted", "purged")
@@ -523,6 +524,41 @@ class RetentionOut(BaseModel):
     purged: list[str] = Field(default_factory=list, description="Items whose files were released.")
     kept_in_case: int = 0
     kept_on_hold: int = 0
+
+
+class NearbyCamera(BaseModel):
+    """A fixed camera the officer passed near while recording, with its footage of the clip's time."""
+
+    camera_id: str = Field(title="Camera", description="Camera id.")
+    name: str = Field(title="Name", description="Camera name.")
+    district: str = Field(title="District", description="District.")
+    kind: str = Field(title="Kind", description="fixed, anpr or face.")
+    latitude: float = Field(title="Latitude", description="WGS84 latitude of the camera.")
+    longitude: float = Field(title="Longitude", description="WGS84 longitude of the camera.")
+    distance_m: float = Field(title="Closest", description="The officer's closest approach, in metres.")
+    closest_at: datetime = Field(title="Closest at", description="When the officer was closest.")
+    near: list[Span] = Field(
+        title="Near", description="When, during the clip, the officer was within the distance asked."
+    )
+    recorded: list[Span] = Field(
+        title="Recorded", description="The camera's recorded footage within the clip's time span."
+    )
+    recorded_near_seconds: float = Field(
+        title="Recorded while near", description="Seconds of footage while the officer was near."
+    )
+
+
+class NearbyOut(BaseModel):
+    """The fixed cameras that saw the place of a body-worn clip at its time."""
+
+    item_id: str = Field(title="Item", description="The body-worn item.")
+    start: datetime | None = Field(title="Start", description="When the clip starts (None: unknown).")
+    end: datetime | None = Field(title="End", description="When the clip ends (None: unknown).")
+    within_m: float = Field(title="Distance", description="How close to the track a camera had to be.")
+    cameras: list[NearbyCamera] = Field(default_factory=list, title="Cameras", description="Nearest first.")
+    note: str = Field(
+        default="", title="Note", description="Why no camera could be looked for, when none could."
+    )
 
 
 ItemDetail.model_rebuild()

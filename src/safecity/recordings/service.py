@@ -639,6 +639,32 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return values[0], values[1], values[2], values[3]
 
 
+def recorded_spans(
+    session: Session, camera_ids: Sequence[str], *, start: datetime, end: datetime
+) -> dict[str, list[Span]]:
+    """Returns the recorded spans within [start, end] of those of `camera_ids` that have any."""
+    found: dict[str, list[Span]] = {}
+    for first in range(0, len(camera_ids), 500):
+        rows = session.scalars(
+            select(RecordingSegment)
+            .where(
+                RecordingSegment.camera_id.in_(camera_ids[first : first + 500]),
+                RecordingSegment.start >= start - MAX_SEGMENT,
+                RecordingSegment.start < end,
+                RecordingSegment.end > start,
+            )
+            .order_by(RecordingSegment.camera_id, RecordingSegment.start)
+        ).all()
+        grouped: dict[str, list[RecordingSegment]] = {}
+        for row in rows:
+            grouped.setdefault(row.camera_id, []).append(row)
+        for camera_id, segs in grouped.items():
+            spans = merge_spans(segs, start=start, end=end)
+            if spans:
+                found[camera_id] = spans
+    return found
+
+
 def search(
     session: Session,
     *,
@@ -658,24 +684,8 @@ def search(
     if not candidates:
         return []
     by_id = {c.id: c for c in candidates}
-    rows = session.scalars(
-        select(RecordingSegment)
-        .where(
-            RecordingSegment.camera_id.in_(list(by_id)),
-            RecordingSegment.start >= start - MAX_SEGMENT,
-            RecordingSegment.start < end,
-            RecordingSegment.end > start,
-        )
-        .order_by(RecordingSegment.camera_id, RecordingSegment.start)
-    ).all()
-    grouped: dict[str, list[RecordingSegment]] = {}
-    for row in rows:
-        grouped.setdefault(row.camera_id, []).append(row)
     hits = []
-    for camera_id, segs in grouped.items():
-        spans = merge_spans(segs, start=start, end=end)
-        if not spans:
-            continue
+    for camera_id, spans in recorded_spans(session, list(by_id), start=start, end=end).items():
         camera = by_id[camera_id]
         seconds = sum((s.end - s.start).total_seconds() for s in spans)
         hits.append(

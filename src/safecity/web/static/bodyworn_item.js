@@ -1,8 +1,10 @@
 // One body-worn recording: its own file played in the browser, the GPS track on the city map with the
-// officer's place at the playing moment, the custody log, holds, cases and shares, and the actions.
+// officer's place at the playing moment, the fixed cameras that saw the same place at the same time (their
+// footage following the player), the custody log, holds, cases and shares, and the actions.
 import { $, api, el, when } from "/static/lib.js";
 import { cityBase } from "/static/citymap.js";
 import { showAllowed } from "/static/bodyworn.js";
+import { showNearby } from "/static/bodyworn_nearby.js";
 
 const L = globalThis.L;
 
@@ -35,10 +37,20 @@ function facts(d) {
 }
 
 let trackMap = null;  // made with the first track shown
+let cameraLayer = null;
+let nearbyShown = false;
+
+/** The fixed cameras near the track, on the track's map. */
+function placeCameras(cameras) {
+  if (!trackMap) return;
+  if (cameraLayer) cameraLayer.remove();
+  cameraLayer = L.featureGroup(cameras.map((c) => L.circleMarker([c.latitude, c.longitude],
+    { className: "bw-camera", radius: 5 }).bindTooltip(`${c.name} (${c.camera_id})`))).addTo(trackMap.map);
+}
 
 /** The track on the city map, with where the officer was at the playing moment (returned: `follow(ms)`). */
 function drawTrack(track, error) {
-  $("#bw-track-note").textContent = error ? `GPS sidecar not used: ${error}` :
+  $("#bw-track-note").textContent = error ? `GPS track not used: ${error}` :
     track.length ? `${track.length} fixes, ${when(track[0][0], "time")}–${when(track[track.length - 1][0], "time")}` :
       "no GPS track came with this recording";
   $("#bw-track").hidden = !track.length;
@@ -108,7 +120,12 @@ async function load() {
   };
   $("#bw-delete-go").textContent = item.status === "deleted" ? "Restore" : "Delete";
   await showCustody();
-  await showAllowed();
+  const who = await showAllowed();
+  // After the custody log is drawn: asking for the cameras is itself an entry of it.
+  if (!nearbyShown && who.permissions.includes("recordings:read")) {
+    nearbyShown = true;
+    showNearby(itemId, video, placeCameras);
+  }
 }
 
 async function post(path, body, done) {
