@@ -233,3 +233,38 @@ def test_plates_alike_are_look_alikes_or_one_character_dropped() -> None:
     # Consecutive registrations passing the same camera are two vehicles, not one misread.
     assert not service.plates_alike("KV000011", "KV000012") and not service.plates_alike("ABC123", "ABC124")
     assert not service.plates_alike("ABC123", "ABC123") and not service.plates_alike("ABC123", "KHB777")
+
+
+def test_a_registry_of_a_whole_city_reopens_its_violations_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    # Importing a city's registry names more plates than one PostgreSQL statement may carry (65,535
+    # parameters): the violations waiting for an owner are reopened in slices, none forgotten.
+    from safecity.settings import Settings
+
+    ctx = Context.create(Settings(data_dir=tmp_path / "data", database_url=pg_url))
+    try:
+        waiting = []
+        with ctx.db.session() as session:
+            for n, plate in enumerate(("KHI0001", "KHI4999", "KHI5000", "KHI69999")):
+                violation = Violation(
+                    id=f"v{n}",
+                    offence="speeding",
+                    plate=plate,
+                    camera_id="cam-1",
+                    at=T0,
+                    status="unissuable",
+                    confidence=0.99,
+                    hold_reason="no registered owner",
+                    evidence={},
+                    detail={},
+                    source_key=f"k{n}",
+                    dedup_key=f"d{n}",
+                )
+                session.add(violation)
+                waiting.append(violation.id)
+        plates = [f"KHI{i:04d}" for i in range(70_000)]
+        with ctx.db.session() as session:
+            assert service.reopen_unissuable(session, plates=plates) == 4
+            statuses = {v.status for v in session.scalars(select(Violation))}
+        assert statuses == {"approved"}
+    finally:
+        ctx.db.dispose()

@@ -778,20 +778,27 @@ def _violations() -> Table:
     return table
 
 
+REOPEN_SLICE = 5_000
+
+
 def reopen_unissuable(session: Session, *, plates: Sequence[str]) -> int:
     """Puts violations held for a missing owner back to approved once their plates are registered."""
-    if not plates:
-        return 0
-    result = session.execute(
-        update(Violation)
-        .where(
-            Violation.status == "unissuable",
-            Violation.plate.in_(list(plates)),
-            Violation.offence != "unregistered",
-            # Held for the evidence, not the owner: a registration changes nothing for those.
-            Violation.hold_reason.not_like("not court-ready%"),
+    reopened = 0
+    unique = list(dict.fromkeys(plates))
+    # In slices: a registry import of a city's vehicles names more plates than one statement may carry
+    # (PostgreSQL takes at most 65,535 parameters).
+    for start in range(0, len(unique), REOPEN_SLICE):
+        result = session.execute(
+            update(Violation)
+            .where(
+                Violation.status == "unissuable",
+                Violation.plate.in_(unique[start : start + REOPEN_SLICE]),
+                Violation.offence != "unregistered",
+                # Held for the evidence, not the owner: a registration changes nothing for those.
+                Violation.hold_reason.not_like("not court-ready%"),
+            )
+            .values(status="approved", hold_reason="")
+            .execution_options(synchronize_session=False)
         )
-        .values(status="approved", hold_reason="")
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        reopened += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return reopened
