@@ -188,12 +188,19 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
         ):
             assert path in kept, (path, kept)
 
+        last = "localStorage.getItem('safecity.field.assignment.pc.rana')"
+        kept_incident = (
+            f"(() => {{ const a = JSON.parse({last} || '{{}}'); return !!(a.shift && a.incident); }})()"
+        )
+        _until(lambda: bool(tab.evaluate(kept_incident)), "the phone to keep the assignment")
         phone.set_offline(True)
         tab.reload()
         try:
             tab.wait_for_selector("#incident:not([hidden])")  # the last assignment, kept on the phone
         except Exception as exc:
-            raise AssertionError(f"offline, the page showed no incident: {tab.content()[:2000]}") from exc
+            raise AssertionError(
+                f"offline, no incident shown; kept: {tab.evaluate(last)!r}; page: {tab.content()[:1500]}"
+            ) from exc
         tab.wait_for_selector("#incident-map path.land")
         tab.wait_for_selector("#incident-map .field-incident")
         assert tab.inner_text("#net") == "offline"
