@@ -129,7 +129,7 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
     tab = phone.new_page()  # no GPS permission: "you" is where the server last knew the unit to be
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.set_default_timeout(20_000)
+    tab.set_default_timeout(60_000)  # on a loaded CI the first map (Leaflet, base layer) took over 20 s
     outside: list[str] = []
     phone.on("request", lambda r: None if r.url.startswith(url) else outside.append(r.url))
     try:
@@ -152,7 +152,16 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
         )
         assert sent.status_code == 201, sent.text
 
-        tab.wait_for_selector("#incident-map.leaflet-container .field-incident")
+        try:
+            tab.wait_for_selector("#incident-map.leaflet-container .field-incident", timeout=30_000)
+        except Exception as exc:
+            state = tab.evaluate("""() => ({incidentHidden: document.querySelector('#incident').hidden,
+                onShiftHidden: document.querySelector('#on-shift').hidden,
+                mapClass: document.querySelector('#incident-map').className,
+                mapHtml: document.querySelector('#incident-map').innerHTML.slice(0, 800),
+                note: (document.querySelector('#map-note') || {}).textContent,
+                kept: Object.entries(localStorage)})""")
+            raise AssertionError(f"no incident on the map: {state}; errors {errors}") from exc
         tab.wait_for_selector("#incident-map .field-me[title^='Your unit, as of']")
         tab.wait_for_selector("#incident-map path.field-route")
         tab.wait_for_selector("#incident-map path.land")  # the packaged coast: no tiles file here
@@ -192,7 +201,13 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
         kept_incident = (
             f"(() => {{ const a = JSON.parse({last} || '{{}}'); return !!(a.shift && a.incident); }})()"
         )
-        _until(lambda: bool(tab.evaluate(kept_incident)), "the phone to keep the assignment")
+        # Kept under the rendered username: the shown name gains the role once nav.js hears from the
+        # server, which an offline page never does (it once keyed the copy, and offline found none).
+        try:
+            _until(lambda: bool(tab.evaluate(kept_incident)), "the phone to keep the assignment")
+        except AssertionError as exc:
+            everything = tab.evaluate("JSON.stringify(Object.entries(localStorage))")
+            raise AssertionError(f"{exc}: {everything[:3000]}") from exc
         phone.set_offline(True)
         tab.reload()
         try:

@@ -9,13 +9,18 @@ const POLL_MS = 5000;
 const FIX_FRESH_MS = 120000;  // the phone's own fix beats the server's copy of the unit's for two minutes
 const POSITION_EVERY_MS = 15000;  // a fix every 15 s is enough to follow a unit, and spares the battery
 const BATCH = 50;
-const me = ($("#whoami")?.textContent || "").trim();
+// Who is signed in, as the server rendered the page: the shown name gains the role once nav.js hears
+// from the server, which a page opened offline never does, so the kept queue and assignment are
+// keyed by the rendered username alone.
+const me = ($("#whoami")?.dataset.username || "").trim();
 const QUEUE = `safecity.field.queue.${me}`;
 const LAST = `safecity.field.assignment.${me}`;
 
 /** @type {any} */
 let current = null;
 let etag = "";
+let pollsSent = 0;
+let pollAnswered = 0;  // the newest poll whose answer the page has taken
 let flushing = false;
 let retryMs = 2000;
 /** @type {number | null} */
@@ -30,6 +35,15 @@ const newKey = () => (crypto.randomUUID ? crypto.randomUUID()
   : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`);
 const readQueue = () => { try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch { return []; } };
 const writeQueue = (/** @type {any[]} */ q) => { localStorage.setItem(QUEUE, JSON.stringify(q)); showNet(); };
+
+// Updates queued under the name as once shown ("pc.rana (patrol_officer)") are taken over, never lost.
+for (const key of Object.keys(localStorage).filter((k) => k.startsWith(`${QUEUE} (`))) {
+  try {
+    const older = JSON.parse(localStorage.getItem(key) || "[]");
+    localStorage.setItem(QUEUE, JSON.stringify([...older, ...readQueue()]));
+  } catch { /* a corrupt copy: nothing in it can be sent */ }
+  localStorage.removeItem(key);
+}
 
 function log(text) {
   $("#log").prepend(el("li", {}, `${when(new Date().toISOString(), "time")} ${text}`));
@@ -103,13 +117,19 @@ function retryLater() {
 }
 
 async function poll() {
+  // Polls overlap on a slow link (one every POLL_MS, one after each change of shift): an answer that
+  // comes after a newer poll's is older news, and must not put back a state the phone has left.
+  const mine = ++pollsSent;
   try {
     const res = await send("/api/field/assignment", { headers: etag ? { "If-None-Match": etag } : {} });
     if (res.status === 401) { location.href = "/login"; return; }
-    if (res.status === 304) return;
+    if (mine < pollAnswered) return;
+    if (res.status === 304) { pollAnswered = mine; return; }
     if (!res.ok) return;
-    etag = res.headers.get("ETag") || "";
     const data = await res.json();
+    if (mine < pollAnswered) return;
+    pollAnswered = mine;
+    etag = res.headers.get("ETag") || "";
     localStorage.setItem(LAST, JSON.stringify(data));
     render(data);
   } catch {
