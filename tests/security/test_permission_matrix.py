@@ -57,8 +57,9 @@ def test_every_permission_of_the_map_is_checked_by_a_route_the_media_or_the_live
     by_media = frozenset().union(*MEDIA.values())
     socket = getattr(live, "LIVE_PERMISSIONS", None) or getattr(live, "NEEDS_PERMISSION", {})
     by_socket = frozenset(socket.values())
-    # Each socket checks its own admission: tests/security/test_live_socket.py, tests/live/.
-    assert sorted(websocket_paths(app)) == ["/ws/live", "/ws/video/{camera_id}"]
+    # Each socket checks its own admission: tests/security/test_live_socket.py, tests/live/ (the
+    # wall's one video socket for all its tiles: tests/live/test_video_link.py).
+    assert sorted(websocket_paths(app)) == ["/ws/live", "/ws/video", "/ws/video/{camera_id}"]
     assert sorted(every_permission() - on_routes - by_media - by_socket) == []
 
 
