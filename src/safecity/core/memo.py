@@ -74,8 +74,8 @@ class Memo:
         if kept is not None and kept[0] == generation:
             return cast(T, kept[1])
         value = load()
-        self.loads += 1
         with self._lock:
+            self.loads += 1
             # Kept only if nothing was dropped (or lost) while it was loading.
             if self.listening and (self._epoch, self._generations.get(name, 0)) == generation:
                 self._values[name] = (generation, value)

@@ -131,19 +131,11 @@ async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "mai
         log.exception("watching camera %s not audited: refused", camera_id)
         await websocket.close(code=1011, reason="the watching could not be audited; try again")
         return
-    tasks = [
-        asyncio.create_task(_pump(websocket, viewer)),
-        asyncio.create_task(_drain(websocket)),
-        asyncio.create_task(_watch(websocket, ctx, token, viewer)),
-    ]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await sockets.until_one_ends(
+            _pump(websocket, viewer), _drain(websocket), _watch(websocket, ctx, token, viewer)
+        )
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
         await feeds.leave(viewer)
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):

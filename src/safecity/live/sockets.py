@@ -23,6 +23,7 @@ import logging
 import struct
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,20 @@ def no_stream_reason(intro: dict[str, Any]) -> str | None:
 # --- the page's link -------------------------------------------------------------------------------
 
 
+async def until_one_ends(*loops: Coroutine[Any, Any, None]) -> None:
+    """Runs a socket's loops together until one of them ends (the peer left, a send failed), then
+    stops the others and waits for them to be gone."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
 class BadCommand(ValueError):
     """A text message from the page that is not a command this socket knows."""
 
@@ -166,19 +181,9 @@ class VideoLink:
 
     async def run(self) -> None:
         """Serves the page until it goes (or its session ends); leaves every channel on the way out."""
-        tasks = [
-            asyncio.create_task(self._send_loop()),
-            asyncio.create_task(self._receive_loop()),
-            asyncio.create_task(self._tick_loop()),
-        ]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await until_one_ends(self._send_loop(), self._receive_loop(), self._tick_loop())
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
             for number in list(self.channels):
                 await self.leave(number)
             # A channel still starting finds itself left and leaves its feed when it has one.
