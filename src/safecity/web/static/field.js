@@ -176,14 +176,22 @@ function render(data) {
   if (arrived) $("#arrived-at").textContent = `On scene since ${when(incident.arrived_at, "time")}`;
 }
 
-async function loadUnits() {
+/** @type {Promise<void> | null} */
+let unitsLoading = null;
+
+/** Fills the unit list once. The kept copy and the first poll both render: a second fill running
+ * beside the first would replace the options and silently undo the officer's choice. */
+function loadUnits() {
   const select = /** @type {HTMLSelectElement} */ ($("#unit-select"));
-  if (select.options.length) return;
-  const res = await send("/api/field/units").catch(() => null);
-  if (!res || !res.ok) return;
-  const units = await res.json();
-  select.replaceChildren(...units.map((u) => el("option", { value: u.id, disabled: u.taken },
-    `${u.callsign} (${u.id})${u.taken ? " — taken" : ""}`)));
+  if (select.options.length || unitsLoading) return unitsLoading || Promise.resolve();
+  unitsLoading = (async () => {
+    const res = await send("/api/field/units").catch(() => null);
+    if (!res || !res.ok || select.options.length) return;
+    const units = await res.json();
+    select.replaceChildren(...units.map((u) => el("option", { value: u.id, disabled: u.taken },
+      `${u.callsign} (${u.id})${u.taken ? " — taken" : ""}`)));
+  })().finally(() => { unitsLoading = null; });
+  return unitsLoading;
 }
 
 /** Where the officer is: this phone's own recent fix, else the unit's last position the server has. */
