@@ -96,12 +96,7 @@ def end_shift(session: Session, *, username: str) -> UnitShift:
     shift = open_shift(session, username)
     if shift is None:
         raise NotFound("you are not signed in to a unit", hint="sign in to a unit to start a shift")
-    shift.ended_at, shift.ended_by, shift.open_unit, shift.open_officer = utcnow(), username, None, None
-    audit.record(
-        session, actor=username, action="unit.shift.end", target=shift.unit_id, detail={"shift": shift.id}
-    )
-    session.flush()
-    return shift
+    return _close(session, shift, actor=username, detail={"shift": shift.id})
 
 
 def end_shift_of_unit(session: Session, unit_id: str, *, actor: str, reason: str) -> UnitShift:
@@ -114,14 +109,14 @@ def end_shift_of_unit(session: Session, unit_id: str, *, actor: str, reason: str
     shift = session.scalars(select(UnitShift).where(UnitShift.open_unit == unit.id)).first()
     if shift is None:
         raise NotFound(f"no officer is signed in to unit {unit.callsign} ({unit.id})", hint="nothing to end")
+    detail = {"shift": shift.id, "officer": shift.username, "override": True, "reason": why[:500]}
+    return _close(session, shift, actor=actor, detail=detail)
+
+
+def _close(session: Session, shift: UnitShift, *, actor: str, detail: dict[str, object]) -> UnitShift:
+    """Closes an open shift (frees its unit and officer for another) and records who ended it."""
     shift.ended_at, shift.ended_by, shift.open_unit, shift.open_officer = utcnow(), actor, None, None
-    audit.record(
-        session,
-        actor=actor,
-        action="unit.shift.end",
-        target=unit.id,
-        detail={"shift": shift.id, "officer": shift.username, "override": True, "reason": why[:500]},
-    )
+    audit.record(session, actor=actor, action="unit.shift.end", target=shift.unit_id, detail=detail)
     session.flush()
     return shift
 
