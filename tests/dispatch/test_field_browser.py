@@ -15,6 +15,7 @@ from safecity.accounts import service as accounts
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
 from safecity.dispatch import service
+from safecity.dispatch.field import service as field
 from tests.browser import LiveServer
 from tests.conftest import PASSWORD, make_user
 
@@ -145,6 +146,9 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
         tab.select_option("#unit-select", "PU-2")
         tab.click("#start-shift")
         tab.wait_for_selector("#on-shift:not([hidden])")
+        # The unit chosen is the unit signed in to (a second fill of the list once reset the choice).
+        with ctx.db.session() as session:
+            assert field.open_shift(session, "pc.rana").unit_id == "PU-2"  # type: ignore[union-attr]
         sent = httpx.post(
             url + "/api/dispatch",
             json={"unit_id": "PU-2", "alert_id": alert_id},
