@@ -148,7 +148,8 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
         tab.wait_for_selector("#on-shift:not([hidden])")
         # The unit chosen is the unit signed in to (a second fill of the list once reset the choice).
         with ctx.db.session() as session:
-            assert field.open_shift(session, "pc.rana").unit_id == "PU-2"  # type: ignore[union-attr]
+            shift = field.open_shift(session, "pc.rana")
+            assert shift is not None and shift.unit_id == "PU-2", shift and shift.unit_id
         sent = httpx.post(
             url + "/api/dispatch",
             json={"unit_id": "PU-2", "alert_id": alert_id},
