@@ -17,7 +17,7 @@ from safecity.bodyworn import service as items
 from safecity.bodyworn.models import BodyWornItem, ItemMeta, RedactionIn
 from safecity.core.context import Context
 from safecity.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
-from safecity.video.display import set_rotation
+from safecity.video.display import IDENTITY, mirrored, read_matrix, rotation_matrix, set_matrix, set_rotation
 from safecity.vision.redaction import RegionTimeline, pixelate
 from tests.bodyworn.redaction_support import (
     FPS,
@@ -144,6 +144,42 @@ def test_a_recording_made_on_its_side_keeps_its_rotation_in_the_copy(tmp_path: P
     assert result.rotation % 360 == turn % 360
     assert rotation_of(tmp_path / "out.mp4") % 360 == turn % 360
     assert detail(frames_of(tmp_path / "out.mp4")[0][1], *square_at(0)) < 8  # boxes on the stored picture
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        mirrored(IDENTITY),  # a front camera: left and right swapped
+        mirrored(IDENTITY, horizontal=False),  # upside-down mirror: FFmpeg reads a half turn from it
+        (*mirrored(rotation_matrix(90))[:6], 240 << 16, 320 << 16, 1 << 30),  # turned, mirrored, moved
+    ],
+)
+def test_a_mirrored_recording_keeps_its_display_matrix_exactly_and_boxes_land_on_the_stored_pixels(
+    tmp_path: Path, matrix: tuple[int, ...]
+) -> None:
+    source = make_clip(tmp_path / "clip.mp4", seconds=1.0, audio=False)
+    set_matrix(source, matrix)
+    x, y = square_at(0)
+    box = (x - 2, y - 2, SQUARE + 4, SQUARE + 4)
+    plan = redact_video.Plan(boxes=[redact_video.TimedBox(0.0, 1.0, box, follow=False)])
+    result = redact_video.redact(source, tmp_path / "out.mp4", plan)
+    assert read_matrix(tmp_path / "out.mp4") == read_matrix(source) == matrix
+    assert result.matrix == matrix
+    before, after = frames_of(source)[0][1], frames_of(tmp_path / "out.mp4")[0][1]
+    assert detail(after, x, y) < 8  # the square is hidden where it is stored…
+    outside = np.ones(before.shape[:2], bool)
+    outside[box[1] : box[1] + box[3], box[0] : box[0] + box[2]] = False
+    change = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+    assert np.percentile(change[outside], 99) < 12  # …and nothing else changed (x264's own loss aside)
+
+
+def test_a_display_matrix_that_is_not_nine_numbers_is_refused(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "clip.mp4", seconds=0.5, audio=False)
+    with pytest.raises(InvalidInput, match="9 signed 32-bit numbers"):
+        set_matrix(source, [1, 0, 0])
+    with pytest.raises(InvalidInput, match="9 signed 32-bit numbers"):
+        set_matrix(source, [1 << 31, 0, 0, 0, 1, 0, 0, 0, 1])
+    assert read_matrix(source) == IDENTITY
 
 
 def test_an_upright_recording_gets_no_rotation_and_only_an_mp4_takes_one(tmp_path: Path) -> None:

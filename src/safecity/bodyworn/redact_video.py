@@ -4,8 +4,9 @@ Frames are decided `lookahead` frames after they are decoded, so a face is hidde
 the detector first finds it (`vision/redaction.RegionTimeline`). Boxes a person drew follow their
 object from T0 to T1 (OpenCV's MIL tracker). The sound is copied as it is, or, where ranges are to
 be muted, decoded, silenced over those ranges (to the sample) and encoded again as AAC; either way it
-keeps its place beside the picture (sound that starts after the first frame still does). A recording
-made on its side keeps its rotation (the track header's display matrix). The source is only read;
+keeps its place beside the picture (sound that starts after the first frame still does). Frames are
+redacted as stored (decoded, never turned), and the copy gets the original's display matrix exactly,
+so a recording made on its side or mirrored plays as the original does. The source is only read;
 the copy is written to `target`, which the caller puts into the store.
 
     result = redact(Path("original.mp4"), Path("redacted.mp4"), Plan(faces=FaceFinder()), progress=print)
@@ -27,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput
-from safecity.video.display import set_rotation
+from safecity.video.display import IDENTITY, Matrix, display_matrix, set_matrix
 from safecity.vision.objects import ObjectTracker
 from safecity.vision.redaction import (
     Boxes,
@@ -96,6 +97,7 @@ class Result:
     video_codec: str
     audio: str
     rotation: float = 0.0
+    matrix: Matrix = IDENTITY
 
 
 Progress = Callable[[int, int], None]
@@ -245,7 +247,7 @@ def _rewrite(
     followers = _Followers(plan.boxes)
     codec = video_encoder()
     counts = {"faces": 0, "plates": 0, "boxes": 0}
-    rotation = 0.0
+    rotation, matrix = 0.0, IDENTITY
     with av.open(str(target), "w", format="mp4") as out:
         video_out: Any = out.add_stream(codec, rate=rate)
         video_out.width = video_in.codec_context.width // 2 * 2
@@ -334,7 +336,7 @@ def _rewrite(
                 for frame in packet.decode():
                     t = _seconds(frame.pts, video_start, frame.time_base, index / fps)
                     if index == 0:
-                        rotation = float(frame.rotation or 0.0)
+                        rotation, matrix = float(frame.rotation or 0.0), display_matrix(frame)
                     image = frame.to_ndarray(format="rgb24")
                     if plan.faces is not None:
                         faces.add(index, face_tracker.update(plan.faces.find(index, image)))
@@ -357,8 +359,8 @@ def _rewrite(
         raise InvalidInput(
             f"{Path(inp.name).name} has a video stream but no frame could be decoded", hint="damaged?"
         )
-    if rotation:
-        set_rotation(target, rotation)
+    if matrix != IDENTITY:
+        set_matrix(target, matrix)
     return Result(
         frames=state["written"],
         width=video_out.width,
@@ -370,4 +372,5 @@ def _rewrite(
         video_codec=codec,
         audio=audio_mode,
         rotation=rotation,
+        matrix=matrix,
     )

@@ -168,6 +168,7 @@ def operations(
             "audio": result.audio,
             "frames": result.frames,
             "rotation": result.rotation,
+            "display_matrix": list(result.matrix),
             "software": f"SafeCity {__version__}",
         }
     )
