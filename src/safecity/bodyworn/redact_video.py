@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput
-from safecity.video.display import IDENTITY, Matrix, display_matrix, set_matrix
+from safecity.video.display import IDENTITY, Matrix, display_matrix, set_matrix, stored_box
 from safecity.vision.objects import ObjectTracker
 from safecity.vision.redaction import (
     Boxes,
@@ -62,12 +62,20 @@ COPY_AUDIO = {"aac", "mp3", "mp3float", "ac3", "eac3", "opus", "alac"}
 
 @dataclass(frozen=True)
 class TimedBox:
-    """A box a person drew (x, y, w, h in frame pixels at t0) to hide from t0 to t1 seconds."""
+    """A box a person drew (x, y, w, h in frame pixels at t0) to hide from t0 to t1 seconds; `shown`:
+    pixels of the picture as a player shows it (turned, mirrored), not as stored."""
 
     t0: float
     t1: float
     box: tuple[float, float, float, float]
     follow: bool = True
+    shown: bool = False
+
+    def stored(self, matrix: Matrix, width: int, height: int) -> TimedBox:
+        """Returns the box in the stored picture's pixels."""
+        if not self.shown:
+            return self
+        return TimedBox(self.t0, self.t1, stored_box(self.box, matrix, width, height), self.follow)
 
 
 @dataclass
@@ -244,7 +252,7 @@ def _rewrite(
     plate_tracker = ObjectTracker(
         fps=fps / plan.plates.every if plan.plates else fps, lost_seconds=HOLD_S, min_iou=0.1
     )
-    followers = _Followers(plan.boxes)
+    followers = _Followers([])  # the drawn boxes, placed on the stored picture at the first frame
     codec = video_encoder()
     counts = {"faces": 0, "plates": 0, "boxes": 0}
     rotation, matrix = 0.0, IDENTITY
@@ -337,6 +345,9 @@ def _rewrite(
                     t = _seconds(frame.pts, video_start, frame.time_base, index / fps)
                     if index == 0:
                         rotation, matrix = float(frame.rotation or 0.0), display_matrix(frame)
+                        followers = _Followers(
+                            [b.stored(matrix, frame.width, frame.height) for b in plan.boxes]
+                        )
                     image = frame.to_ndarray(format="rgb24")
                     if plan.faces is not None:
                         faces.add(index, face_tracker.update(plan.faces.find(index, image)))

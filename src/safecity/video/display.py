@@ -9,6 +9,7 @@ matrix (only the 36 bytes of the matrix change).
 
     set_matrix(Path("redacted.mp4"), display_matrix(first_frame))   # exactly the original's
     set_rotation(Path("upright.mp4"), 90)                             # degrees, as VideoFrame.rotation
+    stored_box((250, 90, 50, 50), matrix, 320, 240)   # a box drawn on the shown picture, in stored pixels
 """
 
 from __future__ import annotations
@@ -59,6 +60,32 @@ def display_matrix(frame: av.VideoFrame) -> Matrix:
     if len(raw) != 36:
         return IDENTITY
     return _checked(struct.unpack("=9i", raw))  # FFmpeg keeps it in the machine's byte order
+
+
+def stored_box(
+    box: tuple[float, float, float, float], matrix: Sequence[int], width: int, height: int
+) -> tuple[float, float, float, float]:
+    """Returns a box (x, y, w, h) drawn on the picture as a player shows it — turned and flipped by
+    `matrix`, as Chromium does, and moved to start at 0, 0 — in the pixels of the `width` × `height`
+    picture as stored (the decoded frame), clipped to it."""
+    a, b, c, d = (value / 65536 for value in (matrix[0], matrix[1], matrix[3], matrix[4]))
+    det = a * d - b * c
+    if abs(det) < 1e-9:
+        raise InvalidInput(f"the display matrix {list(matrix)} shows no picture", hint="is the file damaged?")
+    # A stored pixel (p, q) is shown at (a·p + c·q, b·p + d·q), less the turned picture's top-left corner.
+    corners = [(a * p + c * q, b * p + d * q) for p in (0, width) for q in (0, height)]
+    left, top = min(x for x, _ in corners), min(y for _, y in corners)
+    x, y, w, h = box
+    back = [
+        (((sx + left) * d - c * (sy + top)) / det, (a * (sy + top) - b * (sx + left)) / det)
+        for sx in (x, x + w)
+        for sy in (y, y + h)
+    ]
+    x0 = max(0.0, min(p for p, _ in back))
+    y0 = max(0.0, min(q for _, q in back))
+    x1 = min(float(width), max(p for p, _ in back))
+    y1 = min(float(height), max(q for _, q in back))
+    return x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)
 
 
 def _checked(values: Sequence[int]) -> Matrix:
