@@ -140,3 +140,47 @@ def test_an_investigator_draws_a_box_on_a_paused_frame_and_opens_the_redacted_co
     assert box["t0"] == 0
     assert abs(box["w"] - 0.2 * frame["width"] / scale) <= 3
     assert abs(box["h"] - 0.3 * frame["height"] / scale) <= 3
+
+
+def test_a_box_drawn_over_a_mirrored_recording_hides_what_the_investigator_saw_under_it(
+    live_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    from safecity.bodyworn import redaction
+    from safecity.video.display import IDENTITY, mirrored, set_matrix
+    from tests.bodyworn.redaction_support import SQUARE, detail, frames_of, make_clip, square_at
+
+    ctx = live_server.ctx
+    source = make_clip(tmp_path / "FILE0001.MP4", seconds=2.0)
+    set_matrix(source, mirrored(IDENTITY))  # the player shows the square on the right, stored on the left
+    item_id = ingest.ingest_file(ctx, source, META, actor="dock-7").item_id or ""
+    make_user(ctx, "investigator", "si.khan")
+    sign_in(page, live_server.url, "si.khan")
+
+    page.goto(f"{live_server.url}/evidence/items/{item_id}/redact")
+    page.wait_for_function("() => document.querySelector('#rd-video').readyState >= 2")
+    frame = page.locator("#rd-canvas").bounding_box()
+    assert frame is not None
+    scale = min(frame["width"] / 320, frame["height"] / 240)
+    left, top = (
+        frame["x"] + (frame["width"] - 320 * scale) / 2,
+        frame["y"] + (frame["height"] - 240 * scale) / 2,
+    )
+    x, y = square_at(0)
+    shown_x = 320 - x - SQUARE  # where the investigator sees the square
+    page.mouse.move(left + (shown_x - 4) * scale, top + (y - 4) * scale)
+    page.mouse.down()
+    page.mouse.move(left + (shown_x + SQUARE + 4) * scale, top + (y + SQUARE + 4) * scale, steps=5)
+    page.mouse.up()
+    page.fill("#rd-form input[name=reason]", "disclosure to the complainant")
+    page.click("#rd-start")
+    page.wait_for_function(
+        "() => /waiting|redacting|done/.test(document.querySelector('#rd-status').textContent)"
+    )
+    redaction.run_pending(ctx)
+
+    with ctx.db.session() as session:
+        [job] = redaction.of_item(session, item_id)
+        copy = items.get(session, job.result_item_id or "")
+        assert job.request["boxes"][0]["shown"] is True
+        copy_path = ctx.media.path(copy.ref)
+    assert detail(frames_of(copy_path)[0][1], x, y) < 8  # hidden where it is stored

@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import supervision as sv
 from pydantic import ValidationError
@@ -17,7 +18,15 @@ from safecity.bodyworn import service as items
 from safecity.bodyworn.models import BodyWornItem, ItemMeta, RedactionIn
 from safecity.core.context import Context
 from safecity.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
-from safecity.video.display import set_rotation
+from safecity.video.display import (
+    IDENTITY,
+    mirrored,
+    read_matrix,
+    rotation_matrix,
+    set_matrix,
+    set_rotation,
+    stored_box,
+)
 from safecity.vision.redaction import RegionTimeline, pixelate
 from tests.bodyworn.redaction_support import (
     FPS,
@@ -146,6 +155,65 @@ def test_a_recording_made_on_its_side_keeps_its_rotation_in_the_copy(tmp_path: P
     assert detail(frames_of(tmp_path / "out.mp4")[0][1], *square_at(0)) < 8  # boxes on the stored picture
 
 
+# Display matrices and what a player shows of a stored picture under each (Chromium was seen to turn and
+# flip the editor's player so), as numpy does it.
+MIRRORS = {
+    "mirrored": (mirrored(IDENTITY), np.fliplr),  # a front camera: left and right swapped
+    "upside-down": (mirrored(IDENTITY, horizontal=False), np.flipud),  # FFmpeg reads a half turn from it
+    "turned-mirrored-moved": (
+        (*mirrored(rotation_matrix(90))[:6], 240 << 16, 320 << 16, 1 << 30),
+        lambda image: image.transpose(1, 0, 2)[::-1, ::-1],
+    ),
+    "turned": (rotation_matrix(90), np.rot90),
+}
+
+
+def _bounds(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+
+
+@pytest.mark.parametrize("name", list(MIRRORS))
+def test_a_box_drawn_on_the_shown_picture_is_the_same_box_on_the_stored_one(name: str) -> None:
+    matrix, show = MIRRORS[name]
+    stored = np.zeros((240, 320, 1), bool)
+    stored[90:138, 20:68] = True
+    shown = show(stored)[:, :, 0]
+    assert stored_box(_bounds(shown), matrix, 320, 240) == pytest.approx((20, 90, 48, 48))
+
+
+@pytest.mark.parametrize("shown", [False, True])
+@pytest.mark.parametrize("name", list(MIRRORS)[:3])
+def test_a_mirrored_recording_keeps_its_display_matrix_exactly_and_boxes_land_on_the_stored_pixels(
+    tmp_path: Path, name: str, shown: bool
+) -> None:
+    matrix, show = MIRRORS[name]
+    source = make_clip(tmp_path / "clip.mp4", seconds=1.0, audio=False)
+    set_matrix(source, matrix)
+    x, y = square_at(0)
+    box = (x - 2, y - 2, SQUARE + 4, SQUARE + 4)
+    mask = np.zeros((240, 320, 1), bool)
+    mask[box[1] : box[1] + box[3], box[0] : box[0] + box[2]] = True
+    drawn = _bounds(show(mask)[:, :, 0]) if shown else box  # as the editor draws it, or as stored
+    plan = redact_video.Plan(boxes=[redact_video.TimedBox(0.0, 1.0, drawn, follow=False, shown=shown)])
+    result = redact_video.redact(source, tmp_path / "out.mp4", plan)
+    assert read_matrix(tmp_path / "out.mp4") == read_matrix(source) == matrix
+    assert result.matrix == matrix
+    before, after = frames_of(source)[0][1], frames_of(tmp_path / "out.mp4")[0][1]
+    assert detail(after, x, y) < 8  # the square is hidden where it is stored…
+    change = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+    assert np.percentile(change[~mask[:, :, 0]], 99) < 12  # …and nothing else changed (x264's loss aside)
+
+
+def test_a_display_matrix_that_is_not_nine_numbers_is_refused(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "clip.mp4", seconds=0.5, audio=False)
+    with pytest.raises(InvalidInput, match="9 signed 32-bit numbers"):
+        set_matrix(source, [1, 0, 0])
+    with pytest.raises(InvalidInput, match="9 signed 32-bit numbers"):
+        set_matrix(source, [1 << 31, 0, 0, 0, 1, 0, 0, 0, 1])
+    assert read_matrix(source) == IDENTITY
+
+
 def test_an_upright_recording_gets_no_rotation_and_only_an_mp4_takes_one(tmp_path: Path) -> None:
     source = make_clip(tmp_path / "clip.mp4", seconds=1.0, audio=False)
     result = redact_video.redact(source, tmp_path / "out.mp4", redact_video.Plan())
@@ -252,6 +320,10 @@ def test_a_copy_of_an_item_marked_do_not_disclose_stays_marked_until_a_manager_l
             {"boxes": [{"t0": 0, "t1": 1, "x": 300, "y": 10, "w": 40, "h": 40}]},
             "lies outside the 320×240 frame",
         ),
+        (  # on the picture as shown, turned a quarter or not, it is outside either way
+            {"boxes": [{"t0": 0, "t1": 1, "x": 250, "y": 250, "w": 20, "h": 20, "shown": True}]},
+            "lies outside the 320×240 frame",
+        ),
         ({"boxes": [{"t0": 9, "t1": 10, "x": 0, "y": 0, "w": 40, "h": 40}]}, "after the recording ends"),
         ({"mutes": [{"t0": 2, "t1": 7.5}]}, "mute range 1 ends at 7.5 s, after the recording ends"),
     ],
@@ -266,6 +338,25 @@ def test_a_redaction_that_does_not_fit_the_item_is_refused_and_the_refusal_recor
     with ctx.db.session() as session:
         assert [e.action for e in custody.entries_of(session, original.id)] == ["ingest", "redact_refused"]
         assert session.query(BodyWornItem).count() == 1
+
+
+def test_a_box_on_the_picture_as_shown_may_be_on_it_turned_a_quarter(ctx: Context, tmp_path: Path) -> None:
+    original = _ingest_clip(ctx, tmp_path, audio=False)  # 320×240 as stored; a player may show 240×320
+    box = {"t0": 0, "t1": 1, "x": 10, "y": 250, "w": 200, "h": 60}
+    with ctx.db.session() as session:
+        redaction.request(
+            session,
+            original.id,
+            RedactionIn.model_validate({"reason": "press", "boxes": [{**box, "shown": True}]}),
+            actor="si.khan",
+        )
+    with pytest.raises(InvalidInput, match="lies outside"), ctx.db.session() as session:
+        redaction.request(
+            session,
+            original.id,
+            RedactionIn.model_validate({"reason": "press", "boxes": [box]}),
+            actor="si.khan",
+        )
 
 
 def test_requests_that_make_no_sense_say_what_to_fix(ctx: Context) -> None:

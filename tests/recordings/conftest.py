@@ -26,9 +26,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def record(ctx: Context, clock: FakeClock, tmp_path: Path) -> Iterator[Callable[..., Recorded]]:
-    """Returns a function that registers a camera and records `seconds` of footage from T0 (or `start`)."""
+    """Returns a function that registers a camera and records `seconds` of footage from T0 (or `start`),
+    a key-frame every `gop` frames (25 a second)."""
     pools: list[RecorderPool] = []
-    made: dict[float, Path] = {}
+    made: dict[tuple[float, int], Path] = {}
 
     def _record(
         camera_id: str,
@@ -36,19 +37,20 @@ def record(ctx: Context, clock: FakeClock, tmp_path: Path) -> Iterator[Callable[
         seconds: float = 8.0,
         start: datetime = T0,
         segment_seconds: float = 2.0,
+        gop: int = 25,
         register: bool = True,
         **camera: object,
     ) -> Recorded:
         if register:
             add_camera(ctx, camera_id, **camera)  # type: ignore[arg-type]
-        if seconds not in made:
-            made[seconds] = encode(tmp_path / f"src-{seconds}.mp4", seconds=seconds)
+        if (seconds, gop) not in made:
+            made[seconds, gop] = encode(tmp_path / f"src-{seconds}-{gop}.mp4", seconds=seconds, gop=gop)
         pool = RecorderPool(ctx, segment_seconds=segment_seconds, clock=clock)
         pools.append(pool)
         recorder = pool.for_camera(camera_id)
         assert recorder is not None
         clock.now = start.timestamp()
-        feed_file(recorder, made[seconds], clock)
+        feed_file(recorder, made[seconds, gop], clock)
         recorder.close()
         end = datetime.fromtimestamp(clock.now, UTC)
         return Recorded(camera_id, start, end, pool)

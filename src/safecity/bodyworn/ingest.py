@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
-from safecity.bodyworn import custody, gps
+from safecity.bodyworn import custody, gpmf, gps
 from safecity.bodyworn import service as items
 from safecity.bodyworn.models import BodyWornItem, ImportReport, ImportResult, ItemMeta
 from safecity.core.clock import as_utc, utcnow
@@ -68,6 +68,16 @@ class Staged:
     bytes: int
 
 
+@dataclass
+class Track:
+    """A recording's GPS track from its sidecar or the file itself, or why it was not used."""
+
+    fixes: list[gps.Fix]
+    raw: bytes | None = None
+    error: str | None = None
+    name: str | None = None
+
+
 @dataclass(frozen=True)
 class Probe:
     """What the container says about a recording."""
@@ -81,10 +91,12 @@ class Probe:
     location: str | None = None
     nmea: bytes = b""
     nmea_stream: int | None = None
+    gpmf: Track | None = None
 
 
-# A file whose first this many packets (some seconds of a recording) hold no NMEA sentence in a
-# subtitle or data stream (a timecode track, say) is not read further: that would read it all again.
+# A file whose first this many packets (some seconds of a recording) hold no NMEA sentence or GPMF
+# payload in a subtitle or data stream (a timecode track, say) is not read further: that would read it
+# all again.
 NMEA_SEARCH_PACKETS = 600
 
 
@@ -96,32 +108,67 @@ def _location(*metadata: dict[str, str]) -> str | None:
     return None
 
 
-def _embedded_nmea(container: Any) -> tuple[bytes, int | None]:
-    """Returns the NMEA sentences of the first subtitle or data stream that carries them, and its index.
+def _embedded_gps(container: Any, name: str) -> tuple[bytes, int | None, Track | None]:
+    """Returns the NMEA sentences of the first subtitle or data stream that carries them, and its index;
+    and the GPS track of the first GoPro GPMF stream (`gpmd`), or why it could not be read.
 
     A stream that cannot be read to its end gives what was read of it: the video is evidence still.
     """
     candidates = {s.index for s in container.streams if s.type in ("subtitle", "data")}
     if not candidates:
-        return b"", None
+        return b"", None, None
     found: dict[int, list[bytes]] = {}
+    gpmf_stream: gpmf.GpmfTrack | None = None
+    gpmf_index, gpmf_error = -1, None
     size = 0
     try:
         container.seek(0)
         for count, packet in enumerate(container.demux(), start=1):
             if packet.stream.index in candidates and packet.size:
-                sentences = gps.nmea_sentences(bytes(packet))
+                data = bytes(packet)
+                if gpmf.starts_gpmf(data):
+                    if gpmf_stream is None:
+                        gpmf_index = packet.stream.index
+                        gpmf_stream = gpmf.GpmfTrack(f"stream #{gpmf_index} of {name}")
+                    if packet.stream.index == gpmf_index and gpmf_error is None:
+                        try:
+                            gpmf_stream.add(data, _seconds(packet))
+                        except gps.TrackError as exc:
+                            gpmf_error = str(exc)
+                    continue
+                sentences = gps.nmea_sentences(data)
                 if sentences:
                     found.setdefault(packet.stream.index, []).append(sentences)
                     size += len(sentences)
-            if (not found and count >= NMEA_SEARCH_PACKETS) or size > gps.MAX_SIDECAR_BYTES:
+            searched = found or gpmf_stream is not None
+            if (not searched and count >= NMEA_SEARCH_PACKETS) or size > gps.MAX_SIDECAR_BYTES:
                 break
     except av.FFmpegError:
         pass
+    track = _gpmf_track(gpmf_stream, gpmf_error)
     if not found:
-        return b"", None
+        return b"", None, track
     first = min(found)
-    return b"\n".join(found[first]), first
+    return b"\n".join(found[first]), first, track
+
+
+def _seconds(packet: Any) -> float | None:
+    if packet.duration and packet.time_base:
+        return float(packet.duration * packet.time_base)
+    return None
+
+
+def _gpmf_track(stream: gpmf.GpmfTrack | None, error: str | None) -> Track | None:
+    if stream is None:
+        return None
+    name = f"{stream.where} (GoPro GPMF)"
+    if error is not None:
+        return Track([], error=error, name=name)
+    try:
+        fixes = stream.fixes()
+    except gps.TrackError as exc:
+        return Track([], error=str(exc), name=name)
+    return Track(gps.thin(fixes), name=name) if fixes else None
 
 
 def container_of(name: str) -> str:
@@ -269,7 +316,7 @@ def probe(path: Path, name: str) -> Probe:
                 duration = container.duration / 1_000_000
             elif video.duration and video.time_base:
                 duration = float(video.duration * video.time_base)
-            nmea, nmea_stream = _embedded_nmea(container)
+            nmea, nmea_stream, gpmf_track = _embedded_gps(container, name)
             return Probe(
                 container=(container.format.name or "").split(",")[0],
                 codec=video.codec_context.name,
@@ -280,22 +327,13 @@ def probe(path: Path, name: str) -> Probe:
                 location=_location(dict(container.metadata), dict(video.metadata)),
                 nmea=nmea,
                 nmea_stream=nmea_stream,
+                gpmf=gpmf_track,
             )
     except av.FFmpegError as exc:
         raise InvalidInput(
             f"{name} is not a video PyAV can read ({getattr(exc, 'strerror', None) or exc})",
             hint="is it a recording?",
         ) from None
-
-
-@dataclass
-class Track:
-    """A recording's GPS track from its sidecar or the file itself, or why it was not used."""
-
-    fixes: list[gps.Fix]
-    raw: bytes | None = None
-    error: str | None = None
-    name: str | None = None
 
 
 def read_sidecar(path: Path | None) -> Track:
@@ -309,8 +347,9 @@ def read_sidecar(path: Path | None) -> Track:
 
 
 def embedded_track(found: Probe, name: str) -> Track:
-    """Returns the track the file itself carries: NMEA sentences in a stream, else its ISO 6709 location
-    (a place held from the recording's start); an error message instead when it does not parse."""
+    """Returns the track the file itself carries: NMEA sentences in a stream, else GoPro's GPMF GPS,
+    else its ISO 6709 location (a place held from the recording's start); an error message instead
+    when it does not parse."""
     if found.nmea:
         where = f"stream #{found.nmea_stream} of {name}"
         try:
@@ -318,6 +357,8 @@ def embedded_track(found: Probe, name: str) -> Track:
             return Track(gps.thin(fixes), name=f"{where} (NMEA)")
         except gps.TrackError as exc:
             return Track([], error=str(exc), name=f"{where} (NMEA)")
+    if found.gpmf is not None:
+        return found.gpmf
     if found.location:
         where = f"the location written in {name}"
         try:

@@ -364,6 +364,12 @@ class RedactBox(BaseModel):
         title="Follow",
         description="Carry the box with its object (a tracker), or keep it still.",
     )
+    shown: bool = Field(
+        default=False,
+        title="As shown",
+        description="x, y, w and h are pixels of the picture as a player shows it (turned or mirrored by "
+        "the recording's display matrix), as the editor draws them; otherwise of the picture as stored.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> RedactBox:

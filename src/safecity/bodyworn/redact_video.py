@@ -4,8 +4,9 @@ Frames are decided `lookahead` frames after they are decoded, so a face is hidde
 the detector first finds it (`vision/redaction.RegionTimeline`). Boxes a person drew follow their
 object from T0 to T1 (OpenCV's MIL tracker). The sound is copied as it is, or, where ranges are to
 be muted, decoded, silenced over those ranges (to the sample) and encoded again as AAC; either way it
-keeps its place beside the picture (sound that starts after the first frame still does). A recording
-made on its side keeps its rotation (the track header's display matrix). The source is only read;
+keeps its place beside the picture (sound that starts after the first frame still does). Frames are
+redacted as stored (decoded, never turned), and the copy gets the original's display matrix exactly,
+so a recording made on its side or mirrored plays as the original does. The source is only read;
 the copy is written to `target`, which the caller puts into the store.
 
     result = redact(Path("original.mp4"), Path("redacted.mp4"), Plan(faces=FaceFinder()), progress=print)
@@ -27,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safecity.core.errors import InvalidInput
-from safecity.video.display import set_rotation
+from safecity.video.display import IDENTITY, Matrix, display_matrix, set_matrix, stored_box
 from safecity.vision.objects import ObjectTracker
 from safecity.vision.redaction import (
     Boxes,
@@ -61,12 +62,20 @@ COPY_AUDIO = {"aac", "mp3", "mp3float", "ac3", "eac3", "opus", "alac"}
 
 @dataclass(frozen=True)
 class TimedBox:
-    """A box a person drew (x, y, w, h in frame pixels at t0) to hide from t0 to t1 seconds."""
+    """A box a person drew (x, y, w, h in frame pixels at t0) to hide from t0 to t1 seconds; `shown`:
+    pixels of the picture as a player shows it (turned, mirrored), not as stored."""
 
     t0: float
     t1: float
     box: tuple[float, float, float, float]
     follow: bool = True
+    shown: bool = False
+
+    def stored(self, matrix: Matrix, width: int, height: int) -> TimedBox:
+        """Returns the box in the stored picture's pixels."""
+        if not self.shown:
+            return self
+        return TimedBox(self.t0, self.t1, stored_box(self.box, matrix, width, height), self.follow)
 
 
 @dataclass
@@ -96,6 +105,7 @@ class Result:
     video_codec: str
     audio: str
     rotation: float = 0.0
+    matrix: Matrix = IDENTITY
 
 
 Progress = Callable[[int, int], None]
@@ -242,10 +252,10 @@ def _rewrite(
     plate_tracker = ObjectTracker(
         fps=fps / plan.plates.every if plan.plates else fps, lost_seconds=HOLD_S, min_iou=0.1
     )
-    followers = _Followers(plan.boxes)
+    followers = _Followers([])  # the drawn boxes, placed on the stored picture at the first frame
     codec = video_encoder()
     counts = {"faces": 0, "plates": 0, "boxes": 0}
-    rotation = 0.0
+    rotation, matrix = 0.0, IDENTITY
     with av.open(str(target), "w", format="mp4") as out:
         video_out: Any = out.add_stream(codec, rate=rate)
         video_out.width = video_in.codec_context.width // 2 * 2
@@ -334,7 +344,10 @@ def _rewrite(
                 for frame in packet.decode():
                     t = _seconds(frame.pts, video_start, frame.time_base, index / fps)
                     if index == 0:
-                        rotation = float(frame.rotation or 0.0)
+                        rotation, matrix = float(frame.rotation or 0.0), display_matrix(frame)
+                        followers = _Followers(
+                            [b.stored(matrix, frame.width, frame.height) for b in plan.boxes]
+                        )
                     image = frame.to_ndarray(format="rgb24")
                     if plan.faces is not None:
                         faces.add(index, face_tracker.update(plan.faces.find(index, image)))
@@ -357,8 +370,8 @@ def _rewrite(
         raise InvalidInput(
             f"{Path(inp.name).name} has a video stream but no frame could be decoded", hint="damaged?"
         )
-    if rotation:
-        set_rotation(target, rotation)
+    if matrix != IDENTITY:
+        set_matrix(target, matrix)
     return Result(
         frames=state["written"],
         width=video_out.width,
@@ -370,4 +383,5 @@ def _rewrite(
         video_codec=codec,
         audio=audio_mode,
         rotation=rotation,
+        matrix=matrix,
     )

@@ -62,8 +62,11 @@ def check(item: BodyWornItem, body: RedactionIn) -> None:
     if item.status != "active":
         raise Conflict(f"item {item.id} is {item.status}", hint="only an active item is redacted")
     end = item.duration_s
+    width, height = item.width or 0, item.height or 0
     for n, box in enumerate(body.boxes, start=1):
-        if item.width and item.height and (box.x + box.w > item.width or box.y + box.h > item.height):
+        # A box on the picture as shown may be on it turned a quarter (the job reads the display matrix).
+        frames = [(width, height), (height, width)] if box.shown else [(width, height)]
+        if width and height and not any(box.x + box.w <= w and box.y + box.h <= h for w, h in frames):
             raise InvalidInput(
                 f"box {n} ({box.x:g},{box.y:g} {box.w:g}×{box.h:g}) lies outside the "
                 f"{item.width}×{item.height} frame",
@@ -140,7 +143,9 @@ def plan_for(body: RedactionIn) -> redact_video.Plan:
     return redact_video.Plan(
         faces=FaceFinder() if body.faces else None,
         plates=PlateFinder() if body.plates else None,
-        boxes=[redact_video.TimedBox(b.t0, b.t1, (b.x, b.y, b.w, b.h), b.follow) for b in body.boxes],
+        boxes=[
+            redact_video.TimedBox(b.t0, b.t1, (b.x, b.y, b.w, b.h), b.follow, b.shown) for b in body.boxes
+        ],
         mutes=[(m.t0, m.t1) for m in body.mutes],
     )
 
@@ -168,6 +173,7 @@ def operations(
             "audio": result.audio,
             "frames": result.frames,
             "rotation": result.rotation,
+            "display_matrix": list(result.matrix),
             "software": f"SafeCity {__version__}",
         }
     )

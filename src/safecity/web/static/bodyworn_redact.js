@@ -11,7 +11,8 @@ let item = null, drag = null, muteFrom = null;
 const say = (text) => { $("#rd-status").textContent = text; };
 const secs = (t) => Math.round(t * 100) / 100;
 
-/** Canvas pixels to the recording's own pixels (the player is scaled to the page). */
+/** Canvas pixels to the pixels of the picture as the player shows it (scaled to the page; turned and mirrored
+ * by the recording's display matrix, which the server undoes: the boxes are sent `shown`). */
 function framePoint(ev) {
   const r = canvas.getBoundingClientRect();
   const scale = Math.min(r.width / video.videoWidth, r.height / video.videoHeight);
@@ -72,7 +73,7 @@ canvas.addEventListener("pointerup", () => {
   drag = null;
   if (w >= 4 && h >= 4) {
     const t0 = secs(video.currentTime), end = item.duration_s || t0 + 2;
-    boxes.push({ t0, t1: secs(Math.min(end, t0 + 2)), x: Math.round(x), y: Math.round(y), w: Math.round(w), h: Math.round(h), follow: true });
+    boxes.push({ t0, t1: secs(Math.min(end, t0 + 2)), x: Math.round(x), y: Math.round(y), w: Math.round(w), h: Math.round(h), follow: true, shown: true });
     showBoxes();
   }
   draw();

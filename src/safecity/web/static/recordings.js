@@ -5,6 +5,8 @@ import { when, fromZoneInput, toZoneInput } from "/static/lib.js";
 
 const API = "/api/recordings";
 const WINDOW_MS = 30 * 60 * 1000;  // the timeline shows half an hour either side of the moment
+const CLOSE_S = 0.05;  // near enough to the moment asked for
+const MAX_RATE = 16;  // how fast a tile plays on to the moment asked for
 const tiles = new Map();
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -47,9 +49,9 @@ function tileFor(cameraId) {
   root.append(header, video, timeline, legend, msg);
   $("#rec-tiles").append(root);
   const tile = { cameraId, root, video, timeline, legend, msg, clockEl: $(".rec-clock", header),
-                 origin: null, spans: [], windowStart: 0, windowEnd: 0 };
+                 origin: null, spans: [], windowStart: 0, windowEnd: 0, token: 0, catching: false };
   video.addEventListener("timeupdate", () => showClock(tile));
-  video.addEventListener("playing", () => { root.dataset.state = "playing"; });
+  video.addEventListener("playing", () => { if (!tile.catching) root.dataset.state = "playing"; });
   video.addEventListener("ended", () => playNextSpan(tile));
   video.addEventListener("error", () => { tile.msg.textContent = "the browser could not play this footage"; });
   timeline.addEventListener("click", (event) => {
@@ -106,19 +108,50 @@ async function drawTimeline(tile, at) {
                               el("span", {}, clock(new Date(tile.windowEnd))));
 }
 
+const seekable = (video, s) => [...Array(video.seekable.length).keys()]
+  .some((i) => video.seekable.start(i) <= s && s <= video.seekable.end(i));
+
+/** Takes a tile from the key-frame its stream starts at to `offset` seconds into it. The footage is sent
+ * as it is read from the disk, so the browser finds no seekable range in it and setting currentTime does
+ * nothing: where it cannot seek, the tile plays fast until it gets there (as the body-worn item page's
+ * fixed camera does), then at normal speed. */
+function reach(tile, offset, token) {
+  if (token !== tile.token) return;  // the metadata of a stream loaded since
+  const video = tile.video;
+  if (offset > CLOSE_S && seekable(video, offset)) video.currentTime = offset;
+  const step = () => {
+    if (token !== tile.token) return;  // the tile was sent to another moment meanwhile
+    const behind = offset - video.currentTime;
+    if (behind <= CLOSE_S) {
+      tile.catching = false;
+      video.playbackRate = video.defaultPlaybackRate;
+      tile.root.dataset.state = video.paused ? "paused" : "playing";
+      showClock(tile);
+      return;
+    }
+    tile.catching = true;
+    tile.root.dataset.state = "catching";
+    video.playbackRate = Math.min(MAX_RATE, Math.max(1.5, behind * 2));
+    requestAnimationFrame(step);
+  };
+  video.play().catch(() => {});
+  step();
+}
+
 async function playAt(tile, at) {
+  const token = ++tile.token;
   tile.msg.textContent = "";
+  tile.catching = false;
   tile.root.dataset.state = "loading";
   try {
     const params = new URLSearchParams({ at: at.toISOString() });
     const where = await getJson(`${API}/cameras/${encodeURIComponent(tile.cameraId)}/locate?${params}`);
+    if (token !== tile.token) return;
     tile.origin = new Date(where.origin);
     tile.video.src = where.url;
-    tile.video.addEventListener("loadedmetadata", () => {
-      tile.video.currentTime = where.offset_seconds;
-      tile.video.play().catch(() => {});
-    }, { once: true });
+    tile.video.addEventListener("loadedmetadata", () => reach(tile, where.offset_seconds, token), { once: true });
   } catch (error) {
+    if (token !== tile.token) return;
     tile.origin = null;
     tile.video.removeAttribute("src");
     tile.root.dataset.state = "none";
