@@ -19,9 +19,14 @@ browser   The real app with its worker (embedded), in Debian's Chromium: glass-t
           page's own main-thread work (Chromium's counters), the app's CPU beside it, and one HTTP
           round trip from the page meanwhile (what low-latency HLS would pay three times per switch).
 wall      The browser part without the glass-to-glass latency (`--only wall`).
+link      The server's half of a tile switch without a browser (`--only link`): the app with its worker
+          and 15 cameras playing on one page's link (`/ws/video`, read by a child process), then a
+          channel switched to a camera nobody watches, timed from the watch sent to the channel's first
+          message, its init segment and its first key-frame (what the page then hands to MSE).
 
     .venv/bin/python bench/bench_live.py [--quick] [--streams 25,50,100,150] [--seconds 10]
     .venv/bin/python bench/bench_live.py --only wall [--gpu] [--chromium-arg=--flag]
+    .venv/bin/python bench/bench_live.py --only link [--switches 12]
 
 Prints one JSON object on stdout; progress goes to stderr. Goals: a 16-tile wall at full frame rate in one
 Chromium; latency p95 <= 1 s; first frame <= 1 s after a switch; >= 100 streams relayed per 2 cores.
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -61,6 +67,7 @@ from safecity.cameras.models import CameraIn, CameraPatch
 from safecity.core.context import Context
 from safecity.live import protocol
 from safecity.live.relay import LiveRelay
+from safecity.live.sockets import CHANNEL
 from safecity.settings import Settings
 from safecity.video.footage import write_footage
 
@@ -161,7 +168,7 @@ def serve(app: Any) -> Iterator[str]:
 
 def sign_in(host: str, username: str) -> str:
     """Returns the Cookie header of a signed-in session."""
-    with httpx.Client(base_url=f"http://{host}") as client:
+    with httpx.Client(base_url=f"http://{host}", timeout=60) as client:  # a loaded machine hashes slowly
         client.post("/api/login", json={"username": username, "password": PASSWORD}).raise_for_status()
         return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
@@ -255,6 +262,85 @@ def viewers_child(url: str, cookie: str, cameras_n: int, seconds: float) -> None
             }
         )
     )
+
+
+def switch_child(url: str, cookie: str, playing: int, switches: int) -> None:
+    """Child process: one link playing `playing` cameras, then a channel switched `switches` times to a
+    camera nobody watches; prints the ms from each watch sent to its first message, init and key-frame."""
+    from websockets.sync.client import connect
+
+    tile = playing + 1
+    out: dict[str, list[float]] = {"first_message": [], "init": [], "key_frame": []}
+    with connect(f"ws://{url}/ws/video", additional_headers={"Cookie": cookie}, max_size=None) as ws:
+        for n in range(playing):
+            ws.send(json.dumps({"watch": n + 1, "camera": f"wall-{n:02d}"}))
+        end = time.monotonic() + 3.0  # the wall plays
+        while time.monotonic() < end:
+            with contextlib.suppress(TimeoutError):
+                ws.recv(timeout=0.2)
+        for i in range(switches):
+            sent = time.monotonic()
+            ws.send(json.dumps({"watch": tile, "camera": f"switch-{i:02d}"}))
+            seen: dict[str, float] = {}
+            while "key_frame" not in seen and time.monotonic() - sent < 15:
+                try:
+                    message = ws.recv(timeout=1.0)
+                except TimeoutError:
+                    continue
+                if not isinstance(message, bytes) or CHANNEL.unpack_from(message)[0] != tile:
+                    continue
+                at = round(1000 * (time.monotonic() - sent), 1)
+                head = protocol.header(message[CHANNEL.size :])
+                seen.setdefault("first_message", at)
+                if head.kind == protocol.INIT:
+                    seen.setdefault("init", at)
+                elif head.kind == protocol.FRAGMENT and head.key and "init" in seen:
+                    seen["key_frame"] = at
+            for step, ms in seen.items():
+                out[step].append(ms)
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end:
+                with contextlib.suppress(TimeoutError):
+                    ws.recv(timeout=0.1)
+    print(json.dumps(out))
+
+
+def bench_link(folder: Path, switches: int, playing: int = 15) -> dict[str, Any]:
+    """The server's half of a tile switch on a loaded link: watch → first message, init, key-frame."""
+    from safecity.server import create_app
+    from safecity.worker.runtime import start_pipelines_hook
+
+    ctx = Context.create(Settings(data_dir=folder / "link-data"))
+    add_user(ctx, "bench-op")
+    source = str(clip(folder))
+    for i in range(playing):
+        add_camera(ctx, f"wall-{i:02d}", f"A wall {i:02d}", source, record=False)
+    for i in range(switches):
+        add_camera(ctx, f"switch-{i:02d}", f"B switch {i:02d}", source, record=False)
+    with serve(create_app(ctx, on_started=[start_pipelines_hook()])) as host:
+        time.sleep(4)  # the worker opens every camera
+        cookie = sign_in(host, "bench-op")
+        child = subprocess.run(
+            [sys.executable, __file__, "--switch-child", host, cookie, str(playing), str(switches)],
+            capture_output=True,
+            text=True,
+            timeout=60 + 20 * switches,
+            check=True,
+        )
+    steps: dict[str, list[float]] = json.loads(child.stdout)
+    return {
+        "switches": len(steps["key_frame"]),
+        "while": f"{playing} other channels of the link play 640x360 at {FPS} fps",
+        **{
+            f"watch_to_{step}_ms": {
+                "p50": percentile(ms, 50),
+                "p95": percentile(ms, 95),
+                "max": max(ms, default=None),
+            }
+            for step, ms in steps.items()
+        },
+        "load_average": round(os.getloadavg()[0], 1),
+    }
 
 
 class Feeder:
@@ -719,6 +805,10 @@ def main() -> None:
         url, cookie, n, seconds = sys.argv[2:6]
         viewers_child(url, cookie, int(n), float(seconds))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--switch-child":
+        url, cookie, playing, switches = sys.argv[2:6]
+        switch_child(url, cookie, int(playing), int(switches))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -728,7 +818,7 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=8, help="tile switches timed per wall size")
     parser.add_argument(
         "--only",
-        choices=["relay", "nats", "browser", "wall"],
+        choices=["relay", "nats", "browser", "wall", "link"],
         help="one part only (wall: the browser part without glass-to-glass latency)",
     )
     parser.add_argument(
@@ -748,6 +838,9 @@ def main() -> None:
         if args.only in (None, "nats"):
             report["nats"] = bench_nats(folder, max(steps), args.seconds)
             err.print(f"nats: {report['nats']}")
+        if args.only == "link":
+            report["link"] = bench_link(folder, args.switches)
+            err.print(f"link: {report['link']}")
         if args.only in (None, "browser", "wall"):
             report["browser"] = bench_browser(
                 folder,

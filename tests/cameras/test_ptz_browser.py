@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from safecity.core.context import Context
 from safecity.demo.ptz import Received, SimulatedPtzCamera
-from tests.browser import LiveServer, sign_in
+from tests.browser import LiveServer, serving, sign_in
 from tests.cameras.test_ptz_api import ptz_at, register
 from tests.conftest import make_user
 
@@ -132,3 +133,40 @@ def test_an_operator_sends_the_camera_to_a_position_by_numbers_and_removes_a_pre
         assert camera.presets == {} and camera.last("RemovePreset") is not None
     finally:
         camera.close()
+
+
+def test_a_double_click_on_the_picture_turns_the_camera_to_that_point_and_a_single_click_only_when_asked(
+    ctx: Context, page: Any, ptz_camera: SimulatedPtzCamera
+) -> None:
+    from safecity.server import create_app
+    from safecity.worker.runtime import start_pipelines_hook
+
+    register(ctx, "gate", **{**ptz_at(ptz_camera), "stream_url": "synthetic://road/gate?fps=10&seed=3"})
+    with serving(create_app(ctx, on_started=[start_pipelines_hook()])) as url:
+        sign_in(page, url, make_user(ctx, "operator", "asif"))
+        page.goto(url + "/live/gate")
+        click_to_centre(page, ptz_camera)
+
+
+def click_to_centre(page: Any, ptz_camera: SimulatedPtzCamera) -> None:
+    """Double-clicks, clicks and ticks "Click to centre" on the playing picture, checking the moves."""
+    page.wait_for_selector("#ptz:not([hidden])")
+    page.wait_for_selector("#live-screen[data-playing]", timeout=20_000)
+    box = page.locator("#stage").bounding_box()
+    right_of_centre = (box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.5)
+
+    page.mouse.click(*right_of_centre)
+    time.sleep(0.5)
+    assert ptz_camera.last("AbsoluteMove") is None  # an ordinary click focuses the picture, nothing more
+
+    page.mouse.dblclick(*right_of_centre)
+    wait_for(lambda: ptz_camera.last("AbsoluteMove"), "AbsoluteMove on a double-click")
+    pan, tilt, _ = ptz_camera.view()
+    assert pan > 0.05 and tilt == pytest.approx(0, abs=0.01)
+    page.wait_for_selector("#ptz-controller:has-text('You are controlling')")
+
+    page.check("#ptz-click-centre")
+    seen = len(ptz_camera.received)
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.1)
+    wait_for(after(ptz_camera, seen, "AbsoluteMove"), "AbsoluteMove on a click with Click to centre ticked")
+    assert ptz_camera.view()[1] > 0.05  # a click near the top tilts up

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from websockets.sync.client import ClientConnection, connect
 
 from safecity.audit import service as audit
+from safecity.cameras import service as cameras
+from safecity.cameras.models import CameraPatch
 from safecity.core.context import Context
 from safecity.live import protocol
 from safecity.live.sockets import CHANNEL, MAX_CHANNELS, BadCommand, Command, parse_command
@@ -141,6 +143,48 @@ def test_bad_commands_and_cameras_without_video_are_answered_and_the_link_plays_
         ("no_stream", "the camera has no stream configured")
     ]
     assert len(decode(got[4])) >= 20
+
+
+MEDIA = (protocol.INIT, protocol.FRAGMENT, protocol.PICTURE)
+
+
+def test_a_camera_refused_by_its_check_sends_no_byte_of_video_though_its_stream_was_followed_early(
+    video_city: VideoCity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, cookie = video_city.cookie("operator")
+    with open_link(video_city, cookie) as ws:
+        # cam-b plays on channel 1, so this process holds its init segment and key-frame ready.
+        ws.send(json.dumps({"watch": 1, "camera": "cam-b"}))
+        warm, _ = by_channel(ws, 3)
+        assert any(m[0] == protocol.FRAGMENT for m in warm[1])
+        # Disabled after the link read which cameras have video: the link still starts following it
+        # on channel 2 at once, and only the check, a moment later, says no.
+        with video_city.ctx.db.session() as session:
+            cameras.update(session, "cam-b", CameraPatch(enabled=False), actor="test")
+        ws.send(json.dumps({"watch": 2, "camera": "cam-b"}))
+        # Its audit fails: refused, though the camera exists and has video.
+        real = audit.record_viewing
+
+        def failing(session: Any, **kw: Any) -> Any:
+            if kw["target"] == "cam-c":
+                raise RuntimeError("audit store away")
+            return real(session, **kw)
+
+        monkeypatch.setattr(audit, "record_viewing", failing)
+        ws.send(json.dumps({"watch": 3, "camera": "cam-c"}))
+        ws.send(json.dumps({"watch": 4, "camera": "cam-d"}))
+        got, _ = by_channel(ws, 4)
+    assert [s["state"] for s in states(got[2])] == ["no_stream"]
+    assert [(s["state"], s["detail"]) for s in states(got[3])] == [
+        ("refused", "the watching could not be audited; try again")
+    ]
+    for refused in (2, 3):
+        assert [m for m in got[refused] if m[0] in MEDIA] == []
+    assert any(m[0] == protocol.FRAGMENT for m in got[1])  # the link played on meanwhile
+    assert len(decode(got[4])) >= 20
+    with video_city.ctx.db.session() as session:
+        watched = {e.target for e in audit.entries(session, action="camera.watch")}
+    assert "cam-c" not in watched
 
 
 def test_a_page_watches_at_most_64_cameras_at_once(ctx: Context, client: TestClient, tmp_path: Any) -> None:

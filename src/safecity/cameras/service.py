@@ -133,6 +133,15 @@ def get(session: Session, camera_id: str) -> Camera:
     return get_or_raise(session, Camera, camera_id, what="camera")
 
 
+def watchable(session: Session) -> dict[str, bool]:
+    """Returns the cameras with live video to watch (enabled, with a stream), by id: whether each has a
+    sub-stream (one query)."""
+    rows = session.execute(
+        select(Camera.id, Camera.substream_url).where(Camera.enabled.is_(True), Camera.stream_url != "")
+    )
+    return {camera_id: bool(substream) for camera_id, substream in rows}
+
+
 def positions(session: Session, camera_ids: Iterable[str]) -> dict[str, tuple[float, float]]:
     """Returns the latitude and longitude of each of these cameras that exists (one query)."""
     ids = sorted(set(camera_ids))

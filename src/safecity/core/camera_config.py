@@ -16,7 +16,16 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +196,44 @@ class AnalysisSettings(BaseModel):
         "again when its address changes); on: it can (the controls show before it is asked); off: never "
         "move it from SafeCity (an enforcement view whose zones and stop line must stay put).",
     )
+    ptz_fov_wide_deg: float = Field(
+        default=60.0,
+        gt=0,
+        lt=180,
+        allow_inf_nan=False,
+        title="PTZ field of view, widest (°)",
+        description="Horizontal field of view in degrees at the widest zoom, for click-to-centre. ONVIF does "
+        'not report it: set it from the camera\'s datasheet ("horizontal field of view: 59.8° – 2.3°" gives '
+        "59.8 here). The default, 60°, is a typical 1/2.8-inch PTZ.",
+    )
+    ptz_fov_tele_deg: float = Field(
+        default=2.5,
+        gt=0,
+        lt=180,
+        allow_inf_nan=False,
+        title="PTZ field of view, longest zoom (°)",
+        description="Horizontal field of view in degrees at the longest optical zoom (the datasheet's second "
+        "figure, 2.3 above). The default, 2.5°, is a typical 25–30× PTZ; no more than the widest.",
+    )
+    ptz_pan_span_deg: float | None = Field(
+        default=None,
+        gt=0,
+        le=720,
+        allow_inf_nan=False,
+        title="PTZ pan span (°)",
+        description="Degrees the camera's whole pan range turns through, for click-to-centre. Empty: read "
+        "from the camera's degrees space where its PTZ node lists one, else 360 (a dome that turns all the "
+        "way round).",
+    )
+    ptz_tilt_span_deg: float | None = Field(
+        default=None,
+        gt=0,
+        le=360,
+        allow_inf_nan=False,
+        title="PTZ tilt span (°)",
+        description="Degrees the camera's whole tilt range turns through. Empty: read from the camera's "
+        "degrees space where its PTZ node lists one, else 180 (straight down to straight up).",
+    )
     clip_before_s: float = Field(
         default=10.0,
         ge=0,
@@ -203,6 +250,15 @@ class AnalysisSettings(BaseModel):
         title="Clip after (s)",
         description="Seconds of footage kept after an event.",
     )
+
+    @model_validator(mode="after")
+    def _tele_narrower_than_wide(self) -> AnalysisSettings:
+        if self.ptz_fov_tele_deg > self.ptz_fov_wide_deg:
+            raise ValueError(
+                f"ptz_fov_tele_deg ({self.ptz_fov_tele_deg:g}°) is wider than ptz_fov_wide_deg "
+                f"({self.ptz_fov_wide_deg:g}°): the longest zoom sees less than the widest"
+            )
+        return self
 
     @field_validator("signal_head_box")
     @classmethod

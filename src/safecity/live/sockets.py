@@ -12,6 +12,13 @@ dropped per channel, never held up for the camera's other viewers or its recorde
 A command the server cannot act on is answered with a text message `{"error": "…"}`; a camera that
 does not exist, has no stream or may not be watched is answered on its channel with a STATE saying
 so (`refused`, `no_stream`), and the channel ends.
+
+A switched tile's first picture does not wait for its camera to be checked: the link reads once which
+cameras have video (`cameras.watchable`, again with each session re-check), and a channel for one of
+them starts following its stream at once, while the camera is looked up and the watching audited (one
+transaction, `admit_watching`). Nothing of that stream is sent until the check passes: the channel's
+viewer is attached only then, so a camera refused by the check sends no byte, however early its
+stream arrived; the check, not the list, decides.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from safecity.accounts import service as accounts
 from safecity.accounts.service import Principal
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
+from safecity.cameras.models import Camera
 from safecity.core.context import Context
 from safecity.core.errors import NotFound, SafeCityError
 from safecity.live import protocol
@@ -58,18 +66,55 @@ def watcher(ctx: Context, token: str) -> Principal:
 def camera_intro(ctx: Context, camera_id: str, variant: str) -> dict[str, Any]:
     """Returns what a tile shows before the first picture: the camera's health and streams."""
     with ctx.db.session() as session:
-        camera = cameras.get(session, camera_id)
-        has_sub = bool(camera.substream_url)
-        return {
-            "name": camera.name,
-            "enabled": camera.enabled,
-            "has_stream": bool(camera.stream_url),
-            "variant": "sub" if variant == "sub" and has_sub else "main",
-            "substream": has_sub,
-            "health_state": camera.health_state,
-            "health_detail": camera.health_detail,
-            "health_since": camera.health_since.isoformat() if camera.health_since else None,
-        }
+        return _intro(cameras.get(session, camera_id), variant)
+
+
+def _intro(camera: Camera, variant: str) -> dict[str, Any]:
+    has_sub = bool(camera.substream_url)
+    return {
+        "name": camera.name,
+        "enabled": camera.enabled,
+        "has_stream": bool(camera.stream_url),
+        "variant": _variant(variant, has_sub),
+        "substream": has_sub,
+        "health_state": camera.health_state,
+        "health_detail": camera.health_detail,
+        "health_since": camera.health_since.isoformat() if camera.health_since else None,
+    }
+
+
+def _variant(asked: str, has_sub: bool) -> str:
+    """The stream a viewer asking for `asked` gets: the sub-stream only where the camera has one."""
+    return "sub" if asked == "sub" and has_sub else "main"
+
+
+class NotAudited(Exception):
+    """The watching could not be audited: the camera is not shown."""
+
+
+def admit_watching(ctx: Context, camera_id: str, variant: str, actor: str) -> dict[str, Any]:
+    """Returns the camera's intro (`camera_intro`) and, when it has video to watch, audits that
+    `actor` watches it, in one transaction; NotFound, or NotAudited when the audit failed."""
+    intro: dict[str, Any] | None = None
+    try:
+        with ctx.db.session() as session:
+            camera = cameras.get(session, camera_id)
+            intro = _intro(camera, variant)
+            if no_stream_reason(intro) is None:
+                audit.record_viewing(session, actor=actor, action="camera.watch", target=camera_id)
+    except NotFound:
+        raise
+    except Exception as exc:
+        if intro is not None and no_stream_reason(intro) is None:
+            raise NotAudited(f"watching camera {camera_id} not audited") from exc
+        raise
+    return intro
+
+
+def watchable(ctx: Context) -> dict[str, bool]:
+    """Returns the cameras with live video now, by id: whether each has a sub-stream."""
+    with ctx.db.session() as session:
+        return cameras.watchable(session)
 
 
 def audit_watching(ctx: Context, camera_id: str, actor: str) -> None:
@@ -178,11 +223,16 @@ class VideoLink:
         # The link's own messages, sent before any video: states on a channel, errors as text.
         self.own: deque[bytes | str] = deque()
         self.starting: set[asyncio.Task[None]] = set()  # channels being started (held while they run)
+        # Which cameras had video when last read (id: has a sub-stream): whose stream a channel may
+        # follow before its camera is checked. Empty until read: a channel then waits for the check.
+        self.watchable: dict[str, bool] = {}
 
     async def run(self) -> None:
         """Serves the page until it goes (or its session ends); leaves every channel on the way out."""
         try:
-            await until_one_ends(self._send_loop(), self._receive_loop(), self._tick_loop())
+            await until_one_ends(
+                self._send_loop(), self._receive_loop(), self._tick_loop(), self._read_watchable()
+            )
         finally:
             for number in list(self.channels):
                 await self.leave(number)
@@ -224,34 +274,48 @@ class VideoLink:
         task.add_done_callback(self.starting.discard)
 
     async def _start(self, channel: _Channel, variant: str) -> None:
+        """Checks and audits the camera while its stream is followed; attaches the stream once both are
+        done (the channel sends nothing of it before)."""
         ctx, camera_id = self.ctx, channel.camera_id
+        checked = asyncio.create_task(
+            asyncio.to_thread(admit_watching, ctx, camera_id, variant, self.principal.username)
+        )
+        early: Viewer | None = None
+        viewer: Viewer | None = None
         try:
-            intro = await asyncio.to_thread(camera_intro, ctx, camera_id, variant)
+            if camera_id in self.watchable:
+                early = await self.feeds.watch(
+                    camera_id, _variant(variant, self.watchable[camera_id]), wake=self.wake
+                )
+            intro = await checked
             why = no_stream_reason(intro)
             if why is not None:
                 self._end(channel, protocol.state_message("no_stream", why, **intro))
                 return
             self._say(channel, protocol.state_message("connecting", "", **intro))
-            # Audited while the worker is asked for the camera, and before any of its video is sent.
-            user = self.principal.username
-            audited = asyncio.create_task(asyncio.to_thread(audit_watching, ctx, camera_id, user))
-            viewer = await self.feeds.watch(camera_id, intro["variant"], wake=self.wake)
+            if early is not None and early.variant == intro["variant"]:
+                viewer, early = early, None
+            else:  # not known to have video when the list was read, or its sub-stream came or went
+                viewer = await self.feeds.watch(camera_id, intro["variant"], wake=self.wake)
         except NotFound as exc:
             self._end(channel, protocol.state_message("refused", exc.message))
             return
-        except Exception as exc:  # the database is away: this tile says so, the others play on
-            log.exception("camera %s could not be watched", camera_id)
-            self._end(channel, protocol.state_message("error", f"the camera could not be opened: {exc}"))
-            return
-        try:
-            await audited
-        except Exception:
-            await self.feeds.leave(viewer)
+        except NotAudited:
             log.exception("watching camera %s not audited: refused", camera_id)
             self._end(
                 channel, protocol.state_message("refused", "the watching could not be audited; try again")
             )
             return
+        except Exception as exc:  # the database is away: this tile says so, the others play on
+            log.exception("camera %s could not be watched", camera_id)
+            self._end(channel, protocol.state_message("error", f"the camera could not be opened: {exc}"))
+            return
+        finally:
+            if not checked.done():  # the early watch failed: the check's thread finishes alone, unheard
+                checked.add_done_callback(lambda task: task.cancelled() or task.exception())
+                checked.cancel()
+            if early is not None:
+                await self.feeds.leave(early)  # refused, failed or the wrong stream: none of it sent
         if self.channels.get(channel.number) is not channel:
             await self.feeds.leave(viewer)  # the page left the channel meanwhile
             return
@@ -306,6 +370,15 @@ class VideoLink:
                     if message is not None:
                         await self.websocket.send_bytes(channel.prefix + message)
                         sent = True
+
+    async def _read_watchable(self) -> None:
+        """Reads which cameras have video, at the start and with each session re-check (never ends)."""
+        while True:
+            try:
+                self.watchable = await asyncio.to_thread(watchable, self.ctx)
+            except Exception:  # the database is away: channels wait for their check meanwhile
+                log.warning("video link of %s: cameras with video not read", self.principal.username)
+            await asyncio.sleep(RECHECK_S)
 
     async def _tick_loop(self) -> None:
         """Says why when a channel gets no picture, and closes the socket when its session ends."""

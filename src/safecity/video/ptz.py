@@ -16,10 +16,14 @@ before the camera is asked, and a camera whose node has no absolute space cannot
     ptz.goto_preset(token)
     spaces = ptz.absolute_spaces()        # spaces.pan == Range(-1.0, 1.0)
     ptz.absolute_move(Position(pan=0.25, tilt=-0.1, zoom=0.5), spaces)
+
+Click-to-centre turns a point of the picture into degrees (`turn_to_centre`, a pinhole camera whose
+field of view narrows with the zoom) and the degrees into a position in the camera's space (`aim`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape, quoteattr
@@ -68,6 +72,7 @@ class PositionOutOfRange(InvalidInput):
 
 GENERIC_PAN_TILT = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace"
 GENERIC_ZOOM = "http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace"
+DEGREES_PAN_TILT = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/SphericalPositionSpaceDegrees"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class AbsoluteSpaces:
     tilt: Range | None = None
     zoom_space: str | None = None
     zoom: Range | None = None
+    degrees: tuple[Range, Range] | None = None
+    """The pan and tilt ranges of the node's degrees space, where it lists one: how far the camera turns."""
 
     @property
     def any(self) -> bool:
@@ -137,6 +144,85 @@ class AbsoluteSpaces:
                 )
 
 
+class PositionUnknown(OnvifError):
+    """The camera does not say where it points (GetStatus), so a turn from there cannot be worked out."""
+
+    status_code = 409
+    code = "ptz_position_unknown"
+
+
+@dataclass(frozen=True)
+class Optics:
+    """What click-to-centre needs that ONVIF does not report: the lens's horizontal field of view at
+    its widest and longest zoom, and the degrees the camera's pan and tilt ranges turn through (None:
+    from its degrees space where its node lists one, else 360° and 180°)."""
+
+    fov_wide_deg: float
+    fov_tele_deg: float
+    pan_span_deg: float | None = None
+    tilt_span_deg: float | None = None
+
+    def fov_at(self, zoom: float) -> float:
+        """The horizontal field of view at `zoom`, 0 (widest) to 1 (longest), the focal length linear."""
+        zoom = min(1.0, max(0.0, zoom))
+        wide, tele = (math.tan(math.radians(deg) / 2) for deg in (self.fov_wide_deg, self.fov_tele_deg))
+        focal = (1 - zoom) / wide + zoom / tele
+        return math.degrees(2 * math.atan(1 / focal))
+
+
+def turn_to_centre(x: float, y: float, *, fov_deg: float, aspect: float) -> tuple[float, float]:
+    """Degrees to pan (right positive) and tilt (up positive) that bring the picture's point (x, y) —
+    fractions of its width and height from the top left — to its centre: a pinhole camera whose
+    picture is `aspect` (width / height) and `fov_deg` wide."""
+    half = math.tan(math.radians(fov_deg) / 2)
+    right, up = (2 * x - 1) * half, (1 - 2 * y) * half / aspect
+    return math.degrees(math.atan(right)), math.degrees(math.atan2(up, math.hypot(1.0, right)))
+
+
+def zoom_fraction(zoom: float | None, spaces: AbsoluteSpaces) -> float:
+    """How far `zoom` is from the widest (0) to the longest (1); a camera that does not say: the widest."""
+    if zoom is None:
+        return 0.0
+    if spaces.zoom_space not in (None, GENERIC_ZOOM) and spaces.zoom is not None:
+        low, high = spaces.zoom.low, spaces.zoom.high
+        return (zoom - low) / (high - low) if high > low else 0.0
+    return min(1.0, max(0.0, zoom))  # the generic zoom space is 0 (wide) to 1 (tele)
+
+
+def aim(
+    now: Position, spaces: AbsoluteSpaces, optics: Optics, *, pan_deg: float, tilt_deg: float
+) -> Position:
+    """The pan and tilt `pan_deg` right and `tilt_deg` up of `now`, in the camera's absolute space and
+    within its ranges: clamped, except a pan that turns all the way round, which wraps."""
+    if spaces.pan_tilt_space is None or spaces.pan is None or spaces.tilt is None:
+        raise AbsoluteUnsupported(
+            "this camera cannot be turned to a point (no absolute pan/tilt space)",
+            hint="use the arrows to turn it",
+        )
+    if now.pan is None or now.tilt is None:
+        raise PositionUnknown(
+            "this camera does not say where it points (GetStatus), so it cannot be turned to a point",
+            hint="use the arrows to turn it",
+        )
+    in_degrees = spaces.pan_tilt_space == DEGREES_PAN_TILT
+    node_pan, node_tilt = (
+        (Range(-180.0, 180.0), Range(-90.0, 90.0)) if in_degrees else (Range(-1.0, 1.0), Range(-1.0, 1.0))
+    )
+    pan_span = 360.0 if spaces.degrees is None else spaces.degrees[0].high - spaces.degrees[0].low
+    tilt_span = 180.0 if spaces.degrees is None else spaces.degrees[1].high - spaces.degrees[1].low
+    pan_span, tilt_span = optics.pan_span_deg or pan_span, optics.tilt_span_deg or tilt_span
+    pan_per_deg = 1.0 if in_degrees else (node_pan.high - node_pan.low) / pan_span
+    tilt_per_deg = 1.0 if in_degrees else (node_tilt.high - node_tilt.low) / tilt_span
+    pan = now.pan + pan_deg * pan_per_deg
+    width = spaces.pan.high - spaces.pan.low
+    round_and_round = pan_span >= 360 and width >= node_pan.high - node_pan.low
+    if round_and_round and pan not in spaces.pan:
+        pan = spaces.pan.low + (pan - spaces.pan.low) % width
+    pan = min(spaces.pan.high, max(spaces.pan.low, pan))
+    tilt = min(spaces.tilt.high, max(spaces.tilt.low, now.tilt + tilt_deg * tilt_per_deg))
+    return Position(pan=pan, tilt=tilt)
+
+
 def _range(holder: Element | None, name: str) -> Range | None:
     """The `XRange` or `YRange` (Min, Max) below `holder`, if it has a readable one."""
     found = find(holder, name) if holder is not None else None
@@ -153,6 +239,16 @@ def _pick_space(node: Element, name: str) -> Element | None:
     spaces = children(node, name)
     generic = next((s for s in spaces if text_of(s, "URI") in (GENERIC_PAN_TILT, GENERIC_ZOOM)), None)
     return generic if generic is not None else (spaces[0] if spaces else None)
+
+
+def _degrees(node: Element) -> tuple[Range, Range] | None:
+    """The pan and tilt ranges of the node's spherical degrees space, if it lists one."""
+    for space in children(node, "AbsolutePanTiltPositionSpace"):
+        if text_of(space, "URI") == DEGREES_PAN_TILT:
+            pan, tilt = _range(space, "XRange"), _range(space, "YRange")
+            if pan is not None and tilt is not None and pan.high > pan.low and tilt.high > tilt.low:
+                return pan, tilt
+    return None
 
 
 def _limits(configuration: Element | None, name: str) -> tuple[str | None, Range | None, Range | None]:
@@ -289,6 +385,7 @@ class PtzCamera:
                     pan=pan.narrowed(x_limit if applies else None),
                     tilt=tilt.narrowed(y_limit if applies else None),
                 )
+        spaces = AbsoluteSpaces(spaces.pan_tilt_space, spaces.pan, spaces.tilt, degrees=_degrees(node))
         if zoom is not None:
             uri = text_of(zoom, "URI") or GENERIC_ZOOM
             limit_uri, z_limit, _ = self.endpoint.zoom_limits
@@ -296,7 +393,12 @@ class PtzCamera:
             if zoom_range is not None:
                 narrowed = zoom_range.narrowed(z_limit if limit_uri in (None, "", uri) else None)
                 spaces = AbsoluteSpaces(
-                    spaces.pan_tilt_space, spaces.pan, spaces.tilt, zoom_space=uri, zoom=narrowed
+                    spaces.pan_tilt_space,
+                    spaces.pan,
+                    spaces.tilt,
+                    zoom_space=uri,
+                    zoom=narrowed,
+                    degrees=spaces.degrees,
                 )
         return spaces
 

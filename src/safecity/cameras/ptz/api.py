@@ -3,7 +3,9 @@
 A camera that cannot move answers 409 (`no_ptz`) saying why; a camera that does not answer 503, one
 that refuses SafeCity's credentials or a command 502, each with the camera's own words; an unknown
 preset 404. A position the camera cannot be sent to is 409 (`no_absolute_ptz`: it has no absolute
-space) or 422 (`position_out_of_range`, naming the range).
+space) or 422 (`position_out_of_range`, naming the range). Turning the camera to a point of the
+picture is 409 too when it has no absolute space (`no_absolute_ptz`) or does not say where it points
+(`ptz_position_unknown`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from fastapi import APIRouter, Depends, Path, Response
 from safecity.accounts.api import require
 from safecity.accounts.service import Principal
 from safecity.cameras.ptz import service
-from safecity.cameras.ptz.models import AbsoluteMoveIn, MoveIn, PositionOut, PresetIn, PresetOut, PtzStateOut
+from safecity.cameras.ptz.models import (
+    AbsoluteMoveIn,
+    CentreIn,
+    MoveIn,
+    PositionOut,
+    PresetIn,
+    PresetOut,
+    PtzStateOut,
+)
 from safecity.core.http import Ctx
 from safecity.video.ptz import Position
 
@@ -72,6 +82,18 @@ def absolute(camera_id: str, body: AbsoluteMoveIn, ctx: Ctx, principal: Pilot) -
     """An ONVIF AbsoluteMove within the ranges GET …/ptz/position gives; takes the control lease."""
     to = Position(pan=body.pan, tilt=body.tilt, zoom=body.zoom)
     service.absolute_move(ctx, camera_id, actor=principal.username, to=to)
+    return _state(ctx, camera_id, principal)
+
+
+@router.post(
+    "/{camera_id}/ptz/centre",
+    response_model=PtzStateOut,
+    summary="Turn a camera so a point of its picture comes to the centre (audited)",
+)
+def centre(camera_id: str, body: CentreIn, ctx: Ctx, principal: Pilot) -> PtzStateOut:
+    """Click-to-centre: the turn comes from the camera's field of view (analysis.ptz_fov_*) at its zoom
+    now and is sent as an AbsoluteMove from where it points; takes the control lease."""
+    service.centre(ctx, camera_id, actor=principal.username, x=body.x, y=body.y, aspect=body.aspect)
     return _state(ctx, camera_id, principal)
 
 

@@ -84,6 +84,25 @@ class AbsoluteMoveIn(BaseModel):
         return self
 
 
+class CentreIn(BaseModel):
+    """A point of the live picture to turn the camera to, as fractions of the picture from its top left."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = Field(
+        ge=0, le=1, allow_inf_nan=False, title="Across", description="0 (left edge) to 1 (right)."
+    )
+    y: float = Field(ge=0, le=1, allow_inf_nan=False, title="Down", description="0 (top edge) to 1 (bottom).")
+    aspect: float = Field(
+        default=16 / 9,
+        ge=0.2,
+        le=5,
+        allow_inf_nan=False,
+        title="Aspect",
+        description="The picture's width over its height (the page sends the stream's own).",
+    )
+
+
 class AxisRange(BaseModel):
     """The values one axis may take in the camera's absolute space, both ends included."""
 

@@ -8,8 +8,9 @@ Every command takes the camera's control lease (`PtzLease`, last one wins). Taki
 from someone whose lease lapsed or from another operator starts a control session, which is
 audited (`camera.ptz_control`, naming whom it was taken from); the nudges within a session renew
 the lease without a row each. Saving and removing presets and sending the camera to a position
-(`camera.ptz_absolute_move`, with the position) are audited each time; a position the camera cannot
-reach is refused before anyone takes control. No database
+(`camera.ptz_absolute_move`, with the position) and turning it to a point of the picture
+(`camera.ptz_centre`) are audited each time; a position the camera cannot reach is refused before
+anyone takes control. No database
 transaction is open while the camera is asked: a camera that takes seconds to answer holds no lock.
 """
 
@@ -35,7 +36,18 @@ from safecity.core.context import Context
 from safecity.core.db import get_or_raise, insert_many
 from safecity.core.errors import Conflict
 from safecity.video.onvif import OnvifDevice, OnvifError, OnvifFault
-from safecity.video.ptz import AbsoluteSpaces, Position, PtzCamera, PtzEndpoint, PtzUnsupported, Range
+from safecity.video.ptz import (
+    AbsoluteSpaces,
+    Optics,
+    Position,
+    PtzCamera,
+    PtzEndpoint,
+    PtzUnsupported,
+    Range,
+    aim,
+    turn_to_centre,
+    zoom_fraction,
+)
 
 T = TypeVar("T")
 ENDPOINT_TTL_S = 600.0
@@ -303,3 +315,47 @@ def absolute_move(ctx: Context, camera_id: str, *, actor: str, to: Position) -> 
             target=camera_id,
             detail={"pan": to.pan, "tilt": to.tilt, "zoom": to.zoom},
         )
+
+
+def optics(session: Session, camera_id: str) -> Optics:
+    """Returns the camera's lens and turning ranges as its settings give them (analysis.ptz_*)."""
+    settings = get_or_raise(session, Camera, camera_id, what="camera").settings
+    return Optics(
+        fov_wide_deg=settings.ptz_fov_wide_deg,
+        fov_tele_deg=settings.ptz_fov_tele_deg,
+        pan_span_deg=settings.ptz_pan_span_deg,
+        tilt_span_deg=settings.ptz_tilt_span_deg,
+    )
+
+
+def centre(ctx: Context, camera_id: str, *, actor: str, x: float, y: float, aspect: float) -> Position:
+    """Turns the camera so the picture's point (x, y) comes to the centre, as `actor`; audited.
+
+    Works out the turn from the field of view at the camera's zoom now (GetStatus) and sends an
+    AbsoluteMove from where it points, within its ranges; refused (409) before the lease is taken
+    when the camera has no absolute pan/tilt space or does not say where it points. Returns where
+    it was sent."""
+    with ctx.db.session() as session:
+        lens = optics(session, camera_id)
+    spaces, now = ask(ctx, camera_id, _now_at)
+    fov = lens.fov_at(zoom_fraction(now.zoom, spaces))
+    pan_deg, tilt_deg = turn_to_centre(x, y, fov_deg=fov, aspect=aspect)
+    to = aim(now, spaces, lens, pan_deg=pan_deg, tilt_deg=tilt_deg)
+    command(ctx, camera_id, actor=actor, action="centre", act=lambda ptz: ptz.absolute_move(to, spaces))
+    with ctx.db.session() as session:
+        audit.record(
+            session,
+            actor=actor,
+            action="camera.ptz_centre",
+            target=camera_id,
+            detail={
+                "x": x,
+                "y": y,
+                "fov_deg": round(fov, 3),
+                "pan_deg": round(pan_deg, 3),
+                "tilt_deg": round(tilt_deg, 3),
+                "from": {"pan": now.pan, "tilt": now.tilt, "zoom": now.zoom},
+                "to": {"pan": to.pan, "tilt": to.tilt},
+            },
+        )
+    return to

@@ -1,10 +1,13 @@
 // @ts-check
 // Pan, tilt and zoom on the single camera view, for cameras that have it: hold an arrow (or an arrow key
 // while the picture has focus) to move, let go to stop; + and − zoom; presets to go to, save and remove;
-// pan, tilt and zoom as numbers, within the camera's own ranges, to send it to a position. Commands
+// pan, tilt and zoom as numbers, within the camera's own ranges, to send it to a position; a double-click
+// on the picture (or a single click, with "Click to centre" ticked) turns the camera so that point
+// comes to the centre, so ordinary clicks (focusing the picture) keep working. Commands
 // go one after another, so a quick press never stops before it started; a held move is sent again every
 // few seconds because each carries a timeout after which the camera stops by itself (a closed tab).
 import { $, api, el, when, send } from "/static/lib.js";
+import { pointOnPicture } from "/static/ptzaim.js";
 
 const TIMEOUT_S = 5;
 const RESEND_MS = 3000;
@@ -75,6 +78,10 @@ export class PtzPanel {
     // A key held while the picture loses focus never sends its keyup here; a pointer keeps its capture.
     stage.addEventListener("blur", () => { if (this.byKey) this.release(); });
     window.addEventListener("pagehide", () => this.release(true));
+    stage.addEventListener("dblclick", (ev) => this.centreOn(/** @type {MouseEvent} */ (ev)));
+    stage.addEventListener("click", (ev) => {
+      if (/** @type {HTMLInputElement} */ ($("#ptz-click-centre")).checked) this.centreOn(/** @type {MouseEvent} */ (ev));
+    });
     $("#preset-save").addEventListener("click", () => this.save());
     $("#ptz-position").addEventListener("submit", (ev) => { ev.preventDefault(); this.goTo(); });
     $("#ptz-where").addEventListener("click", () => this.loadPosition());
@@ -129,6 +136,22 @@ export class PtzPanel {
       body[axis] = value;
     }
     await this.command(`${this.base}/absolute`, body);
+  }
+
+  /** Turns the camera so the picture's point under the pointer comes to the centre (audited). */
+  centreOn(/** @type {MouseEvent} */ ev) {
+    const stage = $("#stage");
+    const screen = /** @type {HTMLElement} */ ($("#live-screen"));
+    if (screen.hidden) return;  // recorded footage is playing: the camera is not what is shown
+    const video = /** @type {HTMLVideoElement|null} */ (screen.querySelector("video"));
+    const img = /** @type {HTMLImageElement|null} */ (screen.querySelector("img"));
+    const [width, height] = video && !video.hidden ? [video.videoWidth, video.videoHeight]
+      : img && !img.hidden ? [img.naturalWidth, img.naturalHeight] : [0, 0];
+    const box = stage.getBoundingClientRect();
+    const point = pointOnPicture(ev.clientX - box.left, ev.clientY - box.top, box.width, box.height, width, height);
+    if (!point) { this.say("click on the picture itself to turn the camera there", true); return; }
+    ev.preventDefault();
+    this.command(`${this.base}/centre`, point).then(() => this.refreshPosition());
   }
 
   /** @param {string} direction @param {boolean} byKey */
