@@ -84,11 +84,32 @@ def test_embeddings_are_unit_192_d_and_the_same_face_moved_stays_the_same_person
 
 def test_each_setting_that_changes_embeddings_changes_the_encoder_id(encoder: MobileFaceNetEncoder) -> None:
     assert encoder.id == encoder_id() == configured_id("mobilefacenet")
-    assert encoder.id.name == "mobilefacenet-192" and encoder.id.version == "1+lr40+flip"
-    assert MobileFaceNetEncoder(flip=False, session=encoder._session).id.version == "1+lr40"
-    assert MobileFaceNetEncoder(low_res_px=None, flip=False, session=encoder._session).id.version == "1"
+    assert encoder.id.name == "mobilefacenet-192" and encoder.id.version == "1+lr40+grey+flip"
+    assert MobileFaceNetEncoder(flip=False, session=encoder._session).id.version == "1+lr40+grey"
+    assert MobileFaceNetEncoder(grey=False, session=encoder._session).id.version == "1+lr40+flip"
+    assert (
+        MobileFaceNetEncoder(low_res_px=None, flip=False, grey=False, session=encoder._session).id.version
+        == "1"
+    )
     assert DlibResnetEncoder().id == DLIB_ID == configured_id("dlib")
     assert DlibResnetEncoder(jitters=2).id != DLIB_ID
+
+
+def test_the_colour_of_the_light_does_not_reach_the_encoder(
+    encoder: MobileFaceNetEncoder, detector: BlazeFaceDetector
+) -> None:
+    image = drawn_face()
+    (face,) = detector.detect(image)
+    crop = align(image, face)
+    # The same face under a strong orange street lamp: brightness kept, colour replaced.
+    ycrcb = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)
+    ycrcb[:, :, 1], ycrcb[:, :, 2] = 175, 90
+    lamp = np.asarray(cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB), dtype=np.uint8)
+    colour = MobileFaceNetEncoder(grey=False, session=encoder._session)
+    grey_alike = similarity(encoder.encode_crop(crop), encoder.encode_crop(lamp))
+    colour_alike = similarity(colour.encode_crop(crop), colour.encode_crop(lamp))
+    assert grey_alike > 0.99  # only rounding of the brightness differs
+    assert colour_alike < grey_alike - 0.01
 
 
 def test_the_default_pipeline_is_blazeface_and_mobilefacenet_and_dlib_stays_selectable(

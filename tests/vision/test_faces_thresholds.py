@@ -92,3 +92,18 @@ def test_people_without_lookalikes_need_only_the_margin_sampling_asks_for() -> N
     lookalikes = cross_validate(synthetic(people=30, lookalikes=4), repeats=20)
     assert plain.margin() < 0.03 < lookalikes.margin()
     assert plain.summary(plain.margin())["held_out_tar"]["min"] > 0.95
+
+
+def test_the_held_out_people_can_be_judged_on_other_pairs_of_theirs_than_those_fitted() -> None:
+    pairs = synthetic(people=12)
+    # The same people's pairs under a camera that makes every pair look alike: fitted on the first,
+    # judged on these, every held-out impostor gets through.
+    blurred = Pairs(np.ones(len(pairs.scores)), np.zeros(len(pairs.scores), dtype=bool), pairs.people)
+    fitted_on_photos = cross_validate(pairs, repeats=5).summary()
+    judged_on_camera = cross_validate(pairs, repeats=5, judged=blurred).summary()
+    assert fitted_on_photos["held_out_far"]["max"] < 0.05
+    assert judged_on_camera["held_out_far"]["min"] == 1.0
+    assert judged_on_camera["fitted_threshold"] == fitted_on_photos["fitted_threshold"]
+    stranger = Pairs(np.ones(1), np.zeros(1, dtype=bool), [("p00", "someone-else")])
+    with pytest.raises(InvalidInput, match="1 people in the judged pairs are not in the fitted ones"):
+        cross_validate(pairs, repeats=1, judged=stranger)

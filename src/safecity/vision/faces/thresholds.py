@@ -186,20 +186,30 @@ def cross_validate(
     repeats: int = 100,
     seed: int = 0,
     fit: Fit | None = None,
+    judged: Pairs | None = None,
 ) -> CrossValidation:
     """Fits a threshold on the people outside each fold and keeps the fold's scores to judge it by.
 
     `fit` turns training pairs into a threshold (default: FAR ≤ `far` on them). Pairs of two people
-    from different folds belong to no fold and are left out of that partition.
+    from different folds belong to no fold and are left out of that partition. `judged` (default:
+    `pairs`) holds the pairs each fold is judged on: e.g. fitted on photo and CCTV pairs, judged on
+    the held-out people's CCTV pairs only; its people must be among those of `pairs`.
     """
     fitter = fit or (lambda train: threshold_for_far(train.impostors, far))
     rng = np.random.default_rng(seed)
     identities = pairs.identities()
+    judged = pairs if judged is None else judged
+    strangers = set(judged.identities()) - set(identities)
+    if strangers:
+        raise InvalidInput(
+            f"{len(strangers)} people in the judged pairs are not in the fitted ones",
+            hint="judge on pairs of the same people",
+        )
     partitions = []
     for _ in range(repeats):
         held = []
         for group in identity_folds(identities, folds=folds, rng=rng):
-            train, test = pairs.among(set(identities) - group), pairs.among(group)
+            train, test = pairs.among(set(identities) - group), judged.among(group)
             if not (~train.same).any():
                 continue
             held.append(Fold(fitter(train), test.genuine, test.impostors))
