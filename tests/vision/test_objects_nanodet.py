@@ -153,8 +153,8 @@ def test_frames_of_one_shape_run_as_one_batch_and_tiles_add_views() -> None:
 class CarOnlyWhenZoomedOutSession:
     """Stands in for the model: sees a car only in a picture with a grey border (the zoomed-out copy).
 
-    The car is the stride-8 anchor of row 14, column 16 (centre (132, 116) input pixels), reaching 4
-    strides out (from (100, 84) to (164, 148)); both looks see a person at the first anchor ((4, 4) to
+    The car is the stride-8 anchor of row 12, column 16 (centre (132, 100) input pixels), reaching 6
+    strides out (from (84, 52) to (180, 148)); both looks see a person at the first anchor ((4, 4) to
     (20, 36) input pixels). `everywhere=True`: in every look, a car at row 10, column 10 (centre
     (84, 84)) reaching 10 strides out each way.
     """
@@ -172,14 +172,14 @@ class CarOnlyWhenZoomedOutSession:
             for stride in (8, 16, 32):
                 out = np.zeros((n, (h // stride) * (w // stride), 80 if kind == "cls" else 4 * NANODET_BINS))
                 if stride == 8:
-                    anchor = 10 * (w // 8) + 10 if self.everywhere else 14 * (w // 8) + 16
+                    anchor = 10 * (w // 8) + 10 if self.everywhere else 12 * (w // 8) + 16
                     for row in range(n):
                         grey_border = abs(float(batch[row, 0, 2, 2]) - (114 - 103.53) / 57.375) < 1e-3
                         if kind == "cls":
                             out[row, anchor, CAR] = 0.9 if grey_border or self.everywhere else 0.0
                             out[row, 0, PERSON] = 0.8
                         else:
-                            out[row, anchor] = peaked([10 if self.everywhere else 4] * 4)
+                            out[row, anchor] = peaked([10 if self.everywhere else 6] * 4)
                             out[row, 0] = peaked([0, 0, 2, 4])
                 outputs.append(out.astype(np.float32))
         return outputs
@@ -195,8 +195,8 @@ def test_a_second_look_at_a_zoomed_out_copy_finds_the_vehicle_in_original_pixels
     assert session.shapes == [(1, 3, 224, 320), (1, 3, 224, 320)] and detector.second_looks == 1
     px, py, scale = round(SECOND_LOOK_PAD * 320), round(SECOND_LOOK_PAD * 200), 320 / 512
     cars = found.xyxy[found.data["class_name"] == "car"]
-    expected = [100 / scale - px, 84 / scale - py, 164 / scale - px, 148 / scale - py]
-    assert cars.tolist() == [pytest.approx(expected, abs=1e-3)]  # (64, 74.4) to (166.4, 176.8)
+    expected = [84 / scale - px, 52 / scale - py, 180 / scale - px, 148 / scale - py]
+    assert cars.tolist() == [pytest.approx(expected, abs=1e-3)]  # (38.4, 23.2) to (192, 176.8)
     # The person comes from the first look only: the zoomed-out copy adds vehicles, nothing else.
     assert found.xyxy[found.data["class_name"] == "person"].tolist() == [pytest.approx([4, 4, 20, 36])]
 
