@@ -156,12 +156,13 @@ class CarOnlyWhenZoomedOutSession:
     The car is the stride-8 anchor of row 12, column 16 (centre (132, 100) input pixels), reaching 6
     strides out (from (84, 52) to (180, 148)); both looks see a person at the first anchor ((4, 4) to
     (20, 36) input pixels). `everywhere=True`: in every look, a car at row 10, column 10 (centre
-    (84, 84)) reaching 10 strides out each way.
+    (84, 84)) reaching 10 strides out each way. `reach`: the zoomed-out car's strides out instead of 6.
     """
 
-    def __init__(self, everywhere: bool = False) -> None:
+    def __init__(self, everywhere: bool = False, reach: int = 6) -> None:
         self.shapes: list[tuple[int, ...]] = []
         self.everywhere = everywhere
+        self.reach = reach
 
     def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         batch = feeds["image"]
@@ -179,7 +180,7 @@ class CarOnlyWhenZoomedOutSession:
                             out[row, anchor, CAR] = 0.9 if grey_border or self.everywhere else 0.0
                             out[row, 0, PERSON] = 0.8
                         else:
-                            out[row, anchor] = peaked([10 if self.everywhere else 6] * 4)
+                            out[row, anchor] = peaked([10 if self.everywhere else self.reach] * 4)
                             out[row, 0] = peaked([0, 0, 2, 4])
                 outputs.append(out.astype(np.float32))
         return outputs
@@ -199,6 +200,14 @@ def test_a_second_look_at_a_zoomed_out_copy_finds_the_vehicle_in_original_pixels
     assert cars.tolist() == [pytest.approx(expected, abs=1e-3)]  # (38.4, 23.2) to (192, 176.8)
     # The person comes from the first look only: the zoomed-out copy adds vehicles, nothing else.
     assert found.xyxy[found.data["class_name"] == "person"].tolist() == [pytest.approx([4, 4, 20, 36])]
+
+
+def test_the_second_look_keeps_only_vehicles_large_in_the_frame() -> None:
+    session: Any = CarOnlyWhenZoomedOutSession(reach=2)  # 32 x 32 input pixels: 51 x 51 of 320 x 200
+    found = NanoDetDetector(session=session, input_size=320, second_look=True).detect(
+        np.full((200, 320, 3), 60, np.uint8)
+    )
+    assert len(session.shapes) == 2 and "car" not in found.data["class_name"].tolist()
 
 
 def test_no_second_look_when_a_large_vehicle_was_found_or_none_was_asked_for() -> None:
