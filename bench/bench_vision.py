@@ -20,7 +20,12 @@ Prints one JSON object on stdout:
 
 A configuration is `<input size>` (the frame's longer side scaled to it) or `<size>t<cols>x<rows>`
 (also that many overlapping tiles of the frame, merged with the whole frame by NMS), e.g. `416`,
-`640`, `416t2x2`. The first is the default detector's.
+`640`, `416t2x2`; a trailing `s` adds the second look at a zoomed-out copy of frames where no large
+vehicle was found (`320s`: what `safecity vision detect` runs), a trailing `p` keeps persons' partial
+boxes apart (plain NMS, as before person parts were merged: `320p`). The first is the default detector's.
+Each configuration reports `second_looks` (plate photos, Mall frames that needed one); its speed on
+the Mall frame (no vehicle: the second look always runs) against the plain configuration's is what
+the second look costs.
 
 `--detector yolo11n` measures the optional YOLO11n plug-in instead (AGPL-3.0 weights; install it first
 with `safecity models install yolo11n --accept-licence`): the same figures, with one threshold (0.25) for
@@ -105,18 +110,26 @@ def detector_for(
     config: str, *, threads: int | None = None, floor: bool = True
 ) -> NanoDetDetector | YoloDetector:
     """The detector of a configuration: collecting every object over FLOOR, or with the fitted thresholds."""
-    match = re.fullmatch(r"(\d+)(?:t(\d+)x(\d+))?", config)
+    match = re.fullmatch(r"(\d+)(?:t(\d+)x(\d+))?(s?)(p?)", config)
     if match is None:
-        raise SystemExit(f"bad configuration {config!r}: use e.g. 416 or 416t2x2")
+        raise SystemExit(f"bad configuration {config!r}: use e.g. 416, 416t2x2, 320s or 320p")
     size, cols, rows = int(match[1]), int(match[2] or 1), int(match[3] or 1)
+    second_look, plain_nms = bool(match[4]), bool(match[5])
     if DETECTOR == YOLO11N:
-        if cols * rows > 1:
-            raise SystemExit(f"{config}: tiles are NanoDet's; measure yolo11n at whole-frame sizes")
+        if cols * rows > 1 or second_look or plain_nms:
+            raise SystemExit(
+                f"{config}: tiles and second looks are NanoDet's; measure yolo11n at plain sizes"
+            )
         return YoloDetector(
             YOLO11N, min_confidence=FLOOR if floor else YOLO_THRESHOLD, input_size=size, threads=threads
         )
     return NanoDetDetector(
-        min_confidence=FLOOR if floor else None, input_size=size, tiles=(cols, rows), threads=threads
+        min_confidence=FLOOR if floor else None,
+        input_size=size,
+        tiles=(cols, rows),
+        second_look=second_look,
+        merge_person_parts=not plain_nms,
+        threads=threads,
     )
 
 
@@ -403,6 +416,7 @@ def main() -> None:
             vehicles.append(
                 (region, path.name, dets[np.isin(dets.data["class_name"], VEHICLE_CLASSES)], plate)
             )
+        photo_looks = getattr(detector, "second_looks", 0)
         persons, false_vehicles = [], []
         for _, image, heads in frames:
             dets = detector.detect(image)
@@ -411,6 +425,10 @@ def main() -> None:
         result["configs"][config] = {
             "vehicles": vehicle_figures(vehicles, fitted["vehicle"], false_vehicles),
             "persons": person_figures(persons, fitted["person"]),
+            "second_looks": {
+                "plate_photos": photo_looks,
+                "mall_frames": getattr(detector, "second_looks", 0) - photo_looks,
+            },
         }
     sample = {"mall_640x480": frames[0][1]}
     photo = cv2.imread(str(next(p for r, p, _ in photos if r == "us")))

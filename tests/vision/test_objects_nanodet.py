@@ -14,6 +14,7 @@ from safecity.core.errors import InvalidInput
 from safecity.vision.objects import (
     COCO_CLASSES,
     NANODET_BINS,
+    SECOND_LOOK_PAD,
     VEHICLE_CLASSES,
     MotionGatedDetector,
     NanoDetDetector,
@@ -147,6 +148,97 @@ def test_frames_of_one_shape_run_as_one_batch_and_tiles_add_views() -> None:
     session.shapes.clear()
     tiled.detect(np.zeros((480, 640, 3), np.uint8))
     assert sum(shape[0] for shape in session.shapes) == 5  # the whole frame and four tiles
+
+
+class CarOnlyWhenZoomedOutSession:
+    """Stands in for the model: sees a car only in a picture with a grey border (the zoomed-out copy).
+
+    The car is the stride-8 anchor of row 12, column 16 (centre (132, 100) input pixels), reaching 6
+    strides out (from (84, 52) to (180, 148)); both looks see a person at the first anchor ((4, 4) to
+    (20, 36) input pixels). `everywhere=True`: in every look, a car at row 10, column 10 (centre
+    (84, 84)) reaching 10 strides out each way. `reach`: the zoomed-out car's strides out instead of 6.
+    """
+
+    def __init__(self, everywhere: bool = False, reach: int = 6) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+        self.everywhere = everywhere
+        self.reach = reach
+
+    def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        batch = feeds["image"]
+        self.shapes.append(batch.shape)
+        n, _, h, w = batch.shape
+        outputs = []
+        for kind in ("cls", "box"):
+            for stride in (8, 16, 32):
+                out = np.zeros((n, (h // stride) * (w // stride), 80 if kind == "cls" else 4 * NANODET_BINS))
+                if stride == 8:
+                    anchor = 10 * (w // 8) + 10 if self.everywhere else 12 * (w // 8) + 16
+                    for row in range(n):
+                        grey_border = abs(float(batch[row, 0, 2, 2]) - (114 - 103.53) / 57.375) < 1e-3
+                        if kind == "cls":
+                            out[row, anchor, CAR] = 0.9 if grey_border or self.everywhere else 0.0
+                            out[row, 0, PERSON] = 0.8
+                        else:
+                            out[row, anchor] = peaked([10 if self.everywhere else self.reach] * 4)
+                            out[row, 0] = peaked([0, 0, 2, 4])
+                outputs.append(out.astype(np.float32))
+        return outputs
+
+
+def test_a_second_look_at_a_zoomed_out_copy_finds_the_vehicle_in_original_pixels() -> None:
+    session = CarOnlyWhenZoomedOutSession()
+    detector = NanoDetDetector(session=session, input_size=320, second_look=True)  # type: ignore[arg-type]
+    frame = np.full((200, 320, 3), 60, np.uint8)
+    found = detector.detect(frame)
+    # The first look (320 x 200 at scale 1, padded to 224) found no vehicle, so the frame was padded by
+    # 96 and 60 pixels on each side (512 x 320), scaled by 320 / 512 to 320 x 200, and looked at again.
+    assert session.shapes == [(1, 3, 224, 320), (1, 3, 224, 320)] and detector.second_looks == 1
+    px, py, scale = round(SECOND_LOOK_PAD * 320), round(SECOND_LOOK_PAD * 200), 320 / 512
+    cars = found.xyxy[found.data["class_name"] == "car"]
+    expected = [84 / scale - px, 52 / scale - py, 180 / scale - px, 148 / scale - py]
+    assert cars.tolist() == [pytest.approx(expected, abs=1e-3)]  # (38.4, 23.2) to (192, 176.8)
+    # The person comes from the first look only: the zoomed-out copy adds vehicles, nothing else.
+    assert found.xyxy[found.data["class_name"] == "person"].tolist() == [pytest.approx([4, 4, 20, 36])]
+
+
+def test_the_second_look_keeps_only_vehicles_large_in_the_frame() -> None:
+    session: Any = CarOnlyWhenZoomedOutSession(reach=2)  # 32 x 32 input pixels: 51 x 51 of 320 x 200
+    found = NanoDetDetector(session=session, input_size=320, second_look=True).detect(
+        np.full((200, 320, 3), 60, np.uint8)
+    )
+    assert len(session.shapes) == 2 and "car" not in found.data["class_name"].tolist()
+
+
+def test_no_second_look_when_a_large_vehicle_was_found_or_none_was_asked_for() -> None:
+    filled: Any = CarOnlyWhenZoomedOutSession(everywhere=True)
+    big_car = NanoDetDetector(session=filled, input_size=160, second_look=True)
+    big_car.detect(np.zeros((100, 160, 3), np.uint8))  # the car: (4, 4) to (160, 100), 94% of the frame
+    assert big_car.second_looks == 0 and len(filled.shapes) == 1
+    session: Any = OneCarSession()
+    people = NanoDetDetector(session=session, classes=["person"], second_look=True)
+    people.detect(np.zeros((480, 640, 3), np.uint8))
+    assert people.second_looks == 0 and len(session.shapes) == 1
+    small_car = NanoDetDetector(session=session, input_size=416, second_look=True)
+    small_car.detect(np.zeros((480, 640, 3), np.uint8))  # a car of 64 x 48 in 416 x 312: too small
+    assert small_car.second_looks == 1 and len(session.shapes) == 3
+
+
+def test_a_head_and_shoulders_box_inside_a_person_is_the_same_person_but_cars_stay_apart() -> None:
+    session: Any = OneCarSession()
+    detector = NanoDetDetector(session=session)
+    whole, part, beside = [100, 100, 140, 200], [104, 98, 138, 140], [150, 100, 190, 200]
+    parts = [
+        (
+            np.array([whole, part, beside, whole, part], np.float32),
+            np.array([0.9, 0.6, 0.5, 0.9, 0.6], np.float32),
+            np.array([PERSON, PERSON, PERSON, CAR, CAR]),
+        )
+    ]
+    merged = detector._merge(parts, (480, 640))
+    assert sorted(merged.data["class_name"].tolist()) == ["car", "car", "person", "person"]
+    plain = NanoDetDetector(session=session, merge_person_parts=False)._merge(parts, (480, 640))
+    assert (plain.data["class_name"] == "person").sum() == 3
 
 
 def test_bad_options_are_refused() -> None:

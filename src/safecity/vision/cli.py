@@ -66,6 +66,11 @@ def detect(
     tiles: str = typer.Option(
         "1x1", help="Also look at COLSxROWS overlapping tiles, for small objects (e.g. 2x2)."
     ),
+    second_look: bool = typer.Option(
+        True,
+        help="Look again at a zoomed-out copy of an image where no vehicle covering half of it was found "
+        "(close-ups of one vehicle); only when vehicles are asked for.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Find objects (COCO classes: person, car, motorcycle, bus, truck, bicycle, handbag, ...) in images."""
@@ -74,6 +79,7 @@ def detect(
         min_confidence=min_confidence,
         input_size=size,
         tiles=parse_tiles(tiles),
+        second_look=second_look,
     )
     results = [detect_file(detector, path) for path in images]
     failed = [r for r in results if "error" in r]
