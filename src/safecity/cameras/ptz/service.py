@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
@@ -245,27 +245,26 @@ def _run(ctx: Context, wanted: Target, act: Callable[[PtzCamera], T]) -> T:
         ptz.device.close()
 
 
+def _record(ctx: Context, camera_id: str, *, actor: str, action: str, detail: dict[str, Any]) -> None:
+    """Audits a command the camera has carried out (in a transaction of its own: none is open while the
+    camera is asked)."""
+    with ctx.db.session() as session:
+        audit.record(session, actor=actor, action=action, target=camera_id, detail=detail)
+
+
 def save_preset(ctx: Context, camera_id: str, *, actor: str, name: str) -> str:
     """Keeps where the camera points now as preset `name`; audited. Returns the camera's token for it."""
     token = command(ctx, camera_id, actor=actor, action="preset_save", act=lambda ptz: ptz.set_preset(name))
-    with ctx.db.session() as session:
-        audit.record(
-            session,
-            actor=actor,
-            action="camera.ptz_preset_save",
-            target=camera_id,
-            detail={"token": token, "name": name},
-        )
+    _record(
+        ctx, camera_id, actor=actor, action="camera.ptz_preset_save", detail={"token": token, "name": name}
+    )
     return token
 
 
 def remove_preset(ctx: Context, camera_id: str, *, actor: str, token: str) -> None:
     """Removes the camera's preset `token`; audited."""
     command(ctx, camera_id, actor=actor, action="preset_remove", act=lambda ptz: ptz.remove_preset(token))
-    with ctx.db.session() as session:
-        audit.record(
-            session, actor=actor, action="camera.ptz_preset_remove", target=camera_id, detail={"token": token}
-        )
+    _record(ctx, camera_id, actor=actor, action="camera.ptz_preset_remove", detail={"token": token})
 
 
 def _axis(found: Range | None) -> AxisRange | None:
@@ -307,14 +306,8 @@ def absolute_move(ctx: Context, camera_id: str, *, actor: str, to: Position) -> 
     command(
         ctx, camera_id, actor=actor, action="absolute_move", act=lambda ptz: ptz.absolute_move(to, spaces)
     )
-    with ctx.db.session() as session:
-        audit.record(
-            session,
-            actor=actor,
-            action="camera.ptz_absolute_move",
-            target=camera_id,
-            detail={"pan": to.pan, "tilt": to.tilt, "zoom": to.zoom},
-        )
+    detail = {"pan": to.pan, "tilt": to.tilt, "zoom": to.zoom}
+    _record(ctx, camera_id, actor=actor, action="camera.ptz_absolute_move", detail=detail)
 
 
 def optics(session: Session, camera_id: str) -> Optics:
@@ -342,20 +335,14 @@ def centre(ctx: Context, camera_id: str, *, actor: str, x: float, y: float, aspe
     pan_deg, tilt_deg = turn_to_centre(x, y, fov_deg=fov, aspect=aspect)
     to = aim(now, spaces, lens, pan_deg=pan_deg, tilt_deg=tilt_deg)
     command(ctx, camera_id, actor=actor, action="centre", act=lambda ptz: ptz.absolute_move(to, spaces))
-    with ctx.db.session() as session:
-        audit.record(
-            session,
-            actor=actor,
-            action="camera.ptz_centre",
-            target=camera_id,
-            detail={
-                "x": x,
-                "y": y,
-                "fov_deg": round(fov, 3),
-                "pan_deg": round(pan_deg, 3),
-                "tilt_deg": round(tilt_deg, 3),
-                "from": {"pan": now.pan, "tilt": now.tilt, "zoom": now.zoom},
-                "to": {"pan": to.pan, "tilt": to.tilt},
-            },
-        )
+    detail = {
+        "x": x,
+        "y": y,
+        "fov_deg": round(fov, 3),
+        "pan_deg": round(pan_deg, 3),
+        "tilt_deg": round(tilt_deg, 3),
+        "from": {"pan": now.pan, "tilt": now.tilt, "zoom": now.zoom},
+        "to": {"pan": to.pan, "tilt": to.tilt},
+    }
+    _record(ctx, camera_id, actor=actor, action="camera.ptz_centre", detail=detail)
     return to
