@@ -24,7 +24,7 @@ the fake gateway). Every event's `at` is its publish time, so `plate_reads.store
    duplicate alerts (more than one per hot-listed plate and camera), duplicate challans (more than
    one per offence) and duplicate notices (more than one SMS per challan at the fake gateway, a
    repeated idempotency key counting once). SMS are counted last, once the notice queue of the whole
-   run has emptied or stalled (quick: at most 90 s more), since notices may lag the challans they
+   run has emptied or stalled (quick: at most 300 s more), since notices may lag the challans they
    follow. The top-level figures add up every rate step and fault.
 
     .venv/bin/python bench/bench_city.py [--quick] [--serves 2] [--workers 2] [--notice-workers 1]
@@ -494,7 +494,7 @@ def parse_args() -> argparse.Namespace:
     args.drain_s = args.drain_s or (15.0 if args.quick else 60.0)
     args.fault_s = args.fault_s or (15.0 if args.quick else 40.0)
     args.backlog_s = 120.0 if args.quick else 600.0
-    args.notices_s = 90.0 if args.quick else 900.0
+    args.notices_s = 300.0 if args.quick else 900.0
     args.max_fault_rate = 100 if args.quick else 200
     args.worker_settle_s = 30.0
     args.failover_limit_s = 30.0 if args.quick else 60.0

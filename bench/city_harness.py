@@ -1279,16 +1279,20 @@ class CityCluster:
         """Waits until every challan issued so far has had an SMS, the notices stall, or the deadline.
 
         A stall (no new SMS for `stall_s`, longer than a dead process's notice claim lasts) means the
-        missing ones will not come; at the deadline they may still be on their way.
+        missing ones will not come; at the deadline they may still be on their way. `sms_per_s` is
+        the notice workers' rate while they worked through what was left (the SMS sent while waiting,
+        over the time to the last one).
         """
         start = last_change = time.monotonic()
         last: tuple[int, int] | None = None
+        first_sms: int | None = None
         while True:
             with self.pg.connect() as conn:
                 row = conn.execute("SELECT count(*) FROM challans").fetchone()
             counts = await asyncio.to_thread(self.sms_counts)
             now_counts = (int(row[0]) if row else 0, len(counts["sent_by_number"]))
             now = time.monotonic()
+            first_sms = now_counts[1] if first_sms is None else first_sms
             if now_counts != last:
                 last, last_change = now_counts, now
             if now_counts[1] >= now_counts[0]:
@@ -1300,11 +1304,15 @@ class CityCluster:
             else:
                 await asyncio.sleep(1.0)
                 continue
+            sent = now_counts[1] - first_sms
+            working_s = last_change - start
             return {
                 "waited_s": round(now - start, 1),
                 "ended": ended,
                 "challans": now_counts[0],
                 "with_sms": now_counts[1],
+                "sms_sent_while_waiting": sent,
+                "sms_per_s": round(sent / working_s, 1) if sent and working_s > 0 else None,
             }
 
     def account(self, phase: Phase, *, sms: bool = True) -> dict[str, Any]:
