@@ -6,8 +6,13 @@ payload is `DEVC` (a device) holding `STRM`s (streams); the GPS stream has `GPS5
 longitude, altitude, 2D and 3D speed as integers divided by `SCAL`), `GPSU` (the UTC time of its first
 sample, `yymmddhhmmss.sss`), `GPSF` (the fix: 0 none, 2 2D, 3 3D) and `GPSP` (dilution of precision
 × 100). The samples of one payload are spread evenly over its duration. Samples without a fix are left
-out; a poor precision is not a reason to (the officer was there, within its error). `GPS9`, which the
-newest cameras write beside or instead of `GPS5`, is not read.
+out; a poor precision is not a reason to (the officer was there, within its error).
+
+Newer cameras (HERO11 on) write `GPS9` beside or instead of `GPS5`: a structure (type `?`) laid out by
+the stream's `TYPE`, `lllllllSS`, with one `SCAL` divisor per value — latitude, longitude, altitude, 2D
+and 3D speed, days since 2000-01-01, seconds since midnight UTC, DOP and fix. Each sample carries its
+own time and fix, so where a payload has `GPS9` its `GPS5` is not read: its times would only be spread.
+Either way a fix is a time and a place: altitude, speed and DOP are not kept.
 
     track = GpmfTrack("stream #2 of GOPR0001.MP4")
     track.add(bytes(packet), duration_s=1.001)     # raises TrackError naming the sample and the byte
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from safecity.bodyworn.gps import Fix, TrackError
@@ -38,6 +43,10 @@ _FORMATS = {
     "d": "d",
 }
 NO_FIX = 0
+# The values of a GPS9 sample in order: its days count from GPS9_EPOCH, its seconds from midnight UTC.
+GPS9_VALUES = ("latitude", "longitude", "altitude", "2D speed", "3D speed", "days", "seconds", "DOP", "fix")
+GPS9_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+DAY_SECONDS = 86_400
 
 
 def starts_gpmf(data: bytes) -> bool:
@@ -60,24 +69,26 @@ class Klv:
         """Yields the entries nested in this one."""
         return entries(self.payload, where, base=self.at + 8)
 
-    def numbers(self, where: str) -> list[tuple[float, ...]]:
-        """Returns the samples of a numeric entry, each a tuple of its values."""
+    def numbers(self, where: str, layout: str = "") -> list[tuple[float, ...]]:
+        """Returns the samples of a numeric entry, each a tuple of its values; a structure (type '?')
+        is read by `layout`, its stream's `TYPE` (e.g. 'lllllllSS')."""
+        here = f"{where} byte {self.at}"
         kind = chr(self.type) if self.type else "nested"
-        fmt = _FORMATS.get(kind)
-        if fmt is None:
+        if kind == "?":
+            fmt = _structure(layout, self.key, here)
+            what = f"TYPE {layout!r} structures ({struct.calcsize('>' + fmt)} bytes)"
+        else:
+            value = _FORMATS.get(kind)
+            if value is None:
+                raise TrackError(f"{here}: {self.key} has type {kind!r}, not a number", hint="damaged?")
+            fmt, what = value * (self.size // struct.calcsize(">" + value)), f"{kind!r} values"
+        width = struct.calcsize(">" + fmt)
+        if not 0 < width <= self.size or self.size % width:
             raise TrackError(
-                f"{where} byte {self.at}: {self.key} has type {kind!r}, not a number", hint="damaged?"
-            )
-        width = struct.calcsize(fmt)
-        if self.size % width:
-            raise TrackError(
-                f"{where} byte {self.at}: {self.key} samples of {self.size} bytes are not whole "
-                f"{kind!r} values",
+                f"{here}: {self.key} samples of {self.size} bytes are not whole {what}",
                 hint="the GPS metadata is damaged",
             )
-        per = self.size // width
-        values = struct.unpack(f">{per * self.repeat}{fmt}", self.payload[: self.size * self.repeat])
-        return [tuple(values[i : i + per]) for i in range(0, len(values), per)]
+        return list(struct.iter_unpack(">" + fmt, self.payload[: self.size * self.repeat]))
 
     def text(self) -> str:
         """Returns a text entry (type 'c' or 'U') without its padding."""
@@ -112,6 +123,23 @@ def entries(data: bytes, where: str, *, base: int = 0) -> Iterator[Klv]:
         at += 8 + padded
 
 
+def _structure(layout: str, key: str, where: str) -> str:
+    """Returns the `struct` format of a GPMF `TYPE`, one character a value."""
+    if not layout:
+        raise TrackError(
+            f"{where}: {key} has type '?', not a number: a structure, and its stream has no TYPE "
+            "to read it by",
+            hint="the GPS metadata is damaged",
+        )
+    for char in layout:
+        if char not in _FORMATS:
+            raise TrackError(
+                f"{where}: TYPE {layout!r} has {char!r}, not a number type",
+                hint="the GPS metadata is damaged",
+            )
+    return "".join(_FORMATS[char] for char in layout)
+
+
 def _utc(text: str, where: str) -> datetime:
     try:
         moment = datetime.strptime(text[:16], "%y%m%d%H%M%S.%f")
@@ -124,13 +152,25 @@ def _utc(text: str, where: str) -> datetime:
 
 @dataclass
 class _GpsStream:
-    """What one STRM says about GPS: its scale, time, fix, precision and samples."""
+    """What one STRM says about GPS, read only when the payload's fixes come from it: its `GPS5` or
+    `GPS9` samples, their scale, and for `GPS5` the time and fix of the whole payload."""
 
-    scale: tuple[float, ...] = (1.0,)
-    time: datetime | None = None
-    fix: int | None = None
-    samples: list[tuple[float, ...]] = field(default_factory=list)
-    at: int = 0
+    samples: Klv
+    layout: str = ""
+    scale: Klv | None = None
+    time: Klv | None = None
+    fix: Klv | None = None
+
+    def shape(self) -> str:
+        """Says how the samples are laid out: their TYPE, or their one type."""
+        kind = chr(self.samples.type)
+        return f"TYPE {self.layout!r}" if kind == "?" else f"type {kind!r}"
+
+    def divisors(self, where: str) -> tuple[float, ...]:
+        """Returns the SCAL divisors, (1,) when the stream has none."""
+        if self.scale is None:
+            return (1.0,)
+        return tuple(value for sample in self.scale.numbers(where) for value in sample)
 
 
 def _gps_streams(payload: bytes, where: str) -> Iterator[_GpsStream]:
@@ -140,52 +180,107 @@ def _gps_streams(payload: bytes, where: str) -> Iterator[_GpsStream]:
         for stream in device.entries(where):
             if stream.key != "STRM" or stream.type != NESTED:
                 continue
-            gps = _GpsStream(at=stream.at)
+            found: dict[str, Klv] = {}
             for entry in stream.entries(where):
-                if entry.key == "SCAL":
-                    gps.scale = tuple(value for sample in entry.numbers(where) for value in sample)
-                elif entry.key == "GPSU":
-                    gps.time = _utc(entry.text(), f"{where} byte {entry.at}")
-                elif entry.key == "GPSF":
-                    gps.fix = int(entry.numbers(where)[0][0])
-                elif entry.key == "GPS5":
-                    gps.samples = entry.numbers(where)
-                    gps.at = entry.at
-            if gps.samples:
-                yield gps
+                if entry.key in ("SCAL", "TYPE", "GPSU", "GPSF", "GPS5", "GPS9"):
+                    found[entry.key] = entry
+            samples = found.get("GPS9") or found.get("GPS5")
+            if samples is not None and samples.repeat:
+                layout = found["TYPE"].text() if "TYPE" in found else ""
+                yield _GpsStream(samples, layout, found.get("SCAL"), found.get("GPSU"), found.get("GPSF"))
 
 
 def payload_fixes(payload: bytes, where: str, *, duration_s: float = 1.0) -> tuple[list[Fix], int]:
-    """Returns the fixes of one GPMF payload and how many GPS samples it held (with a fix or not);
-    raises TrackError naming the byte of what is damaged."""
+    """Returns the fixes of one GPMF payload and how many GPS samples it held (with a fix or not),
+    from its `GPS9` streams where it has any, else from its `GPS5`; raises TrackError naming the byte
+    of what is damaged."""
+    streams = list(_gps_streams(payload, where))
+    gps9 = [gps for gps in streams if gps.samples.key == "GPS9"]
     fixes: list[Fix] = []
     seen = 0
-    for gps in _gps_streams(payload, where):
-        here = f"{where} byte {gps.at}"
-        seen += len(gps.samples)
-        if gps.fix == NO_FIX:
-            continue
-        if len(gps.samples[0]) < 2:
-            raise TrackError(f"{here}: GPS5 samples have {len(gps.samples[0])} values", hint="damaged?")
-        if len(gps.scale) not in (1, len(gps.samples[0])) or not all(gps.scale[:2]):
-            raise TrackError(
-                f"{here}: SCAL {list(gps.scale)} does not scale {len(gps.samples[0])} GPS5 values",
-                hint="the GPS metadata is damaged",
-            )
-        first = gps.time
-        if first is None:
-            raise TrackError(f"{here}: GPS5 samples without a GPSU time", hint="the GPS metadata is damaged")
-        lat_scale, lon_scale = (gps.scale[0], gps.scale[0]) if len(gps.scale) == 1 else gps.scale[:2]
-        step = duration_s / len(gps.samples)
-        for i, sample in enumerate(gps.samples):
-            lat, lon = sample[0] / lat_scale, sample[1] / lon_scale
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                raise TrackError(
-                    f"{here}: GPS5 sample {i} is at {lat:.5f}, {lon:.5f}, not a place on Earth",
-                    hint="the GPS metadata is damaged",
-                )
-            fixes.append((first + timedelta(seconds=i * step), lat, lon))
+    for gps in gps9 or streams:
+        found, count = _gps9_fixes(gps, where) if gps9 else _gps5_fixes(gps, where, duration_s)
+        fixes.extend(found)
+        seen += count
     return fixes, seen
+
+
+def _on_earth(lat: float, lon: float, what: str) -> None:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise TrackError(
+            f"{what} is at {lat:.5f}, {lon:.5f}, not a place on Earth", hint="the GPS metadata is damaged"
+        )
+
+
+def _gps5_fixes(gps: _GpsStream, where: str, duration_s: float) -> tuple[list[Fix], int]:
+    """The samples of a GPS5 stream, timed from GPSU and spread over the payload's duration."""
+    here = f"{where} byte {gps.samples.at}"
+    samples = gps.samples.numbers(where, gps.layout)
+    fix = gps.fix.numbers(where) if gps.fix is not None else []
+    if fix and fix[0][0] == NO_FIX:
+        return [], len(samples)
+    if len(samples[0]) < 2:
+        raise TrackError(f"{here}: GPS5 samples have {len(samples[0])} values", hint="damaged?")
+    scale = gps.divisors(where)
+    if len(scale) not in (1, len(samples[0])) or not all(scale[:2]):
+        raise TrackError(
+            f"{here}: SCAL {list(scale)} does not scale {len(samples[0])} GPS5 values",
+            hint="the GPS metadata is damaged",
+        )
+    if gps.time is None:
+        raise TrackError(f"{here}: GPS5 samples without a GPSU time", hint="the GPS metadata is damaged")
+    first = _utc(gps.time.text(), f"{where} byte {gps.time.at}")
+    lat_scale, lon_scale = (scale[0], scale[0]) if len(scale) == 1 else scale[:2]
+    step = duration_s / len(samples)
+    fixes: list[Fix] = []
+    for i, sample in enumerate(samples):
+        lat, lon = sample[0] / lat_scale, sample[1] / lon_scale
+        _on_earth(lat, lon, f"{here}: GPS5 sample {i}")
+        fixes.append((first + timedelta(seconds=i * step), lat, lon))
+    return fixes, len(samples)
+
+
+def _gps9_fixes(gps: _GpsStream, where: str) -> tuple[list[Fix], int]:
+    """The samples of a GPS9 stream, each at its own time (days since 2000 and seconds since midnight)."""
+    here = f"{where} byte {gps.samples.at}"
+    samples = gps.samples.numbers(where, gps.layout)
+    if len(samples[0]) != len(GPS9_VALUES):
+        raise TrackError(
+            f"{here}: GPS9 samples have {len(samples[0])} values ({gps.shape()}), not the "
+            f"{len(GPS9_VALUES)} of {', '.join(GPS9_VALUES)}",
+            hint="the GPS metadata is damaged",
+        )
+    scale = gps.divisors(where)
+    if len(scale) != len(GPS9_VALUES):
+        raise TrackError(
+            f"{here}: SCAL {list(scale)} has {len(scale)} divisors, GPS9 needs one for each of its "
+            f"{len(GPS9_VALUES)} values",
+            hint="the GPS metadata is damaged",
+        )
+    # A zero anywhere in SCAL is damage, and the rest of that SCAL cannot be trusted either.
+    zero = next((name for name, divisor in zip(GPS9_VALUES, scale, strict=True) if not divisor), None)
+    if zero is not None:
+        raise TrackError(
+            f"{here}: SCAL {list(scale)} divides the GPS9 {zero} by 0", hint="the GPS metadata is damaged"
+        )
+    fixes: list[Fix] = []
+    for i, sample in enumerate(samples):
+        if sample[8] == NO_FIX:
+            continue
+        lat, lon, days, seconds = (sample[k] / scale[k] for k in (0, 1, 5, 6))
+        _on_earth(lat, lon, f"{here}: GPS9 sample {i}")
+        try:
+            if not (days >= 0 and 0 <= seconds < DAY_SECONDS):
+                raise OverflowError
+            at = GPS9_EPOCH + timedelta(days=days, seconds=seconds)
+        except (OverflowError, ValueError):
+            raise TrackError(
+                f"{here}: GPS9 sample {i} says day {days:g} since 2000-01-01, second {seconds:g} of the "
+                "day, not a time",
+                hint="the GPS metadata is damaged",
+            ) from None
+        fixes.append((at, lat, lon))
+    return fixes, len(samples)
 
 
 class GpmfTrack:
@@ -211,7 +306,7 @@ class GpmfTrack:
         never had a fix (a camera with its GPS off writes none, and has no track, not an error)."""
         if self.samples and not self._fixes:
             raise TrackError(
-                f"{self.where}: {self.samples} GPS samples, none with a fix (GPSF 0)",
+                f"{self.where}: {self.samples} GPS samples, none with a fix (GPSF 0, or GPS9 fix 0)",
                 hint="the camera had no satellite lock while it recorded",
             )
         return sorted(self._fixes, key=lambda fix: fix[0])
