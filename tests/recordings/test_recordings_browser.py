@@ -98,3 +98,20 @@ def test_playback_starts_at_the_moment_asked_not_at_the_key_frame_before_it(
     assert T0 + timedelta(seconds=13) <= later <= T0 + timedelta(seconds=36)  # inside the recording
     shown = _reached(page, moment + timedelta(seconds=4))
     assert later - timedelta(seconds=0.1) <= shown <= later + timedelta(seconds=1.5)
+
+
+def test_a_link_whose_moment_is_not_a_time_says_what_to_give(
+    ctx: Context,
+    record: Callable[..., Recorded],
+    live_server: LiveServer,
+    page: Any,
+) -> None:
+    record("cam-1", seconds=2)
+    _sign_in(page, live_server.url, ctx)
+
+    page.goto(f"{live_server.url}/recordings?camera=cam-1&at=yesterday-noon")
+    page.wait_for_function("() => document.querySelector('#rec-status').textContent !== ''")
+    assert page.inner_text("#rec-status") == (
+        "the link's at=yesterday-noon is not a moment: give an ISO time, e.g. 2025-12-19T04:30:00Z"
+    )
+    assert page.locator(".rec-tile").count() == 0

@@ -1,27 +1,56 @@
+// @ts-check
 // The fixed cameras beside a body-worn recording, on one timeline with it: the body camera's playhead
 // moves the chosen camera's footage (the recordings API's fragmented MP4) to the same wall-clock moment,
 // and says "no recording" where that camera kept none. The body camera's player leads; this one follows.
 import { $, api, el, when } from "/static/lib.js";
+import { CatchUp, CLOSE_S } from "/static/catchup.js";
 
 const REC = "/api/recordings";
 const DRIFT_S = 0.8;  // the follower is moved only when it is further than this from the leader
-const CLOSE_S = 0.05;  // near enough to the leader's moment after a load
 const RETRY_MS = 3000;  // after a failed load, the follower waits this long before it asks again
 const MAX_CATCH_UP_S = 20;  // further ahead than this, the follower loads from there instead of playing fast
 
-const state = { itemId: "", video: null, start: 0, end: 0, within: 0, cameras: [], chosen: null, origin: null,
-  token: 0, loading: false, catching: false, exact: false, retryAt: 0, onCameras: null };
+/**
+ * What GET /api/bodyworn/items/{id}/cameras answers.
+ * @typedef {{start: string, end: string}} Span
+ * @typedef {{camera_id: string, name: string, distance_m: number, closest_at: string, near: Span[],
+ *   recorded: Span[], recorded_near_seconds: number}} NearbyCamera
+ * @typedef {{start: string|null, end: string|null, within_m: number, note: string, cameras: NearbyCamera[]}} Nearby
+ */
 
-const fixed = () => $("#bw-fixed");
+/**
+ * The leader (`video`, the body camera's clip from `start` to `end`, epoch ms) and the follower: the chosen
+ * camera, the wall-clock moment its stream starts at (`origin`), a load under way (`token` drops the answers
+ * of earlier ones), whether it must land exactly on the leader's moment (after a load or a jump) and when a
+ * failed load may be tried again.
+ */
+const state = {
+  itemId: "",
+  /** @type {HTMLVideoElement} */ video: /** @type {any} */ (null),
+  start: 0, end: 0, within: 0,
+  /** @type {NearbyCamera[]} */ cameras: [],
+  /** @type {NearbyCamera|null} */ chosen: null,
+  /** @type {number|null} */ origin: null,
+  token: 0, loading: false, exact: false, retryAt: 0,
+  /** @type {((cameras: NearbyCamera[]) => void)|null} */ onCameras: null,
+};
+
+const fixed = () => /** @type {HTMLVideoElement} */ ($("#bw-fixed"));
+/** @type {CatchUp|null} */
+let follower = null;
+/** The follower's catch-up to the leader's moment (made on the page's player when first asked for). */
+const catchUp = () => (follower ??= new CatchUp(fixed(), onCatchUp));
 const box = () => $("#bw-fixed-box");
-const at = (ms) => new Date(ms).toISOString();
-const span = (s) => [Date.parse(s.start), Date.parse(s.end)];
+const at = (/** @type {number} */ ms) => new Date(ms).toISOString();
+const span = (/** @type {Span} */ s) => /** @type {[number, number]} */ ([Date.parse(s.start), Date.parse(s.end)]);
 const leaderMs = () => state.start + state.video.currentTime * 1000;
 
+/** Where epoch `ms` falls on the shared timeline, 0–100. @param {number} ms */
 function percent(ms) {
   return Math.max(0, Math.min(100, (ms - state.start) / (state.end - state.start) * 100));
 }
 
+/** @param {string} className @param {[number, number]} span @param {string} title */
 function bar(className, [from, to], title) {
   const node = el("div", { class: className, title });
   node.style.left = `${percent(from)}%`;
@@ -47,24 +76,30 @@ function drawTimeline() {
   showCursor(leaderMs());
 }
 
+/** @param {number} ms */
 function showCursor(ms) {
   const cursor = $("#bw-timeline .bw-tl-cursor");
   if (cursor) cursor.style.left = `${percent(ms)}%`;
 }
 
-const covered = (ms) => state.chosen.recorded.some((s) => { const [a, b] = span(s); return a <= ms && ms < b; });
+/** Whether the chosen camera kept footage of epoch `ms`. */
+const covered = (/** @type {number} */ ms) =>
+  (state.chosen?.recorded ?? []).some((s) => { const [a, b] = span(s); return a <= ms && ms < b; });
 
+/** Says what the follower does (`kind` goes to the box's data-state, which the page's style shows).
+ * @param {string} text @param {string} kind */
 function say(text, kind) {
   box().dataset.state = kind;
   $("#bw-fixed-status").textContent = text;
 }
 
+/** @param {number} ms */
 function noRecording(ms) {
   state.token += 1;  // a load under way is for a moment that has passed
   state.loading = false;
-  state.catching = false;
+  catchUp().cancel();
   fixed().pause();
-  say(`no recording from ${state.chosen.camera_id} at ${when(ms, "time")}`, "none");
+  say(`no recording from ${state.chosen?.camera_id} at ${when(ms, "time")}`, "none");
   $("#bw-fixed-clock").textContent = "";
 }
 
@@ -84,29 +119,42 @@ function follow() {
 }
 
 /** Brings the follower forward to `want` (seconds of its stream). A live recording streamed from a moment
- * cannot be sought in (the browser finds no seekable range), so it plays fast until it gets there. */
-function steer(want) {
-  const player = fixed(), behind = want - player.currentTime;
+ * cannot be sought in (the browser finds no seekable range), so catchup.js plays it fast until it gets to
+ * the leader's moment, which moves on while the leader plays. */
+function steer(/** @type {number} */ want) {
+  if (catchUp().catching) return;  // on its way already, to wherever the leader is
   // Exactly after a load or a jump; during playback only when the two drifted apart.
-  if (behind > (state.exact ? CLOSE_S : DRIFT_S) || (state.catching && behind > CLOSE_S)) {
-    if (!state.catching) say("", "catching");
-    state.catching = true;
-    player.playbackRate = Math.min(16, Math.max(1.5, behind * 2));
-    player.play().catch(() => {});
-    requestAnimationFrame(() => { if (state.catching) sync(); });
+  if (want - fixed().currentTime > (state.exact ? CLOSE_S : DRIFT_S)) {
+    const origin = state.origin ?? 0;
+    catchUp().to(() => (leaderMs() - origin) / 1000);
     return;
   }
-  state.catching = false;
+  arrived();
+}
+
+/** The follower is at the leader's moment: from here it plays along. */
+function arrived() {
   state.exact = false;
   if (box().dataset.state !== (state.video.paused ? "paused" : "playing")) follow();
   showWall();
 }
 
-/** Loads the chosen camera's footage from the moment the body camera shows (the key-frame before it). */
+/** What the catch-up says: on its way, there, or at the end of its footage short of the leader's moment.
+ * @param {import("/static/catchup.js").CatchState} now */
+function onCatchUp(now) {
+  if (now === "catching") say("", "catching");
+  else if (now === "ended") {
+    state.retryAt = performance.now() + RETRY_MS;  // then loaded again from the leader's moment
+    say(`the footage from ${state.chosen?.camera_id} ends before this moment`, "none");
+  } else arrived();
+}
+
+/** Loads the chosen camera's footage from the moment the body camera shows (the key-frame before it).
+ * @param {number} ms */
 async function load(ms) {
-  const token = ++state.token, player = fixed(), cam = state.chosen;
+  const token = ++state.token, player = fixed(), cam = /** @type {NearbyCamera} */ (state.chosen);
   state.loading = true;
-  state.catching = false;
+  catchUp().cancel();
   say(`loading ${cam.camera_id} at ${when(ms, "time")}…`, "loading");
   try {
     const where = await api(`${REC}/cameras/${encodeURIComponent(cam.camera_id)}/locate?at=${encodeURIComponent(at(ms))}`);
@@ -127,7 +175,7 @@ async function load(ms) {
     state.loading = false;
     state.origin = null;
     state.retryAt = performance.now() + RETRY_MS;
-    say(err.message, "none");
+    say(err instanceof Error ? err.message : String(err), "none");
   }
 }
 
@@ -147,17 +195,18 @@ function sync() {
   steer(want);
 }
 
+/** @param {NearbyCamera} cam */
 function choose(cam) {
   state.chosen = cam;
   state.retryAt = 0;
   state.origin = null;
   state.token += 1;
   state.loading = false;
-  state.catching = false;
+  catchUp().cancel();
   $("#bw-nearby").querySelectorAll("li").forEach((li) => {
     const mine = li.dataset.camera === cam.camera_id;
     li.classList.toggle("chosen", mine);
-    li.querySelector("button").setAttribute("aria-pressed", String(mine));
+    li.querySelector("button")?.setAttribute("aria-pressed", String(mine));
   });
   box().hidden = false;
   box().dataset.camera = cam.camera_id;
@@ -166,10 +215,11 @@ function choose(cam) {
   sync();
 }
 
+/** @param {Nearby} found */
 function listCameras(found) {
   state.cameras = found.cameras;
   state.within = found.within_m;
-  $("#bw-nearby-form input[name=within_m]").value = String(found.within_m);
+  /** @type {HTMLInputElement} */ ($("#bw-nearby-form input[name=within_m]")).value = String(found.within_m);
   $("#bw-nearby-note").textContent = found.note || (found.cameras.length ?
     `${found.cameras.length} camera(s) within ${found.within_m} m of the officer during the recording` :
     `no camera within ${found.within_m} m recorded the officer's place during the recording`);
@@ -187,28 +237,33 @@ function listCameras(found) {
   }
 }
 
+/** Asks for the cameras within `within` metres (the server's default for null); `all` lists those that kept
+ * nothing too. @param {string|null} within @param {boolean} all */
 async function ask(within, all) {
   const query = new URLSearchParams();
   if (within) query.set("within_m", within);
   if (all) query.set("recorded_only", "false");
   try {
     listCameras(await api(`/api/bodyworn/items/${encodeURIComponent(state.itemId)}/cameras?${query}`));
-  } catch (err) { $("#bw-nearby-note").textContent = err.message; }
+  } catch (err) { $("#bw-nearby-note").textContent = err instanceof Error ? err.message : String(err); }
 }
 
-/** Shows the cameras near the item `itemId` beside its player `video`; `onCameras(list)` places them on a map. */
+/**
+ * Shows the cameras near the item `itemId` beside its player `video`; `onCameras(list)` places them on a map.
+ * @param {string} itemId @param {HTMLVideoElement} video @param {(cameras: NearbyCamera[]) => void} onCameras
+ */
 export function showNearby(itemId, video, onCameras) {
   Object.assign(state, { itemId, video, onCameras });
   video.addEventListener("seeked", () => { state.exact = true; sync(); });
-  video.addEventListener("timeupdate", () => { if (!state.catching) sync(); });
+  video.addEventListener("timeupdate", () => sync());
   video.addEventListener("play", () => sync());
   video.addEventListener("pause", () => {
-    if (state.chosen && !state.catching) { fixed().pause(); if (box().dataset.state === "playing") say("", "paused"); }
+    if (state.chosen && !catchUp().catching) { fixed().pause(); if (box().dataset.state === "playing") say("", "paused"); }
   });
-  video.addEventListener("ratechange", () => { if (!state.catching) fixed().playbackRate = video.playbackRate; });
+  video.addEventListener("ratechange", () => { if (!catchUp().catching) fixed().playbackRate = video.playbackRate; });
   fixed().addEventListener("timeupdate", showWall);
   fixed().addEventListener("seeked", showWall);
-  $("#bw-timeline").addEventListener("click", (ev) => {
+  $("#bw-timeline").addEventListener("click", (/** @type {MouseEvent} */ ev) => {
     const lanes = $("#bw-timeline .bw-tl-lanes");
     if (!lanes) return;
     const rect = lanes.getBoundingClientRect();
@@ -217,8 +272,8 @@ export function showNearby(itemId, video, onCameras) {
   });
   $("#bw-nearby-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const form = new FormData(ev.target);
-    ask(form.get("within_m"), Boolean(form.get("all")));
+    const form = new FormData(/** @type {HTMLFormElement} */ (ev.target));
+    ask(String(form.get("within_m") ?? "") || null, Boolean(form.get("all")));
   });
   return ask(null, false);
 }

@@ -1,30 +1,62 @@
+// @ts-check
 // Shared helpers of the command-centre pages: API calls, DOM building, times, the live feed (the city map
 // is citymap.js).
-export const $ = (sel, root = document) => root.querySelector(sel);
+
+/**
+ * The first element under `root` that `sel` selects: an HTML element of the page's template (cast it to
+ * say which: an <input>, a <video>).
+ * @param {string} sel @param {ParentNode} [root]
+ */
+export const $ = (sel, root = document) => /** @type {HTMLElement} */ (root.querySelector(sel));
+
+/** The content of the page's <meta name="…">; "" where the page has none. @param {string} name */
+const meta = (name) => /** @type {HTMLMetaElement|null} */ (document.querySelector(`meta[name="${name}"]`))?.content || "";
 
 /** The page's CSRF token (its <meta name="csrf-token">): the server refuses a change without it. */
-export const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+export const csrfToken = () => meta("csrf-token");
 
-/** fetch() on this server: same-origin cookies and the CSRF token (every page's changes go through here). */
+/**
+ * fetch() on this server: same-origin cookies and the CSRF token (every page's changes go through here).
+ * @param {string} path @param {RequestInit} [options]
+ */
 export function send(path, options = {}) {
   return fetch(path, { credentials: "same-origin", ...options,
     headers: { "X-CSRF-Token": csrfToken(), ...(options.headers || {}) } });
 }
 
+/** What api() throws for a refused request: the server's message (with its hint), the HTTP status and the
+ * error's own fields (`data`: a 422 names each field in data.fields, a 409 the ticket it names). */
+export class ApiError extends Error {
+  /** @param {string} message @param {number} status @param {any} data */
+  constructor(message, status, data) {
+    super(message);
+    this.status = status;
+    this.data = data;
+  }
+}
+
+/**
+ * Calls the API: the answer's JSON (null for 204); sign-in when the session ended; an ApiError otherwise.
+ * @param {string} path @param {RequestInit} [options]
+ * @returns {Promise<any>}
+ */
 export async function api(path, options = {}) {
   const json = typeof options.body === "string" ? { "Content-Type": "application/json" } : {};
   const res = await send(path, { ...options, headers: { ...json, ...(options.headers || {}) } });
   if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
-    const err = new Error((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText);
-    err.status = res.status;
-    err.data = data;  // the error's own fields: a 422 names each field (data.fields), a 409 the ticket it names
-    throw err;
+    throw new ApiError((data && (data.detail + (data.hint ? " — " + data.hint : ""))) || res.statusText, res.status, data);
   }
   return data;
 }
 
+/**
+ * A new element: `attrs` set as attributes (`class`, `style` through the CSSOM, `on…` as listeners; true
+ * as an empty attribute, false/null/undefined left out), `children` appended (nodes, or text).
+ * @param {string} tag @param {Record<string, any>} [attrs] @param {...any} children
+ * @returns {HTMLElement}
+ */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -38,7 +70,7 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 /** The zone every time on a page is shown in: the server's display_timezone (the API speaks UTC). */
-export const displayZone = () => document.querySelector('meta[name="display-timezone"]')?.content || "UTC";
+export const displayZone = () => meta("display-timezone") || "UTC";
 
 const STYLES = {
   datetime: { day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" },

@@ -1,57 +1,76 @@
+// @ts-check
 // The recordings page: several cameras played side by side at the same moment (fragmented MP4, which
 // the browser plays natively), a timeline per camera with recorded spans, gaps and events, search
 // across the city, and audited exports. No player library: <video src> and fetch only.
-import { when, fromZoneInput, toZoneInput } from "/static/lib.js";
+import { $, api, el, when, fromZoneInput, toZoneInput } from "/static/lib.js";
+import { CatchUp } from "/static/catchup.js";
+
+/**
+ * What the recordings API answers (src/safecity/recordings/api.py).
+ * @typedef {{start: string, end: string}} Span
+ * @typedef {{recorded: Span[], events: {kind: string, reason: string, ref: string, start: string}[],
+ *   recorder: string|null, oldest: string|null}} Timeline
+ * @typedef {{url: string, origin: string, offset_seconds: number}} Located
+ * @typedef {{id: string, name: string}} Camera
+ * @typedef {{name: string, state: string, used_bytes: number|null, free_bytes: number|null}} Volume
+ * @typedef {{camera_id: string, state: string, detail: string, since: string}} RecorderState
+ * @typedef {{camera_id: string, name: string, district: string, recorded_seconds: number, recorded: Span[]}} SearchHit
+ * @typedef {{id: string, manifest_ref: string, files: {name: string, media_ref: string, sha256: string}[]}} Manifest
+ */
+/**
+ * One camera's tile: its player, its timeline (`windowStart`–`windowEnd`, epoch ms) and the wall-clock
+ * moment its stream starts at (`origin`). `token` is bumped by every moment asked, so an answer for an
+ * earlier one is dropped.
+ * @typedef {{cameraId: string, root: HTMLElement, video: HTMLVideoElement, timeline: HTMLElement,
+ *   legend: HTMLElement, msg: HTMLElement, clockEl: HTMLElement, origin: Date|null, spans: [number, number][],
+ *   windowStart: number, windowEnd: number, token: number, catchUp: CatchUp}} Tile
+ */
 
 const API = "/api/recordings";
 const WINDOW_MS = 30 * 60 * 1000;  // the timeline shows half an hour either side of the moment
-const CLOSE_S = 0.05;  // near enough to the moment asked for
-const MAX_RATE = 16;  // how fast a tile plays on to the moment asked for
+/** @type {Map<string, Tile>} */
 const tiles = new Map();
 
-const $ = (sel, root = document) => root.querySelector(sel);
-const el = (tag, attrs = {}, text = "") => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text) node.textContent = text;
-  return node;
-};
+// The page's elements (every one is in the template), typed as what they are.
+const input = (/** @type {string} */ sel) => /** @type {HTMLInputElement} */ ($(sel));
+const cameraSelect = () => /** @type {HTMLSelectElement} */ ($("#rec-cameras"));
 // The date-time fields and the labels are in the display zone, whatever the browser's own zone is.
-const toIso = (local) => fromZoneInput(local).toISOString();
-const toLocal = (date) => toZoneInput(date);
-const clock = (date) => when(date, "seconds");
+const clock = (/** @type {Date} */ date) => when(date, "seconds");
+const message = (/** @type {unknown} */ error) => (error instanceof Error ? error.message : String(error));
 
-async function getJson(url, options = {}) {
-  // The page's CSRF token goes with every request: the server refuses a change without it.
-  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
-  const answer = await fetch(url, { credentials: "same-origin", ...options,
-    headers: { "X-CSRF-Token": csrf, ...(options.headers || {}) } });
-  const body = answer.headers.get("content-type")?.includes("json") ? await answer.json() : {};
-  if (!answer.ok) {
-    const error = new Error(body.detail || `request failed (${answer.status})`);
-    error.hint = body.hint || "";
-    error.status = answer.status;
-    throw error;
-  }
-  return body;
+/**
+ * A date-time field's value as UTC ISO; a field the browser lets through empty or malformed is refused
+ * with what to type.
+ * @param {FormData} form @param {string} name @param {string} label
+ */
+function isoField(form, name, label) {
+  const moment = fromZoneInput(String(form.get(name) ?? ""));
+  if (!moment) throw new Error(`${label}: type a date and time, e.g. 2025-12-19 09:30:00`);
+  return moment.toISOString();
 }
 
+/** @param {string} cameraId @returns {Tile} */
 function tileFor(cameraId) {
-  if (tiles.has(cameraId)) return tiles.get(cameraId);
-  const root = el("article", { class: "rec-tile", "data-camera": cameraId });
-  const header = el("header");
-  header.append(el("strong", {}, cameraId), el("span", { class: "rec-clock" }, "—"));
-  const video = el("video", { muted: "", playsinline: "", controls: "", preload: "auto" });
+  const known = tiles.get(cameraId);
+  if (known) return known;
+  const clockEl = el("span", { class: "rec-clock" }, "—");
+  const video = /** @type {HTMLVideoElement} */ (el("video", { muted: true, playsinline: true, controls: true,
+                                                               preload: "auto" }));
   video.muted = true;
   const timeline = el("div", { class: "rec-timeline", title: "Click to play from that moment" });
   const legend = el("div", { class: "rec-legend" });
   const msg = el("p", { class: "rec-msg", role: "status" });
-  root.append(header, video, timeline, legend, msg);
+  const root = el("article", { class: "rec-tile", "data-camera": cameraId },
+                  el("header", {}, el("strong", {}, cameraId), clockEl), video, timeline, legend, msg);
   $("#rec-tiles").append(root);
-  const tile = { cameraId, root, video, timeline, legend, msg, clockEl: $(".rec-clock", header),
-                 origin: null, spans: [], windowStart: 0, windowEnd: 0, token: 0, catching: false };
+  /** @type {Tile} */
+  const tile = { cameraId, root, video, timeline, legend, msg, clockEl, origin: null, spans: [], windowStart: 0,
+                 windowEnd: 0, token: 0, catchUp: new CatchUp(video, (state) => {
+                   root.dataset.state = state;
+                   if (state !== "catching") showClock(tile);
+                 }) };
   video.addEventListener("timeupdate", () => showClock(tile));
-  video.addEventListener("playing", () => { if (!tile.catching) root.dataset.state = "playing"; });
+  video.addEventListener("playing", () => { if (!tile.catchUp.catching) root.dataset.state = "playing"; });
   video.addEventListener("ended", () => playNextSpan(tile));
   video.addEventListener("error", () => { tile.msg.textContent = "the browser could not play this footage"; });
   timeline.addEventListener("click", (event) => {
@@ -63,30 +82,35 @@ function tileFor(cameraId) {
   return tile;
 }
 
+/** The wall-clock moment the tile shows; null before its footage is found. @param {Tile} tile */
 function wallTime(tile) {
   return tile.origin ? new Date(tile.origin.getTime() + tile.video.currentTime * 1000) : null;
 }
 
+/** @param {Tile} tile */
 function showClock(tile) {
   const now = wallTime(tile);
   if (!now) return;
   tile.clockEl.textContent = clock(now);
   tile.root.dataset.wall = now.toISOString();
-  const cursor = $(".cursor", tile.timeline);
+  const cursor = /** @type {HTMLElement|null} */ ($(".cursor", tile.timeline));
   if (cursor) cursor.style.left = `${percent(tile, now.getTime())}%`;
 }
 
+/** Where epoch `ms` falls on the tile's timeline, 0–100. @param {Tile} tile @param {number} ms */
 function percent(tile, ms) {
   const span = tile.windowEnd - tile.windowStart;
   return Math.max(0, Math.min(100, (ms - tile.windowStart) / span * 100));
 }
 
+/** @param {Tile} tile @param {Date} at */
 async function drawTimeline(tile, at) {
   tile.windowStart = at.getTime() - WINDOW_MS;
   tile.windowEnd = at.getTime() + WINDOW_MS;
   const params = new URLSearchParams({ start: new Date(tile.windowStart).toISOString(),
                                        end: new Date(tile.windowEnd).toISOString() });
-  const data = await getJson(`${API}/cameras/${encodeURIComponent(tile.cameraId)}/timeline?${params}`);
+  /** @type {Timeline} */
+  const data = await api(`${API}/cameras/${encodeURIComponent(tile.cameraId)}/timeline?${params}`);
   tile.spans = data.recorded.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
   tile.timeline.replaceChildren();
   for (const [start, end] of tile.spans) {
@@ -108,57 +132,34 @@ async function drawTimeline(tile, at) {
                               el("span", {}, clock(new Date(tile.windowEnd))));
 }
 
-const seekable = (video, s) => [...Array(video.seekable.length).keys()]
-  .some((i) => video.seekable.start(i) <= s && s <= video.seekable.end(i));
-
-/** Takes a tile from the key-frame its stream starts at to `offset` seconds into it. The footage is sent
- * as it is read from the disk, so the browser finds no seekable range in it and setting currentTime does
- * nothing: where it cannot seek, the tile plays fast until it gets there (as the body-worn item page's
- * fixed camera does), then at normal speed. */
-function reach(tile, offset, token) {
-  if (token !== tile.token) return;  // the metadata of a stream loaded since
-  const video = tile.video;
-  if (offset > CLOSE_S && seekable(video, offset)) video.currentTime = offset;
-  const step = () => {
-    if (token !== tile.token) return;  // the tile was sent to another moment meanwhile
-    const behind = offset - video.currentTime;
-    if (behind <= CLOSE_S) {
-      tile.catching = false;
-      video.playbackRate = video.defaultPlaybackRate;
-      tile.root.dataset.state = video.paused ? "paused" : "playing";
-      showClock(tile);
-      return;
-    }
-    tile.catching = true;
-    tile.root.dataset.state = "catching";
-    video.playbackRate = Math.min(MAX_RATE, Math.max(1.5, behind * 2));
-    requestAnimationFrame(step);
-  };
-  video.play().catch(() => {});
-  step();
-}
-
+/** Plays the tile's footage from `at`: the stream starts at the key-frame before it, and catchup.js plays
+ * fast from there to the very moment (the browser cannot seek in a stream sent as it is read).
+ * @param {Tile} tile @param {Date} at */
 async function playAt(tile, at) {
   const token = ++tile.token;
+  tile.catchUp.cancel();
   tile.msg.textContent = "";
-  tile.catching = false;
   tile.root.dataset.state = "loading";
   try {
     const params = new URLSearchParams({ at: at.toISOString() });
-    const where = await getJson(`${API}/cameras/${encodeURIComponent(tile.cameraId)}/locate?${params}`);
+    /** @type {Located} */
+    const where = await api(`${API}/cameras/${encodeURIComponent(tile.cameraId)}/locate?${params}`);
     if (token !== tile.token) return;
     tile.origin = new Date(where.origin);
     tile.video.src = where.url;
-    tile.video.addEventListener("loadedmetadata", () => reach(tile, where.offset_seconds, token), { once: true });
+    tile.video.addEventListener("loadedmetadata", () => {
+      if (token === tile.token) tile.catchUp.to(where.offset_seconds);  // else a stream loaded since
+    }, { once: true });
   } catch (error) {
     if (token !== tile.token) return;
     tile.origin = null;
     tile.video.removeAttribute("src");
     tile.root.dataset.state = "none";
-    tile.msg.textContent = `${error.message}${error.hint ? ` — ${error.hint}` : ""}`;
+    tile.msg.textContent = message(error);
   }
 }
 
+/** @param {Tile} tile */
 function playNextSpan(tile) {
   const now = wallTime(tile);
   if (!now) return;
@@ -167,127 +168,119 @@ function playNextSpan(tile) {
   else tile.msg.textContent = "end of the recorded footage in this window";
 }
 
+/** Plays every chosen camera from `at`, side by side; drops the tiles of cameras no longer chosen.
+ * @param {Date} at */
 async function playAll(at) {
-  const chosen = [...$("#rec-cameras").selectedOptions].map((o) => o.value);
+  const chosen = [...cameraSelect().selectedOptions].map((o) => o.value);
   if (!chosen.length) {
     $("#rec-status").textContent = "pick one or more cameras";
     return;
   }
   for (const [id, tile] of tiles) {
-    if (!chosen.includes(id)) { tile.root.remove(); tiles.delete(id); }
+    if (!chosen.includes(id)) { tile.catchUp.cancel(); tile.root.remove(); tiles.delete(id); }
   }
-  $("#rec-at").value = toLocal(at);
+  input("#rec-at").value = toZoneInput(at);
   $("#rec-status").textContent = `playing ${chosen.length} camera(s) from ${clock(at)}`;
   await Promise.all(chosen.map(async (id) => {
     const tile = tileFor(id);
-    try { await drawTimeline(tile, at); } catch (error) { tile.msg.textContent = error.message; }
+    try { await drawTimeline(tile, at); } catch (error) { tile.msg.textContent = message(error); }
     await playAt(tile, at);
   }));
 }
 
 async function loadCameras() {
   try {
-    const cameras = await getJson("/api/cameras");
-    const select = $("#rec-cameras");
-    for (const cam of cameras) select.append(el("option", { value: cam.id }, `${cam.id} — ${cam.name}`));
+    /** @type {Camera[]} */
+    const cameras = await api("/api/cameras");
+    cameraSelect().append(...cameras.map((cam) => el("option", { value: cam.id }, `${cam.id} — ${cam.name}`)));
   } catch (error) {
-    $("#rec-status").textContent = error.message;
+    $("#rec-status").textContent = message(error);
   }
 }
 
 async function loadStates() {
   try {
-    const [volumes, recorders] = await Promise.all([getJson(`${API}/volumes`), getJson(`${API}/recorders`)]);
-    const gib = (n) => (n == null ? "—" : `${(n / 2 ** 30).toFixed(1)} GiB`);
-    $("#rec-volumes tbody").replaceChildren(...volumes.map((v) => {
-      const row = el("tr");
-      row.append(el("td", {}, v.name), el("td", {}, v.state), el("td", {}, gib(v.used_bytes)),
-                 el("td", {}, gib(v.free_bytes)));
-      return row;
-    }));
-    $("#rec-recorders tbody").replaceChildren(...recorders.map((r) => {
-      const row = el("tr", { title: r.detail });
-      row.append(el("td", {}, r.camera_id), el("td", {}, r.state), el("td", {}, clock(new Date(r.since))));
-      return row;
-    }));
+    /** @type {[Volume[], RecorderState[]]} */
+    const [volumes, recorders] = await Promise.all([api(`${API}/volumes`), api(`${API}/recorders`)]);
+    const gib = (/** @type {number|null} */ n) => (n == null ? "—" : `${(n / 2 ** 30).toFixed(1)} GiB`);
+    $("#rec-volumes tbody").replaceChildren(...volumes.map((v) => el("tr", {},
+      el("td", {}, v.name), el("td", {}, v.state), el("td", {}, gib(v.used_bytes)), el("td", {}, gib(v.free_bytes)))));
+    $("#rec-recorders tbody").replaceChildren(...recorders.map((r) => el("tr", { title: r.detail },
+      el("td", {}, r.camera_id), el("td", {}, r.state), el("td", {}, clock(new Date(r.since))))));
   } catch (error) {
-    $("#rec-volumes tbody").replaceChildren(el("tr", {}, error.message));
+    $("#rec-volumes tbody").replaceChildren(el("tr", {}, message(error)));
   }
 }
 
 $("#rec-pick").addEventListener("submit", (event) => {
   event.preventDefault();
-  playAll(fromZoneInput($("#rec-at").value));
+  const at = fromZoneInput(input("#rec-at").value);
+  if (at) playAll(at);
+  else $("#rec-status").textContent = "At: type a date and time, e.g. 2025-12-19 09:30:00";
 });
 $("#rec-pause").addEventListener("click", () => tiles.forEach((t) => t.video.pause()));
 $("#rec-resume").addEventListener("click", () => tiles.forEach((t) => t.video.play().catch(() => {})));
 
 $("#rec-search").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const form = new FormData(event.target);
-  const params = new URLSearchParams({ start: toIso(form.get("start")), end: toIso(form.get("end")) });
-  if (form.get("district")) params.set("district", form.get("district"));
-  if (form.get("bbox")) params.set("bbox", form.get("bbox"));
-  const status = $("#rec-search-status");
+  const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+  const answer = $("#rec-search-status");
   try {
-    const hits = await getJson(`${API}/search?${params}`);
-    status.textContent = `${hits.length} camera(s) recorded there`;
-    $("#rec-hits tbody").replaceChildren(...hits.map((hit) => {
-      const row = el("tr");
-      const add = el("button", { type: "button", class: "link" }, "play");
-      add.addEventListener("click", () => {
-        const option = [...$("#rec-cameras").options].find((o) => o.value === hit.camera_id);
+    const params = new URLSearchParams({ start: isoField(form, "start", "From"), end: isoField(form, "end", "To") });
+    for (const name of ["district", "bbox"]) if (form.get(name)) params.set(name, String(form.get(name)));
+    /** @type {SearchHit[]} */
+    const hits = await api(`${API}/search?${params}`);
+    answer.textContent = `${hits.length} camera(s) recorded there`;
+    $("#rec-hits tbody").replaceChildren(...hits.map((hit) => el("tr", {},
+      el("td", {}, `${hit.camera_id} — ${hit.name}`), el("td", {}, hit.district),
+      el("td", {}, `${Math.round(hit.recorded_seconds)} s`),
+      el("td", {}, el("button", { type: "button", class: "link", onclick: () => {
+        const option = [...cameraSelect().options].find((o) => o.value === hit.camera_id);
         if (option) option.selected = true;
         playAll(new Date(hit.recorded[0].start));
-      });
-      const cell = el("td");
-      cell.append(add);
-      row.append(el("td", {}, `${hit.camera_id} — ${hit.name}`), el("td", {}, hit.district),
-                 el("td", {}, `${Math.round(hit.recorded_seconds)} s`), cell);
-      return row;
-    }));
+      } }, "play")))));
   } catch (error) {
-    status.textContent = `${error.message}${error.hint ? ` — ${error.hint}` : ""}`;
+    answer.textContent = message(error);
   }
 });
 
 $("#rec-export").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const form = new FormData(event.target);
-  const body = {
-    cameras: form.get("cameras").split(",").map((s) => s.trim()).filter(Boolean),
-    start: toIso(form.get("start")), end: toIso(form.get("end")), reason: form.get("reason"),
-  };
-  const status = $("#rec-export-status");
-  status.textContent = "exporting…";
+  const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+  const answer = $("#rec-export-status");
   try {
-    const manifest = await getJson(`${API}/exports`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-    });
-    status.textContent = `export ${manifest.id}: ${manifest.files.length} file(s)`;
-    const items = manifest.files.map((f) => {
-      const li = el("li");
-      li.append(el("a", { href: `/media/${f.media_ref}`, download: f.name }, f.name),
-                el("span", { class: "muted" }, ` sha256 ${f.sha256.slice(0, 16)}…`));
-      return li;
-    });
-    const li = el("li");
-    li.append(el("a", { href: `/media/${manifest.manifest_ref}`, download: "manifest.json" }, "manifest.json"));
-    $("#rec-export-files").replaceChildren(...items, li);
+    const body = {
+      cameras: String(form.get("cameras") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+      start: isoField(form, "start", "From"), end: isoField(form, "end", "To"), reason: form.get("reason"),
+    };
+    answer.textContent = "exporting…";
+    /** @type {Manifest} */
+    const manifest = await api(`${API}/exports`, { method: "POST", body: JSON.stringify(body) });
+    answer.textContent = `export ${manifest.id}: ${manifest.files.length} file(s)`;
+    $("#rec-export-files").replaceChildren(...manifest.files.map((f) => el("li", {},
+      el("a", { href: `/media/${f.media_ref}`, download: f.name }, f.name),
+      el("span", { class: "muted" }, ` sha256 ${f.sha256.slice(0, 16)}…`))),
+    el("li", {}, el("a", { href: `/media/${manifest.manifest_ref}`, download: "manifest.json" }, "manifest.json")));
   } catch (error) {
-    status.textContent = `${error.message}${error.hint ? ` — ${error.hint}` : ""}`;
+    answer.textContent = message(error);
   }
 });
 
-$("#rec-at").value = toLocal(new Date(Date.now() - 5 * 60 * 1000));
+input("#rec-at").value = toZoneInput(new Date(Date.now() - 5 * 60 * 1000));
 loadCameras().then(() => {
+  // A link to a moment: /recordings?camera=cam-1,cam-2&at=2025-12-19T04:30:00Z
   const wanted = new URLSearchParams(location.search);
-  if (wanted.get("camera") && wanted.get("at")) {
-    for (const id of wanted.get("camera").split(",")) {
-      const option = [...$("#rec-cameras").options].find((o) => o.value === id);
-      if (option) option.selected = true;
-    }
-    playAll(new Date(wanted.get("at")));
+  const cameras = wanted.get("camera"), at = wanted.get("at");
+  if (!cameras || !at) return;
+  for (const id of cameras.split(",")) {
+    const option = [...cameraSelect().options].find((o) => o.value === id);
+    if (option) option.selected = true;
+  }
+  const moment = new Date(at);
+  if (Number.isNaN(moment.getTime())) {
+    $("#rec-status").textContent = `the link's at=${at} is not a moment: give an ISO time, e.g. 2025-12-19T04:30:00Z`;
+  } else {
+    playAll(moment);
   }
 });
 loadStates();
