@@ -35,10 +35,20 @@ TEST_WORKERS ?= 2
 test: setup system-deps
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
-lint: setup
+# The browser scripts that say `// @ts-check` are type-checked by TypeScript (tsconfig.json), installed
+# from npm into .tools/ on first use; nothing of it is served or shipped.
+TYPESCRIPT := 5.9.3
+TSC := .tools/node_modules/.bin/tsc
+
+$(TSC):
+	@command -v npm >/dev/null || { echo "make lint needs npm (Node.js) to type-check the browser scripts: apt-get install npm"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix .tools typescript@$(TYPESCRIPT)
+
+lint: setup $(TSC)
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
+	$(TSC) -p tsconfig.json
 
 bench: setup
 	@mkdir -p bench/results
