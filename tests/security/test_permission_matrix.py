@@ -27,6 +27,9 @@ from safecity.web.access import inventory, page_guards, websocket_paths
 from safecity.web.pages import NAV
 from tests.security import matrix
 
+# The matrix is built once per process (about 30 s): keep its tests on one xdist worker, not two.
+pytestmark = pytest.mark.xdist_group("permission-matrix")
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Context, FastAPI, TestClient]]:
