@@ -3,7 +3,10 @@
 1. Issue: a backlog of approved violations (default 100,000) on vehicles in an imported registry is
    issued by `challans.service.issue_pending` in batches, as `safecity challans issue-pending` does:
    owner look-up, fine, number allocation, the challan rows, the delivery outbox, the violations
-   marked issued, demerit-point flags, one audit entry per batch. Reports challans per second.
+   marked issued, demerit-point flags, one audit entry per batch, with the court-readiness gate on
+   (each camera's calibration, road survey, clock check and signal source on record, as
+   bench_enforcement.py sets them up; `held` counts what the gate kept back). Reports challans per
+   second.
 2. Notices: PDF notices (with an evidence photo and the QR verification code) rendered into the
    media store, reported separately as notices per second.
 3. Look-up: the challans table filled to 10 million rows (bulk loaded, indexes rebuilt), then the
@@ -33,14 +36,16 @@ import numpy as np
 from rich.console import Console
 from sqlalchemy import insert, text
 
+from bench_enforcement import T0, court_ready
 from safecity.challans import notices_queue, service
 from safecity.challans.models import Challan
 from safecity.core.context import Context
 from safecity.enforcement.models import Violation
+from safecity.enforcement.readiness import service as readiness
 from safecity.settings import Settings
 
 err = Console(stderr=True)
-T0 = datetime(2025, 6, 1, tzinfo=UTC)
+CAMERAS = 200
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -64,36 +69,48 @@ def registry_csv(vehicles: int) -> str:
 
 
 def seed_violations(ctx: Context, count: int, vehicles: int, photo: str) -> None:
-    """Bulk-inserts `count` approved violations, as if reviewed and waiting to be issued."""
-    offences = ["red_light", "speeding", "section_speeding", "no_seat_belt"]
+    """Bulk-inserts `count` approved violations, as if reviewed and waiting to be issued, from cameras
+    whose evidence is court-ready (calibration, road survey, clock check, signal source and hashed
+    frames on record, as `bench_enforcement.py` sets them up), so the readiness gate lets them through.
+    """
+    offences = ["red_light", "speeding", "no_seat_belt"]
+    cams = [f"cam-{i}" for i in range(CAMERAS)]
+    with ctx.db.session() as session:
+        calibrations = {cam: court_ready(session, ctx, cam) for cam in cams}
     now = datetime.now(UTC)
     batch = 20_000
     for start in range(0, count, batch):
         rows = []
         for i in range(start, min(count, start + batch)):
             offence = offences[i % len(offences)]
+            cam = cams[i % CAMERAS]
+            measured = 3.0 if offence == "red_light" else 84.0
+            evidence = readiness.with_images(
+                {"frames_after": [photo], "refs": [photo], "measured": measured, "limit": 60.0},
+                verified={photo: True},
+                at=now,
+            )
+            if offence == "speeding":
+                evidence["calibration"] = {"id": calibrations[cam]}
+            if offence == "red_light":
+                evidence["signal"] = {"junction": f"J-{cam}", "phase_seen": "red"}
             rows.append(
                 {
                     "id": f"v{i:025d}",
                     "offence": offence,
                     "plate": plate(i % vehicles),
-                    "camera_id": f"cam-{i % 500}",
-                    "at": T0 + timedelta(seconds=i),
+                    "camera_id": cam,
+                    "at": T0 + timedelta(seconds=i % 3600),
                     "status": "approved",
                     "confidence": 0.99,
-                    "measured": 84.0,
+                    "measured": measured,
                     "limit": 60.0,
                     "unit": "km/h",
                     "vehicle_class": "car",
-                    "evidence": {
-                        "frames_after": [photo],
-                        "measured": 84.0,
-                        "limit": 60.0,
-                        "clock_source": "NTP",
-                    },
+                    "evidence": evidence,
                     "detail": {},
                     "source_key": f"bench:{i}",
-                    "dedup_key": f"{offence}:cam-{i % 500}:{plate(i % vehicles)}:{i}",
+                    "dedup_key": f"{offence}:{cam}:{plate(i % vehicles)}:{i}",
                     "occurrences": 1,
                     "auto_approved": True,
                     "review_reason": "",
@@ -112,14 +129,16 @@ def bench_issue(ctx: Context, backlog: int, batch: int) -> dict[str, Any]:
     with ctx.db.session() as session:
         assert not service.import_registry(session, registry_csv(vehicles), actor="bench").errors
     seed_violations(ctx, backlog, vehicles, photo)
-    issued, batches = 0, []
+    issued = held = 0
+    batches: list[float] = []
     started = time.perf_counter()
     while True:
         t = time.perf_counter()
         with ctx.db.session() as session:
-            report = service.issue_pending(session, limit=batch)
+            # An hour after the violations: their cameras' clock checks are still fresh.
+            report = service.issue_pending(session, limit=batch, now=T0 + timedelta(hours=2))
         batches.append(time.perf_counter() - t)
-        issued += report.issued
+        issued, held = issued + report.issued, held + report.held
         err.print(f"  issued {issued:,} ({report.issued / batches[-1]:,.0f}/s this batch)")
         if report.issued + report.held < batch:
             break
@@ -127,6 +146,7 @@ def bench_issue(ctx: Context, backlog: int, batch: int) -> dict[str, Any]:
     return {
         "backlog": backlog,
         "issued": issued,
+        "held": held,
         "batch": batch,
         "total_s": round(total, 2),
         "challans_per_s": round(issued / total, 1),

@@ -207,7 +207,7 @@ def _issue_backlog(backlog: int, batch: int, cameras: int, *, gate: bool) -> dic
                     for i in range(backlog // 2)
                 )
                 assert not challans.import_registry(session, registry, actor="bench").errors
-                calibrations = {cam: _court_ready(session, ctx, cam) for cam in cams}
+                calibrations = {cam: court_ready(session, ctx, cam) for cam in cams}
             rows = []
             now = datetime.now(UTC)
             for i in range(backlog):
@@ -274,7 +274,7 @@ def _issue_backlog(backlog: int, batch: int, cameras: int, *, gate: bool) -> dic
             ctx.db.dispose()
 
 
-def _court_ready(session: Any, ctx: Any, camera_id: str) -> int:
+def court_ready(session: Any, ctx: Any, camera_id: str) -> int:
     """Registers a camera and records what makes its evidence court-ready; returns its calibration id."""
     from safecity.cameras import service as cameras
     from safecity.cameras.models import CameraIn
