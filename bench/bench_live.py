@@ -23,10 +23,14 @@ link      The server's half of a tile switch without a browser (`--only link`): 
           and 15 cameras playing on one page's link (`/ws/video`, read by a child process), then a
           channel switched to a camera nobody watches, timed from the watch sent to the channel's first
           message, its init segment and its first key-frame (what the page then hands to MSE).
+single    The same for the single camera view's socket (`--only single`): 15 cameras playing on sockets of
+          their own (`/ws/video/{camera}`), then a socket opened for a camera nobody watches, timed from
+          its opening (handshake and session look-up included) to its first message, init and key-frame.
 
     .venv/bin/python bench/bench_live.py [--quick] [--streams 25,50,100,150] [--seconds 10]
     .venv/bin/python bench/bench_live.py --only wall [--gpu] [--chromium-arg=--flag]
     .venv/bin/python bench/bench_live.py --only link [--switches 12]
+    .venv/bin/python bench/bench_live.py --only single [--switches 12]
 
 Prints one JSON object on stdout; progress goes to stderr. Goals: a 16-tile wall at full frame rate in one
 Chromium; latency p95 <= 1 s; first frame <= 1 s after a switch; >= 100 streams relayed per 2 cores.
@@ -305,8 +309,59 @@ def switch_child(url: str, cookie: str, playing: int, switches: int) -> None:
     print(json.dumps(out))
 
 
-def bench_link(folder: Path, switches: int, playing: int = 15) -> dict[str, Any]:
-    """The server's half of a tile switch on a loaded link: watch → first message, init, key-frame."""
+def single_child(url: str, cookie: str, playing: int, switches: int) -> None:
+    """Child process: `playing` cameras on sockets of their own, then `switches` sockets opened one by one
+    for cameras nobody watches; prints the ms from each opening to its first message, init and key-frame."""
+    from websockets.asyncio.client import ClientConnection, connect
+
+    def open_camera(camera_id: str) -> Any:
+        return connect(
+            f"ws://{url}/ws/video/{camera_id}?variant=sub",
+            additional_headers={"Cookie": cookie},
+            max_size=None,
+        )
+
+    async def read_on(ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            async for _ in ws:
+                pass
+
+    async def main() -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {"first_message": [], "init": [], "key_frame": []}
+        async with contextlib.AsyncExitStack() as stack:
+            wall = [await stack.enter_async_context(open_camera(f"wall-{n:02d}")) for n in range(playing)]
+            readers = [asyncio.create_task(read_on(ws)) for ws in wall]
+            await asyncio.sleep(3.0)  # the wall plays
+            for i in range(switches):
+                sent = time.monotonic()
+                seen: dict[str, float] = {}
+                async with open_camera(f"switch-{i:02d}") as ws:
+                    while "key_frame" not in seen and time.monotonic() - sent < 15:
+                        try:
+                            message = await asyncio.wait_for(ws.recv(), 1.0)
+                        except TimeoutError:
+                            continue
+                        assert isinstance(message, bytes)
+                        at = round(1000 * (time.monotonic() - sent), 1)
+                        head = protocol.header(message)
+                        seen.setdefault("first_message", at)
+                        if head.kind == protocol.INIT:
+                            seen.setdefault("init", at)
+                        elif head.kind == protocol.FRAGMENT and head.key and "init" in seen:
+                            seen["key_frame"] = at
+                for step, ms in seen.items():
+                    out[step].append(ms)
+                await asyncio.sleep(0.5)
+            for reader in readers:
+                reader.cancel()
+        return out
+
+    print(json.dumps(asyncio.run(main())))
+
+
+def bench_link(folder: Path, switches: int, playing: int = 15, *, single: bool = False) -> dict[str, Any]:
+    """The server's half of a tile switch on a loaded link: watch → first message, init, key-frame (or,
+    `single`, the same for a single camera view's socket opened while `playing` others play)."""
     from safecity.server import create_app
     from safecity.worker.runtime import start_pipelines_hook
 
@@ -321,16 +376,22 @@ def bench_link(folder: Path, switches: int, playing: int = 15) -> dict[str, Any]
         time.sleep(4)  # the worker opens every camera
         cookie = sign_in(host, "bench-op")
         child = subprocess.run(
-            [sys.executable, __file__, "--switch-child", host, cookie, str(playing), str(switches)],
+            [
+                sys.executable,
+                __file__,
+                "--single-child" if single else "--switch-child",
+                *(host, cookie, str(playing), str(switches)),
+            ],
             capture_output=True,
             text=True,
             timeout=60 + 20 * switches,
             check=True,
         )
     steps: dict[str, list[float]] = json.loads(child.stdout)
+    others = "sockets" if single else "channels of the link"
     return {
         "switches": len(steps["key_frame"]),
-        "while": f"{playing} other channels of the link play 640x360 at {FPS} fps",
+        "while": f"{playing} other {others} play 640x360 at {FPS} fps",
         **{
             f"watch_to_{step}_ms": {
                 "p50": percentile(ms, 50),
@@ -809,6 +870,10 @@ def main() -> None:
         url, cookie, playing, switches = sys.argv[2:6]
         switch_child(url, cookie, int(playing), int(switches))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--single-child":
+        url, cookie, playing, switches = sys.argv[2:6]
+        single_child(url, cookie, int(playing), int(switches))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -818,7 +883,7 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=8, help="tile switches timed per wall size")
     parser.add_argument(
         "--only",
-        choices=["relay", "nats", "browser", "wall", "link"],
+        choices=["relay", "nats", "browser", "wall", "link", "single"],
         help="one part only (wall: the browser part without glass-to-glass latency)",
     )
     parser.add_argument(
@@ -841,6 +906,9 @@ def main() -> None:
         if args.only == "link":
             report["link"] = bench_link(folder, args.switches)
             err.print(f"link: {report['link']}")
+        if args.only == "single":
+            report["single"] = bench_link(folder, args.switches, single=True)
+            err.print(f"single: {report['single']}")
         if args.only in (None, "browser", "wall"):
             report["browser"] = bench_browser(
                 folder,

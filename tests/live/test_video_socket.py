@@ -4,6 +4,7 @@ the browser cannot play, a camera that drops, a camera without a stream) each wi
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import threading
@@ -14,11 +15,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from safecity.audit import service as audit
 from safecity.cameras import service as cameras
-from safecity.cameras.models import CameraIn, CameraKind
+from safecity.cameras.models import CameraIn, CameraKind, CameraPatch
 from safecity.core.context import Context
 from safecity.live import protocol
 from tests.conftest import PASSWORD, make_user
@@ -204,3 +206,60 @@ def test_viewers_of_many_cameras_at_once_each_get_their_own_camera(video_city: V
         init = next(m for m in got if m[0] == protocol.INIT)
         assert protocol.init_meta(init)["camera"] == camera_id
         assert len(decode(got)) >= 20
+
+
+def until_closed(ws: ClientConnection, seconds: float) -> tuple[list[bytes], int | None, str | None]:
+    """Reads until the server closes the socket (or `seconds` pass); returns the messages and the close."""
+    got: list[bytes] = []
+    end = time.monotonic() + seconds
+    with contextlib.suppress(TimeoutError, ConnectionClosed):
+        while (left := end - time.monotonic()) > 0:
+            message = ws.recv(timeout=left)
+            assert isinstance(message, bytes)
+            got.append(message)
+    return got, ws.close_code, ws.close_reason
+
+
+MEDIA = (protocol.INIT, protocol.FRAGMENT, protocol.PICTURE)
+
+
+def test_a_camera_refused_by_its_check_sends_no_byte_of_video_though_its_stream_was_followed_early(
+    video_city: VideoCity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, cookie = video_city.cookie("operator")
+    # cam-c plays once, so this process holds its init segment and key-frame ready for the next viewer.
+    with open_socket(video_city, "cam-c", cookie) as ws:
+        assert any(m[0] == protocol.FRAGMENT for m in receive_for(ws, 3))
+    # The list of cameras with video is read as the socket opens; cam-b was disabled after it was read
+    # (it is stale): the socket follows cam-b's stream at once, and only the check says no.
+    with video_city.ctx.db.session() as session:
+        read_before = cameras.watchable(session)
+        cameras.update(session, "cam-b", CameraPatch(enabled=False), actor="test")
+    monkeypatch.setattr(cameras, "watchable", lambda session: read_before)
+    with open_socket(video_city, "cam-b", cookie) as ws:
+        disabled = until_closed(ws, 4)
+    assert video_city.ctx.video is not None
+    assert ("cam-b", "main") in video_city.ctx.video.feeds  # followed while it was checked
+    # cam-c's watching cannot be audited: refused, though the camera exists, has video and its stream's
+    # key-frame waited in the socket's queue while the audit failed.
+    real = audit.record_viewing
+
+    def failing(session: Any, **kw: Any) -> Any:
+        if kw["target"] == "cam-c":
+            time.sleep(0.5)
+            raise RuntimeError("audit store away")
+        return real(session, **kw)
+
+    monkeypatch.setattr(audit, "record_viewing", failing)
+    with open_socket(video_city, "cam-c", cookie) as ws:
+        unaudited = until_closed(ws, 6)
+    got, code, _ = disabled
+    assert [s["state"] for s in states(got)] == ["no_stream"] and code == 1000
+    got, code, reason = unaudited
+    assert [s["state"] for s in states(got)] == ["connecting"]
+    assert (code, reason) == (1011, "the watching could not be audited; try again")
+    for got, _, _ in (disabled, unaudited):
+        assert [m for m in got if m[0] in MEDIA] == []
+    with video_city.ctx.db.session() as session:
+        watched = [e.target for e in audit.entries(session, action="camera.watch")]
+    assert watched == ["cam-c"]  # the first viewing only

@@ -1,10 +1,11 @@
 """Live video over HTTP: the video socket, the last moments as MP4, snapshots to evidence, wall layouts.
 
 `/ws/video/{camera_id}?variant=sub|main` opens with the session cookie (or a bearer token, for tools)
-from SafeCity's own pages only, admits `cameras:read`, audits the watching, and sends the camera's
-live messages (`protocol.py`) as binary frames: the init segment and one fMP4 fragment per frame, a
-JPEG now and then for a codec the browser cannot play, and STATE messages that say why there is no
-picture. The wall asks for `sub` (the camera's sub-stream when it has one, else its main stream).
+from SafeCity's own pages only, admits `cameras:read`, audits the watching (the camera's stream followed
+meanwhile, `sockets.py`), and sends the camera's live messages (`protocol.py`) as binary frames: the
+init segment and one fMP4 fragment per frame, a JPEG now and then for a codec the browser cannot play,
+and STATE messages that say why there is no picture. The wall asks for `sub` (the camera's sub-stream
+when it has one, else its main stream).
 `/ws/video` (no camera) is a page's one socket for all its tiles, a channel per camera
 (`sockets.py`): the wall uses it, so a tile switched to another camera starts at once.
 """
@@ -101,37 +102,35 @@ async def video_link(websocket: WebSocket) -> None:
 async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "main") -> None:
     """One camera's live video for one tile (see the module's description for what it sends)."""
     ctx: Context = websocket.app.state.ctx
+    # Read while the session is looked up: a camera with video is then followed while it is checked.
+    known = asyncio.create_task(_known_video(ctx))
     admitted = await _admit(websocket, ctx)
     if admitted is None:
+        known.cancel()
         return
     principal, token = admitted
+    feeds = feeds_of(ctx)
     try:
-        intro = await asyncio.to_thread(sockets.camera_intro, ctx, camera_id, variant)
+        intro, viewer = await sockets.follow_when_admitted(
+            ctx, feeds, camera_id, variant, principal.username, await known
+        )
     except NotFound as exc:
         await websocket.close(code=4404, reason=exc.message.encode()[:120].decode(errors="ignore"))
         return
-    await websocket.accept()
-    why = sockets.no_stream_reason(intro)
-    if why is not None:
-        await websocket.send_bytes(protocol.state_message("no_stream", why, **intro))
+    except sockets.NoVideo as exc:
+        await websocket.accept()
+        await websocket.send_bytes(protocol.state_message("no_stream", exc.reason, **exc.intro))
         await websocket.close(code=1000)
         return
-    await websocket.send_bytes(protocol.state_message("connecting", "", **intro))
-    # Written while the worker is asked for the camera (a database write must not delay the picture),
-    # and before any of it is sent.
-    audited = asyncio.create_task(
-        asyncio.to_thread(sockets.audit_watching, ctx, camera_id, principal.username)
-    )
-    feeds = feeds_of(ctx)
-    viewer = await feeds.watch(camera_id, intro["variant"])
-    try:
-        await audited
-    except Exception:
-        await feeds.leave(viewer)
+    except sockets.NotAudited as exc:
         log.exception("watching camera %s not audited: refused", camera_id)
+        await websocket.accept()
+        await websocket.send_bytes(protocol.state_message("connecting", "", **exc.intro))
         await websocket.close(code=1011, reason="the watching could not be audited; try again")
         return
     try:
+        await websocket.accept()
+        await websocket.send_bytes(protocol.state_message("connecting", "", **intro))
         await sockets.until_one_ends(
             _pump(websocket, viewer), _drain(websocket), _watch(websocket, ctx, token, viewer)
         )
@@ -140,6 +139,16 @@ async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "mai
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close()
+
+
+async def _known_video(ctx: Context) -> dict[str, bool]:
+    """Returns the cameras with video (`sockets.watchable`); none when the database is away (the
+    camera's check then decides alone, and says why)."""
+    try:
+        return await asyncio.to_thread(sockets.watchable, ctx)
+    except Exception:
+        log.warning("video socket: cameras with video not read")
+        return {}
 
 
 async def _pump(websocket: WebSocket, viewer: Viewer) -> None:

@@ -18,7 +18,10 @@ cameras have video (`cameras.watchable`, again with each session re-check), and 
 them starts following its stream at once, while the camera is looked up and the watching audited (one
 transaction, `admit_watching`). Nothing of that stream is sent until the check passes: the channel's
 viewer is attached only then, so a camera refused by the check sends no byte, however early its
-stream arrived; the check, not the list, decides.
+stream arrived; the check, not the list, decides. The single camera view's socket
+(`/ws/video/{camera}`, `api.py`) does the same through the same step (`follow_when_admitted`): it reads
+which cameras have video while its session is looked up, and sends nothing of the stream until the
+check passes.
 """
 
 from __future__ import annotations
@@ -63,13 +66,8 @@ def watcher(ctx: Context, token: str) -> Principal:
         return accounts.principal_for_token(session, token)
 
 
-def camera_intro(ctx: Context, camera_id: str, variant: str) -> dict[str, Any]:
-    """Returns what a tile shows before the first picture: the camera's health and streams."""
-    with ctx.db.session() as session:
-        return _intro(cameras.get(session, camera_id), variant)
-
-
 def _intro(camera: Camera, variant: str) -> dict[str, Any]:
+    """Returns what a tile shows before the first picture: the camera's health and streams."""
     has_sub = bool(camera.substream_url)
     return {
         "name": camera.name,
@@ -89,12 +87,25 @@ def _variant(asked: str, has_sub: bool) -> str:
 
 
 class NotAudited(Exception):
-    """The watching could not be audited: the camera is not shown."""
+    """The watching could not be audited: the camera is not shown (`intro` says what it is)."""
+
+    def __init__(self, message: str, intro: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.intro = intro
+
+
+class NoVideo(Exception):
+    """The camera has no video to watch: `reason` says why (disabled, no stream), `intro` what it is."""
+
+    def __init__(self, reason: str, intro: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.reason, self.intro = reason, intro
 
 
 def admit_watching(ctx: Context, camera_id: str, variant: str, actor: str) -> dict[str, Any]:
-    """Returns the camera's intro (`camera_intro`) and, when it has video to watch, audits that
-    `actor` watches it, in one transaction; NotFound, or NotAudited when the audit failed."""
+    """Returns the camera's intro (what a tile shows before the first picture) and, when it has video
+    to watch, audits that `actor` watches it, in one transaction; NotFound, or NotAudited when the
+    audit failed."""
     intro: dict[str, Any] | None = None
     try:
         with ctx.db.session() as session:
@@ -106,21 +117,51 @@ def admit_watching(ctx: Context, camera_id: str, variant: str, actor: str) -> di
         raise
     except Exception as exc:
         if intro is not None and no_stream_reason(intro) is None:
-            raise NotAudited(f"watching camera {camera_id} not audited") from exc
+            raise NotAudited(f"watching camera {camera_id} not audited", intro) from exc
         raise
     return intro
+
+
+async def follow_when_admitted(
+    ctx: Context,
+    feeds: LiveFeeds,
+    camera_id: str,
+    variant: str,
+    actor: str,
+    known: dict[str, bool],
+    *,
+    wake: asyncio.Event | None = None,
+) -> tuple[dict[str, Any], Viewer]:
+    """Checks the camera and audits that `actor` watches it (`admit_watching`) while following its
+    stream, when `known` (`watchable`) lists it; returns its intro and the viewer of its stream, nothing
+    of which has been sent. Raises NotFound, NoVideo or NotAudited (having left the stream) when refused.
+    """
+    checked = asyncio.create_task(asyncio.to_thread(admit_watching, ctx, camera_id, variant, actor))
+    early: Viewer | None = None
+    try:
+        if camera_id in known:
+            early = await feeds.watch(camera_id, _variant(variant, known[camera_id]), wake=wake)
+        intro = await checked
+        why = no_stream_reason(intro)
+        if why is not None:
+            raise NoVideo(why, intro)
+        if early is not None and early.variant == intro["variant"]:
+            viewer, early = early, None
+            return intro, viewer
+        # Not known to have video when the list was read, or its sub-stream came or went since.
+        return intro, await feeds.watch(camera_id, intro["variant"], wake=wake)
+    finally:
+        if not checked.done():  # the early watch failed: the check's thread finishes alone, unheard
+            checked.add_done_callback(lambda task: task.cancelled() or task.exception())
+            checked.cancel()
+        if early is not None:
+            await feeds.leave(early)  # refused, failed or the wrong stream: none of it sent
 
 
 def watchable(ctx: Context) -> dict[str, bool]:
     """Returns the cameras with live video now, by id: whether each has a sub-stream."""
     with ctx.db.session() as session:
         return cameras.watchable(session)
-
-
-def audit_watching(ctx: Context, camera_id: str, actor: str) -> None:
-    """Audits that `actor` watches the camera (once per viewer and camera per stretch)."""
-    with ctx.db.session() as session:
-        audit.record_viewing(session, actor=actor, action="camera.watch", target=camera_id)
 
 
 def camera_health(ctx: Context, camera_id: str) -> dict[str, Any]:
@@ -274,31 +315,18 @@ class VideoLink:
         task.add_done_callback(self.starting.discard)
 
     async def _start(self, channel: _Channel, variant: str) -> None:
-        """Checks and audits the camera while its stream is followed; attaches the stream once both are
-        done (the channel sends nothing of it before)."""
+        """Starts a channel once its camera is checked and audited, its stream followed meanwhile
+        (`follow_when_admitted`); the channel sends nothing of the stream before."""
         ctx, camera_id = self.ctx, channel.camera_id
-        checked = asyncio.create_task(
-            asyncio.to_thread(admit_watching, ctx, camera_id, variant, self.principal.username)
-        )
-        early: Viewer | None = None
-        viewer: Viewer | None = None
         try:
-            if camera_id in self.watchable:
-                early = await self.feeds.watch(
-                    camera_id, _variant(variant, self.watchable[camera_id]), wake=self.wake
-                )
-            intro = await checked
-            why = no_stream_reason(intro)
-            if why is not None:
-                self._end(channel, protocol.state_message("no_stream", why, **intro))
-                return
-            self._say(channel, protocol.state_message("connecting", "", **intro))
-            if early is not None and early.variant == intro["variant"]:
-                viewer, early = early, None
-            else:  # not known to have video when the list was read, or its sub-stream came or went
-                viewer = await self.feeds.watch(camera_id, intro["variant"], wake=self.wake)
+            intro, viewer = await follow_when_admitted(
+                ctx, self.feeds, camera_id, variant, self.principal.username, self.watchable, wake=self.wake
+            )
         except NotFound as exc:
             self._end(channel, protocol.state_message("refused", exc.message))
+            return
+        except NoVideo as exc:
+            self._end(channel, protocol.state_message("no_stream", exc.reason, **exc.intro))
             return
         except NotAudited:
             log.exception("watching camera %s not audited: refused", camera_id)
@@ -310,12 +338,7 @@ class VideoLink:
             log.exception("camera %s could not be watched", camera_id)
             self._end(channel, protocol.state_message("error", f"the camera could not be opened: {exc}"))
             return
-        finally:
-            if not checked.done():  # the early watch failed: the check's thread finishes alone, unheard
-                checked.add_done_callback(lambda task: task.cancelled() or task.exception())
-                checked.cancel()
-            if early is not None:
-                await self.feeds.leave(early)  # refused, failed or the wrong stream: none of it sent
+        self._say(channel, protocol.state_message("connecting", "", **intro))
         if self.channels.get(channel.number) is not channel:
             await self.feeds.leave(viewer)  # the page left the channel meanwhile
             return
