@@ -134,7 +134,12 @@ def main() -> None:
         token = seed(ctx, hot)
         server, thread, host = start_server(ctx)
         try:
-            with connect(f"ws://{host}/ws/live?token={token}", open_timeout=10) as ws:
+            # The live socket opens with a one-use ticket, asked for with the operator's token.
+            answer = httpx.post(
+                f"http://{host}/api/live/ticket", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            answer.raise_for_status()
+            with connect(f"ws://{host}{answer.json()['url']}", open_timeout=10) as ws:
                 # Warm-up: the first read builds the hot-list index and opens connections.
                 ctx.bus.publish_threadsafe(read_of(hot[-1], 0))
                 wait_alert(ws, hot[-1])
