@@ -52,6 +52,14 @@ def test_a_point_beside_the_road_joins_it_at_the_nearest_node(tmp_path: Path) ->
     assert route.distance_m < distance_m(*A, *B)
 
 
+def test_a_unit_already_at_the_place_has_a_route_of_a_few_metres(tmp_path: Path) -> None:
+    graph = load_roads(write_roads(tmp_path / "roads.geojson", street(A, B)))
+    here = graph.route(A, A)
+    assert isinstance(here, Route) and here.points == [list(A)] and here.distance_m == 0
+    beside = graph.route((A[0] + 0.0001, A[1]), A)  # 11 m off the street, at its end
+    assert isinstance(beside, Route) and beside.distance_m == pytest.approx(11.1, abs=0.2)
+
+
 @pytest.mark.parametrize(
     ("one_way", "tags"),
     [((A, B), {"oneway": "yes"}), ((B, A), {"oneway": "-1"}), ((A, B), {"junction": "roundabout"})],

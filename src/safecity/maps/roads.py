@@ -160,7 +160,7 @@ class RoadGraph:
         while path[-1] != source:
             path.append(int(previous[path[-1]]))
         path.reverse()
-        on_road = sum(float(self._lengths[a, b]) for a, b in pairwise(path))
+        on_road = float(np.asarray(self._lengths[path[:-1], path[1:]]).sum()) if len(path) > 1 else 0.0
         off_road = float(gaps[0] + gaps[1])
         points = [[round(lat, DECIMALS), round(lon, DECIMALS)] for lat, lon in (start, end)]
         on_graph = self._coords[path].tolist()
