@@ -83,7 +83,7 @@ def test_a_new_position_gives_a_new_route_and_off_the_roads_a_straight_line_sayi
     route = incident["route"]
     assert route["source"] == "straight" and route["points"] == [list(clifton), list(SADDAR)]
     assert (
-        route["note"].startswith("Straight line: the start is 5,")
+        route["note"].startswith("Straight line: your unit's last position is 5,")
         and "m from the nearest road" in route["note"]
     )
     assert incident["distance_m"] == route["distance_m"] == round(distance_m(*clifton, *SADDAR), 1)

@@ -122,7 +122,7 @@ class RoadGraph:
         self._lengths = lengths  # metres, same shape
         self._lat0 = float(np.radians(coords[:, 0].mean()))
         self._tree = cKDTree(self._project(coords))
-        self._routes: OrderedDict[tuple[Point, Point], Route | NoRoute] = OrderedDict()
+        self._routes: OrderedDict[tuple[Point, Point, tuple[str, str]], Route | NoRoute] = OrderedDict()
         self._lock = threading.Lock()
 
     def _project(self, latlon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -130,32 +130,35 @@ class RoadGraph:
         rad = np.radians(latlon)
         return np.column_stack((rad[:, 1] * math.cos(self._lat0), rad[:, 0])) * EARTH_RADIUS_M
 
-    def route(self, start: Point, end: Point) -> Route | NoRoute:
-        """Returns the quickest way by road from start to end ([lat, lon]), or why there is none.
+    def route(
+        self, start: Point, end: Point, *, names: tuple[str, str] = ("the start", "the end")
+    ) -> Route | NoRoute:
+        """Returns the quickest way by road from start to end ([lat, lon]), or why there is none (in
+        which the points are called by `names`).
 
         The answer for the same two points is kept, so a page polling an unchanged position costs nothing.
         """
-        key = (start, end)
+        key = (start, end, names)
         with self._lock:
             if key in self._routes:
                 self._routes.move_to_end(key)
                 return self._routes[key]
-        found = self._find(start, end)
+        found = self._find(start, end, names)
         with self._lock:
             self._routes[key] = found
             while len(self._routes) > ROUTES_KEPT:
                 self._routes.popitem(last=False)
         return found
 
-    def _find(self, start: Point, end: Point) -> Route | NoRoute:
+    def _find(self, start: Point, end: Point, names: tuple[str, str]) -> Route | NoRoute:
         gaps, nodes = self._tree.query(self._project(np.array([start, end], dtype=np.float64)))
-        for what, gap in zip(("the start", "the end"), gaps, strict=True):
+        for what, gap in zip(names, gaps, strict=True):
             if gap > SNAP_M:
                 return NoRoute(f"{what} is {gap:,.0f} m from the nearest road in the road file")
         source, target = int(nodes[0]), int(nodes[1])
         seconds, previous = dijkstra(self._graph, indices=source, return_predecessors=True)
         if not np.isfinite(seconds[target]):
-            return NoRoute("no road in the road file leads from the start to the end")
+            return NoRoute(f"no road in the road file leads from {names[0]} to {names[1]}")
         path = [target]
         while path[-1] != source:
             path.append(int(previous[path[-1]]))

@@ -298,7 +298,7 @@ def _route(
 ) -> FieldRoute:
     """Returns the way by road from start to end, else the straight line with why it is straight."""
     if roads is not None:
-        found = roads.route(start, end)
+        found = roads.route(start, end, names=("your unit's last position", "the incident"))
         if not isinstance(found, NoRoute):
             return FieldRoute(
                 points=found.points, distance_m=found.distance_m, eta_s=found.eta_s, source="roads"
