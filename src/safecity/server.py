@@ -55,6 +55,7 @@ from safecity.core.http import address_in, client_address
 from safecity.core.ids import new_id
 from safecity.core.metrics import EVENTS, LIVE_CLIENTS, REGISTRY
 from safecity.domains import domain_modules
+from safecity.maps import roads
 from safecity.web import alert_context, pages, recent
 from safecity.web.live import LiveHub
 from safecity.worker.watchdog import report_unheld_cameras
@@ -74,6 +75,8 @@ def create_app(ctx: Context, *, consumers: bool = True, on_started: list[Startup
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         security.redact_access_log()
+        # The road graph loads here, once, not on an officer's first poll; a bad file is logged, not fatal.
+        await asyncio.to_thread(roads.configured, ctx.settings.road_graph)
         await ctx.bus.start()
         await ctx.outbox.start()
         if ctx.settings.bus == "nats":  # city mode: settings read by every batch kept in memory

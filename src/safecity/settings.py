@@ -345,6 +345,13 @@ class Settings(BaseSettings):
         "extract) that the app serves to its maps; empty: the packaged coast and neighbourhood names. "
         "Check a file with `safecity map check FILE`.",
     )
+    road_graph: Path | None = Field(
+        default=None,
+        title="Road graph",
+        description="A GeoJSON file of the city's roads (OpenStreetMap ways with their highway, oneway and "
+        "maxspeed tags, e.g. from `osmium export`) that the officer's phone routes along, offline; empty: "
+        "a straight line to the incident. Check a file with `safecity map roads FILE`.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", title="Log level", description="Logging verbosity."
     )

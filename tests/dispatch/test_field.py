@@ -87,6 +87,14 @@ def test_the_officer_receives_the_dispatch_with_photo_place_and_route(
     assert incident["place"] == "Empress Market, Saddar"
     assert incident["navigate"] == f"geo:{SADDAR[0]:.6f},{SADDAR[1]:.6f}?q={SADDAR[0]:.6f},{SADDAR[1]:.6f}"
     assert 1500 < incident["distance_m"] < 2500 and incident["eta_s"] > 0
+    # No road file: the route is the straight line from the unit, and says why.
+    assert incident["route"] == {
+        "points": [[24.8720, 67.0120], list(SADDAR)],
+        "distance_m": incident["distance_m"],
+        "eta_s": incident["eta_s"],
+        "source": "straight",
+        "note": "Straight line: no road file is set (SAFECITY_ROAD_GRAPH).",
+    }
     unchanged = client.get("/api/field/assignment", headers={**rana, "If-None-Match": got.headers["ETag"]})
     assert unchanged.status_code == 304 and unchanged.content == b""
     [photo] = incident["photos"]

@@ -168,7 +168,8 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
                 kept: Object.entries(localStorage)})""")
             raise AssertionError(f"no incident on the map: {state}; errors {errors}") from exc
         tab.wait_for_selector("#incident-map .field-me[title^='Your unit, as of']")
-        tab.wait_for_selector("#incident-map path.field-route")
+        tab.wait_for_selector("#incident-map path.field-route.field-straight")  # no road file: dashed
+        assert "no road file is set" in tab.inner_text("#map-note")
         tab.wait_for_selector("#incident-map path.land")  # the packaged coast: no tiles file here
         me_at = tab.locator("#incident-map .field-me").bounding_box()
         place_at = tab.locator("#incident-map .field-incident").bounding_box()

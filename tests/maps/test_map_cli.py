@@ -1,4 +1,5 @@
-"""`safecity map check FILE`: what a tiles file holds, or why it cannot serve, in an operator's words."""
+"""`safecity map check FILE` and `map roads FILE`: what a tiles or road file holds, or why it cannot
+serve, in an operator's words."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from safecity.cli import app
+from tests.maps.road_files import corner, street, write_roads
 from tests.maps.tiles_files import make_mbtiles
 
 
@@ -40,3 +42,34 @@ def test_check_refuses_what_is_not_a_tiles_file(tmp_path: Path) -> None:
         said = " ".join(result.output.split())  # the error console wraps long lines
         assert result.exit_code == 1
         assert says in said and "hint:" in said and "Traceback" not in said
+
+
+def test_roads_says_what_a_road_file_holds(tmp_path: Path) -> None:
+    path = write_roads(
+        tmp_path / "karachi-roads.geojson",
+        street(corner(0, 0), corner(0, 1)),
+        street(corner(0, 1), corner(1, 1), highway="primary", oneway="yes"),
+        street(corner(0, 0), corner(1, 1), highway="footway"),
+    )
+    result = CliRunner().invoke(app, ["map", "roads", str(path)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "2 roads of 3 features" in said and "│ nodes │ 11" in said and "│ edges │ 15 " in said
+    assert "km residential │ 0.20" in said and "km primary │ 0.22" in said
+    assert "1, the largest 100.0% of the nodes" in said
+    assert "24.86000, 67.01000" in said and "24.86200, 67.01200" in said
+    assert "SAFECITY_ROAD_GRAPH=" in said
+    report = json.loads(CliRunner().invoke(app, ["map", "roads", "--json", str(path)]).stdout)
+    assert report["nodes"] == 11 and report["components"] == 1 and report["km_by_class"]["primary"] == 0.22
+
+
+def test_roads_refuses_a_bad_file_naming_the_feature(tmp_path: Path) -> None:
+    path = write_roads(
+        tmp_path / "roads.geojson", street(corner(0, 0), corner(0, 1)), street((24.86, 200.0), (24.86, 67.0))
+    )
+    result = CliRunner().invoke(app, ["map", "roads", str(path)])
+    said = " ".join(result.output.split())
+    assert (
+        result.exit_code != 0 and "feature 1: the point [200.0, 24.86] is not longitude then latitude" in said
+    )
+    assert "osmium export" in said

@@ -1,4 +1,5 @@
-"""`safecity map check FILE`: what a tiles file holds before the console is pointed at it."""
+"""`safecity map check FILE` and `safecity map roads FILE`: what a tiles or road file holds before the
+console is pointed at it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import typer
 from rich.table import Table
 
 from safecity.core.cliutil import console, friendly_errors, print_json
+from safecity.maps.roads import load_roads
 from safecity.maps.tiles import open_tiles
 
-app = typer.Typer(help="The console's map: check a tiles file.", no_args_is_help=True)
+app = typer.Typer(help="The console's map: check a tiles file or a road file.", no_args_is_help=True)
 
 
 @app.command("check")
@@ -48,6 +50,33 @@ def check_command(
     )
     console.print(table)
     console.print(f"serve it: SAFECITY_MAP_TILES={path.resolve()} safecity serve", soft_wrap=True)
+
+
+@app.command("roads")
+@friendly_errors
+def roads_command(
+    path: Path = typer.Argument(..., help="A GeoJSON FeatureCollection of the city's roads (OSM ways)"),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Say what a road file holds (nodes, edges, km by class, connected parts, bounds), or why not."""
+    info = load_roads(path).info
+    if json_output:
+        print_json(info.model_dump(mode="json"))
+        return
+    west, south, east, north = info.bounds
+    console.print(f"{path}: {info.roads:,} roads of {info.features:,} features", soft_wrap=True)
+    table = Table(show_header=False)
+    table.add_row("nodes", f"{info.nodes:,}")
+    table.add_row("edges", f"{info.edges:,} (one per direction a car may drive)")
+    for kind, km in info.km_by_class.items():
+        table.add_row(f"km {kind}", f"{km:,.2f}")
+    table.add_row(
+        "connected parts", f"{info.components:,}, the largest {info.largest_share:.1%} of the nodes"
+    )
+    table.add_row("south-west", f"{south:.5f}, {west:.5f}")
+    table.add_row("north-east", f"{north:.5f}, {east:.5f}")
+    console.print(table)
+    console.print(f"route with it: SAFECITY_ROAD_GRAPH={path.resolve()} safecity serve", soft_wrap=True)
 
 
 def _tile_at(z: int, lon: float, lat: float) -> tuple[int, int]:

@@ -23,6 +23,7 @@ from safecity.core.http import Ctx, DbSession
 from safecity.dispatch import service as dispatch
 from safecity.dispatch.field import service
 from safecity.dispatch.field.models import Assignment, FieldUnit, ShiftIn, ShiftOut, UpdatesIn, UpdatesOut
+from safecity.maps import roads
 
 router = APIRouter(tags=["field"])
 
@@ -86,7 +87,10 @@ def end_shift(session: DbSession, principal: Officer) -> ShiftOut:
     responses={304: {"description": "Unchanged since the ETag in If-None-Match."}},
 )
 def get_assignment(request: Request, session: DbSession, ctx: Ctx, principal: Officer) -> Response:
-    found = service.assignment(session, principal.username, speed_kmh=_speed(ctx))
+    graph, problem = roads.configured(ctx.settings.road_graph)
+    found = service.assignment(
+        session, principal.username, speed_kmh=_speed(ctx), roads=graph, roads_problem=problem
+    )
     target = found.incident.id if found.incident else (found.unit_id or "none")
     # The phone polls this every few seconds: one audit row per stretch of looking at one incident.
     audit.record_viewing(session, actor=principal.username, action="field.assignment", target=target)

@@ -99,6 +99,18 @@ class FieldUnit(BaseModel):
     taken: bool = Field(title="Taken", description="Another officer is signed in to it.")
 
 
+class FieldRoute(BaseModel):
+    """How to get from the unit's last position to the incident: along the roads, else a straight line."""
+
+    points: list[list[float]] = Field(description="[latitude, longitude] from the unit to the incident.")
+    distance_m: float = Field(description="Its length in metres.")
+    eta_s: float = Field(description="Seconds to drive it: by each road's speed, or the average urban speed.")
+    source: Literal["roads", "straight"] = Field(
+        description="'roads': along the road file's streets; 'straight': a straight line (see note)."
+    )
+    note: str = Field(default="", description="Why the line is straight (no road file, off the roads, …).")
+
+
 class FieldIncident(BaseModel):
     """What an officer needs to act: what, where (and how to get there), how far, and the photos."""
 
@@ -116,8 +128,15 @@ class FieldIncident(BaseModel):
     photos: list[str] = Field(description="Media refs of the alerts' crops and frames (/media/{ref}).")
     dispatched_at: datetime
     arrived_at: datetime | None
-    distance_m: float | None = Field(description="From the unit's last position, straight line.")
-    eta_s: float | None = Field(description="At the average urban speed along streets.")
+    distance_m: float | None = Field(
+        description="From the unit's last position: along the route's roads, else the straight line."
+    )
+    eta_s: float | None = Field(
+        description="Along the route's roads at their speeds, else at the average urban speed."
+    )
+    route: FieldRoute | None = Field(
+        default=None, description="The way from the unit's last position; none while either is unknown."
+    )
 
 
 class UnitPosition(BaseModel):

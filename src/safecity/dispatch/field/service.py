@@ -28,6 +28,7 @@ from safecity.dispatch.field.models import (
     ArrivedUpdate,
     Assignment,
     FieldIncident,
+    FieldRoute,
     FieldUnit,
     FieldUpdate,
     OutcomeUpdate,
@@ -40,6 +41,7 @@ from safecity.dispatch.field.models import (
 )
 from safecity.dispatch.models import Dispatch, Unit, UnitStatus
 from safecity.evidence.models import MediaOwner
+from safecity.maps.roads import NoRoute, RoadGraph
 
 # What an officer on the scene may see of the alerts that sent the unit: the pictures, not the files.
 PHOTO_KEYS = ("crop_ref", "frame_ref")
@@ -149,9 +151,15 @@ def units(session: Session) -> list[FieldUnit]:
 
 
 def assignment(
-    session: Session, username: str, *, speed_kmh: float = dispatch.DEFAULT_SPEED_KMH
+    session: Session,
+    username: str,
+    *,
+    speed_kmh: float = dispatch.DEFAULT_SPEED_KMH,
+    roads: RoadGraph | None = None,
+    roads_problem: str | None = None,
 ) -> Assignment:
-    """Returns the officer's shift, unit and the incident the unit is sent to (with photos and place)."""
+    """Returns the officer's shift, unit and the incident the unit is sent to (with photos, place and
+    route: along `roads` where given, else a straight line that says why: `roads_problem` or no file)."""
     shift = open_shift(session, username)
     if shift is None:
         return Assignment(shift=None, unit_id=None, callsign=None, unit_status=None, incident=None)
@@ -165,7 +173,11 @@ def assignment(
         position=UnitPosition(latitude=unit.latitude, longitude=unit.longitude, at=unit.position_at)
         if unit.latitude is not None and unit.longitude is not None
         else None,
-        incident=_field_incident(session, unit, current, speed_kmh=speed_kmh) if current else None,
+        incident=_field_incident(
+            session, unit, current, speed_kmh=speed_kmh, roads=roads, problem=roads_problem
+        )
+        if current
+        else None,
     )
 
 
@@ -276,17 +288,56 @@ def _current_dispatch(session: Session, unit: Unit) -> Dispatch | None:
     ).first()
 
 
-def _field_incident(session: Session, unit: Unit, sent: Dispatch, *, speed_kmh: float) -> FieldIncident:
+def _route(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    *,
+    speed_kmh: float,
+    roads: RoadGraph | None,
+    problem: str | None,
+) -> FieldRoute:
+    """Returns the way by road from start to end, else the straight line with why it is straight."""
+    if roads is not None:
+        found = roads.route(start, end, names=("your unit's last position", "the incident"))
+        if not isinstance(found, NoRoute):
+            return FieldRoute(
+                points=found.points, distance_m=found.distance_m, eta_s=found.eta_s, source="roads"
+            )
+        note = f"Straight line: {found.reason}."
+    elif problem is not None:
+        note = "Straight line: the road file could not be read (safecity map roads FILE says why)."
+    else:
+        note = "Straight line: no road file is set (SAFECITY_ROAD_GRAPH)."
+    far = round(distance_m(*start, *end), 1)
+    return FieldRoute(
+        points=[list(start), list(end)],
+        distance_m=far,
+        eta_s=dispatch.eta_seconds(far, speed_kmh=speed_kmh),
+        source="straight",
+        note=note,
+    )
+
+
+def _field_incident(
+    session: Session,
+    unit: Unit,
+    sent: Dispatch,
+    *,
+    speed_kmh: float,
+    roads: RoadGraph | None,
+    problem: str | None,
+) -> FieldIncident:
     incident = dispatch.get_incident(session, sent.incident_id)
     linked = dispatch.alerts_of(session, incident.id)
     photos = [a.evidence[k] for a in linked for k in PHOTO_KEYS if isinstance(a.evidence.get(k), str)]
     camera = next((session.get(Camera, a.camera_id) for a in linked if a.camera_id), None)
     place = f"{camera.name}, {camera.district}" if camera else ""
     lat, lon = incident.latitude, incident.longitude
-    far = eta = None
-    if None not in (lat, lon, unit.latitude, unit.longitude):
-        far = round(distance_m(unit.latitude, unit.longitude, lat, lon), 1)  # type: ignore[arg-type]
-        eta = dispatch.eta_seconds(far, speed_kmh=speed_kmh)
+    route = None
+    if lat is not None and lon is not None and unit.latitude is not None and unit.longitude is not None:
+        route = _route(
+            (unit.latitude, unit.longitude), (lat, lon), speed_kmh=speed_kmh, roads=roads, problem=problem
+        )
     return FieldIncident(
         id=incident.id,
         title=incident.title,
@@ -302,6 +353,7 @@ def _field_incident(session: Session, unit: Unit, sent: Dispatch, *, speed_kmh: 
         photos=list(dict.fromkeys(photos)),
         dispatched_at=sent.dispatched_at,
         arrived_at=sent.arrived_at,
-        distance_m=far,
-        eta_s=eta,
+        distance_m=route.distance_m if route else None,
+        eta_s=route.eta_s if route else None,
+        route=route,
     )

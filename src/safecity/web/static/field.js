@@ -165,8 +165,13 @@ function render(data) {
   const nav = /** @type {HTMLAnchorElement} */ ($("#navigate"));
   nav.hidden = !incident.navigate;
   if (incident.navigate) nav.href = incident.navigate;
+  const route = incident.route;
+  const byRoad = route?.source === "roads";
   $("#route").textContent = incident.distance_m != null
-    ? `${(incident.distance_m / 1000).toFixed(1)} km, about ${minutes(incident.eta_s)}` : "";
+    ? `${(incident.distance_m / 1000).toFixed(1)} km${byRoad ? " by road" : ""}, about ${minutes(incident.eta_s)}` : "";
+  if (!$("#incident-map").hidden) $("#map-note").textContent = byRoad
+    ? "Along the streets from your unit's last position; Navigate opens your phone's maps."
+    : `${route?.note || "Straight line from you to the place."} Navigate opens your phone's maps for the streets.`;
   drawMap();
   const photos = $("#photos");
   photos.replaceChildren(...incident.photos.map((ref) => el("img", { src: `/media/${ref}`, alt: "Alert photo" })));
@@ -211,7 +216,7 @@ function drawMap() {
   fieldMap.then((map) => {
     const me = whereAmI();
     const place = incident.latitude != null ? { latitude: incident.latitude, longitude: incident.longitude } : null;
-    map.show({ id: incident.id, title: incident.title, place, me: me.place, meLabel: me.label });
+    map.show({ id: incident.id, title: incident.title, place, me: me.place, meLabel: me.label, route: incident.route || null });
   }).catch(() => {
     node.hidden = true;
     $("#map-note").textContent = "No map: it could not be loaded on this connection. Navigate still works.";
