@@ -26,8 +26,10 @@ import cv2
 import numpy as np
 from rich.console import Console
 
+from safecity.core.images import ImageLimits
 from safecity.faces.cli import _FaceCache, verify_csv
 from safecity.faces.index import ExactIndex
+from safecity.settings import Settings
 from safecity.vision.faces import FacePipeline
 from safecity.vision.faces import models as face_models
 
@@ -183,7 +185,7 @@ def main() -> None:
         console.print(f"no face data at {args.data}")
         raise SystemExit(2)
     pipeline = FacePipeline()
-    cache = _FaceCache(pipeline)
+    cache = _FaceCache(pipeline, ImageLimits.from_settings(Settings()))
     report: dict[str, Any] = {
         "benchmark": "faces",
         "threshold": pipeline.threshold,
