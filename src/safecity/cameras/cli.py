@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from safecity.cameras import service
@@ -62,7 +63,7 @@ def import_cameras(
         if report.errors:
             session.rollback()
             for error in report.errors:
-                console.print(f"[red]{error}[/]")
+                console.print(f"[red]{escape(str(error))}[/]")
             console.print(
                 f"[bold red]nothing imported:[/] {len(report.errors)} problem(s); fix them and retry"
             )

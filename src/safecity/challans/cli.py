@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from safecity.challans import notices_queue, service
 from safecity.core.cliutil import console, err_console, friendly_errors, open_context, print_json
@@ -28,7 +29,7 @@ def import_registry(
         )
     if report.errors:
         for error in report.errors:
-            err_console.print(f"[bold red]error:[/] {error}")
+            err_console.print(f"[bold red]error:[/] {escape(str(error))}")
         err_console.print("nothing was imported; fix the lines above and run again")
         raise typer.Exit(1)
     console.print(f"{report.created} vehicles added, {report.updated} updated")

@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from safecity.core.clock import display_zone
 from safecity.core.context import Context
@@ -33,14 +34,15 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except SafeCityError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}")
+            # Messages quote what they read ("SCAL [1, 0]", "[longitude, latitude]"): text, not markup.
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}")
+                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}")
             raise typer.Exit(1) from None
         except ValidationError as exc:
             for err in exc.errors():
                 where = ".".join(str(p) for p in err["loc"]) or "value"
-                err_console.print(f"[bold red]error:[/] {where}: {err['msg']}")
+                err_console.print(f"[bold red]error:[/] {escape(where)}: {escape(err['msg'])}")
             raise typer.Exit(1) from None
 
     return wrapper

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from safecity.core.errors import InvalidInput, SafeCityError
@@ -111,7 +112,7 @@ def verify(
                 "give two photos, or --pairs FILE.csv", hint="safecity faces verify A.jpg B.jpg"
             )
     except SafeCityError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     # A pair that could not be compared is a failure, as is a batch in which no pair could be.
     if as_json:
@@ -196,7 +197,7 @@ def search(
         index, warnings = gallery_index(cache, gallery)
         probe_faces = cache.pipeline.faces(read_image(image, limits=cache.limits))
     except SafeCityError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     threshold = cache.pipeline.threshold
     results: list[dict[str, Any]] = []
