@@ -17,7 +17,7 @@ frames before a track's first detection and after its last, and padded generousl
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -407,3 +407,99 @@ def frames_with_faces_left(
                 if any(_overlaps(hit, faces, min_iou) for hit in hits):
                     left[name].append(index)
     return left
+
+
+PlateBox = tuple[int, int, int, int]
+"""A plate's box (x, y, w, h) in frame pixels, as the localiser gives it."""
+
+
+def _share_hidden(box: PlateBox, hidden: Boxes) -> float:
+    """Returns the share of a plate's characters that the pixelated boxes (x1, y1, x2, y2) cover.
+
+    The localiser's box (x, y, w, h) is the text line grown by DB's unclip margin, about 0.8 of the
+    line's height on each side (the line is some 40% of the box's height): the characters are taken as
+    the box less a quarter of its height on each side.
+    """
+    x, y, w, h = box
+    margin = h // 4
+    x, y, w, h = x + margin, y + margin, w - 2 * margin, h - 2 * margin
+    if w <= 0 or h <= 0:
+        return 1.0
+    covered = np.zeros((h, w), dtype=bool)
+    for x1, y1, x2, y2 in np.asarray(hidden, dtype=np.float32).reshape(-1, 4).tolist():
+        left, top = max(0, math.floor(x1) - x), max(0, math.floor(y1) - y)
+        right, bottom = min(w, math.ceil(x2) - x), min(h, math.ceil(y2) - y)
+        if right > left and bottom > top:
+            covered[top:bottom, left:right] = True
+    return float(covered.mean())
+
+
+def plates_left(
+    in_copy: Mapping[int, Sequence[PlateBox]],
+    in_original: Mapping[int, Sequence[PlateBox]],
+    *,
+    hidden: Mapping[int, Boxes] | None = None,
+    min_iou: float = 0.3,
+) -> list[int]:
+    """Returns the frames (in order) where a plate found in a redacted copy lies where one is found in the
+    original's same frame (IoU ≥ `min_iou`) and the redaction did not pixelate all of that original
+    plate's characters (`hidden`: the boxes pixelated in each frame, x1, y1, x2, y2): a plate left
+    visible.
+
+    A find in the copy alone is the localiser reading the blocks' new edges as text, and a find on a
+    plate hidden whole is it reading the solid blocks where the plate was (no character is left there).
+
+    >>> plates_left({4: [(10, 10, 40, 12)], 5: [(0, 0, 9, 3)]}, {4: [(11, 10, 40, 12)], 5: [(0, 0, 9, 3)]},
+    ...             hidden={5: np.array([[0, 0, 20, 10]], np.float32)})
+    [4]
+    """
+    hidden = hidden or {}
+    left: list[int] = []
+    for index, found in sorted(in_copy.items()):
+        shown = [
+            plate
+            for plate in in_original.get(index, ())
+            if _share_hidden(plate, hidden.get(index, np.zeros((0, 4), np.float32))) < 1.0
+        ]
+        if any(_overlaps(box, shown, min_iou) for box in found):
+            left.append(index)
+    return left
+
+
+def reference_plates(path: Path, *, frames: Collection[int] | None = None) -> dict[int, list[PlateBox]]:
+    """Returns the plates the localiser finds at full strength (every frame, at the frame's own size: no
+    scaling down) in each frame of a video (or only in `frames`), by frame; frames with none are left out.
+
+    >>> reference_plates(Path("original.mp4"))
+    {12: [(410, 388, 52, 14)], …}
+    """
+    from safecity.vision.plates.detectors import TextLineDetector, TextPlateDetector
+
+    found: dict[int, list[PlateBox]] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        side = max(stream.codec_context.width, stream.codec_context.height)
+        detector = TextPlateDetector(TextLineDetector(max_side=side, threads=1))
+        for index, frame in enumerate(container.decode(stream)):
+            if frames is not None and index not in frames:
+                continue
+            boxes = detector.detect(np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8))
+            if boxes:
+                found[index] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
+    return found
+
+
+def frames_with_plates_left(
+    copy: Path, original: Path, *, hidden: Mapping[int, Boxes] | None = None, min_iou: float = 0.3
+) -> list[int]:
+    """Returns the frames of a redacted copy where the reference localiser (`reference_plates`) finds a
+    plate left visible (`plates_left`; `hidden`: the boxes the redaction pixelated, by frame). The copy
+    is searched only on the frames where the original shows a plate (elsewhere no find can count).
+
+    >>> frames_with_plates_left(Path("redacted.mp4"), Path("original.mp4"), hidden=pixelated)
+    []
+    """
+    recorded = reference_plates(original)
+    found = reference_plates(copy, frames=set(recorded))
+    return plates_left(found, recorded, hidden=hidden, min_iou=min_iou)
