@@ -1,6 +1,7 @@
 """Plates left visible after a redaction: a plate the reference localiser finds in the copy counts only
 where it finds one at that place in the original's same frame; a plate-redacted copy leaves none, an
-untouched one every frame; the benchmark's plate settings say what to fix when mistyped."""
+untouched one every frame; searches are paced in seconds; the benchmark's plate settings say what to fix
+when mistyped."""
 
 from __future__ import annotations
 
@@ -76,6 +77,16 @@ def test_a_plate_redacted_copy_leaves_no_plate_and_an_untouched_copy_leaves_ever
     plan = redact_video.Plan(plates=PlateFinder(every=3))
     redact_video.redact(source, copy, plan, hidden=lambda index, boxes: pixelated.update({index: boxes}))
     assert frames_with_plates_left(copy, source, hidden=pixelated) == []
+
+
+def test_plates_are_searched_about_every_fifth_of_a_second_whatever_the_frame_rate() -> None:
+    finder = PlateFinder()
+    for fps, every in ((25.0, 5), (24.0, 5), (30.0, 6), (12.5, 3), (2.0, 1)):
+        finder.for_rate(fps)
+        assert (fps, finder.every) == (fps, every)
+    fixed = PlateFinder(every=3)
+    fixed.for_rate(30.0)
+    assert fixed.every == 3 and fixed.describe()["every"] == 3
 
 
 @pytest.mark.parametrize(
