@@ -31,7 +31,9 @@ Plates (`--plates`): faces and plates at 720p are timed with the default `PlateF
 `--plate-variant EVERY,SIDE` (a search every EVERY frames at SIDE px), the settings taken in turn
 `--repeats` times (medians reported with every run), and plates left visible are counted on the
 shared clips with vehicles: the faces-and-plates copy made with each setting and the original are
-searched by the same localiser at full strength (every frame, at the frame's own size), and a frame
+searched by the same localiser at full strength (every frame, at the frame's own size; plate-sized
+finds only, `vision.redaction.plate_sized`: on two clips that includes a burned-in caption or
+timestamp, which is plate-shaped text and is hidden as a plate would be), and a frame
 has a plate left (`frames_with_plate_left`) where it finds a plate in the copy at a place (IoU ≥ 0.3)
 where it finds one in the original's same frame, unless the copy pixelated all of that plate's
 characters: then the find is the localiser reading the solid blocks as text

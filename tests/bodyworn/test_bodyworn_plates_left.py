@@ -16,20 +16,26 @@ import pytest
 from bench.bench_evidence import plate_variant
 
 from safecity.bodyworn import redact_video
-from safecity.vision.redaction import PlateFinder, frames_with_plates_left, plates_left, reference_plates
+from safecity.vision.redaction import (
+    PlateFinder,
+    frames_with_plates_left,
+    plate_sized,
+    plates_left,
+    reference_plates,
+)
 
 FPS = 15
 FRAMES = 24
 
 
 def _plate_clip(path: Path) -> Path:
-    """Encodes a 320x240 clip of a white plate with black characters crossing a green ground."""
+    """Encodes a 480x360 clip of a white plate with black characters crossing a green ground."""
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.width, video.height, video.pix_fmt = 480, 360, "yuv420p"
         video.options = {"preset": "ultrafast", "crf": "12"}
         for index in range(FRAMES):
-            image = np.full((240, 320, 3), (70, 90, 60), np.uint8)
+            image = np.full((360, 480, 3), (70, 90, 60), np.uint8)
             x = 40 + 4 * index
             cv2.rectangle(image, (x, 150), (x + 120, 180), (255, 255, 255), -1)
             cv2.putText(image, "KHI 4521", (x + 6, 173), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
@@ -66,6 +72,14 @@ def test_a_plate_found_in_the_copy_is_left_only_where_the_original_shows_one_not
     assert plates_left(copy, original, hidden=hidden, min_iou=0.2) == [4, 5, 7]
     assert plates_left(copy, original) == [4, 6, 7]  # nothing said hidden: every find at a plate counts
     assert plates_left({}, original) == []
+
+
+def test_only_plate_sized_finds_count_as_plates() -> None:
+    assert plate_sized((400, 300, 90, 24), 1280, 720)  # a plate some metres away
+    assert plate_sized((400, 300, 400, 110), 1280, 720)  # a plate at arm's length
+    assert not plate_sized((0, 250, 403, 265), 960, 540)  # lane markings grouped into one box
+    assert not plate_sized((700, 0, 290, 267), 960, 540)  # foliage against the sky
+    assert not plate_sized((33, 283, 125, 116), 960, 540)  # as tall as wide: no plate's shape
 
 
 def test_a_plate_redacted_copy_leaves_no_plate_and_an_untouched_copy_leaves_every_one(tmp_path: Path) -> None:

@@ -484,9 +484,24 @@ def plates_left(
     return left
 
 
+def plate_sized(box: PlateBox, width: int, height: int) -> bool:
+    """Returns whether a localiser's find (x, y, w, h) in a `width` x `height` frame could be a plate:
+    wider than tall (1.2 times, its unclip margin included), at most a sixth of the frame's shorter side
+    tall and a third of its longer side wide. The localiser groups lane markings, foliage and road
+    edges into text-like boxes 200-400 px across on the shared dashcam clip; a plate that close to the
+    camera is found by any setting of the finder, so leaving such boxes out costs the check nothing.
+
+    >>> plate_sized((400, 300, 90, 24), 1280, 720), plate_sized((0, 250, 403, 265), 960, 540)
+    (True, False)
+    """
+    _, _, w, h = box
+    return 1.2 * h <= w and h <= min(width, height) / 6 and w <= max(width, height) / 3
+
+
 def reference_plates(path: Path, *, frames: Collection[int] | None = None) -> dict[int, list[PlateBox]]:
     """Returns the plates the localiser finds at full strength (every frame, at the frame's own size: no
-    scaling down) in each frame of a video (or only in `frames`), by frame; frames with none are left out.
+    scaling down) in each frame of a video (or only in `frames`), by frame, plate-sized finds only
+    (`plate_sized`); frames with none are left out.
 
     >>> reference_plates(Path("original.mp4"))
     {12: [(410, 388, 52, 14)], …}
@@ -497,14 +512,16 @@ def reference_plates(path: Path, *, frames: Collection[int] | None = None) -> di
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        side = max(stream.codec_context.width, stream.codec_context.height)
-        detector = TextPlateDetector(TextLineDetector(max_side=side, threads=1))
+        width, height = stream.codec_context.width, stream.codec_context.height
+        detector = TextPlateDetector(TextLineDetector(max_side=max(width, height), threads=1))
         for index, frame in enumerate(container.decode(stream)):
             if frames is not None and index not in frames:
                 continue
             boxes = detector.detect(np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8))
-            if boxes:
-                found[index] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
+            plates = [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
+            plates = [box for box in plates if plate_sized(box, width, height)]
+            if plates:
+                found[index] = plates
     return found
 
 
