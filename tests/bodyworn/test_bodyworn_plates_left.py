@@ -101,6 +101,7 @@ def test_plates_are_searched_about_every_fifth_of_a_second_whatever_the_frame_ra
     fixed = PlateFinder(every=3)
     fixed.for_rate(30.0)
     assert fixed.every == 3 and fixed.describe()["every"] == 3
+    assert "every" not in PlateFinder().describe()  # not paced yet: no interval to report
 
 
 @pytest.mark.parametrize(

@@ -257,13 +257,14 @@ class PlateFinder:
     """The ANPR domain's plate localiser (PP-OCR text lines grouped into plate shapes) about every
     `seconds` (or every `every` frames, if given); the timeline holds each plate's box between searches.
 
-    A search costs about as much as three frames of the face finder at 720p, almost all of it in ONNX
-    Runtime's text detector, so how often it runs sets the cost. Searching every 0.2 s (5 frames at 24
-    and 25 fps, 6 at 30, 3 at 12.5) instead of every third frame left no more plates visible on the
-    shared clips with vehicles (bench_evidence.py --plates: every 6th frame at 25 and 30 fps as many as
-    every 3rd, 84 and 9 against 85 and 9 frames; every 9th frame more, 90 and 10; every 6th at 12.5 fps
-    two more, so the interval is in seconds, not frames) and saves about 10 ms a frame at 720p. The
-    detector's input stays 640 px: at 480 px it left nearly twice as many (162 frames against 85).
+    A search costs about as much as the face finder's frame at 720p, almost all of it in ONNX Runtime's
+    text detector, so how often it runs sets the cost. Searching every 0.2 s (5 frames at 24 and 25
+    fps, 6 at 30, 3 at 12.5) instead of every third frame left no more plates visible on the shared
+    clips with vehicles (bench_evidence.py --plates: 11 frames against 12 in 1,645) and cut faces and
+    plates at 720p from 72 to 65 ms of CPU a frame. The interval is in seconds, not frames: every 6th
+    frame at 12.5 fps (0.48 s) left two frames more on car-detection than every 3rd, and every 9th at
+    25 fps more on the dashcam clip (90 frames against 85, counted before the check kept plate-sized
+    finds only). The detector's input stays 640 px: at 480 px it left 162 such frames against 85.
 
     >>> finder = PlateFinder()
     >>> finder.for_rate(25.0)          # once the clip's frame rate is known: a search every 5 frames
@@ -278,11 +279,13 @@ class PlateFinder:
         self.fixed = every is not None
         self.every = max(1, every or 3)
         self.max_side = max_side
+        self.paced = self.fixed
 
     def for_rate(self, fps: float) -> None:
         """Sets the frames between searches for a clip of `fps` frames a second (unless `every` was given)."""
         if not self.fixed and fps > 0:
             self.every = max(1, math.floor(self.seconds * fps + 0.5))
+            self.paced = True
 
     def due(self, index: int) -> bool:
         """Returns whether frame `index` gets a detection pass."""
@@ -302,8 +305,13 @@ class PlateFinder:
 
     def describe(self) -> dict[str, Any]:
         """Returns the model and settings, for a redaction's provenance."""
-        pace = {"every": self.every} if self.fixed else {"every_s": self.seconds, "every": self.every}
-        return {"model": PLATE_MODEL, "max_side": self.max_side, **pace}
+        pace = {} if self.fixed else {"every_s": self.seconds}
+        return {
+            "model": PLATE_MODEL,
+            "max_side": self.max_side,
+            **pace,
+            **({"every": self.every} if self.paced else {}),
+        }
 
 
 #: How much wider a followed box is hidden than the tracker's own box (trailing and jitter).
