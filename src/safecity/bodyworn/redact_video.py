@@ -26,6 +26,7 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
+import supervision as sv
 
 from safecity.core.errors import InvalidInput
 from safecity.video.display import IDENTITY, Matrix, display_matrix, set_matrix, stored_box
@@ -249,6 +250,8 @@ def _rewrite(
     plates = RegionTimeline(hold_before=hold, hold_after=hold, max_gap=hold, pad=PLATE_PAD)
     # Low IoU to continue a track: a face close to a moving camera moves far between frames.
     face_tracker = ObjectTracker(fps=fps, lost_seconds=HOLD_S, min_iou=0.1)
+    if plan.plates is not None:
+        plan.plates.for_rate(fps)
     plate_tracker = ObjectTracker(
         fps=fps / plan.plates.every if plan.plates else fps, lost_seconds=HOLD_S, min_iou=0.1
     )
@@ -282,6 +285,17 @@ def _rewrite(
         pending: deque[_Pending] = deque()
         state = {"written": 0, "last_pts": -1}
         writer = _Writer()
+        # Plate searches run in a thread of their own beside the face finder (ONNX Runtime lets go of
+        # the interpreter), so a frame waits `every` frames more before it is written: by then its
+        # search and those of the frames it looks ahead to are done.
+        searcher = ThreadPoolExecutor(1, thread_name_prefix="redact-plates") if plan.plates else None
+        searching: deque[tuple[int, Future[sv.Detections]]] = deque()
+        lookahead = hold + (plan.plates.every if plan.plates else 0)
+
+        def collect(upto: int) -> None:
+            while searching and searching[0][0] <= upto:
+                at, search = searching.popleft()
+                plates.add(at, plate_tracker.update(search.result()))
 
         def encode(image: npt.NDArray[np.uint8], hidden: Boxes, pts: int) -> None:
             picture = av.VideoFrame.from_ndarray(
@@ -351,20 +365,24 @@ def _rewrite(
                     image = frame.to_ndarray(format="rgb24")
                     if plan.faces is not None:
                         faces.add(index, face_tracker.update(plan.faces.find(index, image)))
-                    if plan.plates is not None and plan.plates.due(index):
-                        plates.add(index, plate_tracker.update(plan.plates.find(index, image)))
+                    if searcher is not None and plan.plates is not None and plan.plates.due(index):
+                        searching.append((index, searcher.submit(plan.plates.find, index, image)))
                     pending.append(_Pending(index, t, frame.pts, image, followers.at(t, image)))
-                    if len(pending) > hold:
+                    if len(pending) > lookahead:
+                        collect(pending[0].index + hold)
                         write(pending.popleft())
                         faces.forget(pending[0].index)
                         plates.forget(pending[0].index)
                     index += 1
             while pending:
+                collect(pending[0].index + hold)
                 write(pending.popleft())
             writer.submit(encode_rest)
             if audio_out is not None and audio_mode != "copied":
                 writer.submit(encode_sound, None)
         finally:
+            if searcher is not None:
+                searcher.shutdown(wait=True, cancel_futures=True)
             writer.close()
     if state["written"] == 0:
         raise InvalidInput(
