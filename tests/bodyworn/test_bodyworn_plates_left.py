@@ -25,7 +25,7 @@ from safecity.vision.redaction import (
 )
 
 FPS = 15
-FRAMES = 24
+FRAMES = 12
 
 
 def _plate_clip(path: Path) -> Path:
@@ -36,7 +36,7 @@ def _plate_clip(path: Path) -> Path:
         video.options = {"preset": "ultrafast", "crf": "12"}
         for index in range(FRAMES):
             image = np.full((360, 480, 3), (70, 90, 60), np.uint8)
-            x = 40 + 4 * index
+            x = 40 + 8 * index
             cv2.rectangle(image, (x, 150), (x + 120, 180), (255, 255, 255), -1)
             cv2.putText(image, "KHI 4521", (x + 6, 173), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
