@@ -103,7 +103,7 @@ async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "mai
     """One camera's live video for one tile (see the module's description for what it sends)."""
     ctx: Context = websocket.app.state.ctx
     # Read while the session is looked up: a camera with video is then followed while it is checked.
-    known = asyncio.create_task(_known_video(ctx))
+    known = asyncio.create_task(_known_video(websocket, ctx).get())
     admitted = await _admit(websocket, ctx)
     if admitted is None:
         known.cancel()
@@ -141,14 +141,13 @@ async def video_socket(websocket: WebSocket, camera_id: str, variant: str = "mai
                 await websocket.close()
 
 
-async def _known_video(ctx: Context) -> dict[str, bool]:
-    """Returns the cameras with video (`sockets.watchable`); none when the database is away (the
-    camera's check then decides alone, and says why)."""
-    try:
-        return await asyncio.to_thread(sockets.watchable, ctx)
-    except Exception:
-        log.warning("video socket: cameras with video not read")
-        return {}
+def _known_video(websocket: WebSocket, ctx: Context) -> sockets.KnownVideo:
+    """Returns this app's list of the cameras with video (made on first use)."""
+    state = websocket.app.state
+    if getattr(state, "known_video", None) is None:
+        state.known_video = sockets.KnownVideo(ctx)
+    known: sockets.KnownVideo = state.known_video
+    return known
 
 
 async def _pump(websocket: WebSocket, viewer: Viewer) -> None:

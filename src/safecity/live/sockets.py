@@ -20,8 +20,8 @@ transaction, `admit_watching`). Nothing of that stream is sent until the check p
 viewer is attached only then, so a camera refused by the check sends no byte, however early its
 stream arrived; the check, not the list, decides. The single camera view's socket
 (`/ws/video/{camera}`, `api.py`) does the same through the same step (`follow_when_admitted`): it reads
-which cameras have video while its session is looked up, and sends nothing of the stream until the
-check passes.
+which cameras have video while its session is looked up (one list per process, `KnownVideo`, read
+at most every RECHECK_S), and sends nothing of the stream until the check passes.
 """
 
 from __future__ import annotations
@@ -162,6 +162,37 @@ def watchable(ctx: Context) -> dict[str, bool]:
     """Returns the cameras with live video now, by id: whether each has a sub-stream."""
     with ctx.db.session() as session:
         return cameras.watchable(session)
+
+
+class KnownVideo:
+    """Which cameras have video (`watchable`), one list for a process's single-camera sockets.
+
+    Read at most every RECHECK_S: a socket that opens meanwhile gets the list as last read while a new
+    one is read, and waits only for the first. A stale list costs nothing in safety (the camera's own
+    check decides what is sent): a camera it lacks is followed after its check, not during it.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.cameras: dict[str, bool] = {}
+        self.read_at: float | None = None
+        self._reading: asyncio.Task[None] | None = None
+
+    async def get(self) -> dict[str, bool]:
+        """Returns the list (reading it first if it was never read; a failed read gives none)."""
+        if self.read_at is None or time.monotonic() - self.read_at >= RECHECK_S:
+            if self._reading is None or self._reading.done():
+                self._reading = asyncio.create_task(self._read())
+            if self.read_at is None:
+                await asyncio.shield(self._reading)
+        return self.cameras
+
+    async def _read(self) -> None:
+        try:
+            self.cameras = await asyncio.to_thread(watchable, self.ctx)
+            self.read_at = time.monotonic()
+        except Exception:  # the database is away: each camera's check decides alone, and says why
+            log.warning("video sockets: cameras with video not read")
 
 
 def camera_health(ctx: Context, camera_id: str) -> dict[str, Any]:
