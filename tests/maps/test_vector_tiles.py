@@ -145,6 +145,7 @@ def test_the_style_draws_only_the_layers_the_file_holds(
     openmaptiles: tuple[TestClient, dict[str, str]],
 ) -> None:
     client, headers = openmaptiles
+    assert client.get("/map/style.json").status_code == 401  # tiles and style: signed-in users only
     answer = client.get("/map/style.json", headers=headers)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     style = answer.json()
