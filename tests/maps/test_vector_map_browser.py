@@ -11,17 +11,17 @@ import pytest
 from safecity.settings import Settings
 from tests.browser import LiveServer, sign_in
 from tests.conftest import make_user
-from tests.maps.tiles_files import OPENMAPTILES, make_vector_mbtiles
+from tests.maps.tiles_files import OPENMAPTILES, PROTOMAPS, make_vector_mbtiles
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=["openmaptiles", "protomaps"])
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     tiles = make_vector_mbtiles(
         tmp_path / "karachi.mbtiles",
         [(0, 0, 0), (1, 1, 0), (2, 2, 1)],
-        OPENMAPTILES,
+        OPENMAPTILES if request.param == "openmaptiles" else PROTOMAPS,
         metadata={"bounds": "-180,-85,180,85", "minzoom": "0", "maxzoom": "2"},
     )
     return Settings(data_dir=tmp_path / "data", map_tiles=tiles)
@@ -40,6 +40,8 @@ def test_the_dashboard_draws_vector_tiles_with_maplibre_from_this_server_or_says
         "console",
         lambda message: refused.append(message.text) if "Content Security" in message.text else None,
     )
+    complaints: list[str] = []  # MapLibre reports a bad style or tile on the console, not as a page error
+    page.on("console", lambda message: complaints.append(message.text) if message.type == "error" else None)
 
     sign_in(page, live_server.url, "amna")
     page.wait_for_selector("body[data-ready=yes]")
@@ -62,6 +64,7 @@ def test_the_dashboard_draws_vector_tiles_with_maplibre_from_this_server_or_says
         assert any("/static/vendor/maplibre/maplibre-gl.mjs" in url for url in seen), seen
         assert page.locator("#map .map-problem").count() == 0
         assert "OpenStreetMap contributors" in page.inner_text("#map .leaflet-control-attribution")
+        assert complaints == [], complaints
     else:
         assert how == "fallback" and not webgl
         assert "Vector map not drawn: this browser has no WebGL" in page.inner_text("#map .map-problem")
