@@ -341,8 +341,9 @@ class Settings(BaseSettings):
     map_tiles: Path | None = Field(
         default=None,
         title="Map tiles",
-        description="A raster .mbtiles or .pmtiles file of the city (e.g. rendered from an OpenStreetMap "
-        "extract) that the app serves to its maps; empty: the packaged coast and neighbourhood names. "
+        description="An .mbtiles or .pmtiles file of the city, raster or vector (MVT: an OpenMapTiles or "
+        "Protomaps extract of OpenStreetMap), that the app serves to its maps; empty: the packaged coast "
+        "and neighbourhood names. "
         "Check a file with `safecity map check FILE`.",
     )
     road_graph: Path | None = Field(

@@ -191,12 +191,14 @@ def test_the_officers_map_shows_the_place_the_unit_and_the_line_between_and_is_k
             """async () => {
                 const names = async (name) =>
                     (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname);
-                return [...await names("safecity-field-v2"), ...await names("safecity-field-map-v1")];
+                return [...await names("safecity-field-v3"), ...await names("safecity-field-map-v1")];
             }"""
         )
         for path in (
             "/field",
             "/static/vendor/leaflet/leaflet.js",
+            "/static/vendor/maplibre/maplibre-gl.mjs",
+            "/static/vendor/maplibre/maplibre-gl-worker.mjs",
             "/static/fieldmap.js",
             "/api/map",
             "/map/base.geojson",

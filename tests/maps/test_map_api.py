@@ -79,6 +79,8 @@ def test_the_pages_are_told_the_tiles_zooms_and_bounds(with_tiles: tuple[TestCli
         "maxzoom": 2,
         "bounds": [66.8, 24.7, 67.4, 25.2],
         "attribution": "© test map makers",
+        "kind": "raster",
+        "style_url": None,
     }
     assert described["problem"] is None and described["bounds"] == [66.8, 24.7, 67.4, 25.2]
 

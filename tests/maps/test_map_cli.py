@@ -21,7 +21,7 @@ def test_check_says_what_a_tiles_file_holds(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["map", "check", str(path)])
     assert result.exit_code == 0, result.output
-    assert "mbtiles, png tiles" in result.output and "0 to 2" in result.output
+    assert "mbtiles, raster png tiles" in result.output and "0 to 2" in result.output
     assert "24.70000, 66.80000" in result.output and "25.20000, 67.40000" in result.output
     assert "0/0/0 found" in result.output and "SAFECITY_MAP_TILES=" in result.output
     as_json = CliRunner().invoke(app, ["map", "check", "--json", str(path)])
@@ -32,10 +32,10 @@ def test_check_says_what_a_tiles_file_holds(tmp_path: Path) -> None:
 def test_check_refuses_what_is_not_a_tiles_file(tmp_path: Path) -> None:
     page = tmp_path / "karachi.mbtiles"
     page.write_text("<html>404 Not Found</html>")
-    vector = make_mbtiles(tmp_path / "vector.mbtiles", [(0, 0, 0)], metadata={"format": "pbf"})
+    vector = make_mbtiles(tmp_path / "vector.mbtiles", [(0, 0, 0)], metadata={"format": "mlt"})
     for path, says in (
         (page, "is neither MBTiles (SQLite) nor PMTiles"),
-        (vector, "holds vector tiles (pbf)"),
+        (vector, "holds MapLibre Tiles (MLT)"),
         (tmp_path / "absent.pmtiles", "does not exist"),
     ):
         result = CliRunner().invoke(app, ["map", "check", str(path)])

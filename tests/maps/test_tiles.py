@@ -80,18 +80,20 @@ def test_a_file_that_is_not_a_tiles_file_is_refused_with_what_to_give(
     path.write_bytes(content)
     with pytest.raises(InvalidInput, match=says) as refused:
         open_tiles(path)
-    assert "raster .mbtiles or .pmtiles" in (refused.value.hint or "")
+    assert ".mbtiles or .pmtiles file of raster (PNG, JPEG, WebP) or vector (MVT)" in (
+        refused.value.hint or ""
+    )
 
 
-def test_an_sqlite_file_without_tiles_tables_and_vector_tiles_are_refused(tmp_path: Path) -> None:
+def test_an_sqlite_file_without_tiles_tables_and_mlt_tiles_are_refused(tmp_path: Path) -> None:
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE cameras (id TEXT)").connection.commit()
     with pytest.raises(InvalidInput, match="without the MBTiles table"):
         open_tiles(other)
-    vector = make_mbtiles(tmp_path / "vector.mbtiles", KARACHI, metadata={"format": "pbf"})
-    with pytest.raises(InvalidInput, match="vector tiles") as refused:
-        open_tiles(vector)
-    assert "PNG" in (refused.value.hint or "")
+    mlt = make_mbtiles(tmp_path / "vector.mbtiles", KARACHI, metadata={"format": "mlt"})
+    with pytest.raises(InvalidInput, match=r"MapLibre Tiles \(MLT\)") as refused:
+        open_tiles(mlt)
+    assert "MVT" in (refused.value.hint or "")
     bad_bounds = make_mbtiles(tmp_path / "bounds.mbtiles", KARACHI, metadata={"bounds": "67.4,24.7,66.8"})
     with pytest.raises(InvalidInput, match="west,south,east,north"):
         open_tiles(bad_bounds)

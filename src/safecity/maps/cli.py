@@ -19,10 +19,11 @@ app = typer.Typer(help="The console's map: check a tiles file or a road file.", 
 @app.command("check")
 @friendly_errors
 def check_command(
-    path: Path = typer.Argument(..., help="A raster .mbtiles or .pmtiles file"),
+    path: Path = typer.Argument(..., help="An .mbtiles or .pmtiles file of raster or vector (MVT) tiles"),
     json_output: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """Say what a tiles file holds (format, zooms, bounds) and read a tile, or why it cannot serve."""
+    """Say what a tiles file holds (raster or vector, zooms, bounds, vector layers) and read a tile, or why
+    it cannot serve."""
     tiles = open_tiles(path)
     try:
         info = tiles.info
@@ -35,9 +36,13 @@ def check_command(
     if json_output:
         print_json({**info.model_dump(mode="json"), "centre_tile_found": readable})
         return
-    console.print(f"{path}: {info.container}, {info.format} tiles", soft_wrap=True)
+    console.print(f"{path}: {info.container}, {info.kind} {info.format} tiles", soft_wrap=True)
     table = Table(show_header=False)
     table.add_row("name", info.name or "–")
+    if info.kind == "vector":
+        schemas = {"openmaptiles": "OpenMapTiles", "protomaps": "Protomaps basemap"}
+        table.add_row("vector layers", ", ".join(info.vector_layers))
+        table.add_row("schema", schemas[info.schema_name] if info.schema_name else "not recognised")
     table.add_row("zoom levels", f"{info.minzoom} to {info.maxzoom}")
     table.add_row("south-west", f"{south:.5f}, {west:.5f}")
     table.add_row("north-east", f"{north:.5f}, {east:.5f}")
@@ -49,6 +54,8 @@ def check_command(
         "centre tile", f"{info.minzoom}/{probe[0]}/{probe[1]} " + ("found" if readable else "missing")
     )
     console.print(table)
+    if info.warning:
+        console.print(f"warning: {info.warning}", style="yellow", soft_wrap=True, markup=False)
     console.print(f"serve it: SAFECITY_MAP_TILES={path.resolve()} safecity serve", soft_wrap=True)
 
 

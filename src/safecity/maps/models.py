@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -13,6 +15,12 @@ class TilesOut(BaseModel):
     maxzoom: int = Field(title="Highest zoom")
     bounds: tuple[float, float, float, float] = Field(title="Bounds", description="West, south, east, north.")
     attribution: str = Field(title="Attribution", description="Credit the map shows (e.g. OpenStreetMap's).")
+    kind: Literal["raster", "vector"] = Field(
+        default="raster", title="Kind", description="Images Leaflet draws, or vector tiles MapLibre draws."
+    )
+    style_url: str | None = Field(
+        default=None, title="Style", description="For vector tiles: the MapLibre style that draws them."
+    )
 
 
 class MapOut(BaseModel):

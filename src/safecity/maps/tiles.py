@@ -1,8 +1,9 @@
-"""The operator's map tiles: raster MBTiles (SQLite) or PMTiles files, read tile by tile.
+"""The operator's map tiles: raster or vector MBTiles (SQLite) or PMTiles files, read tile by tile.
 
 `open_tiles(path)` checks a file and returns a `TileSet` that says what it holds (`TilesInfo`) and gives
-one tile's bytes by web-map (XYZ) coordinates. Leaflet draws raster tiles only, so a vector tile set
-(MVT) is refused with a message saying how to make a raster one.
+one tile's bytes by web-map (XYZ) coordinates. Raster tiles are images Leaflet draws; vector tiles (MVT,
+served as stored, usually gzipped) are drawn by MapLibre with the style in `maps/style.py`, which knows
+the OpenMapTiles and Protomaps basemap layers. MapLibre Tiles (MLT) are refused.
 
     tiles = open_tiles(Path("karachi.mbtiles"))
     tiles.info.maxzoom, tiles.tile(12, 2810, 1748)
@@ -11,25 +12,33 @@ one tile's bytes by web-map (XYZ) coordinates. Leaflet draws raster tiles only, 
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import mmap
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from safecity.core.errors import InvalidInput, NotFound
 
 RASTER = ("png", "jpg", "webp")
-MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+TileFormat = Literal["png", "jpg", "webp", "pbf"]
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "pbf": "application/x-protobuf"}
 MAX_ZOOM = 24
 HINT = (
-    "give a raster .mbtiles or .pmtiles file (PNG, JPEG or WebP tiles), e.g. rendered from an "
-    "OpenStreetMap extract of the city: README, 'The map'"
+    "give a .mbtiles or .pmtiles file of raster (PNG, JPEG, WebP) or vector (MVT) tiles, e.g. an "
+    "OpenMapTiles or Protomaps extract of the city: README, 'The map'"
 )
+# The layers that tell the two vector schemas apart (both also have `water` and `landuse`).
+SCHEMA_LAYERS = {
+    "openmaptiles": {"transportation", "building", "place", "landcover", "park", "boundary", "waterway"},
+    "protomaps": {"roads", "buildings", "places", "earth", "natural", "boundaries", "pois", "transit"},
+}
+Schema = Literal["openmaptiles", "protomaps"]
 
 
 class TilesInfo(BaseModel):
@@ -37,7 +46,21 @@ class TilesInfo(BaseModel):
 
     path: str = Field(title="File", description="The tiles file, as configured.")
     container: Literal["mbtiles", "pmtiles"] = Field(title="Container", description="The file's format.")
-    format: Literal["png", "jpg", "webp"] = Field(title="Tile format", description="The tiles' image type.")
+    format: TileFormat = Field(
+        title="Tile format", description="The tiles' image type, or pbf for vector tiles (MVT)."
+    )
+    kind: Literal["raster", "vector"] = Field(
+        default="raster", title="Kind", description="Images, or vector tiles that MapLibre draws."
+    )
+    vector_layers: list[str] = Field(
+        default_factory=list, title="Vector layers", description="The layers a vector tile set holds."
+    )
+    schema_name: Schema | None = Field(
+        default=None,
+        title="Schema",
+        description="The vector layer schema recognised (OpenMapTiles or Protomaps basemap); None: unknown.",
+    )
+    warning: str | None = Field(default=None, title="Warning", description="What will not be drawn, if any.")
     name: str = Field(default="", title="Name", description="The tile set's name in its metadata.")
     attribution: str = Field(default="", title="Attribution", description="Credit the map must show.")
     minzoom: int = Field(ge=0, le=MAX_ZOOM, title="Lowest zoom")
@@ -84,14 +107,14 @@ def check_coordinates(z: int, x: int, y: int) -> None:
         raise NotFound(f"tile {z}/{x}/{y} is outside the map", hint="x and y run from 0 to 2^z - 1")
 
 
-def _format(value: str, path: Path) -> Literal["png", "jpg", "webp"]:
-    """Returns the raster format `value` names; InvalidInput for vector tiles or anything else."""
+def _format(value: str, path: Path) -> TileFormat:
+    """Returns the tile format `value` names (pbf for MVT); InvalidInput for MLT or anything else."""
     value = value.strip().lower()
-    value = "jpg" if value == "jpeg" else value
-    if value in ("pbf", "mvt", "mlt"):
+    value = {"jpeg": "jpg", "mvt": "pbf"}.get(value, value)
+    if value == "mlt":
         raise InvalidInput(
-            f"{path} holds vector tiles ({value}); the console draws raster tiles",
-            hint="render the extract to PNG tiles (e.g. with a raster MBTiles tool) and give that file",
+            f"{path} holds MapLibre Tiles (MLT); the console draws MVT vector tiles or raster tiles",
+            hint="make the extract with MVT tiles (planetiler's default, or a Protomaps build)",
         )
     if value == "png":
         return "png"
@@ -99,7 +122,49 @@ def _format(value: str, path: Path) -> Literal["png", "jpg", "webp"]:
         return "jpg"
     if value == "webp":
         return "webp"
+    if value == "pbf":
+        return "pbf"
     raise InvalidInput(f"{path} says its tiles are {value or 'of no format'}", hint=HINT)
+
+
+def _vector_layers(metadata: dict[str, Any], path: Path) -> list[str]:
+    """Returns the layer ids in `vector_layers` (TileJSON), at the top of the metadata or in its `json`."""
+    layers = metadata.get("vector_layers")
+    if layers is None and metadata.get("json"):
+        try:
+            inner = json.loads(str(metadata["json"]))
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path} has a metadata 'json' that is not JSON: {exc}", hint=HINT) from None
+        layers = inner.get("vector_layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise InvalidInput(
+            f"{path} holds vector tiles but its metadata names no vector_layers",
+            hint="make the file with a tool that writes TileJSON metadata (planetiler, tippecanoe, pmtiles)",
+        )
+    names = [str(layer.get("id", "")) for layer in layers if isinstance(layer, dict)]
+    return [name for name in names if name]
+
+
+def recognise(layers: list[str]) -> tuple[Schema | None, str | None]:
+    """Returns the schema `layers` follow and, where none is recognised, a warning for the operator."""
+    present = set(layers)
+    scores = {schema: len(present & names) for schema, names in SCHEMA_LAYERS.items()}
+    best = max(scores, key=lambda schema: scores[schema])
+    if scores[best]:
+        return ("openmaptiles" if best == "openmaptiles" else "protomaps"), None
+    return None, (
+        f"vector layers {', '.join(layers)} follow neither OpenMapTiles nor the Protomaps basemap: "
+        "only recognised layers (e.g. water) are drawn"
+    )
+
+
+def _vector_info(info: TilesInfo, metadata: dict[str, Any], path: Path) -> TilesInfo:
+    """Returns `info` with what a vector tile set's metadata says about its layers."""
+    layers = _vector_layers(metadata, path)
+    schema, warning = recognise(layers)
+    return info.model_copy(
+        update={"kind": "vector", "vector_layers": layers, "schema_name": schema, "warning": warning}
+    )
 
 
 def _bounds_of_rows(
@@ -117,7 +182,7 @@ def _bounds_of_rows(
 
 
 class MbTiles:
-    """A raster MBTiles file (https://github.com/mapbox/mbtiles-spec), opened read-only.
+    """An MBTiles file (https://github.com/mapbox/mbtiles-spec), opened read-only.
 
     MBTiles numbers rows from the south (TMS); the web map numbers them from the north, so a request's
     y is flipped: row = 2^z - 1 - y.
@@ -155,7 +220,7 @@ class MbTiles:
         minzoom = _zoom(meta.get("minzoom"), low, self.path)
         maxzoom = _zoom(meta.get("maxzoom"), high, self.path)
         bounds = _parse_bounds(meta.get("bounds"), self.path) or self._bounds_from_tiles(low)
-        return TilesInfo(
+        info = TilesInfo(
             path=str(self.path),
             container="mbtiles",
             format=tile_format,
@@ -166,6 +231,7 @@ class MbTiles:
             bounds=bounds,
             tiles=int(count),
         )
+        return _vector_info(info, meta, self.path) if tile_format == "pbf" else info
 
     def _sniff(self) -> str:
         """Returns the first tile's image type (older files leave `format` out of the metadata)."""
@@ -195,11 +261,13 @@ class MbTiles:
 
 
 class PmTiles:
-    """A raster PMTiles v3 file (https://github.com/protomaps/PMTiles), mapped into memory."""
+    """A PMTiles v3 file (https://github.com/protomaps/PMTiles), mapped into memory.
+
+    Raster tiles are served unpacked; vector tiles as stored (gzipped, as the HTTP answer says).
+    """
 
     def __init__(self, path: Path) -> None:
         from pmtiles.reader import Reader
-        from pmtiles.tile import Compression, TileType
 
         self.path = path
         self._file: IO[bytes] = path.open("rb")
@@ -211,13 +279,32 @@ class PmTiles:
         except Exception as exc:  # the reader raises bare errors of its own for a damaged file
             self._file.close()
             raise InvalidInput(f"{path} is not a readable PMTiles v3 file: {exc!r}", hint=HINT) from None
+        try:
+            self.info = self._read_info(header, metadata)
+        except InvalidInput:
+            self.close()
+            raise
+
+    def _read_info(self, header: dict[str, Any], metadata: dict[str, Any]) -> TilesInfo:
+        from pmtiles.tile import Compression, TileType
+
         names = {TileType.PNG: "png", TileType.JPEG: "jpg", TileType.WEBP: "webp", TileType.MVT: "mvt"}
-        self._gzip = header["tile_compression"] == Compression.GZIP
+        tile_type = header["tile_type"]
+        tile_format = _format(names.get(tile_type, str(tile_type.name).lower()), self.path)
+        compression = header["tile_compression"]
+        if tile_format == "pbf" and compression not in (Compression.GZIP, Compression.NONE):
+            raise InvalidInput(
+                f"{self.path} holds vector tiles compressed with {compression.name.lower()}; "
+                "browsers take gzip",
+                hint="convert it with gzip tiles, e.g. `pmtiles convert` of a planetiler MBTiles file",
+            )
+        # Vector tiles go to the browser as stored, saying they are gzipped; images are unpacked here.
+        self._unpack = compression == Compression.GZIP and tile_format != "pbf"
         e7 = 10_000_000
-        self.info = TilesInfo(
-            path=str(path),
+        info = TilesInfo(
+            path=str(self.path),
             container="pmtiles",
-            format=_format(names.get(header["tile_type"], str(header["tile_type"].name).lower()), path),
+            format=tile_format,
             name=str(metadata.get("name", "")),
             attribution=str(metadata.get("attribution", "")),
             minzoom=header["min_zoom"],
@@ -230,13 +317,14 @@ class PmTiles:
             ),
             tiles=header["addressed_tiles_count"] or None,
         )
+        return _vector_info(info, metadata, self.path) if tile_format == "pbf" else info
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         check_coordinates(z, x, y)
         data = self._reader.get(z, x, y)
         if not data:
             return None
-        return gzip.decompress(data) if self._gzip else bytes(data)
+        return gzip.decompress(data) if self._unpack else bytes(data)
 
     def close(self) -> None:
         self._map.close()

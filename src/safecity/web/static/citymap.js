@@ -1,6 +1,7 @@
 // The city map of every console page: Leaflet (vendored from npm, served by the app) over the operator's
 // tiles file, or over the packaged coast and neighbourhood names where none is given; cameras, units,
-// alerts and a sighting trail on top. Nothing is fetched from outside this server.
+// alerts and a sighting trail on top. Vector tiles are drawn by MapLibre GL (vendored too, loaded only
+// for them) as a layer inside the Leaflet map. Nothing is fetched from outside this server.
 import "/static/vendor/leaflet/leaflet.js";
 import { api, el } from "/static/lib.js";
 
@@ -30,6 +31,43 @@ function baseLayer(url) {
   return base;
 }
 
+const MAPLIBRE = "/static/vendor/maplibre";
+let maplibre = null;
+/** MapLibre GL and its Leaflet binding (which reads the globals L and maplibregl), loaded once. */
+function loadMapLibre() {
+  maplibre = maplibre || (async () => {
+    const link = document.createElement("link");
+    link.rel = "stylesheet"; link.href = `${MAPLIBRE}/maplibre-gl.css`;
+    document.head.append(link);
+    globalThis.maplibregl = await import(`${MAPLIBRE}/maplibre-gl.mjs`);
+    await import(`${MAPLIBRE}/leaflet-maplibre-gl.js`);
+  })();
+  return maplibre;
+}
+
+/** Why this browser cannot draw vector tiles (no WebGL, e.g. a GPU switched off), or null. */
+function noWebGL() {
+  const canvas = document.createElement("canvas");
+  return canvas.getContext("webgl2") || canvas.getContext("webgl") ? null : "this browser has no WebGL";
+}
+
+/** Adds the operator's vector tiles, drawn by MapLibre with the server's style; returns why not, or null. */
+async function vectorLayer(map, tiles) {
+  const missing = noWebGL();
+  if (missing) return missing;
+  try {
+    await loadMapLibre();
+    // attributionControl false: the binding would read the credit off the style; it is the file's, as text.
+    L.maplibreGL({ style: tiles.style_url, attributionControl: false, minZoom: 0,
+      // The style names tiles by path; MapLibre's worker fetches them and needs the page's origin.
+      transformRequest: (url) => ({ url: new URL(url, location.href).href }) }).addTo(map);
+    map.attributionControl.addAttribution(el("span", {}, tiles.attribution).innerHTML);
+    return null;
+  } catch (err) {
+    return `MapLibre could not start (${err.message})`;
+  }
+}
+
 const toBounds = ([west, south, east, north]) => L.latLngBounds([south, west], [north, east]);
 const placed = (p) => p && typeof p.latitude === "number" && typeof p.longitude === "number";
 
@@ -46,7 +84,13 @@ export function cityBase(node) {
   // A map drawn inside a closed dialog or a hidden panel has no size yet: take it when it comes.
   new ResizeObserver(() => { map.invalidateSize(); }).observe(node);
   const ready = mapDescription().then(async (d) => {
-    if (d.tiles) {
+    const raster = Boolean(d.tiles) && d.tiles.kind !== "vector";
+    if (d.tiles && !raster) {
+      const problem = await vectorLayer(map, d.tiles);
+      if (problem) node.append(el("p", { class: "map-problem", role: "status" },
+        `Vector map not drawn: ${problem}; showing the packaged base layer`));
+      node.dataset.vector = problem ? "fallback" : "drawn";
+    } else if (raster) {
       L.tileLayer(d.tiles.url, { minNativeZoom: d.tiles.minzoom, maxNativeZoom: d.tiles.maxzoom,
         bounds: toBounds(d.tiles.bounds), attribution: el("span", {}, d.tiles.attribution).innerHTML,
         errorTileUrl: "/static/map-blank.png", className: "tiles" }).addTo(map);
@@ -60,7 +104,7 @@ export function cityBase(node) {
     map.createPane("land").style.zIndex = "150";
     L.geoJSON(land, { pane: "land", interactive: false, style: { className: "land" },
       attribution: d.base_attribution }).addTo(map);
-    if (!d.tiles) {
+    if (!raster) {  // raster tiles carry their own names; vector ones are drawn without labels
       for (const f of layer.features.filter((f) => f.properties.kind === "neighbourhood")) {
         const [lon, lat] = f.geometry.coordinates;
         L.marker([lat, lon], { interactive: false, keyboard: false, icon: L.divIcon({ className: "place-label",

@@ -1,16 +1,18 @@
 // The officer's phone's service worker: keeps the page and its own assets so it opens on a poor or
 // absent connection. The page is network-first (a fresh sign-in token when online); the assets (the map's
-// Leaflet among them) are served from the cache and refreshed behind. The map's description and base
-// layer are network-first with the last copy kept, and its tiles (streets, not people) are kept as they
+// Leaflet and MapLibre among them) are served from the cache and refreshed behind. The map's description,
+// base layer and vector style are network-first with the last copy kept, and its tiles (streets, not people) are kept as they
 // are seen, up to MAX_TILES. Other API answers and pictures are never cached here.
-const CACHE = "safecity-field-v2";
+const CACHE = "safecity-field-v3";
 const MAP_CACHE = "safecity-field-map-v1";
 const PAGE = "/field";
 const ASSETS = ["/static/field.js", "/static/lib.js", "/static/nav.js", "/static/field.css", "/static/app.css",
   "/static/favicon.svg", "/static/field-192.png", "/field/manifest.webmanifest", "/static/fieldmap.js",
   "/static/citymap.js", "/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css",
-  "/static/map-blank.png"];
-const MAP_DATA = ["/api/map", "/map/base.geojson"];
+  "/static/map-blank.png", "/static/vendor/maplibre/maplibre-gl.mjs",
+  "/static/vendor/maplibre/maplibre-gl-worker.mjs", "/static/vendor/maplibre/maplibre-gl.css",
+  "/static/vendor/maplibre/leaflet-maplibre-gl.js"];
+const MAP_DATA = ["/api/map", "/map/base.geojson", "/map/style.json"];
 const MAX_TILES = 400;
 
 self.addEventListener("install", (event) => {
