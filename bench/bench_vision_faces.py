@@ -13,6 +13,9 @@ Per encoder (each with its own detector, exactly as `safecity faces verify` runs
   check of that rule (the margin and threshold fitted on the training people only, judged on the
   other people's CCTV pairs);
 - the default MobileFaceNet (grey) beside the colour one it replaced, with that one's threshold;
+- InsightFace's ArcFace MobileFaceNet (`insightface-mbf`, non-commercial weights) when its plug-in is
+  installed (`safecity models install insightface-mbf --accept-licence`; `SAFECITY_MODELS_DIR` names
+  the folder), with its own threshold;
 - ms per face on one core (alignment and encoding) and the model's memory.
 Per detector: the share of the 41 CCTV probes in which it finds a face, and, on whole frames made from
 a real background with shared photos pasted in at 20-40 px (and larger), recall, false detections
@@ -48,6 +51,8 @@ from safecity.vision.faces.blazeface import BlazeFaceDetector
 from safecity.vision.faces.detectors import DlibHogDetector, FaceDetector
 from safecity.vision.faces.encoders import DlibResnetEncoder, FaceEncoder
 from safecity.vision.faces.face import FaceBox
+from safecity.vision.faces.insightface import MODEL as INSIGHTFACE
+from safecity.vision.faces.insightface import InsightFaceEncoder
 from safecity.vision.faces.mobilefacenet import MODEL as MOBILEFACENET
 from safecity.vision.faces.mobilefacenet import MobileFaceNetEncoder
 from safecity.vision.faces.pipeline import THRESHOLDS
@@ -125,6 +130,11 @@ def configs(quick: bool) -> list[Config]:
                 THRESHOLDS["mobilefacenet"],
             ),
         ]
+    if spec(INSIGHTFACE).installed:
+        arcface = InsightFaceEncoder(session=cpu_session(spec(INSIGHTFACE).path, threads=1))
+        found.insert(1, Config(INSIGHTFACE, blaze, arcface, THRESHOLDS[INSIGHTFACE]))
+    else:
+        console.print(f"{INSIGHTFACE} is not installed: left out (safecity models install {INSIGHTFACE})")
     return found
 
 
@@ -248,6 +258,10 @@ def model_memory() -> dict[str, float]:
     before = rss_mb()
     MobileFaceNetEncoder(session=cpu_session(spec(MOBILEFACENET).path, threads=1)).encode_crop(crop)
     memory[MOBILEFACENET] = round(rss_mb() - before, 1)
+    if spec(INSIGHTFACE).installed:
+        before = rss_mb()
+        InsightFaceEncoder(session=cpu_session(spec(INSIGHTFACE).path, threads=1)).encode_crop(crop)
+        memory[INSIGHTFACE] = round(rss_mb() - before, 1)
     before = rss_mb()
     BlazeFaceDetector(session=cpu_session(spec(BLAZEFACE).path, threads=1)).detect(
         np.zeros((720, 1280, 3), np.uint8)

@@ -269,11 +269,13 @@ class Settings(BaseSettings):
         description="Default face-match similarity threshold; empty uses the encoder's measured default "
         "(each encoder has its own scale: set it again when you change face_encoder).",
     )
-    face_encoder: Literal["mobilefacenet", "dlib"] = Field(
+    face_encoder: Literal["mobilefacenet", "dlib", "insightface-mbf"] = Field(
         default="mobilefacenet",
         title="Face encoder",
-        description="'mobilefacenet' (MobileFaceNet 192-d, shipped, the measured default) or 'dlib' (dlib's "
-        "ResNet 128-d). Changing it re-encodes the watch-list photos (`safecity faces reencode`); "
+        description="'mobilefacenet' (MobileFaceNet 192-d, shipped, the measured default), 'dlib' (dlib's "
+        "ResNet 128-d) or 'insightface-mbf' (InsightFace's ArcFace MobileFaceNet 512-d: a plug-in with "
+        "non-commercial weights, installed by `safecity models install insightface-mbf "
+        "--accept-licence`). Changing it re-encodes the watch-list photos (`safecity faces reencode`); "
         "embeddings of two encoders are never compared.",
     )
     face_detector: Literal["blazeface", "dlib"] = Field(

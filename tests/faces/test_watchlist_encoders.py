@@ -171,6 +171,17 @@ def test_reencoding_moves_photos_to_the_new_encoder_and_reports_the_photos_it_ca
     assert worker.match(face_of(120), "cam-1", utcnow()) == (moved, pytest.approx(1.0, abs=1e-5))
 
 
+def test_a_city_switching_to_insightface_finds_every_mobilefacenet_photo_to_reencode(ctx: Context) -> None:
+    before = service.configured_encoder(ctx.settings)
+    after = service.configured_encoder(ctx.settings.model_copy(update={"face_encoder": "insightface-mbf"}))
+    assert before.name == "mobilefacenet-192" and after.name == "insightface-mbf"
+    entry_id = enrol(ctx, 120, named(before), 130)
+    with ctx.db.session() as session:
+        assert reencode.stale_entries(session, before) == []
+        assert reencode.stale_entries(session, after) == [entry_id]
+        assert reencode.stale_photo_count(session, after) == 2
+
+
 def test_the_reencode_command_reports_progress_and_the_photos_left_behind(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,13 +37,13 @@ def plugin_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     registry.forget_sessions()
 
 
-def wheel(folder: Path, files: dict[str, bytes]) -> Path:
-    """Builds a minimal valid wheel of PACKAGE holding `files` (what pip download accepts)."""
+def wheel(folder: Path, files: dict[str, bytes], *, package: str = PACKAGE, version: str = VERSION) -> Path:
+    """Builds a minimal valid wheel of `package` holding `files` (what pip download accepts)."""
     folder.mkdir(parents=True, exist_ok=True)
-    dist = f"{PACKAGE.replace('-', '_')}-{VERSION}.dist-info"
+    dist = f"{package.replace('-', '_')}-{version}.dist-info"
     contents = {
         **files,
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {PACKAGE}\nVersion: {VERSION}\n".encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n".encode(),
         f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
@@ -51,7 +51,7 @@ def wheel(folder: Path, files: dict[str, bytes]) -> Path:
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         record.append(f"{name},sha256={digest},{len(data)}")
     record.append(f"{dist}/RECORD,,")
-    path = folder / f"{PACKAGE.replace('-', '_')}-{VERSION}-py3-none-any.whl"
+    path = folder / f"{package.replace('-', '_')}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in contents.items():
             archive.writestr(name, data)

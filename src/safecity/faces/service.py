@@ -101,7 +101,8 @@ def encoder_of(encoder: FaceEncoder) -> EncoderId:
 def pipeline_encoder(encoder: str | None = None) -> NamedEncoder:
     """Returns the face pipeline's enrolment encoder: one clear, large, frontal face per photo.
 
-    `encoder` names one of the pipeline's encoders ("mobilefacenet", "dlib"); default: the configured one.
+    `encoder` names one of the pipeline's encoders ("mobilefacenet", "dlib", "insightface-mbf"); default:
+    the configured one. A plug-in encoder that is not installed raises `ModelUnavailable` saying how.
     """
     from safecity.vision.faces import default_pipeline, enrolment_face
 

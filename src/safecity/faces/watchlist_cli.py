@@ -145,7 +145,9 @@ def search(
 @friendly_errors
 def reencode(
     encoder: str | None = typer.Option(
-        None, "--encoder", help="mobilefacenet or dlib (default: the configured face_encoder)."
+        None,
+        "--encoder",
+        help="mobilefacenet, dlib or insightface-mbf (default: the configured face_encoder).",
     ),
     actor: str | None = typer.Option(
         None, help="Who re-encodes, for the audit log (default: the system user)."

@@ -39,7 +39,7 @@ from safecity.core.bus.kv import open_kv
 from safecity.core.camera_config import CameraConfig
 from safecity.core.clock import utcnow
 from safecity.core.context import Context
-from safecity.core.errors import NotFound, Unavailable
+from safecity.core.errors import NotFound, SafeCityError, Unavailable
 from safecity.core.events import CameraHealth, Event, HealthState
 from safecity.core.metrics import FRAMES, PIPELINE_FAULTS, REGISTRY
 from safecity.enforcement.calibrations.models import CalibrationChanged
@@ -405,7 +405,9 @@ class WorkerRuntime:
             pipes = self.pipelines_for(self.ctx, setup)
         except Exception as exc:
             log.error("camera %s: analysis cannot start on this worker: %s", camera_id, exc)
-            detail = f"analysis cannot start: {type(exc).__name__}: {exc}"
+            # An error meant for a person (a plug-in not installed) says what to do; others name their type.
+            said = str(exc) if isinstance(exc, SafeCityError) else f"{type(exc).__name__}: {exc}"
+            detail = f"analysis cannot start: {said}"
             self._report(camera_id, "offline", detail[:480], utcnow())
             return False
         degraded = "; ".join(d for p in pipes if (d := getattr(p, "degraded", None))) or None

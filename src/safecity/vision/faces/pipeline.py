@@ -5,9 +5,9 @@
     similarity(faces[0], enrolled) >= pipeline.threshold
 
 `face_detector` and `face_encoder` in the settings choose the pair ("dlib" for either brings dlib's
-HOG detector or ResNet encoder back); `FacePipeline()` without arguments is dlib's pair. Similarity is
-the cosine of the unit-norm embeddings, clipped to 0..1; each encoder has its own scale, so each has
-its own threshold (`THRESHOLDS`).
+HOG detector or ResNet encoder back; "insightface-mbf" is the plug-in encoder); `FacePipeline()`
+without arguments is dlib's pair. Similarity is the cosine of the unit-norm embeddings, clipped to
+0..1; each encoder has its own scale, so each has its own threshold (`THRESHOLDS`).
 
 How the defaults were chosen (`bench/bench_vision_faces.py`, on ../shared/data/faces: 471 photo pairs
 and the same 471 with one side a 40 px, blurred, JPEG-35 street-camera copy; 13 people, 77 same-person
@@ -25,7 +25,9 @@ the training people only), judged on the others' CCTV pairs: MobileFaceNet TAR 0
 `mobilefacenet.py`) 0.81 and 1.2%; dlib 0.52 and 0.81%. So the goal of 97% CCTV TAR at FAR ≤ 1% with a
 threshold fitted elsewhere is met on the shared pairs by the threshold fitted on all 13 people, but a
 rule fitted on 8 or 9 of them reaches 0.91: with 13 people the margin is still a guess at new people's
-look-alikes.
+look-alikes. InsightFace's ArcFace MobileFaceNet (`insightface-mbf`, a plug-in with non-commercial
+weights) has its threshold chosen the same way: 0.1626 + 0.05 = 0.22, CCTV TAR 1.0 with FAR 0 there,
+and the whole rule fitted on other people gives TAR 1.0 at the median (see `insightface.py`).
 """
 
 from __future__ import annotations
@@ -39,17 +41,22 @@ from safecity.vision.faces import quality
 from safecity.vision.faces.detectors import DlibHogDetector, FaceDetector
 from safecity.vision.faces.encoders import DLIB_ID, DLIB_THRESHOLD, DlibResnetEncoder, EncoderId, FaceEncoder
 from safecity.vision.faces.face import Face
+from safecity.vision.faces.insightface import INSIGHTFACE_THRESHOLD
 from safecity.vision.faces.mobilefacenet import MOBILEFACENET_THRESHOLD
 
 ImageBGR = npt.NDArray[np.uint8]
 
-ENCODERS = ("mobilefacenet", "dlib")
-"""The encoders `face_encoder` may name; the first is the default."""
+ENCODERS = ("mobilefacenet", "dlib", "insightface-mbf")
+"""The encoders `face_encoder` may name; the first is the default, the last a plug-in (`insightface.py`)."""
 
 DETECTORS = ("blazeface", "dlib")
 """The detectors `face_detector` may name; the first is the default."""
 
-THRESHOLDS = {"mobilefacenet": MOBILEFACENET_THRESHOLD, "dlib": DLIB_THRESHOLD}
+THRESHOLDS = {
+    "mobilefacenet": MOBILEFACENET_THRESHOLD,
+    "dlib": DLIB_THRESHOLD,
+    "insightface-mbf": INSIGHTFACE_THRESHOLD,
+}
 """Each encoder's operating threshold on the 0..1 similarity scale (how each was chosen: above)."""
 
 #: Match when similarity ≥ this with the default encoder (each encoder carries its own `threshold`).
@@ -152,13 +159,20 @@ def enrolment_face(image_bgr: ImageBGR, pipeline: FacePipeline | None = None) ->
 
 
 def make_encoder(name: str) -> FaceEncoder:
-    """Returns the encoder `face_encoder` names: "mobilefacenet" (default) or "dlib"."""
+    """Returns the encoder `face_encoder` names: "mobilefacenet" (default), "dlib" or "insightface-mbf".
+
+    The plug-in raises `ModelUnavailable` naming its install command when it is not installed.
+    """
     if name == "mobilefacenet":
         from safecity.vision.faces.mobilefacenet import MobileFaceNetEncoder
 
         return MobileFaceNetEncoder()
     if name == "dlib":
         return DlibResnetEncoder()
+    if name == "insightface-mbf":
+        from safecity.vision.faces.insightface import InsightFaceEncoder
+
+        return InsightFaceEncoder()
     raise InvalidInput(f"unknown face encoder {name!r}", hint=f"use one of {', '.join(ENCODERS)}")
 
 
@@ -170,6 +184,10 @@ def encoder_id(name: str) -> EncoderId:
         return mobilefacenet.encoder_id()
     if name == "dlib":
         return DLIB_ID
+    if name == "insightface-mbf":
+        from safecity.vision.faces import insightface
+
+        return insightface.encoder_id()
     raise InvalidInput(f"unknown face encoder {name!r}", hint=f"use one of {', '.join(ENCODERS)}")
 
 
