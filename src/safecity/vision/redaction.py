@@ -216,8 +216,8 @@ class FaceFinder:
         watch_score: float = 0.15,
         max_watched: int = 24,
     ) -> None:
-        # One thread: a redaction encodes on the other core meanwhile, and ONNX Runtime's threads spin
-        # (a second thread here measured twice the CPU time for the same frames).
+        # One thread a search: a redaction searches two frames at once (`FacesAhead`) instead, since
+        # ONNX Runtime's threads spin (a second thread here measured twice the CPU for the same frames).
         session = shared_session(FACE_MODEL, threads=1)
         self.fine = BlazeFaceDetector(
             min_face_px=min_face_px, min_score=min(watch_score, min_score), session=session
@@ -308,7 +308,6 @@ class FacesAhead:
 
     def __init__(self, finder: FaceFinder, *, workers: int = 2) -> None:
         self.finder = finder
-        self.workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="redact-faces")
         self._fine: Future[tuple[list[FaceBox], Boxes]] | None = None
 
