@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import supervision as sv
 from safecity.vision.faces.blazeface import MODEL as FACE_MODEL
 from safecity.vision.faces.blazeface import BlazeFaceDetector
 from safecity.vision.faces.detectors import FaceDetector
+from safecity.vision.faces.face import FaceBox
 from safecity.vision.registry import session as shared_session
 
 ImageRGB = npt.NDArray[np.uint8]
@@ -42,6 +44,17 @@ PLATE_MODEL = "PP-OCRv6_det_small"
 
 def _empty() -> sv.Detections:
     return sv.Detections(xyxy=np.zeros((0, 4), dtype=np.float32), confidence=np.zeros(0, dtype=np.float32))
+
+
+def _detections(faces: list[FaceBox]) -> sv.Detections:
+    """Returns the faces as detections, a face found by two passes once."""
+    if not faces:
+        return _empty()
+    found = sv.Detections(
+        xyxy=np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)], dtype=np.float32),
+        confidence=np.array([f.score for f in faces], dtype=np.float32),
+    )
+    return found.with_nms(threshold=0.3, class_agnostic=True)
 
 
 def pixelate(image: ImageRGB, boxes: Boxes, *, cells: int = 3, min_block: int = 8) -> ImageRGB:
@@ -203,8 +216,8 @@ class FaceFinder:
         watch_score: float = 0.15,
         max_watched: int = 24,
     ) -> None:
-        # One thread: a redaction encodes on the other core meanwhile, and ONNX Runtime's threads spin
-        # (a second thread here measured twice the CPU time for the same frames).
+        # One thread a search: a redaction searches two frames at once (`FacesAhead`) instead, since
+        # ONNX Runtime's threads spin (a second thread here measured twice the CPU for the same frames).
         session = shared_session(FACE_MODEL, threads=1)
         self.fine = BlazeFaceDetector(
             min_face_px=min_face_px, min_score=min(watch_score, min_score), session=session
@@ -223,22 +236,34 @@ class FaceFinder:
 
     def find(self, index: int, image_rgb: ImageRGB) -> sv.Detections:
         """Returns the faces of one frame (the fine pass on every `fine_every`-th frame)."""
-        if index % self.fine_every == 0:
-            candidates = self.fine.detect(image_rgb)
-            small = [f.box for f in candidates if max(f.box[2], f.box[3]) < 1.25 * self.coarse_min_face_px]
-            self._watched = np.array(
-                [[x, y, x + w, y + h] for x, y, w, h in small[: self.max_watched]], dtype=np.float32
-            ).reshape(-1, 4)
-            faces = [f for f in candidates if f.score >= self.min_score]
+        if self.fine_due(index):
+            faces, self._watched = self.fine_pass(image_rgb)
         else:
-            faces = self.coarse.detect(image_rgb) + self.near.look_around(image_rgb, self._watched)
-        if not faces:
-            return _empty()
-        found = sv.Detections(
-            xyxy=np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)], dtype=np.float32),
-            confidence=np.array([f.score for f in faces], dtype=np.float32),
-        )
-        return found.with_nms(threshold=0.3, class_agnostic=True)  # a face both looks found: once
+            faces = self.between_pass(image_rgb, self._watched)
+        return _detections(faces)
+
+    def fine_due(self, index: int) -> bool:
+        """Returns whether frame `index` gets the whole-frame pass down to `min_face_px`."""
+        return index % self.fine_every == 0
+
+    def fine_pass(self, image_rgb: ImageRGB) -> tuple[list[FaceBox], Boxes]:
+        """Returns the faces of a fine frame and the candidates (x1, y1, x2, y2) to look at until the next."""
+        candidates = self.fine.detect(image_rgb)
+        small = [f.box for f in candidates if max(f.box[2], f.box[3]) < 1.25 * self.coarse_min_face_px]
+        watched = np.array(
+            [[x, y, x + w, y + h] for x, y, w, h in small[: self.max_watched]], dtype=np.float32
+        ).reshape(-1, 4)
+        return [f for f in candidates if f.score >= self.min_score], watched
+
+    def between_pass(
+        self, image_rgb: ImageRGB, watched: Boxes | Future[tuple[list[FaceBox], Boxes]]
+    ) -> list[FaceBox]:
+        """Returns the faces of a frame between fine passes: the coarse pass, and the last fine pass's
+        candidates looked at again (`watched`, or the fine pass still running, awaited after the coarse)."""
+        faces = self.coarse.detect(image_rgb)
+        if isinstance(watched, Future):
+            watched = watched.result()[1]
+        return faces + self.near.look_around(image_rgb, watched)
 
     def describe(self) -> dict[str, Any]:
         """Returns the model and settings, for a redaction's provenance."""
@@ -251,6 +276,53 @@ class FaceFinder:
             "watch_score": self.watch_score,
             "max_watched": self.max_watched,
         }
+
+
+def _then(future: Future[Any], fn: Callable[[Any], sv.Detections]) -> Future[sv.Detections]:
+    """Returns a future of `fn` of the future's result (run by the thread that completes it)."""
+    chained: Future[sv.Detections] = Future()
+
+    def done(source: Future[Any]) -> None:
+        try:
+            chained.set_result(fn(source.result()))
+        except BaseException as exc:  # whatever it is, the caller of result() gets it
+            chained.set_exception(exc)
+
+    future.add_done_callback(done)
+    return chained
+
+
+class FacesAhead:
+    """`FaceFinder.find` for the frames to come, in `workers` threads; each frame's finds in a future.
+
+    ONNX Runtime lets go of the interpreter and the finder's session runs on one thread, so two frames
+    searched at once use two cores. The finds are those of `find` called frame by frame: a frame
+    between fine passes runs its coarse pass, then waits for the candidates of the fine pass before it
+    (submitted earlier, so a worker has it already) and looks at them again. Frames must be submitted
+    in order; the caller takes the futures in order too (a tracker needs them so).
+
+    >>> ahead = FacesAhead(FaceFinder())
+    >>> future = ahead.submit(index, frame_rgb)       # …later: tracker.update(future.result())
+    >>> ahead.close()
+    """
+
+    def __init__(self, finder: FaceFinder, *, workers: int = 2) -> None:
+        self.finder = finder
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="redact-faces")
+        self._fine: Future[tuple[list[FaceBox], Boxes]] | None = None
+
+    def submit(self, index: int, image_rgb: ImageRGB) -> Future[sv.Detections]:
+        """Starts the search of frame `index` (the image must not change until its future is done)."""
+        finder = self.finder
+        if finder.fine_due(index):
+            self._fine = self._pool.submit(finder.fine_pass, image_rgb)
+            return _then(self._fine, lambda found: _detections(found[0]))
+        watched = self._fine if self._fine is not None else finder._watched
+        return self._pool.submit(lambda: _detections(finder.between_pass(image_rgb, watched)))
+
+    def close(self) -> None:
+        """Stops the searches not yet started and waits for the others."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class PlateFinder:
