@@ -36,12 +36,11 @@ import numpy as np
 from rich.console import Console
 from sqlalchemy import insert, text
 
-from bench_enforcement import T0, court_ready
+from bench_enforcement import T0, approved_violation, court_ready
 from safecity.challans import notices_queue, service
 from safecity.challans.models import Challan
 from safecity.core.context import Context
 from safecity.enforcement.models import Violation
-from safecity.enforcement.readiness import service as readiness
 from safecity.settings import Settings
 
 err = Console(stderr=True)
@@ -73,51 +72,16 @@ def seed_violations(ctx: Context, count: int, vehicles: int, photo: str) -> None
     whose evidence is court-ready (calibration, road survey, clock check, signal source and hashed
     frames on record, as `bench_enforcement.py` sets them up), so the readiness gate lets them through.
     """
-    offences = ["red_light", "speeding", "no_seat_belt"]
     cams = [f"cam-{i}" for i in range(CAMERAS)]
     with ctx.db.session() as session:
         calibrations = {cam: court_ready(session, ctx, cam) for cam in cams}
     now = datetime.now(UTC)
     batch = 20_000
     for start in range(0, count, batch):
-        rows = []
-        for i in range(start, min(count, start + batch)):
-            offence = offences[i % len(offences)]
-            cam = cams[i % CAMERAS]
-            measured = 3.0 if offence == "red_light" else 84.0
-            evidence = readiness.with_images(
-                {"frames_after": [photo], "refs": [photo], "measured": measured, "limit": 60.0},
-                verified={photo: True},
-                at=now,
-            )
-            if offence == "speeding":
-                evidence["calibration"] = {"id": calibrations[cam]}
-            if offence == "red_light":
-                evidence["signal"] = {"junction": f"J-{cam}", "phase_seen": "red"}
-            rows.append(
-                {
-                    "id": f"v{i:025d}",
-                    "offence": offence,
-                    "plate": plate(i % vehicles),
-                    "camera_id": cam,
-                    "at": T0 + timedelta(seconds=i % 3600),
-                    "status": "approved",
-                    "confidence": 0.99,
-                    "measured": measured,
-                    "limit": 60.0,
-                    "unit": "km/h",
-                    "vehicle_class": "car",
-                    "evidence": evidence,
-                    "detail": {},
-                    "source_key": f"bench:{i}",
-                    "dedup_key": f"{offence}:{cam}:{plate(i % vehicles)}:{i}",
-                    "occurrences": 1,
-                    "auto_approved": True,
-                    "review_reason": "",
-                    "hold_reason": "",
-                    "created_at": now + timedelta(microseconds=i),
-                }
-            )
+        rows = [
+            approved_violation(i, cams[i % CAMERAS], plate(i % vehicles), photo, calibrations, now=now)
+            for i in range(start, min(count, start + batch))
+        ]
         with ctx.db.session() as session:
             session.execute(insert(Violation), rows)
 

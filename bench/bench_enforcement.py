@@ -193,7 +193,6 @@ def _issue_backlog(backlog: int, batch: int, cameras: int, *, gate: bool) -> dic
     from safecity.core.context import Context
     from safecity.enforcement import service as enforcement
     from safecity.enforcement.models import Violation
-    from safecity.enforcement.readiness import service as readiness
     from safecity.settings import Settings
 
     with tempfile.TemporaryDirectory() as folder:
@@ -208,48 +207,13 @@ def _issue_backlog(backlog: int, batch: int, cameras: int, *, gate: bool) -> dic
                 )
                 assert not challans.import_registry(session, registry, actor="bench").errors
                 calibrations = {cam: court_ready(session, ctx, cam) for cam in cams}
-            rows = []
             now = datetime.now(UTC)
-            for i in range(backlog):
-                cam = cams[i % cameras]
-                offence = ("red_light", "speeding", "no_seat_belt")[i % 3]
-                evidence = readiness.with_images(
-                    {
-                        "frames_after": [photo],
-                        "refs": [photo],
-                        "measured": 3.0 if offence == "red_light" else 84.0,
-                    },
-                    verified={photo: True},
-                    at=now,
+            rows = [
+                approved_violation(
+                    i, cams[i % cameras], f"K{i % (backlog // 2):07d}", photo, calibrations, now=now
                 )
-                if offence == "speeding":
-                    evidence["calibration"] = {"id": calibrations[cam]}
-                if offence == "red_light":
-                    evidence["signal"] = {"junction": f"J-{cam}", "phase_seen": "red"}
-                rows.append(
-                    {
-                        "id": f"v{i:025d}",
-                        "offence": offence,
-                        "plate": f"K{i % (backlog // 2):07d}",
-                        "camera_id": cam,
-                        "at": T0 + timedelta(seconds=i % 3600),
-                        "status": "approved",
-                        "confidence": 0.99,
-                        "measured": 3.0 if offence == "red_light" else 84.0,
-                        "limit": 60.0,
-                        "unit": "km/h",
-                        "vehicle_class": "car",
-                        "evidence": evidence,
-                        "detail": {},
-                        "source_key": f"bench:{i}",
-                        "dedup_key": f"{offence}:{cam}:{i}",
-                        "occurrences": 1,
-                        "auto_approved": True,
-                        "review_reason": "",
-                        "hold_reason": "",
-                        "created_at": now + timedelta(microseconds=i),
-                    }
-                )
+                for i in range(backlog)
+            ]
             with ctx.db.session() as session:
                 session.execute(insert(Violation), rows)
             original = enforcement.readiness_holds
@@ -272,6 +236,47 @@ def _issue_backlog(backlog: int, batch: int, cameras: int, *, gate: bool) -> dic
             return {"per_s": round(issued / elapsed, 1), "held": held}
         finally:
             ctx.db.dispose()
+
+
+def approved_violation(
+    i: int, cam: str, plate: str, photo: str, calibrations: dict[str, int], *, now: datetime
+) -> dict[str, Any]:
+    """Returns the row of the `i`th approved violation waiting to be issued (red light, speeding or no
+    seat belt in turn) at `cam`, its evidence court-ready: hashed frames, the camera's calibration
+    (`calibrations`, from `court_ready`) for a speed, its junction's signal for a red light."""
+    from safecity.enforcement.readiness import service as readiness
+
+    offence = ("red_light", "speeding", "no_seat_belt")[i % 3]
+    measured = 3.0 if offence == "red_light" else 84.0
+    evidence = readiness.with_images(
+        {"frames_after": [photo], "refs": [photo], "measured": measured}, verified={photo: True}, at=now
+    )
+    if offence == "speeding":
+        evidence["calibration"] = {"id": calibrations[cam]}
+    if offence == "red_light":
+        evidence["signal"] = {"junction": f"J-{cam}", "phase_seen": "red"}
+    return {
+        "id": f"v{i:025d}",
+        "offence": offence,
+        "plate": plate,
+        "camera_id": cam,
+        "at": T0 + timedelta(seconds=i % 3600),
+        "status": "approved",
+        "confidence": 0.99,
+        "measured": measured,
+        "limit": 60.0,
+        "unit": "km/h",
+        "vehicle_class": "car",
+        "evidence": evidence,
+        "detail": {},
+        "source_key": f"bench:{i}",
+        "dedup_key": f"{offence}:{cam}:{i}",
+        "occurrences": 1,
+        "auto_approved": True,
+        "review_reason": "",
+        "hold_reason": "",
+        "created_at": now + timedelta(microseconds=i),
+    }
 
 
 def court_ready(session: Any, ctx: Any, camera_id: str) -> int:

@@ -293,13 +293,7 @@ def switch_child(url: str, cookie: str, playing: int, switches: int) -> None:
                     continue
                 if not isinstance(message, bytes) or CHANNEL.unpack_from(message)[0] != tile:
                     continue
-                at = round(1000 * (time.monotonic() - sent), 1)
-                head = protocol.header(message[CHANNEL.size :])
-                seen.setdefault("first_message", at)
-                if head.kind == protocol.INIT:
-                    seen.setdefault("init", at)
-                elif head.kind == protocol.FRAGMENT and head.key and "init" in seen:
-                    seen["key_frame"] = at
+                note_step(seen, message[CHANNEL.size :], round(1000 * (time.monotonic() - sent), 1))
             for step, ms in seen.items():
                 out[step].append(ms)
             end = time.monotonic() + 0.5
@@ -307,6 +301,16 @@ def switch_child(url: str, cookie: str, playing: int, switches: int) -> None:
                 with contextlib.suppress(TimeoutError):
                     ws.recv(timeout=0.1)
     print(json.dumps(out))
+
+
+def note_step(seen: dict[str, float], message: bytes, at_ms: float) -> None:
+    """Notes when a switched camera's first message, init segment and first key-frame arrived."""
+    head = protocol.header(message)
+    seen.setdefault("first_message", at_ms)
+    if head.kind == protocol.INIT:
+        seen.setdefault("init", at_ms)
+    elif head.kind == protocol.FRAGMENT and head.key and "init" in seen:
+        seen["key_frame"] = at_ms
 
 
 def single_child(url: str, cookie: str, playing: int, switches: int) -> None:
@@ -342,13 +346,7 @@ def single_child(url: str, cookie: str, playing: int, switches: int) -> None:
                         except TimeoutError:
                             continue
                         assert isinstance(message, bytes)
-                        at = round(1000 * (time.monotonic() - sent), 1)
-                        head = protocol.header(message)
-                        seen.setdefault("first_message", at)
-                        if head.kind == protocol.INIT:
-                            seen.setdefault("init", at)
-                        elif head.kind == protocol.FRAGMENT and head.key and "init" in seen:
-                            seen["key_frame"] = at
+                        note_step(seen, message, round(1000 * (time.monotonic() - sent), 1))
                 for step, ms in seen.items():
                     out[step].append(ms)
                 await asyncio.sleep(0.5)

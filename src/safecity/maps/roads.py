@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from safecity.core.errors import InvalidInput
 from safecity.core.geo import EARTH_RADIUS_M, distance_m
+from safecity.maps.files import OperatorFile
 
 log = logging.getLogger(__name__)
 
@@ -372,15 +373,13 @@ def _direction(tags: dict[str, str], highway: str) -> int:
     return 1 if implied else 0
 
 
-@dataclass
-class _Loaded:
-    key: tuple[str, float]
-    graph: RoadGraph | None
-    problem: str | None
+def _load_logged(path: Path) -> RoadGraph:
+    graph = load_roads(path)
+    log.info("road graph %s: %d nodes, %d edges", path, graph.info.nodes, graph.info.edges)
+    return graph
 
 
-_loaded: dict[str, _Loaded] = {}
-_loading = threading.Lock()
+_configured = OperatorFile(_load_logged, what="road graph (routing is off)")
 
 
 def configured(path: Path | None) -> tuple[RoadGraph | None, str | None]:
@@ -388,22 +387,4 @@ def configured(path: Path | None) -> tuple[RoadGraph | None, str | None]:
 
     A bad file never stops the console: routing is off, the reason logged once and given with each route.
     """
-    if path is None:
-        return None, None
-    try:
-        stamp = path.stat().st_mtime
-    except OSError:
-        stamp = -1.0
-    key = (str(path), stamp)
-    with _loading:
-        known = _loaded.get(str(path))
-        if known is None or known.key != key:
-            try:
-                graph = load_roads(path)
-                log.info("road graph %s: %d nodes, %d edges", path, graph.info.nodes, graph.info.edges)
-                known = _Loaded(key, graph, None)
-            except InvalidInput as exc:
-                known = _Loaded(key, None, str(exc))
-                log.warning("routing is off: %s", exc)
-            _loaded[str(path)] = known
-        return known.graph, known.problem
+    return _configured.get(path)

@@ -107,6 +107,20 @@ def _line(
     return layer
 
 
+def _roads(source_layer: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """One line layer per road class, from `source_layer`, each picked out by its filter."""
+    return [
+        _line(
+            f"road-{road.name}",
+            source_layer,
+            road.colour,
+            _width(road.width_z10, road.width_z18),
+            filters[road.name],
+        )
+        for road in ROAD_CLASSES
+    ]
+
+
 def _openmaptiles_layers() -> list[dict[str, Any]]:
     parks = _is("class", "wood", "grass", "forest", "park", "meadow", "scrub")
     rail = _is("class", "rail", "transit")
@@ -117,16 +131,7 @@ def _openmaptiles_layers() -> list[dict[str, Any]]:
         _fill("water", "water", SEA),
         _line("waterway", "waterway", SEA, _width(0.5, 6)),
         _fill("building", "building", BUILDING),
-        *(
-            _line(
-                f"road-{road.name}",
-                "transportation",
-                road.colour,
-                _width(road.width_z10, road.width_z18),
-                OPENMAPTILES_ROADS[road.name],
-            )
-            for road in ROAD_CLASSES
-        ),
+        *_roads("transportation", OPENMAPTILES_ROADS),
         _line("railway", "transportation", RAIL, _width(0.5, 3), rail, **{"line-dasharray": [3, 2]}),
         _line("boundary", "boundary", BOUNDARY, 1, None, **{"line-dasharray": [4, 2]}),
     ]
@@ -140,16 +145,7 @@ def _protomaps_layers() -> list[dict[str, Any]]:
         _fill("natural", "natural", PARK, _is("kind", "wood", "forest", "grassland", "scrub")),
         _fill("water", "water", SEA),
         _fill("buildings", "buildings", BUILDING),
-        *(
-            _line(
-                f"road-{road.name}",
-                "roads",
-                road.colour,
-                _width(road.width_z10, road.width_z18),
-                PROTOMAPS_ROADS[road.name],
-            )
-            for road in ROAD_CLASSES
-        ),
+        *_roads("roads", PROTOMAPS_ROADS),
         _line("railway", "roads", RAIL, _width(0.5, 3), _is("kind", "rail"), **{"line-dasharray": [3, 2]}),
         _line("boundaries", "boundaries", BOUNDARY, 1, None, **{"line-dasharray": [4, 2]}),
     ]

@@ -17,13 +17,13 @@ import math
 import mmap
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from safecity.core.errors import InvalidInput, NotFound
+from safecity.maps.files import OperatorFile
 
 RASTER = ("png", "jpg", "webp")
 TileFormat = Literal["png", "jpg", "webp", "pbf"]
@@ -366,15 +366,7 @@ def _parse_bounds(value: str | None, path: Path) -> tuple[float, float, float, f
     return (west, south, east, north)
 
 
-@dataclass
-class _Opened:
-    key: tuple[str, float]
-    tiles: TileSet | None
-    problem: str | None
-
-
-_opened: dict[str, _Opened] = {}
-_opening = threading.Lock()
+_configured = OperatorFile(open_tiles, what="map tiles file")
 
 
 def configured(path: Path | None) -> tuple[TileSet | None, str | None]:
@@ -382,20 +374,4 @@ def configured(path: Path | None) -> tuple[TileSet | None, str | None]:
 
     A bad file never stops the console: its maps fall back to the packaged base layer and say why.
     """
-    if path is None:
-        return None, None
-    try:
-        stamp = path.stat().st_mtime
-    except OSError:
-        stamp = -1.0
-    key = (str(path), stamp)
-    with _opening:
-        known = _opened.get(str(path))
-        if known is None or known.key != key:
-            # The old file is not closed here: a request may still be reading it; it closes when dropped.
-            try:
-                known = _Opened(key, open_tiles(path), None)
-            except InvalidInput as exc:
-                known = _Opened(key, None, str(exc))
-            _opened[str(path)] = known
-        return known.tiles, known.problem
+    return _configured.get(path)

@@ -125,19 +125,9 @@ class InsightFaceEncoder:
 
 
 def _smoke(session: Any) -> str:
-    import cv2
+    from safecity.vision.faces.onnx_models import smoke_encoder
 
-    from safecity.vision.faces.onnx_models import drawn_face
-
-    encoder = InsightFaceEncoder(session=session, flip=False)
-    crop = np.asarray(
-        cv2.resize(drawn_face()[40:168, 32:160], (112, 112), interpolation=cv2.INTER_AREA), dtype=np.uint8
-    )
-    vector = encoder.encode_crop(crop)
-    mirror = encoder.encode_crop(np.ascontiguousarray(crop[:, ::-1]))
-    if vector.shape != (encoder.dim,) or not np.isfinite(vector).all():
-        raise ValueError(f"embedding has shape {vector.shape}, expected ({encoder.dim},) and finite")
-    return f"{vector.size}-d embedding of a drawn face; its mirror image scores {float(vector @ mirror):.2f}"
+    return smoke_encoder(InsightFaceEncoder(session=session, flip=False))
 
 
 SPEC: ModelSpec = register(

@@ -52,7 +52,12 @@ def _smoke_detector(session: Any) -> str:
 def _smoke_encoder(session: Any) -> str:
     from safecity.vision.faces.mobilefacenet import MobileFaceNetEncoder
 
-    encoder = MobileFaceNetEncoder(session=session, low_res_px=None, flip=False)
+    return smoke_encoder(MobileFaceNetEncoder(session=session, low_res_px=None, flip=False))
+
+
+def smoke_encoder(encoder: Any) -> str:
+    """Encodes a drawn face and its mirror image with `encoder` (its `encode_crop` and `dim`); says how
+    alike they score, or raises ValueError when the embedding is not what the encoder says it makes."""
     crop = np.asarray(
         cv2.resize(drawn_face()[40:168, 32:160], (112, 112), interpolation=cv2.INTER_AREA), dtype=np.uint8
     )
